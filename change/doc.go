@@ -1,0 +1,13 @@
+// Package change is the shared vocabulary of lakemerge: the operation codes
+// of a change row, the names of the system columns every decoder adds, the
+// order key _seq and how it compares, the column type grammar of job files,
+// and the key encoding that dedupe and merge use to match rows.
+//
+// A change batch is an Arrow record whose columns are the table's user
+// columns (in any order, any subset) followed by two system columns:
+//
+//	_op   int8    one of OpInsert, OpUpdate, OpDelete
+//	_seq  binary  order key; bytes.Compare gives commit order (see Seq)
+//
+// The package imports nothing from the module; it depends on arrow only.
+package change

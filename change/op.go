@@ -1,0 +1,53 @@
+package change
+
+import "fmt"
+
+// Op is what a change row does to its key. The values are stored in the
+// int8 column ColOp.
+type Op int8
+
+const (
+	// OpInsert creates the row (an upsert: an existing row is replaced).
+	OpInsert Op = 1
+	// OpUpdate replaces the row (an upsert: a missing row is created).
+	OpUpdate Op = 2
+	// OpDelete removes the row; only its key columns are meaningful.
+	OpDelete Op = 3
+)
+
+// System column names added to every change batch.
+const (
+	ColOp  = "_op"
+	ColSeq = "_seq"
+)
+
+// String returns the DMS letter of the op.
+func (o Op) String() string {
+	switch o {
+	case OpInsert:
+		return "I"
+	case OpUpdate:
+		return "U"
+	case OpDelete:
+		return "D"
+	}
+	return fmt.Sprintf("Op(%d)", int8(o))
+}
+
+// ParseOp reads a DMS operation letter (I, U or D, case-insensitive).
+func ParseOp(s string) (Op, error) {
+	if len(s) == 1 {
+		switch s[0] {
+		case 'I', 'i':
+			return OpInsert, nil
+		case 'U', 'u':
+			return OpUpdate, nil
+		case 'D', 'd':
+			return OpDelete, nil
+		}
+	}
+	return 0, fmt.Errorf("operation %q is not I, U or D", s)
+}
+
+// IsSystemColumn reports whether name is one of the columns lakemerge adds.
+func IsSystemColumn(name string) bool { return name == ColOp || name == ColSeq }
