@@ -1,0 +1,157 @@
+package dmscsv
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// TestBatchBoundaries decodes n-1, n and n+1 rows with BatchRows n and
+// checks the batch sizes and that the rows come out in order.
+func TestBatchBoundaries(t *testing.T) {
+	const n = 4
+	name, _ := ParseName("t/20240528-195141380.csv")
+	opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, BatchRows: n}
+	for _, rows := range []int{0, 1, n - 1, n, n + 1, 2 * n, 2*n + 1} {
+		t.Run(fmt.Sprint(rows), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			var sb strings.Builder
+			for i := range rows {
+				fmt.Fprintf(&sb, "I,%d,\"s%d\"\n", i, i)
+			}
+			dec, err := NewDecoder(strings.NewReader(sb.String()), File{Name: name}, opts, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dec.Close()
+			var sizes []int64
+			next := int64(0)
+			for {
+				rec, err := dec.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				sizes = append(sizes, rec.NumRows())
+				ids := rec.Column(0).(*array.Int64)
+				for i := 0; i < ids.Len(); i++ {
+					if ids.Value(i) != next {
+						t.Errorf("row %d has id %d", next, ids.Value(i))
+					}
+					next++
+				}
+				rec.Release()
+			}
+			var want []int64
+			for left := rows; left > 0; left -= n {
+				want = append(want, int64(min(left, n)))
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(want) {
+				t.Errorf("batch sizes %v, want %v", sizes, want)
+			}
+		})
+	}
+}
+
+// oneByteReader returns one byte per Read, to cross every buffer boundary.
+type oneByteReader struct{ r io.Reader }
+
+func (o oneByteReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return o.r.Read(p[:1])
+}
+
+// TestReaderBoundaries decodes the golden inputs through a reader that
+// returns one byte at a time and through records longer than the initial
+// buffer, and demands the same rows.
+func TestReaderBoundaries(t *testing.T) {
+	for _, c := range loadGoldenCases(t) {
+		t.Run(c.dir, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			want, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, c.opts.options(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, _ := ParseName(c.key)
+			dec, err := NewDecoder(oneByteReader{strings.NewReader(string(c.data))}, File{Name: name, Generation: c.opts.Generation}, c.opts.options(t), mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dec.Close()
+			var sb strings.Builder
+			sb.WriteString("schema: " + renderSchema(dec.Schema()) + "\n")
+			for {
+				rec, err := dec.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				renderRows(&sb, rec)
+				rec.Release()
+			}
+			if sb.String() != want {
+				t.Errorf("one-byte reads:\n%s\nwant:\n%s", sb.String(), want)
+			}
+		})
+	}
+}
+
+func TestLongRecords(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	name, _ := ParseName("t/LOAD00000001.csv")
+	opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}, {Name: "s", Type: arrow.BinaryTypes.String}}}
+	long := strings.Repeat("abcdefgh", initialBufSize/8*3+3)
+	quotedLong := strings.Repeat("ab\"\"c,\n", initialBufSize/7*2+5)
+	data := "1," + long + "\n2,\"" + quotedLong + "\"\n3,x"
+	dec, err := NewDecoder(strings.NewReader(data), File{Name: name}, opts, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	rec, err := dec.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	s := rec.Column(1).(*array.String)
+	if rec.NumRows() != 3 || s.Value(0) != long || s.Value(1) != strings.ReplaceAll(quotedLong, `""`, `"`) || s.Value(2) != "x" {
+		t.Errorf("long records decoded wrong: %d rows", rec.NumRows())
+	}
+	if _, err := dec.Next(); err != io.EOF {
+		t.Errorf("want EOF, got %v", err)
+	}
+}
+
+// TestEmptyFile: a file without bytes has no rows, with or without header.
+func TestEmptyFile(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	name, _ := ParseName("t/20240528-195141380.csv")
+	for _, header := range []bool{false, true} {
+		opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}}, Header: header}
+		dec, err := NewDecoder(strings.NewReader(""), File{Name: name}, opts, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dec.Next(); err != io.EOF {
+			t.Errorf("header %v: want EOF, got %v", header, err)
+		}
+		dec.Close()
+	}
+}

@@ -1,0 +1,60 @@
+// Package dmscsv decodes the CSV change files that AWS DMS writes to an S3
+// target into Arrow change batches (see package change).
+//
+// # Files
+//
+// A file is classified by the base name of its object key (ParseName):
+//
+//	LOAD<hex>.csv[.gz], SEGMENT<n>_LOAD<hex>.csv[.gz]   full load (KindLoad)
+//	<yyyyMMdd>-<HHmmssSSS|HHmmssSSSS>.csv[.gz]          CDC (KindCDC), name = write time, UTC
+//
+// Transaction files (CDC_TXN-*.csv, PreserveTransactions) and Parquet output
+// are not supported. Gzip is recognised from the magic bytes 1f 8b, not from
+// the suffix.
+//
+// # Format subset
+//
+// One record is
+//
+//	[Op] [timestamp column] <source columns...> [add-column columns...]
+//
+// Op (I, U or D) is present in every CDC record and in full-load records
+// only when Options.IncludeOpForFullLoad is set: with default DMS settings a
+// LOAD file has one column fewer than a CDC file, which is why the kind comes
+// from the name and never from the values. With Options.Header
+// (AddColumnName=true) the first line of every file names the columns; they
+// are typed by name from Options.Columns (string when not listed), so each
+// file may have its own columns. Without a header the columns are taken
+// positionally from Options.Columns. Every record must have exactly the expected number of
+// fields; a record with any other count is an error, never a guess.
+//
+// The dialect is RFC 4180 with DMS's settings: a configurable one-byte
+// delimiter, the quote is always '"', doubled inside a quoted field, and a
+// quoted field may contain delimiters and line breaks (kept byte for byte,
+// so a CRLF inside quotes stays CRLF). Records end with LF; CRLF and a
+// missing final newline are tolerated; a blank line is a record of one empty
+// field and so fails the field count of any wider table. An unquoted field equal to
+// Options.NullValue (default: the empty unquoted field) is NULL; a quoted
+// field is always a value, so "" is the empty string. Values are parsed by
+// the column's type without going through float64 for decimals; a value
+// that does not parse stops the file with a *change.MalformedError carrying
+// the object key, the line where the record starts and the column.
+//
+// # Order
+//
+// Files are applied in Compare order: every LOAD file before every CDC file,
+// LOAD files by key, CDC files by the instant in their name, then key. Inside
+// a file rows keep their order. Each row gets the order key _seq, built with
+// change.SeqBuilder from these parts, in this order:
+//
+//	Uint32  load generation (File.Generation)
+//	Byte    phase: 0 LOAD, 1 CDC
+//	String  AR_H_CHANGE_SEQ text (Options.ChangeSeqColumn), "" when not configured or empty
+//	        file rank: LOAD: String(key); CDC: Uint64(instant in Unix nanoseconds), String(key)
+//	Uint64  row number: 0-based index of the record in the file, header excluded
+//
+// so that bytes.Compare of two seqs gives apply order: a later generation
+// wins, CDC wins over full load, AR_H_CHANGE_SEQ (35 fixed-width digits)
+// orders changes when present, and file and row order break ties and order
+// everything when it is not. The timestamp column is never part of the order.
+package dmscsv

@@ -1,0 +1,471 @@
+package dmscsv
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*/expected.txt from the decoder's output")
+
+// testOptions is the JSON form of Options in testdata/<case>/options.json.
+type testOptions struct {
+	Columns              [][2]string `json:"columns"` // [name, type]
+	Header               bool        `json:"header"`
+	IncludeOpForFullLoad bool        `json:"include_op_for_full_load"`
+	Delimiter            string      `json:"delimiter"`
+	NullValue            string      `json:"null_value"`
+	TimestampColumn      string      `json:"timestamp_column"`
+	ChangeSeqColumn      string      `json:"change_seq_column"`
+	BatchRows            int         `json:"batch_rows"`
+	Generation           uint32      `json:"generation"`
+}
+
+func (o testOptions) options(t testing.TB) Options {
+	t.Helper()
+	opts := Options{
+		Header:               o.Header,
+		IncludeOpForFullLoad: o.IncludeOpForFullLoad,
+		NullValue:            o.NullValue,
+		TimestampColumn:      o.TimestampColumn,
+		ChangeSeqColumn:      o.ChangeSeqColumn,
+		BatchRows:            o.BatchRows,
+	}
+	if len(o.Delimiter) > 1 {
+		t.Fatalf("delimiter %q: one byte", o.Delimiter)
+	}
+	if o.Delimiter != "" {
+		opts.Delimiter = o.Delimiter[0]
+	}
+	for _, c := range o.Columns {
+		typ, err := change.ParseType(c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Columns = append(opts.Columns, change.Column{Name: c[0], Type: typ})
+	}
+	return opts
+}
+
+// decodeAll decodes data and renders every row; it checks that all batches
+// share one schema and respect BatchRows.
+func decodeAll(t testing.TB, mem memory.Allocator, key string, gen uint32, data []byte, opts Options) (string, error) {
+	t.Helper()
+	name, err := ParseName(key)
+	if err != nil {
+		t.Fatalf("ParseName(%q): %v", key, err)
+	}
+	dec, err := NewDecoder(bytes.NewReader(data), File{Name: name, Generation: gen}, opts, mem)
+	if err != nil {
+		return "", err
+	}
+	defer dec.Close()
+	var sb strings.Builder
+	sb.WriteString("schema: " + renderSchema(dec.Schema()) + "\n")
+	batchRows := opts.BatchRows
+	if batchRows <= 0 {
+		batchRows = defaultBatchRows
+	}
+	for {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sb.String(), err
+		}
+		if !rec.Schema().Equal(dec.Schema()) {
+			t.Errorf("batch schema %s differs from decoder schema %s", rec.Schema(), dec.Schema())
+		}
+		if rec.NumRows() == 0 || rec.NumRows() > int64(batchRows) {
+			t.Errorf("batch of %d rows, BatchRows %d", rec.NumRows(), batchRows)
+		}
+		renderRows(&sb, rec)
+		rec.Release()
+	}
+	if _, err := dec.Next(); err != io.EOF {
+		t.Errorf("Next after EOF: %v, want io.EOF", err)
+	}
+	return sb.String(), nil
+}
+
+func renderSchema(s *arrow.Schema) string {
+	var parts []string
+	for _, f := range s.Fields() {
+		if change.IsSystemColumn(f.Name) {
+			continue
+		}
+		parts = append(parts, f.Name+" "+change.TypeName(f.Type))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func renderRows(sb *strings.Builder, rec arrow.RecordBatch) {
+	s := rec.Schema()
+	op := rec.Column(s.FieldIndices(change.ColOp)[0]).(*array.Int8)
+	seq := rec.Column(s.FieldIndices(change.ColSeq)[0]).(*array.Binary)
+	for r := 0; r < int(rec.NumRows()); r++ {
+		fmt.Fprintf(sb, "%s seq=%x", change.Op(op.Value(r)), seq.Value(r))
+		for i, f := range s.Fields() {
+			if change.IsSystemColumn(f.Name) {
+				continue
+			}
+			sb.WriteString(" " + f.Name + "=" + renderValue(rec.Column(i), r))
+		}
+		sb.WriteByte('\n')
+	}
+}
+
+func renderValue(a arrow.Array, r int) string {
+	if a.IsNull(r) {
+		return "NULL"
+	}
+	switch a := a.(type) {
+	case *array.Int32:
+		return strconv.FormatInt(int64(a.Value(r)), 10)
+	case *array.Int64:
+		return strconv.FormatInt(a.Value(r), 10)
+	case *array.Float32:
+		return strconv.FormatFloat(float64(a.Value(r)), 'g', -1, 32)
+	case *array.Float64:
+		return strconv.FormatFloat(a.Value(r), 'g', -1, 64)
+	case *array.Decimal128:
+		return a.Value(r).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
+	case *array.Boolean:
+		return strconv.FormatBool(a.Value(r))
+	case *array.Date32:
+		return a.Value(r).ToTime().Format("2006-01-02")
+	case *array.Timestamp:
+		return time.UnixMicro(int64(a.Value(r))).UTC().Format("2006-01-02 15:04:05.000000")
+	case *array.String:
+		return strconv.Quote(a.Value(r))
+	case *array.Binary:
+		return "0x" + hex.EncodeToString(a.Value(r))
+	}
+	return fmt.Sprintf("?%s", a.DataType())
+}
+
+type goldenCase struct {
+	dir, key string
+	data     []byte
+	opts     testOptions
+}
+
+func loadGoldenCases(t *testing.T) []goldenCase {
+	dirs, err := filepath.Glob("testdata/*/options.json")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	var cases []goldenCase
+	for _, p := range dirs {
+		dir := filepath.Dir(p)
+		var c goldenCase
+		c.dir = dir
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c.opts); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if n := e.Name(); n != "options.json" && n != "expected.txt" {
+				if c.key != "" {
+					t.Fatalf("%s: two input files, %s and %s", dir, c.key, n)
+				}
+				c.key = "raw/public/orders/" + n
+				if c.data, err = os.ReadFile(filepath.Join(dir, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if c.key == "" {
+			t.Fatalf("%s: no input file", dir)
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range loadGoldenCases(t) {
+		t.Run(filepath.Base(c.dir), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			got, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, c.opts.options(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := filepath.Join(c.dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(exp, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(exp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("decoded rows differ from %s\ngot:\n%s\nwant:\n%s", exp, got, want)
+			}
+		})
+	}
+}
+
+// TestGoldenBatchInvariance decodes every golden input with several batch
+// sizes and demands the same rows.
+func TestGoldenBatchInvariance(t *testing.T) {
+	for _, c := range loadGoldenCases(t) {
+		t.Run(filepath.Base(c.dir), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			var first string
+			for i, n := range []int{1, 2, 3, 7, 8192} {
+				opts := c.opts.options(t)
+				opts.BatchRows = n
+				got, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = got
+				} else if got != first {
+					t.Errorf("BatchRows %d:\n%s\nBatchRows 1:\n%s", n, got, first)
+				}
+			}
+		})
+	}
+}
+
+// TestSeqLayout checks the _seq bytes against a seq built part by part with
+// change.SeqBuilder, as the package doc specifies.
+func TestSeqLayout(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, tc := range []struct {
+		key, data, seq string
+		gen            uint32
+	}{
+		{"s/t/20240528-195141380.csv", "U,1,20240528195141380000000000000000061\nI,2,\n", "20240528195141380000000000000000061", 7},
+		{"s/t/LOAD0000000A.csv", "1,\n2,\n", "", 0},
+	} {
+		name, err := ParseName(tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}, {Name: "seq", Type: arrow.BinaryTypes.String}}, ChangeSeqColumn: "seq"}
+		dec, err := NewDecoder(strings.NewReader(tc.data), File{Name: name, Generation: tc.gen}, opts, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := dec.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs := rec.Column(3).(*array.Binary)
+		for row := 0; row < int(rec.NumRows()); row++ {
+			var b change.SeqBuilder
+			b.Uint32(tc.gen)
+			if name.Kind == KindCDC {
+				b.Byte(1)
+			} else {
+				b.Byte(0)
+			}
+			if row == 0 {
+				b.String(tc.seq)
+			} else {
+				b.String("")
+			}
+			if name.Kind == KindCDC {
+				b.Uint64(uint64(name.Instant.UnixNano()))
+			}
+			b.String(tc.key).Uint64(uint64(row))
+			if !bytes.Equal(seqs.Value(row), b.Bytes()) {
+				t.Errorf("%s row %d: seq %x, want %x", tc.key, row, seqs.Value(row), b.Bytes())
+			}
+		}
+		rec.Release()
+		dec.Close()
+	}
+}
+
+// TestSeqOrder checks that seqs of LOAD rows sort before CDC rows, a later
+// generation after an earlier one, and rows in file order.
+func TestSeqOrder(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	seqOf := func(key string, gen uint32, data string) [][]byte {
+		name, err := ParseName(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}}}
+		dec, err := NewDecoder(strings.NewReader(data), File{Name: name, Generation: gen}, opts, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dec.Close()
+		var out [][]byte
+		for {
+			rec, err := dec.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := rec.Column(2).(*array.Binary)
+			for i := 0; i < col.Len(); i++ {
+				out = append(out, bytes.Clone(col.Value(i)))
+			}
+			rec.Release()
+		}
+	}
+	var all [][]byte
+	all = append(all, seqOf("t/LOAD00000001.csv", 0, "1\n2\n")...)
+	all = append(all, seqOf("t/LOAD00000002.csv", 0, "3\n")...)
+	all = append(all, seqOf("t/20240101-000000000.csv", 0, "U,1\nD,2\n")...)
+	all = append(all, seqOf("t/20240101-000000001.csv", 0, "U,1\n")...)
+	all = append(all, seqOf("t/LOAD00000001.csv", 1, "1\n")...)
+	all = append(all, seqOf("t/20231231-000000000.csv", 1, "U,1\n")...)
+	for i := 1; i < len(all); i++ {
+		if change.CompareSeq(all[i-1], all[i]) >= 0 {
+			t.Errorf("seq %d (%x) not before seq %d (%x)", i-1, all[i-1], i, all[i])
+		}
+	}
+}
+
+// TestErrors checks that bad input stops with a MalformedError naming the
+// file, the line where the bad record starts and the column.
+func TestErrors(t *testing.T) {
+	ordersCols := [][2]string{{"order_id", "int"}, {"customer_id", "string"}, {"shipped_date", "date"}, {"freight", "decimal(10,2)"}, {"note", "string"}}
+	headerOpts := testOptions{Columns: ordersCols, Header: true, IncludeOpForFullLoad: true, TimestampColumn: "dms_ts", ChangeSeqColumn: "change_seq"}
+	const hdr = "Op,dms_ts,order_id,customer_id,shipped_date,freight,note,change_seq\n"
+	for _, tc := range []struct {
+		name   string
+		key    string
+		opts   testOptions
+		data   string
+		line   int64
+		column string
+		reason string // substring
+	}{
+		{"too few fields", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,1996-07-16,1.00,x\n2,b,1996-07-16,1.00\n", 2, "", "4 fields, want 5"},
+		{"too many fields", "20240528-195141380.csv", testOptions{Columns: ordersCols}, "I,1,a,1996-07-16,1.00,x\nU,1,a,1996-07-16,1.00,x,y\n", 2, "", "7 fields, want 6"},
+		{"load row in cdc file", "20240528-195141380.csv", testOptions{Columns: ordersCols}, "1,a,1996-07-16,1.00,x\n", 1, "", "5 fields, want 6"},
+		{"bad op", "20240528-195141380.csv", headerOpts, hdr + "X,2024-05-28 19:51:41.388146,1,a,,1.00,,1\n", 2, "Op", `operation "X"`},
+		{"empty op", "20240528-195141380.csv", headerOpts, hdr + ",2024-05-28 19:51:41.388146,1,a,,1.00,,1\n", 2, "Op", "not I, U or D"},
+		{"bad decimal", "20240528-195141380.csv", headerOpts, hdr + "I,2024-05-28 19:51:41,1,a,,1.00,,1\nU,2024-05-28 19:51:41,1,a,,1.2.3,,2\n", 3, "freight", "not a decimal"},
+		{"decimal scale", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.005,x\n", 1, "freight", "fraction digits"},
+		{"decimal precision", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,123456789.00,x\n", 1, "freight", "precision"},
+		{"bad date", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,1996-02-30,1.00,x\n", 1, "shipped_date", "not a date"},
+		{"bad int", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "\"1 \",a,,1.00,x\n", 1, "order_id", "not an integer"},
+		{"int overflow", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "2147483648,a,,1.00,x\n", 1, "order_id", "out of range"},
+		{"quoted empty int", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "\"\",a,,1.00,x\n", 1, "order_id", "not an integer"},
+		{"bad timestamp", "20240528-195141380.csv", headerOpts, hdr + "I,2024-05-28 25:51:41,1,a,,1.00,,1\n", 2, "dms_ts", "not a timestamp"},
+		{"bad change seq", "20240528-195141380.csv", headerOpts, hdr + "I,2024-05-28 19:51:41,1,a,,1.00,,12a\n", 2, "change_seq", "not all digits"},
+		{"unterminated quote", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\n2,a,,1.00,\"open\nstill open\n", 2, "", "not terminated"},
+		{"bare quote", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\n2,a\"b,,1.00,x\n", 2, "", "quote inside an unquoted field"},
+		{"bare quote in field", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a\"b,,1.00,x\n", 1, "", "quote inside an unquoted field"},
+		{"text after quote", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,\"a\nb\"c,,1.00,x\n", 1, "", "after the closing quote"},
+		{"line after multiline record", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,\"a\nb\n\",,1.00,x\n2,b,,1.00\n", 4, "", "4 fields, want 5"},
+		{"bad utf8", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,\xff,,1.00,x\n", 1, "customer_id", "UTF-8"},
+		{"header without Op", "20240528-195141380.csv", headerOpts, "dms_ts,order_id\n", 1, "", "header does not start with Op"},
+		{"header duplicate", "20240528-195141380.csv", headerOpts, "Op,a,a,change_seq\n", 1, "", "twice"},
+		{"header without change seq", "20240528-195141380.csv", headerOpts, "Op,dms_ts,order_id\n", 1, "", "no change seq column"},
+		{"header Op without IncludeOp", "LOAD00000001.csv", testOptions{Header: true}, "Op,a\n", 1, "", "IncludeOpForFullLoad is off"},
+		{"crlf and bad field count", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\r\n2,a,,1.00,x,\r\n", 2, "", "6 fields, want 5"},
+		{"blank line", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\n\n", 2, "", "1 fields, want 5"},
+		{"gzip corrupt", "LOAD00000001.csv.gz", testOptions{Columns: ordersCols}, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xffgarbage", 1, "", "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			key := "raw/public/orders/" + tc.key
+			_, err := decodeAll(t, mem, key, 0, []byte(tc.data), tc.opts.options(t))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, change.ErrMalformed) {
+				t.Fatalf("error %v does not match change.ErrMalformed", err)
+			}
+			var me *change.MalformedError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a *change.MalformedError", err)
+			}
+			if me.File != key || me.Line != tc.line || me.Column != tc.column || !strings.Contains(me.Reason, tc.reason) {
+				t.Errorf("got %+v\nwant file %s line %d column %q reason containing %q", *me, key, tc.line, tc.column, tc.reason)
+			}
+		})
+	}
+}
+
+// TestStickyError checks that after an error every Next returns it and no
+// row past the bad record is returned.
+func TestStickyError(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	name, _ := ParseName("t/LOAD00000001.csv")
+	opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}}, BatchRows: 2}
+	dec, err := NewDecoder(strings.NewReader("1\n2\nx\n4\n"), File{Name: name}, opts, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	rec, err := dec.Next()
+	if err != nil || rec.NumRows() != 2 {
+		t.Fatalf("first batch: %v", err)
+	}
+	rec.Release()
+	_, err1 := dec.Next()
+	_, err2 := dec.Next()
+	if err1 == nil || err1 != err2 {
+		t.Fatalf("errors %v then %v, want the same error twice", err1, err2)
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	name, _ := ParseName("t/LOAD00000001.csv")
+	i32 := arrow.PrimitiveTypes.Int32
+	for _, opts := range []Options{
+		{},
+		{Columns: []change.Column{{Name: "a", Type: i32}, {Name: "a", Type: i32}}},
+		{Columns: []change.Column{{Name: "_op", Type: i32}}},
+		{Columns: []change.Column{{Name: "a", Type: i32}}, ChangeSeqColumn: "a"},
+		{Columns: []change.Column{{Name: "a", Type: i32}}, ChangeSeqColumn: "b"},
+		{Columns: []change.Column{{Name: "a", Type: i32}}, TimestampColumn: "a"},
+		{Columns: []change.Column{{Name: "a", Type: i32}}, Delimiter: '"'},
+	} {
+		dec, err := NewDecoder(strings.NewReader("1\n"), File{Name: name}, opts, mem)
+		if err == nil {
+			dec.Close()
+			t.Errorf("options %+v: no error", opts)
+		}
+	}
+}
