@@ -32,3 +32,15 @@ func (e *MalformedError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrMalformed) hold.
 func (e *MalformedError) Unwrap() error { return ErrMalformed }
+
+// Commit outcome categories. Table writers classify every commit error into
+// one of these (or leave it fatal); the merge loop reacts to the category.
+var (
+	// ErrConflict: another writer committed first. Nothing of ours landed;
+	// reload, re-plan and commit again.
+	ErrConflict = errors.New("commit conflict")
+	// ErrCommitUnknown: the commit may or may not have landed (a timeout or
+	// network error during the catalog update). Reload and compare the
+	// table's bookmark with ours to find out.
+	ErrCommitUnknown = errors.New("commit outcome unknown")
+)
