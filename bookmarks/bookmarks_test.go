@@ -1,0 +1,144 @@
+package bookmarks
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func e(key, etag string, size int64) Entry { return Entry{Key: key, ETag: etag, Size: size} }
+
+func TestPendingAndAdvance(t *testing.T) {
+	var b Bookmark
+	listed := []Entry{e("t/2.csv", "b", 2), e("t/1.csv", "a", 1)}
+	fresh, changed := b.Pending(listed)
+	if len(fresh) != 2 || len(changed) != 0 {
+		t.Fatalf("fresh %v changed %v", fresh, changed)
+	}
+	b1 := b.Advance(fresh)
+	if b1.Runs != 1 || b1.Last != "t/1.csv" || len(b1.Entries) != 2 || b1.Entries[0].Key != "t/1.csv" {
+		t.Fatalf("advance: %+v", b1)
+	}
+	if len(b.Entries) != 0 || b.Runs != 0 {
+		t.Fatalf("advance modified its receiver: %+v", b)
+	}
+	// The input slice is not aliased.
+	fresh[0].Key = "zzz"
+	if !b1.Contains(e("t/2.csv", "b", 2)) {
+		t.Fatalf("advance aliased its input: %+v", b1)
+	}
+
+	listed = append(listed, e("t/0.csv", "z", 9))
+	listed[1] = e("t/1.csv", "a2", 1) // rewritten in place
+	fresh, changed = b1.Pending(listed)
+	if len(fresh) != 1 || fresh[0].Key != "t/0.csv" || len(changed) != 1 || changed[0].ETag != "a2" {
+		t.Fatalf("fresh %v changed %v", fresh, changed)
+	}
+	b2 := b1.Advance(append(fresh, changed...))
+	want := []Entry{e("t/0.csv", "z", 9), e("t/1.csv", "a2", 1), e("t/2.csv", "b", 2)}
+	if len(b2.Entries) != 3 || b2.Entries[0] != want[0] || b2.Entries[1] != want[1] || b2.Entries[2] != want[2] {
+		t.Fatalf("entries %v, want %v", b2.Entries, want)
+	}
+	if b2.Equal(b1) || !b2.Equal(b1.Advance([]Entry{e("t/0.csv", "z", 9), e("t/1.csv", "a2", 1)})) {
+		t.Fatal("Equal disagrees with Advance")
+	}
+	if f, c := b2.Pending(listed); len(f)+len(c) != 0 {
+		t.Fatalf("nothing should be pending: %v %v", f, c)
+	}
+}
+
+func TestAdvanceDuplicateKeysLastWins(t *testing.T) {
+	b := Bookmark{}.Advance([]Entry{e("k", "1", 1), e("k", "2", 2)})
+	if len(b.Entries) != 1 || b.Entries[0].ETag != "2" {
+		t.Fatalf("entries %v", b.Entries)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	b := Bookmark{Generation: 3, Runs: 7}.Advance([]Entry{e("a/LOAD00000001.csv", `"9b2c"`, 1<<40), e("a/ü ß.csv", "", 0)})
+	s, err := b.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(b) {
+		t.Fatalf("round trip: %+v != %+v", got, b)
+	}
+	if z, err := Decode(""); err != nil || !z.Equal(Bookmark{}) {
+		t.Fatalf("empty: %+v %v", z, err)
+	}
+}
+
+func TestEncodeRejectsUnsorted(t *testing.T) {
+	if _, err := (Bookmark{Entries: []Entry{e("b", "", 0), e("a", "", 0)}}).Encode(); err == nil {
+		t.Fatal("unsorted entries encoded")
+	}
+}
+
+// TestDecodeGolden pins the version-1 format: the stored string must keep
+// decoding to the same bookmark across library upgrades.
+func TestDecodeGolden(t *testing.T) {
+	path := filepath.Join("testdata", "v1.golden")
+	b := Bookmark{Generation: 2, Runs: 5, Last: "public/t/20240528-195141380.csv", Entries: []Entry{
+		e("public/t/20240528-195141380.csv", "18d3f-1a", 26),
+		e("public/t/LOAD00000001.csv", "17a00-400", 1024),
+	}}
+	if *update {
+		s, err := b.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(s+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(b) {
+		t.Fatalf("golden decodes to %+v", got)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	good, _ := Bookmark{}.Advance([]Entry{e("k", "x", 1)}).Encode()
+	for _, s := range []string{"lmb2:abc", "lmb1:!!!", "lmb1:" + "AAAA", good[:len(good)-4], "{}"} {
+		if _, err := Decode(s); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Decode(%q) = %v, want ErrCorrupt", s, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	good, _ := Bookmark{Generation: 1}.Advance([]Entry{e("k", "x", 1), e("j", "y", 2)}).Encode()
+	f.Add(good)
+	f.Add("")
+	f.Add("lmb1:")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := Decode(s)
+		if err != nil {
+			return
+		}
+		again, err := b.Encode()
+		if err != nil {
+			t.Fatalf("decoded bookmark does not encode: %v", err)
+		}
+		b2, err := Decode(again)
+		if err != nil || !b2.Equal(b) {
+			t.Fatalf("re-encode round trip failed: %v", err)
+		}
+	})
+}

@@ -1,0 +1,70 @@
+// Package local is the embedded catalog: iceberg-go's SQL catalog on a SQLite
+// file (pure Go, no cgo), so lakemerge runs on a laptop with no cloud at all.
+//
+// The catalog's tables are the standard Iceberg SQL-catalog tables
+// (iceberg_tables, iceberg_namespace_properties), so pyiceberg's SqlCatalog
+// opened on the same file with the same catalog name sees the same tables.
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	"github.com/uptrace/bun/driver/sqliteshim"
+)
+
+// Name is the catalog name recorded in every row of the SQLite file. Readers
+// (pyiceberg's SqlCatalog, DuckDB) must open the catalog under this name.
+const Name = "lakemerge"
+
+// Catalog is an open SQLite catalog. Close it when done.
+type Catalog struct {
+	*sqlcat.Catalog
+	db *sql.DB
+}
+
+// Open opens the catalog file at path, creating it and its tables when
+// missing. warehouse is the root URI under which new tables are placed
+// (file:///abs/path or s3://bucket/prefix).
+func Open(path, warehouse string) (*Catalog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create catalog folder: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)"
+	db, err := sql.Open(sqliteshim.ShimName, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, iceberg.Properties{"warehouse": warehouse})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return &Catalog{Catalog: cat, db: db}, nil
+}
+
+// Close releases the database handle.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+// EnsureNamespace creates the database (namespace) when it does not exist.
+func (c *Catalog) EnsureNamespace(ctx context.Context, db string) error {
+	ok, err := c.CheckNamespaceExists(ctx, table.Identifier{db})
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", db, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := c.CreateNamespace(ctx, table.Identifier{db}, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// demoJob is the job file the demo writes; %[1]s is the demo folder.
+const demoJob = `# Written by "lakemerge demo". Run it again with:
+#   lakemerge run --config %[1]s/job.yaml
+raw: file://%[1]s/raw
+warehouse: file://%[1]s/warehouse
+catalog:
+  type: sqlite
+  path: %[1]s/catalog.db
+defaults:
+  buckets: 4
+tables:
+  # DMS with AddColumnName=true, IncludeOpForFullLoad=true, a timestamp
+  # column and an AR_H_CHANGE_SEQ transformation column.
+  - name: customers
+    source: { schema: public, table: customers }
+    primary_key: [customer_id]
+    columns:
+      - { name: customer_id, type: long }
+      - { name: name, type: string }
+      - { name: email, type: string }
+      - { name: balance, type: "decimal(12,2)" }
+      - { name: vip, type: boolean }
+      - { name: signed_up, type: date }
+      - { name: change_seq, type: string }
+    target: { database: demo, table: customers }
+    dms: { header: true, include_op_for_full_load: true, timestamp_column: dms_ts, change_seq_column: change_seq }
+  # DMS with default settings: no header, full-load rows without Op.
+  - name: orders
+    source: { schema: public, table: orders }
+    primary_key: [order_id]
+    columns:
+      - { name: order_id, type: int }
+      - { name: customer_id, type: long }
+      - { name: status, type: string }
+      - { name: total, type: "decimal(10,2)" }
+      - { name: note, type: string }
+    target: { database: demo, table: orders }
+    dms: { header: false }
+`
+
+// demoFiles are realistic DMS outputs: full loads, CDC files with inserts,
+// updates, deletes (key-only, as PostgreSQL writes them), quoted values with
+// commas, quotes and newlines, and a gzip-compressed CDC file.
+var demoFiles = []struct {
+	path string
+	body string
+	gzip bool
+}{
+	{"public/customers/LOAD00000001.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
+I,2024-05-28 19:40:00.000000,1,Ada Lovelace,ada@example.com,120.50,true,2021-03-01,
+I,2024-05-28 19:40:00.000000,2,"Grace ""Amazing"" Hopper",grace@example.com,99.99,false,2022-07-15,
+I,2024-05-28 19:40:00.000000,3,"Lovelace, Byron",byron@example.com,0.00,false,2023-01-09,
+`, false},
+	{"public/customers/LOAD00000002.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
+I,2024-05-28 19:40:00.000000,4,Alan Turing,alan@example.com,1500.00,true,2020-11-30,
+I,2024-05-28 19:40:00.000000,5,Edsger Dijkstra,,42.00,false,2021-08-08,
+`, false},
+	{"public/customers/2024/05/28/20240528-195141380.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
+U,2024-05-28 19:51:41.388146,1,Ada Lovelace,ada@analytical.engine,130.50,true,2021-03-01,20240528195141380000000000000000061
+I,2024-05-28 20:21:48.298940,6,Barbara Liskov,barbara@example.com,10.00,false,2024-05-28,20240528202148290000000000000000133
+U,2024-05-28 20:21:48.298940,6,Barbara Liskov,barbara@example.com,15.00,true,2024-05-28,20240528202148290000000000000000137
+D,2024-05-28 20:21:48.298940,3,,,,,,20240528202148290000000000000000141
+`, false},
+	{"public/customers/2024/05/29/20240529-081502114.csv.gz", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
+U,2024-05-29 08:15:02.101000,5,Edsger Dijkstra,ewd@example.com,42.00,false,2021-08-08,20240529081502100000000000000000200
+U,2024-05-29 08:15:02.105000,2,"Grace ""Amazing"" Hopper","grace@navy.mil",250.00,true,2022-07-15,20240529081502100000000000000000201
+D,2024-05-29 08:15:02.109000,4,,,,,,20240529081502100000000000000000202
+I,2024-05-29 08:15:02.111000,4,Alan Turing,alan@bletchley.uk,1500.00,true,2020-11-30,20240529081502100000000000000000203
+`, true},
+	{"public/orders/LOAD00000001.csv", `1001,1,shipped,32.38,"says ""hi"", twice"
+1002,2,open,11.61,"line one
+line two"
+1003,4,open,250.00,
+`, false},
+	{"public/orders/20240528-195141380.csv", `U,1002,2,shipped,11.61,"line one
+line two"
+I,1004,6,open,75.10,first order
+D,1003,,,,
+`, false},
+	{"public/orders/20240529-081502114.csv", `U,1004,6,cancelled,75.10,customer changed their mind
+I,1005,1,open,9.99,
+`, false},
+}
+
+// writeDemo writes the demo's raw files and job file into dir.
+func writeDemo(dir string) (jobPath string, err error) {
+	for _, f := range demoFiles {
+		p := filepath.Join(dir, "raw", filepath.FromSlash(f.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", fmt.Errorf("write demo: %w", err)
+		}
+		data := []byte(f.body)
+		if f.gzip {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(data)
+			zw.Close()
+			data = b.Bytes()
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return "", fmt.Errorf("write demo: %w", err)
+		}
+	}
+	jobPath = filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(jobPath, []byte(fmt.Sprintf(demoJob, dir)), 0o644); err != nil {
+		return "", fmt.Errorf("write demo job: %w", err)
+	}
+	return jobPath, nil
+}

@@ -1,0 +1,59 @@
+// Command lakemerge keeps lakehouse tables in sync with operational
+// databases: it absorbs the AWS DMS change files a table has not absorbed yet
+// and upserts the latest change per primary key into Apache Iceberg tables.
+//
+// This is the only package that knows every concrete type: it reads the job
+// file, wires objstore, formats/dmscsv, table/iceberg and catalog/local into
+// merge's interfaces, turns merge events into structured logs and progress
+// bars, prints a machine-readable summary and chooses the exit code.
+//
+// Exit codes: 0 success (also when nothing was pending), 1 at least one
+// table failed, 2 usage or job-file error, 130 interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitTableFailed = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// errUsage marks errors that are the user's input (flags, job file).
+var errUsage = errors.New("usage")
+
+// errTablesFailed is returned when a run finished but some table failed.
+var errTablesFailed = errors.New("some tables failed")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(ctx, err))
+}
+
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "lakemerge: interrupted")
+		return exitInterrupted
+	case errors.Is(err, errTablesFailed):
+		return exitTableFailed
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "lakemerge:", err)
+		return exitUsage
+	}
+	fmt.Fprintln(os.Stderr, "lakemerge:", err)
+	return exitTableFailed
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/spf13/cobra"
+
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/config"
+	"github.com/lakemerge/lakemerge/merge"
+)
+
+// app carries what every command shares: its output streams and flags.
+type app struct {
+	stdout, stderr io.Writer
+	logLevel       string
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "lakemerge",
+		Short: "Keep Iceberg tables in sync with AWS DMS change files",
+		Long: `lakemerge absorbs the change files (AWS DMS CSV) that each table has not
+absorbed yet, keeps the latest change per primary key in commit order, and
+upserts the result into Apache Iceberg tables, committing the bookmark of
+absorbed files in the same snapshot as the data.
+
+Start with "lakemerge demo"; the job file is documented in the README and by
+"lakemerge example".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
+	return root
+}
+
+func (a *app) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.logLevel)
+	}
+	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// loadJob reads the job file and picks the tables named by --table.
+func loadJob(path string, names []string) (*config.Job, []config.Table, error) {
+	if path == "" {
+		return nil, nil, fmt.Errorf("%w: --config is required", errUsage)
+	}
+	job, err := config.Load(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	tables, err := job.Select(names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return job, tables, nil
+}
+
+// summary is the machine-readable result of a run, printed on stdout.
+type summary struct {
+	OK         bool          `json:"ok"`
+	DurationMS int64         `json:"duration_ms"`
+	Tables     []tableResult `json:"tables"`
+}
+
+type tableResult struct {
+	merge.Result
+	Bookmark string `json:"bookmark"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var cfgPath string
+	var names []string
+	c := &cobra.Command{
+		Use:   "run --config job.yaml [--table name]...",
+		Short: "Absorb every pending change file into each table",
+		Long: `run absorbs, for each table of the job file (or those named by --table), every
+raw file that is not in the table's bookmark, in one commit per table.
+
+Logs are JSON lines on stderr; the summary is one JSON object on stdout.
+Exit codes: 0 all tables done (also when nothing was pending), 1 a table
+failed, 2 usage or job-file error, 130 interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := a.logger()
+			if err != nil {
+				return err
+			}
+			job, tables, err := loadJob(cfgPath, names)
+			if err != nil {
+				return err
+			}
+			sum, err := a.run(cmd.Context(), log, job, tables)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(a.stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(sum); err != nil {
+				return err
+			}
+			if !sum.OK {
+				return errTablesFailed
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringSliceVarP(&names, "table", "t", nil, "run only these tables (repeat or comma-separate)")
+	return c
+}
+
+// run runs each table in turn; a failed table does not stop the others.
+func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table) (summary, error) {
+	start := time.Now()
+	mem := memory.NewGoAllocator()
+	obs := newObserver(log, a.stderr)
+	w, err := wire.Build(ctx, job, tables, mem, obs.event)
+	if err != nil {
+		if errors.Is(err, wire.ErrUnsupported) {
+			return summary{}, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return summary{}, err
+	}
+	defer w.Close()
+	sum := summary{OK: true}
+	for _, t := range w.Tables {
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+		log.Info("table started", "table", t.Config.Name, "prefix", t.Config.Source.Prefix,
+			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
+		res, err := t.Merge.Run(ctx)
+		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary()}
+		switch {
+		case err != nil:
+			sum.OK = false
+			tr.Error = err.Error()
+			log.Error("table failed", "table", t.Config.Name, "error", err.Error())
+		case res.UpToDate:
+			log.Info("table up to date: no new files", "table", t.Config.Name)
+		default:
+			log.Info("table done", "table", t.Config.Name, "files", res.Files, "changes", res.Changes,
+				"keys", res.Keys, "attempts", res.Attempts)
+		}
+		sum.Tables = append(sum.Tables, tr)
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+	}
+	sum.DurationMS = time.Since(start).Milliseconds()
+	return sum, nil
+}
+
+func (a *app) exampleCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "example",
+		Short: "Print a complete, commented example job file",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := io.WriteString(a.stdout, strings.TrimLeft(config.Example, "\n"))
+			return err
+		},
+	}
+}

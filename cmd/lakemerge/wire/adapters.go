@@ -1,0 +1,86 @@
+// Package wire adapts lakemerge's concrete parts (objstore, formats/dmscsv,
+// table/iceberg) to the interfaces merge consumes, and builds merge.Tables
+// from a job file. It is the wiring half of cmd/lakemerge, in its own package
+// so that end-to-end tests run exactly the parts the binary runs.
+package wire
+
+import (
+	"context"
+	"io"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/table/iceberg"
+)
+
+// RawStore adapts an objstore.Store to merge.Raw.
+type RawStore struct{ Store objstore.Store }
+
+func (r RawStore) List(ctx context.Context, prefix string) ([]bookmarks.Entry, error) {
+	objs, err := r.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bookmarks.Entry, len(objs))
+	for i, o := range objs {
+		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size}
+	}
+	return out, nil
+}
+
+func (r RawStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return r.Store.Open(ctx, key)
+}
+
+// DMSFormat adapts formats/dmscsv to merge.Format.
+type DMSFormat struct{ Options dmscsv.Options }
+
+func (f DMSFormat) Order(keys []string) (ordered, ignored []string) {
+	names := make([]dmscsv.Name, 0, len(keys))
+	for _, k := range keys {
+		n, err := dmscsv.ParseName(k)
+		if err != nil {
+			ignored = append(ignored, k)
+			continue
+		}
+		names = append(names, n)
+	}
+	slices.SortFunc(names, dmscsv.Compare)
+	for _, n := range names {
+		ordered = append(ordered, n.Key)
+	}
+	return ordered, ignored
+}
+
+func (f DMSFormat) IsSnapshot(key string) bool {
+	n, err := dmscsv.ParseName(key)
+	return err == nil && n.Kind == dmscsv.KindLoad
+}
+
+func (f DMSFormat) Open(r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
+	n, err := dmscsv.ParseName(key)
+	if err != nil {
+		return nil, err
+	}
+	d, err := dmscsv.NewDecoder(r, dmscsv.File{Name: n, Generation: generation}, f.Options, mem)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// IcebergTarget adapts table/iceberg to merge.Target.
+type IcebergTarget struct{ Table *iceberg.Table }
+
+func (t IcebergTarget) Begin(ctx context.Context) (merge.Txn, error) {
+	x, err := t.Table.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}

@@ -1,0 +1,64 @@
+package config
+
+// Example is a complete job file with every field, as the README documents
+// it ("lakemerge example" prints it).
+const Example = `
+# Where DMS writes the change files: file:///absolute/path or s3://bucket/prefix.
+# Each table's files are under <raw>/<source.prefix>.
+raw: file:///data/dms
+# Where new Iceberg tables are created (<warehouse>/<database>.db/<table>).
+warehouse: file:///data/warehouse
+# The catalog that records the tables. sqlite is the embedded default: an
+# Iceberg SQL catalog in one file (relative paths are relative to this file);
+# pyiceberg's SqlCatalog reads it under the catalog name "lakemerge".
+catalog:
+  type: sqlite
+  path: catalog.db
+# Settings every table gets unless it sets them itself (field by field).
+defaults:
+  database: base            # target database; else the source schema
+  buckets: 16               # partition by bucket(N, first primary key column); 0 = unpartitioned
+  target_file_mb: 128       # target size of the data files written
+  dms:
+    delimiter: ","          # CsvDelimiter (one character)
+    null_value: ""          # CsvNullValue: an unquoted field equal to it is NULL
+    header: false           # AddColumnName: files start with a header row
+    include_op_for_full_load: false  # IncludeOpForFullLoad: LOAD files have the Op column
+tables:
+  - name: customers               # name used by --table and in logs; default: source.table
+    source:
+      schema: public
+      table: customers
+      prefix: public/customers/   # default: <schema>/<table>/
+    format: dms-csv               # the only format of this build
+    primary_key: [customer_id]    # one or more columns
+    # The columns in source order. Required without a header; with a header,
+    # the types of the columns named here (others are strings).
+    # Types: int, long, float, double, decimal(p,s), boolean, string, binary, date, timestamp.
+    columns:
+      - { name: customer_id, type: long }
+      - { name: name, type: string }
+      - { name: balance, type: "decimal(12,2)" }
+      - { name: vip, type: boolean }
+      - { name: signed_up, type: date }
+      - { name: updated_at, type: timestamp }
+      - { name: change_seq, type: string }
+    target:
+      database: base              # default: defaults.database, else source.schema
+      table: customers            # default: source.table
+    buckets: 8
+    dms:
+      header: true
+      include_op_for_full_load: true
+      timestamp_column: dms_ts        # TimestampColumnName: read, never used for order
+      change_seq_column: change_seq   # a column holding AR_H_CHANGE_SEQ: orders changes exactly
+  - source: { schema: public, table: orders }
+    primary_key: [order_id, line_no]
+    columns:
+      - { name: order_id, type: long }
+      - { name: line_no, type: int }
+      - { name: sku, type: string }
+      - { name: quantity, type: int }
+      - { name: price, type: "decimal(10,2)" }
+    dms: { delimiter: "|", null_value: NULL }
+`

@@ -1,0 +1,43 @@
+// Package merge runs lakemerge's protocol for one table:
+//
+//	bookmark → pending raw files → decode → dedupe → plan/write → commit
+//
+// It owns the order of changes across files, load generations, schema
+// evolution and the commit loop, and it defines the small interfaces it
+// consumes (Raw, Format, Target, Txn); cmd/lakemerge wires concrete types
+// (objstore, formats/dmscsv, table/iceberg) to them.
+//
+// # Invariants
+//
+// These are the product; each has a test in this package.
+//
+//  1. A bookmark never claims an object whose changes are not in the same
+//     committed snapshot: the new bookmark is only ever handed to
+//     Txn.Commit together with the files written from exactly the objects it
+//     adds.
+//  2. Re-running after a crash at any point yields exactly the table state of
+//     one uninterrupted run: everything before Commit writes only files no
+//     snapshot references, and an unknown commit outcome is resolved by
+//     reloading the table and comparing its bookmark with ours.
+//  3. A commit holds at most one live row per primary key: dedupe keeps one
+//     change per key and the writer deletes the stored row it replaces.
+//  4. For each key the change with the greatest _seq wins, deletes included,
+//     across batches and runs: dedupe picks by _seq within a run, and the
+//     writer skips a change whose _seq is not greater than the stored row's.
+//  5. The result does not depend on how changes are split into files,
+//     batches or runs.
+//  6. Bad input is never silently dropped: a file that does not decode stops
+//     the table with file, line and reason, and the bookmark does not move.
+//     Objects under the table's prefix that are not change files of the
+//     format are reported (EventIgnored), never silently passed over.
+//
+// # Load generations (DMS table reloads)
+//
+// A full-load file that arrives after the table has absorbed CDC files, or a
+// full-load object overwritten with new content, starts a new load
+// generation: the generation number is the first part of every _seq, so all
+// changes of the new generation are newer than everything stored, and rows of
+// the old generation that the new full load does not contain are deleted
+// (Txn.Apply's truncateBefore). Pending CDC files that arrive in the same run
+// as a reload are taken to belong to the new generation.
+package merge

@@ -1,0 +1,41 @@
+package merge
+
+import (
+	"time"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// EventKind says what happened.
+type EventKind int
+
+const (
+	EventListed        EventKind = iota + 1 // Files: pending change files found
+	EventIgnored                            // File: an object that is not a change file of the format
+	EventFileDecoded                        // File, Rows, Bytes
+	EventDeduped                            // Rows (in), Keys (out)
+	EventGeneration                         // Generation: a table reload starts a new load generation
+	EventCommitAttempt                      // Attempt
+	EventCommitRetry                        // Attempt, Err: conflict or unknown outcome, retrying
+	EventCommitted                          // Stats
+)
+
+// Event is one observation of a table run. cmd turns events into structured
+// logs and progress bars.
+type Event struct {
+	Kind       EventKind
+	Table      string
+	File       string
+	Files      int
+	Rows       int64
+	Keys       int64
+	Bytes      int64
+	Generation uint32
+	Attempt    int
+	Err        error
+	Stats      change.ApplyStats
+	Elapsed    time.Duration
+}
+
+// Observer receives events synchronously; it must not block for long.
+type Observer func(Event)

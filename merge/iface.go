@@ -1,0 +1,68 @@
+package merge
+
+import (
+	"context"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// Raw is the raw zone: list and read change objects.
+type Raw interface {
+	// List returns every object under prefix (recursively), with its ETag
+	// and size, in any order.
+	List(ctx context.Context, prefix string) ([]bookmarks.Entry, error)
+	// Open reads one object. The caller closes it.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Format knows one source's file naming, order and encoding.
+type Format interface {
+	// Order sorts the change files among keys into apply order and returns
+	// the keys that are not change files of this format separately.
+	Order(keys []string) (ordered, ignored []string)
+	// IsSnapshot reports whether key is a full-load (snapshot) file.
+	IsSnapshot(key string) bool
+	// Open starts decoding one file. generation is the load generation its
+	// changes belong to (the first part of their _seq).
+	Open(r io.Reader, key string, generation uint32, mem memory.Allocator) (BatchReader, error)
+}
+
+// BatchReader yields the change batches of one file.
+type BatchReader interface {
+	// Next returns the next batch, or io.EOF after the last. The caller owns
+	// the batch and releases it. All batches of one reader share a schema.
+	// Decode errors match change.ErrMalformed and name file and line.
+	Next() (arrow.RecordBatch, error)
+	Close() error
+}
+
+// Target is a table lakemerge writes to.
+type Target interface {
+	// Begin loads the table's current state and starts one commit attempt.
+	Begin(ctx context.Context) (Txn, error)
+}
+
+// Txn is one single-use commit attempt. Call Evolve, then Apply at most
+// once, then Commit once; after Commit, successful or not, begin a new Txn.
+type Txn interface {
+	// Bookmark is the bookmark of the table state this Txn started from.
+	Bookmark() bookmarks.Bookmark
+	// Columns lists the table's user columns; none when it does not exist.
+	Columns() ([]change.Column, error)
+	// Evolve makes the table's columns equal cols, creating the table when
+	// needed; cols extends the current columns (new ones, widened types).
+	Evolve(ctx context.Context, cols []change.Column) error
+	// Apply writes the deduplicated changes (one row per key, sorted by key,
+	// columns as after Evolve plus _op and _seq; borrowed, not released). With
+	// truncateBefore set, every live row whose _seq is less than it and whose
+	// key is not among the changes is deleted too.
+	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error)
+	// Commit makes what Apply wrote visible in one snapshot together with bm.
+	// Errors match change.ErrConflict, change.ErrCommitUnknown, or are fatal.
+	Commit(ctx context.Context, bm bookmarks.Bookmark) error
+}

@@ -1,0 +1,263 @@
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/merge/dedupe"
+)
+
+// prepared is the decoded, deduplicated change set planned from one
+// bookmark state (base); next is the bookmark that commits it.
+type prepared struct {
+	base, next     bookmarks.Bookmark
+	files          []bookmarks.Entry
+	ignored        int
+	nchanges       int64
+	keys           int64
+	bytes          int64
+	cols           []change.Column // user columns of the change set
+	truncateBefore []byte
+	changes        arrow.RecordBatch // latest change per key; nil when no rows
+}
+
+func (p *prepared) release() {
+	if p != nil && p.changes != nil {
+		p.changes.Release()
+		p.changes = nil
+	}
+}
+
+// prepare lists the pending files of the table, decodes them in apply order
+// and deduplicates their changes.
+func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
+	p := &prepared{base: txn.Bookmark()}
+	listed, err := t.Raw.List(ctx, t.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", t.Prefix, err)
+	}
+	fresh, changed := p.base.Pending(listed)
+	pending := append(fresh, changed...)
+	byKey := make(map[string]bookmarks.Entry, len(pending))
+	keys := make([]string, 0, len(pending))
+	for _, e := range pending {
+		byKey[e.Key] = e
+		keys = append(keys, e.Key)
+	}
+	ordered, ignored := t.Format.Order(keys)
+	for _, k := range ignored {
+		t.emit(Event{Kind: EventIgnored, File: k})
+	}
+	p.ignored = len(ignored)
+	for _, k := range ordered {
+		p.files = append(p.files, byKey[k])
+	}
+	t.emit(Event{Kind: EventListed, Files: len(p.files)})
+
+	gen := p.base.Generation
+	if t.reload(p.base, fresh, changed) {
+		gen++
+		var sb change.SeqBuilder
+		p.truncateBefore = slices.Clone(sb.Uint32(gen).Bytes())
+		t.emit(Event{Kind: EventGeneration, Generation: gen})
+	}
+	// Ignored objects go into the bookmark too: they were seen and reported,
+	// and are not reported again on every run.
+	absorbed := slices.Clone(p.files)
+	for _, k := range ignored {
+		absorbed = append(absorbed, byKey[k])
+	}
+	p.next = p.base.Advance(absorbed)
+	p.next.Generation = gen
+	if len(p.files) == 0 {
+		return p, nil
+	}
+
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, b := range batches {
+			b.Release()
+		}
+	}()
+	for _, f := range p.files {
+		bs, n, err := t.decode(ctx, f, gen)
+		batches = append(batches, bs...)
+		if err != nil {
+			return nil, err
+		}
+		p.bytes += f.Size
+		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: n, Bytes: f.Size})
+	}
+
+	// Bring every batch to one schema, then keep the latest change per key.
+	cols, err := changeColumns(t.Columns, batches)
+	if err != nil {
+		return nil, err
+	}
+	p.cols = cols
+	conformed := make([]arrow.RecordBatch, 0, len(batches))
+	defer func() {
+		for _, b := range conformed {
+			b.Release()
+		}
+	}()
+	for _, b := range batches {
+		c, err := conform(t.Mem, b, cols)
+		if err != nil {
+			return nil, err
+		}
+		conformed = append(conformed, c)
+	}
+	latest, st, err := dedupe.Latest(t.Mem, conformed, t.Keys)
+	if err != nil {
+		return nil, err
+	}
+	p.changes, p.nchanges, p.keys = latest, st.In, st.Out
+	t.emit(Event{Kind: EventDeduped, Rows: st.In, Keys: st.Out})
+	return p, nil
+}
+
+// reload reports whether the pending files start a new load generation: a
+// full-load object was overwritten, or full-load files arrive after the
+// table absorbed CDC files.
+func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry) bool {
+	for _, e := range changed {
+		if t.Format.IsSnapshot(e.Key) {
+			return true
+		}
+	}
+	absorbedCDC := slices.ContainsFunc(base.Entries, func(e bookmarks.Entry) bool { return !t.Format.IsSnapshot(e.Key) })
+	return absorbedCDC && slices.ContainsFunc(fresh, func(e bookmarks.Entry) bool { return t.Format.IsSnapshot(e.Key) })
+}
+
+// decode reads one file into batches, checking that no key is null.
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, error) {
+	rc, err := t.Raw.Open(ctx, f.Key)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", f.Key, err)
+	}
+	defer rc.Close()
+	br, err := t.Format.Open(rc, f.Key, gen, t.Mem)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
+	}
+	defer br.Close()
+	var out []arrow.RecordBatch
+	var rows int64
+	for {
+		b, err := br.Next()
+		if errors.Is(err, io.EOF) {
+			return out, rows, nil
+		}
+		if err != nil {
+			return out, rows, fmt.Errorf("decode %s: %w", f.Key, err)
+		}
+		out = append(out, b)
+		enc, err := change.NewKeyEncoder(b, t.Keys)
+		if err != nil {
+			return out, rows, &change.MalformedError{File: f.Key, Reason: err.Error()}
+		}
+		for r := 0; r < int(b.NumRows()); r++ {
+			if enc.HasNull(r) {
+				return out, rows, &change.MalformedError{File: f.Key,
+					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", rows+int64(r)+1, t.Keys)}
+			}
+		}
+		rows += b.NumRows()
+	}
+}
+
+// changeColumns is the union of the configured columns and the columns of
+// every batch, widened where types grew: configured columns first in their
+// order, then new columns in order of appearance.
+func changeColumns(configured []change.Column, batches []arrow.RecordBatch) ([]change.Column, error) {
+	cols := slices.Clone(configured)
+	for _, b := range batches {
+		var err error
+		if cols, err = extendColumns(cols, change.UserColumns(b.Schema())); err != nil {
+			return nil, err
+		}
+	}
+	return cols, nil
+}
+
+// unionColumns extends the table's columns with the change set's: existing
+// columns keep their position (widened if the changes need it), new ones are
+// appended.
+func unionColumns(txn Txn, changeCols []change.Column) ([]change.Column, error) {
+	cur, err := txn.Columns()
+	if err != nil {
+		return nil, err
+	}
+	return extendColumns(slices.Clone(cur), changeCols)
+}
+
+// extendColumns widens the columns of cols that more has with other types
+// and appends the columns cols lacks; a type change that is not a widening
+// is an error naming the column.
+func extendColumns(cols, more []change.Column) ([]change.Column, error) {
+	for _, c := range more {
+		i := slices.IndexFunc(cols, func(x change.Column) bool { return x.Name == c.Name })
+		if i < 0 {
+			cols = append(cols, c)
+			continue
+		}
+		w, err := change.Widen(cols[i].Type, c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		cols[i].Type = w
+	}
+	return cols, nil
+}
+
+// conform returns b with exactly cols (in order, cast to their types, null
+// where b lacks them) followed by _op and _seq. The caller releases the
+// result; b is borrowed.
+func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) (arrow.RecordBatch, error) {
+	schema := change.Schema(cols)
+	n := int(b.NumRows())
+	out := make([]arrow.Array, 0, schema.NumFields())
+	release := func() {
+		for _, a := range out {
+			a.Release()
+		}
+	}
+	ctx := compute.WithAllocator(context.Background(), mem)
+	for _, f := range schema.Fields() {
+		idx := b.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 {
+			if change.IsSystemColumn(f.Name) {
+				release()
+				return nil, fmt.Errorf("conform: batch lacks %s", f.Name)
+			}
+			out = append(out, array.MakeArrayOfNull(mem, f.Type, n))
+			continue
+		}
+		col := b.Column(idx[0])
+		if arrow.TypeEqual(col.DataType(), f.Type) {
+			col.Retain()
+			out = append(out, col)
+			continue
+		}
+		cast, err := compute.CastToType(ctx, col, f.Type)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("conform column %s from %s to %s: %w", f.Name, col.DataType(), f.Type, err)
+		}
+		out = append(out, cast)
+	}
+	rec := array.NewRecordBatch(schema, out, int64(n))
+	release()
+	return rec, nil
+}

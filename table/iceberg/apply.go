@@ -1,0 +1,379 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	ice "github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// maxInKeys is the largest key set planned with an IN filter (partition and
+// min/max pruning by iceberg-go); larger sets plan every live file.
+const maxInKeys = 4096
+
+// Apply stages the deduplicated changes: at most one row per key, sorted by
+// key, with the table's user columns (same names and types as Columns after
+// Evolve, any order), _op and _seq. The batch is borrowed, not released.
+// Apply may be called once per Txn.
+//
+// With truncateBefore set (a new load generation), every live row whose _seq
+// is less than truncateBefore and whose key is not among the changes is
+// deleted as well, so the table ends up holding exactly the new full load.
+func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+	var st change.ApplyStats
+	if x.tbl == nil {
+		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
+	}
+	n := int(changes.NumRows())
+	if n == 0 && truncateBefore == nil {
+		return st, nil
+	}
+	enc, err := change.NewKeyEncoder(changes, x.t.opts.Keys)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	byKey := make(map[string]int, n)
+	var kb []byte
+	for i := 0; i < n; i++ {
+		kb = enc.Append(kb[:0], i)
+		byKey[string(kb)] = i
+	}
+	sch := changes.Schema()
+	ops := changes.Column(sch.FieldIndices(change.ColOp)[0]).(*array.Int8)
+	seqs := changes.Column(sch.FieldIndices(change.ColSeq)[0]).(*array.Binary)
+
+	// Locate the stored rows of the changed keys.
+	stale := make([]bool, n)
+	found := make([]bool, n)
+	deletes := map[string][]int64{} // data file path → positions
+	refs := map[string]ice.DataFile{}
+	tasks, err := x.plan(ctx, changes, truncateBefore == nil)
+	if err != nil {
+		return st, err
+	}
+	fs, err := x.tbl.FS(ctx)
+	if err != nil {
+		return st, fmt.Errorf("open table io of %s: %w", x.name(), err)
+	}
+	dels := newDeleteCache(fs, x.t.mem)
+	for _, task := range tasks {
+		path := task.File.FilePath()
+		dead, err := dels.positionsFor(ctx, path, task.DeleteFiles)
+		if err != nil {
+			return st, err
+		}
+		st.FilesScanned++
+		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+			renc, err := change.NewKeyEncoder(rec, x.t.opts.Keys)
+			if err != nil {
+				return err
+			}
+			rseq := rec.Column(rec.Schema().FieldIndices(change.ColSeq)[0]).(*array.Binary)
+			for r := 0; r < int(rec.NumRows()); r++ {
+				pos := base + int64(r)
+				st.RowsScanned++
+				if _, gone := slices.BinarySearch(dead, pos); gone {
+					continue
+				}
+				kb = renc.Append(kb[:0], r)
+				i, ok := byKey[string(kb)]
+				if !ok {
+					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
+						deletes[path] = append(deletes[path], pos)
+						refs[path] = task.File
+						st.Deleted++
+					}
+					continue
+				}
+				if found[i] {
+					return fmt.Errorf("key of change row %d has two live rows (second in %s at %d): table violates one row per key", i, path, pos)
+				}
+				found[i] = true
+				if change.CompareSeq(seqs.Value(i), rseq.Value(r)) <= 0 {
+					stale[i] = true
+					continue
+				}
+				deletes[path] = append(deletes[path], pos)
+				refs[path] = task.File
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("read keys of %s: %w", path, err)
+		}
+	}
+
+	// New rows: applicable inserts and updates.
+	ib := array.NewInt64Builder(x.t.mem)
+	defer ib.Release()
+	for i := 0; i < n; i++ {
+		op := change.Op(ops.Value(i))
+		switch {
+		case stale[i]:
+			st.Stale++
+		case op == change.OpDelete && found[i]:
+			st.Deleted++
+		case op == change.OpDelete:
+			st.Absent++
+		case found[i]:
+			st.Updated++
+			ib.Append(int64(i))
+		default:
+			st.Inserted++
+			ib.Append(int64(i))
+		}
+	}
+	if ib.Len() > 0 {
+		idx := ib.NewInt64Array()
+		defer idx.Release()
+		files, bytes, err := x.writeRows(ctx, changes, idx)
+		if err != nil {
+			return st, err
+		}
+		x.dataFiles = append(x.dataFiles, files...)
+		st.DataFiles += int64(len(files))
+		st.BytesWritten += bytes
+	}
+	paths := make([]string, 0, len(deletes))
+	for p := range deletes {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		pos := deletes[p]
+		slices.Sort(pos)
+		df, size, err := x.writePositionDeletes(ctx, fs, refs[p], pos)
+		if err != nil {
+			return st, err
+		}
+		x.delFiles = append(x.delFiles, df)
+		st.DeleteFiles++
+		st.BytesWritten += size
+	}
+	return st, nil
+}
+
+// plan returns the live data files that may hold one of the changed keys.
+func (x *Txn) plan(ctx context.Context, changes arrow.RecordBatch, prune bool) ([]icetable.FileScanTask, error) {
+	if x.tbl.CurrentSnapshot() == nil {
+		return nil, nil
+	}
+	var opts []icetable.ScanOption
+	if f := inFilter(changes, x.t.opts.Keys); prune && f != nil {
+		opts = append(opts, icetable.WithRowFilter(f))
+	}
+	tasks, err := x.tbl.Scan(opts...).PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s: %w", x.name(), err)
+	}
+	return tasks, nil
+}
+
+// inFilter builds key IN (...) for a single-column key of a type iceberg-go
+// can prune on, when the set is small; nil means scan every file.
+func inFilter(changes arrow.RecordBatch, keys []string) ice.BooleanExpression {
+	if len(keys) != 1 || changes.NumRows() > maxInKeys {
+		return nil
+	}
+	col := changes.Column(changes.Schema().FieldIndices(keys[0])[0])
+	ref := ice.Reference(keys[0])
+	switch a := col.(type) {
+	case *array.Int32:
+		return ice.IsIn(ref, a.Int32Values()...)
+	case *array.Int64:
+		return ice.IsIn(ref, a.Int64Values()...)
+	case *array.String:
+		vs := make([]string, a.Len())
+		for i := range vs {
+			vs[i] = a.Value(i)
+		}
+		return ice.IsIn(ref, vs...)
+	}
+	return nil
+}
+
+// scanKeys reads the key columns and _seq of one data file, batch by batch;
+// fn gets each batch and the file position of its first row.
+func (x *Txn) scanKeys(ctx context.Context, fs iceio.IO, path string, fn func(arrow.RecordBatch, int64) error) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, x.t.mem)
+	if err != nil {
+		return err
+	}
+	var cols []int
+	for _, name := range append(slices.Clone(x.t.opts.Keys), change.ColSeq) {
+		i := pr.MetaData().Schema.ColumnIndexByName(name)
+		if i < 0 {
+			return fmt.Errorf("column %s missing", name)
+		}
+		cols = append(cols, i)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	var base int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if err := fn(rec, base); err != nil {
+			return err
+		}
+		base += rec.NumRows()
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// writeRows writes the rows of changes at idx (without _op) as new data files.
+func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arrow.Array) ([]ice.DataFile, int64, error) {
+	target, err := icetable.SchemaToArrowSchema(x.tbl.Schema(), nil, false, false)
+	if err != nil {
+		return nil, 0, fmt.Errorf("convert schema of %s: %w", x.name(), err)
+	}
+	cctx := compute.WithAllocator(ctx, x.t.mem)
+	cols := make([]arrow.Array, 0, target.NumFields())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, f := range target.Fields() {
+		ci := changes.Schema().FieldIndices(f.Name)
+		if len(ci) != 1 {
+			return nil, 0, fmt.Errorf("write %s: change set lacks column %s", x.name(), f.Name)
+		}
+		col := changes.Column(ci[0])
+		if !arrow.TypeEqual(col.DataType(), f.Type) {
+			return nil, 0, fmt.Errorf("write %s: column %s is %s, table has %s", x.name(), f.Name, col.DataType(), f.Type)
+		}
+		taken, err := compute.TakeArray(cctx, col, idx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("write %s: take %s: %w", x.name(), f.Name, err)
+		}
+		cols = append(cols, taken)
+	}
+	rec := array.NewRecordBatch(target, cols, int64(idx.Len()))
+	batches := func(yield func(arrow.RecordBatch, error) bool) {
+		yield(rec, nil) // WriteRecords releases it
+	}
+	var out []ice.DataFile
+	var bytes int64
+	for df, err := range icetable.WriteRecords(ctx, x.tbl, target, iter.Seq2[arrow.RecordBatch, error](batches),
+		icetable.WithTargetFileSize(x.t.opts.TargetFileBytes)) {
+		if err != nil {
+			return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+		}
+		out = append(out, df)
+		bytes += df.FileSizeBytes()
+	}
+	return out, bytes, nil
+}
+
+// writePositionDeletes writes one position-delete file for data file ref.
+func (x *Txn) writePositionDeletes(ctx context.Context, fs iceio.IO, ref ice.DataFile, pos []int64) (ice.DataFile, int64, error) {
+	wfs, ok := fs.(iceio.WriteFileIO)
+	if !ok {
+		return nil, 0, fmt.Errorf("write deletes of %s: table io cannot write", x.name())
+	}
+	refPath := ref.FilePath()
+	path := fmt.Sprintf("%s/data/lm-%s-deletes.parquet", trimSlash(x.tbl.Location()), uuid.NewString())
+	b := array.NewRecordBuilder(x.t.mem, icetable.PositionalDeleteArrowSchema)
+	defer b.Release()
+	pb, sb := b.Field(1).(*array.Int64Builder), b.Field(0).(*array.StringBuilder)
+	for _, p := range pos {
+		sb.Append(refPath)
+		pb.Append(p)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+
+	w, err := wfs.Create(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create %s: %w", path, err)
+	}
+	cw := &countingWriter{w: w}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDataPageVersion(parquet.DataPageV1),
+		parquet.WithStats(true),
+		parquet.WithAllocator(x.t.mem))
+	pw, err := pqarrow.NewFileWriter(icetable.PositionalDeleteArrowSchema, cw, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		w.Close()
+		return nil, 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := pw.Write(rec); err != nil {
+		pw.Close()
+		return nil, 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := pw.Close(); err != nil {
+		return nil, 0, fmt.Errorf("close %s: %w", path, err)
+	}
+	meta, err := pw.FileMetadata()
+	if err != nil {
+		return nil, 0, fmt.Errorf("footer of %s: %w", path, err)
+	}
+	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
+		Schema:             ice.PositionalDeleteSchema,
+		Spec:               x.tbl.Spec(),
+		Format:             ice.ParquetFile,
+		Metadata:           meta,
+		FilePath:           path,
+		FileSize:           cw.n,
+		Content:            ice.EntryContentPosDeletes,
+		PartitionValues:    ref.Partition(),
+		FormatVersion:      2,
+		ReferencedDataFile: &refPath,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("describe %s: %w", path, err)
+	}
+	return df, cw.n, nil
+}
+
+type countingWriter struct {
+	w io.WriteCloser
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Close() error { return c.w.Close() }
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
