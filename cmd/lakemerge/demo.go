@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/spf13/cobra"
@@ -93,7 +98,8 @@ func resetDemoDir(dir string) error {
 	return nil
 }
 
-// printTables prints every live row of each table, user columns only.
+// printTables prints every live row of each table, user columns only,
+// sorted by primary key.
 func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []config.Table) error {
 	w, err := wire.Build(ctx, job, tables, memory.NewGoAllocator(), nil)
 	if err != nil {
@@ -105,39 +111,70 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\n%s.%s (%d rows)\n", t.Config.Target.Database, t.Config.Target.Table, tbl.NumRows())
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		sc := tbl.Schema()
-		var cols []int
-		for i, f := range sc.Fields() {
-			if !change.IsSystemColumn(f.Name) {
-				cols = append(cols, i)
-				fmt.Fprintf(tw, "%s\t", f.Name)
-			}
-		}
-		fmt.Fprintln(tw)
-		tr := array.NewTableReader(tbl, 1024)
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			for r := 0; r < int(rec.NumRows()); r++ {
-				for _, c := range cols {
-					v := "NULL"
-					if col := rec.Column(c); col.IsValid(r) {
-						v = fmt.Sprintf("%q", col.ValueStr(r))
-						if _, isStr := col.(*array.String); !isStr {
-							v = col.ValueStr(r)
-						}
-					}
-					fmt.Fprintf(tw, "%s\t", v)
-				}
-				fmt.Fprintln(tw)
-			}
-		}
-		tr.Release()
+		rows, header, err := renderRows(tbl, t.Config.PrimaryKey)
 		tbl.Release()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n%s.%s (%d rows)\n", t.Config.Target.Database, t.Config.Target.Table, len(rows))
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+		for _, r := range rows {
+			fmt.Fprintln(tw, strings.Join(r.cells, "\t"))
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type renderedRow struct {
+	key   []byte
+	cells []string
+}
+
+// renderRows formats the user columns of tbl as text (strings quoted,
+// decimals at their scale, NULL for nulls), sorted by the key columns.
+func renderRows(tbl arrow.Table, keys []string) ([]renderedRow, []string, error) {
+	var header []string
+	var cols []int
+	for i, f := range tbl.Schema().Fields() {
+		if !change.IsSystemColumn(f.Name) {
+			cols = append(cols, i)
+			header = append(header, f.Name)
+		}
+	}
+	var rows []renderedRow
+	tr := array.NewTableReader(tbl, 1024)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		enc, err := change.NewKeyEncoder(rec, keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		for r := 0; r < int(rec.NumRows()); r++ {
+			row := renderedRow{key: enc.Append(nil, r)}
+			for _, c := range cols {
+				row.cells = append(row.cells, cell(rec.Column(c), r))
+			}
+			rows = append(rows, row)
+		}
+	}
+	slices.SortFunc(rows, func(a, b renderedRow) int { return bytes.Compare(a.key, b.key) })
+	return rows, header, nil
+}
+
+func cell(col arrow.Array, r int) string {
+	if col.IsNull(r) {
+		return "NULL"
+	}
+	switch a := col.(type) {
+	case *array.String:
+		return strconv.Quote(a.Value(r))
+	case *array.Decimal128:
+		return a.Value(r).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
+	}
+	return col.ValueStr(r)
 }

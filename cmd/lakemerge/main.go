@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,22 +39,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
-	os.Exit(exitCode(ctx, err))
+	os.Exit(exitCode(ctx, err, os.Stderr))
 }
 
-func exitCode(ctx context.Context, err error) int {
+// exitCode maps the error of a command to the process exit code and tells
+// the user why on stderr.
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "lakemerge: interrupted")
+		fmt.Fprintln(stderr, "lakemerge: interrupted")
 		return exitInterrupted
 	case errors.Is(err, errTablesFailed):
 		return exitTableFailed
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "lakemerge:", err)
+		fmt.Fprintln(stderr, "lakemerge:", err)
 		return exitUsage
 	}
-	fmt.Fprintln(os.Stderr, "lakemerge:", err)
+	fmt.Fprintln(stderr, "lakemerge:", err)
 	return exitTableFailed
 }
