@@ -137,3 +137,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestReadmeShowsExample keeps the README's job file section true.
+func TestReadmeShowsExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```yaml"+Example+"```") {
+		t.Fatal("README.md does not show config.Example verbatim; copy it into the job file section")
+	}
+}
