@@ -21,6 +21,15 @@ const (
 	ColSeq = "_seq"
 )
 
+// ColKeep is an optional system column of change batches from sources that
+// send partial row images (PostgreSQL's unchanged TOAST values, DMS's
+// unsupported-value marker). Type binary; a null or empty value means the
+// row is complete. Otherwise it is a bitset, bit i (byte i/8, bit i%8,
+// least significant first) set when the i-th user column of the batch
+// (schema order, system columns not counted) was not sent: the table must
+// keep the value it stores for that column, and the batch holds null there.
+const ColKeep = "_keep"
+
 // String returns the DMS letter of the op.
 func (o Op) String() string {
 	switch o {
@@ -50,4 +59,4 @@ func ParseOp(s string) (Op, error) {
 }
 
 // IsSystemColumn reports whether name is one of the columns lakemerge adds.
-func IsSystemColumn(name string) bool { return name == ColOp || name == ColSeq }
+func IsSystemColumn(name string) bool { return name == ColOp || name == ColSeq || name == ColKeep }
