@@ -1,0 +1,77 @@
+// Command lmbench generates benchmark workloads for lakemerge and its peers.
+//
+//	lmbench gen --dir D --rows N --changes M [--inserts 0.2 --deletes 0.1 --dist uniform|recent|zipf --note-bytes 32 --rows-per-file 1000000 --seed 1]
+//
+// writes D/raw/public/orders/LOAD*.csv (the full load), D/cdc/public/orders/*.csv
+// (the changes, to be moved under raw/ for the merge run), D/job.yaml (a
+// lakemerge job on D) and D/workload.json (what was written).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lakemerge/lakemerge/benchmarks/workload"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "gen" {
+		fmt.Fprintln(os.Stderr, "usage: lmbench gen --dir D --rows N --changes M [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("gen", flag.ExitOnError)
+	dir := fs.String("dir", "", "output folder (required)")
+	var s workload.Spec
+	fs.Uint64Var(&s.Seed, "seed", 1, "random seed")
+	fs.IntVar(&s.BaseRows, "rows", 1_000_000, "rows of the full load")
+	fs.IntVar(&s.Changes, "changes", 100_000, "change rows")
+	fs.Float64Var(&s.Inserts, "inserts", 0.2, "fraction of changes that insert")
+	fs.Float64Var(&s.Deletes, "deletes", 0.1, "fraction of changes that delete")
+	dist := fs.String("dist", "uniform", "key distribution: uniform, recent, zipf")
+	fs.IntVar(&s.NoteBytes, "note-bytes", 32, "maximum width of the note column")
+	fs.IntVar(&s.RowsPerFile, "rows-per-file", 1_000_000, "rows per file")
+	fs.Parse(os.Args[2:])
+	s.Dist = workload.Dist(*dist)
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "lmbench gen: --dir is required")
+		os.Exit(2)
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		fail(err)
+	}
+	res, err := workload.Write(s, filepath.Join(abs, "raw", "public", "orders"), filepath.Join(abs, "cdc", "public", "orders"))
+	if err != nil {
+		fail(err)
+	}
+	job := fmt.Sprintf(`raw: file://%[1]s/raw
+warehouse: file://%[1]s/warehouse
+catalog: { type: sqlite, path: %[1]s/catalog.db }
+tables:
+  - source: { schema: public, table: orders }
+    primary_key: [id]
+    target: { database: bench, table: orders }
+    buckets: 16
+    columns:
+%[2]s`, abs, workload.Columns)
+	if err := os.WriteFile(filepath.Join(abs, "job.yaml"), []byte(job), 0o644); err != nil {
+		fail(err)
+	}
+	out, _ := json.MarshalIndent(struct {
+		Spec   workload.Spec
+		Result workload.Result
+	}{s, res}, "", "  ")
+	if err := os.WriteFile(filepath.Join(abs, "workload.json"), out, 0o644); err != nil {
+		fail(err)
+	}
+	fmt.Printf("load: %d files, %d bytes; cdc: %d files, %d bytes; %d inserts, %d updates, %d deletes; %d final rows\n",
+		len(res.LoadFiles), res.LoadBytes, len(res.CDCFiles), res.CDCBytes, res.Inserts, res.Updates, res.Dels, res.FinalRows)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "lmbench:", err)
+	os.Exit(1)
+}
