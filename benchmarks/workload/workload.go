@@ -241,4 +241,3 @@ func writeFile(path string, body func(*bufio.Writer)) (int64, error) {
 	}
 	return st.Size(), f.Close()
 }
-
