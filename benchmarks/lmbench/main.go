@@ -5,6 +5,14 @@
 // writes D/raw/public/orders/LOAD*.csv (the full load), D/cdc/public/orders/*.csv
 // (the changes, to be moved under raw/ for the merge run), D/job.yaml (a
 // lakemerge job on D) and D/workload.json (what was written).
+//
+//	lmbench compare --dir D --lakemerge BIN [--python P] [--tools lakemerge,delta,pyiceberg]
+//
+// runs each tool on that workload — the full load, then the merge of the
+// changes — measuring wall time and peak RSS of each process, counts the
+// files and bytes each merge wrote, checks with benchmarks/peers/digest.py
+// that every tool produced the same table, and writes D/results.json and
+// D/results.md.
 package main
 
 import (
@@ -18,8 +26,14 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "compare" {
+		if err := compare(os.Args[2:]); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "gen" {
-		fmt.Fprintln(os.Stderr, "usage: lmbench gen --dir D --rows N --changes M [flags]")
+		fmt.Fprintln(os.Stderr, "usage: lmbench gen --dir D --rows N --changes M [flags]\n       lmbench compare --dir D --lakemerge BIN [--python P --tools lakemerge,delta,pyiceberg]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: lakemerge against the tools a user would pick
+# instead (deltalake MERGE, pyiceberg upsert), on the same generated DMS
+# workload and machine. Prints a markdown table and writes results.md,
+# results.json and results.png into the workload folder.
+#
+# Usage: benchmarks/run.sh [ROWS] [CHANGES] [DIR] [TOOLS]
+#   defaults: 1000000 100000 /tmp/lakemerge-bench lakemerge,delta,pyiceberg
+# The issue's target workload: benchmarks/run.sh 10000000 1000000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-1000000}
+changes=${2:-100000}
+dir=${3:-/tmp/lakemerge-bench}
+tools=${4:-lakemerge,delta,pyiceberg}
+
+venv=.venv-bench
+stamp=$venv/.requirements.sha256
+want=$(sha256sum benchmarks/requirements.txt | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+	rm -rf "$venv"
+	python3 -m venv "$venv"
+	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	echo "$want" >"$stamp"
+fi
+mkdir -p bin
+go build -o bin/lakemerge ./cmd/lakemerge
+go build -o bin/lmbench ./benchmarks/lmbench
+rm -rf "$dir"
+bin/lmbench gen --dir "$dir" --rows "$rows" --changes "$changes" --inserts 0.2 --deletes 0.1
+bin/lmbench compare --dir "$dir" --lakemerge "$PWD/bin/lakemerge" --python "$PWD/$venv/bin/python" --tools "$tools"
+"$venv/bin/python" benchmarks/peers/chart.py "$dir/results.json" "$dir/results.png" \
+	"merge $changes changes (70% upd, 20% ins, 10% del) into $rows rows, $(nproc) cores"
+echo "chart: $dir/results.png"
