@@ -86,7 +86,9 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	var batches []arrow.RecordBatch
 	defer func() {
 		for _, b := range batches {
-			b.Release()
+			if b != nil {
+				b.Release()
+			}
 		}
 	}()
 	for _, f := range p.files {
@@ -106,19 +108,26 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	p.cols = cols
 	conformed := make([]arrow.RecordBatch, 0, len(batches))
-	defer func() {
+	releaseConformed := func() {
 		for _, b := range conformed {
 			b.Release()
 		}
-	}()
-	for _, b := range batches {
+		conformed = nil
+	}
+	defer releaseConformed()
+	for i, b := range batches {
 		c, err := conform(t.Mem, b, cols)
 		if err != nil {
 			return nil, err
 		}
 		conformed = append(conformed, c)
+		// The conformed batch holds what it needs of b.
+		b.Release()
+		batches[i] = nil
 	}
+	batches = nil
 	latest, st, err := dedupe.Latest(t.Mem, conformed, t.Keys)
+	releaseConformed()
 	if err != nil {
 		return nil, err
 	}

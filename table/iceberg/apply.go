@@ -47,12 +47,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	byKey := make(map[string]int, n)
 	var kb []byte
-	for i := 0; i < n; i++ {
-		kb = enc.Append(kb[:0], i)
-		byKey[string(kb)] = i
-	}
 	sch := changes.Schema()
 	ops := changes.Column(sch.FieldIndices(change.ColOp)[0]).(*array.Int8)
 	seqs := changes.Column(sch.FieldIndices(change.ColSeq)[0]).(*array.Binary)
@@ -65,6 +60,16 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	tasks, err := x.plan(ctx, changes, truncateBefore == nil)
 	if err != nil {
 		return st, err
+	}
+	// The change rows by encoded key, only needed when stored rows exist
+	// (not for the first load of a table).
+	var byKey map[string]int
+	if len(tasks) > 0 {
+		byKey = make(map[string]int, n)
+		for i := 0; i < n; i++ {
+			kb = enc.Append(kb[:0], i)
+			byKey[string(kb)] = i
+		}
 	}
 	fs, err := x.tbl.FS(ctx)
 	if err != nil {
