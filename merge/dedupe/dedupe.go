@@ -13,7 +13,7 @@
 package dedupe
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -32,11 +32,99 @@ type Stats struct {
 	Out int64 // rows kept, one per key
 }
 
-type winner struct {
-	key   []byte
+// winner is the row that currently wins for one key.
+type winner[K cmp.Ordered] struct {
+	key   K
 	seq   []byte
 	batch int32
 	row   int32
+}
+
+// keyFunc returns the key of row r of one batch.
+type keyFunc[K cmp.Ordered] func(r int) K
+
+// pick finds the winning row of every key, sorted by key. keys returns the
+// key function of one batch.
+func pick[K cmp.Ordered](batches []arrow.RecordBatch, seqCol int, keys func(arrow.RecordBatch) (keyFunc[K], error), st *Stats) ([]winner[K], error) {
+	index := make(map[K]int32, 1024)
+	var wins []winner[K]
+	// In the common case (changes decoded in apply order) _seq grows with
+	// the row order: then the last row of a key wins and no _seq needs to
+	// be compared against the current winner's (a random memory access).
+	inOrder := seqsIncrease(batches, seqCol)
+	for bi, b := range batches {
+		key, err := keys(b)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
+		seqs, ok := b.Column(seqCol).(*array.Binary)
+		if !ok {
+			return nil, fmt.Errorf("dedupe: %s is %s, want binary", change.ColSeq, b.Column(seqCol).DataType())
+		}
+		n := int(b.NumRows())
+		st.In += int64(n)
+		for r := 0; r < n; r++ {
+			k := key(r)
+			seq := seqs.Value(r)
+			if w, ok := index[k]; ok {
+				if inOrder || change.CompareSeq(seq, wins[w].seq) >= 0 {
+					wins[w].seq, wins[w].batch, wins[w].row = seq, int32(bi), int32(r)
+				}
+				continue
+			}
+			index[k] = int32(len(wins))
+			wins = append(wins, winner[K]{key: k, seq: seq, batch: int32(bi), row: int32(r)})
+		}
+	}
+	slices.SortFunc(wins, func(a, b winner[K]) int { return cmp.Compare(a.key, b.key) })
+	return wins, nil
+}
+
+// seqsIncrease reports whether _seq never decreases from one row to the
+// next, across batches in order.
+func seqsIncrease(batches []arrow.RecordBatch, seqCol int) bool {
+	var prev []byte
+	for _, b := range batches {
+		seqs, ok := b.Column(seqCol).(*array.Binary)
+		if !ok {
+			return false
+		}
+		for r := 0; r < seqs.Len(); r++ {
+			s := seqs.Value(r)
+			if change.CompareSeq(s, prev) < 0 {
+				return false
+			}
+			prev = s
+		}
+	}
+	return true
+}
+
+// intKey reports whether keys is one integer column, which takes the fast
+// path: integer keys order numerically exactly as change.KeyEncoder orders
+// their encodings.
+func intKey(schema *arrow.Schema, keys []string) (int, bool) {
+	if len(keys) != 1 {
+		return 0, false
+	}
+	idx := schema.FieldIndices(keys[0])
+	if len(idx) != 1 {
+		return 0, false
+	}
+	switch schema.Field(idx[0]).Type.ID() {
+	case arrow.INT64, arrow.INT32:
+		return idx[0], true
+	}
+	return 0, false
+}
+
+// locations lists the winners' global row indices (batches concatenated).
+func locations[K cmp.Ordered](wins []winner[K], offsets []int64) []int64 {
+	out := make([]int64, len(wins))
+	for i, w := range wins {
+		out[i] = offsets[w.batch] + int64(w.row)
+	}
+	return out
 }
 
 // Latest returns one record holding, for every key that occurs in batches,
@@ -61,51 +149,57 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 		return nil, st, fmt.Errorf("dedupe: batch has no %s column", change.ColSeq)
 	}
 
-	index := make(map[string]int, 1024)
-	var wins []winner
-	var keyBuf []byte
-	for bi, b := range batches {
-		enc, err := change.NewKeyEncoder(b, keys)
-		if err != nil {
-			return nil, st, fmt.Errorf("dedupe: %w", err)
-		}
-		seqs, ok := b.Column(seqIdx[0]).(*array.Binary)
-		if !ok {
-			return nil, st, fmt.Errorf("dedupe: %s is %s, want binary", change.ColSeq, b.Column(seqIdx[0]).DataType())
-		}
-		n := int(b.NumRows())
-		st.In += int64(n)
-		for r := 0; r < n; r++ {
-			keyBuf = enc.Append(keyBuf[:0], r)
-			seq := seqs.Value(r)
-			if w, ok := index[string(keyBuf)]; ok {
-				if change.CompareSeq(seq, wins[w].seq) >= 0 {
-					wins[w].seq, wins[w].batch, wins[w].row = seq, int32(bi), int32(r)
-				}
-				continue
-			}
-			k := bytes.Clone(keyBuf)
-			index[string(k)] = len(wins)
-			wins = append(wins, winner{key: k, seq: seq, batch: int32(bi), row: int32(r)})
-		}
-	}
-	st.Out = int64(len(wins))
-	slices.SortFunc(wins, func(a, b winner) int { return bytes.Compare(a.key, b.key) })
-
-	// Gather the winning rows: concatenate the batches column by column and
-	// take by global row index.
 	offsets := make([]int64, len(batches))
 	var total int64
 	for i, b := range batches {
 		offsets[i] = total
 		total += b.NumRows()
 	}
+	var rows []int64
+	if col, ok := intKey(schema, keys); ok {
+		wins, err := pick(batches, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[int64], error) {
+			switch a := b.Column(col).(type) {
+			case *array.Int64:
+				if a.NullN() > 0 {
+					return nil, fmt.Errorf("key column %s has nulls", keys[0])
+				}
+				return func(r int) int64 { return a.Value(r) }, nil
+			case *array.Int32:
+				if a.NullN() > 0 {
+					return nil, fmt.Errorf("key column %s has nulls", keys[0])
+				}
+				return func(r int) int64 { return int64(a.Value(r)) }, nil
+			}
+			return nil, fmt.Errorf("key column %s is %s", keys[0], b.Column(col).DataType())
+		}, &st)
+		if err != nil {
+			return nil, st, err
+		}
+		rows = locations(wins, offsets)
+	} else {
+		var buf []byte
+		wins, err := pick(batches, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[string], error) {
+			enc, err := change.NewKeyEncoder(b, keys)
+			if err != nil {
+				return nil, err
+			}
+			return func(r int) string {
+				buf = enc.Append(buf[:0], r)
+				return string(buf)
+			}, nil
+		}, &st)
+		if err != nil {
+			return nil, st, err
+		}
+		rows = locations(wins, offsets)
+	}
+	st.Out = int64(len(rows))
+
+	// Gather the winning rows: concatenate the batches column by column and
+	// take by global row index.
 	ib := array.NewInt64Builder(mem)
 	defer ib.Release()
-	ib.Reserve(len(wins))
-	for _, w := range wins {
-		ib.UnsafeAppend(offsets[w.batch] + int64(w.row))
-	}
+	ib.AppendValues(rows, nil)
 	indices := ib.NewArray()
 	defer indices.Release()
 
@@ -140,5 +234,5 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 		}
 		cols[c] = taken
 	}
-	return array.NewRecordBatch(schema, cols, int64(len(wins))), st, nil
+	return array.NewRecordBatch(schema, cols, int64(len(rows))), st, nil
 }

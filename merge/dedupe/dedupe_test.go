@@ -1,8 +1,10 @@
 package dedupe
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,6 +116,20 @@ func TestLatestSplitInvariant(t *testing.T) {
 			t.Fatalf("trial %d: %d rows, model has %d keys", trial, strings.Count(want, "\n"), len(model))
 		}
 
+		// Rows in _seq order take the in-order path; same result.
+		ordered := append([]row(nil), rows...)
+		slices.SortFunc(ordered, func(a, b row) int { return cmp.Compare(a.seq, b.seq) })
+		ob := build(t, mem, ordered)
+		og, _, err := Latest(mem, []arrow.RecordBatch{ob}, []string{"id"})
+		ob.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := render(og); g != want {
+			t.Fatalf("trial %d: in-order result differs\n%s\nvs\n%s", trial, g, want)
+		}
+		og.Release()
+
 		shuffled := append([]row(nil), rows...)
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		var batches []arrow.RecordBatch
@@ -135,6 +151,47 @@ func TestLatestSplitInvariant(t *testing.T) {
 		got.Release()
 	}
 }
+
+// TestEncodedKeyPathMatchesIntPath: the general path (encoded keys, used
+// for string and composite keys) picks the same rows in the same order as
+// the integer fast path.
+func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows := make([]row, 500)
+	perm := rng.Perm(len(rows))
+	for i := range rows {
+		rows[i] = row{id: int64(rng.IntN(120)) - 60, val: "v", op: change.OpUpdate, seq: uint64(perm[i])}
+	}
+	rec := build(t, mem, rows)
+	defer rec.Release()
+	seqCol := rec.Schema().FieldIndices(change.ColSeq)[0]
+	var st Stats
+	ints, err := pick(rec2(rec), seqCol, func(b arrow.RecordBatch) (keyFunc[int64], error) {
+		a := b.Column(0).(*array.Int64)
+		return func(r int) int64 { return a.Value(r) }, nil
+	}, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	strs, err := pick(rec2(rec), seqCol, func(b arrow.RecordBatch) (keyFunc[string], error) {
+		enc, err := change.NewKeyEncoder(b, []string{"id"})
+		if err != nil {
+			return nil, err
+		}
+		return func(r int) string { buf = enc.Append(buf[:0], r); return string(buf) }, nil
+	}, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(locations(ints, []int64{0}), locations(strs, []int64{0})) {
+		t.Fatal("encoded-key path picks other rows or another order than the integer path")
+	}
+}
+
+func rec2(r arrow.RecordBatch) []arrow.RecordBatch { return []arrow.RecordBatch{r} }
 
 func TestLatestErrors(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
