@@ -26,7 +26,16 @@ type Job struct {
 	Raw       string // raw zone location: file:///abs/path or s3://bucket/prefix, no trailing slash
 	Warehouse string // where new tables are placed, same forms
 	Catalog   Catalog
+	S3        S3      // how to reach S3 when raw or warehouse is s3://
 	Tables    []Table // in file order, defaults merged in
+}
+
+// S3 says how to reach S3. Credentials always come from the default AWS
+// chain (environment, profile, ECS task role), never from the job file.
+type S3 struct {
+	Region    string // default: the chain's region
+	Endpoint  string // S3-compatible server or VPC endpoint; default AWS
+	PathStyle bool   // bucket in the path; default true when Endpoint is set
 }
 
 // Catalog says which catalog records the tables.
@@ -321,7 +330,8 @@ func (p *parser) location(n *yaml.Node, path string) string {
 }
 
 var (
-	topFields     = []string{"raw", "warehouse", "catalog", "defaults", "tables"}
+	topFields     = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
+	s3Fields      = []string{"region", "endpoint", "path_style"}
 	catalogFields = []string{"type", "path", "region", "endpoint"}
 	defaultFields = []string{"database", "format", "buckets", "target_file_mb", "dms"}
 	tableFields   = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "dms"}
@@ -335,6 +345,21 @@ func (p *parser) job(n *yaml.Node) *Job {
 	f := p.fields(n, "", topFields...)
 	job := &Job{Raw: p.location(f["raw"], "raw"), Warehouse: p.location(f["warehouse"], "warehouse")}
 	job.Catalog = p.catalog(f["catalog"], job.Warehouse)
+	if n := f["s3"]; n != nil {
+		sf := p.fields(n, "s3", s3Fields...)
+		job.S3.Region, _ = p.str(sf["region"], "s3.region")
+		job.S3.Endpoint, _ = p.str(sf["endpoint"], "s3.endpoint")
+		job.S3.PathStyle = job.S3.Endpoint != ""
+		if b, ok := p.boolean(sf["path_style"], "s3.path_style"); ok {
+			job.S3.PathStyle = b
+		}
+		if e := job.S3.Endpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			p.errorf(sf["endpoint"], "s3.endpoint", "%q: want an http:// or https:// URL", e)
+		}
+		if !strings.HasPrefix(job.Raw, "s3://") && !strings.HasPrefix(job.Warehouse, "s3://") {
+			p.errorf(n, "s3", "set, but neither raw nor warehouse is an s3:// location")
+		}
+	}
 
 	def := Table{Format: FormatDMSCSV, Buckets: DefaultBuckets, TargetFileMB: DefaultTargetFileMB, DMS: DMS{Delimiter: ','}}
 	var defDB string

@@ -158,7 +158,7 @@ func newEnv(t *testing.T) *env {
 	if err := os.MkdirAll(e.raw, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"))
+	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestInteropPyIceberg(t *testing.T) {
 		nj, _ := json.Marshal(name)
 		fmt.Fprintf(&want, "{\"amount\": %s, \"id\": %s, \"name\": %s}\n", amount, parts[0], nj)
 	}
-	cmd := exec.Command(py, filepath.Join("..", "interop", "read_iceberg.py"),
+	cmd := exec.Command(py, filepath.Join("..", "interop", "read_iceberg.py"), "sqlite",
 		filepath.Join(e.dir, "catalog.db"), "file://"+filepath.Join(e.dir, "warehouse"), "shop.items", "id", "id,name,amount")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -20,6 +20,22 @@ if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
 fi
 export LAKEMERGE_PYTHON=$PWD/$venv/bin/python
 
+# The moto server: the real Glue API and an S3 API on 127.0.0.1, for the
+# AWS integration tests. Stopped when this script exits.
+port=$("$LAKEMERGE_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/lakemerge-moto-$port.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+	if "$LAKEMERGE_PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+export LAKEMERGE_AWS_ENDPOINT=http://127.0.0.1:$port
+export LAKEMERGE_S3_ENDPOINT=$LAKEMERGE_AWS_ENDPOINT
+echo "== moto server (S3 + Glue) on $LAKEMERGE_AWS_ENDPOINT"
+
 echo "== go vet"
 go vet ./...
 echo "== go test"

@@ -33,8 +33,10 @@ type Catalog struct {
 
 // Open opens the catalog file at path, creating it and its tables when
 // missing. warehouse is the root URI under which new tables are placed
-// (file:///abs/path or s3://bucket/prefix).
-func Open(path, warehouse string) (*Catalog, error) {
+// (file:///abs/path or s3://bucket/prefix). props are further iceberg-go
+// catalog properties, such as s3.endpoint and s3.region for an s3://
+// warehouse (credentials come from the default AWS chain).
+func Open(path, warehouse string, props map[string]string) (*Catalog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create catalog folder: %w", err)
 	}
@@ -43,7 +45,11 @@ func Open(path, warehouse string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, iceberg.Properties{"warehouse": warehouse})
+	all := iceberg.Properties{"warehouse": warehouse}
+	for k, v := range props {
+		all[k] = v
+	}
+	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, all)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)

@@ -109,7 +109,7 @@ func TestDemo(t *testing.T) {
 	}
 	var got strings.Builder
 	for _, tb := range []struct{ name, keys string }{{"demo.customers", "customer_id"}, {"demo.orders", "order_id"}} {
-		cmd := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"),
+		cmd := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
 			filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), tb.name, tb.keys)
 		o, err := cmd.CombinedOutput()
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,9 +157,6 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	obs := newObserver(log, a.stderr)
 	w, err := wire.Build(ctx, job, tables, mem, obs.event)
 	if err != nil {
-		if errors.Is(err, wire.ErrUnsupported) {
-			return summary{}, fmt.Errorf("%w: %w", errUsage, err)
-		}
 		return summary{}, err
 	}
 	defer w.Close()

@@ -47,7 +47,7 @@ func BenchmarkApply(b *testing.B) {
 			b.Run(fmt.Sprintf("rows=%d/changes=%d", rows, changes), func(b *testing.B) {
 				ctx := context.Background()
 				dir := b.TempDir()
-				cat, err := local.Open(filepath.Join(dir, "c.db"), "file://"+filepath.Join(dir, "wh"))
+				cat, err := local.Open(filepath.Join(dir, "c.db"), "file://"+filepath.Join(dir, "wh"), nil)
 				if err != nil {
 					b.Fatal(err)
 				}

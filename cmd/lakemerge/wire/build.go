@@ -2,27 +2,38 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // iceberg-go's s3:// file IO for table files
+	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
+	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
+
+// Catalog is what the job needs of a catalog: iceberg-go's interface, plus
+// creating databases and releasing the connection.
+type Catalog interface {
+	iceberg.Catalog
+	EnsureNamespace(ctx context.Context, db string) error
+	Close() error
+}
 
 // Job is a job file wired to concrete parts. Close it when done.
 type Job struct {
 	Raw     objstore.Store
-	Catalog *local.Catalog
+	Catalog Catalog
 	Tables  []Table
 }
 
@@ -41,30 +52,49 @@ func (j *Job) Close() error {
 	return nil
 }
 
-// ErrUnsupported is matched by errors for job settings this build cannot
-// run yet (S3 locations, the Glue catalog).
-var ErrUnsupported = errors.New("not supported yet")
-
 // Build opens the raw zone and the catalog of job and wires each of tables
 // (from job.Select). observe may be nil.
 func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer) (*Job, error) {
-	rawRoot, err := localPath(job.Raw)
+	var awsCfg *aws.Config
+	loadAWS := func() (aws.Config, error) {
+		if awsCfg == nil {
+			cfg, err := objs3.LoadConfig(ctx, objs3.Options{Region: job.S3.Region})
+			if err != nil {
+				return cfg, err
+			}
+			awsCfg = &cfg
+		}
+		return *awsCfg, nil
+	}
+	raw, err := openStore(job.Raw, job.S3, loadAWS)
 	if err != nil {
 		return nil, fmt.Errorf("raw: %w", err)
 	}
-	if _, err := localPath(job.Warehouse); err != nil {
-		return nil, fmt.Errorf("warehouse: %w", err)
-	}
-	if job.Catalog.Type != "sqlite" {
-		return nil, fmt.Errorf("catalog type %q: %w (the embedded sqlite catalog is)", job.Catalog.Type, ErrUnsupported)
-	}
-	raw, err := objlocal.New(rawRoot)
-	if err != nil {
-		return nil, fmt.Errorf("open raw zone: %w", err)
-	}
-	cat, err := local.Open(job.Catalog.Path, job.Warehouse)
-	if err != nil {
-		return nil, err
+	var cat Catalog
+	switch job.Catalog.Type {
+	case "glue":
+		cfg, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		cat, err = glue.Open(cfg, glue.Options{Warehouse: job.Warehouse, Region: job.Catalog.Region,
+			Endpoint: job.Catalog.Endpoint, S3Endpoint: job.S3.Endpoint})
+		if err != nil {
+			return nil, err
+		}
+	default:
+		props := map[string]string{}
+		if strings.HasPrefix(job.Warehouse, "s3://") {
+			if job.S3.Endpoint != "" {
+				props["s3.endpoint"] = job.S3.Endpoint
+			}
+			if job.S3.Region != "" {
+				props["s3.region"] = job.S3.Region
+			}
+		}
+		if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
+			return nil, err
+		}
 	}
 	w := &Job{Raw: raw, Catalog: cat}
 	for _, tc := range tables {
@@ -98,6 +128,26 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 	return w, nil
 }
 
+// openStore opens a file:// or s3:// location as an object store.
+func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error)) (objstore.Store, error) {
+	if strings.HasPrefix(loc, "s3://") {
+		bucket, prefix, err := objs3.ParseURL(loc)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := awsCfg()
+		if err != nil {
+			return nil, err
+		}
+		return objs3.New(cfg, bucket, prefix, objs3.Options{Endpoint: s3.Endpoint, PathStyle: s3.PathStyle}), nil
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme != "file" || (u.Host != "" && u.Host != "localhost") {
+		return nil, fmt.Errorf("location %q: want file:///absolute/path or s3://bucket/prefix", loc)
+	}
+	return objlocal.New(filepath.FromSlash(u.Path))
+}
+
 // DMSOptions are the decoder options of a configured DMS table.
 func DMSOptions(tc config.Table) dmscsv.Options {
 	return dmscsv.Options{
@@ -109,22 +159,4 @@ func DMSOptions(tc config.Table) dmscsv.Options {
 		TimestampColumn:      tc.DMS.TimestampColumn,
 		ChangeSeqColumn:      tc.DMS.ChangeSeqColumn,
 	}
-}
-
-// localPath returns the folder of a file:// location.
-func localPath(loc string) (string, error) {
-	u, err := url.Parse(loc)
-	if err != nil {
-		return "", fmt.Errorf("location %q: %w", loc, err)
-	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return "", fmt.Errorf("location %q: file:// locations need an absolute path (file:///path)", loc)
-		}
-		return filepath.FromSlash(u.Path), nil
-	case "s3":
-		return "", fmt.Errorf("location %q: s3:// %w in this build; use file:// locations", loc, ErrUnsupported)
-	}
-	return "", fmt.Errorf("location %q: scheme must be file:// or s3://", strings.TrimSpace(loc))
 }
