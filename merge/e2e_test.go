@@ -1,6 +1,7 @@
 package merge_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,20 +13,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	icetable "github.com/apache/iceberg-go/table"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/objstore"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
+	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
 
@@ -141,9 +148,11 @@ func dmsFile(cs []change1, load bool) []byte {
 
 type env struct {
 	t         *testing.T
+	backend   string // "local" or "aws"
 	dir       string
-	raw       string
-	cat       *local.Catalog
+	store     objstore.Store // the raw zone
+	cat       wire.Catalog
+	catArgs   []string // how interop/read_iceberg.py opens the catalog
 	mem       *memory.CheckedAllocator
 	fileNo    int
 	cdcMillis int64
@@ -151,32 +160,88 @@ type env struct {
 
 const prefix = "public/items/"
 
-func newEnv(t *testing.T) *env {
+// backends lists where the end-to-end scenarios run: on the local default
+// always, and on S3 + Glue (the moto server scripts/test.sh starts) when
+// LAKEMERGE_AWS_ENDPOINT is set; under CI it must be.
+func backends(t *testing.T) []string {
+	if os.Getenv("LAKEMERGE_AWS_ENDPOINT") != "" {
+		return []string{"local", "aws"}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("LAKEMERGE_AWS_ENDPOINT is not set under CI: the S3 + Glue scenarios would not run")
+	}
+	return []string{"local"}
+}
+
+// awsRun counts the S3 buckets and Glue databases made by this process.
+var awsRun atomic.Int64
+
+func newEnv(t *testing.T) *env { return newEnvOn(t, "local") }
+
+func newEnvOn(t *testing.T, backend string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, raw: filepath.Join(dir, "raw"), mem: memory.NewCheckedAllocator(memory.NewGoAllocator())}
-	if err := os.MkdirAll(e.raw, 0o755); err != nil {
+	e := &env{t: t, backend: backend, dir: dir, mem: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	switch backend {
+	case "local":
+		store, err := objlocal.New(filepath.Join(dir, "raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wh := "file://" + filepath.Join(dir, "warehouse")
+		cat, err := local.Open(filepath.Join(dir, "catalog.db"), wh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.store, e.cat = store, cat
+		e.catArgs = []string{"sqlite", filepath.Join(dir, "catalog.db"), wh}
+	case "aws":
+		ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		t.Setenv("AWS_REGION", "us-east-1")
+		ctx := context.Background()
+		opts := objs3.Options{Endpoint: ep, PathStyle: true}
+		cfg, err := objs3.LoadConfig(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bucket := fmt.Sprintf("lm-e2e-%d-%d", os.Getpid(), awsRun.Add(1))
+		c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(ep); o.UsePathStyle = true })
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Fatal(err)
+		}
+		e.store = objs3.New(cfg, bucket, "raw", opts)
+		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep, S3Endpoint: ep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.cat = cat
+		e.catArgs = []string{"glue", ep}
+	default:
+		t.Fatalf("unknown backend %s", backend)
+	}
+	if err := e.cat.EnsureNamespace(context.Background(), e.db()); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cat = cat
 	t.Cleanup(func() {
-		cat.Close()
+		e.cat.Close()
 		e.mem.AssertSize(t, 0)
 	})
 	return e
 }
 
+// db is the test's database: one per env on the shared Glue server.
+func (e *env) db() string {
+	if e.backend == "aws" {
+		return strings.ReplaceAll(e.store.(*objs3.Store).Bucket(), "-", "_")
+	}
+	return "shop"
+}
+
 func (e *env) write(name string, data []byte) {
 	e.t.Helper()
-	p := filepath.Join(e.raw, prefix, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
+	if err := e.store.Put(context.Background(), prefix+name, bytes.NewReader(data)); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -196,16 +261,12 @@ var columns = []change.Column{
 }
 
 func (e *env) table(target merge.Target) *merge.Table {
-	store, err := objlocal.New(e.raw)
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	return &merge.Table{
 		Name:    "items",
 		Prefix:  prefix,
 		Keys:    []string{"id"},
 		Columns: columns,
-		Raw:     wire.RawStore{Store: store},
+		Raw:     wire.RawStore{Store: e.store},
 		Format:  wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}},
 		Target:  target,
 		Mem:     e.mem,
@@ -213,7 +274,7 @@ func (e *env) table(target merge.Target) *merge.Table {
 }
 
 func (e *env) iceberg() *iceberg.Table {
-	return iceberg.New(e.cat, iceberg.Options{Database: "shop", Name: "items", Keys: []string{"id"}, Buckets: 4}, e.mem)
+	return iceberg.New(e.cat, iceberg.Options{Database: e.db(), Name: "items", Keys: []string{"id"}, Buckets: 4}, e.mem)
 }
 
 func (e *env) run() merge.Result {
@@ -230,7 +291,7 @@ func (e *env) run() merge.Result {
 func (e *env) read() string {
 	e.t.Helper()
 	ctx := context.Background()
-	tbl, err := e.cat.LoadTable(ctx, icetable.Identifier{"shop", "items"})
+	tbl, err := e.cat.LoadTable(ctx, icetable.Identifier{e.db(), "items"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -302,41 +363,43 @@ func diff(t *testing.T, what, got, want string) {
 // over several runs with random file splits; after every run the table
 // equals the reference model (invariants 3, 4, 5).
 func TestRandomRunsMatchModel(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			e := newEnv(t)
-			g := newGen(seed, 60)
-			m := model{}
-			// Full load: inserts of distinct keys.
-			var load []change1
-			for id := int64(0); id < 30; id++ {
-				g.seq++
-				g.live[id] = true
-				load = append(load, change1{op: 'I', id: id, name: fmt.Sprint("load", id), amount: "1.00", seq: g.seq})
-			}
-			e.write("LOAD00000001.csv", dmsFile(load[:15], true))
-			e.write("LOAD00000002.csv", dmsFile(load[15:], true))
-			m.apply(load)
-			for run := 0; run < 4; run++ {
-				files := 1 + g.rng.IntN(3)
-				for f := 0; f < files; f++ {
-					var cs []change1
-					for n := g.rng.IntN(40); n > 0; n-- {
-						cs = append(cs, g.next())
+	for _, backend := range backends(t) {
+		for _, seed := range []uint64{1, 2, 3} {
+			t.Run(fmt.Sprintf("backend=%s/seed=%d", backend, seed), func(t *testing.T) {
+				e := newEnvOn(t, backend)
+				g := newGen(seed, 60)
+				m := model{}
+				// Full load: inserts of distinct keys.
+				var load []change1
+				for id := int64(0); id < 30; id++ {
+					g.seq++
+					g.live[id] = true
+					load = append(load, change1{op: 'I', id: id, name: fmt.Sprint("load", id), amount: "1.00", seq: g.seq})
+				}
+				e.write("LOAD00000001.csv", dmsFile(load[:15], true))
+				e.write("LOAD00000002.csv", dmsFile(load[15:], true))
+				m.apply(load)
+				for run := 0; run < 4; run++ {
+					files := 1 + g.rng.IntN(3)
+					for f := 0; f < files; f++ {
+						var cs []change1
+						for n := g.rng.IntN(40); n > 0; n-- {
+							cs = append(cs, g.next())
+						}
+						e.writeCDC(cs)
+						m.apply(cs)
 					}
-					e.writeCDC(cs)
-					m.apply(cs)
+					res := e.run()
+					if res.Files == 0 {
+						t.Fatalf("run %d absorbed nothing", run)
+					}
+					diff(t, fmt.Sprint("run ", run), e.read(), m.render())
 				}
-				res := e.run()
-				if res.Files == 0 {
-					t.Fatalf("run %d absorbed nothing", run)
+				if res := e.run(); !res.UpToDate {
+					t.Fatalf("second run with no new files did something: %+v", res)
 				}
-				diff(t, fmt.Sprint("run ", run), e.read(), m.render())
-			}
-			if res := e.run(); !res.UpToDate {
-				t.Fatalf("second run with no new files did something: %+v", res)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -451,7 +514,12 @@ func TestInteropPyIceberg(t *testing.T) {
 		}
 		t.Skip("LAKEMERGE_PYTHON not set; run scripts/test.sh")
 	}
-	e := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run("backend="+b, func(t *testing.T) { interopPyIceberg(t, py, newEnvOn(t, b)) })
+	}
+}
+
+func interopPyIceberg(t *testing.T, py string, e *env) {
 	g := newGen(11, 80)
 	m := model{}
 	for run := 0; run < 3; run++ {
@@ -479,8 +547,8 @@ func TestInteropPyIceberg(t *testing.T) {
 		nj, _ := json.Marshal(name)
 		fmt.Fprintf(&want, "{\"amount\": %s, \"id\": %s, \"name\": %s}\n", amount, parts[0], nj)
 	}
-	cmd := exec.Command(py, filepath.Join("..", "interop", "read_iceberg.py"), "sqlite",
-		filepath.Join(e.dir, "catalog.db"), "file://"+filepath.Join(e.dir, "warehouse"), "shop.items", "id", "id,name,amount")
+	args := append([]string{filepath.Join("..", "interop", "read_iceberg.py")}, e.catArgs...)
+	cmd := exec.Command(py, append(args, e.db()+".items", "id", "id,name,amount")...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pyiceberg read failed: %v\n%s", err, out)

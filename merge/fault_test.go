@@ -131,7 +131,13 @@ func scenario(e *env, round int) {
 // followed by a re-run, leaves exactly the table and bookmark of runs that
 // never failed (invariants 1 and 2).
 func TestCrashAtEveryStepThenRerun(t *testing.T) {
-	clean := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run("backend="+b, func(t *testing.T) { crashAtEveryStep(t, b) })
+	}
+}
+
+func crashAtEveryStep(t *testing.T, backend string) {
+	clean := newEnvOn(t, backend)
 	for round := 0; round < 3; round++ {
 		scenario(clean, round)
 		clean.run()
@@ -142,7 +148,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 	for _, s := range steps {
 		for faultRound := 0; faultRound < 3; faultRound++ {
 			t.Run(fmt.Sprintf("step=%s/round=%d", s, faultRound), func(t *testing.T) {
-				e := newEnv(t)
+				e := newEnvOn(t, backend)
 				for round := 0; round < 3; round++ {
 					scenario(e, round)
 					if round == faultRound {
@@ -185,7 +191,12 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 // only what is left. The table equals the model and no file is absorbed
 // twice.
 func TestConcurrentWriters(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run("backend="+b, func(t *testing.T) { concurrentWriters(t, newEnvOn(t, b)) })
+	}
+}
+
+func concurrentWriters(t *testing.T, e *env) {
 	g := newGen(5, 40)
 	m := model{}
 	for round := 0; round < 3; round++ {

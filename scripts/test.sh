@@ -23,7 +23,7 @@ export LAKEMERGE_PYTHON=$PWD/$venv/bin/python
 # The moto server: the real Glue API and an S3 API on 127.0.0.1, for the
 # AWS integration tests. Stopped when this script exits.
 port=$("$LAKEMERGE_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/lakemerge-moto-$port.log" 2>&1 &
+"$LAKEMERGE_PYTHON" interop/moto_server.py -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/lakemerge-moto-$port.log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

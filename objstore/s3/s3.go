@@ -113,6 +113,9 @@ func ParseURL(u string) (bucket, prefix string, err error) {
 
 func (s *Store) key(k string) string { return s.root + k }
 
+// Bucket is the store's bucket.
+func (s *Store) Bucket() string { return s.bucket }
+
 // List returns the objects under prefix, sorted by key.
 func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
