@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,10 +16,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -248,7 +251,8 @@ func (e *env) write(name string, data []byte) {
 
 func (e *env) writeCDC(cs []change1) string {
 	e.cdcMillis += 1000 + int64(len(cs))
-	name := fmt.Sprintf("20240102-%09d.csv", e.cdcMillis)
+	at := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC).Add(time.Duration(e.cdcMillis) * time.Millisecond)
+	name := at.Format("20060102-150405") + fmt.Sprintf("%03d.csv", at.Nanosecond()/1e6)
 	e.write(name, dmsFile(cs, false))
 	return name
 }
@@ -554,4 +558,64 @@ func interopPyIceberg(t *testing.T, py string, e *env) {
 		t.Fatalf("pyiceberg read failed: %v\n%s", err, out)
 	}
 	diff(t, "pyiceberg vs model", string(out), want.String())
+}
+
+// TestLargeBookmarkGoesToFile: once the bookmark outgrows what catalogs
+// keep in a table property, it is written to a file beside the table
+// metadata and the property references it; runs keep working, the file of
+// the replaced state is removed, and the table is unchanged by it.
+func TestLargeBookmarkGoesToFile(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run("backend="+b, func(t *testing.T) {
+			e := newEnvOn(t, b)
+			g := newGen(13, 50)
+			m := model{}
+			for run := 0; run < 3; run++ {
+				for f := 0; f < 500; f++ {
+					cs := []change1{g.next()}
+					e.writeCDC(cs)
+					m.apply(cs)
+				}
+				if res := e.run(); res.Files != 500 {
+					t.Fatalf("run %d absorbed %d files", run, res.Files)
+				}
+			}
+			diff(t, "table", e.read(), m.render())
+			tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{e.db(), "items"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prop := tbl.Properties()[iceberg.BookmarkProperty]
+			if !strings.HasPrefix(prop, "lmbref:") || len(prop) > 1024 {
+				t.Fatalf("bookmark property is not a file reference: %.80s… (%d bytes)", prop, len(prop))
+			}
+			if bm := e.bookmark(); len(bm.Entries) != 1500 || bm.Runs != 3 {
+				t.Fatalf("bookmark %s", bm.Summary())
+			}
+			if res := e.run(); !res.UpToDate {
+				t.Fatalf("run after the last file did something: %+v", res)
+			}
+			fs, err := tbl.FS(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			lst, ok := fs.(iceio.ListableIO)
+			if !ok {
+				t.Skip("table io cannot list: cannot count bookmark files")
+			}
+			var files []string
+			err = lst.WalkDir(strings.TrimRight(tbl.Location(), "/")+"/metadata", func(p string, d iofs.DirEntry, err error) error {
+				if err == nil && strings.HasSuffix(p, ".lmb") {
+					files = append(files, p)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 1 {
+				t.Fatalf("bookmark files %v, want only the current one", files)
+			}
+		})
+	}
 }

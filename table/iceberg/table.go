@@ -79,20 +79,11 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	}
 	x := &Txn{t: t, tbl: tbl}
 	if tbl != nil {
-		if x.bm, err = BookmarkOf(tbl); err != nil {
+		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
 			return nil, err
 		}
 	}
 	return x, nil
-}
-
-// BookmarkOf reads the bookmark a table carries (zero when it has none).
-func BookmarkOf(tbl *icetable.Table) (bookmarks.Bookmark, error) {
-	bm, err := bookmarks.Decode(tbl.Properties()[BookmarkProperty])
-	if err != nil {
-		return bm, fmt.Errorf("read bookmark of %s: %w", strings.Join(tbl.Identifier(), "."), err)
-	}
-	return bm, nil
 }
 
 // LiveRows is the number of rows a snapshot holds: its total records minus
@@ -162,7 +153,7 @@ func (t *Table) Describe(ctx context.Context) (Info, error) {
 		info.SnapshotID = s.SnapshotID
 		info.Rows = LiveRows(s)
 	}
-	if info.Bookmark, err = BookmarkOf(tbl); err != nil {
+	if info.Bookmark, err = BookmarkOf(ctx, tbl); err != nil {
 		return info, err
 	}
 	info.Columns, err = userColumns(tbl)

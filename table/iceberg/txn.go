@@ -131,7 +131,7 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 			return err
 		}
 		x.tbl = tbl
-		if x.bm, err = BookmarkOf(tbl); err != nil {
+		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
 			return err
 		}
 		return fmt.Errorf("create %s: created concurrently: %w", x.name(), change.ErrConflict)
@@ -158,6 +158,10 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if err != nil {
 		return fmt.Errorf("commit %s: encode bookmark: %w", x.name(), err)
 	}
+	if enc, err = x.bookmarkProperty(ctx, enc); err != nil {
+		return fmt.Errorf("commit %s: %w", x.name(), err)
+	}
+	previous := bookmarkFile(x.tbl.Properties()[BookmarkProperty])
 	tx := x.tbl.NewTransaction()
 	if len(x.dataFiles)+len(x.delFiles) > 0 {
 		rd := tx.NewRowDelta(ice.Properties{
@@ -175,6 +179,14 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	if _, err := tx.Commit(ctx); err != nil {
 		return classify(fmt.Errorf("commit %s: %w", x.name(), err))
+	}
+	// The bookmark file of the state this commit replaced is no longer
+	// referenced by the current table. Best effort: a leftover file only
+	// takes space.
+	if previous != "" {
+		if fs, err := x.tbl.FS(ctx); err == nil {
+			_ = fs.Remove(previous)
+		}
 	}
 	return nil
 }

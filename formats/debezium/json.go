@@ -1,0 +1,476 @@
+package debezium
+
+import (
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small JSON reader over byte slices. The decoder validates every line
+// once with parseLine (RFC 8259, strings must be valid UTF-8, nesting at most
+// maxDepth) and then walks the validated text again with objIter and
+// arrIter, which trust it. Values are never converted to Go numbers here:
+// a number stays its text, so that int64 ids, LSNs and nanosecond times
+// above 2^53 keep every digit.
+
+type jkind uint8
+
+const (
+	jNull jkind = iota + 1
+	jFalse
+	jTrue
+	jNumber
+	jString
+	jArray
+	jObject
+)
+
+func (k jkind) String() string {
+	switch k {
+	case jNull:
+		return "null"
+	case jFalse, jTrue:
+		return "a boolean"
+	case jNumber:
+		return "a number"
+	case jString:
+		return "a string"
+	case jArray:
+		return "an array"
+	case jObject:
+		return "an object"
+	}
+	return "nothing"
+}
+
+// jval is one JSON value inside a validated buffer. For a string, raw is
+// the text between the quotes, escapes not decoded, and esc says whether it
+// holds any backslash; for every other kind raw is the value's whole text.
+type jval struct {
+	kind jkind
+	esc  bool
+	raw  []byte
+}
+
+// maxDepth bounds the nesting of arrays and objects.
+const maxDepth = 256
+
+type syntaxError struct {
+	pos int
+	msg string
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("bad JSON at byte %d: %s", e.pos+1, e.msg) }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// parseLine validates b as exactly one JSON value with optional surrounding
+// whitespace and returns it.
+func parseLine(b []byte) (jval, error) {
+	i := skipSpace(b, 0)
+	if i == len(b) {
+		return jval{}, &syntaxError{i, "empty line"}
+	}
+	v, i, err := parseValue(b, i, 0)
+	if err != nil {
+		return jval{}, err
+	}
+	if i = skipSpace(b, i); i != len(b) {
+		return jval{}, &syntaxError{i, fmt.Sprintf("unexpected %s after the value", quoteByte(b[i]))}
+	}
+	return v, nil
+}
+
+func quoteByte(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+// parseValue validates the value that starts at b[i] (no leading space).
+func parseValue(b []byte, i, depth int) (jval, int, error) {
+	if i >= len(b) {
+		return jval{}, i, &syntaxError{i, "unexpected end of line"}
+	}
+	switch c := b[i]; {
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return jval{}, i, &syntaxError{i, fmt.Sprintf("nested deeper than %d", maxDepth)}
+		}
+		end, err := parseContainer(b, i, depth+1)
+		if err != nil {
+			return jval{}, end, err
+		}
+		k := jObject
+		if c == '[' {
+			k = jArray
+		}
+		return jval{kind: k, raw: b[i:end]}, end, nil
+	case c == '"':
+		end, esc, err := parseString(b, i)
+		if err != nil {
+			return jval{}, end, err
+		}
+		return jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}, end, nil
+	case c == '-' || '0' <= c && c <= '9':
+		end, err := parseNumber(b, i)
+		if err != nil {
+			return jval{}, end, err
+		}
+		return jval{kind: jNumber, raw: b[i:end]}, end, nil
+	case c == 't':
+		return parseLiteral(b, i, "true", jTrue)
+	case c == 'f':
+		return parseLiteral(b, i, "false", jFalse)
+	case c == 'n':
+		return parseLiteral(b, i, "null", jNull)
+	default:
+		return jval{}, i, &syntaxError{i, fmt.Sprintf("unexpected %s", quoteByte(c))}
+	}
+}
+
+func parseLiteral(b []byte, i int, lit string, k jkind) (jval, int, error) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return jval{}, i, &syntaxError{i, "invalid literal"}
+	}
+	return jval{kind: k, raw: b[i : i+len(lit)]}, i + len(lit), nil
+}
+
+// parseContainer validates the object or array at b[i] and returns the
+// index after its closing bracket.
+func parseContainer(b []byte, i, depth int) (int, error) {
+	obj := b[i] == '{'
+	closer := byte(']')
+	if obj {
+		closer = '}'
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == closer {
+		return i + 1, nil
+	}
+	for {
+		if obj {
+			if i >= len(b) || b[i] != '"' {
+				return i, &syntaxError{i, "object key is not a string"}
+			}
+			end, _, err := parseString(b, i)
+			if err != nil {
+				return end, err
+			}
+			i = skipSpace(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return i, &syntaxError{i, "missing ':' after object key"}
+			}
+			i = skipSpace(b, i+1)
+		}
+		_, end, err := parseValue(b, i, depth)
+		if err != nil {
+			return end, err
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return i, &syntaxError{i, "unexpected end of line"}
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case closer:
+			return i + 1, nil
+		default:
+			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or %q", quoteByte(b[i]), closer)}
+		}
+	}
+}
+
+// parseString validates the string at b[i] (the opening quote) and returns
+// the index after the closing quote and whether it holds escapes.
+func parseString(b []byte, i int) (int, bool, error) {
+	start := i + 1
+	esc, ascii := false, true
+	for i = start; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			if !ascii && !utf8.Valid(b[start:i]) {
+				return i, esc, &syntaxError{start - 1, "string is not valid UTF-8"}
+			}
+			return i + 1, esc, nil
+		case c == '\\':
+			esc = true
+			i++
+			if i >= len(b) {
+				return i, esc, &syntaxError{i, "unexpected end of line in string"}
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i < 5 {
+					return i, esc, &syntaxError{i, "short \\u escape"}
+				}
+				for _, h := range b[i+1 : i+5] {
+					if _, ok := unhex(h); !ok {
+						return i, esc, &syntaxError{i, "bad \\u escape"}
+					}
+				}
+				i += 4
+			default:
+				return i, esc, &syntaxError{i, fmt.Sprintf("bad escape \\%c", b[i])}
+			}
+		case c < 0x20:
+			return i, esc, &syntaxError{i, "control character in string"}
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return i, esc, &syntaxError{i, "unexpected end of line in string"}
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// parseNumber validates -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? at b[i].
+func parseNumber(b []byte, i int) (int, error) {
+	start := i
+	if b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return i, &syntaxError{start, "bad number"}
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return i, &syntaxError{start, "bad number"}
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return i, &syntaxError{start, "bad number"}
+		}
+	}
+	return i, nil
+}
+
+// skipValue returns the index after the validated value at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default:
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the index after the validated string at b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// valueAt wraps the validated value at b[i].
+func valueAt(b []byte, i int) (jval, int) {
+	end := skipValue(b, i)
+	switch c := b[i]; c {
+	case '"':
+		raw := b[i+1 : end-1]
+		esc := false
+		for _, c := range raw {
+			if c == '\\' {
+				esc = true
+				break
+			}
+		}
+		return jval{kind: jString, esc: esc, raw: raw}, end
+	case '{':
+		return jval{kind: jObject, raw: b[i:end]}, end
+	case '[':
+		return jval{kind: jArray, raw: b[i:end]}, end
+	case 't':
+		return jval{kind: jTrue, raw: b[i:end]}, end
+	case 'f':
+		return jval{kind: jFalse, raw: b[i:end]}, end
+	case 'n':
+		return jval{kind: jNull, raw: b[i:end]}, end
+	}
+	return jval{kind: jNumber, raw: b[i:end]}, end
+}
+
+// objIter walks the members of a validated object.
+type objIter struct {
+	b []byte
+	i int
+}
+
+func newObjIter(obj jval) objIter { return objIter{b: obj.raw, i: 1} }
+
+// next returns the next member; ok is false after the last.
+func (it *objIter) next() (key, val jval, ok bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i >= len(b) || b[i] == '}' {
+		it.i = len(b)
+		return jval{}, jval{}, false
+	}
+	if b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	key, i = valueAt(b, i)
+	i = skipSpace(b, i) + 1 // ':'
+	i = skipSpace(b, i)
+	val, it.i = valueAt(b, i)
+	return key, val, true
+}
+
+// arrIter walks the elements of a validated array.
+type arrIter struct {
+	b []byte
+	i int
+}
+
+func newArrIter(arr jval) arrIter { return arrIter{b: arr.raw, i: 1} }
+
+func (it *arrIter) next() (jval, bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i >= len(b) || b[i] == ']' {
+		it.i = len(b)
+		return jval{}, false
+	}
+	if b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	var v jval
+	v, it.i = valueAt(b, i)
+	return v, true
+}
+
+// appendString appends the decoded content of the string s to dst. A lone
+// UTF-16 surrogate becomes U+FFFD, as in encoding/json.
+func appendString(dst []byte, s jval) []byte {
+	if !s.esc {
+		return append(dst, s.raw...)
+	}
+	b := s.raw
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch b[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(b[i+1 : i+5])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+6 < len(b)+0 && b[i+1] == '\\' && b[i+2] == 'u' {
+					r2 = hex4(b[i+3 : i+7])
+				}
+				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, b[i])
+		}
+	}
+	return dst
+}
+
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		v, _ := unhex(c)
+		r = r<<4 | rune(v)
+	}
+	return r
+}
+
+// isString reports whether v is the string lit (decoding escapes if any).
+func isString(v jval, lit string) bool {
+	if v.kind != jString {
+		return false
+	}
+	if !v.esc {
+		return string(v.raw) == lit
+	}
+	var buf [64]byte
+	return string(appendString(buf[:0], v)) == lit
+}
