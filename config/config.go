@@ -36,6 +36,7 @@ type S3 struct {
 	Region    string // default: the chain's region
 	Endpoint  string // S3-compatible server or VPC endpoint; default AWS
 	PathStyle bool   // bucket in the path; default true when Endpoint is set
+	KMSKeyID  string // encrypt every object lakemerge writes with SSE-KMS under this key
 }
 
 // Catalog says which catalog records the tables.
@@ -331,7 +332,7 @@ func (p *parser) location(n *yaml.Node, path string) string {
 
 var (
 	topFields     = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
-	s3Fields      = []string{"region", "endpoint", "path_style"}
+	s3Fields      = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields = []string{"type", "path", "region", "endpoint"}
 	defaultFields = []string{"database", "format", "buckets", "target_file_mb", "dms"}
 	tableFields   = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "dms"}
@@ -349,6 +350,7 @@ func (p *parser) job(n *yaml.Node) *Job {
 		sf := p.fields(n, "s3", s3Fields...)
 		job.S3.Region, _ = p.str(sf["region"], "s3.region")
 		job.S3.Endpoint, _ = p.str(sf["endpoint"], "s3.endpoint")
+		job.S3.KMSKeyID, _ = p.str(sf["kms_key_id"], "s3.kms_key_id")
 		job.S3.PathStyle = job.S3.Endpoint != ""
 		if b, ok := p.boolean(sf["path_style"], "s3.path_style"); ok {
 			job.S3.PathStyle = b

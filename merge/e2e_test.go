@@ -149,6 +149,11 @@ func dmsFile(cs []change1, load bool) []byte {
 
 // ---- harness -----------------------------------------------------------------
 
+func TestMain(m *testing.M) {
+	wire.RegisterFileIO()
+	os.Exit(m.Run())
+}
+
 type env struct {
 	t         *testing.T
 	backend   string // "local" or "aws"
@@ -215,7 +220,8 @@ func newEnvOn(t *testing.T, backend string) *env {
 			t.Fatal(err)
 		}
 		e.store = objs3.New(cfg, bucket, "raw", opts)
-		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep, S3Endpoint: ep})
+		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep,
+			Properties: map[string]string{objs3.PropEndpoint: ep, objs3.PropPathStyle: "true"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,10 +32,9 @@ type Options struct {
 	Region string
 	// Endpoint overrides the Glue endpoint (tests, VPC endpoints).
 	Endpoint string
-	// S3Endpoint overrides the S3 endpoint the table files are written
-	// through (S3-compatible servers, tests); path-style addressing is used
-	// with it.
-	S3Endpoint string
+	// Properties are further catalog properties, handed to the file IO of
+	// the tables (s3.endpoint, s3.region, ...).
+	Properties map[string]string
 }
 
 // Catalog is a Glue catalog for Iceberg tables.
@@ -60,11 +59,8 @@ func Open(cfg aws.Config, opts Options) (*Catalog, error) {
 		"warehouse":         opts.Warehouse,
 		iceglue.SkipArchive: "true",
 	}
-	if opts.S3Endpoint != "" {
-		props["s3.endpoint"] = opts.S3Endpoint
-	}
-	if cfg.Region != "" {
-		props["s3.region"] = cfg.Region
+	for k, v := range opts.Properties {
+		props[k] = v
 	}
 	cat, err := iceglue.NewCatalog(iceglue.WithAwsConfig(cfg), iceglue.WithAwsProperties(props))
 	if err != nil {

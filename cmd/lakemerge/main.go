@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 )
 
 // Exit codes.
@@ -36,6 +38,7 @@ var errUsage = errors.New("usage")
 var errTablesFailed = errors.New("some tables failed")
 
 func main() {
+	wire.RegisterFileIO()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()

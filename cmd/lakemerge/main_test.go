@@ -10,9 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestMain(m *testing.M) {
+	wire.RegisterFileIO()
+	os.Exit(m.Run())
+}
 
 // lakemerge runs the CLI in-process and returns stdout, stderr and the exit
 // code main would use.

@@ -93,6 +93,8 @@ func New(cfg aws.Config, bucket, prefix string, opts Options) *Store {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.UsePathStyle = opts.PathStyle
+		// S3-compatible servers often send no checksums; do not log each time.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	root := strings.Trim(prefix, "/")
 	if root != "" {

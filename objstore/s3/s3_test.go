@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +101,64 @@ func TestParseURL(t *testing.T) {
 		if _, _, err := ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}
+	}
+}
+
+// TestRetriesThrottlingAndServerErrors: behind a proxy that answers every
+// other request with 503 SlowDown or 500, every call still succeeds (the
+// SDK's retryer backs off and tries again).
+func TestRetriesThrottlingAndServerErrors(t *testing.T) {
+	ep := endpoint(t)
+	target, err := url.Parse(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, injected atomic.Int64
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 4 {
+		case 1:
+			injected.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		case 3:
+			injected.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`)
+			return
+		}
+		fwd.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+
+	ctx := context.Background()
+	opts := Options{Endpoint: proxy.URL, PathStyle: true}
+	cfg, err := LoadConfig(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := fmt.Sprintf("lm-retry-%d", time.Now().UnixNano())
+	c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(ep); o.UsePathStyle = true })
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	st := New(cfg, bucket, "p", opts)
+	for i := 0; i < 5; i++ {
+		if err := st.Put(ctx, fmt.Sprintf("k%d", i), strings.NewReader("v")); err != nil {
+			t.Fatalf("put through faults: %v", err)
+		}
+	}
+	infos, err := st.List(ctx, "")
+	if err != nil || len(infos) != 5 {
+		t.Fatalf("list through faults: %d objects, %v", len(infos), err)
+	}
+	r, err := st.Open(ctx, "k3")
+	if err != nil {
+		t.Fatalf("open through faults: %v", err)
+	}
+	r.Close()
+	if injected.Load() == 0 {
+		t.Fatal("the proxy injected no faults")
 	}
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	_ "github.com/apache/iceberg-go/io/gocloud/s3" // iceberg-go's s3:// file IO for table files
+	iceio "github.com/apache/iceberg-go/io"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/lakemerge/lakemerge/catalog/glue"
@@ -28,6 +29,15 @@ type Catalog interface {
 	iceberg.Catalog
 	EnsureNamespace(ctx context.Context, db string) error
 	Close() error
+}
+
+// RegisterFileIO registers lakemerge's S3 file IO (objstore/s3.IcebergIO)
+// with iceberg-go for s3://, s3a:// and s3n:// table locations. Call it
+// once at program start (main, TestMain), before any Build.
+func RegisterFileIO() {
+	for _, scheme := range []string{"s3", "s3a", "s3n"} {
+		iceio.Register(scheme, objs3.IcebergIO)
+	}
 }
 
 // Job is a job file wired to concrete parts. Close it when done.
@@ -70,6 +80,17 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 	if err != nil {
 		return nil, fmt.Errorf("raw: %w", err)
 	}
+	// How the table files on S3 are reached (objstore/s3.IcebergIO).
+	props := map[string]string{objs3.PropPathStyle: strconv.FormatBool(job.S3.PathStyle)}
+	if job.S3.Endpoint != "" {
+		props[objs3.PropEndpoint] = job.S3.Endpoint
+	}
+	if job.S3.Region != "" {
+		props[objs3.PropRegion] = job.S3.Region
+	}
+	if job.S3.KMSKeyID != "" {
+		props[objs3.PropKMSKeyID] = job.S3.KMSKeyID
+	}
 	var cat Catalog
 	switch job.Catalog.Type {
 	case "glue":
@@ -78,20 +99,11 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			return nil, err
 		}
 		cat, err = glue.Open(cfg, glue.Options{Warehouse: job.Warehouse, Region: job.Catalog.Region,
-			Endpoint: job.Catalog.Endpoint, S3Endpoint: job.S3.Endpoint})
+			Endpoint: job.Catalog.Endpoint, Properties: props})
 		if err != nil {
 			return nil, err
 		}
 	default:
-		props := map[string]string{}
-		if strings.HasPrefix(job.Warehouse, "s3://") {
-			if job.S3.Endpoint != "" {
-				props["s3.endpoint"] = job.S3.Endpoint
-			}
-			if job.S3.Region != "" {
-				props["s3.region"] = job.S3.Region
-			}
-		}
 		if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
 			return nil, err
 		}
@@ -139,7 +151,7 @@ func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error)) (obj
 		if err != nil {
 			return nil, err
 		}
-		return objs3.New(cfg, bucket, prefix, objs3.Options{Endpoint: s3.Endpoint, PathStyle: s3.PathStyle}), nil
+		return objs3.New(cfg, bucket, prefix, objs3.Options{Endpoint: s3.Endpoint, PathStyle: s3.PathStyle, KMSKeyID: s3.KMSKeyID}), nil
 	}
 	u, err := url.Parse(loc)
 	if err != nil || u.Scheme != "file" || (u.Host != "" && u.Host != "localhost") {
