@@ -1,5 +1,7 @@
 // Package glue is the AWS Glue Data Catalog for lakemerge's tables, so that
-// Athena finds them. Iceberg tables go through iceberg-go's Glue catalog,
+// Athena finds them. Delta Lake tables are registered directly (RegisterDelta:
+// table_type=DELTA, spark.sql.sources.provider=delta, location, columns).
+// Iceberg tables go through iceberg-go's Glue catalog,
 // which writes the shape Athena requires (table_type=ICEBERG,
 // metadata_location, columns) and commits with Glue's optimistic VersionId
 // check; lakemerge keeps skip-archive on so frequent commits do not pile up
@@ -22,6 +24,7 @@ import (
 	iceglue "github.com/apache/iceberg-go/catalog/glue"
 	"github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsglue "github.com/aws/aws-sdk-go-v2/service/glue"
 )
 
 // Options configure the catalog.
@@ -40,6 +43,7 @@ type Options struct {
 // Catalog is a Glue catalog for Iceberg tables.
 type Catalog struct {
 	*iceglue.Catalog
+	glue      *awsglue.Client // for what iceberg-go's catalog does not do (Delta tables)
 	warehouse string
 }
 
@@ -66,7 +70,7 @@ func Open(cfg aws.Config, opts Options) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open glue catalog: %w", err)
 	}
-	return &Catalog{Catalog: cat, warehouse: strings.TrimRight(opts.Warehouse, "/")}, nil
+	return &Catalog{Catalog: cat, glue: awsglue.NewFromConfig(cfg), warehouse: strings.TrimRight(opts.Warehouse, "/")}, nil
 }
 
 // Close releases nothing; it makes Catalog interchangeable with the local
