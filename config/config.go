@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"gopkg.in/yaml.v3"
@@ -57,7 +58,10 @@ type Table struct {
 	Target       Target
 	Buckets      int // bucket(N, first key column) partitioning; 0 = none
 	TargetFileMB int // target data file size
-	DMS          DMS
+	// TombstoneHorizon is how long a deleted key is remembered so that a
+	// late change cannot bring it back.
+	TombstoneHorizon time.Duration
+	DMS              DMS
 }
 
 // Source names the source table and where its files are.
@@ -86,7 +90,9 @@ type DMS struct {
 const (
 	DefaultBuckets      = 16
 	DefaultTargetFileMB = 128
-	FormatDMSCSV        = "dms-csv"
+	// DefaultTombstoneHorizon is 7 days.
+	DefaultTombstoneHorizon = 7 * 24 * time.Hour
+	FormatDMSCSV            = "dms-csv"
 )
 
 // Load reads and checks the job file at path; a relative sqlite catalog
@@ -334,8 +340,8 @@ var (
 	topFields     = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields      = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields = []string{"type", "path", "region", "endpoint"}
-	defaultFields = []string{"database", "format", "buckets", "target_file_mb", "dms"}
-	tableFields   = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "dms"}
+	defaultFields = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
+	tableFields   = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
 	sourceFields  = []string{"schema", "table", "prefix"}
 	targetFields  = []string{"database", "table"}
 	columnFields  = []string{"name", "type"}
@@ -363,7 +369,8 @@ func (p *parser) job(n *yaml.Node) *Job {
 		}
 	}
 
-	def := Table{Format: FormatDMSCSV, Buckets: DefaultBuckets, TargetFileMB: DefaultTargetFileMB, DMS: DMS{Delimiter: ','}}
+	def := Table{Format: FormatDMSCSV, Buckets: DefaultBuckets, TargetFileMB: DefaultTargetFileMB,
+		TombstoneHorizon: DefaultTombstoneHorizon, DMS: DMS{Delimiter: ','}}
 	var defDB string
 	if d := f["defaults"]; d != nil {
 		df := p.fields(d, "defaults", defaultFields...)
@@ -453,6 +460,19 @@ func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 	}
 	if v, ok := p.integer(f["target_file_mb"], join(path, "target_file_mb"), 1, 4096); ok {
 		t.TargetFileMB = v
+	}
+	if n := f["tombstone_horizon"]; n != nil {
+		if s, ok := p.str(n, join(path, "tombstone_horizon")); ok {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(n, join(path, "tombstone_horizon"), "%q: want a duration like 168h or 30m", s)
+			case d < time.Hour:
+				p.errorf(n, join(path, "tombstone_horizon"), "%s is shorter than 1h: late files would resurrect deleted rows", d)
+			default:
+				t.TombstoneHorizon = d
+			}
+		}
 	}
 	if d := f["dms"]; d != nil {
 		p.dms(d, join(path, "dms"), &t.DMS)

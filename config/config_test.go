@@ -51,7 +51,7 @@ tables:
 	}
 	tb := job.Tables[0]
 	if job.Raw != "s3://bucket/raw" || tb.Name != "t" || tb.Source.Prefix != "sales/t/" || tb.Target != (Target{"sales", "t"}) ||
-		tb.Buckets != DefaultBuckets || tb.TargetFileMB != DefaultTargetFileMB || tb.DMS.Delimiter != ',' || tb.PrimaryKey[0] != "id" {
+		tb.Buckets != DefaultBuckets || tb.TargetFileMB != DefaultTargetFileMB || tb.TombstoneHorizon != DefaultTombstoneHorizon || tb.DMS.Delimiter != ',' || tb.PrimaryKey[0] != "id" {
 		t.Fatalf("table %+v", tb)
 	}
 }

@@ -19,6 +19,7 @@ defaults:
   database: base            # target database; else the source schema
   buckets: 16               # partition by bucket(N, first primary key column); 0 = unpartitioned
   target_file_mb: 128       # target size of the data files written
+  tombstone_horizon: 168h   # how long deleted keys are remembered, so late changes cannot revive them
   dms:
     delimiter: ","          # CsvDelimiter (one character)
     null_value: ""          # CsvNullValue: an unquoted field equal to it is NULL

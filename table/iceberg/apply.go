@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -123,14 +124,27 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 	}
 
+	// Keys without a live row: a tombstone with a newer or equal _seq makes
+	// the change stale (a late change never resurrects a deleted row).
+	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	var edits []tombEdit
 	// New rows: applicable inserts and updates.
 	ib := array.NewInt64Builder(x.t.mem)
 	defer ib.Release()
 	for i := 0; i < n; i++ {
 		op := change.Op(ops.Value(i))
+		key := enc.Append(nil, i)
+		dead, hasTomb := tomb.seqOf(key)
+		if !found[i] && hasTomb && change.CompareSeq(seqs.Value(i), dead) <= 0 {
+			stale[i] = true
+		}
 		switch {
 		case stale[i]:
 			st.Stale++
+			continue
 		case op == change.OpDelete && found[i]:
 			st.Deleted++
 		case op == change.OpDelete:
@@ -142,7 +156,15 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			st.Inserted++
 			ib.Append(int64(i))
 		}
+		switch {
+		case op == change.OpDelete:
+			edits = append(edits, tombEdit{key: key, seq: bytes.Clone(seqs.Value(i))})
+		case hasTomb:
+			edits = append(edits, tombEdit{key: key}) // live again
+		}
 	}
+	now := nowMicros()
+	x.tomb, x.tombChanged = tomb.apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
 	if ib.Len() > 0 {
 		idx := ib.NewInt64Array()
 		defer idx.Release()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -36,6 +37,10 @@ type Options struct {
 	Buckets  int      // bucket(N, Keys[0]) partitioning at creation; 0 = unpartitioned
 	// TargetFileBytes caps data file size; 0 means 128 MiB.
 	TargetFileBytes int64
+	// TombstoneHorizon is how long a deleted key is remembered, so that
+	// a late change of it cannot bring it back; 0 means
+	// DefaultTombstoneHorizon.
+	TombstoneHorizon time.Duration
 }
 
 // Table writes to one Iceberg table. It is safe to Begin several Txns one
@@ -51,6 +56,9 @@ type Table struct {
 func New(cat Catalog, opts Options, mem memory.Allocator) *Table {
 	if opts.TargetFileBytes <= 0 {
 		opts.TargetFileBytes = 128 << 20
+	}
+	if opts.TombstoneHorizon <= 0 {
+		opts.TombstoneHorizon = DefaultTombstoneHorizon
 	}
 	return &Table{cat: cat, opts: opts, mem: mem}
 }

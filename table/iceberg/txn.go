@@ -22,9 +22,11 @@ type Txn struct {
 	tbl *icetable.Table // nil until the table exists
 	bm  bookmarks.Bookmark
 
-	dataFiles []ice.DataFile
-	delFiles  []ice.DataFile
-	done      bool
+	dataFiles   []ice.DataFile
+	delFiles    []ice.DataFile
+	tomb        *tombstones // the tombstone set after Apply
+	tombChanged bool
+	done        bool
 }
 
 // Bookmark is the bookmark the table carried when the Txn began.
@@ -162,6 +164,16 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}
 	previous := bookmarkFile(x.tbl.Properties()[BookmarkProperty])
+	props := ice.Properties{BookmarkProperty: enc}
+	var previousTomb string
+	if x.tombChanged {
+		ref, err := x.writeTombstones(ctx, x.tomb)
+		if err != nil {
+			return fmt.Errorf("commit %s: %w", x.name(), err)
+		}
+		props[TombstonesProperty] = ref
+		previousTomb = tombstoneFile(x.tbl.Properties()[TombstonesProperty])
+	}
 	tx := x.tbl.NewTransaction()
 	if len(x.dataFiles)+len(x.delFiles) > 0 {
 		rd := tx.NewRowDelta(ice.Properties{
@@ -174,7 +186,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 			return fmt.Errorf("stage row delta of %s: %w", x.name(), err)
 		}
 	}
-	if err := tx.SetProperties(ice.Properties{BookmarkProperty: enc}); err != nil {
+	if err := tx.SetProperties(props); err != nil {
 		return fmt.Errorf("stage bookmark of %s: %w", x.name(), err)
 	}
 	if _, err := tx.Commit(ctx); err != nil {
@@ -183,9 +195,12 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	// The bookmark file of the state this commit replaced is no longer
 	// referenced by the current table. Best effort: a leftover file only
 	// takes space.
-	if previous != "" {
+	for _, old := range []string{previous, previousTomb} {
+		if old == "" {
+			continue
+		}
 		if fs, err := x.tbl.FS(ctx); err == nil {
-			_ = fs.Remove(previous)
+			_ = fs.Remove(old)
 		}
 	}
 	return nil

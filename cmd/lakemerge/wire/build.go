@@ -115,11 +115,12 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			return nil, err
 		}
 		ice := iceberg.New(cat, iceberg.Options{
-			Database:        tc.Target.Database,
-			Name:            tc.Target.Table,
-			Keys:            tc.PrimaryKey,
-			Buckets:         tc.Buckets,
-			TargetFileBytes: int64(tc.TargetFileMB) << 20,
+			Database:         tc.Target.Database,
+			Name:             tc.Target.Table,
+			Keys:             tc.PrimaryKey,
+			Buckets:          tc.Buckets,
+			TargetFileBytes:  int64(tc.TargetFileMB) << 20,
+			TombstoneHorizon: tc.TombstoneHorizon,
 		}, mem)
 		w.Tables = append(w.Tables, Table{
 			Config:  tc,
