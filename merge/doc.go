@@ -23,7 +23,9 @@
 //     change per key and the writer deletes the stored row it replaces.
 //  4. For each key the change with the greatest _seq wins, deletes included,
 //     across batches and runs: dedupe picks by _seq within a run, and the
-//     writer skips a change whose _seq is not greater than the stored row's.
+//     writer skips a change whose _seq is not greater than the stored row's
+//     or, for a deleted key, than its tombstone's (kept for the table's
+//     tombstone horizon; a change later than that horizon is applied).
 //  5. The result does not depend on how changes are split into files,
 //     batches or runs.
 //  6. Bad input is never silently dropped: a file that does not decode stops
