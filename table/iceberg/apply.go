@@ -291,6 +291,9 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 			c.Release()
 		}
 	}()
+	// Every change row is written (a table's first load, or only new
+	// keys): use the columns as they are instead of copying them.
+	all := idx.Len() == int(changes.NumRows()) && isIdentity(idx.(*array.Int64))
 	for _, f := range target.Fields() {
 		ci := changes.Schema().FieldIndices(f.Name)
 		if len(ci) != 1 {
@@ -300,6 +303,11 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		if !arrow.TypeEqual(col.DataType(), f.Type) {
 			return nil, 0, fmt.Errorf("write %s: column %s is %s, table has %s", x.name(), f.Name, col.DataType(), f.Type)
 		}
+		if all {
+			col.Retain()
+			cols = append(cols, col)
+			continue
+		}
 		taken, err := compute.TakeArray(cctx, col, idx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("write %s: take %s: %w", x.name(), f.Name, err)
@@ -307,8 +315,16 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		cols = append(cols, taken)
 	}
 	rec := array.NewRecordBatch(target, cols, int64(idx.Len()))
+	defer rec.Release()
+	// Hand the rows over in slices (zero-copy), so the partitioned writer
+	// streams them into row groups instead of fanning out one huge batch.
+	const slice = 128 << 10
 	batches := func(yield func(arrow.RecordBatch, error) bool) {
-		yield(rec, nil) // WriteRecords releases it
+		for off := int64(0); off < rec.NumRows(); off += slice {
+			if !yield(rec.NewSlice(off, min(off+slice, rec.NumRows())), nil) { // WriteRecords releases it
+				return
+			}
+		}
 	}
 	var out []ice.DataFile
 	var bytes int64
@@ -383,6 +399,16 @@ func (x *Txn) writePositionDeletes(ctx context.Context, fs iceio.IO, ref ice.Dat
 		return nil, 0, fmt.Errorf("describe %s: %w", path, err)
 	}
 	return df, cw.n, nil
+}
+
+// isIdentity reports whether idx is 0, 1, 2, ...
+func isIdentity(idx *array.Int64) bool {
+	for i, v := range idx.Int64Values() {
+		if v != int64(i) {
+			return false
+		}
+	}
+	return true
 }
 
 type countingWriter struct {
