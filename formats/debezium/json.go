@@ -1,15 +1,18 @@
 package debezium
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // A small JSON reader over byte slices. The decoder validates every line
-// once with parseLine (RFC 8259, strings must be valid UTF-8, nesting at most
-// maxDepth) and then walks the validated text again with objIter and
-// arrIter, which trust it. Values are never converted to Go numbers here:
+// once with a jsonParser (RFC 8259, strings must be valid UTF-8, nesting at
+// most maxDepth), which also records the members of every object of the
+// line, so that the scan of the line reads them without walking the text
+// again. Later walks (Next converting a row) use objIter and arrIter, which
+// trust the validated text. Values are never converted to Go numbers here:
 // a number stays its text, so that int64 ids, LSNs and nanosecond times
 // above 2^53 keep every digit.
 
@@ -46,10 +49,42 @@ func (k jkind) String() string {
 // jval is one JSON value inside a validated buffer. For a string, raw is
 // the text between the quotes, escapes not decoded, and esc says whether it
 // holds any backslash; for every other kind raw is the value's whole text.
+//
+// An object parsed by a jsonParser is indexed: its members are
+// parser.members[first : first+n], valid until the parser's next line.
 type jval struct {
-	kind jkind
-	esc  bool
-	raw  []byte
+	kind    jkind
+	esc     bool
+	indexed bool
+	first   int32
+	n       int32
+	raw     []byte
+}
+
+// member is one member of an object.
+type member struct{ key, val jval }
+
+// jsonParser validates lines and indexes their objects. Its buffers are
+// reused from line to line.
+type jsonParser struct {
+	members []member // members of every object of the line, each object's together
+	stack   []member // members of the objects still open
+}
+
+// membersOf returns the members of v, an object of the parser's current
+// line (or, not indexed, of any validated text).
+func (p *jsonParser) membersOf(v jval) []member {
+	if v.indexed {
+		return p.members[v.first : v.first+v.n]
+	}
+	start := len(p.stack)
+	it := newObjIter(v)
+	for k, m, ok := it.next(); ok; k, m, ok = it.next() {
+		p.stack = append(p.stack, member{k, m})
+	}
+	ms := append([]member(nil), p.stack[start:]...)
+	p.stack = p.stack[:start]
+	return ms
 }
 
 // maxDepth bounds the nesting of arrays and objects.
@@ -74,11 +109,21 @@ func skipSpace(b []byte, i int) int {
 // parseLine validates b as exactly one JSON value with optional surrounding
 // whitespace and returns it.
 func parseLine(b []byte) (jval, error) {
+	var p jsonParser
+	v, err := p.parse(b)
+	v.indexed = false
+	return v, err
+}
+
+// parse validates b as exactly one JSON value with optional surrounding
+// whitespace and returns it, its objects indexed.
+func (p *jsonParser) parse(b []byte) (jval, error) {
+	p.members, p.stack = p.members[:0], p.stack[:0]
 	i := skipSpace(b, 0)
 	if i == len(b) {
 		return jval{}, &syntaxError{i, "empty line"}
 	}
-	v, i, err := parseValue(b, i, 0)
+	v, i, err := p.parseValue(b, i, 0)
 	if err != nil {
 		return jval{}, err
 	}
@@ -96,7 +141,7 @@ func quoteByte(c byte) string {
 }
 
 // parseValue validates the value that starts at b[i] (no leading space).
-func parseValue(b []byte, i, depth int) (jval, int, error) {
+func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
 	if i >= len(b) {
 		return jval{}, i, &syntaxError{i, "unexpected end of line"}
 	}
@@ -105,15 +150,22 @@ func parseValue(b []byte, i, depth int) (jval, int, error) {
 		if depth >= maxDepth {
 			return jval{}, i, &syntaxError{i, fmt.Sprintf("nested deeper than %d", maxDepth)}
 		}
-		end, err := parseContainer(b, i, depth+1)
+		if c == '[' {
+			end, err := p.parseArray(b, i, depth+1)
+			if err != nil {
+				return jval{}, end, err
+			}
+			return jval{kind: jArray, raw: b[i:end]}, end, nil
+		}
+		start := len(p.stack)
+		end, err := p.parseObject(b, i, depth+1)
 		if err != nil {
 			return jval{}, end, err
 		}
-		k := jObject
-		if c == '[' {
-			k = jArray
-		}
-		return jval{kind: k, raw: b[i:end]}, end, nil
+		first := len(p.members)
+		p.members = append(p.members, p.stack[start:]...)
+		p.stack = p.stack[:start]
+		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.members) - first), raw: b[i:end]}, end, nil
 	case c == '"':
 		end, esc, err := parseString(b, i)
 		if err != nil {
@@ -144,34 +196,56 @@ func parseLiteral(b []byte, i int, lit string, k jkind) (jval, int, error) {
 	return jval{kind: k, raw: b[i : i+len(lit)]}, i + len(lit), nil
 }
 
-// parseContainer validates the object or array at b[i] and returns the
-// index after its closing bracket.
-func parseContainer(b []byte, i, depth int) (int, error) {
-	obj := b[i] == '{'
-	closer := byte(']')
-	if obj {
-		closer = '}'
-	}
+// parseObject validates the object at b[i], pushing its members on the
+// stack, and returns the index after its closing brace.
+func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
 	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == closer {
+	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
 	for {
-		if obj {
-			if i >= len(b) || b[i] != '"' {
-				return i, &syntaxError{i, "object key is not a string"}
-			}
-			end, _, err := parseString(b, i)
-			if err != nil {
-				return end, err
-			}
-			i = skipSpace(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return i, &syntaxError{i, "missing ':' after object key"}
-			}
-			i = skipSpace(b, i+1)
+		if i >= len(b) || b[i] != '"' {
+			return i, &syntaxError{i, "object key is not a string"}
 		}
-		_, end, err := parseValue(b, i, depth)
+		end, esc, err := parseString(b, i)
+		if err != nil {
+			return end, err
+		}
+		key := jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return i, &syntaxError{i, "missing ':' after object key"}
+		}
+		i = skipSpace(b, i+1)
+		v, end, err := p.parseValue(b, i, depth)
+		if err != nil {
+			return end, err
+		}
+		p.stack = append(p.stack, member{key, v})
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return i, &syntaxError{i, "unexpected end of line"}
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or '}'", quoteByte(b[i]))}
+		}
+	}
+}
+
+// parseArray validates the array at b[i] and returns the index after its
+// closing bracket.
+func (p *jsonParser) parseArray(b []byte, i, depth int) (int, error) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		_, end, err := p.parseValue(b, i, depth)
 		if err != nil {
 			return end, err
 		}
@@ -182,10 +256,10 @@ func parseContainer(b []byte, i, depth int) (int, error) {
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
-		case closer:
+		case ']':
 			return i + 1, nil
 		default:
-			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or %q", quoteByte(b[i]), closer)}
+			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or ']'", quoteByte(b[i]))}
 		}
 	}
 }
@@ -316,14 +390,23 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// skipString returns the index after the validated string at b[i].
+// skipString returns the index after the validated string at b[i]: the
+// first quote not escaped, that is not preceded by an odd run of
+// backslashes.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for i++; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
 		}
 	}
 	return i
@@ -335,14 +418,7 @@ func valueAt(b []byte, i int) (jval, int) {
 	switch c := b[i]; c {
 	case '"':
 		raw := b[i+1 : end-1]
-		esc := false
-		for _, c := range raw {
-			if c == '\\' {
-				esc = true
-				break
-			}
-		}
-		return jval{kind: jString, esc: esc, raw: raw}, end
+		return jval{kind: jString, esc: bytes.IndexByte(raw, '\\') >= 0, raw: raw}, end
 	case '{':
 		return jval{kind: jObject, raw: b[i:end]}, end
 	case '[':

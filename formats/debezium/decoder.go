@@ -1,0 +1,475 @@
+package debezium
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// Options describe the connector settings and the table a topic holds.
+type Options struct {
+	// Columns are the table's columns. Lines without a schema wrapper are
+	// read by these types; with a wrapper, the wrapper's types win for the
+	// columns it describes (see the package doc for the exceptions). The
+	// output has these columns first, in this order.
+	Columns []change.Column
+	// Keys are the primary-key columns: they must be non-null in every row,
+	// and deletes made from keys alone carry only them.
+	Keys []string
+	// Tombstones is what a null value (a Kafka tombstone) does: "skip" (the
+	// default, "" too) counts it; "delete" deletes the key read from the
+	// same line of File.Keys, which is then required.
+	Tombstones string
+	// Flattened says every line is a row flattened by ExtractNewRecordState.
+	// Without it each line is classified on its own (see the package doc).
+	Flattened bool
+	// SinglePartition says the topic has one partition: rows are ordered by
+	// offset alone and need no source position. Without it every change
+	// must carry a source position of a supported connector.
+	SinglePartition bool
+	// Encodings says how a column is written in lines without a schema
+	// wrapper when it is not the default for its type: a Connect schema
+	// name such as "io.debezium.time.Timestamp" (milliseconds, MySQL
+	// DATETIME(0-3)) or a Connect type ("string" on a decimal column:
+	// decimal.handling.mode=string). Keys are names in Columns.
+	Encodings map[string]string
+	// TruncateSubMicros drops digits below a microsecond from timestamps
+	// and times (NanoTimestamp, 7-9 fraction digits) instead of failing.
+	TruncateSubMicros bool
+	// BatchRows is the number of rows per output batch; 0 means 65536.
+	BatchRows int
+}
+
+// File says which file a decoder reads.
+type File struct {
+	Name       Name   // from ParseName; Kind must be KindValues
+	Generation uint32 // load generation; a later generation orders after an earlier one
+	// Keys reads the keys file the sink wrote next to this one
+	// (Name.Sibling(KindKeys)); nil when there is none. It is read, and
+	// must have as many lines as the values file, when Tombstones is
+	// "delete" or Options.Keys is set; its line i gives the key of a
+	// tombstone read as a delete, or of a delete without a before image,
+	// on line i of the values file. The decoder does not close it.
+	Keys io.Reader
+}
+
+// Stats counts what a file held. Read it after Next returned io.EOF.
+type Stats struct {
+	Lines             int64 // lines (Kafka records) in the file
+	Inserts           int64 // rows with OpInsert (c, and r)
+	Updates           int64 // rows with OpUpdate (u)
+	Deletes           int64 // rows with OpDelete (d, and tombstones read as deletes)
+	Snapshot          int64 // of Inserts: snapshot reads (r)
+	TombstoneDeletes  int64 // of Deletes: made from a tombstone and the keys file
+	TombstonesSkipped int64 // null values skipped
+	Truncates         int64 // truncate events (see Decoder.Truncates)
+	SchemaChanges     int64 // schema change events ignored
+	Heartbeats        int64 // heartbeats ignored
+	Transactions      int64 // transaction BEGIN/END events ignored
+	Messages          int64 // logical decoding messages (op m) ignored
+}
+
+const defaultBatchRows = 64 << 10
+
+// outCol is one user column of the output.
+type outCol struct {
+	name        string
+	typ         arrow.DataType
+	declared    arrow.DataType // type in Options.Columns; nil when not listed
+	fromWrapper bool           // typ comes from a schema wrapper
+	key         bool
+	kind        colKind
+	prec, scale int32
+	plain       enc   // encoding in lines without a wrapper
+	plainErr    error // plain cannot be read into typ
+	b           array.Builder
+	seen        uint32 // row stamp of the last row that set it
+}
+
+// row flags.
+const (
+	rowFlat      uint8 = 1 << iota // image is a flattened row: skip metadata fields
+	rowKeyOnly                     // image is a Kafka key: only key columns
+	rowSnapshot                    // op r
+	rowTombstone                   // made from a tombstone
+)
+
+// rowRec is one change row found by the scan, converted by Next.
+type rowRec struct {
+	line   int64
+	image  jval        // object: after, before, a flattened row or a key
+	schema *lineSchema // nil: no wrapper
+	seq    [2]int      // span of _seq in Decoder.seqs; seq[0] < 0 while unresolved
+	op     change.Op
+	flags  uint8
+}
+
+// Decoder turns one S3 sink file of Debezium change events into change
+// batches. NewDecoder reads and scans the whole file; Next converts rows a
+// batch at a time. It is not safe for concurrent use.
+type Decoder struct {
+	file    File
+	opts    Options
+	keysKey string
+	batch   int
+
+	data  []byte   // the (decompressed) values file
+	keys  [][]byte // lines of the keys file, when used
+	rows  []rowRec
+	seqs  []byte // arena of _seq values
+	truns [][]byte
+	stats Stats
+
+	cols    []outCol
+	colIdx  map[string]int
+	keyCols []int
+	declIdx map[string]int // index in Options.Columns
+
+	valueSchemas, flatSchemas, keySchemas map[string]*lineSchema
+
+	// scan state
+	connector byte   // position tag of the file's connector, 0 until seen
+	lastPos   []byte // position part of the last positioned event
+	pending   []int  // rows (tombstones) waiting for a position
+	scanErr   error  // first bad line; reported after the rows before it
+
+	schema *arrow.Schema
+	rb     *array.RecordBuilder
+	opB    *array.Int8Builder
+	seqB   *array.BinaryBuilder
+	keepB  *array.BinaryBuilder
+
+	vp, kp  jsonParser // parsers of values and keys lines
+	env     envelope
+	guess   []int32 // colOf's column of the previous row, by member position
+	seqBuf  change.SeqBuilder
+	posBuf  change.SeqBuilder
+	textBuf []byte
+
+	next    int
+	stamp   uint32
+	keep    []byte
+	scratch []byte
+	nameBuf []byte
+	err     error // sticky
+}
+
+// NewDecoder reads the file f from r (gzip is detected from the magic
+// bytes 1f 8b), scans every line, and settles the schema of the batches.
+// Errors here are bad options, I/O errors, a corrupt gzip stream or a keys
+// file that does not match; a bad line is reported by Next, after the rows
+// of the lines before it. The decoder does not close r or f.Keys.
+func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decoder, error) {
+	key := f.Name.Key
+	if f.Name.Kind != KindValues {
+		return nil, fmt.Errorf("decode %s: a %s file, not a values file", key, f.Name.Kind)
+	}
+	if f.Name.Topic == "" || f.Name.Partition < 0 || f.Name.StartOffset < 0 {
+		return nil, fmt.Errorf("decode %s: name has no topic, partition and offset (use ParseName)", key)
+	}
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = defaultBatchRows
+	}
+	d := &Decoder{
+		file: f, opts: opts, batch: opts.BatchRows, keysKey: f.Name.Sibling(KindKeys),
+		colIdx:       make(map[string]int),
+		declIdx:      make(map[string]int),
+		valueSchemas: make(map[string]*lineSchema),
+		flatSchemas:  make(map[string]*lineSchema),
+		keySchemas:   make(map[string]*lineSchema),
+	}
+	if err := d.checkOptions(); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	var err error
+	if d.data, err = readAll(r, key); err != nil {
+		return nil, err
+	}
+	nlines := countLines(d.data)
+	if f.Keys != nil && d.needKeys() {
+		kd, err := readAll(f.Keys, d.keysKey)
+		if err != nil {
+			return nil, err
+		}
+		d.keys = splitLines(kd)
+		if len(d.keys) != nlines {
+			return nil, &change.MalformedError{File: d.keysKey, Line: int64(min(len(d.keys), nlines) + 1),
+				Reason: fmt.Sprintf("keys file has %d lines, values file %s has %d", len(d.keys), key, nlines)}
+		}
+	}
+	d.scan(nlines)
+	d.settleColumns()
+
+	fields := make([]arrow.Field, 0, len(d.cols)+3)
+	for _, c := range d.cols {
+		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ, Nullable: true})
+	}
+	fields = append(fields,
+		arrow.Field{Name: change.ColOp, Type: arrow.PrimitiveTypes.Int8},
+		arrow.Field{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
+		arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true})
+	d.schema = arrow.NewSchema(fields, nil)
+	d.rb = array.NewRecordBuilder(mem, d.schema)
+	for i := range d.cols {
+		d.cols[i].b = d.rb.Field(i)
+	}
+	d.opB = d.rb.Field(len(d.cols)).(*array.Int8Builder)
+	d.seqB = d.rb.Field(len(d.cols) + 1).(*array.BinaryBuilder)
+	d.keepB = d.rb.Field(len(d.cols) + 2).(*array.BinaryBuilder)
+	d.keep = make([]byte, (len(d.cols)+7)/8)
+	return d, nil
+}
+
+func (d *Decoder) needKeys() bool {
+	return d.opts.Tombstones == "delete" || len(d.opts.Keys) > 0
+}
+
+// checkOptions validates the options and registers the declared columns.
+func (d *Decoder) checkOptions() error {
+	var errs []error
+	o := &d.opts
+	switch o.Tombstones {
+	case "", "skip":
+	case "delete":
+		if d.file.Keys == nil {
+			errs = append(errs, errors.New(`Tombstones "delete" needs the keys file (File.Keys)`))
+		}
+		if len(o.Keys) == 0 {
+			errs = append(errs, errors.New(`Tombstones "delete" needs Keys`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf(`Tombstones %q is not "skip" or "delete"`, o.Tombstones))
+	}
+	for i, c := range o.Columns {
+		switch _, dup := d.declIdx[c.Name]; {
+		case c.Name == "":
+			errs = append(errs, fmt.Errorf("column %d has no name", i+1))
+			continue
+		case dup:
+			errs = append(errs, fmt.Errorf("column %q listed twice", c.Name))
+			continue
+		case change.IsSystemColumn(c.Name):
+			errs = append(errs, fmt.Errorf("column %q is a system column name", c.Name))
+			continue
+		case c.Type == nil:
+			errs = append(errs, fmt.Errorf("column %q has no type", c.Name))
+			continue
+		}
+		if _, ok := kindOf(c.Type); !ok {
+			errs = append(errs, fmt.Errorf("column %q: type %s is not one of %s", c.Name, c.Type, strings.Join(change.TypeNames(), ", ")))
+			continue
+		}
+		d.declIdx[c.Name] = i
+		d.addColumn(c.Name, c.Type, false)
+		d.cols[len(d.cols)-1].declared = c.Type
+	}
+	for name, e := range o.Encodings {
+		i, ok := d.declIdx[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("encoding for column %q, which is not in Columns", name))
+			continue
+		}
+		if _, err := encodingByName(e, o.Columns[i].Type); err != nil {
+			errs = append(errs, fmt.Errorf("column %q: %w", name, err))
+		}
+	}
+	seen := make(map[string]bool)
+	for _, k := range o.Keys {
+		switch {
+		case k == "" || change.IsSystemColumn(k):
+			errs = append(errs, fmt.Errorf("key column %q is not a column name", k))
+		case seen[k]:
+			errs = append(errs, fmt.Errorf("key column %q listed twice", k))
+		}
+		seen[k] = true
+	}
+	return errors.Join(errs...)
+}
+
+// addColumn appends an output column and returns its index.
+func (d *Decoder) addColumn(name string, t arrow.DataType, fromWrapper bool) int {
+	d.colIdx[name] = len(d.cols)
+	d.cols = append(d.cols, outCol{name: name, typ: t, fromWrapper: fromWrapper})
+	return len(d.cols) - 1
+}
+
+// settleColumns adds key columns the file never named, and fixes each
+// column's kind and its encoding in lines without a wrapper.
+func (d *Decoder) settleColumns() {
+	for _, k := range d.opts.Keys {
+		idx, ok := d.colIdx[k]
+		if !ok {
+			idx = d.addColumn(k, arrow.BinaryTypes.String, false)
+		}
+		d.cols[idx].key = true
+		d.keyCols = append(d.keyCols, idx)
+	}
+	for i := range d.cols {
+		c := &d.cols[i]
+		c.kind, _ = kindOf(c.typ)
+		if c.kind == kindDecimal {
+			dt := c.typ.(*arrow.Decimal128Type)
+			c.prec, c.scale = dt.Precision, dt.Scale
+		}
+		switch name, ok := d.opts.Encodings[c.name]; {
+		case ok:
+			c.plain, _ = encodingByName(name, c.declared) // checked in checkOptions
+		case c.declared != nil:
+			c.plain = defaultEnc(c.declared)
+		default:
+			c.plain = defaultEnc(c.typ)
+		}
+		if !d.fits(c.plain, c) {
+			c.plainErr = fmt.Errorf("the schema wrapper of other lines types it %s, which the value of a line without a wrapper cannot be read as", change.TypeName(c.typ))
+		}
+	}
+}
+
+// fits reports whether values encoded as e can go into column c.
+func (d *Decoder) fits(e enc, c *outCol) bool {
+	if !convertible(e.kind, c.kind) {
+		return false
+	}
+	return e.kind != encDecimal || c.kind != kindDecimal || e.scale == c.scale
+}
+
+// readAll reads an object, through gzip when it starts with 1f 8b.
+func readAll(r io.Reader, key string) ([]byte, error) {
+	var magic [2]byte
+	n, err := io.ReadFull(r, magic[:])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	hint := 0
+	if l, ok := r.(interface{ Len() int }); ok {
+		hint = l.Len() // bytes.Reader, strings.Reader, bytes.Buffer
+	}
+	src := io.MultiReader(bytes.NewReader(magic[:n]), r)
+	if n < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		var buf bytes.Buffer
+		buf.Grow(n + hint + bytes.MinRead)
+		if _, err := buf.ReadFrom(src); err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		return buf.Bytes(), nil
+	}
+	gz, err := gzip.NewReader(src)
+	if err != nil {
+		return nil, gzipErr(err, key)
+	}
+	defer gz.Close()
+	var buf bytes.Buffer
+	buf.Grow(4*hint + bytes.MinRead)
+	if _, err := buf.ReadFrom(gz); err != nil {
+		return nil, gzipErr(err, key)
+	}
+	return buf.Bytes(), nil
+}
+
+// gzipErr turns an error from the gzip reader into a MalformedError when it
+// says the stream is bad, and wraps it otherwise (an I/O failure).
+func gzipErr(err error, key string) error {
+	var ce flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return &change.MalformedError{File: key, Reason: "gzip: " + err.Error()}
+	}
+	return fmt.Errorf("read %s: %w", key, err)
+}
+
+// countLines counts records: lines ended by '\n', plus a last line without
+// one.
+func countLines(b []byte) int {
+	n := bytes.Count(b, []byte{'\n'})
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+func splitLines(b []byte) [][]byte {
+	lines := make([][]byte, 0, countLines(b))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			lines = append(lines, b)
+			break
+		}
+		lines = append(lines, b[:i])
+		b = b[i+1:]
+	}
+	return lines
+}
+
+// Schema is the schema of every batch this decoder returns: the user
+// columns, then _op, _seq and _keep.
+func (d *Decoder) Schema() *arrow.Schema { return d.schema }
+
+// Stats counts what the file held; complete after Next returned io.EOF.
+func (d *Decoder) Stats() Stats { return d.stats }
+
+// Truncates returns the _seq of each truncate event of the file, in file
+// order: the table must delete every stored row whose _seq is less. Valid
+// after Next returned io.EOF.
+func (d *Decoder) Truncates() [][]byte { return d.truns }
+
+// Next returns the next batch of at most Options.BatchRows rows, or io.EOF
+// after the last one. The caller owns the batch and must release it. After
+// an error every later call returns the same error.
+func (d *Decoder) Next() (arrow.RecordBatch, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.next >= len(d.rows) {
+		d.err = io.EOF
+		if d.scanErr != nil {
+			d.err = d.scanErr
+		}
+		return nil, d.err
+	}
+	n := min(d.batch, len(d.rows)-d.next)
+	d.rb.Reserve(n)
+	for i := range n {
+		if err := d.appendRow(&d.rows[d.next+i]); err != nil {
+			d.err = err
+			return nil, err
+		}
+	}
+	d.next += n
+	return d.rb.NewRecordBatch(), nil
+}
+
+// Close releases the decoder's builders and buffers. It does not close the
+// readers given to NewDecoder.
+func (d *Decoder) Close() error {
+	if d.rb != nil {
+		d.rb.Release()
+		d.rb = nil
+	}
+	d.data, d.keys, d.rows, d.seqs = nil, nil, nil, nil
+	if d.err == nil {
+		d.err = errors.New("decoder closed")
+	}
+	return nil
+}
+
+func (d *Decoder) malformed(line int64, col, reason string) error {
+	return &change.MalformedError{File: d.file.Name.Key, Line: line, Column: col, Reason: reason}
+}
+
+// quoteRaw quotes JSON text for an error message, cut to 64 bytes.
+func quoteRaw(b []byte) string {
+	if len(b) > 64 {
+		return fmt.Sprintf("%q...", b[:64])
+	}
+	return fmt.Sprintf("%q", b)
+}
