@@ -62,12 +62,26 @@ type Table struct {
 	// late change cannot bring it back.
 	TombstoneHorizon time.Duration
 	DMS              DMS
+	Debezium         Debezium
+}
+
+// Debezium holds the settings of a debezium-json table (Debezium events
+// written by the Kafka Connect S3 sink).
+type Debezium struct {
+	Tombstones        string            // "skip" (default) or "delete" (needs the sink's keys files)
+	Flattened         bool              // events went through ExtractNewRecordState
+	SinglePartition   bool              // the topic has one partition: order by offset alone
+	TruncateSubMicros bool              // drop sub-microsecond digits instead of failing
+	Encodings         map[string]string // column → Connect schema name or type, for events without a schema
 }
 
 // Source names the source table and where its files are.
 type Source struct {
 	Schema, Table string
-	Prefix        string // key prefix under Raw; default "<schema>/<table>/"; ends with "/"
+	// Topic is the Kafka topic of a debezium-json table
+	// (<topic.prefix>.<schema>.<table>).
+	Topic  string
+	Prefix string // key prefix under Raw; default "<schema>/<table>/" (dms-csv), "topics/<topic>/" (debezium-json); ends with "/"
 }
 
 // Target names the table written.
@@ -93,6 +107,7 @@ const (
 	// DefaultTombstoneHorizon is 7 days.
 	DefaultTombstoneHorizon = 7 * 24 * time.Hour
 	FormatDMSCSV            = "dms-csv"
+	FormatDebezium          = "debezium-json"
 )
 
 // Load reads and checks the job file at path; a relative sqlite catalog
@@ -337,15 +352,16 @@ func (p *parser) location(n *yaml.Node, path string) string {
 }
 
 var (
-	topFields     = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
-	s3Fields      = []string{"region", "endpoint", "path_style", "kms_key_id"}
-	catalogFields = []string{"type", "path", "region", "endpoint"}
-	defaultFields = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
-	tableFields   = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
-	sourceFields  = []string{"schema", "table", "prefix"}
-	targetFields  = []string{"database", "table"}
-	columnFields  = []string{"name", "type"}
-	dmsFields     = []string{"delimiter", "null_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column"}
+	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
+	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
+	catalogFields  = []string{"type", "path", "region", "endpoint"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
+	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
+	sourceFields   = []string{"schema", "table", "topic", "prefix"}
+	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "encodings"}
+	targetFields   = []string{"database", "table"}
+	columnFields   = []string{"name", "type"}
+	dmsFields      = []string{"delimiter", "null_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column"}
 )
 
 func (p *parser) job(n *yaml.Node) *Job {
@@ -450,8 +466,8 @@ func (p *parser) catalog(n *yaml.Node, warehouse string) Catalog {
 // settings applies the fields tables share with defaults onto t.
 func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 	if s, ok := p.str(f["format"], join(path, "format")); ok {
-		if s != FormatDMSCSV {
-			p.errorf(f["format"], join(path, "format"), "%q: want %s", s, FormatDMSCSV)
+		if s != FormatDMSCSV && s != FormatDebezium {
+			p.errorf(f["format"], join(path, "format"), "%q: want %s or %s", s, FormatDMSCSV, FormatDebezium)
 		}
 		t.Format = s
 	}
@@ -518,6 +534,7 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (Tabl
 	nerrs := len(p.errs)
 	t := def
 	t.Columns = nil
+	var topicNode *yaml.Node
 	f := p.fields(n, path, tableFields...)
 	if n.Kind != yaml.MappingNode {
 		return t, false
@@ -534,9 +551,14 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (Tabl
 			p.errorf(sn, path+".source.table", "required")
 		}
 		t.Source.Prefix, _ = p.str(sf["prefix"], path+".source.prefix")
+		t.Source.Topic, _ = p.str(sf["topic"], path+".source.topic")
+		if t.Source.Prefix == "" && t.Source.Topic != "" {
+			t.Source.Prefix = "topics/" + t.Source.Topic + "/"
+		}
 		if t.Source.Prefix == "" && t.Source.Schema != "" && t.Source.Table != "" {
 			t.Source.Prefix = t.Source.Schema + "/" + t.Source.Table + "/"
 		}
+		topicNode = sf["topic"]
 		t.Source.Prefix = strings.TrimLeft(t.Source.Prefix, "/")
 		if t.Source.Prefix != "" && !strings.HasSuffix(t.Source.Prefix, "/") {
 			t.Source.Prefix += "/"
@@ -550,6 +572,25 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (Tabl
 		p.errorf(f["name"], path+".name", "%q: use letters, digits, _ . and - only", t.Name)
 	}
 	p.settings(f, path, &t)
+	if dn := f["debezium"]; dn != nil {
+		p.debezium(dn, path+".debezium", &t.Debezium)
+	}
+	switch t.Format {
+	case FormatDebezium:
+		if t.Source.Topic == "" && f["source"] != nil {
+			p.errorf(f["source"], path+".source.topic", "required for %s tables: the Kafka topic the sink wrote", FormatDebezium)
+		}
+		if f["dms"] != nil {
+			p.errorf(f["dms"], path+".dms", "only for %s tables", FormatDMSCSV)
+		}
+	default:
+		if topicNode != nil {
+			p.errorf(topicNode, path+".source.topic", "only for %s tables", FormatDebezium)
+		}
+		if f["debezium"] != nil {
+			p.errorf(f["debezium"], path+".debezium", "only for %s tables", FormatDebezium)
+		}
+	}
 
 	cols := map[string]bool{}
 	if cn := f["columns"]; cn != nil {
@@ -612,7 +653,7 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (Tabl
 	if len(t.Columns) > 0 && t.DMS.ChangeSeqColumn != "" && !cols[t.DMS.ChangeSeqColumn] {
 		p.errorf(f["dms"], path+".dms.change_seq_column", "column %s is not among the columns", t.DMS.ChangeSeqColumn)
 	}
-	if len(t.Columns) == 0 && !t.DMS.Header {
+	if len(t.Columns) == 0 && !t.DMS.Header && t.Format == FormatDMSCSV {
 		p.errorf(n, path+".columns", "required when the files have no header (dms.header: false)")
 	}
 
@@ -630,6 +671,37 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (Tabl
 		}
 	}
 	return t, len(p.errs) == nerrs
+}
+
+func (p *parser) debezium(n *yaml.Node, path string, d *Debezium) {
+	f := p.fields(n, path, debeziumFields...)
+	if s, ok := p.str(f["tombstones"], path+".tombstones"); ok {
+		if s != "skip" && s != "delete" {
+			p.errorf(f["tombstones"], path+".tombstones", "%q: want skip or delete", s)
+		}
+		d.Tombstones = s
+	}
+	if b, ok := p.boolean(f["flattened"], path+".flattened"); ok {
+		d.Flattened = b
+	}
+	if b, ok := p.boolean(f["single_partition"], path+".single_partition"); ok {
+		d.SinglePartition = b
+	}
+	if b, ok := p.boolean(f["truncate_sub_micros"], path+".truncate_sub_micros"); ok {
+		d.TruncateSubMicros = b
+	}
+	if en := f["encodings"]; en != nil {
+		if en.Kind != yaml.MappingNode {
+			p.errorf(en, path+".encodings", "want a mapping of column: encoding")
+			return
+		}
+		d.Encodings = map[string]string{}
+		for i := 0; i+1 < len(en.Content); i += 2 {
+			if v, ok := p.str(en.Content[i+1], path+".encodings."+en.Content[i].Value); ok {
+				d.Encodings[en.Content[i].Value] = v
+			}
+		}
+	}
 }
 
 func isFloat(cols []change.Column, name string) bool {

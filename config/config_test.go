@@ -20,8 +20,12 @@ func TestExample(t *testing.T) {
 	if job.Raw != "file:///data/dms" || job.Warehouse != "file:///data/warehouse" || job.Catalog != (Catalog{Type: "sqlite", Path: "catalog.db"}) {
 		t.Fatalf("job %+v", job)
 	}
-	if len(job.Tables) != 2 {
+	if len(job.Tables) != 3 {
 		t.Fatalf("%d tables", len(job.Tables))
+	}
+	if p := job.Tables[2]; p.Format != FormatDebezium || p.Source.Prefix != "topics/pg.public.payments/" ||
+		p.Debezium.Tombstones != "skip" || p.Debezium.Encodings["amount"] != "string" {
+		t.Fatalf("payments %+v", p)
 	}
 	c := job.Tables[0]
 	if c.Name != "customers" || c.Buckets != 8 || c.TargetFileMB != 128 || c.Target != (Target{"base", "customers"}) ||
@@ -76,14 +80,14 @@ func TestSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts, err := job.Select(nil); err != nil || len(ts) != 2 {
+	if ts, err := job.Select(nil); err != nil || len(ts) != 3 {
 		t.Fatalf("all: %v %v", ts, err)
 	}
 	if ts, err := job.Select([]string{"orders"}); err != nil || len(ts) != 1 || ts[0].Name != "orders" {
 		t.Fatalf("orders: %v %v", ts, err)
 	}
 	_, err = job.Select([]string{"nope", "orders", "nada"})
-	if err == nil || !strings.Contains(err.Error(), "nope, nada") || !strings.Contains(err.Error(), "customers, orders") {
+	if err == nil || !strings.Contains(err.Error(), "nope, nada") || !strings.Contains(err.Error(), "customers, orders, payments") {
 		t.Fatalf("unknown: %v", err)
 	}
 }

@@ -62,4 +62,25 @@ tables:
       - { name: quantity, type: int }
       - { name: price, type: "decimal(10,2)" }
     dms: { delimiter: "|", null_value: NULL }
+  # Debezium events (here: PostgreSQL connector) written by the Kafka
+  # Connect S3 sink (JSON lines, topics/<topic>/partition=<p>/...).
+  - name: payments
+    source:
+      schema: public
+      table: payments
+      topic: pg.public.payments     # the Kafka topic; prefix default: topics/<topic>/
+    format: debezium-json
+    primary_key: [payment_id]
+    # Types of events without a schema wrapper (with one, its types are used).
+    columns:
+      - { name: payment_id, type: long }
+      - { name: amount, type: "decimal(12,2)" }
+      - { name: paid_at, type: timestamp }
+    debezium:
+      tombstones: skip              # skip (default) or delete (needs the sink's keys files)
+      flattened: false              # events went through ExtractNewRecordState
+      single_partition: false       # true: order by offset alone (no source position needed)
+      truncate_sub_micros: false    # true: drop sub-microsecond digits instead of failing
+      encodings:                    # how a column is written when events carry no schema
+        amount: string              # decimal.handling.mode=string
 `

@@ -22,14 +22,24 @@ type Raw interface {
 
 // Format knows one source's file naming, order and encoding.
 type Format interface {
-	// Order sorts the change files among keys into apply order and returns
-	// the keys that are not change files of this format separately.
-	Order(keys []string) (ordered, ignored []string)
+	// Order sorts the change files among keys into apply order. Companions
+	// are files that belong to change files and are read with them (the
+	// Kafka sink's keys files); they are absorbed without being decoded.
+	// Ignored are the keys that are not files of this format.
+	Order(keys []string) (ordered, companions, ignored []string)
 	// IsSnapshot reports whether key is a full-load (snapshot) file.
 	IsSnapshot(key string) bool
 	// Open starts decoding one file. generation is the load generation its
 	// changes belong to (the first part of their _seq).
-	Open(r io.Reader, key string, generation uint32, mem memory.Allocator) (BatchReader, error)
+	Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (BatchReader, error)
+}
+
+// Truncator is implemented by BatchReaders of formats with truncate events
+// (Debezium 't'): after Next returned io.EOF, Truncates lists the _seq of
+// each truncate in the file. Every change and stored row older than a
+// truncate is gone.
+type Truncator interface {
+	Truncates() [][]byte
 }
 
 // BatchReader yields the change batches of one file.

@@ -54,7 +54,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		byKey[e.Key] = e
 		keys = append(keys, e.Key)
 	}
-	ordered, ignored := t.Format.Order(keys)
+	ordered, companions, ignored := t.Format.Order(keys)
 	for _, k := range ignored {
 		t.emit(Event{Kind: EventIgnored, File: k})
 	}
@@ -74,7 +74,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	// Ignored objects go into the bookmark too: they were seen and reported,
 	// and are not reported again on every run.
 	absorbed := slices.Clone(p.files)
-	for _, k := range ignored {
+	for _, k := range slices.Concat(companions, ignored) {
 		absorbed = append(absorbed, byKey[k])
 	}
 	p.next = p.base.Advance(absorbed)
@@ -92,7 +92,12 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		}
 	}()
 	for _, f := range p.files {
-		bs, n, err := t.decode(ctx, f, gen)
+		bs, n, truncs, err := t.decode(ctx, f, gen)
+		for _, tr := range truncs {
+			if p.truncateBefore == nil || change.CompareSeq(tr, p.truncateBefore) > 0 {
+				p.truncateBefore = slices.Clone(tr)
+			}
+		}
 		batches = append(batches, bs...)
 		if err != nil {
 			return nil, err
@@ -131,7 +136,19 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.changes, p.nchanges, p.keys = latest, st.In, st.Out
+	if p.truncateBefore != nil && latest != nil {
+		// Changes older than a truncate are gone with it.
+		kept, err := dropOlder(t.Mem, latest, p.truncateBefore)
+		latest.Release()
+		if err != nil {
+			return nil, err
+		}
+		latest = kept
+	}
+	p.changes, p.nchanges, p.keys = latest, st.In, 0
+	if latest != nil {
+		p.keys = latest.NumRows()
+	}
 	t.emit(Event{Kind: EventDeduped, Rows: st.In, Keys: st.Out})
 	return p, nil
 }
@@ -149,16 +166,17 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 	return absorbedCDC && slices.ContainsFunc(fresh, func(e bookmarks.Entry) bool { return t.Format.IsSnapshot(e.Key) })
 }
 
-// decode reads one file into batches, checking that no key is null.
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, error) {
+// decode reads one file into batches, checking that no key is null, and
+// returns the _seq of the truncate events it holds.
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, [][]byte, error) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open %s: %w", f.Key, err)
+		return nil, 0, nil, fmt.Errorf("open %s: %w", f.Key, err)
 	}
 	defer rc.Close()
-	br, err := t.Format.Open(rc, f.Key, gen, t.Mem)
+	br, err := t.Format.Open(ctx, rc, f.Key, gen, t.Mem)
 	if err != nil {
-		return nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
+		return nil, 0, nil, fmt.Errorf("decode %s: %w", f.Key, err)
 	}
 	defer br.Close()
 	var out []arrow.RecordBatch
@@ -166,24 +184,55 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]ar
 	for {
 		b, err := br.Next()
 		if errors.Is(err, io.EOF) {
-			return out, rows, nil
+			var truncs [][]byte
+			if tr, ok := br.(Truncator); ok {
+				truncs = tr.Truncates()
+			}
+			return out, rows, truncs, nil
 		}
 		if err != nil {
-			return out, rows, fmt.Errorf("decode %s: %w", f.Key, err)
+			return out, rows, nil, fmt.Errorf("decode %s: %w", f.Key, err)
 		}
 		out = append(out, b)
 		enc, err := change.NewKeyEncoder(b, t.Keys)
 		if err != nil {
-			return out, rows, &change.MalformedError{File: f.Key, Reason: err.Error()}
+			return out, rows, nil, &change.MalformedError{File: f.Key, Reason: err.Error()}
 		}
 		for r := 0; r < int(b.NumRows()); r++ {
 			if enc.HasNull(r) {
-				return out, rows, &change.MalformedError{File: f.Key,
+				return out, rows, nil, &change.MalformedError{File: f.Key,
 					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", rows+int64(r)+1, t.Keys)}
 			}
 		}
+		if err := partialImages(b); err != nil {
+			return out, rows, nil, fmt.Errorf("decode %s: %w", f.Key, err)
+		}
 		rows += b.NumRows()
 	}
+}
+
+// ErrPartialImage is matched by the error for a change row that leaves
+// some columns out (PostgreSQL's unchanged TOAST values): keeping the
+// stored values of those columns is not built yet, and writing NULL instead
+// would corrupt the table, so the table stops.
+var ErrPartialImage = errors.New("partial row images (columns the source did not send, such as unchanged TOAST values) are not supported yet")
+
+// partialImages fails when a batch has a row with _keep bits set.
+func partialImages(b arrow.RecordBatch) error {
+	idx := b.Schema().FieldIndices(change.ColKeep)
+	if len(idx) == 0 {
+		return nil
+	}
+	keep, ok := b.Column(idx[0]).(*array.Binary)
+	if !ok {
+		return fmt.Errorf("%s is %s, want binary", change.ColKeep, b.Column(idx[0]).DataType())
+	}
+	for r := 0; r < keep.Len(); r++ {
+		if keep.IsValid(r) && slices.ContainsFunc(keep.Value(r), func(c byte) bool { return c != 0 }) {
+			return fmt.Errorf("row %d: %w", r+1, ErrPartialImage)
+		}
+	}
+	return nil
 }
 
 // changeColumns is the union of the configured columns and the columns of
@@ -269,4 +318,23 @@ func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) (a
 	rec := array.NewRecordBatch(schema, out, int64(n))
 	release()
 	return rec, nil
+}
+
+// dropOlder returns the rows of rec whose _seq is not less than before; the
+// caller releases the result and still owns rec.
+func dropOlder(mem memory.Allocator, rec arrow.RecordBatch, before []byte) (arrow.RecordBatch, error) {
+	seqs := rec.Column(rec.Schema().FieldIndices(change.ColSeq)[0]).(*array.Binary)
+	mb := array.NewBooleanBuilder(mem)
+	defer mb.Release()
+	for r := 0; r < seqs.Len(); r++ {
+		mb.Append(change.CompareSeq(seqs.Value(r), before) >= 0)
+	}
+	mask := mb.NewBooleanArray()
+	defer mask.Release()
+	ctx := compute.WithAllocator(context.Background(), mem)
+	out, err := compute.FilterRecordBatch(ctx, rec, mask, compute.DefaultFilterOptions())
+	if err != nil {
+		return nil, fmt.Errorf("drop changes older than a truncate: %w", err)
+	}
+	return out, nil
 }

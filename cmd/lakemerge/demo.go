@@ -69,7 +69,7 @@ run "lakemerge run --config <folder>/job.yaml" again.`,
 			if err := printTables(cmd.Context(), a.stdout, job, tables); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "\nThe demo lives in %s. Add DMS files under raw/ and run:\n  lakemerge run --config %s\n  lakemerge status --config %s\n", abs, jobPath, jobPath)
+			fmt.Fprintf(a.stdout, "\nThe demo lives in %s. Add change files under raw/ and run:\n  lakemerge run --config %s\n  lakemerge status --config %s\n", abs, jobPath, jobPath)
 			return nil
 		},
 	}

@@ -46,6 +46,21 @@ tables:
       - { name: note, type: string }
     target: { database: demo, table: orders }
     dms: { header: false }
+  # Debezium (MySQL connector) events, written by the Kafka Connect S3 sink
+  # to two partitions; ordered by binlog position across them.
+  - name: shipments
+    source: { schema: shop, table: shipments, topic: my.shop.shipments }
+    format: debezium-json
+    primary_key: [shipment_id]
+    columns:
+      - { name: shipment_id, type: long }
+      - { name: order_id, type: int }
+      - { name: carrier, type: string }
+      - { name: weight_kg, type: "decimal(8,3)" }
+      - { name: shipped_at, type: timestamp }
+    target: { database: demo, table: shipments }
+    debezium:
+      encodings: { weight_kg: string, shipped_at: io.debezium.time.Timestamp }
 `
 
 // demoFiles are realistic DMS outputs: full loads, CDC files with inserts,
@@ -92,6 +107,42 @@ I,1005,1,open,9.99,
 `, false},
 }
 
+// dbzSource is the source block of the demo's MySQL events.
+func dbzSource(snapshot, file string, pos, row int) string {
+	return fmt.Sprintf(`{"version":"2.7.0.Final","connector":"mysql","name":"my","ts_ms":1716926000000,"snapshot":%q,"db":"shop","sequence":null,"table":"shipments","server_id":1,"gtid":null,"file":%q,"pos":%d,"row":%d,"thread":7,"query":null}`,
+		snapshot, file, pos, row)
+}
+
+// demoDebezium are the demo's Kafka Connect S3 sink files: snapshot rows,
+// creates, updates, a delete with its tombstone, over two partitions.
+func demoDebezium() []struct{ path, body string } {
+	ship := func(id, order int, carrier, weight string, at int64) string {
+		w := "null"
+		if weight != "" {
+			w = fmt.Sprintf("%q", weight)
+		}
+		return fmt.Sprintf(`{"shipment_id":%d,"order_id":%d,"carrier":%q,"weight_kg":%s,"shipped_at":%d}`, id, order, carrier, w, at)
+	}
+	ev := func(op, before, after, source string) string {
+		return fmt.Sprintf(`{"before":%s,"after":%s,"source":%s,"op":%q,"ts_ms":1716926000100}`, before, after, source, op) + "\n"
+	}
+	s1 := ship(1, 1001, "DHL", "1.250", 1716925200000)
+	s2 := ship(2, 1002, "UPS", "0.400", 1716925260000)
+	s3 := ship(3, 1004, "FedEx", "12.000", 1716929000000)
+	p0 := ev("r", "null", s1, dbzSource("true", "mysql-bin.000003", 154, 0)) +
+		ev("r", "null", s2, dbzSource("last", "mysql-bin.000003", 154, 0)) +
+		ev("u", s1, ship(1, 1001, "DHL Express", "1.300", 1716925200000), dbzSource("false", "mysql-bin.000004", 900, 0)) +
+		ev("d", s2, "null", dbzSource("false", "mysql-bin.000004", 1200, 0)) +
+		"null\n"
+	p1 := ev("c", "null", s3, dbzSource("false", "mysql-bin.000004", 500, 0)) +
+		ev("u", s3, ship(3, 1004, "FedEx Ground", "12.000", 1716929000000), dbzSource("false", "mysql-bin.000004", 1500, 0)) +
+		ev("c", "null", ship(4, 1005, "Royal Mail", "", 1716930000000), dbzSource("false", "mysql-bin.000004", 1600, 0))
+	return []struct{ path, body string }{
+		{"topics/my.shop.shipments/partition=0/my.shop.shipments+0+0000000000.json", p0},
+		{"topics/my.shop.shipments/partition=1/my.shop.shipments+1+0000000000.json", p1},
+	}
+}
+
 // writeDemo writes the demo's raw files and job file into dir.
 func writeDemo(dir string) (jobPath string, err error) {
 	for _, f := range demoFiles {
@@ -108,6 +159,15 @@ func writeDemo(dir string) (jobPath string, err error) {
 			data = b.Bytes()
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return "", fmt.Errorf("write demo: %w", err)
+		}
+	}
+	for _, f := range demoDebezium() {
+		p := filepath.Join(dir, "raw", filepath.FromSlash(f.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", fmt.Errorf("write demo: %w", err)
+		}
+		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
 			return "", fmt.Errorf("write demo: %w", err)
 		}
 	}

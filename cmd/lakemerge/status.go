@@ -102,7 +102,7 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		for _, e := range append(fresh, changed...) {
 			keys = append(keys, e.Key)
 		}
-		ordered, ignored := t.Merge.Format.Order(keys)
+		ordered, _, ignored := t.Merge.Format.Order(keys)
 		s.PendingFiles, s.PendingIgnored = len(ordered), len(ignored)
 		out = append(out, s)
 	}

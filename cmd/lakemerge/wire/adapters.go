@@ -6,12 +6,15 @@ package wire
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/formats/debezium"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
@@ -40,7 +43,7 @@ func (r RawStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // DMSFormat adapts formats/dmscsv to merge.Format.
 type DMSFormat struct{ Options dmscsv.Options }
 
-func (f DMSFormat) Order(keys []string) (ordered, ignored []string) {
+func (f DMSFormat) Order(keys []string) (ordered, companions, ignored []string) {
 	names := make([]dmscsv.Name, 0, len(keys))
 	for _, k := range keys {
 		n, err := dmscsv.ParseName(k)
@@ -54,7 +57,7 @@ func (f DMSFormat) Order(keys []string) (ordered, ignored []string) {
 	for _, n := range names {
 		ordered = append(ordered, n.Key)
 	}
-	return ordered, ignored
+	return ordered, nil, ignored
 }
 
 func (f DMSFormat) IsSnapshot(key string) bool {
@@ -62,7 +65,7 @@ func (f DMSFormat) IsSnapshot(key string) bool {
 	return err == nil && n.Kind == dmscsv.KindLoad
 }
 
-func (f DMSFormat) Open(r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
+func (f DMSFormat) Open(_ context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
 	n, err := dmscsv.ParseName(key)
 	if err != nil {
 		return nil, err
@@ -83,4 +86,57 @@ func (t IcebergTarget) Begin(ctx context.Context) (merge.Txn, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// DebeziumFormat adapts formats/debezium to merge.Format. Keys files are
+// companions of their values files: Open reads the one next to the file it
+// decodes from Store when it exists.
+type DebeziumFormat struct {
+	Options debezium.Options
+	Store   objstore.Store
+}
+
+func (f DebeziumFormat) Order(keys []string) (ordered, companions, ignored []string) {
+	var names []debezium.Name
+	for _, k := range keys {
+		n, err := debezium.ParseName(k)
+		switch {
+		case err != nil:
+			ignored = append(ignored, k)
+		case n.Kind != debezium.KindValues:
+			companions = append(companions, k)
+		default:
+			names = append(names, n)
+		}
+	}
+	slices.SortFunc(names, debezium.Compare)
+	for _, n := range names {
+		ordered = append(ordered, n.Key)
+	}
+	return ordered, companions, ignored
+}
+
+// IsSnapshot is false: Debezium snapshot rows ('r') order by their source
+// position like any change, so they never start a load generation.
+func (f DebeziumFormat) IsSnapshot(string) bool { return false }
+
+func (f DebeziumFormat) Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
+	n, err := debezium.ParseName(key)
+	if err != nil {
+		return nil, err
+	}
+	file := debezium.File{Name: n, Generation: generation}
+	kr, err := f.Store.Open(ctx, n.Sibling(debezium.KindKeys))
+	switch {
+	case err == nil:
+		defer kr.Close()
+		file.Keys = kr
+	case !errors.Is(err, objstore.ErrNotExist):
+		return nil, fmt.Errorf("open keys file of %s: %w", key, err)
+	}
+	d, err := debezium.NewDecoder(r, file, f.Options, mem)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/config"
+	"github.com/lakemerge/lakemerge/formats/debezium"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
@@ -131,7 +132,7 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 				Keys:    tc.PrimaryKey,
 				Columns: tc.Columns,
 				Raw:     RawStore{Store: raw},
-				Format:  DMSFormat{Options: DMSOptions(tc)},
+				Format:  formatOf(tc, raw),
 				Target:  IcebergTarget{Table: ice},
 				Mem:     mem,
 				Observe: observe,
@@ -159,6 +160,22 @@ func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error)) (obj
 		return nil, fmt.Errorf("location %q: want file:///absolute/path or s3://bucket/prefix", loc)
 	}
 	return objlocal.New(filepath.FromSlash(u.Path))
+}
+
+// formatOf is the merge.Format of a configured table.
+func formatOf(tc config.Table, raw objstore.Store) merge.Format {
+	if tc.Format == config.FormatDebezium {
+		return DebeziumFormat{Store: raw, Options: debezium.Options{
+			Columns:           tc.Columns,
+			Keys:              tc.PrimaryKey,
+			Tombstones:        tc.Debezium.Tombstones,
+			Flattened:         tc.Debezium.Flattened,
+			SinglePartition:   tc.Debezium.SinglePartition,
+			Encodings:         tc.Debezium.Encodings,
+			TruncateSubMicros: tc.Debezium.TruncateSubMicros,
+		}}
+	}
+	return DMSFormat{Options: DMSOptions(tc)}
 }
 
 // DMSOptions are the decoder options of a configured DMS table.
