@@ -194,15 +194,24 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 		rows = locations(wins, offsets)
 	}
 	st.Out = int64(len(rows))
+	perColumn := func(int) []int64 { return rows }
+	var keepOut arrow.Array
+	if ki := schema.FieldIndices(change.ColKeep); len(ki) == 1 && hasPartialRows(batches, ki[0]) {
+		// Some rows leave columns out: fill each from the latest earlier
+		// change of its key in this run that has it (see coalesce).
+		pc, keep, err := coalesce(mem, batches, schema, keys, offsets)
+		if err != nil {
+			return nil, st, err
+		}
+		keepOut = keep
+		defer keepOut.Release()
+		perColumn = func(c int) []int64 { return pc[c] }
+		st.Out = int64(len(pc[0]))
+		rows = pc[0]
+	}
 
 	// Gather the winning rows: concatenate the batches column by column and
 	// take by global row index.
-	ib := array.NewInt64Builder(mem)
-	defer ib.Release()
-	ib.AppendValues(rows, nil)
-	indices := ib.NewArray()
-	defer indices.Release()
-
 	ctx := compute.WithAllocator(context.Background(), mem)
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
@@ -214,6 +223,11 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 	}()
 	parts := make([]arrow.Array, len(batches))
 	for c := range cols {
+		if keepOut != nil && schema.Field(c).Name == change.ColKeep {
+			keepOut.Retain()
+			cols[c] = keepOut
+			continue
+		}
 		for i, b := range batches {
 			parts[i] = b.Column(c)
 		}
@@ -227,8 +241,13 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 				return nil, st, fmt.Errorf("dedupe: concatenate %s: %w", schema.Field(c).Name, err)
 			}
 		}
+		ib := array.NewInt64Builder(mem)
+		ib.AppendValues(perColumn(c), nil)
+		indices := ib.NewArray()
+		ib.Release()
 		taken, err := compute.TakeArray(ctx, whole, indices)
 		whole.Release()
+		indices.Release()
 		if err != nil {
 			return nil, st, fmt.Errorf("dedupe: take %s: %w", schema.Field(c).Name, err)
 		}
