@@ -148,4 +148,3 @@ func coalesce(mem memory.Allocator, batches []arrow.RecordBatch, schema *arrow.S
 	}
 	return out, kb.NewArray(), nil
 }
-
