@@ -1,11 +1,14 @@
 // Package objstore is the blob seam between lakemerge and where its files
 // live: the raw zone it reads change files from and the warehouse it writes
-// table files to. Implementations: objstore/local (a folder on disk),
-// objstore/mem (in memory, for tests). objstore/objstoretest holds the
-// conformance suite every implementation passes.
+// table files to. Implementations: objstore/s3 (a bucket prefix),
+// objstore/local (a folder on disk), objstore/mem (in memory, for tests).
+// objstore/objstoretest holds the conformance suite every implementation
+// passes.
 //
 // Keys are slash-separated paths relative to the store's root, never with a
 // leading slash. Listing is recursive and returns keys in byte order.
+// objstore/local and objstore/mem refuse keys that are empty, absolute, or
+// have empty, "." or ".." segments, backslashes or NUL bytes.
 package objstore
 
 import (
@@ -25,23 +28,26 @@ var ErrExists = errors.New("object already exists")
 type ObjectInfo struct {
 	Key  string
 	Size int64
-	// ETag changes whenever the object's content is replaced. For S3 it is
-	// the S3 ETag; for local files a digest of modification time and size.
+	// ETag changes whenever the object's content is replaced, and stays
+	// the same while it is not. For S3 it is the S3 ETag and for mem the
+	// MD5 of the content, so rewriting equal bytes keeps it; for local
+	// files it is modification time and size.
 	ETag         string
 	LastModified time.Time
 }
 
 // Store reads and writes objects. Implementations are safe for concurrent
-// use.
+// use. A call with a canceled ctx fails with an error matching ctx.Err().
 type Store interface {
 	// List returns every object whose key starts with prefix, at any depth,
 	// sorted by key. A prefix that matches nothing yields an empty list.
 	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
-	// Open reads one object. The caller closes the reader. A missing key
+	// Open reads one object. The caller closes the reader. A missing key,
+	// including one that is only the start of other keys (a "folder"),
 	// gives an error matching ErrNotExist.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// Put stores r under key, replacing any object there. Readers never see
-	// a partly written object.
+	// a partly written object: if r fails, nothing changes.
 	Put(ctx context.Context, key string, r io.Reader) error
 	// CreateExclusive stores r under key only if no object has that key;
 	// otherwise it returns an error matching ErrExists. Of several

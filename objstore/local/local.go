@@ -1,64 +1,83 @@
-// Package local is an objstore.Store on a folder of the local filesystem.
+// Package local is an objstore.Store on a folder of the local filesystem,
+// for laptop runs, tests and mounted volumes.
 //
-// Keys map to paths under the root folder. Writes go to a temporary file
-// (named with the prefix ".lmtmp-", never listed) in the target's folder,
-// are synced, and then renamed over the target (Put) or hard-linked to it
-// (CreateExclusive, which fails when the target exists), so readers never
-// see a partly written object and exactly one of several concurrent
-// exclusive creators wins.
+// Layout and guarantees:
 //
-// ETags are the file's modification time in nanoseconds and its size, in
-// hex: they change whenever a file is rewritten (on filesystems with
-// coarse timestamps, a rewrite within one tick with the same size would go
-// unnoticed; rewriting raw files in place is what DMS reloads do, minutes
-// apart).
+//  1. Key "a/b/c.csv" is the file <root>/a/b/c.csv. Keys are slash-separated
+//     and relative. Keys that are empty, start with "/", have an empty, "."
+//     or ".." segment (so "a//b" and "a/" are refused too), contain a
+//     backslash or NUL, or have a segment starting with ".lmtmp-" are
+//     refused with an "invalid key" error before the disk is touched. A
+//     key therefore always names a path inside root.
+//  2. Writes go to a temporary file ".lmtmp-<random>" in the target's
+//     folder, which is synced and closed, then renamed over the target (Put)
+//     or hard-linked to it (CreateExclusive: the link fails when the target
+//     exists, so of concurrent creators exactly one wins); then the folder
+//     is synced. Readers never see a partly written object, and a crash
+//     leaves at most a temporary file, which List never reports.
+//     CreateExclusive needs a filesystem with hard links.
+//  3. List reports regular files only. It does not follow symlinks, neither
+//     to files nor to folders, and skips names that cannot be keys.
+//  4. On disk a path cannot be both a file and a folder: with "a/b" stored,
+//     writing "a" fails, and so does writing "a/b/c". Open and Delete treat
+//     a folder as a missing object.
+//  5. ETag is the file's modification time in nanoseconds and its size, in
+//     hex ("<mtime>-<size>"). It changes when a file is rewritten: Put always
+//     writes a new file. On filesystems with coarse timestamps a rewrite
+//     with the same size within one timestamp tick keeps the ETag; raw-zone
+//     files that get rewritten (DMS reloads) are rewritten minutes apart.
+//
+// Every call returns an error for a canceled context before touching the
+// disk; List also checks the context in every folder it reads, and Put and
+// CreateExclusive while copying the body.
 package local
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/lakemerge/lakemerge/objstore"
 )
 
-// tempPrefix starts the names of files being written.
+// tempPrefix starts the names of files being written (invariant 2).
 const tempPrefix = ".lmtmp-"
 
-// Store is a folder used as an object store. Safe for concurrent use.
+// Store is a folder used as an object store. It holds no state besides the
+// root path and is safe for concurrent use, also by several processes.
 type Store struct {
-	root string
+	root string // absolute, cleaned
 }
 
 var _ objstore.Store = (*Store)(nil)
 
-// New returns a store rooted at root, creating the folder when missing.
+// New returns a store on the folder root, made absolute and created (with
+// its parents) when missing.
 func New(root string) (*Store, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("open store %s: %w", root, err)
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	return &Store{root: abs}, nil
 }
 
-// Root is the store's folder.
+// Root is the store's folder, absolute.
 func (s *Store) Root() string { return s.root }
 
-// Path returns the filesystem path of key. Keys are slash-separated and
-// relative; empty, absolute and ".."-containing keys, empty segments,
-// backslashes and NUL bytes are rejected.
+// Path returns the filesystem path of key, or an "invalid key" error for a
+// key that breaks the rules of invariant 1. It does not touch the disk.
 func (s *Store) Path(key string) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", err
@@ -66,80 +85,150 @@ func (s *Store) Path(key string) (string, error) {
 	return filepath.Join(s.root, filepath.FromSlash(key)), nil
 }
 
+// checkKey enforces invariant 1.
 func checkKey(key string) error {
-	switch {
-	case key == "":
-		return errors.New("empty object key")
-	case strings.HasPrefix(key, "/"):
-		return fmt.Errorf("object key %q is absolute", key)
-	case strings.ContainsAny(key, "\\\x00"):
-		return fmt.Errorf("object key %q contains a backslash or NUL", key)
+	if key == "" {
+		return errors.New("invalid key: empty")
 	}
-	for _, seg := range strings.Split(key, "/") {
-		switch {
-		case seg == "" || seg == ".":
-			return fmt.Errorf("object key %q has an empty segment", key)
-		case seg == "..":
-			return fmt.Errorf("object key %q leaves the store", key)
-		case strings.HasPrefix(seg, tempPrefix):
-			return fmt.Errorf("object key %q uses the reserved prefix %s", key, tempPrefix)
+	if strings.HasPrefix(key, "/") {
+		return fmt.Errorf("invalid key %q: absolute", key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if err := checkSegment(seg); err != nil {
+			return fmt.Errorf("invalid key %q: %w", key, err)
 		}
 	}
 	return nil
 }
 
-// List returns the regular files under root whose key starts with prefix,
-// sorted by key. Only the folder that can hold such keys is walked;
-// symlinked folders are not followed.
+// checkSegment checks one slash-free part of a key.
+func checkSegment(seg string) error {
+	switch {
+	case seg == "":
+		return errors.New("empty segment")
+	case seg == "." || seg == "..":
+		return fmt.Errorf("%q segment", seg)
+	case strings.ContainsRune(seg, '\\'):
+		return errors.New("backslash")
+	case strings.ContainsRune(seg, 0):
+		return errors.New("NUL byte")
+	case strings.HasPrefix(seg, tempPrefix):
+		return fmt.Errorf("segment starts with %q, reserved for temporary files", tempPrefix)
+	}
+	return nil
+}
+
+// path is Path after a check of ctx.
+func (s *Store) path(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return s.Path(key)
+}
+
+// missing reports whether err from the filesystem means "no object there":
+// the path does not exist, or one of its folders is a file.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// List returns the objects whose key starts with prefix, sorted by key.
+// Only the folder named by prefix up to its last "/" is read, recursively;
+// when that folder is missing, is a file or is reached through a symlink,
+// or when no valid key can start with prefix, the list is empty.
 func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
-	dir := path.Dir(prefix) // "public/cust" → "public"; "public/t/" → "public/t"
-	if strings.HasSuffix(prefix, "/") {
-		dir = strings.TrimSuffix(prefix, "/")
-	}
-	if dir == "." || dir == "" {
-		dir = ""
-	}
-	start := filepath.Join(s.root, filepath.FromSlash(dir))
-	var out []objstore.ObjectInfo
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if strings.HasPrefix(d.Name(), tempPrefix) || !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(s.root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
-			return nil
-		}
-		fi, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while listing
-		}
-		if err != nil {
-			return err
-		}
-		out = append(out, info(key, fi))
-		return nil
-	})
+	dir := prefix[:strings.LastIndex(prefix, "/")+1] // "public/cust" → "public/"
+	ok, err := s.plainDir(dir, prefix[len(dir):])
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
+	var out []objstore.ObjectInfo
+	if ok {
+		if err := s.walk(ctx, dir, prefix, &out); err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+	}
+	// Folder order is not key order: "a-b" < "a/b" but folder "a" < "a-b".
 	slices.SortFunc(out, func(a, b objstore.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
+}
+
+// plainDir reports whether dir ("" or "a/b/") is a list-able folder for
+// prefix dir+rest: every segment is valid, rest could start a segment,
+// and every folder from root down is a real folder, not a symlink or file.
+func (s *Store) plainDir(dir, rest string) (bool, error) {
+	if strings.ContainsAny(rest, "\\\x00") {
+		return false, nil
+	}
+	if dir == "" {
+		return true, nil
+	}
+	if strings.HasPrefix(dir, "/") {
+		return false, nil
+	}
+	p := s.root
+	for seg := range strings.SplitSeq(strings.TrimSuffix(dir, "/"), "/") {
+		if checkSegment(seg) != nil {
+			return false, nil
+		}
+		p = filepath.Join(p, seg)
+		fi, err := os.Lstat(p)
+		if missing(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !fi.IsDir() { // a symlink's mode is not a folder's
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// walk appends to out the regular files under the folder of key dir ("" or
+// ending in "/") whose keys start with prefix. Folders that vanish while
+// being read are skipped.
+func (s *Store) walk(ctx context.Context, dir, prefix string, out *[]objstore.ObjectInfo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.root, filepath.FromSlash(dir)))
+	if missing(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, tempPrefix) || strings.ContainsRune(name, '\\') {
+			continue
+		}
+		key := dir + name
+		switch t := e.Type(); {
+		case t.IsDir(): // from lstat: never a symlink
+			sub := key + "/"
+			if strings.HasPrefix(sub, prefix) || strings.HasPrefix(prefix, sub) {
+				if err := s.walk(ctx, sub, prefix, out); err != nil {
+					return err
+				}
+			}
+		case t.IsRegular() && strings.HasPrefix(key, prefix):
+			fi, err := e.Info()
+			if missing(err) {
+				continue // deleted while listing
+			}
+			if err != nil {
+				return err
+			}
+			*out = append(*out, info(key, fi))
+		}
+	}
+	return nil
 }
 
 func info(key string, fi fs.FileInfo) objstore.ObjectInfo {
@@ -151,118 +240,160 @@ func info(key string, fi fs.FileInfo) objstore.ObjectInfo {
 	}
 }
 
-// Stat describes one object.
-func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	p, err := s.path(ctx, key)
-	if err != nil {
-		return objstore.ObjectInfo{}, err
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return objstore.ObjectInfo{}, notExist("stat", key, err)
-	}
-	return info(key, fi), nil
-}
-
-func (s *Store) path(ctx context.Context, key string) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	return s.Path(key)
-}
-
-func notExist(op, key string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s %s: %w", op, key, objstore.ErrNotExist)
-	}
-	return fmt.Errorf("%s %s: %w", op, key, err)
-}
-
-// Open reads one object.
+// Open reads one object. A missing key, or one naming a folder, gives an
+// error matching objstore.ErrNotExist that names the filesystem path.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	p, err := s.path(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open %s: %w", key, err)
 	}
 	f, err := os.Open(p)
+	if missing(err) {
+		return nil, fmt.Errorf("open %s: %w", p, objstore.ErrNotExist)
+	}
 	if err != nil {
-		return nil, notExist("open", key, err)
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		err = fmt.Errorf("open %s: %w (a folder)", p, objstore.ErrNotExist)
+	} else if err != nil {
+		err = fmt.Errorf("open %s: %w", key, err)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
 
-// writeTemp writes r to a synced temporary file in key's folder and returns
-// its path.
-func (s *Store) writeTemp(ctx context.Context, key string, r io.Reader) (string, error) {
-	p, err := s.path(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", fmt.Errorf("write %s: %w", key, err)
-	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(p), tempPrefix+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", key, err)
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", key, err)
-	}
-	return tmp, nil
-}
-
-// Put stores r under key, replacing any object there, atomically.
+// Put stores r under key, replacing any object there (invariant 2).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
-	tmp, err := s.writeTemp(ctx, key, r)
-	if err != nil {
-		return err
-	}
-	p, _ := s.Path(key)
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", key, err)
+	if err := s.write(ctx, key, r, false); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
 
-// CreateExclusive stores r under key unless an object has that key.
+// CreateExclusive stores r under key unless an object has that key, in
+// which case the error matches objstore.ErrExists (invariant 2).
 func (s *Store) CreateExclusive(ctx context.Context, key string, r io.Reader) error {
-	tmp, err := s.writeTemp(ctx, key, r)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	p, _ := s.Path(key)
-	if err := os.Link(tmp, p); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create %s: %w", key, objstore.ErrExists)
-		}
+	if err := s.write(ctx, key, r, true); err != nil {
 		return fmt.Errorf("create %s: %w", key, err)
 	}
 	return nil
 }
 
-// Delete removes an object; a missing one is not an error.
-func (s *Store) Delete(ctx context.Context, key string) error {
+// write is Put, or CreateExclusive when exclusive is set.
+func (s *Store) write(ctx context.Context, key string, r io.Reader, exclusive bool) error {
 	p, err := s.path(ctx, key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	dir := filepath.Dir(p)
+	// Folders created here must be synced into their parents too.
+	syncFrom := dir
+	if _, err := os.Stat(dir); missing(err) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		syncFrom = s.root
+	}
+	tmp, err := writeTemp(ctx, dir, r)
+	if err != nil {
+		return err
+	}
+	if exclusive {
+		err = os.Link(tmp, p)
+		os.Remove(tmp) // after a successful link the object is stored: ignore failure
+		if errors.Is(err, fs.ErrExist) {
+			if fi, serr := os.Lstat(p); serr == nil && fi.IsDir() {
+				return fmt.Errorf("%s is a folder", p)
+			}
+			return objstore.ErrExists
+		}
+	} else if err = os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDirs(syncFrom, dir)
+}
+
+// writeTemp copies r into a new synced and closed temporary file in dir
+// and returns its path. On error it removes the file.
+func writeTemp(ctx context.Context, dir string, r io.Reader) (path string, err error) {
+	path = filepath.Join(dir, tempPrefix+rand.Text())
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, ctxReader{ctx, r})
+	if err == nil {
+		err = f.Sync()
+	}
+	err = errors.Join(err, f.Close())
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// syncDirs syncs folder to and then each parent up to and including top,
+// which must be to or one of its ancestors, so that new entries survive a
+// crash. Windows cannot sync folders; there it does nothing.
+func syncDirs(top, to string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	for d := to; ; d = filepath.Dir(d) {
+		f, err := os.Open(d)
+		if err != nil {
+			return err
+		}
+		err = errors.Join(f.Sync(), f.Close())
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", d, err)
+		}
+		if d == top || d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// ctxReader stops a copy once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Delete removes an object. A missing key, or one naming a folder, is not
+// an error and changes nothing.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	p, err := s.path(ctx, key)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	fi, err := os.Lstat(p)
+	if missing(err) || (err == nil && fi.IsDir()) {
+		return nil
+	}
+	if err == nil {
+		err = os.Remove(p)
+	}
+	if err != nil && !missing(err) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/objstoretest"
 )
 
@@ -54,7 +55,7 @@ func newStore(t *testing.T, prefix string) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	objstoretest.Run(t, newStore(t, "some/root"))
+	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newStore(t, "some/root") })
 }
 
 // TestLargeAndRanged: a body above the multipart threshold round-trips,
