@@ -8,6 +8,9 @@ type ApplyStats struct {
 	Deleted  int64 `json:"deleted"`  // live rows removed by a newer delete (or by a reload)
 	Stale    int64 `json:"stale"`    // changes not applied: the stored row has an equal or newer _seq
 	Absent   int64 `json:"absent"`   // deletes of keys that have no live row (nothing to do)
+	// KeptMissing counts written rows that left columns out (partial row
+	// images) for a key with no stored row: those columns are NULL.
+	KeptMissing int64 `json:"kept_missing"`
 
 	DataFiles      int64 `json:"data_files"`      // data files written
 	DeleteFiles    int64 `json:"delete_files"`    // delete files written

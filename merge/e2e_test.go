@@ -48,6 +48,9 @@ type change1 struct {
 	name   string
 	amount string // decimal(10,2) text, "" = NULL
 	seq    int64  // AR_H_CHANGE_SEQ counter
+	// keepName: the change did not carry name (a partial row image, such
+	// as an unchanged TOAST value); the key keeps the name it had.
+	keepName bool
 }
 
 // model applies changes one by one in seq order: the plain reference.
@@ -59,9 +62,12 @@ func (m model) apply(cs []change1) {
 	for _, c := range sorted {
 		if c.op == 'D' {
 			delete(m, c.id)
-		} else {
-			m[c.id] = c
+			continue
 		}
+		if c.keepName {
+			c.name = m[c.id].name // "" (NULL) when the key has no row
+		}
+		m[c.id] = c
 	}
 }
 

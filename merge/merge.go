@@ -125,7 +125,7 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (change.ApplySt
 		src = emptyRecord(t.Mem, change.Schema(p.cols))
 		defer src.Release()
 	}
-	changes, err := conform(t.Mem, src, cols)
+	changes, err := conform(t.Mem, src, cols, hasKeep(src))
 	if err != nil {
 		return change.ApplyStats{}, err
 	}

@@ -120,8 +120,9 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		conformed = nil
 	}
 	defer releaseConformed()
+	withKeep := slices.ContainsFunc(batches, hasKeep)
 	for i, b := range batches {
-		c, err := conform(t.Mem, b, cols)
+		c, err := conform(t.Mem, b, cols, withKeep)
 		if err != nil {
 			return nil, err
 		}
@@ -204,35 +205,8 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]ar
 					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", rows+int64(r)+1, t.Keys)}
 			}
 		}
-		if err := partialImages(b); err != nil {
-			return out, rows, nil, fmt.Errorf("decode %s: %w", f.Key, err)
-		}
 		rows += b.NumRows()
 	}
-}
-
-// ErrPartialImage is matched by the error for a change row that leaves
-// some columns out (PostgreSQL's unchanged TOAST values): keeping the
-// stored values of those columns is not built yet, and writing NULL instead
-// would corrupt the table, so the table stops.
-var ErrPartialImage = errors.New("partial row images (columns the source did not send, such as unchanged TOAST values) are not supported yet")
-
-// partialImages fails when a batch has a row with _keep bits set.
-func partialImages(b arrow.RecordBatch) error {
-	idx := b.Schema().FieldIndices(change.ColKeep)
-	if len(idx) == 0 {
-		return nil
-	}
-	keep, ok := b.Column(idx[0]).(*array.Binary)
-	if !ok {
-		return fmt.Errorf("%s is %s, want binary", change.ColKeep, b.Column(idx[0]).DataType())
-	}
-	for r := 0; r < keep.Len(); r++ {
-		if keep.IsValid(r) && slices.ContainsFunc(keep.Value(r), func(c byte) bool { return c != 0 }) {
-			return fmt.Errorf("row %d: %w", r+1, ErrPartialImage)
-		}
-	}
-	return nil
 }
 
 // changeColumns is the union of the configured columns and the columns of
@@ -280,10 +254,14 @@ func extendColumns(cols, more []change.Column) ([]change.Column, error) {
 }
 
 // conform returns b with exactly cols (in order, cast to their types, null
-// where b lacks them) followed by _op and _seq. The caller releases the
-// result; b is borrowed.
-func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) (arrow.RecordBatch, error) {
+// where b lacks them) followed by _op and _seq, and by _keep when withKeep:
+// its bits renumbered from b's user columns to cols (a row of b without
+// _keep keeps nothing). The caller releases the result; b is borrowed.
+func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column, withKeep bool) (arrow.RecordBatch, error) {
 	schema := change.Schema(cols)
+	if withKeep {
+		schema = arrow.NewSchema(append(schema.Fields(), arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
+	}
 	n := int(b.NumRows())
 	out := make([]arrow.Array, 0, schema.NumFields())
 	release := func() {
@@ -293,6 +271,10 @@ func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) (a
 	}
 	ctx := compute.WithAllocator(context.Background(), mem)
 	for _, f := range schema.Fields() {
+		if f.Name == change.ColKeep {
+			out = append(out, remapKeep(mem, b, cols))
+			continue
+		}
 		idx := b.Schema().FieldIndices(f.Name)
 		if len(idx) == 0 {
 			if change.IsSystemColumn(f.Name) {
@@ -318,6 +300,51 @@ func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) (a
 	rec := array.NewRecordBatch(schema, out, int64(n))
 	release()
 	return rec, nil
+}
+
+// hasKeep reports whether a batch has the _keep column.
+func hasKeep(b arrow.RecordBatch) bool { return len(b.Schema().FieldIndices(change.ColKeep)) > 0 }
+
+// remapKeep renumbers the _keep bits of b (over b's user columns) to cols.
+func remapKeep(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) arrow.Array {
+	kb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+	defer kb.Release()
+	idx := b.Schema().FieldIndices(change.ColKeep)
+	if len(idx) == 0 {
+		kb.AppendNulls(int(b.NumRows()))
+		return kb.NewArray()
+	}
+	keep := b.Column(idx[0]).(*array.Binary)
+	// to[i] is the position in cols of b's i-th user column.
+	var to []int
+	for _, f := range b.Schema().Fields() {
+		if !change.IsSystemColumn(f.Name) {
+			to = append(to, slices.IndexFunc(cols, func(c change.Column) bool { return c.Name == f.Name }))
+		}
+	}
+	for r := 0; r < keep.Len(); r++ {
+		if keep.IsNull(r) {
+			kb.AppendNull()
+			continue
+		}
+		var bits []byte
+		for i, j := range to {
+			src := keep.Value(r)
+			if j < 0 || i/8 >= len(src) || src[i/8]&(1<<(i%8)) == 0 {
+				continue
+			}
+			if bits == nil {
+				bits = make([]byte, (len(cols)+7)/8)
+			}
+			bits[j/8] |= 1 << (j % 8)
+		}
+		if bits == nil {
+			kb.AppendNull()
+		} else {
+			kb.Append(bits)
+		}
+	}
+	return kb.NewArray()
 }
 
 // dropOlder returns the rows of rec whose _seq is not less than before; the

@@ -56,6 +56,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	// Locate the stored rows of the changed keys.
 	stale := make([]bool, n)
 	found := make([]bool, n)
+	storedAt := make([]rowRef, n)   // where the live row of a found key is
 	deletes := map[string][]int64{} // data file path → positions
 	refs := map[string]ice.DataFile{}
 	tasks, err := x.plan(ctx, changes, truncateBefore == nil)
@@ -110,6 +111,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 					return fmt.Errorf("key of change row %d has two live rows (second in %s at %d): table violates one row per key", i, path, pos)
 				}
 				found[i] = true
+				storedAt[i] = rowRef{path: path, pos: pos}
 				if change.CompareSeq(seqs.Value(i), rseq.Value(r)) <= 0 {
 					stale[i] = true
 					continue
@@ -168,7 +170,14 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if ib.Len() > 0 {
 		idx := ib.NewInt64Array()
 		defer idx.Release()
-		files, bytes, err := x.writeRows(ctx, changes, idx)
+		// Columns a change left out take the stored row's value.
+		filled, missing, err := x.fillKept(ctx, fs, changes, idx, found, storedAt)
+		if err != nil {
+			return st, err
+		}
+		defer filled.Release()
+		st.KeptMissing = missing
+		files, bytes, err := x.writeRows(ctx, filled, idx)
 		if err != nil {
 			return st, err
 		}

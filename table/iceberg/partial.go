@@ -1,0 +1,245 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	iceio "github.com/apache/iceberg-go/io"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// rowRef locates a stored row: data file and position.
+type rowRef struct {
+	path string
+	pos  int64
+}
+
+// fillKept returns changes with every column that a written row left out
+// (its change.ColKeep bit set) replaced by the value of the key's stored
+// row, and the number of such rows whose key has no live row (those
+// columns stay NULL). Only the rows at idx are written, so only they are
+// filled. The caller releases the result; changes is borrowed.
+func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBatch, idx *array.Int64, found []bool, storedAt []rowRef) (arrow.RecordBatch, int64, error) {
+	ki := changes.Schema().FieldIndices(change.ColKeep)
+	if len(ki) == 0 {
+		changes.Retain()
+		return changes, 0, nil
+	}
+	keep := changes.Column(ki[0]).(*array.Binary)
+	var user []int // schema index of user column c (bit c)
+	for i, f := range changes.Schema().Fields() {
+		if !change.IsSystemColumn(f.Name) {
+			user = append(user, i)
+		}
+	}
+	// need[c] lists the change rows whose user column c comes from storage.
+	need := make([][]int, len(user))
+	byFile := map[string][]int{} // data file → change rows to read from it
+	var missing int64
+	for _, i64 := range idx.Int64Values() {
+		i := int(i64)
+		if keep.IsNull(i) || len(keep.Value(i)) == 0 {
+			continue
+		}
+		if !found[i] {
+			missing++
+			continue
+		}
+		bits := keep.Value(i)
+		any := false
+		for c := range user {
+			if c/8 < len(bits) && bits[c/8]&(1<<(c%8)) != 0 {
+				need[c] = append(need[c], i)
+				any = true
+			}
+		}
+		if any {
+			byFile[storedAt[i].path] = append(byFile[storedAt[i].path], i)
+		}
+	}
+	if len(byFile) == 0 {
+		changes.Retain()
+		return changes, missing, nil
+	}
+	var names []string
+	for c, rows := range need {
+		if len(rows) > 0 {
+			names = append(names, changes.Schema().Field(user[c]).Name)
+		}
+	}
+	// stored[name][i] is the stored value of column name for change row i,
+	// gathered as one array per column in the order of the rows read.
+	order := []int{} // change rows in the order their stored values are read
+	parts := map[string][]arrow.Array{}
+	defer func() {
+		for _, ps := range parts {
+			for _, a := range ps {
+				a.Release()
+			}
+		}
+	}()
+	paths := make([]string, 0, len(byFile))
+	for p := range byFile {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	cctx := compute.WithAllocator(ctx, x.t.mem)
+	for _, path := range paths {
+		rows := byFile[path]
+		cols, err := x.readRows(cctx, fs, path, names, rows, storedAt, changes.Schema())
+		if err != nil {
+			return nil, 0, fmt.Errorf("read stored values from %s: %w", path, err)
+		}
+		for j, name := range names {
+			parts[name] = append(parts[name], cols[j])
+		}
+		order = append(order, rows...)
+	}
+	pos := make(map[int]int, len(order)) // change row → index among stored values
+	for k, i := range order {
+		pos[i] = k
+	}
+	n := int(changes.NumRows())
+	out := make([]arrow.Array, changes.NumCols())
+	defer func() {
+		for _, a := range out {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	for f := range out {
+		col := changes.Column(f)
+		c := slices.Index(user, f)
+		if c < 0 || len(need[c]) == 0 {
+			col.Retain()
+			out[f] = col
+			continue
+		}
+		stored, err := array.Concatenate(parts[changes.Schema().Field(f).Name], x.t.mem)
+		if err != nil {
+			return nil, 0, err
+		}
+		both, err := array.Concatenate([]arrow.Array{col, stored}, x.t.mem)
+		stored.Release()
+		if err != nil {
+			return nil, 0, err
+		}
+		ib := array.NewInt64Builder(x.t.mem)
+		for i := 0; i < n; i++ {
+			ib.Append(int64(i))
+		}
+		take := ib.NewInt64Array()
+		ib.Release()
+		vals := take.Int64Values()
+		for _, i := range need[c] {
+			vals[i] = int64(n + pos[i])
+		}
+		filled, err := compute.TakeArray(cctx, both, take)
+		both.Release()
+		take.Release()
+		if err != nil {
+			return nil, 0, err
+		}
+		out[f] = filled
+	}
+	rec := array.NewRecordBatch(changes.Schema(), out, int64(n))
+	return rec, missing, nil
+}
+
+// readRows reads columns names of the stored rows of change rows rows (all
+// in data file path), cast to the types of schema.
+func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []string, rows []int, storedAt []rowRef, schema *arrow.Schema) ([]arrow.Array, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, x.t.mem)
+	if err != nil {
+		return nil, err
+	}
+	var leaves []int
+	for _, name := range names {
+		i := pr.MetaData().Schema.ColumnIndexByName(name)
+		if i < 0 {
+			return nil, fmt.Errorf("column %s missing", name)
+		}
+		leaves = append(leaves, i)
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Release()
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for rr.Next() {
+		r := rr.RecordBatch()
+		r.Retain()
+		recs = append(recs, r)
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	ib := array.NewInt64Builder(x.t.mem)
+	for _, i := range rows {
+		ib.Append(storedAt[i].pos)
+	}
+	positions := ib.NewInt64Array()
+	ib.Release()
+	defer positions.Release()
+	out := make([]arrow.Array, 0, len(names))
+	for j, name := range names {
+		chunks := make([]arrow.Array, len(recs))
+		for k, r := range recs {
+			chunks[k] = r.Column(j)
+		}
+		whole, err := array.Concatenate(chunks, x.t.mem)
+		if err != nil {
+			release(out)
+			return nil, err
+		}
+		vals, err := compute.TakeArray(ctx, whole, positions)
+		whole.Release()
+		if err != nil {
+			release(out)
+			return nil, err
+		}
+		if want := schema.Field(schema.FieldIndices(name)[0]).Type; !arrow.TypeEqual(vals.DataType(), want) {
+			cast, err := compute.CastToType(ctx, vals, want)
+			vals.Release()
+			if err != nil {
+				release(out)
+				return nil, err
+			}
+			vals = cast
+		}
+		out = append(out, vals)
+	}
+	return out, nil
+}
+
+func release(as []arrow.Array) {
+	for _, a := range as {
+		a.Release()
+	}
+}
