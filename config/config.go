@@ -94,6 +94,7 @@ type Target struct {
 type DMS struct {
 	Delimiter            byte   // CsvDelimiter; default ','
 	NullValue            string // CsvNullValue; default "" (empty unquoted field)
+	NoSupValue           string // CsvNoSupValue: an unquoted field equal to it keeps the stored value; "" for none
 	Header               bool   // AddColumnName
 	IncludeOpForFullLoad bool   // IncludeOpForFullLoad
 	TimestampColumn      string // TimestampColumnName; "" for none
@@ -514,6 +515,13 @@ func (p *parser) dms(n *yaml.Node, path string, d *DMS) {
 			p.errorf(n, path+".null_value", "want a string")
 		} else {
 			d.NullValue = n.Value
+		}
+	}
+	if n := f["no_sup_value"]; n != nil {
+		if n.Kind != yaml.ScalarNode || n.Value == "" {
+			p.errorf(n, path+".no_sup_value", "want the non-empty text DMS writes for unsupported values")
+		} else {
+			d.NoSupValue = n.Value
 		}
 	}
 	if b, ok := p.boolean(f["header"], path+".header"); ok {

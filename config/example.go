@@ -23,6 +23,7 @@ defaults:
   dms:
     delimiter: ","          # CsvDelimiter (one character)
     null_value: ""          # CsvNullValue: an unquoted field equal to it is NULL
+    # no_sup_value: "@NOSUP" # CsvNoSupValue: such a field keeps the value the table has
     header: false           # AddColumnName: files start with a header row
     include_op_for_full_load: false  # IncludeOpForFullLoad: LOAD files have the Op column
 tables:

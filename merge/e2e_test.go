@@ -682,3 +682,25 @@ func TestFilesInAnyOrderAcrossRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestDMSNoSupValueKeepsStored: a DMS field holding CsvNoSupValue (a LOB
+// DMS could not read) keeps the value the table stores, as Debezium's
+// unchanged TOAST values do.
+func TestDMSNoSupValueKeepsStored(t *testing.T) {
+	e := newEnv(t)
+	tbl := func() *merge.Table {
+		mt := e.table(wire.IcebergTarget{Table: e.iceberg()})
+		mt.Format = wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq",
+			IncludeOpForFullLoad: true, NoSupValue: "__NOSUP__"}}
+		return mt
+	}
+	e.write("20240102-000001000.csv", []byte("Op,id,name,amount,change_seq\nI,1,long text,1.00,20240101000000000000000000000000001\n"))
+	if _, err := tbl().Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.write("20240102-000002000.csv", []byte("Op,id,name,amount,change_seq\nU,1,__NOSUP__,2.00,20240101000000000000000000000000002\n"))
+	if _, err := tbl().Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "table", e.read(), "1|\"long text\"|2.00\n")
+}

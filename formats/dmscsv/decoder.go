@@ -29,6 +29,12 @@ type Options struct {
 	IncludeOpForFullLoad bool
 	// Delimiter is CsvDelimiter; 0 means ','.
 	Delimiter byte
+	// NoSupValue is the text DMS writes for a value it could not read
+	// (CsvNoSupValue, e.g. LOB columns in limited LOB mode): an unquoted
+	// field equal to it is not a value, the table keeps what it stores.
+	// When set, batches carry change.ColKeep with the bits of such fields;
+	// "" (the default) means no such value.
+	NoSupValue string
 	// NullValue is the text that means NULL when unquoted (CsvNullValue);
 	// "" means the empty unquoted field. A quoted field is never NULL.
 	NullValue string
@@ -91,10 +97,11 @@ type Decoder struct {
 	cols      []outCol
 	opB       *array.Int8Builder
 	seqB      *array.BinaryBuilder
-	nfields   int // fields per record
-	opField   int // -1: no Op column, rows are inserts
-	seqField  int // -1: no change-seq column
-	seqCol    int // index in cols of the change-seq column
+	keepB     *array.BinaryBuilder // change.ColKeep, only with Options.NoSupValue
+	nfields   int                  // fields per record
+	opField   int                  // -1: no Op column, rows are inserts
+	seqField  int                  // -1: no change-seq column
+	seqCol    int                  // index in cols of the change-seq column
 	nullValue string
 
 	seqPrefix []byte // Uint32(generation), Byte(phase)
@@ -154,12 +161,19 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	}
 	d.initSeq()
 	d.schema = change.Schema(d.userColumns())
+	if opts.NoSupValue != "" {
+		d.schema = arrow.NewSchema(append(d.schema.Fields(),
+			arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
+	}
 	d.rb = array.NewRecordBuilder(mem, d.schema)
 	for i := range d.cols {
 		d.cols[i].b = d.rb.Field(i)
 	}
 	d.opB = d.rb.Field(len(d.cols)).(*array.Int8Builder)
 	d.seqB = d.rb.Field(len(d.cols) + 1).(*array.BinaryBuilder)
+	if opts.NoSupValue != "" {
+		d.keepB = d.rb.Field(len(d.cols) + 2).(*array.BinaryBuilder)
+	}
 	return d, nil
 }
 
@@ -519,10 +533,28 @@ func (d *Decoder) appendRecord() error {
 			}
 		}
 	}
+	var keep []byte
 	for i := range d.cols {
 		c := &d.cols[i]
-		if err := d.appendValue(c, fields[c.field], quoted[c.field]); err != nil {
+		f, q := fields[c.field], quoted[c.field]
+		if d.keepB != nil && !q && string(f) == d.opts.NoSupValue {
+			// Not a value: keep the stored one.
+			if keep == nil {
+				keep = make([]byte, (len(d.cols)+7)/8)
+			}
+			keep[i/8] |= 1 << (i % 8)
+			c.b.AppendNull()
+			continue
+		}
+		if err := d.appendValue(c, f, q); err != nil {
 			return d.malformed(d.sc.startLine, c.name, err.Error())
+		}
+	}
+	if d.keepB != nil {
+		if keep == nil {
+			d.keepB.AppendNull()
+		} else {
+			d.keepB.Append(keep)
 		}
 	}
 	d.opB.Append(int8(op))

@@ -31,6 +31,7 @@ type testOptions struct {
 	IncludeOpForFullLoad bool        `json:"include_op_for_full_load"`
 	Delimiter            string      `json:"delimiter"`
 	NullValue            string      `json:"null_value"`
+	NoSupValue           string      `json:"no_sup_value"`
 	TimestampColumn      string      `json:"timestamp_column"`
 	ChangeSeqColumn      string      `json:"change_seq_column"`
 	BatchRows            int         `json:"batch_rows"`
@@ -43,6 +44,7 @@ func (o testOptions) options(t testing.TB) Options {
 		Header:               o.Header,
 		IncludeOpForFullLoad: o.IncludeOpForFullLoad,
 		NullValue:            o.NullValue,
+		NoSupValue:           o.NoSupValue,
 		TimestampColumn:      o.TimestampColumn,
 		ChangeSeqColumn:      o.ChangeSeqColumn,
 		BatchRows:            o.BatchRows,
@@ -122,6 +124,9 @@ func renderRows(sb *strings.Builder, rec arrow.RecordBatch) {
 	seq := rec.Column(s.FieldIndices(change.ColSeq)[0]).(*array.Binary)
 	for r := 0; r < int(rec.NumRows()); r++ {
 		fmt.Fprintf(sb, "%s seq=%x", change.Op(op.Value(r)), seq.Value(r))
+		if ki := s.FieldIndices(change.ColKeep); len(ki) == 1 && rec.Column(ki[0]).IsValid(r) {
+			fmt.Fprintf(sb, " keep=%08b", rec.Column(ki[0]).(*array.Binary).Value(r))
+		}
 		for i, f := range s.Fields() {
 			if change.IsSystemColumn(f.Name) {
 				continue

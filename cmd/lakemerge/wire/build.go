@@ -186,6 +186,7 @@ func DMSOptions(tc config.Table) dmscsv.Options {
 		IncludeOpForFullLoad: tc.DMS.IncludeOpForFullLoad,
 		Delimiter:            tc.DMS.Delimiter,
 		NullValue:            tc.DMS.NullValue,
+		NoSupValue:           tc.DMS.NoSupValue,
 		TimestampColumn:      tc.DMS.TimestampColumn,
 		ChangeSeqColumn:      tc.DMS.ChangeSeqColumn,
 	}
