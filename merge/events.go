@@ -12,7 +12,7 @@ type EventKind int
 const (
 	EventListed        EventKind = iota + 1 // Files: pending change files found
 	EventIgnored                            // File: an object that is not a change file of the format
-	EventFileDecoded                        // File, Rows, Bytes
+	EventFileDecoded                        // File, Rows, Bytes, Skipped
 	EventDeduped                            // Rows (in), Keys (out)
 	EventGeneration                         // Generation: a table reload starts a new load generation
 	EventCommitAttempt                      // Attempt
@@ -30,6 +30,7 @@ type Event struct {
 	Rows       int64
 	Keys       int64
 	Bytes      int64
+	Skipped    int64 // events a file held that are not row changes (schema changes, heartbeats, ...)
 	Generation uint32
 	Attempt    int
 	Err        error

@@ -42,6 +42,14 @@ type Truncator interface {
 	Truncates() [][]byte
 }
 
+// Skipper is implemented by BatchReaders of formats whose files hold
+// events that are not row changes (Debezium schema changes, heartbeats,
+// transaction markers, skipped tombstones): after io.EOF, Skipped counts
+// them, so they are reported rather than passed over in silence.
+type Skipper interface {
+	Skipped() int64
+}
+
 // BatchReader yields the change batches of one file.
 type BatchReader interface {
 	// Next returns the next batch, or io.EOF after the last. The caller owns

@@ -36,6 +36,7 @@ type Result struct {
 	Files    int                `json:"files"`   // raw files absorbed
 	Ignored  int                `json:"ignored"` // objects that are not change files
 	Changes  int64              `json:"changes"` // change rows decoded
+	Skipped  int64              `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
 	Keys     int64              `json:"keys"`    // distinct keys after dedupe
 	Bytes    int64              `json:"bytes"`   // raw bytes read
 	Stats    change.ApplyStats  `json:"stats"`
@@ -83,6 +84,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 				return res, fmt.Errorf("table %s: %w", t.Name, err)
 			}
 			res.Files, res.Ignored, res.Changes, res.Keys, res.Bytes = len(p.files), p.ignored, p.nchanges, p.keys, p.bytes
+			res.Skipped = p.skipped
 			if len(p.files) == 0 {
 				res.UpToDate = true
 				res.Bookmark = cur

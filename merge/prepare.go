@@ -24,6 +24,7 @@ type prepared struct {
 	files          []bookmarks.Entry
 	ignored        int
 	nchanges       int64
+	skipped        int64 // non-change events in the files
 	keys           int64
 	bytes          int64
 	cols           []change.Column // user columns of the change set
@@ -92,7 +93,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		}
 	}()
 	for _, f := range p.files {
-		bs, n, truncs, err := t.decode(ctx, f, gen)
+		bs, n, truncs, skipped, err := t.decode(ctx, f, gen)
 		for _, tr := range truncs {
 			if p.truncateBefore == nil || change.CompareSeq(tr, p.truncateBefore) > 0 {
 				p.truncateBefore = slices.Clone(tr)
@@ -103,7 +104,8 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 			return nil, err
 		}
 		p.bytes += f.Size
-		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: n, Bytes: f.Size})
+		p.skipped += skipped
+		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: n, Bytes: f.Size, Skipped: skipped})
 	}
 
 	// Bring every batch to one schema, then keep the latest change per key.
@@ -169,15 +171,15 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 
 // decode reads one file into batches, checking that no key is null, and
 // returns the _seq of the truncate events it holds.
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, [][]byte, error) {
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, [][]byte, int64, error) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("open %s: %w", f.Key, err)
+		return nil, 0, nil, 0, fmt.Errorf("open %s: %w", f.Key, err)
 	}
 	defer rc.Close()
 	br, err := t.Format.Open(ctx, rc, f.Key, gen, t.Mem)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("decode %s: %w", f.Key, err)
+		return nil, 0, nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
 	}
 	defer br.Close()
 	var out []arrow.RecordBatch
@@ -189,19 +191,23 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]ar
 			if tr, ok := br.(Truncator); ok {
 				truncs = tr.Truncates()
 			}
-			return out, rows, truncs, nil
+			var skipped int64
+			if sk, ok := br.(Skipper); ok {
+				skipped = sk.Skipped()
+			}
+			return out, rows, truncs, skipped, nil
 		}
 		if err != nil {
-			return out, rows, nil, fmt.Errorf("decode %s: %w", f.Key, err)
+			return out, rows, nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
 		}
 		out = append(out, b)
 		enc, err := change.NewKeyEncoder(b, t.Keys)
 		if err != nil {
-			return out, rows, nil, &change.MalformedError{File: f.Key, Reason: err.Error()}
+			return out, rows, nil, 0, &change.MalformedError{File: f.Key, Reason: err.Error()}
 		}
 		for r := 0; r < int(b.NumRows()); r++ {
 			if enc.HasNull(r) {
-				return out, rows, nil, &change.MalformedError{File: f.Key,
+				return out, rows, nil, 0, &change.MalformedError{File: f.Key,
 					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", rows+int64(r)+1, t.Keys)}
 			}
 		}

@@ -50,6 +50,10 @@ func (o *observer) event(e merge.Event) {
 			"table", e.Table, "file", e.File)
 	case merge.EventFileDecoded:
 		o.log.Debug("file decoded", "table", e.Table, "file", e.File, "rows", e.Rows, "bytes", e.Bytes)
+		if e.Skipped > 0 {
+			o.log.Info("events that are not row changes skipped (schema changes, heartbeats, transaction markers, tombstones)",
+				"table", e.Table, "file", e.File, "skipped", e.Skipped)
+		}
 		o.mu.Lock()
 		if b := o.bars[e.Table]; b != nil {
 			_ = b.Add(1)

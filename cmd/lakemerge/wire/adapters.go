@@ -138,5 +138,14 @@ func (f DebeziumFormat) Open(ctx context.Context, r io.Reader, key string, gener
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return debeziumReader{d}, nil
+}
+
+// debeziumReader reports a Debezium file's truncates and skipped events to
+// merge.
+type debeziumReader struct{ *debezium.Decoder }
+
+func (d debeziumReader) Skipped() int64 {
+	s := d.Stats()
+	return s.SchemaChanges + s.Heartbeats + s.Transactions + s.Messages + s.TombstonesSkipped
 }
