@@ -145,7 +145,8 @@
 // Each row gets the order key _seq, built with change.SeqBuilder:
 //
 //	Uint32  load generation (File.Generation)
-//	Byte    phase: 0 for snapshot reads (op r), 1 for everything else
+//	Byte    phase: 0 for snapshot reads (op r) without a source position
+//	        (incremental snapshots), 1 for everything else
 //	        source position, absent with Options.SinglePartition:
 //	Byte      connector: 1 postgresql, 2 mysql/mariadb, 3 sqlserver, 0xFF none
 //	          postgresql: Uint64 lastCommitLsn, Uint64 lsn, from source.sequence
@@ -159,7 +160,10 @@
 //	Uint64  Kafka offset: startOffset + line index
 //
 // so that bytes.Compare of two seqs gives commit order: snapshot rows
-// before streaming changes of the same generation, then source position
+// without a position before streaming changes of the same generation;
+// snapshot rows with one by it, like any change (a snapshot reads at one
+// consistent point, so a re-snapshot after lost offsets is newer than the
+// streaming changes before it); then source position
 // (which also orders a partition's rows, since Debezium emits a key's
 // changes in commit order), then partition and offset, which order the
 // changes of one position and make a redelivered event (same position,

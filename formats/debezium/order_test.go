@@ -161,16 +161,18 @@ func TestCrossPartitionOrder(t *testing.T) {
 }
 
 // TestGenerationOrder checks that a later generation orders after an
-// earlier one whatever the positions, and snapshot rows before streaming
-// rows of their generation.
+// earlier one whatever the positions, snapshot rows with a position by it
+// (a re-snapshot is newer than the streaming before it) and snapshot rows
+// without one before the streaming rows of their generation.
 func TestGenerationOrder(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}, {Name: "v", Type: arrow.BinaryTypes.String}}, Keys: []string{"id"}}
 	key := "topics/t/partition=0/t+0+0000000000.json"
 	g0, _ := decodeRows(t, mem, key, 0, pgLine("u", "null", `{"id":1,"v":"gen0 streaming"}`, 5000)+"\n", opts)
-	snap := `{"before":null,"after":{"id":1,"v":"gen1 snapshot"},"source":{"connector":"postgresql","snapshot":"true","lsn":9000},"op":"r"}`
-	g1, _ := decodeRows(t, mem, key, 1, snap+"\n"+pgLine("u", "null", `{"id":1,"v":"gen1 streaming"}`, 100)+"\n", opts)
+	incr := `{"before":null,"after":{"id":1,"v":"gen1 incremental snapshot"},"source":{"connector":"postgresql","snapshot":"incremental","lsn":null},"op":"r"}`
+	snap := `{"before":null,"after":{"id":1,"v":"gen1 re-snapshot"},"source":{"connector":"postgresql","snapshot":"true","lsn":9000},"op":"r"}`
+	g1, _ := decodeRows(t, mem, key, 1, incr+"\n"+pgLine("u", "null", `{"id":1,"v":"gen1 streaming"}`, 100)+"\n"+snap+"\n", opts)
 	all := append(g0, g1...)
 	for i := 1; i < len(all); i++ {
 		if bytes.Compare(all[i-1].seq, all[i].seq) >= 0 {
@@ -198,7 +200,7 @@ func TestSeqLayout(t *testing.T) {
 			}},
 		{"postgresql snapshot", `{"after":{"id":1,"v":""},"source":{"connector":"postgresql","sequence":"[null,\"24023104\"]","lsn":24023104},"op":"r"}`, false,
 			func(b *change.SeqBuilder) {
-				b.Uint32(9).Byte(0).Byte(1).Uint64(0).Uint64(24023104).Uint64(3).Uint64(41)
+				b.Uint32(9).Byte(1).Byte(1).Uint64(0).Uint64(24023104).Uint64(3).Uint64(41)
 			}},
 		{"postgresql incremental snapshot", `{"after":{"id":1,"v":""},"source":{"connector":"postgresql","snapshot":"incremental","lsn":null},"op":"r"}`, false,
 			func(b *change.SeqBuilder) { b.Uint32(9).Byte(0).Byte(0xFF).Uint64(3).Uint64(41) }},

@@ -455,8 +455,13 @@ func (d *Decoder) addRow(r rowRec, s *srcFields, index int) error {
 	if err != nil {
 		return err
 	}
+	// Snapshot rows order by their position like any change: a snapshot
+	// reads the table at one consistent point, so a re-snapshot (after
+	// lost offsets) is newer than the streaming changes before it. Only a
+	// snapshot row without a position (an incremental snapshot) orders
+	// before the streaming changes of its generation.
 	phase := byte(1)
-	if r.flags&rowSnapshot != 0 {
+	if r.flags&rowSnapshot != 0 && len(pos) > 0 && pos[0] == tagNone {
 		phase = 0
 	}
 	d.setSeq(&r, phase, pos, index)
