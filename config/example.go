@@ -32,7 +32,7 @@ tables:
       schema: public
       table: customers
       prefix: public/customers/   # default: <schema>/<table>/
-    format: dms-csv               # the only format of this build
+    format: dms-csv               # dms-csv (default) or debezium-json
     primary_key: [customer_id]    # one or more columns
     # The columns in source order. Required without a header; with a header,
     # the types of the columns named here (others are strings).
