@@ -4,7 +4,9 @@
 //
 // writes D/raw/public/orders/LOAD*.csv (the full load), D/cdc/public/orders/*.csv
 // (the changes, to be moved under raw/ for the merge run), D/job.yaml (a
-// lakemerge job on D) and D/workload.json (what was written).
+// lakemerge job on D) and D/workload.json (what was written). With
+// --format debezium the same changes are written as Kafka Connect S3 sink
+// files under D/raw/topics/... and D/cdc/topics/... instead.
 //
 //	lmbench compare --dir D --lakemerge BIN [--python P] [--tools lakemerge,delta,pyiceberg]
 //
@@ -47,6 +49,7 @@ func main() {
 	dist := fs.String("dist", "uniform", "key distribution: uniform, recent, zipf")
 	fs.IntVar(&s.NoteBytes, "note-bytes", 32, "maximum width of the note column")
 	fs.IntVar(&s.RowsPerFile, "rows-per-file", 1_000_000, "rows per file")
+	format := fs.String("format", "dms", "file format: dms (DMS CSV) or debezium (Kafka Connect S3 sink JSON, PostgreSQL connector)")
 	fs.Parse(os.Args[2:])
 	s.Dist = workload.Dist(*dist)
 	if *dir == "" {
@@ -57,20 +60,31 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	res, err := workload.Write(s, filepath.Join(abs, "raw", "public", "orders"), filepath.Join(abs, "cdc", "public", "orders"))
-	if err != nil {
-		fail(err)
+	var res workload.Result
+	var err2 error
+	table := "source: { schema: public, table: orders }"
+	switch *format {
+	case "dms":
+		res, err2 = workload.Write(s, filepath.Join(abs, "raw", "public", "orders"), filepath.Join(abs, "cdc", "public", "orders"))
+	case "debezium":
+		res, err2 = workload.WriteDebezium(s, filepath.Join(abs, "raw"), filepath.Join(abs, "cdc"))
+		table = "source: { schema: public, table: orders, topic: " + workload.Topic + " }\n    format: debezium-json\n    debezium: { encodings: { amount: string } }"
+	default:
+		fail(fmt.Errorf("--format %q: want dms or debezium", *format))
+	}
+	if err2 != nil {
+		fail(err2)
 	}
 	job := fmt.Sprintf(`raw: file://%[1]s/raw
 warehouse: file://%[1]s/warehouse
 catalog: { type: sqlite, path: %[1]s/catalog.db }
 tables:
-  - source: { schema: public, table: orders }
+  - %[3]s
     primary_key: [id]
     target: { database: bench, table: orders }
     buckets: 16
     columns:
-%[2]s`, abs, workload.Columns)
+%[2]s`, abs, workload.Columns, table)
 	if err := os.WriteFile(filepath.Join(abs, "job.yaml"), []byte(job), 0o644); err != nil {
 		fail(err)
 	}
