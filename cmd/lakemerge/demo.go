@@ -27,9 +27,10 @@ func (a *app) demoCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "demo [--dir folder]",
-		Short: "Write sample DMS files, merge them into Iceberg tables, print the tables",
+		Short: "Write sample DMS and Debezium files, merge them into Iceberg tables, print the tables",
 		Long: `demo writes realistic AWS DMS output (full loads and CDC files with inserts,
-updates, deletes, quoted values, a gzip file) for two tables into a folder,
+updates, deletes, quoted values, a gzip file) for two tables and Debezium
+events (MySQL connector, two Kafka partitions) for a third into a folder,
 runs the job on them with the embedded SQLite catalog, and prints the
 resulting tables. The folder keeps the job file, so you can add files and
 run "lakemerge run --config <folder>/job.yaml" again.`,

@@ -1,9 +1,11 @@
 // Command lakemerge keeps lakehouse tables in sync with operational
-// databases: it absorbs the AWS DMS change files a table has not absorbed yet
-// and upserts the latest change per primary key into Apache Iceberg tables.
+// databases: it absorbs the AWS DMS and Debezium change files a table has not
+// absorbed yet and upserts the latest change per primary key into Apache
+// Iceberg tables.
 //
 // This is the only package that knows every concrete type: it reads the job
-// file, wires objstore, formats/dmscsv, table/iceberg and catalog/local into
+// file, wires objstore, formats/dmscsv, formats/debezium, table/iceberg and
+// catalog/local or catalog/glue into
 // merge's interfaces, turns merge events into structured logs and progress
 // bars, prints a machine-readable summary and chooses the exit code.
 //

@@ -30,11 +30,13 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lakemerge",
-		Short: "Keep Iceberg tables in sync with AWS DMS change files",
-		Long: `lakemerge absorbs the change files (AWS DMS CSV) that each table has not
-absorbed yet, keeps the latest change per primary key in commit order, and
-upserts the result into Apache Iceberg tables, committing the bookmark of
-absorbed files in the same snapshot as the data.
+		Short: "Keep Iceberg tables in sync with AWS DMS and Debezium change files",
+		Long: `lakemerge absorbs the change files (AWS DMS CSV, Debezium JSON from the Kafka
+Connect S3 sink) that each table has not absorbed yet, keeps the latest change
+per primary key in commit order, and upserts the result into Apache Iceberg
+tables (local files with an embedded SQLite catalog, or S3 with the AWS Glue
+Data Catalog), committing the bookmark of absorbed files in the same snapshot
+as the data.
 
 Start with "lakemerge demo"; the job file is documented in the README and by
 "lakemerge example".`,
