@@ -5,7 +5,7 @@
 // It owns the order of changes across files, load generations, schema
 // evolution and the commit loop, and it defines the small interfaces it
 // consumes (Raw, Format, Target, Txn); cmd/lakemerge wires concrete types
-// (objstore, formats/dmscsv, table/iceberg) to them.
+// (objstore, formats/dmscsv, formats/debezium, table/iceberg) to them.
 //
 // # Invariants
 //
@@ -42,4 +42,13 @@
 // the old generation that the new full load does not contain are deleted
 // (Txn.Apply's truncateBefore). Pending CDC files that arrive in the same run
 // as a reload are taken to belong to the new generation.
+//
+// # Truncates and partial row images
+//
+// A format whose files hold truncate events (Debezium 't', see Truncator)
+// makes every stored row and every change of the run older than the latest
+// truncate go, through the same truncateBefore as a reload. A change that
+// leaves columns out (change.ColKeep: Debezium's unchanged TOAST values,
+// DMS's CsvNoSupValue) keeps the value the key had: dedupe takes it from an
+// earlier change of the run, the table writer from the stored row.
 package merge
