@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// setMemoryLimit (with files: cgroup v2 "/sys/fs/cgroup/memory.max", then
+// v1 "/sys/fs/cgroup/memory/memory.limit_in_bytes") gives the Go runtime a soft memory limit of 80% of the
+// container's memory limit (an ECS task's), unless GOMEMLIMIT is set or
+// there is no limit. Without it the garbage collector lets the heap grow to
+// twice the live data before collecting, which can exceed a container's
+// memory on large runs; with it, it collects harder as the heap nears the
+// limit. It returns the limit set, 0 for none.
+func setMemoryLimit(files []string) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	limit := cgroupLimit(files)
+	if limit <= 0 {
+		return 0
+	}
+	soft := limit / 10 * 8
+	debug.SetMemoryLimit(soft)
+	return soft
+}
+
+// cgroupLimit reads the first cgroup memory limit found; 0 for none
+// ("max", or v1's huge "unlimited" value).
+func cgroupLimit(files []string) int64 {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "max" {
+			return 0
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v <= 0 || v >= 1<<60 {
+			return 0
+		}
+		return v
+	}
+	return 0
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+func TestCgroupLimit(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v2 := write("memory.max", "4294967296\n")
+	unlimited := write("max", "max\n")
+	v1huge := write("v1", "9223372036854771712\n")
+	for _, tc := range []struct {
+		files []string
+		want  int64
+	}{
+		{[]string{v2}, 4294967296},
+		{[]string{unlimited}, 0},
+		{[]string{v1huge}, 0},
+		{[]string{filepath.Join(dir, "missing"), v2}, 4294967296},
+		{nil, 0},
+	} {
+		if got := cgroupLimit(tc.files); got != tc.want {
+			t.Errorf("cgroupLimit(%v) = %d, want %d", tc.files, got, tc.want)
+		}
+	}
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	if got := setMemoryLimit([]string{v2}); got != 4294967296/10*8 || debug.SetMemoryLimit(-1) != got {
+		t.Fatalf("limit %d", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if got := setMemoryLimit([]string{v2}); got != 0 {
+		t.Fatalf("GOMEMLIMIT set, but limit %d", got)
+	}
+}
