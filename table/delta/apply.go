@@ -1,0 +1,563 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// rowRef locates a stored row: data file (as in the log) and position.
+type rowRef struct {
+	path string
+	pos  int64
+}
+
+// Apply stages the deduplicated changes: at most one row per key, with the
+// table's user columns (names and types as Columns after Evolve, any
+// order), _op, _seq and optionally _keep. The batch is borrowed, not
+// released. Apply may be called once per Txn.
+//
+// Copy-on-write: Apply prunes the live files by key min/max, reads the key
+// columns and _seq of the rest to find the stored rows of the changed keys,
+// and rewrites exactly the files that hold a row to replace or delete: rows
+// not changed (or changed only by a stale change) are copied, replaced and
+// deleted rows dropped, and each updated row is written into the new
+// version of the file its old row was in, sorted by key. Inserts go to new
+// files, sorted by key. A change whose _seq is not greater than the stored
+// row's (or than a tombstone's) is stale and not applied. Columns a change
+// left out (its _keep bits) take the stored row's values.
+//
+// With truncateBefore set (a new load generation), every live row whose
+// _seq is less than truncateBefore and whose key is not among the changes
+// is deleted as well.
+func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+	if x.done || x.applied {
+		return change.ApplyStats{}, fmt.Errorf("apply to %s: Apply may be called once, before Commit", x.name())
+	}
+	if x.cols == nil {
+		return change.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
+	}
+	x.applied = true
+	st, err := x.apply(ctx, changes, truncateBefore)
+	x.stats = st
+	return st, err
+}
+
+// changeSet is the change batch as Apply uses it.
+type changeSet struct {
+	n     int
+	keys  [][]byte // encoded key of each row
+	ops   *array.Int8
+	seqs  *array.Binary
+	keep  *array.Binary // nil without _keep
+	bit   []int         // for each table column, its _keep bit (-1: none)
+	cols  []arrow.Array // the table's columns from the batch (null when absent)
+	byKey map[string]int
+}
+
+func (c *changeSet) release() { releaseAll(c.cols) }
+
+// kept reports whether row i left out table column ci.
+func (c *changeSet) kept(i, ci int) bool {
+	if c.keep == nil || c.keep.IsNull(i) || c.bit[ci] < 0 {
+		return false
+	}
+	b, bits := c.bit[ci], c.keep.Value(i)
+	return b/8 < len(bits) && bits[b/8]&(1<<(b%8)) != 0
+}
+
+func (c *changeSet) partial(i int) bool {
+	return c.keep != nil && c.keep.IsValid(i) && len(c.keep.Value(i)) > 0
+}
+
+func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*changeSet, error) {
+	cs := &changeSet{}
+	if changes == nil {
+		return cs, nil
+	}
+	cs.n = int(changes.NumRows())
+	sch := changes.Schema()
+	col := func(name string) arrow.Array {
+		if idx := sch.FieldIndices(name); len(idx) == 1 {
+			return changes.Column(idx[0])
+		}
+		return nil
+	}
+	var ok bool
+	if cs.ops, ok = col(change.ColOp).(*array.Int8); !ok {
+		return nil, fmt.Errorf("change batch has no int8 column %s", change.ColOp)
+	}
+	if cs.seqs, ok = col(change.ColSeq).(*array.Binary); !ok {
+		return nil, fmt.Errorf("change batch has no binary column %s", change.ColSeq)
+	}
+	if k := col(change.ColKeep); k != nil {
+		if cs.keep, ok = k.(*array.Binary); !ok {
+			return nil, fmt.Errorf("change batch column %s is not binary", change.ColKeep)
+		}
+	}
+	enc, err := change.NewKeyEncoder(changes, x.t.opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	cs.keys = make([][]byte, cs.n)
+	cs.byKey = make(map[string]int, cs.n)
+	for i := 0; i < cs.n; i++ {
+		cs.keys[i] = enc.Append(nil, i)
+		if _, dup := cs.byKey[string(cs.keys[i])]; dup {
+			return nil, fmt.Errorf("change batch has two rows for the key of row %d", i)
+		}
+		cs.byKey[string(cs.keys[i])] = i
+	}
+	// _keep bit c is the c-th user column of the batch.
+	userBit := map[string]int{}
+	for _, f := range sch.Fields() {
+		if !change.IsSystemColumn(f.Name) {
+			userBit[f.Name] = len(userBit)
+		}
+	}
+	cs.bit = make([]int, len(x.cols))
+	cs.cols = make([]arrow.Array, len(x.cols))
+	for ci, c := range x.cols {
+		cs.bit[ci] = -1
+		if b, ok := userBit[c.name]; ok {
+			cs.bit[ci] = b
+		}
+		a := col(c.name)
+		if a == nil {
+			cs.cols[ci] = array.MakeArrayOfNull(x.t.mem, c.typ, cs.n)
+			continue
+		}
+		conformed, err := x.t.conform(ctx, a, c.typ)
+		if err != nil {
+			cs.release()
+			return nil, fmt.Errorf("change column %s: %w", c.name, err)
+		}
+		cs.cols[ci] = conformed
+	}
+	return cs, nil
+}
+
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+	var st change.ApplyStats
+	cs, err := x.newChangeSet(ctx, changes)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	defer cs.release()
+	n := cs.n
+	x.nchanges = int64(n)
+	x.truncate = truncateBefore != nil
+	if n == 0 && truncateBefore == nil && !x.rewriteAll {
+		return st, nil
+	}
+	keys := x.t.opts.Keys
+	x.pruner = newPruner(changes, keys, x.cols)
+
+	// Locate the stored rows of the changed keys.
+	found := make([]bool, n)
+	stale := make([]bool, n)
+	storedAt := make([]rowRef, n)
+	drop := map[string][]int64{} // data file → positions of rows that go
+	touched := map[string]bool{}
+	x.read = map[string]bool{}
+	var keyCols []column
+	for _, k := range keys {
+		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
+	}
+	keyCols = append(keyCols, seqColumn)
+	var kb []byte
+	for _, p := range x.snap.paths() {
+		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[p].Stats) {
+			continue
+		}
+		x.read[p] = true
+		if x.rewriteAll {
+			touched[p] = true
+		}
+		if n == 0 && truncateBefore == nil {
+			continue
+		}
+		st.FilesScanned++
+		err := x.t.readColumns(ctx, p, keyCols, func(rec arrow.RecordBatch, base int64) error {
+			renc, err := change.NewKeyEncoder(rec, keys)
+			if err != nil {
+				return err
+			}
+			rseq := rec.Column(len(keys)).(*array.Binary)
+			for r := 0; r < int(rec.NumRows()); r++ {
+				pos := base + int64(r)
+				st.RowsScanned++
+				kb = renc.Append(kb[:0], r)
+				i, ok := cs.byKey[string(kb)]
+				if !ok {
+					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
+						drop[p] = append(drop[p], pos)
+						touched[p] = true
+						st.Deleted++
+					}
+					continue
+				}
+				if found[i] {
+					return fmt.Errorf("key of change row %d has two live rows (second in %s at %d): table violates one row per key", i, p, pos)
+				}
+				found[i] = true
+				storedAt[i] = rowRef{path: p, pos: pos}
+				if change.CompareSeq(cs.seqs.Value(i), rseq.Value(r)) <= 0 {
+					stale[i] = true
+					continue
+				}
+				drop[p] = append(drop[p], pos)
+				touched[p] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), p, err)
+		}
+	}
+
+	// Keys without a live row: a tombstone with a newer or equal _seq makes
+	// the change stale (a late change never resurrects a deleted row).
+	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	var edits []tombEdit
+	var inserts []int
+	updates := map[string][]int{} // data file → change rows whose old row it holds
+	for i := 0; i < n; i++ {
+		op := change.Op(cs.ops.Value(i))
+		dead, hasTomb := tomb.seqOf(cs.keys[i])
+		if !found[i] && hasTomb && change.CompareSeq(cs.seqs.Value(i), dead) <= 0 {
+			stale[i] = true
+		}
+		switch {
+		case stale[i]:
+			st.Stale++
+			continue
+		case op == change.OpDelete && found[i]:
+			st.Deleted++
+		case op == change.OpDelete:
+			st.Absent++
+		case found[i]:
+			st.Updated++
+			updates[storedAt[i].path] = append(updates[storedAt[i].path], i)
+		default:
+			st.Inserted++
+			inserts = append(inserts, i)
+			if cs.partial(i) {
+				st.KeptMissing++
+			}
+		}
+		switch {
+		case op == change.OpDelete:
+			edits = append(edits, tombEdit{key: cs.keys[i], seq: bytes.Clone(cs.seqs.Value(i))})
+		case hasTomb:
+			edits = append(edits, tombEdit{key: cs.keys[i]}) // live again
+		}
+	}
+	slices.SortFunc(edits, func(a, b tombEdit) int { return bytes.Compare(a.key, b.key) })
+	now := x.t.now().UnixMicro()
+	x.tomb, x.tombChanged = tomb.apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
+
+	// Rewrite the touched files, each with its updated rows.
+	paths := make([]string, 0, len(touched))
+	for p := range touched {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		if err := x.rewrite(ctx, p, drop[p], updates[p], cs, storedAt, &st); err != nil {
+			return st, fmt.Errorf("apply to %s: rewrite %s: %w", x.name(), p, err)
+		}
+	}
+	// New files for the inserts.
+	if len(inserts) > 0 {
+		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
+		w := &fileWriter{t: x.t, cols: x.cols, rowBytes: x.snap.rowBytes()}
+		rec, err := x.take(ctx, nil, cs, inserts, nil)
+		if err != nil {
+			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+		}
+		err = w.write(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+		}
+		x.addFiles(w, &st)
+	}
+	return st, nil
+}
+
+// rewrite replaces data file p by a copy without the rows at drop and with
+// the updated rows ups (change rows whose old row p holds), sorted by key.
+func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs *changeSet, storedAt []rowRef, st *change.ApplyStats) error {
+	add := x.snap.files[p]
+	frec, err := x.t.readFile(ctx, p, x.cols)
+	if err != nil {
+		return err
+	}
+	defer frec.Release()
+	nf := int(frec.NumRows())
+	gone := make([]bool, nf)
+	for _, pos := range drop {
+		if pos < int64(nf) {
+			gone[pos] = true
+		}
+	}
+	fenc, err := change.NewKeyEncoder(frec, x.t.opts.Keys)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		key []byte
+		row int // < nf: row of p; else nf + index into ups
+	}
+	ents := make([]entry, 0, nf+len(ups))
+	for r := 0; r < nf; r++ {
+		if !gone[r] {
+			ents = append(ents, entry{key: fenc.Append(nil, r), row: r})
+		}
+	}
+	x.copied += int64(len(ents))
+	for j, i := range ups {
+		ents = append(ents, entry{key: cs.keys[i], row: nf + j})
+	}
+	sort.SliceStable(ents, func(a, b int) bool { return bytes.Compare(ents[a].key, ents[b].key) < 0 })
+	order := make([]int, len(ents))
+	for k, e := range ents {
+		order[k] = e.row
+	}
+	rec, err := x.take(ctx, frec, cs, ups, order, storedAt...)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	size := add.Size
+	x.removes = append(x.removes, removeAction{
+		Path:                 p,
+		DeletionTimestamp:    ptr(x.t.now().UnixMilli()),
+		DataChange:           true,
+		ExtendedFileMetadata: true,
+		PartitionValues:      map[string]string{},
+		Size:                 &size,
+	})
+	st.FilesRewritten++
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	w := &fileWriter{t: x.t, cols: x.cols}
+	if ps, ok := parseStats(add.Stats); ok && ps.NumRecords != nil && *ps.NumRecords >= minEstimateRows {
+		w.rowBytes = float64(add.Size) / float64(*ps.NumRecords)
+	}
+	if err := w.write(ctx, rec); err != nil {
+		return err
+	}
+	x.addFiles(w, st)
+	return nil
+}
+
+func (x *Txn) addFiles(w *fileWriter, st *change.ApplyStats) {
+	x.adds = append(x.adds, w.adds...)
+	for _, a := range w.adds {
+		if ps, ok := parseStats(a.Stats); ok && ps.NumRecords != nil {
+			x.written += *ps.NumRecords
+		}
+	}
+	st.DataFiles += int64(len(w.adds))
+	st.BytesWritten += w.bytes
+}
+
+// take builds the table rows of an output file. Without frec it is the
+// change rows rows, in that order. With frec (a stored file) it is, for
+// each k in order, row order[k] of frec when it is below frec's row count,
+// else change row rows[order[k]-nf], whose left-out columns (_keep) come
+// from its stored row in frec (storedAt). The caller releases the result.
+func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, rows []int, order []int, storedAt ...rowRef) (arrow.RecordBatch, error) {
+	cctx := compute.WithAllocator(ctx, x.t.mem)
+	ib := array.NewInt64Builder(x.t.mem)
+	defer ib.Release()
+	for _, i := range rows {
+		ib.Append(int64(i))
+	}
+	rowIdx := ib.NewInt64Array()
+	defer rowIdx.Release()
+	nf := 0
+	if frec != nil {
+		nf = int(frec.NumRows())
+	}
+	out := make([]arrow.Array, len(x.cols))
+	for ci := range x.cols {
+		var both arrow.Array
+		if len(rows) == 0 {
+			// Only stored rows (a reload or a widening rewrite), and maybe
+			// no change batch at all.
+			both = frec.Column(ci)
+			both.Retain()
+		} else {
+			taken, err := compute.TakeArray(cctx, cs.cols[ci], rowIdx)
+			if err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+			if frec == nil {
+				out[ci] = taken
+				continue
+			}
+			both, err = array.Concatenate([]arrow.Array{frec.Column(ci), taken}, x.t.mem)
+			taken.Release()
+			if err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+		}
+		for _, r := range order {
+			if r < nf {
+				ib.Append(int64(r))
+				continue
+			}
+			j := r - nf
+			if i := rows[j]; cs.kept(i, ci) {
+				ib.Append(storedAt[i].pos) // the stored value of a left-out column
+			} else {
+				ib.Append(int64(r))
+			}
+		}
+		idx := ib.NewInt64Array()
+		var err error
+		out[ci], err = compute.TakeArray(cctx, both, idx)
+		idx.Release()
+		both.Release()
+		if err != nil {
+			releaseAll(out)
+			return nil, err
+		}
+	}
+	n := int64(len(rows))
+	if frec != nil {
+		n = int64(len(order))
+	}
+	rec := array.NewRecordBatch(logicalSchema(x.cols), out, n)
+	releaseAll(out)
+	return rec, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// minEstimateRows is the fewest rows whose file size estimates the bytes
+// of a row: in smaller files the footer dominates.
+const minEstimateRows = 1000
+
+// rowBytes estimates the compressed bytes of a row from the live files'
+// sizes and stats; 0 when unknown.
+func (s *snapshot) rowBytes() float64 {
+	var size, rows int64
+	for _, a := range s.files {
+		if ps, ok := parseStats(a.Stats); ok && ps.NumRecords != nil {
+			size += a.Size
+			rows += *ps.NumRecords
+		}
+	}
+	if rows < minEstimateRows {
+		return 0
+	}
+	return float64(size) / float64(rows)
+}
+
+// pruner answers whether a file may hold one of the changed keys, from its
+// key min/max stats: single-column int, long and string keys only.
+type pruner struct {
+	phys  string
+	isInt bool
+	ints  []int64
+	strs  []string
+}
+
+// newPruner returns a pruner for the changes' keys, or nil when the key
+// cannot prune (several columns, another type, no changes).
+func newPruner(changes arrow.RecordBatch, keys []string, cols []column) *pruner {
+	if len(keys) != 1 || changes == nil || changes.NumRows() == 0 {
+		return nil
+	}
+	idx := changes.Schema().FieldIndices(keys[0])
+	ci := findColumn(cols, keys[0])
+	if len(idx) != 1 || ci < 0 {
+		return nil
+	}
+	p := &pruner{phys: cols[ci].phys}
+	switch a := changes.Column(idx[0]).(type) {
+	case *array.Int32:
+		p.isInt = true
+		for i := 0; i < a.Len(); i++ {
+			if a.IsValid(i) {
+				p.ints = append(p.ints, int64(a.Value(i)))
+			}
+		}
+	case *array.Int64:
+		p.isInt = true
+		for i := 0; i < a.Len(); i++ {
+			if a.IsValid(i) {
+				p.ints = append(p.ints, a.Value(i))
+			}
+		}
+	case *array.String:
+		for i := 0; i < a.Len(); i++ {
+			if a.IsValid(i) {
+				p.strs = append(p.strs, a.Value(i))
+			}
+		}
+	default:
+		return nil
+	}
+	slices.Sort(p.ints)
+	slices.Sort(p.strs)
+	return p
+}
+
+// mayHold reports whether a file with these stats may hold a changed key.
+func (p *pruner) mayHold(stats string) bool {
+	ps, ok := parseStats(stats)
+	if !ok {
+		return true
+	}
+	lo, ok := ps.MinValues[p.phys]
+	if !ok {
+		return true
+	}
+	hi, hasHi := ps.MaxValues[p.phys]
+	if p.isInt {
+		var l, h json.Number
+		if json.Unmarshal(lo, &l) != nil || !hasHi || json.Unmarshal(hi, &h) != nil {
+			return true
+		}
+		li, err1 := l.Int64()
+		hi, err2 := h.Int64()
+		if err1 != nil || err2 != nil {
+			return true
+		}
+		i, _ := slices.BinarySearch(p.ints, li)
+		return i < len(p.ints) && p.ints[i] <= hi
+	}
+	var l, h string
+	if json.Unmarshal(lo, &l) != nil {
+		return true
+	}
+	i, _ := slices.BinarySearch(p.strs, l)
+	if i == len(p.strs) {
+		return false
+	}
+	if !hasHi || json.Unmarshal(hi, &h) != nil {
+		return true
+	}
+	return strings.Compare(p.strs[i], h) <= 0
+}

@@ -1,0 +1,136 @@
+// Package delta is lakemerge's own Delta Lake writer: the subset of the
+// Delta transaction protocol (PROTOCOL.md of delta-io/delta) that
+// copy-on-write upserts need, on arrow-go's pqarrow. No usable Go Delta
+// library exists (see shared/reference/delta.md).
+//
+// One Txn is one attempt at one commit: Begin replays the log into a
+// snapshot and reads the bookmark, Evolve creates the table or adds and
+// widens columns, Apply rewrites the data files that hold changed keys and
+// writes new ones, and Commit publishes everything as ONE log entry together
+// with the new bookmark. A Txn is single-use: after Commit, success or not,
+// begin a new one.
+//
+// # Protocol
+//
+// Tables are created at reader version 1 / writer version 2 with no table
+// features, which every reader (Athena, Trino, Spark, delta-rs, DuckDB)
+// reads. Begin refuses (ErrUnsupported) a table that needs more: a higher
+// protocol, partition columns, delta.appendOnly, column invariants, or column
+// types outside lakemerge's set (long, integer, float, double, boolean,
+// string, binary, date, timestamp, decimal(p,s) with p ≤ 38).
+//
+// Log entries are _delta_log/%020d.json, newline-delimited actions, created
+// with objstore's CreateExclusive (S3: PutObject with If-None-Match: *), so
+// of two writers of one version exactly one wins. A commit holds, in order:
+// commitInfo (operation MERGE, every operationParameters and
+// operationMetrics value a string, engineInfo "lakemerge"), protocol and
+// metaData when the table is created, metaData when columns change, a txn
+// action {appId "lakemerge", version = bookmark Runs}, the removes of
+// rewritten files and the adds of new ones (stats as Spark writes them:
+// numRecords, minValues, maxValues, nullCount; min/max for numbers, dates,
+// timestamps truncated to milliseconds, strings cut to 32 characters with
+// Spark's tie-breaker on the max; none for boolean and binary).
+//
+// Conflicts: when the version is taken, Commit reads the winning entries.
+// One that changed protocol or metaData, has a txn for appId "lakemerge"
+// (another lakemerge run: fencing), removed a file this Txn read, or added
+// data that may hold one of this Txn's keys (by its key min/max; any add
+// when this Txn truncates or rewrites the whole table) makes Commit fail
+// with change.ErrConflict; nothing of ours landed and the merge loop reloads
+// and re-plans. Otherwise Commit retries at the next version. An error of
+// the conditional put other than "exists" is change.ErrCommitUnknown: the
+// entry may have landed, and the bookmark read back by the next Begin tells.
+//
+// Every CheckpointInterval versions Commit writes a classic single-file
+// checkpoint (_delta_log/%020d.checkpoint.parquet: protocol, metaData, txn,
+// live adds with stats as a JSON string, removes younger than
+// DeletedFileRetention) and _delta_log/_last_checkpoint, then deletes the
+// log entries and checkpoints older than LogRetention that precede the
+// newest checkpoint not newer than that cutoff (the protocol's metadata
+// cleanup; the JSON entry at that checkpoint is kept). Checkpointing and
+// cleanup after a successful commit never fail the commit; their error is
+// kept in Txn.MaintenanceErr. Vacuum deletes data files no longer referenced.
+//
+// Begin reads _last_checkpoint, the checkpoint it names and the JSON entries
+// after it one by one until the next is missing; without _last_checkpoint,
+// or when the entry after it is missing, it lists _delta_log instead, so a
+// stale pointer never hides newer versions.
+//
+// # Layout decisions
+//
+// Partitioning: Delta has no bucket transform, and a computed bucket column
+// would show up in every reader's schema. Tables are unpartitioned
+// (Options.Buckets is ignored); data files are written sorted by key, a
+// rewritten file keeps the key range it had (an updated row goes back into
+// the file its old version came from; only inserts go to new files), and
+// Apply prunes files by the key's min/max stats (single-column int, long and
+// string keys; other keys read the key columns of every live file).
+//
+// Column names: Glue and Athena lower-case names, and Delta names are unique
+// regardless of case. A column's Delta (and Parquet) name is its lakemerge
+// name lower-cased; when the two differ the schema field's metadata keeps
+// the original under "lakemerge.name", so Columns and Read give back the
+// names the changes use. Names that collide when lower-cased, or that hold
+// one of ` ,;{}()\n\t=` (which Spark refuses without column mapping), are
+// refused.
+//
+// Timestamps: lakemerge's timestamp (Arrow timestamp[us], no zone) is
+// written as Delta's timestamp, Parquet INT64 TIMESTAMP(isAdjustedToUTC,
+// MICROS): values are taken as UTC. (timestamp_ntz needs reader version 3.)
+//
+// Type widening (int→long, float→double, decimal precision up): Delta
+// readers at reader version 1 read every file with the table's current type
+// and do not convert older physical types (that is the typeWidening table
+// feature, reader 3 / writer 7). Evolve therefore accepts a widening only
+// by rewriting every live data file with the new type in the same commit as
+// the new metaData, so no reader ever sees a file of the old type. It costs a
+// full table rewrite; narrowing or any other change is refused. Added
+// columns need no rewrite: readers fill them with nulls in older files.
+//
+// Each data file carries the system column _seq (binary) of every row, the
+// order key of the change that wrote it: a change applies to a key only when
+// its _seq is greater than the stored one (late changes never win).
+//
+// # lakemerge's state: bookmark and tombstones
+//
+// The bookmark (package bookmarks) changes with every commit, so it belongs
+// neither in metaData (a metaData action conflicts with every concurrent
+// writer and is kept forever) nor in the txn action (appId, version and
+// lastUpdated only). Each commit writes, before its log entry, an immutable
+// state file
+//
+//	_delta_log/_lakemerge/state-<Runs %020d>-<uuid>.json
+//	{"version":1,"bookmark":"lmb1:…","tombstones":{"path":"…","sha256":"…","count":N}}
+//
+// and references it from its commitInfo:
+//
+//	"lakemerge":{"state":"<path under the table root>","sha256":"<hex>","runs":"<Runs>"}
+//
+// The txn action {appId "lakemerge", version Runs} goes into the same entry;
+// Delta keeps the latest txn per appId in every checkpoint. Begin takes the
+// newest commitInfo that has a "lakemerge" reference, walking back from the
+// newest entry (log cleanup never deletes the entry at the checkpoint it
+// keeps, nor any after it, and lakemerge's latest commit is among them
+// unless another writer cleaned the log after 30 days without lakemerge
+// commits). It checks the file's digest and that its Runs equals the txn
+// version. If no referencing entry is left, it falls back to the one state
+// file whose name carries the txn version. After a commit, state files of
+// runs older than the previous one, and of failed attempts of the same run,
+// are deleted (best effort), as are tombstone files no longer referenced.
+//
+// Tombstones remember deleted keys with the _seq of their delete for
+// TombstoneHorizon, so that a late change cannot resurrect a row: Parquet
+// _delta_log/_lakemerge/tombstones-<Runs %020d>-<uuid>.parquet with columns
+// key (binary, change.KeyEncoder encoding, sorted, unique), seq (binary)
+// and at (int64, Unix µs of the commit that wrote it), the same semantics as
+// table/iceberg. A commit that leaves them unchanged references the same file.
+//
+// # Not done
+//
+// Compaction (small files from microbatches accumulate; files are only ever
+// rewritten when a change touches them), deletion vectors, partitioned or
+// column-mapped tables, Spark's S3DynamoDBLogStore protocol (never let Spark
+// with that log store write a table lakemerge writes), ranged reads (a data
+// file is read whole even when only its key columns are needed), and the
+// _last_checkpoint checksum.
+package delta

@@ -1,0 +1,332 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/uuid"
+)
+
+// maxRowGroupRows bounds a row group, so that readers can split files.
+const maxRowGroupRows = 1 << 20
+
+// openParquet reads the data file at path (as in the log) into memory and
+// opens it. The store has no ranged reads, so the whole file is read.
+func (t *Table) openParquet(ctx context.Context, path string) (*file.Reader, error) {
+	key, err := relKey(t.root, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := t.readAll(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return file.NewParquetReader(bytes.NewReader(b))
+}
+
+// readColumns reads the columns want (table columns) of the data file at
+// path as logical batches: lakemerge names and types, a column the file
+// lacks (added later) all null, an older physical type converted (widened
+// types, timestamp zones and units). fn gets each batch and the file
+// position of its first row; it must not keep the batch.
+func (t *Table) readColumns(ctx context.Context, path string, want []column, fn func(rec arrow.RecordBatch, base int64) error) error {
+	pr, err := t.openParquet(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
+	if err != nil {
+		return err
+	}
+	fsch := pr.MetaData().Schema
+	// leaf index of each wanted column, -1 when the file lacks it
+	leaves := make([]int, len(want))
+	var read []int
+	for i, c := range want {
+		leaves[i] = fsch.ColumnIndexByName(c.phys)
+		if leaves[i] < 0 {
+			for j := 0; j < fsch.NumColumns(); j++ {
+				if strings.EqualFold(fsch.Column(j).Name(), c.phys) && fsch.Column(j).ColumnPath().String() == fsch.Column(j).Name() {
+					leaves[i] = j
+					break
+				}
+			}
+		}
+		if leaves[i] >= 0 {
+			read = append(read, leaves[i])
+		}
+	}
+	sch := logicalSchema(want)
+	if len(read) == 0 {
+		// Only columns the file lacks: rows of nulls.
+		n := pr.NumRows()
+		cols := make([]arrow.Array, len(want))
+		for i, c := range want {
+			cols[i] = array.MakeArrayOfNull(t.mem, c.typ, int(n))
+		}
+		rec := array.NewRecordBatch(sch, cols, n)
+		releaseAll(cols)
+		defer rec.Release()
+		return fn(rec, 0)
+	}
+	rr, err := fr.GetRecordReader(ctx, read, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	var base int64
+	for rr.Next() {
+		got := rr.RecordBatch()
+		cols := make([]arrow.Array, len(want))
+		var cerr error
+		k := 0
+		for i, c := range want {
+			if leaves[i] < 0 {
+				cols[i] = array.MakeArrayOfNull(t.mem, c.typ, int(got.NumRows()))
+				continue
+			}
+			cols[i], cerr = t.conform(ctx, got.Column(k), c.typ)
+			k++
+			if cerr != nil {
+				cerr = fmt.Errorf("column %s: %w", c.name, cerr)
+				break
+			}
+		}
+		if cerr != nil {
+			releaseAll(cols)
+			return cerr
+		}
+		rec := array.NewRecordBatch(sch, cols, got.NumRows())
+		releaseAll(cols)
+		err := fn(rec, base)
+		base += rec.NumRows()
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// readFile reads the whole data file at path as one logical batch with the
+// columns want. The caller releases it.
+func (t *Table) readFile(ctx context.Context, path string, want []column) (arrow.RecordBatch, error) {
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	err := t.readColumns(ctx, path, want, func(rec arrow.RecordBatch, _ int64) error {
+		rec.Retain()
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return concatRecords(t.mem, logicalSchema(want), recs)
+}
+
+// concatRecords joins recs (of schema) into one batch; the caller releases it.
+func concatRecords(mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(recs) == 1 {
+		recs[0].Retain()
+		return recs[0], nil
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	for i, f := range schema.Fields() {
+		if len(recs) == 0 {
+			cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+			continue
+		}
+		parts := make([]arrow.Array, len(recs))
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, mem)
+		if err != nil {
+			releaseAll(cols)
+			return nil, err
+		}
+		cols[i] = c
+	}
+	rec := array.NewRecordBatch(schema, cols, n)
+	releaseAll(cols)
+	return rec, nil
+}
+
+// conform returns arr as type want: the same array when the types are
+// equal, a relabelled one for a timestamp of the same unit in another zone,
+// a cast otherwise. The caller releases the result.
+func (t *Table) conform(ctx context.Context, arr arrow.Array, want arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(arr.DataType(), want) {
+		arr.Retain()
+		return arr, nil
+	}
+	if retyped, ok := retype(arr, want); ok {
+		return retyped, nil
+	}
+	if ts, ok := arr.DataType().(*arrow.TimestampType); ok && ts.TimeZone != "" {
+		// Drop the zone first: the values are UTC either way.
+		naive, _ := retype(arr, &arrow.TimestampType{Unit: ts.Unit})
+		defer naive.Release()
+		return compute.CastToType(compute.WithAllocator(ctx, t.mem), naive, want)
+	}
+	return compute.CastToType(compute.WithAllocator(ctx, t.mem), arr, want)
+}
+
+// retype relabels a timestamp array with another zone of the same unit
+// (zero-copy); ok is false for anything else.
+func retype(arr arrow.Array, want arrow.DataType) (arrow.Array, bool) {
+	a, ok1 := arr.DataType().(*arrow.TimestampType)
+	b, ok2 := want.(*arrow.TimestampType)
+	if !ok1 || !ok2 || a.Unit != b.Unit {
+		return nil, false
+	}
+	d := arr.Data()
+	nd := array.NewData(want, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset())
+	defer nd.Release()
+	return array.MakeFromData(nd), true
+}
+
+func releaseAll(as []arrow.Array) {
+	for _, a := range as {
+		if a != nil {
+			a.Release()
+		}
+	}
+}
+
+// fileWriter writes logical batches as data files of about
+// TargetFileBytes, learning bytes per row from the files it wrote.
+type fileWriter struct {
+	t    *Table
+	cols []column
+	// rowBytes estimates the compressed bytes of a row; 0 until known.
+	rowBytes float64
+	adds     []addAction
+	bytes    int64
+}
+
+// write writes rec (logical, columns cols, sorted by key) as one or more
+// data files.
+func (w *fileWriter) write(ctx context.Context, rec arrow.RecordBatch) error {
+	n := rec.NumRows()
+	for off := int64(0); off < n; {
+		per := w.rowsPerFile(rec)
+		end := min(n, off+per)
+		if n-end < per/4 {
+			end = n // no runt file at the end
+		}
+		part := rec.NewSlice(off, end)
+		err := w.writeFile(ctx, part)
+		part.Release()
+		if err != nil {
+			return err
+		}
+		off = end
+	}
+	return nil
+}
+
+func (w *fileWriter) rowsPerFile(rec arrow.RecordBatch) int64 {
+	rb := w.rowBytes
+	if rb <= 0 {
+		// Uncompressed Arrow size; compressed files are smaller, so the
+		// first file errs small and later ones use what it measured.
+		var sz int64
+		for _, c := range rec.Columns() {
+			sz += int64(c.Data().(*array.Data).SizeInBytes())
+		}
+		rb = max(1, float64(sz)/float64(max(1, rec.NumRows())))
+	}
+	return max(1, int64(float64(w.t.opts.TargetFileBytes)/rb))
+}
+
+// writeFile writes rec as one data file and records its add action.
+func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error {
+	t := w.t
+	phys := physicalSchema(w.cols)
+	cols := make([]arrow.Array, len(w.cols))
+	for i, c := range w.cols {
+		if r, ok := retype(rec.Column(i), physicalType(c.typ)); ok {
+			cols[i] = r
+		} else {
+			cols[i] = rec.Column(i)
+			cols[i].Retain()
+		}
+	}
+	prec := array.NewRecordBatch(phys, cols, rec.NumRows())
+	releaseAll(cols)
+	defer prec.Release()
+
+	var buf bytes.Buffer
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDataPageVersion(parquet.DataPageV1),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(maxRowGroupRows),
+		parquet.WithAllocator(t.mem))
+	pw, err := pqarrow.NewFileWriter(phys, &buf, props, pqarrow.NewArrowWriterProperties(
+		pqarrow.WithAllocator(t.mem), pqarrow.WithCoerceTimestamps(arrow.Microsecond)))
+	if err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if err := pw.Write(prec); err != nil {
+		pw.Close()
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	path := "part-" + uuid.NewString() + ".zstd.parquet"
+	raw := buf.Bytes()
+	size := int64(len(raw))
+	if err := t.store.Put(ctx, t.root+path, bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("write data file %s: %w", path, err)
+	}
+	w.adds = append(w.adds, addAction{
+		Path:             path,
+		PartitionValues:  map[string]string{},
+		Size:             size,
+		ModificationTime: t.now().UnixMilli(),
+		DataChange:       true,
+		Stats:            fileStats(rec, w.cols),
+	})
+	w.bytes += size
+	if data := size - footerSize(raw); rec.NumRows() > 0 && data > 0 {
+		w.rowBytes = float64(data) / float64(rec.NumRows())
+	}
+	return nil
+}
+
+// footerSize is the size of a Parquet file's footer (metadata, its length
+// and the magic), which does not grow with the rows.
+func footerSize(file []byte) int64 {
+	if len(file) < 12 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(file[len(file)-8:])) + 8
+}

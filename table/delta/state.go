@@ -1,0 +1,304 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/uuid"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+)
+
+// stateFile is the content of a state file (see the package doc).
+type stateFile struct {
+	Version    int          `json:"version"`
+	Bookmark   string       `json:"bookmark"`
+	Tombstones *tombFileRef `json:"tombstones,omitempty"`
+}
+
+// tombFileRef names a tombstone file: a key under the table root, its
+// digest and how many tombstones it holds.
+type tombFileRef struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Count  int    `json:"count"`
+}
+
+// state is lakemerge's state as Begin read it.
+type state struct {
+	bm    bookmarks.Bookmark
+	tombs *tombFileRef // nil: no tombstones
+	path  string       // the state file, "" for none
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// readState reads the state file ref names and checks it against its
+// digest and the txn version runs.
+func (t *Table) readState(ctx context.Context, ref *stateRef, runs int64) (state, error) {
+	if ref == nil {
+		return state{}, nil
+	}
+	if !strings.HasPrefix(ref.State, stateDir) {
+		return state{}, fmt.Errorf("read lakemerge state: reference %q is outside %s", ref.State, stateDir)
+	}
+	b, err := t.readAll(ctx, t.root+ref.State)
+	if err != nil {
+		return state{}, fmt.Errorf("read lakemerge state %s: %w", ref.State, err)
+	}
+	if ref.SHA256 != "" && digest(b) != ref.SHA256 {
+		return state{}, fmt.Errorf("read lakemerge state: %s does not match its digest: %w", ref.State, bookmarks.ErrCorrupt)
+	}
+	var sf stateFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return state{}, fmt.Errorf("read lakemerge state %s: %w: %w", ref.State, bookmarks.ErrCorrupt, err)
+	}
+	if sf.Version != 1 {
+		return state{}, fmt.Errorf("read lakemerge state %s: unknown version %d", ref.State, sf.Version)
+	}
+	bm, err := bookmarks.Decode(sf.Bookmark)
+	if err != nil {
+		return state{}, fmt.Errorf("read lakemerge state %s: %w", ref.State, err)
+	}
+	if bm.Runs != runs {
+		return state{}, fmt.Errorf("read lakemerge state %s: bookmark has run %d, the table's txn %q has version %d: %w",
+			ref.State, bm.Runs, appID, runs, bookmarks.ErrCorrupt)
+	}
+	return state{bm: bm, tombs: sf.Tombstones, path: ref.State}, nil
+}
+
+// writeState writes the state file of a commit and returns its reference.
+func (t *Table) writeState(ctx context.Context, bm bookmarks.Bookmark, tombs *tombFileRef) (*stateRef, error) {
+	enc, err := bm.Encode()
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(stateFile{Version: 1, Bookmark: enc, Tombstones: tombs})
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%sstate-%020d-%s.json", stateDir, bm.Runs, uuid.NewString())
+	if err := t.store.Put(ctx, t.root+key, bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("write lakemerge state: %w", err)
+	}
+	return &stateRef{State: key, SHA256: digest(b), Runs: strconv.FormatInt(bm.Runs, 10)}, nil
+}
+
+// runsOf returns the run number in a state or tombstone file name.
+func runsOf(name, prefix string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(rest) < 21 || rest[20] != '-' {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(rest[:20], 10, 64)
+	return v, err == nil
+}
+
+// cleanState deletes, after a commit of run runs, the state files of runs
+// before runs-1 and of failed attempts of runs, and the tombstone files of
+// runs up to runs that neither the new nor the previous state references.
+// Files of later runs belong to attempts in flight and are kept. Best
+// effort.
+func (t *Table) cleanState(ctx context.Context, runs int64, keep ...string) error {
+	objs, err := t.store.List(ctx, t.root+stateDir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o.Key, t.root)
+		if slices.Contains(keep, rel) {
+			continue
+		}
+		name := strings.TrimPrefix(rel, stateDir)
+		del := false
+		if r, ok := runsOf(name, "state-"); ok {
+			del = r < runs-1 || r == runs
+		} else if r, ok := runsOf(name, "tombstones-"); ok {
+			del = r <= runs
+		}
+		if del {
+			if err := t.store.Delete(ctx, o.Key); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// The tombstone set: the same semantics as table/iceberg.
+
+var tombSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "key", Type: arrow.BinaryTypes.Binary},
+	{Name: "seq", Type: arrow.BinaryTypes.Binary},
+	{Name: "at", Type: arrow.PrimitiveTypes.Int64},
+}, nil)
+
+// tombstones is a sorted set of deleted keys.
+type tombstones struct {
+	keys, seqs [][]byte
+	at         []int64
+}
+
+func (t *tombstones) len() int { return len(t.keys) }
+
+// seqOf returns the _seq of key's delete, if key has a tombstone.
+func (t *tombstones) seqOf(key []byte) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(t.keys, key, bytes.Compare)
+	if !ok {
+		return nil, false
+	}
+	return t.seqs[i], true
+}
+
+// tombEdit is one change to the tombstone set: add (seq != nil) or clear.
+type tombEdit struct {
+	key []byte
+	seq []byte // nil: the key is live again, forget its tombstone
+}
+
+// apply merges edits (sorted by key, unique) into t and drops tombstones
+// older than cutoff or with a _seq below floor (a reload superseded them).
+// It returns whether anything changed; t is not modified.
+func (t *tombstones) apply(edits []tombEdit, now, cutoff int64, floor []byte) (*tombstones, bool) {
+	out := &tombstones{}
+	changed := false
+	keep := func(i int) {
+		if t.at[i] < cutoff || (floor != nil && bytes.Compare(t.seqs[i], floor) < 0) {
+			changed = true
+			return
+		}
+		out.keys, out.seqs, out.at = append(out.keys, t.keys[i]), append(out.seqs, t.seqs[i]), append(out.at, t.at[i])
+	}
+	i, j := 0, 0
+	for i < len(t.keys) || j < len(edits) {
+		var c int
+		switch {
+		case i == len(t.keys):
+			c = 1
+		case j == len(edits):
+			c = -1
+		default:
+			c = bytes.Compare(t.keys[i], edits[j].key)
+		}
+		switch {
+		case c < 0:
+			keep(i)
+			i++
+			continue
+		case c == 0:
+			i++ // replaced or cleared by the edit
+			changed = true
+		}
+		if e := edits[j]; e.seq != nil {
+			out.keys, out.seqs, out.at = append(out.keys, e.key), append(out.seqs, e.seq), append(out.at, now)
+			changed = true
+		}
+		j++
+	}
+	return out, changed
+}
+
+// readTombstones reads the tombstone file ref names (none for nil).
+func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory.Allocator) (*tombstones, error) {
+	ts := &tombstones{}
+	if ref == nil {
+		return ts, nil
+	}
+	b, err := t.readAll(ctx, t.root+ref.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
+	}
+	if digest(b) != ref.SHA256 {
+		return nil, fmt.Errorf("read tombstones: %s does not match its digest", ref.Path)
+	}
+	pr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
+	}
+	defer pr.Close()
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		keys, ok1 := rec.Column(0).(*array.Binary)
+		seqs, ok2 := rec.Column(1).(*array.Binary)
+		at, ok3 := rec.Column(2).(*array.Int64)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("read tombstones %s: unexpected columns %s", ref.Path, rec.Schema())
+		}
+		for r := 0; r < int(rec.NumRows()); r++ {
+			ts.keys = append(ts.keys, bytes.Clone(keys.Value(r)))
+			ts.seqs = append(ts.seqs, bytes.Clone(seqs.Value(r)))
+			ts.at = append(ts.at, at.Value(r))
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
+	}
+	return ts, nil
+}
+
+// writeTombstones writes ts as the tombstone file of run runs and returns
+// its reference (nil for an empty set).
+func (t *Table) writeTombstones(ctx context.Context, ts *tombstones, runs int64) (*tombFileRef, error) {
+	if ts.len() == 0 {
+		return nil, nil
+	}
+	b := array.NewRecordBuilder(t.mem, tombSchema)
+	defer b.Release()
+	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
+	for i := range ts.keys {
+		kb.Append(ts.keys[i])
+		sb.Append(ts.seqs[i])
+		ab.Append(ts.at[i])
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var buf bytes.Buffer
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(t.mem))
+	pw, err := pqarrow.NewFileWriter(tombSchema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(t.mem)))
+	if err != nil {
+		return nil, fmt.Errorf("write tombstones: %w", err)
+	}
+	if err := pw.Write(rec); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("write tombstones: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return nil, fmt.Errorf("write tombstones: %w", err)
+	}
+	key := fmt.Sprintf("%stombstones-%020d-%s.parquet", stateDir, runs, uuid.NewString())
+	sum := digest(buf.Bytes())
+	if err := t.store.Put(ctx, t.root+key, &buf); err != nil {
+		return nil, fmt.Errorf("write tombstones: %w", err)
+	}
+	return &tombFileRef{Path: key, SHA256: sum, Count: ts.len()}, nil
+}

@@ -1,0 +1,287 @@
+package delta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/objstore"
+)
+
+// Defaults of Options.
+const (
+	DefaultTargetFileBytes      = 128 << 20
+	DefaultTombstoneHorizon     = 7 * 24 * time.Hour
+	DefaultCheckpointInterval   = 10
+	DefaultLogRetention         = 30 * 24 * time.Hour
+	DefaultDeletedFileRetention = 7 * 24 * time.Hour
+)
+
+// Options name and shape one target table.
+type Options struct {
+	// Name is the table's name in messages (and metaData.name at creation).
+	Name string
+	// Keys are the primary key columns, in key order.
+	Keys []string
+	// Buckets is ignored: Delta has no bucket transform, and tables are
+	// unpartitioned with files sorted by key (see the package doc). It is
+	// here so that both writers take the same table options.
+	Buckets int
+	// TargetFileBytes caps the size of new data files; 0 means 128 MiB.
+	TargetFileBytes int64
+	// TombstoneHorizon is how long a deleted key is remembered, so that a
+	// late change of it cannot bring it back; 0 means 7 days.
+	TombstoneHorizon time.Duration
+	// CheckpointInterval: a checkpoint is written at every version that is
+	// a multiple of it; 0 means 10 (Spark's default).
+	CheckpointInterval int
+	// LogRetention is how long log entries are kept (delta.
+	// logRetentionDuration); 0 means 30 days.
+	LogRetention time.Duration
+	// DeletedFileRetention is how long a checkpoint keeps the remove
+	// actions of deleted files (delta.deletedFileRetentionDuration); 0
+	// means 7 days.
+	DeletedFileRetention time.Duration
+}
+
+// Table writes one Delta table kept under a key prefix of a store. A Table
+// holds no per-commit state; Begin as many Txns as needed, one after
+// another or concurrently (conflicts are detected at commit).
+type Table struct {
+	store objstore.Store
+	root  string
+	opts  Options
+	mem   memory.Allocator
+	// now is the clock of commit timestamps, file times and retention.
+	now func() time.Time
+}
+
+// New returns a writer for the table under key prefix root of store (""
+// or ending in "/", such as "base/orders/"). The table need not exist: the
+// first Evolve creates it.
+func New(store objstore.Store, root string, opts Options, mem memory.Allocator) *Table {
+	if root != "" && !strings.HasSuffix(root, "/") {
+		root += "/"
+	}
+	if opts.TargetFileBytes <= 0 {
+		opts.TargetFileBytes = DefaultTargetFileBytes
+	}
+	if opts.TombstoneHorizon <= 0 {
+		opts.TombstoneHorizon = DefaultTombstoneHorizon
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.LogRetention <= 0 {
+		opts.LogRetention = DefaultLogRetention
+	}
+	if opts.DeletedFileRetention <= 0 {
+		opts.DeletedFileRetention = DefaultDeletedFileRetention
+	}
+	if opts.Name == "" {
+		opts.Name = strings.TrimSuffix(root, "/")
+	}
+	return &Table{store: store, root: root, opts: opts, mem: mem, now: time.Now}
+}
+
+// Root is the table's key prefix in its store.
+func (t *Table) Root() string { return t.root }
+
+// Begin replays the log and starts one commit attempt.
+func (t *Table) Begin(ctx context.Context) (*Txn, error) {
+	if len(t.opts.Keys) == 0 {
+		return nil, fmt.Errorf("table %s: no primary key columns", t.opts.Name)
+	}
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if err := s.check(true); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	st, err := t.readState(ctx, s.ref, s.txns[appID].Version)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	x := &Txn{t: t, snap: s, state: st, cols: s.cols}
+	return x, nil
+}
+
+// Info describes a table for `lakemerge status`.
+type Info struct {
+	Exists   bool
+	Location string // the table's key prefix in its store
+	Version  int64  // the newest log version; -1 when the table does not exist
+	Files    int    // live data files
+	Rows     int64  // live rows (from the files' stats)
+	Bookmark bookmarks.Bookmark
+	Columns  []change.Column
+}
+
+// Describe reads the table's current state without changing it.
+func (t *Table) Describe(ctx context.Context) (Info, error) {
+	info := Info{Location: t.root, Version: -1}
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if s.version < 0 {
+		return info, nil
+	}
+	if err := s.check(false); err != nil {
+		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	info.Exists, info.Version, info.Files, info.Columns = true, s.version, len(s.files), userColumns(s.cols)
+	for _, p := range s.paths() {
+		if ps, ok := parseStats(s.files[p].Stats); ok && ps.NumRecords != nil {
+			info.Rows += *ps.NumRecords
+			continue
+		}
+		pr, err := t.openParquet(ctx, p)
+		if err != nil {
+			return info, fmt.Errorf("table %s: count rows of %s: %w", t.opts.Name, p, err)
+		}
+		info.Rows += pr.NumRows()
+		pr.Close()
+	}
+	st, err := t.readState(ctx, s.ref, s.txns[appID].Version)
+	if err != nil {
+		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	info.Bookmark = st.bm
+	return info, nil
+}
+
+// Read returns every live row of the table's current version (user
+// columns and _seq, under their lakemerge names), file by file in path
+// order. For the demo, status and tests: it holds the whole table in
+// memory. The caller releases the table.
+func (t *Table) Read(ctx context.Context) (arrow.Table, error) {
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if s.version < 0 {
+		return nil, fmt.Errorf("table %s does not exist", t.opts.Name)
+	}
+	if err := s.check(false); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, p := range s.paths() {
+		err := t.readColumns(ctx, p, s.cols, func(rec arrow.RecordBatch, _ int64) error {
+			rec.Retain()
+			recs = append(recs, rec)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("table %s: read %s: %w", t.opts.Name, p, err)
+		}
+	}
+	return array.NewTableFromRecords(logicalSchema(s.cols), recs), nil
+}
+
+// Checkpoint writes a checkpoint of the current version now, whatever the
+// interval, and cleans up the log.
+func (t *Table) Checkpoint(ctx context.Context) error {
+	s, err := t.replay(ctx, -1, false)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if s.version < 0 {
+		return fmt.Errorf("table %s does not exist", t.opts.Name)
+	}
+	if err := t.writeCheckpoint(ctx, s.version); err != nil {
+		return fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if err := t.cleanLog(ctx); err != nil {
+		return fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	return nil
+}
+
+// VacuumStats is what Vacuum did.
+type VacuumStats struct {
+	FilesDeleted int64
+	BytesDeleted int64
+}
+
+// Vacuum deletes the data files under the table root that the current
+// version does not reference and that were removed (or, for files never
+// committed, written) longer than retention ago. Files and folders whose
+// names start with "_" or "." are not data files and are left alone, as is
+// _delta_log. A retention shorter than the longest commit attempt can
+// delete files of a commit in flight; a retention longer than
+// DeletedFileRetention relies on file times once checkpoints dropped the
+// remove actions.
+func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
+	var vs VacuumStats
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+	}
+	if s.version < 0 {
+		return vs, nil
+	}
+	live := map[string]bool{}
+	for p := range s.files {
+		k, err := relKey(t.root, p)
+		if err != nil {
+			return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+		}
+		live[k] = true
+	}
+	removedAt := map[string]int64{}
+	for p, r := range s.removes {
+		if k, err := relKey(t.root, p); err == nil && r.DeletionTimestamp != nil {
+			removedAt[k] = *r.DeletionTimestamp
+		}
+	}
+	objs, err := t.store.List(ctx, t.root)
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+	}
+	cutoff := t.now().Add(-retention)
+	var errs []error
+	for _, o := range objs {
+		rel := strings.TrimPrefix(o.Key, t.root)
+		if live[o.Key] || hidden(rel) || o.LastModified.After(cutoff) {
+			continue
+		}
+		if at, ok := removedAt[o.Key]; ok && at > cutoff.UnixMilli() {
+			continue
+		}
+		if err := t.store.Delete(ctx, o.Key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs.FilesDeleted++
+		vs.BytesDeleted += o.Size
+	}
+	if err := errors.Join(errs...); err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+	}
+	return vs, nil
+}
+
+// hidden reports whether a path under the table root has a segment that
+// starts with "_" or ".": not a data file.
+func hidden(rel string) bool {
+	return slices.ContainsFunc(strings.Split(rel, "/"), func(seg string) bool {
+		return strings.HasPrefix(seg, "_") || strings.HasPrefix(seg, ".")
+	})
+}

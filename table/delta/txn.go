@@ -1,0 +1,324 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/objstore"
+)
+
+// Txn is one commit attempt on one table. Call Evolve, then Apply at most
+// once, then Commit once. Not safe for concurrent use.
+type Txn struct {
+	t     *Table
+	snap  *snapshot
+	state state
+	cols  []column // the table's columns (with _seq); nil while there is no table
+
+	meta       *metadataAction // metaData to commit; nil: unchanged
+	create     bool            // the commit creates the table
+	rewriteAll bool            // a widened type: every live file is rewritten
+
+	applied     bool
+	adds        []addAction
+	removes     []removeAction
+	read        map[string]bool // files whose rows Apply read
+	pruner      *pruner         // the changed keys, for conflict checks; nil: any
+	nchanges    int64
+	truncate    bool
+	tomb        *tombstones
+	tombChanged bool
+	stats       change.ApplyStats
+	copied      int64 // stored rows copied into rewritten files
+	written     int64 // rows in new files
+
+	done     bool
+	version  int64 // the version Commit created
+	maintErr error
+}
+
+// Bookmark is the bookmark the table carried when the Txn began.
+func (x *Txn) Bookmark() bookmarks.Bookmark { return x.state.bm }
+
+// Exists reports whether the table existed when the Txn began.
+func (x *Txn) Exists() bool { return x.snap.version >= 0 }
+
+// ReadVersion is the log version the Txn began from; -1 for no table.
+func (x *Txn) ReadVersion() int64 { return x.snap.version }
+
+// Version is the log version a successful Commit created.
+func (x *Txn) Version() int64 { return x.version }
+
+// MaintenanceErr is the error of the checkpoint, log cleanup or state file
+// cleanup that follows a successful Commit; those never fail the commit.
+func (x *Txn) MaintenanceErr() error { return x.maintErr }
+
+// Columns returns the table's user columns (without _seq), in table order;
+// none when the table does not exist yet.
+func (x *Txn) Columns() ([]change.Column, error) {
+	if x.cols == nil {
+		return nil, nil
+	}
+	return userColumns(x.cols), nil
+}
+
+func (x *Txn) name() string { return x.t.opts.Name }
+
+// Evolve makes the table's columns equal to cols: it creates the table when
+// it does not exist, adds the columns that are new and widens those whose
+// type grew (int→long, float→double, decimal precision up), which rewrites
+// every data file in this commit (see the package doc). cols must hold
+// every existing column; a column cannot be dropped or narrowed. The new
+// metaData goes into the same commit as the data.
+func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
+	if x.done || x.applied {
+		return fmt.Errorf("evolve %s: call Evolve before Apply and Commit", x.name())
+	}
+	out, changed, widened, err := evolveColumns(x.cols, cols)
+	if err != nil {
+		return fmt.Errorf("evolve %s: %w", x.name(), err)
+	}
+	if !changed {
+		return nil
+	}
+	for _, k := range x.t.opts.Keys {
+		if findColumn(out, k) < 0 {
+			return fmt.Errorf("evolve %s: key column %s is not a column", x.name(), k)
+		}
+	}
+	schema, err := formatSchema(out)
+	if err != nil {
+		return fmt.Errorf("evolve %s: %w", x.name(), err)
+	}
+	switch {
+	case x.meta != nil:
+		x.meta.SchemaString = schema
+	case x.snap.version < 0:
+		now := x.t.now().UnixMilli()
+		x.meta = &metadataAction{
+			ID:               uuid.NewString(),
+			Format:           formatSpec{Provider: "parquet", Options: map[string]string{}},
+			SchemaString:     schema,
+			PartitionColumns: []string{},
+			Configuration:    map[string]string{"lakemerge.primaryKey": strings.Join(x.t.opts.Keys, ",")},
+			CreatedTime:      &now,
+		}
+		x.create = true
+	default:
+		m := *x.snap.meta
+		m.SchemaString = schema
+		x.meta = &m
+	}
+	x.cols = out
+	if widened && x.snap.version >= 0 {
+		x.rewriteAll = true
+	}
+	return nil
+}
+
+// Commit publishes what Apply staged, the metaData of Evolve and bm in one
+// log entry. Errors match change.ErrConflict (nothing landed: begin again)
+// or change.ErrCommitUnknown (the entry may have landed: compare the
+// bookmark Begin reads back), or are fatal. The Txn is finished afterwards,
+// whatever the outcome.
+func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
+	if x.done {
+		return errors.New("commit: transaction already finished")
+	}
+	if x.cols == nil {
+		x.done = true
+		return fmt.Errorf("commit %s: table was never created (Evolve not called)", x.name())
+	}
+	if x.rewriteAll && !x.applied {
+		x.applied = true
+		st, err := x.apply(ctx, nil, nil)
+		if err != nil {
+			x.done = true
+			return err
+		}
+		x.stats = st
+	}
+	x.done = true
+	tombs := x.state.tombs
+	if x.tombChanged {
+		var err error
+		if tombs, err = x.t.writeTombstones(ctx, x.tomb, bm.Runs); err != nil {
+			return fmt.Errorf("commit %s: %w", x.name(), err)
+		}
+	}
+	ref, err := x.t.writeState(ctx, bm, tombs)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", x.name(), err)
+	}
+	body, err := encodeActions(x.actions(bm, ref))
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", x.name(), err)
+	}
+	v := x.snap.version + 1
+	for {
+		err := x.t.store.CreateExclusive(ctx, x.t.root+commitName(v), bytes.NewReader(body))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, objstore.ErrExists) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("commit %s at version %d: %w", x.name(), v, err)
+			}
+			return fmt.Errorf("%w: commit %s at version %d: %w", change.ErrCommitUnknown, x.name(), v, err)
+		}
+		winner, rerr := x.t.readCommit(ctx, v)
+		if rerr != nil {
+			return fmt.Errorf("%w: commit %s: version %d was taken and cannot be read: %w", change.ErrConflict, x.name(), v, rerr)
+		}
+		if cerr := x.conflict(winner); cerr != nil {
+			return fmt.Errorf("%w: commit %s: version %d %w", change.ErrConflict, x.name(), v, cerr)
+		}
+		v++ // the winner did not touch what we read: commit after it
+	}
+	x.version = v
+	x.maintain(ctx, v, bm.Runs, ref, tombs)
+	return nil
+}
+
+// actions lists the actions of the commit: commitInfo, protocol and
+// metaData (when created or changed), txn, removes, adds.
+func (x *Txn) actions(bm bookmarks.Bookmark, ref *stateRef) []action {
+	now := x.t.now().UnixMilli()
+	params := map[string]string{"predicate": x.predicate()}
+	if x.truncate {
+		params["truncate"] = "true"
+	}
+	if x.rewriteAll {
+		params["rewriteAll"] = "true"
+	}
+	var added, removed int64
+	for _, a := range x.adds {
+		added += a.Size
+	}
+	for _, r := range x.removes {
+		if r.Size != nil {
+			removed += *r.Size
+		}
+	}
+	s := x.stats
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	ci := &commitInfoAction{
+		Timestamp:           now,
+		Operation:           "MERGE",
+		OperationParameters: params,
+		IsolationLevel:      "Serializable",
+		OperationMetrics: map[string]string{
+			"numSourceRows":         n(x.nchanges),
+			"numTargetRowsInserted": n(s.Inserted),
+			"numTargetRowsUpdated":  n(s.Updated),
+			"numTargetRowsDeleted":  n(s.Deleted),
+			"numTargetRowsCopied":   n(x.copied),
+			"numOutputRows":         n(x.written),
+			"numTargetFilesAdded":   n(int64(len(x.adds))),
+			"numTargetFilesRemoved": n(int64(len(x.removes))),
+			"numTargetBytesAdded":   n(added),
+			"numTargetBytesRemoved": n(removed),
+		},
+		EngineInfo: "lakemerge",
+		Lakemerge:  ref,
+	}
+	if x.snap.version >= 0 {
+		rv := x.snap.version
+		ci.ReadVersion = &rv
+	}
+	acts := []action{{CommitInfo: ci}}
+	if x.create {
+		acts = append(acts, action{Protocol: &protocolAction{MinReaderVersion: 1, MinWriterVersion: 2}})
+	}
+	if x.meta != nil {
+		acts = append(acts, action{MetaData: x.meta})
+	}
+	acts = append(acts, action{Txn: &txnAction{AppID: appID, Version: bm.Runs, LastUpdated: &now}})
+	for i := range x.removes {
+		acts = append(acts, action{Remove: &x.removes[i]})
+	}
+	for i := range x.adds {
+		acts = append(acts, action{Add: &x.adds[i]})
+	}
+	return acts
+}
+
+func (x *Txn) predicate() string {
+	var parts []string
+	for _, k := range x.t.opts.Keys {
+		phys := strings.ToLower(k)
+		parts = append(parts, "target."+phys+" = source."+phys)
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// conflict reports why a winning log entry invalidates this commit, or nil
+// when committing after it is safe (the rules of the package doc).
+func (x *Txn) conflict(winner []action) error {
+	for _, a := range winner {
+		switch {
+		case a.other != "":
+			return fmt.Errorf("has a %s action", a.other)
+		case a.Protocol != nil:
+			return errors.New("changed the protocol")
+		case a.MetaData != nil:
+			return errors.New("changed the table metadata")
+		case a.Txn != nil && a.Txn.AppID == appID:
+			return fmt.Errorf("was committed by another lakemerge run (txn version %d)", a.Txn.Version)
+		case a.Remove != nil && x.read[a.Remove.Path]:
+			return fmt.Errorf("removed %s, which this commit read", a.Remove.Path)
+		case a.Add != nil && a.Add.DataChange && x.mayHold(a.Add):
+			return fmt.Errorf("added %s, which may hold keys this commit changes", a.Add.Path)
+		}
+	}
+	return nil
+}
+
+// mayHold reports whether a file another writer added may hold rows this
+// commit should have read.
+func (x *Txn) mayHold(a *addAction) bool {
+	switch {
+	case x.truncate || x.rewriteAll:
+		return true
+	case x.nchanges == 0:
+		return false
+	case x.pruner == nil:
+		return true
+	}
+	return x.pruner.mayHold(a.Stats)
+}
+
+// maintain runs what follows a successful commit at version v: the
+// checkpoint and log cleanup when v is a multiple of the interval, and the
+// cleanup of state files. Errors are kept, not returned.
+func (x *Txn) maintain(ctx context.Context, v, runs int64, ref *stateRef, tombs *tombFileRef) {
+	var errs []error
+	if v > 0 && v%int64(x.t.opts.CheckpointInterval) == 0 {
+		if err := x.t.writeCheckpoint(ctx, v); err != nil {
+			errs = append(errs, err)
+		} else if err := x.t.cleanLog(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	keep := []string{ref.State, x.state.path}
+	if tombs != nil {
+		keep = append(keep, tombs.Path)
+	}
+	if x.state.tombs != nil {
+		keep = append(keep, x.state.tombs.Path)
+	}
+	if err := x.t.cleanState(ctx, runs, keep...); err != nil {
+		errs = append(errs, fmt.Errorf("clean lakemerge state: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		x.maintErr = fmt.Errorf("maintenance of %s after version %d: %w", x.name(), v, err)
+	}
+}
