@@ -105,7 +105,14 @@ type Source struct {
 type Target struct {
 	Database string // default: defaults.database, else the source schema
 	Table    string // default: the source table
+	Format   string // "iceberg" (default) or "delta"
 }
+
+// Table formats a target can have.
+const (
+	TargetIceberg = "iceberg"
+	TargetDelta   = "delta"
+)
 
 // DMS holds the DMS endpoint settings that shape the files.
 type DMS struct {

@@ -49,7 +49,7 @@ func TestExample(t *testing.T) {
 			PrimaryKey: []string{"customer_id"},
 			Columns: columns(t, "customer_id long", "name string", "balance decimal(12,2)", "vip boolean",
 				"signed_up date", "updated_at timestamp", "change_seq string"),
-			Target:           Target{Database: "base", Table: "customers"},
+			Target:           Target{Database: "base", Table: "customers", Format: TargetIceberg},
 			Buckets:          8, // the table's own, over defaults.buckets
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
@@ -62,7 +62,7 @@ func TestExample(t *testing.T) {
 			Format:           FormatDMSCSV,
 			PrimaryKey:       []string{"order_id", "line_no"},
 			Columns:          columns(t, "order_id long", "line_no int", "sku string", "quantity int", "price decimal(10,2)"),
-			Target:           Target{Database: "base", Table: "orders"},
+			Target:           Target{Database: "base", Table: "orders", Format: TargetIceberg},
 			Buckets:          16,
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
@@ -73,7 +73,7 @@ func TestExample(t *testing.T) {
 			Format:           FormatDebezium,
 			PrimaryKey:       []string{"payment_id"},
 			Columns:          columns(t, "payment_id long", "amount decimal(12,2)", "paid_at timestamp"),
-			Target:           Target{Database: "base", Table: "payments"},
+			Target:           Target{Database: "base", Table: "payments", Format: TargetIceberg},
 			Buckets:          16,
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
@@ -114,7 +114,7 @@ tables:
 		Source:           Source{Schema: "sales", Table: "t", Prefix: "sales/t/"},
 		Format:           FormatDMSCSV,
 		PrimaryKey:       []string{"id"},
-		Target:           Target{Database: "sales", Table: "t"},
+		Target:           Target{Database: "sales", Table: "t", Format: TargetIceberg},
 		Buckets:          DefaultBuckets,
 		TargetFileMB:     DefaultTargetFileMB,
 		TombstoneHorizon: DefaultTombstoneHorizon,
@@ -148,7 +148,7 @@ tables:
 	for _, tb := range job.Tables {
 		got = append(got, tb.Target)
 	}
-	want := []Target{{"lake", "t"}, {"other", "t"}, {"lake", "t3"}}
+	want := []Target{{"lake", "t", TargetIceberg}, {"other", "t", TargetIceberg}, {"lake", "t3", TargetIceberg}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("targets %v, want %v", got, want)
 	}

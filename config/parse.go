@@ -20,7 +20,7 @@ var (
 	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "encodings"}
-	targetFields   = []string{"database", "table"}
+	targetFields   = []string{"database", "table", "format"}
 	columnFields   = []string{"name", "type"}
 	dmsFields      = []string{"delimiter", "null_value", "no_sup_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column"}
 )
@@ -633,7 +633,7 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 		p.errorf(at, path+".columns", "required when the files have no header (dms.header: false)")
 	}
 
-	t.Target = Target{Database: defDB, Table: t.Source.Table}
+	t.Target = Target{Database: defDB, Table: t.Source.Table, Format: TargetIceberg}
 	if t.Target.Database == "" {
 		t.Target.Database = t.Source.Schema
 	}
@@ -644,6 +644,12 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 			}
 			if s, ok := p.optional(tf["table"], path+".target.table"); ok {
 				t.Target.Table = s
+			}
+			if s, ok := p.optional(tf["format"], path+".target.format"); ok {
+				if s != TargetIceberg && s != TargetDelta {
+					p.errorf(p.at(tf["format"]), path+".target.format", "%q: want %s or %s", s, TargetIceberg, TargetDelta)
+				}
+				t.Target.Format = s
 			}
 		}
 	}

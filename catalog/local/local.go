@@ -74,3 +74,45 @@ func (c *Catalog) EnsureNamespace(ctx context.Context, db string) error {
 	}
 	return nil
 }
+
+// deltaTablesDDL creates the table that records Delta Lake tables: the
+// Iceberg SQL catalog tables only hold Iceberg tables.
+const deltaTablesDDL = `CREATE TABLE IF NOT EXISTS lakemerge_delta_tables (
+	catalog_name    TEXT NOT NULL,
+	table_namespace TEXT NOT NULL,
+	table_name      TEXT NOT NULL,
+	location        TEXT NOT NULL,
+	PRIMARY KEY (catalog_name, table_namespace, table_name))`
+
+// RegisterDelta records a Delta Lake table (database, name, the table
+// root's location) in the catalog file, or updates its location.
+func (c *Catalog) RegisterDelta(ctx context.Context, db, name, location string) error {
+	if _, err := c.db.ExecContext(ctx, deltaTablesDDL); err != nil {
+		return fmt.Errorf("register delta table %s.%s: %w", db, name, err)
+	}
+	_, err := c.db.ExecContext(ctx, `INSERT INTO lakemerge_delta_tables (catalog_name, table_namespace, table_name, location)
+		VALUES (?, ?, ?, ?) ON CONFLICT (catalog_name, table_namespace, table_name) DO UPDATE SET location = excluded.location`,
+		Name, db, name, location)
+	if err != nil {
+		return fmt.Errorf("register delta table %s.%s: %w", db, name, err)
+	}
+	return nil
+}
+
+// DeltaLocation returns where a registered Delta table is, "" when it is
+// not registered.
+func (c *Catalog) DeltaLocation(ctx context.Context, db, name string) (string, error) {
+	if _, err := c.db.ExecContext(ctx, deltaTablesDDL); err != nil {
+		return "", fmt.Errorf("look up delta table %s.%s: %w", db, name, err)
+	}
+	var loc string
+	err := c.db.QueryRowContext(ctx, `SELECT location FROM lakemerge_delta_tables
+		WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?`, Name, db, name).Scan(&loc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up delta table %s.%s: %w", db, name, err)
+	}
+	return loc, nil
+}

@@ -108,7 +108,7 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 	}
 	defer w.Close()
 	for _, t := range w.Tables {
-		tbl, err := t.Iceberg.Read(ctx)
+		tbl, err := t.Read(ctx)
 		if err != nil {
 			return err
 		}

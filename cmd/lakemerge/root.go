@@ -170,6 +170,13 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		log.Info("table started", "table", t.Config.Name, "prefix", t.Config.Source.Prefix,
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
 		res, err := t.Merge.Run(ctx)
+		if err == nil {
+			// Delta tables are (re)registered in the catalog after each run,
+			// so a schema change reaches Glue.
+			if rerr := t.Register(ctx, w.Catalog); rerr != nil {
+				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, rerr)
+			}
+		}
 		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary()}
 		switch {
 		case err != nil:

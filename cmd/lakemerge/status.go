@@ -19,7 +19,8 @@ type tableStatus struct {
 	Target         string `json:"target"`
 	Exists         bool   `json:"exists"`
 	Location       string `json:"location,omitempty"`
-	SnapshotID     int64  `json:"snapshot_id"`
+	Format         string `json:"format"`      // iceberg or delta
+	SnapshotID     int64  `json:"snapshot_id"` // Iceberg snapshot id, or Delta table version
 	Rows           int64  `json:"rows"`
 	FilesAbsorbed  int    `json:"files_absorbed"`
 	LastFile       string `json:"last_file,omitempty"`
@@ -53,16 +54,19 @@ func (a *app) statusCmd() *cobra.Command {
 				return enc.Encode(sts)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tTARGET\tSNAPSHOT\tROWS\tABSORBED\tPENDING\tLAST FILE")
+			fmt.Fprintln(tw, "TABLE\tTARGET\tFORMAT\tSNAPSHOT\tROWS\tABSORBED\tPENDING\tLAST FILE")
 			for _, s := range sts {
 				snap := "-"
-				if s.SnapshotID != 0 {
+				switch {
+				case s.Exists && s.Format == config.TargetDelta:
+					snap = fmt.Sprintf("v%d", s.SnapshotID)
+				case s.Exists && s.SnapshotID != 0:
 					snap = fmt.Sprint(s.SnapshotID)
 				}
 				if s.Error != "" {
 					snap = "error: " + s.Error
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Table, s.Target, snap, s.Rows, s.FilesAbsorbed, s.PendingFiles, s.LastFile)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Table, s.Target, s.Format, snap, s.Rows, s.FilesAbsorbed, s.PendingFiles, s.LastFile)
 			}
 			return tw.Flush()
 		},
@@ -81,14 +85,14 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 	defer w.Close()
 	var out []tableStatus
 	for _, t := range w.Tables {
-		s := tableStatus{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table}
-		info, err := t.Iceberg.Describe(ctx)
+		s := tableStatus{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table, Format: t.Config.Target.Format}
+		info, err := t.Describe(ctx)
 		if err != nil {
 			s.Error = err.Error()
 			out = append(out, s)
 			continue
 		}
-		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.SnapshotID, info.Rows
+		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.Snapshot, info.Rows
 		bm := info.Bookmark
 		s.FilesAbsorbed, s.LastFile, s.Generation, s.Runs = len(bm.Entries), bm.Last, bm.Generation, bm.Runs
 		listed, err := t.Merge.Raw.List(ctx, t.Config.Source.Prefix)

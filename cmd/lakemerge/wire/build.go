@@ -21,6 +21,7 @@ import (
 	"github.com/lakemerge/lakemerge/objstore"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
+	"github.com/lakemerge/lakemerge/table/delta"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
 
@@ -48,11 +49,16 @@ type Job struct {
 	Tables  []Table
 }
 
-// Table is one configured table with its merge runner and its writer.
+// Table is one configured table with its merge runner and its writer:
+// Iceberg or Delta, as the job file says.
 type Table struct {
 	Config  config.Table
 	Merge   *merge.Table
-	Iceberg *iceberg.Table
+	Iceberg *iceberg.Table // nil for Delta targets
+	Delta   *delta.Table   // nil for Iceberg targets
+	// DeltaRoot and Location are a Delta table's key prefix in the
+	// warehouse and its URL.
+	DeltaRoot, Location string
 }
 
 // Close releases the catalog.
@@ -110,34 +116,50 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		}
 	}
 	w := &Job{Raw: raw, Catalog: cat}
+	var warehouse objstore.Store // for Delta tables, opened on first use
 	for _, tc := range tables {
 		if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
 			w.Close()
 			return nil, err
 		}
-		ice := iceberg.New(cat, iceberg.Options{
-			Database:         tc.Target.Database,
-			Name:             tc.Target.Table,
-			Keys:             tc.PrimaryKey,
-			Buckets:          tc.Buckets,
-			TargetFileBytes:  int64(tc.TargetFileMB) << 20,
-			TombstoneHorizon: tc.TombstoneHorizon,
-		}, mem)
-		w.Tables = append(w.Tables, Table{
-			Config:  tc,
-			Iceberg: ice,
-			Merge: &merge.Table{
-				Name:    tc.Name,
-				Prefix:  tc.Source.Prefix,
-				Keys:    tc.PrimaryKey,
-				Columns: tc.Columns,
-				Raw:     RawStore{Store: raw},
-				Format:  formatOf(tc, raw),
-				Target:  IcebergTarget{Table: ice},
-				Mem:     mem,
-				Observe: observe,
-			},
-		})
+		wt := Table{Config: tc, Merge: &merge.Table{
+			Name:    tc.Name,
+			Prefix:  tc.Source.Prefix,
+			Keys:    tc.PrimaryKey,
+			Columns: tc.Columns,
+			Raw:     RawStore{Store: raw},
+			Format:  formatOf(tc, raw),
+			Mem:     mem,
+			Observe: observe,
+		}}
+		if tc.Target.Format == config.TargetDelta {
+			if warehouse == nil {
+				if warehouse, err = openStore(job.Warehouse, job.S3, loadAWS); err != nil {
+					w.Close()
+					return nil, fmt.Errorf("warehouse: %w", err)
+				}
+			}
+			wt.DeltaRoot = tc.Target.Database + ".db/" + tc.Target.Table + "/"
+			wt.Location = strings.TrimRight(job.Warehouse, "/") + "/" + wt.DeltaRoot
+			wt.Delta = delta.New(warehouse, wt.DeltaRoot, delta.Options{
+				Name:             tc.Target.Database + "." + tc.Target.Table,
+				Keys:             tc.PrimaryKey,
+				TargetFileBytes:  int64(tc.TargetFileMB) << 20,
+				TombstoneHorizon: tc.TombstoneHorizon,
+			}, mem)
+			wt.Merge.Target = DeltaTarget{Table: wt.Delta}
+		} else {
+			wt.Iceberg = iceberg.New(cat, iceberg.Options{
+				Database:         tc.Target.Database,
+				Name:             tc.Target.Table,
+				Keys:             tc.PrimaryKey,
+				Buckets:          tc.Buckets,
+				TargetFileBytes:  int64(tc.TargetFileMB) << 20,
+				TombstoneHorizon: tc.TombstoneHorizon,
+			}, mem)
+			wt.Merge.Target = IcebergTarget{Table: wt.Iceberg}
+		}
+		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
 }
