@@ -48,6 +48,7 @@ tables:
     target:
       database: base              # default: defaults.database, else source.schema
       table: customers            # default: source.table
+      format: iceberg             # iceberg (default) or delta (Delta Lake)
     buckets: 8
     dms:
       header: true

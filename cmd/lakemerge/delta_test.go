@@ -68,6 +68,16 @@ func TestDeltaTarget(t *testing.T) {
 		t.Fatalf("status exit %d: %v\n%s", code, err, out)
 	}
 	table := filepath.Join(dir, "warehouse", "demo.db", "orders")
+	// vacuum: the rewritten file of the second run is not deleted while
+	// younger than the retention.
+	out, errs, code = lakemerge(t, "vacuum", "--config", job, "--table", "orders", "--retention", "1h")
+	var vr vacuumResult
+	if err := json.Unmarshal([]byte(out), &vr); code != 0 || err != nil || vr.Error != "" || vr.FilesDeleted != 0 {
+		t.Fatalf("vacuum exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+	if _, _, code := lakemerge(t, "vacuum", "--config", job, "--retention", "5m"); code != exitUsage {
+		t.Fatalf("short retention accepted: exit %d", code)
+	}
 	if _, err := os.Stat(filepath.Join(table, "_delta_log", "00000000000000000000.json")); err != nil {
 		t.Fatalf("no delta log: %v", err)
 	}

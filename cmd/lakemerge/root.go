@@ -68,7 +68,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			stopProfile()
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root
 }
