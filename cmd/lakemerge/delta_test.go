@@ -92,6 +92,13 @@ func TestDeltaTarget(t *testing.T) {
 	if string(got) != ordersGolden(t) {
 		t.Fatalf("deltalake reads\n%s\nwant\n%s", got, ordersGolden(t))
 	}
+	got, err = exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), "--duckdb", table, "order_id").CombinedOutput()
+	if err != nil {
+		t.Fatalf("duckdb delta_scan: %v\n%s", err, got)
+	}
+	if string(got) != ordersGolden(t) {
+		t.Fatalf("duckdb delta_scan reads\n%s\nwant\n%s", got, ordersGolden(t))
+	}
 }
 
 // TestDeltaTargetOnAWS: the same Delta target on S3 with the Glue catalog:
