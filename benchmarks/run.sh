@@ -5,14 +5,14 @@
 # results.json and results.png into the workload folder.
 #
 # Usage: benchmarks/run.sh [ROWS] [CHANGES] [DIR] [TOOLS]
-#   defaults: 1000000 100000 /tmp/lakemerge-bench lakemerge,delta,pyiceberg
+#   defaults: 1000000 100000 /tmp/lakemerge-bench lakemerge,delta,pyiceberg,spark (spark needs Java)
 # The issue's target workload: benchmarks/run.sh 10000000 1000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 changes=${2:-100000}
 dir=${3:-/tmp/lakemerge-bench}
-tools=${4:-lakemerge,delta,pyiceberg}
+tools=${4:-lakemerge,delta,pyiceberg,spark}
 
 venv=.venv-bench
 stamp=$venv/.requirements.sha256

@@ -43,15 +43,70 @@ func run(dir string, env []string, name string, args ...string) (step, []byte, e
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
-	st := step{Wall: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+	if err := cmd.Start(); err != nil {
+		return step{}, nil, err
+	}
+	// A peer may run in more than one process (Spark's JVM under its
+	// Python driver): sample the RSS of the whole process tree.
+	done := make(chan struct{})
+	treePeak := make(chan int64, 1)
+	go func() {
+		var peak int64
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			if r := treeRSS(cmd.Process.Pid); r > peak {
+				peak = r
+			}
+			select {
+			case <-done:
+				treePeak <- peak
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	st := step{Wall: time.Since(start), PeakRSS: <-treePeak}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > st.PeakRSS {
 		st.PeakRSS = ru.Maxrss * 1024
 	}
 	if err != nil {
 		return st, out.Bytes(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, lastLines(errb.String(), 15))
 	}
 	return st, out.Bytes(), nil
+}
+
+// treeRSS sums the resident memory of pid and its descendants (Linux
+// /proc); 0 where /proc cannot be read.
+func treeRSS(pid int) int64 {
+	var total int64
+	stack := []int{pid}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p)); err == nil {
+			var size, resident int64
+			if _, err := fmt.Sscan(string(b), &size, &resident); err == nil {
+				total += resident * int64(os.Getpagesize())
+			}
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				var c int
+				if _, err := fmt.Sscan(f, &c); err == nil {
+					stack = append(stack, c)
+				}
+			}
+		}
+	}
+	return total
 }
 
 func lastLines(s string, n int) string {
@@ -94,7 +149,7 @@ func compare(args []string) error {
 	lm := fl.String("lakemerge", "", "lakemerge binary (required)")
 	py := fl.String("python", "python3", "Python with benchmarks/requirements.txt installed")
 	peers := fl.String("peers", "benchmarks/peers", "folder of the peer scripts")
-	tools := fl.String("tools", "lakemerge,delta,pyiceberg", "tools to run, in order")
+	tools := fl.String("tools", "lakemerge,delta,pyiceberg,spark", "tools to run, in order")
 	fl.Parse(args)
 	if *dir == "" || *lm == "" {
 		return fmt.Errorf("--dir and --lakemerge are required")

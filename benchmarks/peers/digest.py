@@ -3,7 +3,7 @@
 a digest of the rows sorted by id, every value rendered as text, so that the
 harness can check that every tool produced the same table.
 
-Usage: digest.py WORKDIR lakemerge|pyiceberg|delta"""
+Usage: digest.py WORKDIR lakemerge|pyiceberg|delta|spark"""
 import hashlib
 import json
 import os
@@ -16,9 +16,9 @@ import common
 
 
 def read(workdir, tool):
-    if tool == "delta":
+    if tool in ("delta", "spark"):
         from deltalake import DeltaTable
-        return DeltaTable(os.path.join(workdir, "peers", "delta", "orders")).to_pyarrow_table()
+        return DeltaTable(os.path.join(workdir, "peers", tool, "orders")).to_pyarrow_table()
     from pyiceberg.catalog.sql import SqlCatalog
     if tool == "lakemerge":
         cat = SqlCatalog("lakemerge", uri=f"sqlite:///{workdir}/catalog.db", warehouse=f"file://{workdir}/warehouse")
