@@ -15,11 +15,13 @@
 //
 // where JSON is
 //
-//	{"gen":G,"runs":R,"last":"key","objects":[["key","etag",size],...]}
+//	{"gen":G,"runs":R,"last":"key","objects":[["key","etag",size,gen],...]}
 //
 // objects sorted by key, keys unique. gen is the DMS load generation (see
 // package merge), runs the number of runs that committed, last the last
-// object absorbed, in apply order. The empty string decodes to the zero
+// object absorbed, in apply order. An object's gen is the generation it was
+// absorbed in; a three-element object (written before objects carried it)
+// decodes with the bookmark's gen. The empty string decodes to the zero
 // Bookmark (a table that absorbed nothing). Decoders reject other prefixes,
 // so a future version is an explicit error rather than a misread.
 package bookmarks
@@ -36,12 +38,20 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Entry identifies one raw object.
+// Entry identifies one raw object by Key, ETag and Size; in a Bookmark it
+// also records the load generation it was absorbed in.
 type Entry struct {
 	Key  string
 	ETag string
 	Size int64
+	// Gen is the generation the object was absorbed in (set by Advance;
+	// listings leave it zero). It is not part of the object's identity.
+	Gen uint32
 }
+
+// Same reports whether e and o are the same object version: key, ETag and
+// size, whatever generation either was absorbed in.
+func (e Entry) Same(o Entry) bool { return e.Key == o.Key && e.ETag == o.ETag && e.Size == o.Size }
 
 // Bookmark is the set of raw objects a table absorbed. The zero value is a
 // table that absorbed nothing. Values are immutable by convention: methods
@@ -65,7 +75,17 @@ func (b Bookmark) find(key string) (int, bool) {
 // Contains reports whether b holds exactly e (key, ETag and size).
 func (b Bookmark) Contains(e Entry) bool {
 	i, ok := b.find(e.Key)
-	return ok && b.Entries[i] == e
+	return ok && b.Entries[i].Same(e)
+}
+
+// Absorbed returns the entry b holds for key (with the generation it was
+// absorbed in) and whether b holds one.
+func (b Bookmark) Absorbed(key string) (Entry, bool) {
+	i, ok := b.find(key)
+	if !ok {
+		return Entry{}, false
+	}
+	return b.Entries[i], true
 }
 
 // Pending splits listed objects into fresh ones (key not in b) and changed
@@ -77,19 +97,23 @@ func (b Bookmark) Pending(listed []Entry) (fresh, changed []Entry) {
 		switch {
 		case !ok:
 			fresh = append(fresh, e)
-		case b.Entries[i] != e:
+		case !b.Entries[i].Same(e):
 			changed = append(changed, e)
 		}
 	}
 	return fresh, changed
 }
 
-// Advance returns the bookmark after absorbing objects (in apply order):
-// their entries replace those with the same key, Runs grows by one and
-// Last is the last of them. b is not modified.
+// Advance returns the bookmark after absorbing objects (in apply order) in
+// generation b.Generation: their entries, stamped with that generation,
+// replace those with the same key, Runs grows by one and Last is the last
+// of them. b is not modified.
 func (b Bookmark) Advance(absorbed []Entry) Bookmark {
 	next := Bookmark{Generation: b.Generation, Runs: b.Runs + 1, Last: b.Last}
 	add := slices.Clone(absorbed)
+	for i := range add {
+		add[i].Gen = b.Generation
+	}
 	if len(add) > 0 {
 		next.Last = add[len(add)-1].Key
 	}
@@ -161,7 +185,7 @@ func (b Bookmark) Encode() (string, error) {
 		if i > 0 && b.Entries[i-1].Key >= e.Key {
 			return "", fmt.Errorf("encode bookmark: entries not sorted and unique at %q", e.Key)
 		}
-		raw, err := json.Marshal([]any{e.Key, e.ETag, e.Size})
+		raw, err := json.Marshal([]any{e.Key, e.ETag, e.Size, e.Gen})
 		if err != nil {
 			return "", fmt.Errorf("encode bookmark: %w", err)
 		}
@@ -213,11 +237,16 @@ func Decode(s string) (Bookmark, error) {
 	}
 	b := Bookmark{Generation: w.Gen, Runs: w.Runs, Last: w.Last, Entries: make([]Entry, len(w.Objects))}
 	for i, raw := range w.Objects {
-		var tuple [3]json.RawMessage
+		var tuple []json.RawMessage
 		e := &b.Entries[i]
-		if err := json.Unmarshal(raw, &tuple); err != nil ||
-			json.Unmarshal(tuple[0], &e.Key) != nil || json.Unmarshal(tuple[1], &e.ETag) != nil || json.Unmarshal(tuple[2], &e.Size) != nil {
-			return Bookmark{}, fmt.Errorf("decode bookmark: object %d is not [key, etag, size]: %w", i, ErrCorrupt)
+		e.Gen = w.Gen
+		if err := json.Unmarshal(raw, &tuple); err != nil || len(tuple) < 3 || len(tuple) > 4 ||
+			json.Unmarshal(tuple[0], &e.Key) != nil || json.Unmarshal(tuple[1], &e.ETag) != nil || json.Unmarshal(tuple[2], &e.Size) != nil ||
+			(len(tuple) == 4 && json.Unmarshal(tuple[3], &e.Gen) != nil) {
+			return Bookmark{}, fmt.Errorf("decode bookmark: object %d is not [key, etag, size, gen]: %w", i, ErrCorrupt)
+		}
+		if e.Gen > w.Gen {
+			return Bookmark{}, fmt.Errorf("decode bookmark: object %d absorbed in generation %d, after the bookmark's %d: %w", i, e.Gen, w.Gen, ErrCorrupt)
 		}
 		if i > 0 && b.Entries[i-1].Key >= e.Key {
 			return Bookmark{}, fmt.Errorf("decode bookmark: objects not sorted and unique at %q: %w", e.Key, ErrCorrupt)

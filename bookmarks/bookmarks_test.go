@@ -83,33 +83,74 @@ func TestEncodeRejectsUnsorted(t *testing.T) {
 	}
 }
 
-// TestDecodeGolden pins the version-1 format: the stored string must keep
-// decoding to the same bookmark across library upgrades.
+// TestDecodeGolden pins the version-1 format: the stored strings must keep
+// decoding to the same bookmark across library upgrades. v1.golden predates
+// per-object generations (its objects decode with the bookmark's); v1-gen
+// has them.
 func TestDecodeGolden(t *testing.T) {
-	path := filepath.Join("testdata", "v1.golden")
-	b := Bookmark{Generation: 2, Runs: 5, Last: "public/t/20240528-195141380.csv", Entries: []Entry{
-		e("public/t/20240528-195141380.csv", "18d3f-1a", 26),
-		e("public/t/LOAD00000001.csv", "17a00-400", 1024),
-	}}
-	if *update {
-		s, err := b.Encode()
+	for _, tc := range []struct {
+		file  string
+		write bool
+		b     Bookmark
+	}{
+		{"v1.golden", false, Bookmark{Generation: 2, Runs: 5, Last: "public/t/20240528-195141380.csv", Entries: []Entry{
+			{Key: "public/t/20240528-195141380.csv", ETag: "18d3f-1a", Size: 26, Gen: 2},
+			{Key: "public/t/LOAD00000001.csv", ETag: "17a00-400", Size: 1024, Gen: 2},
+		}}},
+		{"v1-gen.golden", true, Bookmark{Generation: 2, Runs: 5, Last: "public/t/LOAD00000001.csv", Entries: []Entry{
+			{Key: "public/t/20240528-195141380.csv", ETag: "18d3f-1a", Size: 26, Gen: 1},
+			{Key: "public/t/LOAD00000001.csv", ETag: "17a00-400", Size: 1024, Gen: 2},
+		}}},
+	} {
+		path := filepath.Join("testdata", tc.file)
+		if *update && tc.write {
+			s, err := tc.b.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(s+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, []byte(s+"\n"), 0o644); err != nil {
+		got, err := Decode(strings.TrimSpace(string(raw)))
+		if err != nil {
 			t.Fatal(err)
 		}
+		if !got.Equal(tc.b) {
+			t.Errorf("%s decodes to %+v", tc.file, got)
+		}
 	}
-	raw, err := os.ReadFile(path)
+}
+
+// TestAdvanceStampsGeneration: entries remember the generation they were
+// absorbed in; identity (Pending, Contains) ignores it.
+func TestAdvanceStampsGeneration(t *testing.T) {
+	b := Bookmark{}.Advance([]Entry{e("LOAD1", "a", 1), e("cdc1", "b", 1)})
+	b.Generation = 1
+	b = b.Advance([]Entry{e("LOAD1", "a2", 1)})
+	if got, _ := b.Absorbed("LOAD1"); got.Gen != 1 || got.ETag != "a2" {
+		t.Fatalf("LOAD1: %+v", got)
+	}
+	if got, _ := b.Absorbed("cdc1"); got.Gen != 0 {
+		t.Fatalf("cdc1: %+v", got)
+	}
+	if !b.Contains(e("cdc1", "b", 1)) {
+		t.Fatal("Contains compares the generation")
+	}
+	if f, c := b.Pending([]Entry{e("LOAD1", "a2", 1), e("cdc1", "b", 1)}); len(f)+len(c) != 0 {
+		t.Fatalf("pending %v %v", f, c)
+	}
+	bad := Bookmark{Generation: 0, Entries: []Entry{{Key: "k", Gen: 3}}}
+	s, err := bad.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Equal(b) {
-		t.Fatalf("golden decodes to %+v", got)
+	if _, err := Decode(s); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("object from a future generation decoded: %v", err)
 	}
 }
 

@@ -35,9 +35,12 @@
 //
 // # Load generations (DMS table reloads)
 //
-// A full-load file that arrives after the table has absorbed CDC files, or a
-// full-load object overwritten with new content, starts a new load
-// generation: the generation number is the first part of every _seq, so all
+// A full-load file that arrives after the current generation has absorbed
+// CDC files, or that overwrites a full-load object absorbed in the current
+// generation, starts a new load generation (the bookmark records the
+// generation each object was absorbed in). Other full-load files belong to
+// the current generation's load, so a reload whose LOAD files reach the raw
+// zone over several runs is one generation. The generation number is the first part of every _seq, so all
 // changes of the new generation are newer than everything stored, and rows of
 // the old generation that the new full load does not contain are deleted
 // (Txn.Apply's truncateBefore). Pending CDC files that arrive in the same run

@@ -518,6 +518,58 @@ func TestReloadStartsNewGeneration(t *testing.T) {
 	diff(t, "cdc after reload", e.read(), "2|\"b3\"|2.00\n")
 }
 
+// TestReloadOverSeveralRuns: DMS writes a reload's LOAD files one by one,
+// so runs can see part of the new load. The runs that absorb the rest must
+// stay in the reload's generation (not start another one that deletes what
+// the first run loaded), and end with the table one run over the whole
+// reload gives. After CDC of the new generation, a further reload starts a
+// new generation again.
+func TestReloadOverSeveralRuns(t *testing.T) {
+	load1 := []change1{{op: 'I', id: 1, name: "a", amount: "1.00"}, {op: 'I', id: 2, name: "b", amount: "2.00"}}
+	load2 := []change1{{op: 'I', id: 3, name: "c", amount: "3.00"}, {op: 'I', id: 4, name: "d", amount: "4.00"}}
+	reload1 := []change1{{op: 'I', id: 1, name: "a2", amount: "1.50"}, {op: 'I', id: 2, name: "b2", amount: "2.50"}}
+	reload2 := []change1{{op: 'I', id: 3, name: "c2", amount: "3.50"}, {op: 'I', id: 6, name: "f", amount: "6.00"}}
+	start := func(t *testing.T) *env {
+		e := newEnv(t)
+		e.write("LOAD00000001.csv", dmsFile(load1, true))
+		e.write("LOAD00000002.csv", dmsFile(load2, true))
+		e.writeCDC([]change1{{op: 'U', id: 2, name: "b1", amount: "2.10", seq: 1}, {op: 'I', id: 5, name: "e", amount: "5.00", seq: 2}})
+		e.run()
+		diff(t, "before reload", e.read(), "1|\"a\"|1.00\n2|\"b1\"|2.10\n3|\"c\"|3.00\n4|\"d\"|4.00\n5|\"e\"|5.00\n")
+		return e
+	}
+	want := "1|\"a2\"|1.50\n2|\"b2\"|2.50\n3|\"c2\"|3.50\n6|\"f\"|6.00\n"
+
+	one := start(t)
+	one.write("LOAD00000001.csv", dmsFile(reload1, true))
+	one.write("LOAD00000002.csv", dmsFile(reload2, true))
+	if res := one.run(); res.Bookmark.Generation != 1 {
+		t.Fatalf("one run: generation %d, want 1", res.Bookmark.Generation)
+	}
+	diff(t, "reload in one run", one.read(), want)
+
+	e := start(t)
+	e.write("LOAD00000001.csv", dmsFile(reload1, true))
+	if res := e.run(); res.Bookmark.Generation != 1 {
+		t.Fatalf("first part: generation %d, want 1", res.Bookmark.Generation)
+	}
+	e.write("LOAD00000002.csv", dmsFile(reload2, true))
+	if res := e.run(); res.Bookmark.Generation != 1 {
+		t.Fatalf("second part: generation %d, want 1 (the reload's)", res.Bookmark.Generation)
+	}
+	diff(t, "reload over two runs", e.read(), want)
+
+	// CDC of generation 1, then the load is overwritten again: generation 2.
+	e.writeCDC([]change1{{op: 'D', id: 6, seq: 1}})
+	e.run()
+	diff(t, "cdc after reload", e.read(), "1|\"a2\"|1.50\n2|\"b2\"|2.50\n3|\"c2\"|3.50\n")
+	e.write("LOAD00000001.csv", dmsFile(load1, true))
+	if res := e.run(); res.Bookmark.Generation != 2 {
+		t.Fatalf("second reload: generation %d, want 2", res.Bookmark.Generation)
+	}
+	diff(t, "second reload", e.read(), "1|\"a\"|1.00\n2|\"b\"|2.00\n")
+}
+
 // TestInteropPyIceberg reads the table lakemerge wrote with pyiceberg (an
 // engine nobody here wrote) and compares it with the reference model. It
 // needs LAKEMERGE_PYTHON: a Python with interop/requirements.txt installed,

@@ -78,8 +78,9 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	for _, k := range slices.Concat(companions, ignored) {
 		absorbed = append(absorbed, byKey[k])
 	}
-	p.next = p.base.Advance(absorbed)
-	p.next.Generation = gen
+	stamped := p.base
+	stamped.Generation = gen
+	p.next = stamped.Advance(absorbed)
 	if len(p.files) == 0 {
 		return p, nil
 	}
@@ -156,17 +157,30 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	return p, nil
 }
 
-// reload reports whether the pending files start a new load generation: a
-// full-load object was overwritten, or full-load files arrive after the
-// table absorbed CDC files.
+// reload reports whether the pending files start a new load generation.
+// A full-load (snapshot) file among them starts one when the current
+// generation has already absorbed CDC files (a reload after streaming), or
+// when it overwrites a full-load object absorbed in the current generation
+// (the load was restarted). Otherwise it belongs to the current
+// generation's load, which may arrive over several runs: DMS writes a
+// reload's LOAD files one by one, overwriting the previous load's objects,
+// and a run that sees only some of them must not make the next run start
+// yet another generation (that would delete the rows the first run loaded).
 func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry) bool {
-	for _, e := range changed {
-		if t.Format.IsSnapshot(e.Key) {
-			return true
-		}
+	isSnap := func(e bookmarks.Entry) bool { return t.Format.IsSnapshot(e.Key) }
+	if !slices.ContainsFunc(fresh, isSnap) && !slices.ContainsFunc(changed, isSnap) {
+		return false
 	}
-	absorbedCDC := slices.ContainsFunc(base.Entries, func(e bookmarks.Entry) bool { return !t.Format.IsSnapshot(e.Key) })
-	return absorbedCDC && slices.ContainsFunc(fresh, func(e bookmarks.Entry) bool { return t.Format.IsSnapshot(e.Key) })
+	streamed := slices.ContainsFunc(base.Entries, func(e bookmarks.Entry) bool {
+		return e.Gen == base.Generation && !isSnap(e)
+	})
+	if streamed {
+		return true
+	}
+	return slices.ContainsFunc(changed, func(e bookmarks.Entry) bool {
+		old, ok := base.Absorbed(e.Key)
+		return isSnap(e) && ok && old.Gen == base.Generation
+	})
 }
 
 // decode reads one file into batches, checking that no key is null, and
