@@ -42,6 +42,7 @@ var errTablesFailed = errors.New("some tables failed")
 func main() {
 	wire.RegisterFileIO()
 	setMemoryLimit([]string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"})
+	setGCPercent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()

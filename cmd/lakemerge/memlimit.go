@@ -47,3 +47,21 @@ func cgroupLimit(files []string) int64 {
 	}
 	return 0
 }
+
+// gcPercent is lakemerge's default GOGC. Almost all of a run's heap is
+// Arrow buffers, which hold no pointers, so a collection costs little
+// marking; collecting at 25% growth instead of Go's 100% keeps the heap
+// near the live data. Figures (10M-row DMS full load, 2 cores): GOGC=100
+// 18.9 s, 5.7 GB peak RSS; GOGC=25 12.2 s, 3.8 GB (less memory to fault in
+// makes it faster too); GOGC=10 15.2 s, 3.4 GB.
+const gcPercent = 25
+
+// setGCPercent sets the collector's target heap growth to gcPercent unless
+// GOGC is set; it returns the value set, 0 for none.
+func setGCPercent() int {
+	if os.Getenv("GOGC") != "" {
+		return 0
+	}
+	debug.SetGCPercent(gcPercent)
+	return gcPercent
+}

@@ -45,3 +45,17 @@ func TestCgroupLimit(t *testing.T) {
 		t.Fatalf("GOMEMLIMIT set, but limit %d", got)
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	if got := setGCPercent(); got != gcPercent || debug.SetGCPercent(100) != gcPercent {
+		t.Fatalf("GOGC not set: set %d", got)
+	}
+	t.Setenv("GOGC", "200")
+	if got := setGCPercent(); got != 0 || debug.SetGCPercent(100) != 100 {
+		t.Fatalf("GOGC set, but set %d", got)
+	}
+}

@@ -43,54 +43,152 @@ type winner[K cmp.Ordered] struct {
 // keyFunc returns the key of row r of one batch.
 type keyFunc[K cmp.Ordered] func(r int) K
 
-// pick finds the winning row of every key, sorted by key. keys returns the
-// key function of one batch.
-func pick[K cmp.Ordered](batches []arrow.RecordBatch, seqCol int, keys func(arrow.RecordBatch) (keyFunc[K], error), st *Stats) ([]winner[K], error) {
-	index := make(map[K]int32, 1024)
-	var wins []winner[K]
+// mapKeys is the number of distinct keys up to which pick indexes winners
+// in a hash map; beyond it, sorting every row by key is faster (the map no
+// longer fits in cache and every row is a random access).
+const mapKeys = 1 << 18
+
+// pick finds the winning row of every key and returns their global row
+// indices (batches concatenated), sorted by key. keys returns the key
+// function of one batch.
+func pick[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqCol int, keys func(arrow.RecordBatch) (keyFunc[K], error), st *Stats) ([]int64, error) {
+	seqs := make([]*array.Binary, len(batches))
+	for i, b := range batches {
+		var ok bool
+		if seqs[i], ok = b.Column(seqCol).(*array.Binary); !ok {
+			return nil, fmt.Errorf("dedupe: %s is %s, want binary", change.ColSeq, b.Column(seqCol).DataType())
+		}
+		st.In += b.NumRows()
+	}
 	// In the common case (changes decoded in apply order) _seq grows with
 	// the row order: then the last row of a key wins and no _seq needs to
 	// be compared against the current winner's (a random memory access).
-	inOrder := seqsIncrease(batches, seqCol)
+	inOrder := seqsIncrease(seqs)
+	if inOrder {
+		// A full load read in key order (InnoDB tables, most heap tables)
+		// needs no index at all: the last row of each run of equal keys
+		// wins and the rows are already sorted.
+		rows, sorted, err := pickSorted(batches, offsets, keys)
+		if err != nil || sorted {
+			return rows, err
+		}
+	}
+	rows, ok, err := pickByMap(batches, offsets, seqs, inOrder, keys)
+	if err != nil || ok {
+		return rows, err
+	}
+	return pickBySort(batches, offsets, seqs, inOrder, keys)
+}
+
+// pickByMap indexes the current winner of each key in a map, then sorts
+// the winners; ok is false when there are more than mapKeys keys.
+func pickByMap[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqs []*array.Binary, inOrder bool, keys func(arrow.RecordBatch) (keyFunc[K], error)) (rows []int64, ok bool, err error) {
+	index := make(map[K]int32, 1024)
+	var wins []winner[K]
 	for bi, b := range batches {
 		key, err := keys(b)
 		if err != nil {
-			return nil, fmt.Errorf("dedupe: %w", err)
-		}
-		seqs, ok := b.Column(seqCol).(*array.Binary)
-		if !ok {
-			return nil, fmt.Errorf("dedupe: %s is %s, want binary", change.ColSeq, b.Column(seqCol).DataType())
+			return nil, false, fmt.Errorf("dedupe: %w", err)
 		}
 		n := int(b.NumRows())
-		st.In += int64(n)
 		for r := 0; r < n; r++ {
 			k := key(r)
-			seq := seqs.Value(r)
+			seq := seqs[bi].Value(r)
 			if w, ok := index[k]; ok {
 				if inOrder || change.CompareSeq(seq, wins[w].seq) >= 0 {
 					wins[w].seq, wins[w].batch, wins[w].row = seq, int32(bi), int32(r)
 				}
 				continue
 			}
+			if len(wins) == mapKeys {
+				return nil, false, nil
+			}
 			index[k] = int32(len(wins))
 			wins = append(wins, winner[K]{key: k, seq: seq, batch: int32(bi), row: int32(r)})
 		}
 	}
 	slices.SortFunc(wins, func(a, b winner[K]) int { return cmp.Compare(a.key, b.key) })
-	return wins, nil
+	return locations(wins, offsets), true, nil
+}
+
+// pickBySort sorts every row by key, then row order, and keeps from each
+// run of equal keys the row with the greatest _seq (the later row on a
+// tie, as pickByMap does).
+func pickBySort[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqs []*array.Binary, inOrder bool, keys func(arrow.RecordBatch) (keyFunc[K], error)) ([]int64, error) {
+	type entry struct {
+		key        K
+		batch, row int32
+	}
+	total := offsets[len(offsets)-1] + batches[len(batches)-1].NumRows()
+	ents := make([]entry, 0, total)
+	for bi, b := range batches {
+		key, err := keys(b)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
+		for r := 0; r < int(b.NumRows()); r++ {
+			ents = append(ents, entry{key: key(r), batch: int32(bi), row: int32(r)})
+		}
+	}
+	slices.SortFunc(ents, func(a, b entry) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.batch, b.batch); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.row, b.row)
+	})
+	var rows []int64
+	for i := 0; i < len(ents); {
+		w := ents[i]
+		j := i + 1
+		for ; j < len(ents) && ents[j].key == w.key; j++ {
+			if e := ents[j]; inOrder || change.CompareSeq(seqs[e.batch].Value(int(e.row)), seqs[w.batch].Value(int(w.row))) >= 0 {
+				w = e
+			}
+		}
+		rows = append(rows, offsets[w.batch]+int64(w.row))
+		i = j
+	}
+	return rows, nil
+}
+
+// pickSorted returns the last row of each run of equal keys when the keys
+// never decrease in row order; sorted is false (and rows nil) as soon as
+// one does.
+func pickSorted[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, keys func(arrow.RecordBatch) (keyFunc[K], error)) (rows []int64, sorted bool, err error) {
+	var prev K
+	first := true
+	for bi, b := range batches {
+		key, err := keys(b)
+		if err != nil {
+			return nil, false, fmt.Errorf("dedupe: %w", err)
+		}
+		n := int(b.NumRows())
+		for r := 0; r < n; r++ {
+			k := key(r)
+			switch {
+			case first || k > prev:
+				rows = append(rows, offsets[bi]+int64(r))
+			case k == prev:
+				rows[len(rows)-1] = offsets[bi] + int64(r)
+			default:
+				return nil, false, nil
+			}
+			prev, first = k, false
+		}
+	}
+	return rows, true, nil
 }
 
 // seqsIncrease reports whether _seq never decreases from one row to the
 // next, across batches in order.
-func seqsIncrease(batches []arrow.RecordBatch, seqCol int) bool {
+func seqsIncrease(seqs []*array.Binary) bool {
 	var prev []byte
-	for _, b := range batches {
-		seqs, ok := b.Column(seqCol).(*array.Binary)
-		if !ok {
-			return false
-		}
-		for r := 0; r < seqs.Len(); r++ {
-			s := seqs.Value(r)
+	for _, a := range seqs {
+		for r := 0; r < a.Len(); r++ {
+			s := a.Value(r)
 			if change.CompareSeq(s, prev) < 0 {
 				return false
 			}
@@ -116,6 +214,16 @@ func intKey(schema *arrow.Schema, keys []string) (int, bool) {
 		return idx[0], true
 	}
 	return 0, false
+}
+
+// isIdentity reports whether idx is 0, 1, 2, ...
+func isIdentity(idx []int64) bool {
+	for i, v := range idx {
+		if v != int64(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // locations lists the winners' global row indices (batches concatenated).
@@ -157,7 +265,8 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 	}
 	var rows []int64
 	if col, ok := intKey(schema, keys); ok {
-		wins, err := pick(batches, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[int64], error) {
+		var err error
+		rows, err = pick(batches, offsets, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[int64], error) {
 			switch a := b.Column(col).(type) {
 			case *array.Int64:
 				if a.NullN() > 0 {
@@ -175,10 +284,10 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 		if err != nil {
 			return nil, st, err
 		}
-		rows = locations(wins, offsets)
 	} else {
 		var buf []byte
-		wins, err := pick(batches, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[string], error) {
+		var err error
+		rows, err = pick(batches, offsets, seqIdx[0], func(b arrow.RecordBatch) (keyFunc[string], error) {
 			enc, err := change.NewKeyEncoder(b, keys)
 			if err != nil {
 				return nil, err
@@ -191,7 +300,6 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 		if err != nil {
 			return nil, st, err
 		}
-		rows = locations(wins, offsets)
 	}
 	st.Out = int64(len(rows))
 	perColumn := func(int) []int64 { return rows }
@@ -241,8 +349,15 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 				return nil, st, fmt.Errorf("dedupe: concatenate %s: %w", schema.Field(c).Name, err)
 			}
 		}
+		idx := perColumn(c)
+		if int64(len(idx)) == total && isIdentity(idx) {
+			// Every row wins, in order (a full load without repeated
+			// keys, read in key order): the concatenation is the result.
+			cols[c] = whole
+			continue
+		}
 		ib := array.NewInt64Builder(mem)
-		ib.AppendValues(perColumn(c), nil)
+		ib.AppendValues(idx, nil)
 		indices := ib.NewArray()
 		ib.Release()
 		taken, err := compute.TakeArray(ctx, whole, indices)

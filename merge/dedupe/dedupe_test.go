@@ -3,6 +3,7 @@ package dedupe
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -152,6 +153,84 @@ func TestLatestSplitInvariant(t *testing.T) {
 	}
 }
 
+// TestLatestSortedInput: rows in _seq order whose keys never decrease (a
+// full load read in key order) take the index-free path, with and without
+// repeated keys and split into batches anywhere; a single key out of order,
+// even in the last row, sends them down the general path. Every variant
+// equals the plain model, for integer and string keys.
+func TestLatestSortedInput(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for trial := 0; trial < 60; trial++ {
+		n := 1 + rng.IntN(200)
+		rows := make([]row, n)
+		id := int64(rng.IntN(5)) - 2
+		for i := range rows {
+			if i > 0 && rng.IntN(3) > 0 {
+				id += int64(rng.IntN(3)) // repeats when 0
+			}
+			rows[i] = row{id: id, val: fmt.Sprint("v", i), op: change.Op(1 + rng.IntN(3)), seq: uint64(i + 1)}
+		}
+		if trial%3 == 2 {
+			// Last key out of order.
+			rows[n-1].id = rows[0].id - 1
+		}
+		model := map[int64]row{}
+		for _, r := range rows {
+			model[r.id] = r // seq grows with i: the last row of a key wins
+		}
+		var want strings.Builder
+		ids := slices.Sorted(maps.Keys(model))
+		for _, k := range ids {
+			r := model[k]
+			var sb change.SeqBuilder
+			fmt.Fprintf(&want, "%d %s %s %x\n", k, r.val, r.op, sb.Uint64(r.seq).Bytes())
+		}
+		var batches []arrow.RecordBatch
+		for rest := rows; len(rest) > 0; {
+			k := 1 + rng.IntN(len(rest))
+			batches = append(batches, build(t, mem, rest[:k]))
+			rest = rest[k:]
+		}
+		got, st, err := Latest(mem, batches, []string{"id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := render(got); g != want.String() {
+			t.Fatalf("trial %d: got\n%swant\n%s", trial, g, want.String())
+		}
+		if st.In != int64(n) || st.Out != int64(len(model)) {
+			t.Fatalf("trial %d: stats %+v", trial, st)
+		}
+		got.Release()
+		// The encoded-key path (string and composite keys) agrees.
+		var buf []byte
+		offsets := make([]int64, len(batches))
+		var total int64
+		for i, b := range batches {
+			offsets[i], total = total, total+b.NumRows()
+		}
+		st = Stats{}
+		strs, err := pick(batches, offsets, 3, func(b arrow.RecordBatch) (keyFunc[string], error) {
+			enc, err := change.NewKeyEncoder(b, []string{"id"})
+			if err != nil {
+				return nil, err
+			}
+			return func(r int) string { buf = enc.Append(buf[:0], r); return string(buf) }, nil
+		}, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strs) != len(model) {
+			t.Fatalf("trial %d: string path kept %d rows, want %d", trial, len(strs), len(model))
+		}
+		for _, b := range batches {
+			b.Release()
+		}
+	}
+}
+
 // TestEncodedKeyPathMatchesIntPath: the general path (encoded keys, used
 // for string and composite keys) picks the same rows in the same order as
 // the integer fast path.
@@ -168,7 +247,7 @@ func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
 	defer rec.Release()
 	seqCol := rec.Schema().FieldIndices(change.ColSeq)[0]
 	var st Stats
-	ints, err := pick(rec2(rec), seqCol, func(b arrow.RecordBatch) (keyFunc[int64], error) {
+	ints, err := pick(rec2(rec), []int64{0}, seqCol, func(b arrow.RecordBatch) (keyFunc[int64], error) {
 		a := b.Column(0).(*array.Int64)
 		return func(r int) int64 { return a.Value(r) }, nil
 	}, &st)
@@ -176,7 +255,7 @@ func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf []byte
-	strs, err := pick(rec2(rec), seqCol, func(b arrow.RecordBatch) (keyFunc[string], error) {
+	strs, err := pick(rec2(rec), []int64{0}, seqCol, func(b arrow.RecordBatch) (keyFunc[string], error) {
 		enc, err := change.NewKeyEncoder(b, []string{"id"})
 		if err != nil {
 			return nil, err
@@ -186,7 +265,7 @@ func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(locations(ints, []int64{0}), locations(strs, []int64{0})) {
+	if !slices.Equal(ints, strs) {
 		t.Fatal("encoded-key path picks other rows or another order than the integer path")
 	}
 }
@@ -208,20 +287,40 @@ func TestLatestErrors(t *testing.T) {
 }
 
 func BenchmarkLatest(b *testing.B) {
-	for _, keys := range []int{1000, 100000} {
-		b.Run(fmt.Sprintf("rows=1000000/keys=%d", keys), func(b *testing.B) {
+	// keys=N: 1M changes to N random keys (a merge); load=sorted|shuffled:
+	// a full load of 1M distinct keys in key order (InnoDB, most heap
+	// tables) or in random order.
+	cases := []struct {
+		name string
+		id   func(rng *rand.Rand, i int) int64
+	}{
+		{"keys=1000", func(rng *rand.Rand, _ int) int64 { return int64(rng.IntN(1000)) }},
+		{"keys=100000", func(rng *rand.Rand, _ int) int64 { return int64(rng.IntN(100000)) }},
+		{"load=sorted", func(_ *rand.Rand, i int) int64 { return int64(i) }},
+		{"load=shuffled", func(_ *rand.Rand, i int) int64 { return int64(uint32(i) * 2654435761) }},
+	}
+	for _, c := range cases {
+		b.Run("rows=1000000/"+c.name, func(b *testing.B) {
 			mem := memory.NewGoAllocator()
 			rng := rand.New(rand.NewPCG(3, 4))
 			rows := make([]row, 1_000_000)
 			for i := range rows {
-				rows[i] = row{id: int64(rng.IntN(keys)), val: "payload", op: change.OpUpdate, seq: uint64(i)}
+				rows[i] = row{id: c.id(rng, i), val: "payload", op: change.OpUpdate, seq: uint64(i)}
 			}
-			rec := build(b, mem, rows)
-			defer rec.Release()
+			// Batches of 8192 rows, as the decoders produce them.
+			var recs []arrow.RecordBatch
+			for off := 0; off < len(rows); off += 8192 {
+				recs = append(recs, build(b, mem, rows[off:min(off+8192, len(rows))]))
+			}
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				out, _, err := Latest(mem, []arrow.RecordBatch{rec}, []string{"id"})
+				out, _, err := Latest(mem, recs, []string{"id"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -229,5 +328,73 @@ func BenchmarkLatest(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(rows))*float64(b.N)/b.Elapsed().Seconds(), "changes/s")
 		})
+	}
+}
+
+// TestSortPathMatchesMapPath: past mapKeys distinct keys pick sorts every
+// row instead of indexing winners in a map; both pick the same rows, in
+// and out of _seq order, for integer and encoded keys.
+func TestSortPathMatchesMapPath(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for trial := 0; trial < 40; trial++ {
+		n := 1 + rng.IntN(400)
+		inOrder := trial%2 == 0
+		perm := rng.Perm(n)
+		rows := make([]row, n)
+		for i := range rows {
+			seq := uint64(perm[i] / 2) // ties too
+			if inOrder {
+				seq = uint64(i / 2)
+			}
+			rows[i] = row{id: int64(rng.IntN(1 + n/3)), val: "v", op: change.OpUpdate, seq: seq}
+		}
+		var batches []arrow.RecordBatch
+		var offsets []int64
+		var total int64
+		for rest := rows; len(rest) > 0; {
+			k := 1 + rng.IntN(len(rest))
+			b := build(t, mem, rest[:k])
+			batches, offsets, total = append(batches, b), append(offsets, total), total+b.NumRows()
+			rest = rest[k:]
+		}
+		seqs := make([]*array.Binary, len(batches))
+		for i, b := range batches {
+			seqs[i] = b.Column(3).(*array.Binary)
+		}
+		if seqsIncrease(seqs) != inOrder && inOrder {
+			t.Fatal("in-order rows not detected")
+		}
+		ints := func(b arrow.RecordBatch) (keyFunc[int64], error) {
+			a := b.Column(0).(*array.Int64)
+			return func(r int) int64 { return a.Value(r) }, nil
+		}
+		var buf []byte
+		strs := func(b arrow.RecordBatch) (keyFunc[string], error) {
+			enc, err := change.NewKeyEncoder(b, []string{"id"})
+			if err != nil {
+				return nil, err
+			}
+			return func(r int) string { buf = enc.Append(buf[:0], r); return string(buf) }, nil
+		}
+		byMap, ok, err := pickByMap(batches, offsets, seqs, inOrder, ints)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		bySort, err := pickBySort(batches, offsets, seqs, inOrder, ints)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySortStr, err := pickBySort(batches, offsets, seqs, inOrder, strs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(byMap, bySort) || !slices.Equal(byMap, bySortStr) {
+			t.Fatalf("trial %d (in order %v): map %v\nsort %v\nsort (encoded) %v", trial, inOrder, byMap, bySort, bySortStr)
+		}
+		for _, b := range batches {
+			b.Release()
+		}
 	}
 }
