@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -93,20 +94,32 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 			}
 		}
 	}()
-	for _, f := range p.files {
-		bs, n, truncs, skipped, err := t.decode(ctx, f, gen)
-		for _, tr := range truncs {
+	// Files are decoded concurrently (decoding is CPU-bound) and absorbed
+	// in apply order; the first error in that order is the one reported,
+	// whichever worker met it first.
+	decoded := t.decodeAll(ctx, p.files, gen)
+	var firstErr error
+	for i, f := range p.files {
+		d := <-decoded[i]
+		batches = append(batches, d.batches...)
+		if firstErr != nil {
+			continue
+		}
+		if d.err != nil {
+			firstErr = d.err
+			continue
+		}
+		for _, tr := range d.truncs {
 			if p.truncateBefore == nil || change.CompareSeq(tr, p.truncateBefore) > 0 {
 				p.truncateBefore = slices.Clone(tr)
 			}
 		}
-		batches = append(batches, bs...)
-		if err != nil {
-			return nil, err
-		}
 		p.bytes += f.Size
-		p.skipped += skipped
-		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: n, Bytes: f.Size, Skipped: skipped})
+		p.skipped += d.skipped
+		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: d.rows, Bytes: f.Size, Skipped: d.skipped})
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 
 	// Bring every batch to one schema, then keep the latest change per key.
@@ -181,6 +194,44 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 		old, ok := base.Absorbed(e.Key)
 		return isSnap(e) && ok && old.Gen == base.Generation
 	})
+}
+
+// decodedFile is what decoding one file gave.
+type decodedFile struct {
+	batches []arrow.RecordBatch
+	rows    int64
+	truncs  [][]byte
+	skipped int64
+	err     error
+}
+
+// decodeAll decodes files on up to GOMAXPROCS workers, starting them in
+// order; the i-th channel delivers the i-th file. Every channel delivers
+// exactly once, also after an error (later files are still decoded, so
+// the error reported does not depend on timing).
+func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) []chan decodedFile {
+	out := make([]chan decodedFile, len(files))
+	for i := range out {
+		out[i] = make(chan decodedFile, 1)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	next := make(chan int)
+	go func() {
+		for i := range files {
+			next <- i
+		}
+		close(next)
+	}()
+	for range workers {
+		go func() {
+			for i := range next {
+				var d decodedFile
+				d.batches, d.rows, d.truncs, d.skipped, d.err = t.decode(ctx, files[i], gen)
+				out[i] <- d
+			}
+		}()
+	}
+	return out
 }
 
 // decode reads one file into batches, checking that no key is null, and

@@ -123,6 +123,7 @@ func (t *Table) createProperties() ice.Properties {
 		"write.format.default":                       "parquet",
 		"write.parquet.compression-codec":            "zstd",
 		"write.parquet.page-version":                 "1",
+		"write.parquet.compression-level":            "1", // zstd level 1, as pyarrow writes: 10M rows in 5.7 s instead of 7.0 s, 1% larger
 		"write.delete.mode":                          "merge-on-read",
 		"write.update.mode":                          "merge-on-read",
 		"write.target-file-size-bytes":               strconv.FormatInt(t.opts.TargetFileBytes, 10),
