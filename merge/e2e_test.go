@@ -495,6 +495,27 @@ func TestMalformedStopsTable(t *testing.T) {
 	diff(t, "after fix", e.read(), "1|\"a\"|1.00\n2|\"b\"|1.00\n3|\"c\"|3.50\n")
 }
 
+// TestFirstMalformedFileInApplyOrder: files are decoded concurrently, yet
+// with two bad files the error names the first in apply order, even when
+// it is large and the later bad file (tiny) fails first.
+func TestFirstMalformedFileInApplyOrder(t *testing.T) {
+	e := newEnv(t)
+	var big strings.Builder
+	big.WriteString("Op,id,name,amount,change_seq\n")
+	for i := 1; i <= 20000; i++ {
+		fmt.Fprintf(&big, "I,%d,n,1.00,20240101000000000000%015d\n", i, i)
+	}
+	big.WriteString("I,0,bad,oops,20240101000000000000000000000099999\n")
+	e.write("20240103-000000000.csv", []byte(big.String()))
+	e.write("20240104-000000000.csv", []byte("Op,id,name,amount,change_seq\nI,1,x,nope,20240101000000000000000000000100000\n"))
+	for range 5 {
+		_, err := e.table(wire.IcebergTarget{Table: e.iceberg()}).Run(context.Background())
+		if !errors.Is(err, change.ErrMalformed) || !strings.Contains(err.Error(), "20240103-000000000.csv") || !strings.Contains(err.Error(), "line 20002") {
+			t.Fatalf("got %v, want the error of 20240103-000000000.csv line 20002", err)
+		}
+	}
+}
+
 // TestReloadStartsNewGeneration: DMS reloads the table (LOAD files written
 // again after CDC): keys missing from the new full load are deleted, and
 // later CDC applies on top.
