@@ -7,6 +7,12 @@
 // consumes (Raw, Format, Target, Txn); cmd/lakemerge wires concrete types
 // (objstore, formats/dmscsv, formats/debezium, table/iceberg) to them.
 //
+// A run decodes its files concurrently (one worker per core; Format and Raw
+// must be safe for concurrent use) but absorbs them strictly in apply
+// order: events, truncates and the error reported (the first bad file in
+// apply order) do not depend on which worker finished first. All of a
+// run's changes are held in memory until its commit.
+//
 // # Invariants
 //
 // These are the product; each has a test in this package.

@@ -11,7 +11,8 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 )
 
-// Raw is the raw zone: list and read change objects.
+// Raw is the raw zone: list and read change objects. It must be safe for
+// concurrent use (a run opens several files at once).
 type Raw interface {
 	// List returns every object under prefix (recursively), with its ETag
 	// and size, in any order.
@@ -20,7 +21,8 @@ type Raw interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 }
 
-// Format knows one source's file naming, order and encoding.
+// Format knows one source's file naming, order and encoding. Open is called
+// from several goroutines at once (a run decodes its files concurrently).
 type Format interface {
 	// Order sorts the change files among keys into apply order. Companions
 	// are files that belong to change files and are read with them (the
