@@ -237,7 +237,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	updates := map[string][]int{} // data file → change rows whose old row it holds
 	for i := 0; i < n; i++ {
 		op := change.Op(cs.ops.Value(i))
-		dead, hasTomb := tomb.seqOf(cs.keys[i])
+		dead, hasTomb := tomb.SeqOf(cs.keys[i])
 		if !found[i] && hasTomb && change.CompareSeq(cs.seqs.Value(i), dead) <= 0 {
 			stale[i] = true
 		}
@@ -261,14 +261,14 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		switch {
 		case op == change.OpDelete:
-			edits = append(edits, tombEdit{key: cs.keys[i], seq: bytes.Clone(cs.seqs.Value(i))})
+			edits = append(edits, tombEdit{Key: cs.keys[i], Seq: bytes.Clone(cs.seqs.Value(i))})
 		case hasTomb:
-			edits = append(edits, tombEdit{key: cs.keys[i]}) // live again
+			edits = append(edits, tombEdit{Key: cs.keys[i]}) // live again
 		}
 	}
-	slices.SortFunc(edits, func(a, b tombEdit) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(edits, func(a, b tombEdit) int { return bytes.Compare(a.Key, b.Key) })
 	now := x.t.now().UnixMicro()
-	x.tomb, x.tombChanged = tomb.apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
+	x.tomb, x.tombChanged = tomb.Apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
 
 	// Rewrite the touched files, each with its updated rows.
 	paths := make([]string, 0, len(touched))

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // stateFile is the content of a state file (see the package doc).
@@ -145,78 +145,11 @@ func (t *Table) cleanState(ctx context.Context, runs int64, keep ...string) erro
 	return errors.Join(errs...)
 }
 
-// The tombstone set: the same semantics as table/iceberg.
-
-var tombSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "key", Type: arrow.BinaryTypes.Binary},
-	{Name: "seq", Type: arrow.BinaryTypes.Binary},
-	{Name: "at", Type: arrow.PrimitiveTypes.Int64},
-}, nil)
-
-// tombstones is a sorted set of deleted keys.
-type tombstones struct {
-	keys, seqs [][]byte
-	at         []int64
-}
-
-func (t *tombstones) len() int { return len(t.keys) }
-
-// seqOf returns the _seq of key's delete, if key has a tombstone.
-func (t *tombstones) seqOf(key []byte) ([]byte, bool) {
-	i, ok := slices.BinarySearchFunc(t.keys, key, bytes.Compare)
-	if !ok {
-		return nil, false
-	}
-	return t.seqs[i], true
-}
-
-// tombEdit is one change to the tombstone set: add (seq != nil) or clear.
-type tombEdit struct {
-	key []byte
-	seq []byte // nil: the key is live again, forget its tombstone
-}
-
-// apply merges edits (sorted by key, unique) into t and drops tombstones
-// older than cutoff or with a _seq below floor (a reload superseded them).
-// It returns whether anything changed; t is not modified.
-func (t *tombstones) apply(edits []tombEdit, now, cutoff int64, floor []byte) (*tombstones, bool) {
-	out := &tombstones{}
-	changed := false
-	keep := func(i int) {
-		if t.at[i] < cutoff || (floor != nil && bytes.Compare(t.seqs[i], floor) < 0) {
-			changed = true
-			return
-		}
-		out.keys, out.seqs, out.at = append(out.keys, t.keys[i]), append(out.seqs, t.seqs[i]), append(out.at, t.at[i])
-	}
-	i, j := 0, 0
-	for i < len(t.keys) || j < len(edits) {
-		var c int
-		switch {
-		case i == len(t.keys):
-			c = 1
-		case j == len(edits):
-			c = -1
-		default:
-			c = bytes.Compare(t.keys[i], edits[j].key)
-		}
-		switch {
-		case c < 0:
-			keep(i)
-			i++
-			continue
-		case c == 0:
-			i++ // replaced or cleared by the edit
-			changed = true
-		}
-		if e := edits[j]; e.seq != nil {
-			out.keys, out.seqs, out.at = append(out.keys, e.key), append(out.seqs, e.seq), append(out.at, now)
-			changed = true
-		}
-		j++
-	}
-	return out, changed
-}
+// The tombstone set is change.Tombstones; this file stores it.
+type (
+	tombstones = change.Tombstones
+	tombEdit   = change.TombEdit
+)
 
 // readTombstones reads the tombstone file ref names (none for nil).
 func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory.Allocator) (*tombstones, error) {
@@ -254,9 +187,9 @@ func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory
 			return nil, fmt.Errorf("read tombstones %s: unexpected columns %s", ref.Path, rec.Schema())
 		}
 		for r := 0; r < int(rec.NumRows()); r++ {
-			ts.keys = append(ts.keys, bytes.Clone(keys.Value(r)))
-			ts.seqs = append(ts.seqs, bytes.Clone(seqs.Value(r)))
-			ts.at = append(ts.at, at.Value(r))
+			ts.Keys = append(ts.Keys, bytes.Clone(keys.Value(r)))
+			ts.Seqs = append(ts.Seqs, bytes.Clone(seqs.Value(r)))
+			ts.At = append(ts.At, at.Value(r))
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
@@ -268,23 +201,23 @@ func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory
 // writeTombstones writes ts as the tombstone file of run runs and returns
 // its reference (nil for an empty set).
 func (t *Table) writeTombstones(ctx context.Context, ts *tombstones, runs int64) (*tombFileRef, error) {
-	if ts.len() == 0 {
+	if ts.Len() == 0 {
 		return nil, nil
 	}
-	b := array.NewRecordBuilder(t.mem, tombSchema)
+	b := array.NewRecordBuilder(t.mem, change.TombstoneSchema())
 	defer b.Release()
 	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
-	for i := range ts.keys {
-		kb.Append(ts.keys[i])
-		sb.Append(ts.seqs[i])
-		ab.Append(ts.at[i])
+	for i := range ts.Keys {
+		kb.Append(ts.Keys[i])
+		sb.Append(ts.Seqs[i])
+		ab.Append(ts.At[i])
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	var buf bytes.Buffer
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(t.mem))
-	pw, err := pqarrow.NewFileWriter(tombSchema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(t.mem)))
+	pw, err := pqarrow.NewFileWriter(change.TombstoneSchema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(t.mem)))
 	if err != nil {
 		return nil, fmt.Errorf("write tombstones: %w", err)
 	}
@@ -300,5 +233,5 @@ func (t *Table) writeTombstones(ctx context.Context, ts *tombstones, runs int64)
 	if err := t.store.Put(ctx, t.root+key, &buf); err != nil {
 		return nil, fmt.Errorf("write tombstones: %w", err)
 	}
-	return &tombFileRef{Path: key, SHA256: sum, Count: ts.len()}, nil
+	return &tombFileRef{Path: key, SHA256: sum, Count: ts.Len()}, nil
 }

@@ -139,7 +139,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	for i := 0; i < n; i++ {
 		op := change.Op(ops.Value(i))
 		key := enc.Append(nil, i)
-		dead, hasTomb := tomb.seqOf(key)
+		dead, hasTomb := tomb.SeqOf(key)
 		if !found[i] && hasTomb && change.CompareSeq(seqs.Value(i), dead) <= 0 {
 			stale[i] = true
 		}
@@ -160,13 +160,13 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		switch {
 		case op == change.OpDelete:
-			edits = append(edits, tombEdit{key: key, seq: bytes.Clone(seqs.Value(i))})
+			edits = append(edits, tombEdit{Key: key, Seq: bytes.Clone(seqs.Value(i))})
 		case hasTomb:
-			edits = append(edits, tombEdit{key: key}) // live again
+			edits = append(edits, tombEdit{Key: key}) // live again
 		}
 	}
 	now := nowMicros()
-	x.tomb, x.tombChanged = tomb.apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
+	x.tomb, x.tombChanged = tomb.Apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
 	if ib.Len() > 0 {
 		idx := ib.NewInt64Array()
 		defer idx.Release()

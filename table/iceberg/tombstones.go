@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -22,6 +20,8 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // TombstonesProperty references the table's tombstone file:
@@ -45,76 +45,12 @@ const tombRefPrefix = "lmtref:"
 // leaves it unset.
 const DefaultTombstoneHorizon = 7 * 24 * time.Hour
 
-var tombSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "key", Type: arrow.BinaryTypes.Binary},
-	{Name: "seq", Type: arrow.BinaryTypes.Binary},
-	{Name: "at", Type: arrow.PrimitiveTypes.Int64},
-}, nil)
-
-// tombstones is a sorted set of deleted keys.
-type tombstones struct {
-	keys, seqs [][]byte
-	at         []int64
-}
-
-func (t *tombstones) len() int { return len(t.keys) }
-
-// seqOf returns the _seq of key's delete, if key has a tombstone.
-func (t *tombstones) seqOf(key []byte) ([]byte, bool) {
-	i, ok := slices.BinarySearchFunc(t.keys, key, bytes.Compare)
-	if !ok {
-		return nil, false
-	}
-	return t.seqs[i], true
-}
-
-// tombEdit is one change to the tombstone set: add (seq != nil) or clear.
-type tombEdit struct {
-	key []byte
-	seq []byte // nil: the key is live again, forget its tombstone
-}
-
-// apply merges edits (sorted by key, unique) into t and drops tombstones
-// older than cutoff or with a _seq below floor (a reload superseded them).
-// It returns whether anything changed.
-func (t *tombstones) apply(edits []tombEdit, now, cutoff int64, floor []byte) (*tombstones, bool) {
-	out := &tombstones{}
-	changed := false
-	keep := func(i int) {
-		if t.at[i] < cutoff || (floor != nil && bytes.Compare(t.seqs[i], floor) < 0) {
-			changed = true
-			return
-		}
-		out.keys, out.seqs, out.at = append(out.keys, t.keys[i]), append(out.seqs, t.seqs[i]), append(out.at, t.at[i])
-	}
-	i, j := 0, 0
-	for i < len(t.keys) || j < len(edits) {
-		var c int
-		switch {
-		case i == len(t.keys):
-			c = 1
-		case j == len(edits):
-			c = -1
-		default:
-			c = bytes.Compare(t.keys[i], edits[j].key)
-		}
-		switch {
-		case c < 0:
-			keep(i)
-			i++
-			continue
-		case c == 0:
-			i++ // replaced or cleared by the edit
-			changed = true
-		}
-		if e := edits[j]; e.seq != nil {
-			out.keys, out.seqs, out.at = append(out.keys, e.key), append(out.seqs, e.seq), append(out.at, now)
-			changed = true
-		}
-		j++
-	}
-	return out, changed
-}
+// tombstones and tombEdit are the shared tombstone set (change.Tombstones);
+// this file stores it.
+type (
+	tombstones = change.Tombstones
+	tombEdit   = change.TombEdit
+)
 
 // loadTombstones reads the tombstones a table references (none when the
 // property is unset).
@@ -169,9 +105,9 @@ func loadTombstones(ctx context.Context, tbl *icetable.Table, mem memory.Allocat
 			return nil, fmt.Errorf("read tombstones %s: unexpected columns %s", loc, rec.Schema())
 		}
 		for r := 0; r < int(rec.NumRows()); r++ {
-			t.keys = append(t.keys, bytes.Clone(keys.Value(r)))
-			t.seqs = append(t.seqs, bytes.Clone(seqs.Value(r)))
-			t.at = append(t.at, at.Value(r))
+			t.Keys = append(t.Keys, bytes.Clone(keys.Value(r)))
+			t.Seqs = append(t.Seqs, bytes.Clone(seqs.Value(r)))
+			t.At = append(t.At, at.Value(r))
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
@@ -183,23 +119,23 @@ func loadTombstones(ctx context.Context, tbl *icetable.Table, mem memory.Allocat
 // writeTombstones writes t to a new file beside the table metadata and
 // returns the property value referencing it ("" for an empty set).
 func (x *Txn) writeTombstones(ctx context.Context, t *tombstones) (string, error) {
-	if t.len() == 0 {
+	if t.Len() == 0 {
 		return "", nil
 	}
-	b := array.NewRecordBuilder(x.t.mem, tombSchema)
+	b := array.NewRecordBuilder(x.t.mem, change.TombstoneSchema())
 	defer b.Release()
 	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
-	for i := range t.keys {
-		kb.Append(t.keys[i])
-		sb.Append(t.seqs[i])
-		ab.Append(t.at[i])
+	for i := range t.Keys {
+		kb.Append(t.Keys[i])
+		sb.Append(t.Seqs[i])
+		ab.Append(t.At[i])
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	var buf bytes.Buffer
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(x.t.mem))
-	pw, err := pqarrow.NewFileWriter(tombSchema, &buf, props, pqarrow.DefaultWriterProps())
+	pw, err := pqarrow.NewFileWriter(change.TombstoneSchema(), &buf, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return "", fmt.Errorf("write tombstones: %w", err)
 	}
