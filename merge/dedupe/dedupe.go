@@ -48,10 +48,14 @@ type keyFunc[K cmp.Ordered] func(r int) K
 // longer fits in cache and every row is a random access).
 const mapKeys = 1 << 18
 
+// picker finds the winning row of every key of unsorted input; see pick.
+type picker[K cmp.Ordered] func(batches []arrow.RecordBatch, offsets []int64, seqs []*array.Binary, inOrder bool, keys func(arrow.RecordBatch) (keyFunc[K], error)) ([]int64, error)
+
 // pick finds the winning row of every key and returns their global row
 // indices (batches concatenated), sorted by key. keys returns the key
-// function of one batch.
-func pick[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqCol int, keys func(arrow.RecordBatch) (keyFunc[K], error), st *Stats) ([]int64, error) {
+// function of one batch; unsorted picks when the keys are not already in
+// order.
+func pick[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqCol int, keys func(arrow.RecordBatch) (keyFunc[K], error), unsorted picker[K], st *Stats) ([]int64, error) {
 	seqs := make([]*array.Binary, len(batches))
 	for i, b := range batches {
 		var ok bool
@@ -73,6 +77,23 @@ func pick[K cmp.Ordered](batches []arrow.RecordBatch, offsets []int64, seqCol in
 			return rows, err
 		}
 	}
+	return unsorted(batches, offsets, seqs, inOrder, keys)
+}
+
+// pickInts picks winners of an integer key: by radix sort, or by
+// comparison sort when the keys are spread too wide for it.
+func pickInts(batches []arrow.RecordBatch, offsets []int64, seqs []*array.Binary, inOrder bool, keys func(arrow.RecordBatch) (keyFunc[int64], error)) ([]int64, error) {
+	rows, ok, err := pickByRadix(batches, offsets, seqs, inOrder, keys)
+	if err != nil || ok {
+		return rows, err
+	}
+	return pickBySort(batches, offsets, seqs, inOrder, keys)
+}
+
+// pickEncoded picks winners of encoded (composite or non-integer) keys: in
+// a hash map while the distinct keys fit in cache, by comparison sort past
+// that.
+func pickEncoded(batches []arrow.RecordBatch, offsets []int64, seqs []*array.Binary, inOrder bool, keys func(arrow.RecordBatch) (keyFunc[string], error)) ([]int64, error) {
 	rows, ok, err := pickByMap(batches, offsets, seqs, inOrder, keys)
 	if err != nil || ok {
 		return rows, err
@@ -280,7 +301,7 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 				return func(r int) int64 { return int64(a.Value(r)) }, nil
 			}
 			return nil, fmt.Errorf("key column %s is %s", keys[0], b.Column(col).DataType())
-		}, &st)
+		}, pickInts, &st)
 		if err != nil {
 			return nil, st, err
 		}
@@ -296,7 +317,7 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 				buf = enc.Append(buf[:0], r)
 				return string(buf)
 			}, nil
-		}, &st)
+		}, pickEncoded, &st)
 		if err != nil {
 			return nil, st, err
 		}
@@ -354,6 +375,11 @@ func Latest(mem memory.Allocator, batches []arrow.RecordBatch, keys []string) (a
 			// Every row wins, in order (a full load without repeated
 			// keys, read in key order): the concatenation is the result.
 			cols[c] = whole
+			continue
+		}
+		if taken, ok := gatherVarBinary(mem, whole, idx); ok {
+			whole.Release()
+			cols[c] = taken
 			continue
 		}
 		ib := array.NewInt64Builder(mem)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -218,7 +219,7 @@ func TestLatestSortedInput(t *testing.T) {
 				return nil, err
 			}
 			return func(r int) string { buf = enc.Append(buf[:0], r); return string(buf) }, nil
-		}, &st)
+		}, pickEncoded, &st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +251,7 @@ func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
 	ints, err := pick(rec2(rec), []int64{0}, seqCol, func(b arrow.RecordBatch) (keyFunc[int64], error) {
 		a := b.Column(0).(*array.Int64)
 		return func(r int) int64 { return a.Value(r) }, nil
-	}, &st)
+	}, pickInts, &st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestEncodedKeyPathMatchesIntPath(t *testing.T) {
 			return nil, err
 		}
 		return func(r int) string { buf = enc.Append(buf[:0], r); return string(buf) }, nil
-	}, &st)
+	}, pickEncoded, &st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,16 +332,24 @@ func BenchmarkLatest(b *testing.B) {
 	}
 }
 
-// TestSortPathMatchesMapPath: past mapKeys distinct keys pick sorts every
-// row instead of indexing winners in a map; both pick the same rows, in
-// and out of _seq order, for integer and encoded keys.
-func TestSortPathMatchesMapPath(t *testing.T) {
+// TestPickPathsAgree: the hash map (few distinct keys), the comparison
+// sort (many, or keys too spread for the radix sort) and the radix sort
+// (integer keys) pick the same rows, in and out of _seq order, for integer
+// and encoded keys, negative and widely spread keys included.
+func TestPickPathsAgree(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	rng := rand.New(rand.NewPCG(9, 10))
-	for trial := 0; trial < 40; trial++ {
-		n := 1 + rng.IntN(400)
-		inOrder := trial%2 == 0
+	// Key spreads: small, negative, wide (fits the radix sort with the row
+	// bits), too wide for it (the comparison sort takes over).
+	spreads := []struct {
+		scale, shift int64
+		radix        bool
+	}{{1, 0, true}, {1, -1 << 40, true}, {1 << 40, -5, true}, {1, 0, false}}
+	for trial := 0; trial < 80; trial++ {
+		n := 2 + rng.IntN(400)
+		sp := spreads[trial%len(spreads)]
+		inOrder := trial/len(spreads)%2 == 0
 		perm := rng.Perm(n)
 		rows := make([]row, n)
 		for i := range rows {
@@ -348,7 +357,10 @@ func TestSortPathMatchesMapPath(t *testing.T) {
 			if inOrder {
 				seq = uint64(i / 2)
 			}
-			rows[i] = row{id: int64(rng.IntN(1 + n/3)), val: "v", op: change.OpUpdate, seq: seq}
+			rows[i] = row{id: int64(rng.IntN(1+n/3))*sp.scale + sp.shift, val: "v", op: change.OpUpdate, seq: seq}
+		}
+		if !sp.radix {
+			rows[0].id, rows[n-1].id = math.MinInt64, math.MaxInt64
 		}
 		var batches []arrow.RecordBatch
 		var offsets []int64
@@ -390,8 +402,15 @@ func TestSortPathMatchesMapPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(byMap, bySort) || !slices.Equal(byMap, bySortStr) {
-			t.Fatalf("trial %d (in order %v): map %v\nsort %v\nsort (encoded) %v", trial, inOrder, byMap, bySort, bySortStr)
+		byRadix, ok, err := pickByRadix(batches, offsets, seqs, inOrder, ints)
+		if err != nil || ok != sp.radix {
+			t.Fatalf("trial %d: radix sort ok %v (want %v), %v", trial, ok, sp.radix, err)
+		}
+		if !ok {
+			byRadix = byMap
+		}
+		if !slices.Equal(byMap, bySort) || !slices.Equal(byMap, bySortStr) || !slices.Equal(byMap, byRadix) {
+			t.Fatalf("trial %d (in order %v): map %v\nsort %v\nsort (encoded) %v\nradix %v", trial, inOrder, byMap, bySort, bySortStr, byRadix)
 		}
 		for _, b := range batches {
 			b.Release()
