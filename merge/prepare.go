@@ -148,8 +148,10 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		batches[i] = nil
 	}
 	batches = nil
-	latest, st, err := dedupe.Latest(t.Mem, conformed, t.Keys)
-	releaseConformed()
+	// Consume releases the conformed batches column by column as it
+	// builds the result.
+	latest, st, err := dedupe.Consume(t.Mem, conformed, t.Keys)
+	conformed = nil
 	if err != nil {
 		return nil, err
 	}
@@ -419,9 +421,19 @@ func remapKeep(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column) 
 }
 
 // dropOlder returns the rows of rec whose _seq is not less than before; the
-// caller releases the result and still owns rec.
+// caller releases the result and still owns rec. When every row is that
+// new (a reload's own rows, the usual case) the result is rec itself,
+// retained: copying a full load would double the run's peak memory.
 func dropOlder(mem memory.Allocator, rec arrow.RecordBatch, before []byte) (arrow.RecordBatch, error) {
 	seqs := rec.Column(rec.Schema().FieldIndices(change.ColSeq)[0]).(*array.Binary)
+	older := false
+	for r := 0; r < seqs.Len() && !older; r++ {
+		older = change.CompareSeq(seqs.Value(r), before) < 0
+	}
+	if !older {
+		rec.Retain()
+		return rec, nil
+	}
 	mb := array.NewBooleanBuilder(mem)
 	defer mb.Release()
 	for r := 0; r < seqs.Len(); r++ {

@@ -85,6 +85,37 @@ func TestLatestScenario(t *testing.T) {
 	}
 }
 
+// TestConsumeReleasesInput: Consume gives what Latest gives and releases
+// its input itself, when it succeeds (every row winning or not) and when
+// it fails.
+func TestConsumeReleasesInput(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, rows := range [][]row{
+		{{1, "a", change.OpInsert, 1}, {2, "b", change.OpInsert, 2}, {3, "c", change.OpInsert, 3}}, // all win
+		{{3, "a", change.OpInsert, 1}, {1, "b", change.OpInsert, 2}, {3, "c", change.OpUpdate, 3}},
+	} {
+		b1, b2 := build(t, mem, rows[:1]), build(t, mem, rows[1:])
+		want, _, err := Latest(mem, []arrow.RecordBatch{b1, b2}, []string{"id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := Consume(mem, []arrow.RecordBatch{b1, b2}, []string{"id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if render(got) != render(want) {
+			t.Fatalf("Consume gave\n%sLatest gave\n%s", render(got), render(want))
+		}
+		got.Release()
+		want.Release()
+	}
+	b := build(t, mem, []row{{1, "a", change.OpInsert, 1}})
+	if _, _, err := Consume(mem, []arrow.RecordBatch{b}, []string{"nope"}); err == nil {
+		t.Fatal("unknown key column accepted")
+	}
+}
+
 // TestLatestSplitInvariant checks invariant 5: any split of the same changes
 // into batches, in any batch order, gives the same result.
 func TestLatestSplitInvariant(t *testing.T) {

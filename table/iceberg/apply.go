@@ -27,6 +27,12 @@ import (
 // min/max pruning by iceberg-go); larger sets plan every live file.
 const maxInKeys = 4096
 
+// writerQueue is how many partition batches each of iceberg-go's partition
+// writers may queue. Every queued batch is a copy of its rows and the
+// Parquet encoding is the slow side, so its default (64 per partition)
+// let a full load queue gigabytes.
+const writerQueue = 4
+
 // Apply stages the deduplicated changes: at most one row per key, sorted by
 // key, with the table's user columns (same names and types as Columns after
 // Evolve, any order), _op and _seq. The batch is borrowed, not released.
@@ -338,7 +344,7 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 	var out []ice.DataFile
 	var bytes int64
 	for df, err := range icetable.WriteRecords(ctx, x.tbl, target, iter.Seq2[arrow.RecordBatch, error](batches),
-		icetable.WithTargetFileSize(x.t.opts.TargetFileBytes)) {
+		icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
 		}
