@@ -204,3 +204,24 @@ func TestFailedTableExit1(t *testing.T) {
 		t.Fatalf("orders error does not name file, line and column: %q", e)
 	}
 }
+
+// TestProfiles: --cpuprofile and --memprofile write Go pprof profiles
+// (gzip-compressed protobuf), even for a command shorter than the heap
+// sampling interval.
+func TestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, heap := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "heap.pprof")
+	_, errs, code := lakemerge(t, "demo", "--dir", filepath.Join(dir, "demo"), "--cpuprofile", cpu, "--memprofile", heap)
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s", code, errs)
+	}
+	for _, p := range []string{cpu, heap} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("%s is not a gzip-compressed profile (%d bytes)", filepath.Base(p), len(b))
+		}
+	}
+}

@@ -24,6 +24,7 @@ type app struct {
 	stdout, stderr io.Writer
 	logLevel       string
 	cpuProfile     string
+	memProfile     string
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -47,8 +48,13 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file")
+	root.PersistentFlags().StringVar(&a.memProfile, "memprofile", "", "write the Go heap profile taken at the command's peak heap to this file")
 	var stopProfile func()
+	var peak *peakHeapProfile
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if a.memProfile != "" {
+			peak = startPeakHeapProfile(100 * time.Millisecond)
+		}
 		if a.cpuProfile == "" {
 			return nil
 		}
@@ -66,6 +72,11 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	root.PersistentPostRun = func(*cobra.Command, []string) {
 		if stopProfile != nil {
 			stopProfile()
+		}
+		if peak != nil {
+			if err := peak.writeTo(a.memProfile); err != nil {
+				fmt.Fprintf(stderr, "--memprofile: %v\n", err)
+			}
 		}
 	}
 	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd())
