@@ -701,6 +701,14 @@ func TestLargeBookmarkGoesToFile(t *testing.T) {
 			if len(files) != 1 {
 				t.Fatalf("bookmark files %v, want only the current one", files)
 			}
+			// Vacuum keeps the bookmark file, however old: it is referenced
+			// by a table property, not by a snapshot.
+			if _, err := e.iceberg().Vacuum(context.Background(), 0); err != nil {
+				t.Fatal(err)
+			}
+			if bm := e.bookmark(); len(bm.Entries) != 1500 {
+				t.Fatalf("bookmark after vacuum %s", bm.Summary())
+			}
 		})
 	}
 }

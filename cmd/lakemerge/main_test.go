@@ -115,6 +115,17 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("incremental run: %+v", r)
 	}
 
+	// vacuum on Iceberg tables: nothing is orphaned, nothing is young
+	// enough to go anyway; one JSON result per table.
+	out, errs, code = lakemerge(t, "vacuum", "--config", job, "--retention", "1h")
+	dec := json.NewDecoder(strings.NewReader(out))
+	for i := 0; i < 3; i++ {
+		var vr vacuumResult
+		if err := dec.Decode(&vr); code != 0 || err != nil || vr.Error != "" || vr.FilesDeleted != 0 {
+			t.Fatalf("vacuum exit %d: %v\n%s\n%s", code, err, out, errs)
+		}
+	}
+
 	// The tables read back by pyiceberg, an engine nobody here wrote.
 	py := pythonForInterop(t)
 	if py == "" {

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/table/delta"
+	"github.com/lakemerge/lakemerge/table/iceberg"
 )
 
 // vacuumResult is what vacuum reports for one table.
@@ -16,7 +18,6 @@ type vacuumResult struct {
 	Table        string `json:"table"`
 	FilesDeleted int64  `json:"files_deleted"`
 	BytesDeleted int64  `json:"bytes_deleted"`
-	Skipped      string `json:"skipped,omitempty"`
 	Error        string `json:"error,omitempty"`
 }
 
@@ -26,12 +27,20 @@ func (a *app) vacuumCmd() *cobra.Command {
 	var retention time.Duration
 	c := &cobra.Command{
 		Use:   "vacuum --config job.yaml [--table name]... [--retention 168h]",
-		Short: "Delete data files Delta tables no longer reference, once older than the retention",
-		Long: `vacuum deletes, for each Delta target (target.format: delta), the data files
-that the current table version does not reference and that were removed (or
-written) longer ago than --retention. Keep the retention longer than the
-longest query or time travel you need and than any run takes. Iceberg
-targets are skipped. Prints one JSON object per table.`,
+		Short: "Delete files tables no longer reference, once older than the retention",
+		Long: `vacuum deletes, for each table, files under the table's location that the
+table no longer references and that are older than --retention.
+
+Delta targets: data files the current version does not reference, removed
+(or written) longer ago than the retention. Iceberg targets: orphan files,
+referenced by no snapshot and no retained metadata file (those of commit
+attempts that crashed or lost a conflict, expired metadata files), written
+longer ago than the retention; lakemerge's bookmark and tombstone files the
+table references are kept. Iceberg snapshots are not expired.
+
+Keep the retention longer than the longest query or time travel you need
+and than any run takes: a run's files are unreferenced until it commits.
+Prints one JSON object per table.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if retention < time.Hour {
@@ -50,12 +59,18 @@ targets are skipped. Prints one JSON object per table.`,
 			failed := false
 			for _, t := range w.Tables {
 				r := vacuumResult{Table: t.Config.Name}
-				if t.Delta == nil {
-					r.Skipped = "not a Delta table"
-				} else if st, err := t.Delta.Vacuum(cmd.Context(), retention); err != nil {
-					r.Error, failed = err.Error(), true
-				} else {
+				var err error
+				if t.Delta != nil {
+					var st delta.VacuumStats
+					st, err = t.Delta.Vacuum(cmd.Context(), retention)
 					r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+				} else {
+					var st iceberg.VacuumStats
+					st, err = t.Iceberg.Vacuum(cmd.Context(), retention)
+					r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+				}
+				if err != nil {
+					r.Error, failed = err.Error(), true
 				}
 				if err := enc.Encode(r); err != nil {
 					return err

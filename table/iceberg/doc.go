@@ -25,6 +25,11 @@
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,
 // so metadata.json does not grow by a bookmark per snapshot.
 //
+// Files of attempts that never committed (a crash, a lost conflict) are
+// orphans until Table.Vacuum deletes them, once older than its retention;
+// a failed attempt does not delete its own files, because an unknown
+// outcome may have committed them.
+//
 // Commit errors are classified: change.ErrConflict when the catalog refused
 // because another commit landed first, change.ErrCommitUnknown when the
 // outcome is not known; anything else is fatal.

@@ -1,0 +1,80 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	icetable "github.com/apache/iceberg-go/table"
+)
+
+// VacuumStats is what Vacuum did.
+type VacuumStats struct {
+	FilesDeleted int64
+	BytesDeleted int64
+}
+
+// Vacuum deletes the orphan files under the table's location: files that
+// no snapshot and no retained metadata file references, and that were
+// written longer than retention ago. They are the data, delete, manifest
+// and bookmark files of commit attempts that failed or were interrupted
+// (a crash, a lost conflict), and metadata files older than the retained
+// metadata log. The bookmark and tombstone files the current metadata
+// references are lakemerge's own and are kept, whatever their age.
+//
+// Listing and the referenced set are iceberg-go's (Table.PlanOrphanFiles);
+// the files of a commit in flight are younger than any sane retention, so
+// keep it longer than the longest run.
+func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
+	var vs VacuumStats
+	tbl, err := t.Load(ctx)
+	if err != nil || tbl == nil {
+		return vs, err
+	}
+	name := t.opts.Database + "." + t.opts.Name
+	// A trailing slash keeps a table whose name extends this one's
+	// ("orders_archive" beside "orders") out of the listing.
+	loc := strings.TrimSuffix(tbl.Location(), "/") + "/"
+	plan, err := tbl.PlanOrphanFiles(ctx, icetable.WithLocation(loc), icetable.WithFilesOlderThan(retention))
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+	}
+	keep := map[string]bool{}
+	props := tbl.Properties()
+	for _, f := range []string{bookmarkFile(props[BookmarkProperty]), tombstoneFile(props[TombstonesProperty])} {
+		if f != "" {
+			keep[localPath(f)] = true
+		}
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+	}
+	var errs []error
+	for _, f := range plan.OrphanFiles() {
+		if keep[localPath(f.Path)] {
+			continue
+		}
+		if err := fs.Remove(f.Path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs.FilesDeleted++
+		vs.BytesDeleted += f.SizeBytes
+	}
+	if err := errors.Join(errs...); err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+	}
+	return vs, nil
+}
+
+// localPath drops the file:// scheme: iceberg-go lists local tables by
+// path, while table properties hold file:// URLs.
+func localPath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "file://"); ok {
+		return rest
+	}
+	return p
+}
