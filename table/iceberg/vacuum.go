@@ -34,10 +34,11 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 		return vs, err
 	}
 	name := t.opts.Database + "." + t.opts.Name
-	// A trailing slash keeps a table whose name extends this one's
-	// ("orders_archive" beside "orders") out of the listing.
-	loc := strings.TrimSuffix(tbl.Location(), "/") + "/"
-	plan, err := tbl.PlanOrphanFiles(ctx, icetable.WithLocation(loc), icetable.WithFilesOlderThan(retention))
+	// Both of iceberg-go's listings (local files, blob stores) walk the
+	// location as a folder, so a table whose name extends this one's
+	// ("items_old" beside "items") is not listed with it
+	// (TestVacuumDeletesOnlyOrphans checks this on both).
+	plan, err := tbl.PlanOrphanFiles(ctx, icetable.WithFilesOlderThan(retention))
 	if err != nil {
 		return vs, fmt.Errorf("vacuum %s: %w", name, err)
 	}
