@@ -18,6 +18,7 @@ const (
 	EventCommitAttempt                      // Attempt
 	EventCommitRetry                        // Attempt, Err: conflict or unknown outcome, retrying
 	EventCommitted                          // Stats
+	EventMaintenanceFailed                  // Err: maintenance after the commit failed; the commit stands
 )
 
 // Event is one observation of a table run. cmd turns events into structured

@@ -61,6 +61,15 @@ type BatchReader interface {
 	Close() error
 }
 
+// Maintainer is implemented by a Txn whose Commit also does best-effort
+// maintenance once the commit stands (Delta: checkpoint, log cleanup).
+// After a successful Commit, MaintenanceErr is that maintenance's error, or
+// nil; it does not undo the commit, so Run reports it as a warning
+// (Result.Warnings, EventMaintenanceFailed) instead of failing the table.
+type Maintainer interface {
+	MaintenanceErr() error
+}
+
 // Target is a table lakemerge writes to.
 type Target interface {
 	// Begin loads the table's current state and starts one commit attempt.

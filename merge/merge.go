@@ -32,16 +32,19 @@ type Table struct {
 
 // Result is what one Run did.
 type Result struct {
-	Table    string             `json:"table"`
-	Files    int                `json:"files"`   // raw files absorbed
-	Ignored  int                `json:"ignored"` // objects that are not change files
-	Changes  int64              `json:"changes"` // change rows decoded
-	Skipped  int64              `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
-	Keys     int64              `json:"keys"`    // distinct keys after dedupe
-	Bytes    int64              `json:"bytes"`   // raw bytes read
-	Stats    change.ApplyStats  `json:"stats"`
-	Attempts int                `json:"attempts"`
-	UpToDate bool               `json:"up_to_date"` // nothing was pending
+	Table    string            `json:"table"`
+	Files    int               `json:"files"`   // raw files absorbed
+	Ignored  int               `json:"ignored"` // objects that are not change files
+	Changes  int64             `json:"changes"` // change rows decoded
+	Skipped  int64             `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
+	Keys     int64             `json:"keys"`    // distinct keys after dedupe
+	Bytes    int64             `json:"bytes"`   // raw bytes read
+	Stats    change.ApplyStats `json:"stats"`
+	Attempts int               `json:"attempts"`
+	UpToDate bool              `json:"up_to_date"` // nothing was pending
+	// Warnings are problems that did not fail the run: maintenance after
+	// the commit (see Maintainer).
+	Warnings []string           `json:"warnings,omitempty"`
 	Bookmark bookmarks.Bookmark `json:"-"`
 }
 
@@ -97,6 +100,12 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			res.Stats = st
 			res.Bookmark = p.next
 			t.emit(Event{Kind: EventCommitted, Attempt: attempt, Stats: st, Files: len(p.files)})
+			if m, ok := txn.(Maintainer); ok {
+				if err := m.MaintenanceErr(); err != nil {
+					res.Warnings = append(res.Warnings, err.Error())
+					t.emit(Event{Kind: EventMaintenanceFailed, Err: err})
+				}
+			}
 			return res, nil
 		}
 		if !errors.Is(err, change.ErrConflict) && !errors.Is(err, change.ErrCommitUnknown) {

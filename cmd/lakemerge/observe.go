@@ -79,5 +79,8 @@ func (o *observer) event(e merge.Event) {
 			"inserted", e.Stats.Inserted, "updated", e.Stats.Updated, "deleted", e.Stats.Deleted,
 			"stale", e.Stats.Stale, "data_files", e.Stats.DataFiles, "delete_files", e.Stats.DeleteFiles,
 			"files_scanned", e.Stats.FilesScanned)
+	case merge.EventMaintenanceFailed:
+		o.log.Warn("maintenance after the commit failed; the commit stands",
+			"table", e.Table, "error", e.Err)
 	}
 }

@@ -49,7 +49,8 @@
 // newest checkpoint not newer than that cutoff (the protocol's metadata
 // cleanup; the JSON entry at that checkpoint is kept). Checkpointing and
 // cleanup after a successful commit never fail the commit; their error is
-// kept in Txn.MaintenanceErr. Vacuum deletes data files no longer referenced.
+// kept in Txn.MaintenanceErr (merge.Maintainer), which a run reports as a
+// warning. Vacuum deletes data files no longer referenced.
 //
 // Begin reads _last_checkpoint, the checkpoint it names and the JSON entries
 // after it one by one until the next is missing; without _last_checkpoint,
