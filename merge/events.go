@@ -10,15 +10,15 @@ import (
 type EventKind int
 
 const (
-	EventListed        EventKind = iota + 1 // Files: pending change files found
-	EventIgnored                            // File: an object that is not a change file of the format
-	EventFileDecoded                        // File, Rows, Bytes, Skipped
-	EventDeduped                            // Rows (in), Keys (out)
-	EventGeneration                         // Generation: a table reload starts a new load generation
-	EventCommitAttempt                      // Attempt
-	EventCommitRetry                        // Attempt, Err: conflict or unknown outcome, retrying
-	EventCommitted                          // Stats
-	EventMaintenanceFailed                  // Err: maintenance after the commit failed; the commit stands
+	EventListed            EventKind = iota + 1 // Files: pending change files found
+	EventIgnored                                // File: an object that is not a change file of the format
+	EventFileDecoded                            // File, Rows, Bytes, Skipped
+	EventDeduped                                // Rows (in), Keys (out)
+	EventGeneration                             // Generation: a table reload starts a new load generation
+	EventCommitAttempt                          // Attempt
+	EventCommitRetry                            // Attempt, Err: conflict or unknown outcome, retrying
+	EventCommitted                              // Stats
+	EventMaintenanceFailed                      // Err: maintenance after the commit failed; the commit stands
 )
 
 // Event is one observation of a table run. cmd turns events into structured
