@@ -62,7 +62,7 @@ type changeSet struct {
 	keep  *array.Binary // nil without _keep
 	bit   []int         // for each table column, its _keep bit (-1: none)
 	cols  []arrow.Array // the table's columns from the batch (null when absent)
-	byKey map[string]int
+	byKey *change.KeyIndex
 }
 
 func (c *changeSet) release() { releaseAll(c.cols) }
@@ -110,13 +110,11 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 		return nil, err
 	}
 	cs.keys = make([][]byte, cs.n)
-	cs.byKey = make(map[string]int, cs.n)
 	for i := 0; i < cs.n; i++ {
 		cs.keys[i] = enc.Append(nil, i)
-		if _, dup := cs.byKey[string(cs.keys[i])]; dup {
-			return nil, fmt.Errorf("change batch has two rows for the key of row %d", i)
-		}
-		cs.byKey[string(cs.keys[i])] = i
+	}
+	if cs.byKey, err = change.NewKeyIndex(changes, x.t.opts.Keys); err != nil { // refuses repeated keys
+		return nil, fmt.Errorf("change batch: %w", err)
 	}
 	// _keep bit c is the c-th user column of the batch.
 	userBit := map[string]int{}
@@ -175,7 +173,6 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
 	}
 	keyCols = append(keyCols, seqColumn)
-	var kb []byte
 	for _, p := range x.snap.paths() {
 		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[p].Stats) {
 			continue
@@ -189,16 +186,18 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		st.FilesScanned++
 		err := x.t.readColumns(ctx, p, keyCols, func(rec arrow.RecordBatch, base int64) error {
-			renc, err := change.NewKeyEncoder(rec, keys)
-			if err != nil {
-				return err
+			probe := func(int) (int, bool) { return 0, false } // no changes
+			if cs.byKey != nil {
+				var err error
+				if probe, err = cs.byKey.Probe(rec); err != nil {
+					return err
+				}
 			}
 			rseq := rec.Column(len(keys)).(*array.Binary)
 			for r := 0; r < int(rec.NumRows()); r++ {
 				pos := base + int64(r)
 				st.RowsScanned++
-				kb = renc.Append(kb[:0], r)
-				i, ok := cs.byKey[string(kb)]
+				i, ok := probe(r)
 				if !ok {
 					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
 						drop[p] = append(drop[p], pos)

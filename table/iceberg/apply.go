@@ -54,7 +54,6 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	var kb []byte
 	sch := changes.Schema()
 	ops := changes.Column(sch.FieldIndices(change.ColOp)[0]).(*array.Int8)
 	seqs := changes.Column(sch.FieldIndices(change.ColSeq)[0]).(*array.Binary)
@@ -69,14 +68,12 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, err
 	}
-	// The change rows by encoded key, only needed when stored rows exist
-	// (not for the first load of a table).
-	var byKey map[string]int
+	// The change rows by key, only needed when stored rows exist (not for
+	// the first load of a table).
+	var byKey *change.KeyIndex
 	if len(tasks) > 0 {
-		byKey = make(map[string]int, n)
-		for i := 0; i < n; i++ {
-			kb = enc.Append(kb[:0], i)
-			byKey[string(kb)] = i
+		if byKey, err = change.NewKeyIndex(changes, x.t.opts.Keys); err != nil {
+			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 		}
 	}
 	fs, err := x.tbl.FS(ctx)
@@ -92,7 +89,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		st.FilesScanned++
 		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
-			renc, err := change.NewKeyEncoder(rec, x.t.opts.Keys)
+			probe, err := byKey.Probe(rec)
 			if err != nil {
 				return err
 			}
@@ -100,11 +97,12 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			for r := 0; r < int(rec.NumRows()); r++ {
 				pos := base + int64(r)
 				st.RowsScanned++
-				if _, gone := slices.BinarySearch(dead, pos); gone {
-					continue
+				if len(dead) > 0 {
+					if _, gone := slices.BinarySearch(dead, pos); gone {
+						continue
+					}
 				}
-				kb = renc.Append(kb[:0], r)
-				i, ok := byKey[string(kb)]
+				i, ok := probe(r)
 				if !ok {
 					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
 						deletes[path] = append(deletes[path], pos)
