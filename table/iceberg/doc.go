@@ -12,7 +12,7 @@
 // files (pruned by partition and key bounds when the key set is small enough
 // to be an IN filter), reads only the key columns and _seq of those files,
 // drops rows that existing position deletes already removed, and matches the
-// rest by encoded key (change.KeyEncoder). A change whose _seq is not greater
+// rest with the changes by key (change.KeyIndex). A change whose _seq is not greater
 // than the stored row's _seq is stale and is not applied (late changes never
 // win). Every replaced or deleted row gets a position delete; every
 // applicable insert or update becomes a row of a new data file.
