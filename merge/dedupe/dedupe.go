@@ -43,9 +43,10 @@ type winner[K cmp.Ordered] struct {
 // keyFunc returns the key of row r of one batch.
 type keyFunc[K cmp.Ordered] func(r int) K
 
-// mapKeys is the number of distinct keys up to which pick indexes winners
-// in a hash map; beyond it, sorting every row by key is faster (the map no
-// longer fits in cache and every row is a random access).
+// mapKeys is the number of distinct encoded keys up to which pickEncoded
+// indexes winners in a hash map; beyond it, sorting every row by key is
+// faster (the map no longer fits in cache and every row is a random
+// access). Integer keys never use the map (see pickByRadix).
 const mapKeys = 1 << 18
 
 // picker finds the winning row of every key of unsorted input; see pick.
