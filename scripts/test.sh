@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venv
+# LAKEMERGE_VENV chooses where the virtualenv lives (default .venv), so
+# several checkouts can share one.
+venv=${LAKEMERGE_VENV:-.venv}
 stamp=$venv/.requirements.sha256
 want=$(sha256sum interop/requirements.txt | cut -d' ' -f1)
 if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
@@ -18,7 +20,7 @@ if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
 	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
 	echo "$want" >"$stamp"
 fi
-export LAKEMERGE_PYTHON=$PWD/$venv/bin/python
+export LAKEMERGE_PYTHON=$(cd "$venv" && pwd)/bin/python
 
 # The moto server: the real Glue API and an S3 API on 127.0.0.1, for the
 # AWS integration tests. Stopped when this script exits.
