@@ -40,21 +40,7 @@ func Open(path, warehouse string, props map[string]string) (*Catalog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create catalog folder: %w", err)
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)"
-	db, err := sql.Open(sqliteshim.ShimName, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open catalog %s: %w", path, err)
-	}
-	all := iceberg.Properties{"warehouse": warehouse}
-	for k, v := range props {
-		all[k] = v
-	}
-	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, all)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", path, err)
-	}
-	return &Catalog{Catalog: cat, db: db}, nil
+	return open(path, "", iceberg.Properties{"warehouse": warehouse}, props)
 }
 
 // OpenReadOnly opens an existing catalog file without changing it (no
@@ -64,15 +50,20 @@ func OpenReadOnly(path, warehouse string, props map[string]string) (*Catalog, er
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	db, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	return open(path, "mode=ro&", iceberg.Properties{"warehouse": warehouse, "init_catalog_tables": "false"}, props)
+}
+
+// open opens the SQLite file at path (params: extra DSN parameters, each
+// ending in &) as iceberg-go's SQL catalog with base and props.
+func open(path, params string, base iceberg.Properties, props map[string]string) (*Catalog, error) {
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?"+params+"_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	all := iceberg.Properties{"warehouse": warehouse, "init_catalog_tables": "false"}
 	for k, v := range props {
-		all[k] = v
+		base[k] = v
 	}
-	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, all)
+	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, base)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
