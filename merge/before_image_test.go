@@ -129,10 +129,14 @@ func (g *odGen) next() odChange {
 	}
 }
 
-// odFile renders changes as DMS writes them without a header: the before
-// image is empty for I and D rows.
-func odFile(cs []odChange) []byte {
+// odFile renders changes as DMS writes them, with a header
+// (AddColumnName=true) or without: the before image is empty for I and D
+// rows.
+func odFile(cs []odChange, header bool) []byte {
 	var b strings.Builder
+	if header {
+		b.WriteString("Op,order_id,product_id,qty,BI_order_id,BI_product_id\n")
+	}
 	for _, c := range cs {
 		switch c.op {
 		case 'U':
@@ -193,18 +197,22 @@ func odTargets(t *testing.T, e *env) []odTarget {
 	}
 }
 
-func (e *env) odRun(target merge.Target) merge.Result {
+func (e *env) odRun(target merge.Target, header bool) merge.Result {
 	e.t.Helper()
+	opts := dmscsv.Options{Columns: odColumns, Keys: []string{"order_id", "product_id"}, Header: header,
+		BeforeImagePrefix: "BI_", BatchRows: 3}
+	if !header {
+		opts.BeforeImageColumns = []string{"BI_order_id", "BI_product_id"}
+	}
 	tbl := &merge.Table{
 		Name:    "order_details",
 		Prefix:  odPrefix,
 		Keys:    []string{"order_id", "product_id"},
 		Columns: odColumns,
 		Raw:     wire.RawStore{Store: e.store},
-		Format: wire.DMSFormat{Options: dmscsv.Options{Columns: odColumns, Keys: []string{"order_id", "product_id"},
-			BeforeImagePrefix: "BI_", BeforeImageColumns: []string{"BI_order_id", "BI_product_id"}, BatchRows: 3}},
-		Target: target,
-		Mem:    e.mem,
+		Format:  wire.DMSFormat{Options: opts},
+		Target:  target,
+		Mem:     e.mem,
 	}
 	res, err := tbl.Run(context.Background())
 	if err != nil {
@@ -214,12 +222,12 @@ func (e *env) odRun(target merge.Target) merge.Result {
 }
 
 // odWrite writes one CDC file of changes under the table's prefix.
-func (e *env) odWrite(cs []odChange) {
+func (e *env) odWrite(cs []odChange, header bool) {
 	e.t.Helper()
 	e.cdcMillis += 1000
 	at := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC).Add(time.Duration(e.cdcMillis) * time.Millisecond)
 	name := at.Format("20060102-150405") + fmt.Sprintf("%03d.csv", at.Nanosecond()/1e6)
-	if err := e.store.Put(context.Background(), odPrefix+name, bytes.NewReader(odFile(cs))); err != nil {
+	if err := e.store.Put(context.Background(), odPrefix+name, bytes.NewReader(odFile(cs, header))); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -297,8 +305,12 @@ func odReadDelta(t *testing.T, dir string) string {
 // table format must hold exactly the rows of the reference model, with
 // no stale row of an old key.
 func TestBeforeImageKeyChanges(t *testing.T) {
-	for _, name := range []string{"iceberg", "delta"} {
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		header bool
+	}{{"iceberg", false}, {"delta", false}, {"iceberg", true}, {"delta", true}} {
+		name, header := c.name, c.header
+		t.Run(fmt.Sprintf("%s/header=%v", name, header), func(t *testing.T) {
 			e := newEnv(t)
 			tg := odTargetNamed(t, e, name)
 			m := odModel{}
@@ -320,10 +332,10 @@ func TestBeforeImageKeyChanges(t *testing.T) {
 			}
 			for run, files := range steps {
 				for _, cs := range files {
-					e.odWrite(cs)
+					e.odWrite(cs, header)
 					m.apply(cs)
 				}
-				e.odRun(tg.target())
+				e.odRun(tg.target(), header)
 				diff(t, fmt.Sprintf("%s after run %d", tg.name, run+1), tg.read(), m.render())
 			}
 			if got := m.render(); got != "30004|2|20\n30004|3|40\n30004|66|31\n" {
@@ -350,11 +362,16 @@ func TestBeforeImageRandomRunsMatchModel(t *testing.T) {
 						for n := g.rng.IntN(12) + 1; n > 0; n-- {
 							cs = append(cs, g.next())
 						}
-						e.odWrite(cs)
+						e.odWrite(cs, false)
 						m.apply(cs)
 					}
-					e.odRun(tg.target())
-					diff(t, fmt.Sprintf("run %d", run+1), tg.read(), m.render())
+					e.odRun(tg.target(), false)
+					// deltalake starts a Python process: read the Delta
+					// table after the last run only (the key-change test
+					// reads it after every run).
+					if name == "iceberg" || run == 3 {
+						diff(t, fmt.Sprintf("run %d", run+1), tg.read(), m.render())
+					}
 				}
 			})
 		}
