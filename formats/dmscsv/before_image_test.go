@@ -149,3 +149,21 @@ func TestBeforeImageSeqOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestBeforeImageLoadWithoutHeader: without a header, a full-load record
+// may have the before-image columns (empty) or end before them; a CDC
+// record must have them.
+func TestBeforeImageLoadWithoutHeader(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	got, err := decodeAll(t, mem, "t/LOAD00000001.csv", 0, []byte("1,x,y\n2,x,y,,\n"), biOptions(false).options(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "a=1 b=\"x\" v=\"y\"") || !strings.Contains(got, "a=2 b=\"x\" v=\"y\"") {
+		t.Errorf("rows:\n%s", got)
+	}
+	if _, err := decodeAll(t, mem, "t/20240528-195141380.csv", 0, []byte("I,1,x,y\n"), biOptions(false).options(t)); err == nil {
+		t.Error("a CDC record without before-image columns was accepted")
+	}
+}

@@ -118,17 +118,21 @@ type Decoder struct {
 	isGz  bool
 	batch int
 
-	schema    *arrow.Schema
-	rb        *array.RecordBuilder
-	cols      []outCol
-	opB       *array.Int8Builder
-	seqB      *array.BinaryBuilder
-	keepB     *array.BinaryBuilder // change.ColKeep, only with Options.NoSupValue
-	nfields   int                  // fields per record
-	opField   int                  // -1: no Op column, rows are inserts
-	seqField  int                  // -1: no change-seq column
-	seqCol    int                  // index in cols of the change-seq column
-	nullValue string
+	schema  *arrow.Schema
+	rb      *array.RecordBuilder
+	cols    []outCol
+	opB     *array.Int8Builder
+	seqB    *array.BinaryBuilder
+	keepB   *array.BinaryBuilder // change.ColKeep, only with Options.NoSupValue
+	nfields int                  // fields per record
+	// nfieldsNoBI is the field count of a full-load record without the
+	// before-image columns Options.BeforeImageColumns lists (they are
+	// last, so the record is read the same): -1 when not allowed.
+	nfieldsNoBI int
+	opField     int // -1: no Op column, rows are inserts
+	seqField    int // -1: no change-seq column
+	seqCol      int // index in cols of the change-seq column
+	nullValue   string
 
 	// Before images (Options.BeforeImagePrefix/Suffix): the key columns and
 	// their before-image fields, empty when off or when a full-load file
@@ -180,7 +184,7 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = defaultBatchRows
 	}
-	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1}
+	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1, nfieldsNoBI: -1}
 
 	// Sniff gzip.
 	var magic [2]byte
@@ -287,6 +291,9 @@ func (d *Decoder) layout() error {
 			}
 		}
 		d.nfields = field + len(names) + len(opts.BeforeImageColumns)
+		if len(opts.BeforeImageColumns) > 0 && d.file.Name.Kind == KindLoad {
+			d.nfieldsNoBI = field + len(names)
+		}
 		d.buildCols(names, field, typeOf)
 		for i, bi := range opts.BeforeImageColumns {
 			base, _ := d.beforeImageOf(bi)
@@ -709,7 +716,8 @@ func (d *Decoder) readErr(err error, gz bool) error {
 // deleted). It leaves the record pending for appendRecord.
 func (d *Decoder) beginRecord() error {
 	fields, quoted := d.sc.fields, d.sc.quoted
-	if len(fields) != d.nfields {
+	noBI := len(fields) == d.nfieldsNoBI
+	if len(fields) != d.nfields && !noBI {
 		return d.malformed(d.sc.startLine, "", fmt.Sprintf("record has %d fields, want %d (%s)", len(fields), d.nfields, d.layoutText()))
 	}
 	d.op = change.OpInsert
@@ -730,7 +738,7 @@ func (d *Decoder) beginRecord() error {
 		}
 	}
 	d.pending, d.keyChange = true, false
-	if len(d.biKeys) == 0 {
+	if len(d.biKeys) == 0 || noBI {
 		return nil
 	}
 	changed, err := d.keyChanged()

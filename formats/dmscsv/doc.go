@@ -47,8 +47,10 @@
 // holds column c's value before an update. Such columns are read and never
 // output: found by name in a header, or listed in
 // Options.BeforeImageColumns (after Columns) without one. A full-load file
-// may lack them; a CDC file must have the before image of every column of
-// Options.Keys. For each record, the before-image key is
+// may lack them (a full load changes no keys; without a header a full-load
+// record may have them or end before them); a CDC file must have the
+// before image of every column of Options.Keys. For each record, the
+// before-image key is
 //
 //   - all empty (NULL): no key change (I and D rows, U rows from before the rule);
 //   - equal to the key, value by value (1.5 = 1.50 in a decimal key): a plain update;
