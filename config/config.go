@@ -129,6 +129,15 @@ type DMS struct {
 	IncludeOpForFullLoad bool   // IncludeOpForFullLoad
 	TimestampColumn      string // TimestampColumnName; "" for none
 	ChangeSeqColumn      string // column holding AR_H_CHANGE_SEQ; "" for none; among Columns when those are given
+	// BeforeImagePrefix and BeforeImageSuffix are the column-prefix and
+	// column-suffix of the task's add-before-image-columns rule; "" and ""
+	// (the default) when it has none. With them, a U row whose before-image
+	// key differs from its key deletes the old key.
+	BeforeImagePrefix, BeforeImageSuffix string
+	// BeforeImageColumns are the before-image columns the job file lists
+	// among columns (last, as DMS writes them). They are not in
+	// Table.Columns: they never reach the table.
+	BeforeImageColumns []string
 }
 
 // Defaults for fields a job file leaves out.

@@ -433,3 +433,41 @@ tables:
 		t.Errorf("table b: %q", got)
 	}
 }
+
+// TestBeforeImageColumns checks that before-image columns listed among the
+// columns leave the table's columns and come out as the DMS setting.
+func TestBeforeImageColumns(t *testing.T) {
+	job, err := Parse([]byte(`
+raw: file:///r
+warehouse: file:///w
+catalog: {path: c.db}
+defaults:
+  dms: {before_image_prefix: BI_}
+tables:
+  - source: {schema: public, table: order_details}
+    primary_key: [order_id, product_id]
+    columns:
+      - {name: order_id, type: int}
+      - {name: product_id, type: int}
+      - {name: qty, type: int}
+      - {name: BI_order_id, type: int}
+      - {name: BI_product_id, type: int}
+  - source: {schema: public, table: t}
+    primary_key: [code]
+    columns: [{name: code, type: string}]
+    dms: {header: true, before_image_prefix: "", before_image_suffix: _old}
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := job.Tables[0], job.Tables[1]
+	if want := columns(t, "order_id int", "product_id int", "qty int"); !reflect.DeepEqual(a.Columns, want) {
+		t.Errorf("columns %v, want %v", a.Columns, want)
+	}
+	if want := (DMS{Delimiter: ',', BeforeImagePrefix: "BI_", BeforeImageColumns: []string{"BI_order_id", "BI_product_id"}}); !reflect.DeepEqual(a.DMS, want) {
+		t.Errorf("dms %+v, want %+v", a.DMS, want)
+	}
+	if want := (DMS{Delimiter: ',', Header: true, BeforeImageSuffix: "_old"}); !reflect.DeepEqual(b.DMS, want) {
+		t.Errorf("dms %+v, want %+v", b.DMS, want)
+	}
+}

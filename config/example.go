@@ -31,6 +31,8 @@ defaults:
     # no_sup_value: "@NOSUP" # CsvNoSupValue: such a field keeps the value the table has
     header: false           # AddColumnName: files start with a header row
     include_op_for_full_load: false  # IncludeOpForFullLoad: LOAD files have the Op column
+    # before_image_prefix: BI_ # column-prefix of an add-before-image-columns rule (off by default;
+    # before_image_suffix: "" # and its column-suffix): a U row that changes its key deletes the old one
 tables:
   - name: customers               # name used by --table and in logs; default: source.table
     source:

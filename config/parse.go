@@ -23,7 +23,7 @@ var (
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
 	columnFields   = []string{"name", "type"}
-	dmsFields      = []string{"delimiter", "null_value", "no_sup_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column"}
+	dmsFields      = []string{"delimiter", "null_value", "no_sup_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column", "before_image_prefix", "before_image_suffix"}
 )
 
 // Short tags of the YAML scalars a job file uses.
@@ -499,6 +499,31 @@ func (p *parser) dms(n *yaml.Node, path string, d *DMS) {
 	if s, ok := p.str(f["change_seq_column"], path+".change_seq_column"); ok {
 		d.ChangeSeqColumn = s
 	}
+	for _, k := range []string{"before_image_prefix", "before_image_suffix"} {
+		n := f[k]
+		if n == nil {
+			continue
+		}
+		// The text as written, like null_value: "" is a value here.
+		if n.Kind != yaml.ScalarNode {
+			p.wrong(n, path+"."+k, "a string")
+			continue
+		}
+		if k == "before_image_prefix" {
+			d.BeforeImagePrefix = n.Value
+		} else {
+			d.BeforeImageSuffix = n.Value
+		}
+	}
+	if f["before_image_prefix"] != nil || f["before_image_suffix"] != nil {
+		if d.BeforeImagePrefix == "" && d.BeforeImageSuffix == "" {
+			at := f["before_image_prefix"]
+			if at == nil {
+				at = f["before_image_suffix"]
+			}
+			p.errorf(at, path+".before_image_prefix", "empty with an empty before_image_suffix: set the column-prefix of the task's add-before-image-columns rule (DMS's default is BI_)")
+		}
+	}
 }
 
 func (p *parser) debezium(n *yaml.Node, path string, d *Debezium) {
@@ -639,6 +664,9 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 		}
 		p.errorf(at, path+".dms.no_sup_value", "%q is also the null_value: a field could not tell NULL from a value to keep", v)
 	}
+	if t.Format == FormatDMSCSV && (t.DMS.BeforeImagePrefix != "" || t.DMS.BeforeImageSuffix != "") {
+		t.Columns, t.DMS.BeforeImageColumns = p.beforeImages(cn, path, t)
+	}
 	noColumns := cn == nil || (cn.Kind == yaml.SequenceNode && len(cn.Content) == 0)
 	if noColumns && !t.DMS.Header && t.Format == FormatDMSCSV {
 		at := n
@@ -669,6 +697,60 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 		}
 	}
 	return t, len(p.errs) == nerrs
+}
+
+// beforeImages splits the before-image columns off t.Columns: a column named
+// prefix+c+suffix for another listed column c. They must come last, as DMS
+// writes them, typed like c; without a header every primary-key column
+// needs one, since the files' layout comes from columns alone.
+func (p *parser) beforeImages(cn *yaml.Node, path string, t Table) (cols []change.Column, bis []string) {
+	pre, suf := t.DMS.BeforeImagePrefix, t.DMS.BeforeImageSuffix
+	typeOf := make(map[string]change.Column, len(t.Columns))
+	for _, c := range t.Columns {
+		typeOf[c.Name] = c
+	}
+	baseOf := func(name string) (change.Column, bool) {
+		if len(name) <= len(pre)+len(suf) || !strings.HasPrefix(name, pre) || !strings.HasSuffix(name, suf) {
+			return change.Column{}, false
+		}
+		c, ok := typeOf[name[len(pre):len(name)-len(suf)]]
+		return c, ok
+	}
+	node := func(i int) *yaml.Node {
+		if cn != nil && cn.Kind == yaml.SequenceNode && i < len(cn.Content) {
+			return cn.Content[i]
+		}
+		return cn
+	}
+	has := map[string]bool{}
+	for i, c := range t.Columns {
+		base, ok := baseOf(c.Name)
+		if !ok {
+			if len(bis) > 0 {
+				p.errorf(node(i), fmt.Sprintf("%s.columns[%d]", path, i), "%s comes after before-image column %s: DMS writes the before-image columns last, list them last", c.Name, bis[len(bis)-1])
+			}
+			cols = append(cols, c)
+			continue
+		}
+		if change.TypeName(base.Type) != change.TypeName(c.Type) {
+			p.errorf(node(i), fmt.Sprintf("%s.columns[%d].type", path, i), "before-image column %s is %s, but %s is %s: give it the type of its column", c.Name, change.TypeName(c.Type), base.Name, change.TypeName(base.Type))
+		}
+		if slices.Contains(t.PrimaryKey, c.Name) {
+			p.errorf(node(i), fmt.Sprintf("%s.columns[%d]", path, i), "before-image column %s cannot be in primary_key", c.Name)
+		}
+		bis = append(bis, c.Name)
+		has[base.Name] = true
+	}
+	if t.DMS.Header || len(t.Columns) == 0 {
+		// With a header the files name their before-image columns.
+		return cols, nil
+	}
+	for _, k := range t.PrimaryKey {
+		if _, listed := typeOf[k]; listed && !has[k] {
+			p.errorf(p.at(cn), path+".columns", "no before-image column %s%s%s for primary_key column %s: without a header (dms.header: false) list every before-image column DMS writes, last, as it writes them", pre, k, suf, k)
+		}
+	}
+	return cols, bis
 }
 
 // columns reads a table's column list. names holds every name given,

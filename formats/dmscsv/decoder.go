@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -45,6 +48,21 @@ type Options struct {
 	// or in the header). Its digits order the rows in _seq; it is still
 	// output, as a string column.
 	ChangeSeqColumn string
+	// Keys are the table's primary-key columns. The decoder needs them only
+	// with before-image columns, to find a U row that changes its key.
+	Keys []string
+	// BeforeImagePrefix and BeforeImageSuffix are the column-prefix and
+	// column-suffix of a DMS add-before-image-columns rule; when either is
+	// set, a column named prefix+c+suffix for a column c of the table holds
+	// c's value before an update. Such columns are read, never output. A
+	// U row whose before-image key differs from its key is a key change:
+	// the decoder emits a delete of the old key ordered just before the row.
+	// Both "" (the default) turn this off.
+	BeforeImagePrefix, BeforeImageSuffix string
+	// BeforeImageColumns are, for files without a header, the before-image
+	// columns that follow Columns in every record, in file order (DMS
+	// writes them last). With a header they are found by name.
+	BeforeImageColumns []string
 	// BatchRows is the number of rows per output batch; 0 means 8192.
 	BatchRows int
 }
@@ -72,6 +90,14 @@ const (
 	kindBinary
 )
 
+// biKey is one primary-key column of the output and the record field of its
+// before-image column.
+type biKey struct {
+	col   int // index in Decoder.cols
+	field int // index in the record of the before-image column
+	name  string
+}
+
 // outCol is one user column of the output and where it comes from.
 type outCol struct {
 	name  string
@@ -92,17 +118,38 @@ type Decoder struct {
 	isGz  bool
 	batch int
 
-	schema    *arrow.Schema
-	rb        *array.RecordBuilder
-	cols      []outCol
-	opB       *array.Int8Builder
-	seqB      *array.BinaryBuilder
-	keepB     *array.BinaryBuilder // change.ColKeep, only with Options.NoSupValue
-	nfields   int                  // fields per record
-	opField   int                  // -1: no Op column, rows are inserts
-	seqField  int                  // -1: no change-seq column
-	seqCol    int                  // index in cols of the change-seq column
-	nullValue string
+	schema  *arrow.Schema
+	rb      *array.RecordBuilder
+	cols    []outCol
+	opB     *array.Int8Builder
+	seqB    *array.BinaryBuilder
+	keepB   *array.BinaryBuilder // change.ColKeep, only with Options.NoSupValue
+	nfields int                  // fields per record
+	// nfieldsNoBI is the field count of a full-load record without the
+	// before-image columns Options.BeforeImageColumns lists (they are
+	// last, so the record is read the same): -1 when not allowed.
+	nfieldsNoBI int
+	opField     int // -1: no Op column, rows are inserts
+	seqField    int // -1: no change-seq column
+	seqCol      int // index in cols of the change-seq column
+	nullValue   string
+
+	// Before images (Options.BeforeImagePrefix/Suffix): the key columns and
+	// their before-image fields, empty when off or when a full-load file
+	// has no before-image columns.
+	biKeys  []biKey
+	keyBufA []byte
+	keyBufB []byte
+
+	// The record being appended: Next reads it, beginRecord checks it and,
+	// for a key change, appends the delete of the old key; appendRecord
+	// then appends the row itself. pending is set between the two, which
+	// may fall into different batches.
+	pending   bool
+	deleted   bool // beginRecord appended a delete row
+	keyChange bool // the row's _seq gets the extra byte after its delete's
+	op        change.Op
+	seqText   []byte
 
 	seqPrefix []byte // Uint32(generation), Byte(phase)
 	seqRank   []byte // file rank part of _seq
@@ -132,12 +179,12 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 		opts.Delimiter = ','
 	}
 	if opts.Delimiter == '"' || opts.Delimiter == '\n' || opts.Delimiter == '\r' {
-		return nil, fmt.Errorf("decode %s: delimiter %q cannot be a quote or line break", f.Name.Key, opts.Delimiter)
+		return nil, fmt.Errorf("decode %s: dms.delimiter %q cannot be a quote or line break", f.Name.Key, opts.Delimiter)
 	}
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = defaultBatchRows
 	}
-	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1}
+	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1, nfieldsNoBI: -1}
 
 	// Sniff gzip.
 	var magic [2]byte
@@ -182,31 +229,38 @@ func (d *Decoder) hasOp() bool {
 }
 
 // layout works out the record layout: from the options, or from the header.
+// Problems with the options name the job-file keys that set them.
 func (d *Decoder) layout() error {
 	key := d.file.Name.Key
 	opts := d.opts
 	typeOf := make(map[string]arrow.DataType, len(opts.Columns))
 	for _, c := range opts.Columns {
 		if _, dup := typeOf[c.Name]; dup {
-			return fmt.Errorf("decode %s: column %q listed twice in the options", key, c.Name)
+			return fmt.Errorf("decode %s: column %q listed twice in columns", key, c.Name)
 		}
 		if change.IsSystemColumn(c.Name) {
-			return fmt.Errorf("decode %s: column %q is a system column name", key, c.Name)
+			return fmt.Errorf("decode %s: column %q in columns is a system column name", key, c.Name)
 		}
 		typeOf[c.Name] = c.Type
 	}
 	if opts.TimestampColumn != "" {
 		if t, ok := typeOf[opts.TimestampColumn]; ok && (!opts.Header || t.ID() != arrow.TIMESTAMP) {
-			return fmt.Errorf("decode %s: timestamp column %q must not be listed in Columns (or, with a header, only as timestamp)", key, opts.TimestampColumn)
+			return fmt.Errorf("decode %s: dms.timestamp_column %q must not be listed in columns (or, with a header, only as timestamp)", key, opts.TimestampColumn)
 		}
 	}
 	if opts.ChangeSeqColumn != "" {
 		if t, ok := typeOf[opts.ChangeSeqColumn]; ok && t.ID() != arrow.STRING {
-			return fmt.Errorf("decode %s: change seq column %q must be typed string, not %s", key, opts.ChangeSeqColumn, change.TypeName(t))
+			return fmt.Errorf("decode %s: dms.change_seq_column %q must be typed string in columns, not %s", key, opts.ChangeSeqColumn, change.TypeName(t))
 		}
 		if opts.ChangeSeqColumn == opts.TimestampColumn {
-			return fmt.Errorf("decode %s: change seq column and timestamp column are both %q", key, opts.ChangeSeqColumn)
+			return fmt.Errorf("decode %s: dms.change_seq_column and dms.timestamp_column are both %q", key, opts.ChangeSeqColumn)
 		}
+	}
+	if len(opts.BeforeImageColumns) > 0 && !d.beforeImages() {
+		return fmt.Errorf("decode %s: before-image columns in columns but neither dms.before_image_prefix nor dms.before_image_suffix is set", key)
+	}
+	if d.beforeImages() && len(opts.Keys) == 0 {
+		return fmt.Errorf("decode %s: dms.before_image_prefix needs the primary_key", key)
 	}
 
 	var names []string
@@ -223,76 +277,188 @@ func (d *Decoder) layout() error {
 			names = append(names, c.Name)
 		}
 		if len(names) == 0 {
-			return fmt.Errorf("decode %s: no columns configured", key)
+			return fmt.Errorf("decode %s: no columns configured (columns)", key)
 		}
 		if opts.ChangeSeqColumn != "" {
 			if _, ok := typeOf[opts.ChangeSeqColumn]; !ok {
-				return fmt.Errorf("decode %s: change seq column %q is not in Columns", key, opts.ChangeSeqColumn)
+				return fmt.Errorf("decode %s: dms.change_seq_column %q is not in columns", key, opts.ChangeSeqColumn)
 			}
 		}
-	} else {
-		if err := d.sc.next(); err != nil {
-			if err == io.EOF {
-				// An empty file: no header and no rows.
-				names = nil
-				for _, c := range opts.Columns {
-					names = append(names, c.Name)
-				}
-				if opts.TimestampColumn != "" {
-					names = append([]string{opts.TimestampColumn}, names...)
-				}
-				d.nfields = -1
-				d.buildCols(names, 0, typeOf)
-				return nil
+		for _, bi := range opts.BeforeImageColumns {
+			base, ok := d.beforeImageOf(bi)
+			if _, listed := typeOf[base]; !ok || !listed {
+				return fmt.Errorf("decode %s: before-image column %q is not %s<column>%s of a column in columns", key, bi, opts.BeforeImagePrefix, opts.BeforeImageSuffix)
 			}
-			return d.scanErr(err)
 		}
-		if d.hasOp() {
-			if len(d.sc.fields) == 0 || !bytes.EqualFold(d.sc.fields[0], []byte("Op")) {
-				return d.malformed(d.sc.startLine, "", fmt.Sprintf("header does not start with Op, which %s files have", d.kindText()))
+		d.nfields = field + len(names) + len(opts.BeforeImageColumns)
+		if len(opts.BeforeImageColumns) > 0 && d.file.Name.Kind == KindLoad {
+			d.nfieldsNoBI = field + len(names)
+		}
+		d.buildCols(names, field, typeOf)
+		for i, bi := range opts.BeforeImageColumns {
+			base, _ := d.beforeImageOf(bi)
+			d.noteBeforeImage(bi, base, field+len(names)+i)
+		}
+		return d.checkKeys(0)
+	}
+
+	if err := d.sc.next(); err != nil {
+		if err == io.EOF {
+			// An empty file: no header and no rows.
+			names = nil
+			for _, c := range opts.Columns {
+				names = append(names, c.Name)
 			}
-			d.opField = 0
-			field = 1
-		}
-		seen := make(map[string]bool, len(d.sc.fields))
-		for i, f := range d.sc.fields[field:] {
-			name := string(f)
-			switch {
-			case name == "":
-				return d.malformed(d.sc.startLine, "", fmt.Sprintf("header field %d is empty", field+i+1))
-			case seen[name]:
-				return d.malformed(d.sc.startLine, "", fmt.Sprintf("header names column %q twice", name))
-			case change.IsSystemColumn(name):
-				return d.malformed(d.sc.startLine, "", fmt.Sprintf("header names system column %q", name))
-			case i == 0 && field == 0 && name == "Op":
-				return d.malformed(d.sc.startLine, "", "header starts with Op but IncludeOpForFullLoad is off")
-			case !checkUTF8Str(name):
-				return d.malformed(d.sc.startLine, "", fmt.Sprintf("header field %d is not valid UTF-8", field+i+1))
+			if opts.TimestampColumn != "" {
+				names = append([]string{opts.TimestampColumn}, names...)
 			}
-			seen[name] = true
-			names = append(names, name)
+			d.nfields = -1
+			d.buildCols(names, 0, typeOf)
+			return nil
 		}
-		if opts.ChangeSeqColumn != "" && !seen[opts.ChangeSeqColumn] {
-			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header has no change seq column %q", opts.ChangeSeqColumn))
+		return d.scanErr(err)
+	}
+	if d.hasOp() {
+		if len(d.sc.fields) == 0 || !bytes.EqualFold(d.sc.fields[0], []byte("Op")) {
+			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header does not start with Op, which %s files have", d.kindText()))
 		}
+		d.opField = 0
+		field = 1
+	}
+	seen := make(map[string]bool, len(d.sc.fields))
+	for i, f := range d.sc.fields[field:] {
+		name := string(f)
+		switch {
+		case name == "":
+			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header field %d is empty", field+i+1))
+		case seen[name]:
+			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header names column %q twice", name))
+		case change.IsSystemColumn(name):
+			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header names system column %q", name))
+		case i == 0 && field == 0 && name == "Op":
+			return d.malformed(d.sc.startLine, "", "header starts with Op but dms.include_op_for_full_load is false")
+		case !checkUTF8Str(name):
+			return d.malformed(d.sc.startLine, "", fmt.Sprintf("header field %d is not valid UTF-8", field+i+1))
+		}
+		seen[name] = true
+		names = append(names, name)
+	}
+	if opts.ChangeSeqColumn != "" && !seen[opts.ChangeSeqColumn] {
+		return d.malformed(d.sc.startLine, "", fmt.Sprintf("header has no column %q (dms.change_seq_column)", opts.ChangeSeqColumn))
 	}
 	d.nfields = field + len(names)
-	d.buildCols(names, field, typeOf)
+	// Before-image columns are named after a column of the header; they
+	// are read, never output.
+	var data []string
+	var bis [][2]string // name, base
+	var biFields []int
+	for i, name := range names {
+		if base, ok := d.beforeImageOf(name); ok && seen[base] {
+			if bb, baseIsBI := d.beforeImageOf(base); !baseIsBI || !seen[bb] {
+				bis = append(bis, [2]string{name, base})
+				biFields = append(biFields, field+i)
+				continue
+			}
+		}
+		data = append(data, name)
+	}
+	d.buildColsAt(data, names, field, typeOf)
+	for i, bi := range bis {
+		d.noteBeforeImage(bi[0], bi[1], biFields[i])
+	}
+	return d.checkKeys(d.sc.startLine)
+}
+
+// beforeImages reports whether before-image columns are configured.
+func (d *Decoder) beforeImages() bool {
+	return d.opts.BeforeImagePrefix != "" || d.opts.BeforeImageSuffix != ""
+}
+
+// beforeImageOf returns the column name is the before image of, by the
+// configured prefix and suffix.
+func (d *Decoder) beforeImageOf(name string) (string, bool) {
+	if !d.beforeImages() {
+		return "", false
+	}
+	p, s := d.opts.BeforeImagePrefix, d.opts.BeforeImageSuffix
+	if len(name) <= len(p)+len(s) || !strings.HasPrefix(name, p) || !strings.HasSuffix(name, s) {
+		return "", false
+	}
+	return name[len(p) : len(name)-len(s)], true
+}
+
+// noteBeforeImage records the before-image column name of base at field
+// when base is a primary-key column; other before images are skipped.
+func (d *Decoder) noteBeforeImage(name, base string, field int) {
+	if !slices.Contains(d.opts.Keys, base) {
+		return
+	}
+	for i, c := range d.cols {
+		if c.name == base {
+			d.biKeys = append(d.biKeys, biKey{col: i, field: field, name: name})
+			return
+		}
+	}
+}
+
+// checkKeys checks that a CDC file has the before image of every key
+// column (a full-load file may have none). line is the header's line, 0
+// without a header.
+func (d *Decoder) checkKeys(line int64) error {
+	if !d.beforeImages() {
+		return nil
+	}
+	if d.file.Name.Kind == KindLoad && len(d.biKeys) == 0 {
+		return nil
+	}
+	have := make(map[string]bool, len(d.biKeys))
+	for _, k := range d.biKeys {
+		have[d.cols[k.col].name] = true
+	}
+	for _, k := range d.opts.Keys {
+		if have[k] {
+			continue
+		}
+		bi := d.opts.BeforeImagePrefix + k + d.opts.BeforeImageSuffix
+		if !slices.ContainsFunc(d.cols, func(c outCol) bool { return c.name == k }) {
+			if line > 0 {
+				return d.malformed(line, "", fmt.Sprintf("header has no primary_key column %q", k))
+			}
+			return fmt.Errorf("decode %s: primary_key column %q is not in columns", d.file.Name.Key, k)
+		}
+		if line > 0 {
+			return d.malformed(line, "", fmt.Sprintf("header has no before-image column %q for primary_key column %q (dms.before_image_prefix, dms.before_image_suffix)", bi, k))
+		}
+		return fmt.Errorf("decode %s: columns has no before-image column %q for primary_key column %q: list it after the other columns, as DMS writes it", d.file.Name.Key, bi, k)
+	}
+	slices.SortFunc(d.biKeys, func(a, b biKey) int {
+		return slices.Index(d.opts.Keys, d.cols[a.col].name) - slices.Index(d.opts.Keys, d.cols[b.col].name)
+	})
 	return nil
 }
 
 func checkUTF8Str(s string) bool { return checkUTF8([]byte(s)) == nil }
 
 func (d *Decoder) buildCols(names []string, first int, typeOf map[string]arrow.DataType) {
-	for i, name := range names {
-		c := outCol{name: name, field: first + i}
+	d.buildColsAt(names, names, first, typeOf)
+}
+
+// buildColsAt builds the output columns names, each read from its position
+// in all (the record's fields from first on).
+func (d *Decoder) buildColsAt(names, all []string, first int, typeOf map[string]arrow.DataType) {
+	j := 0
+	for _, name := range names {
+		for all[j] != name {
+			j++
+		}
+		c := outCol{name: name, field: first + j}
 		t, ok := typeOf[name]
 		switch {
 		case name == d.opts.TimestampColumn:
 			c.kind = kindTimestamp
 		case name == d.opts.ChangeSeqColumn:
 			c.kind = kindString
-			d.seqField, d.seqCol = c.field, i
+			d.seqField, d.seqCol = c.field, len(d.cols)
 		case !ok:
 			c.kind = kindString
 		default:
@@ -394,19 +560,33 @@ func (d *Decoder) Next() (arrow.RecordBatch, error) {
 	d.reserve()
 	rows := 0
 	for rows < d.batch {
-		err := d.sc.next()
-		if err == io.EOF {
-			break
+		if !d.pending {
+			err := d.sc.next()
+			if err == io.EOF {
+				break
+			}
+			if err == nil {
+				err = d.beginRecord()
+			} else {
+				err = d.scanErr(err)
+			}
+			if err != nil {
+				d.err = err
+				return nil, err
+			}
+			if d.deleted {
+				// The delete of the old key is a row of its own; the row
+				// itself follows, in this batch or the next.
+				d.deleted = false
+				rows++
+				continue
+			}
 		}
-		if err == nil {
-			err = d.appendRecord()
-		} else {
-			err = d.scanErr(err)
-		}
-		if err != nil {
+		if err := d.appendRecord(); err != nil {
 			d.err = err
 			return nil, err
 		}
+		d.pending = false
 		rows++
 		d.rowNo++
 	}
@@ -480,7 +660,27 @@ func (d *Decoder) kindText() string {
 	if d.file.Name.Kind == KindCDC {
 		return "CDC"
 	}
-	return "full-load (IncludeOpForFullLoad)"
+	return "full-load (dms.include_op_for_full_load: true)"
+}
+
+// layoutText says where the expected field count comes from, in job-file
+// terms, for the error of a record with another count.
+func (d *Decoder) layoutText() string {
+	if d.opts.Header {
+		return "the header's fields (dms.header: true)"
+	}
+	var parts []string
+	if d.opField >= 0 {
+		parts = append(parts, "Op")
+	}
+	if d.opts.TimestampColumn != "" {
+		parts = append(parts, "dms.timestamp_column")
+	}
+	parts = append(parts, fmt.Sprintf("%d columns", len(d.opts.Columns)))
+	if n := len(d.opts.BeforeImageColumns); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d before-image columns", n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d *Decoder) malformed(line int64, col, reason string) error {
@@ -510,29 +710,192 @@ func (d *Decoder) readErr(err error, gz bool) error {
 	return fmt.Errorf("read %s: %w", d.file.Name.Key, err)
 }
 
-// appendRecord appends the scanner's current record as one row.
-func (d *Decoder) appendRecord() error {
+// beginRecord checks the scanner's current record: its field count, Op,
+// change sequence and before-image key. For a U row whose before-image key
+// differs from its key it appends the delete of the old key (and sets
+// deleted). It leaves the record pending for appendRecord.
+func (d *Decoder) beginRecord() error {
 	fields, quoted := d.sc.fields, d.sc.quoted
-	if len(fields) != d.nfields {
-		return d.malformed(d.sc.startLine, "", fmt.Sprintf("record has %d fields, want %d", len(fields), d.nfields))
+	noBI := len(fields) == d.nfieldsNoBI
+	if len(fields) != d.nfields && !noBI {
+		return d.malformed(d.sc.startLine, "", fmt.Sprintf("record has %d fields, want %d (%s)", len(fields), d.nfields, d.layoutText()))
 	}
-	op := change.OpInsert
+	d.op = change.OpInsert
 	if d.opField >= 0 {
 		f := fields[d.opField]
 		var err error
-		if op, err = change.ParseOp(unsafeString(f)); err != nil {
+		if d.op, err = change.ParseOp(unsafeString(f)); err != nil {
 			return d.malformed(d.sc.startLine, "Op", err.Error())
 		}
 	}
-	var seqText []byte
+	d.seqText = nil
 	if d.seqField >= 0 && !d.isNull(fields[d.seqField], quoted[d.seqField]) {
-		seqText = fields[d.seqField]
-		for _, c := range seqText {
+		d.seqText = fields[d.seqField]
+		for _, c := range d.seqText {
 			if c < '0' || c > '9' {
-				return d.malformed(d.sc.startLine, d.cols[d.seqCol].name, fmt.Sprintf("change sequence %s is not all digits", quoteField(seqText)))
+				return d.malformed(d.sc.startLine, d.cols[d.seqCol].name, fmt.Sprintf("change sequence %s is not all digits", quoteField(d.seqText)))
 			}
 		}
 	}
+	d.pending, d.keyChange = true, false
+	if len(d.biKeys) == 0 || noBI {
+		return nil
+	}
+	changed, err := d.keyChanged()
+	if err != nil || !changed {
+		return err
+	}
+	if d.op != change.OpUpdate {
+		return d.malformed(d.sc.startLine, d.biKeys[0].name, fmt.Sprintf("the before-image key differs from the key in a %s row; only U rows change keys", d.op))
+	}
+	// The delete of the old key: its key columns from the before images,
+	// everything else null, ordered by the row's own _seq.
+	for i := range d.cols {
+		c := &d.cols[i]
+		k := slices.IndexFunc(d.biKeys, func(k biKey) bool { return k.col == i })
+		if k < 0 {
+			c.b.AppendNull()
+			continue
+		}
+		f := d.biKeys[k].field
+		if err := d.appendValue(c, fields[f], quoted[f]); err != nil {
+			return d.malformed(d.sc.startLine, d.biKeys[k].name, err.Error()+d.valueHint(c, fields[f]))
+		}
+	}
+	if d.keepB != nil {
+		d.keepB.AppendNull()
+	}
+	d.opB.Append(int8(change.OpDelete))
+	d.seqB.Append(d.appendSeq())
+	d.deleted, d.keyChange = true, true
+	return nil
+}
+
+// keyChanged compares the record's before-image key with its key. A
+// before-image key that is all empty (NULL) is no key change: I and D rows,
+// and U rows from before the rule. A partly empty one is an error.
+func (d *Decoder) keyChanged() (bool, error) {
+	fields, quoted := d.sc.fields, d.sc.quoted
+	nulls := 0
+	for _, k := range d.biKeys {
+		if d.isNull(fields[k.field], quoted[k.field]) {
+			nulls++
+		}
+	}
+	switch {
+	case nulls == len(d.biKeys):
+		return false, nil
+	case nulls > 0:
+		return false, d.malformed(d.sc.startLine, "", "the before-image key is partly empty: all of its columns or none must have a value")
+	}
+	changed := false
+	for _, k := range d.biKeys {
+		c := &d.cols[k.col]
+		var err error
+		if d.keyBufA, err = d.keyBytes(c, d.keyBufA[:0], fields[k.field], quoted[k.field]); err != nil {
+			return false, d.malformed(d.sc.startLine, k.name, err.Error()+d.valueHint(c, fields[k.field]))
+		}
+		if d.isNull(fields[c.field], quoted[c.field]) {
+			changed = true
+			continue
+		}
+		if d.keyBufB, err = d.keyBytes(c, d.keyBufB[:0], fields[c.field], quoted[c.field]); err != nil {
+			return false, d.malformed(d.sc.startLine, c.name, err.Error()+d.valueHint(c, fields[c.field]))
+		}
+		if !bytes.Equal(d.keyBufA, d.keyBufB) {
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// keyBytes appends the value of key field f, parsed by c's type, in a form
+// that is equal for equal values (1.5 and 1.50 in a decimal column).
+func (d *Decoder) keyBytes(c *outCol, dst, f []byte, quoted bool) ([]byte, error) {
+	if d.keepB != nil && !quoted && string(f) == d.opts.NoSupValue {
+		return dst, errors.New("a key value cannot be the no_sup_value")
+	}
+	switch c.kind {
+	case kindInt32, kindInt64:
+		bits := uint(64)
+		if c.kind == kindInt32 {
+			bits = 32
+		}
+		v, err := parseInt(f, bits)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+	case kindDecimal:
+		v, err := parseDecimal(f, c.prec, c.scale)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w for decimal(%d,%d)", quoteField(f), err, c.prec, c.scale)
+		}
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v.HighBits()))
+		return binary.BigEndian.AppendUint64(dst, v.LowBits()), nil
+	case kindDate:
+		v, err := parseDate(f)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
+	case kindTimestamp:
+		v, err := parseTimestamp(f)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+	case kindBool:
+		v, err := parseBool(f)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		if v {
+			return append(dst, 1), nil
+		}
+		return append(dst, 0), nil
+	case kindFloat32, kindFloat64:
+		bits := 64
+		if c.kind == kindFloat32 {
+			bits = 32
+		}
+		v, err := parseFloat(f, bits)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
+	case kindBinary:
+		out, err := appendHex(dst, f)
+		if err != nil {
+			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
+		}
+		return out, nil
+	}
+	if err := checkUTF8(f); err != nil {
+		return dst, err
+	}
+	return append(dst, f...), nil
+}
+
+// appendSeq builds the record's _seq: the bytes of
+// SeqBuilder.Uint32(gen).Byte(phase).String(seqText), then the file rank and
+// the row number (TestSeqLayout checks they match). seqText is digits only,
+// so String needs no escaping. The buffer is reused by the next call.
+func (d *Decoder) appendSeq() []byte {
+	buf := append(d.seqBuf[:0], d.seqPrefix...)
+	buf = append(buf, d.seqText...)
+	buf = append(buf, 0, 1)
+	buf = append(buf, d.seqRank...)
+	buf = binary.BigEndian.AppendUint64(buf, d.rowNo)
+	d.seqBuf = buf
+	return buf
+}
+
+// appendRecord appends the pending record as one row. The row of a key
+// change has its delete's _seq followed by the byte 1, so that the delete
+// applies just before it and after everything earlier.
+func (d *Decoder) appendRecord() error {
+	fields, quoted := d.sc.fields, d.sc.quoted
 	var keep []byte
 	for i := range d.cols {
 		c := &d.cols[i]
@@ -547,7 +910,7 @@ func (d *Decoder) appendRecord() error {
 			continue
 		}
 		if err := d.appendValue(c, f, q); err != nil {
-			return d.malformed(d.sc.startLine, c.name, err.Error())
+			return d.malformed(d.sc.startLine, c.name, err.Error()+d.valueHint(c, f))
 		}
 	}
 	if d.keepB != nil {
@@ -557,24 +920,38 @@ func (d *Decoder) appendRecord() error {
 			d.keepB.Append(keep)
 		}
 	}
-	d.opB.Append(int8(op))
-	// The bytes of SeqBuilder.Uint32(gen).Byte(phase).String(seqText), then
-	// the file rank and the row number (TestSeqLayout checks they match).
-	// seqText is digits only, so String needs no escaping.
-	buf := append(d.seqBuf[:0], d.seqPrefix...)
-	buf = append(buf, seqText...)
-	buf = append(buf, 0, 1)
-	buf = append(buf, d.seqRank...)
-	buf = binary.BigEndian.AppendUint64(buf, d.rowNo)
-	d.seqBuf = buf
-	d.seqB.Append(buf)
+	d.opB.Append(int8(d.op))
+	seq := d.appendSeq()
+	if d.keyChange {
+		seq = append(seq, 1)
+		d.seqBuf = seq
+	}
+	d.seqB.Append(seq)
 	return nil
 }
 
-// quoteField quotes a field for an error message, cut to 64 bytes.
+// valueHint says which job-file setting decides how the value f of column
+// c is read, for the error of a value that does not parse.
+func (d *Decoder) valueHint(c *outCol, f []byte) string {
+	if string(f) == "NULL" || string(f) == `\N` {
+		return fmt.Sprintf("; if DMS writes NULL as %s, set dms.null_value to it", f)
+	}
+	switch {
+	case c.name == d.opts.TimestampColumn:
+		return " (dms.timestamp_column is read as a timestamp)"
+	case c.kind == kindDecimal:
+		return "; the type comes from columns: widen the decimal (at most 38 digits), or declare the column string to keep the text as written"
+	case c.kind == kindString:
+		return ""
+	}
+	return "; the type comes from columns (declare the column string to keep the text as written)"
+}
+
+// quoteField quotes a field for an error message, cut to 128 bytes (a
+// decimal of 65 digits, MySQL's widest, stays whole).
 func quoteField(f []byte) string {
-	if len(f) > 64 {
-		return fmt.Sprintf("%q...", f[:64])
+	if len(f) > 128 {
+		return fmt.Sprintf("%q...", f[:128])
 	}
 	return fmt.Sprintf("%q", f)
 }

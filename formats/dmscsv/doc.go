@@ -16,7 +16,7 @@
 //
 // One record is
 //
-//	[Op] [timestamp column] <source columns...> [add-column columns...]
+//	[Op] [timestamp column] <source columns...> [add-column columns...] [before-image columns...]
 //
 // Op (I, U or D) is present in every CDC record and in full-load records
 // only when Options.IncludeOpForFullLoad is set: with default DMS settings a
@@ -40,6 +40,32 @@
 // that does not parse stops the file with a *change.MalformedError carrying
 // the object key, the line where the record starts and the column.
 //
+// # Before images and key changes
+//
+// With Options.BeforeImagePrefix or BeforeImageSuffix (the before-image-def
+// of a DMS add-before-image-columns rule), a column named prefix+c+suffix
+// holds column c's value before an update. Such columns are read and never
+// output: found by name in a header, or listed in
+// Options.BeforeImageColumns (after Columns) without one. A full-load file
+// may lack them (a full load changes no keys; without a header a full-load
+// record may have them or end before them); a CDC file must have the
+// before image of every column of Options.Keys. For each record, the
+// before-image key is
+//
+//   - all empty (NULL): no key change (I and D rows, U rows from before the rule);
+//   - equal to the key, value by value (1.5 = 1.50 in a decimal key): a plain update;
+//   - different, in a U row: a key change. The decoder emits two rows: a
+//     delete (D) of the old key, its key columns from the before images and
+//     every other column null, with the record's _seq; then the row itself,
+//     with that _seq followed by the byte 0x01;
+//   - different in an I or D row, or partly empty: an error.
+//
+// Every other record's _seq differs from the delete's before its end, so no
+// change orders between the delete and its row: the old key is deleted
+// exactly where the update happened, after every earlier change and before
+// every later one, in this file or any other. A batch holds at most
+// BatchRows rows; a delete and its row may end up in different batches.
+//
 // # Order
 //
 // Files are applied in Compare order: every LOAD file before every CDC file,
@@ -52,6 +78,7 @@
 //	String  AR_H_CHANGE_SEQ text (Options.ChangeSeqColumn), "" when not configured or empty
 //	        file rank: LOAD: String(key); CDC: Uint64(instant in Unix nanoseconds), String(key)
 //	Uint64  row number: 0-based index of the record in the file, header excluded
+//	[Byte   1: only on the row of a key change, after the delete of its old key]
 //
 // so that bytes.Compare of two seqs gives apply order: a later generation
 // wins, CDC wins over full load, AR_H_CHANGE_SEQ (35 fixed-width digits)

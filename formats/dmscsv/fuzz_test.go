@@ -24,12 +24,19 @@ func fuzzOptions(t testing.TB, v uint8) (key string, opts Options) {
 	if v&2 != 0 {
 		cols = [][2]string{{"i", "int"}, {"s", "string"}, {"seq", "string"}}
 	}
-	to := testOptions{Columns: cols, Header: v&4 != 0, IncludeOpForFullLoad: v&8 != 0, BatchRows: int(v>>6) + 1}
+	to := testOptions{Columns: cols, Header: v&4 != 0, IncludeOpForFullLoad: v&8 != 0, BatchRows: int(v>>7) + 1}
 	if v&16 != 0 {
 		to.Delimiter, to.NullValue = "|", `\N`
 	}
 	if v&32 != 0 {
 		to.TimestampColumn, to.ChangeSeqColumn = "dms_ts", "seq"
+	}
+	if v&64 != 0 {
+		// Before images of the key i (add-before-image-columns).
+		to.Keys, to.BeforeImagePrefix = []string{"i"}, "BI_"
+		if !to.Header {
+			to.BeforeImageColumns = []string{"BI_i"}
+		}
 	}
 	return key, to.options(t)
 }
@@ -68,15 +75,18 @@ func decodeRendered(t testing.TB, mem memory.Allocator, r io.Reader, key string,
 }
 
 func FuzzDecode(f *testing.F) {
-	paths, _ := filepath.Glob("testdata/*/*.csv")
-	for _, p := range paths {
+	paths, _ := filepath.Glob("testdata/*/*.csv*")
+	real, _ := filepath.Glob("testdata/real/*/*.csv*")
+	for _, p := range append(paths, real...) {
 		data, err := os.ReadFile(p)
 		if err == nil {
-			for _, v := range []uint8{0, 1, 5, 13, 37, 45, 255} {
+			for _, v := range []uint8{0, 1, 5, 13, 37, 45, 67, 69, 255} {
 				f.Add(data, v)
 			}
 		}
 	}
+	f.Add([]byte("I,1,a,,\nU,2,b,,1\nU,2,c,,2\nD,2,,,\n"), uint8(67))
+	f.Add([]byte("Op,i,s,seq,BI_i\nU,2,b,1,1\n"), uint8(71))
 	f.Add([]byte("I,1,\"a\"\"b\"\r\nU,2,\"x\ny\",\n"), uint8(3))
 	f.Add([]byte("Op,dms_ts,i,s,seq\nI,2024-01-01 00:00:00,1,\"\",123\n"), uint8(47))
 	f.Add([]byte("1|\\N|\"\"\n"), uint8(18))

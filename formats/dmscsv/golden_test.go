@@ -34,6 +34,10 @@ type testOptions struct {
 	NoSupValue           string      `json:"no_sup_value"`
 	TimestampColumn      string      `json:"timestamp_column"`
 	ChangeSeqColumn      string      `json:"change_seq_column"`
+	Keys                 []string    `json:"keys"`
+	BeforeImagePrefix    string      `json:"before_image_prefix"`
+	BeforeImageSuffix    string      `json:"before_image_suffix"`
+	BeforeImageColumns   []string    `json:"before_image_columns"`
 	BatchRows            int         `json:"batch_rows"`
 	Generation           uint32      `json:"generation"`
 }
@@ -47,6 +51,10 @@ func (o testOptions) options(t testing.TB) Options {
 		NoSupValue:           o.NoSupValue,
 		TimestampColumn:      o.TimestampColumn,
 		ChangeSeqColumn:      o.ChangeSeqColumn,
+		Keys:                 o.Keys,
+		BeforeImagePrefix:    o.BeforeImagePrefix,
+		BeforeImageSuffix:    o.BeforeImageSuffix,
+		BeforeImageColumns:   o.BeforeImageColumns,
 		BatchRows:            o.BatchRows,
 	}
 	if len(o.Delimiter) > 1 {
@@ -173,10 +181,14 @@ type goldenCase struct {
 }
 
 func loadGoldenCases(t *testing.T) []goldenCase {
+	// testdata/<case>: hand-written edge cases; testdata/real/<case>: files
+	// real DMS tasks wrote (see testdata/real/README.md).
 	dirs, err := filepath.Glob("testdata/*/options.json")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no golden cases: %v", err)
+	real, err2 := filepath.Glob("testdata/real/*/options.json")
+	if err != nil || err2 != nil || len(dirs) == 0 || len(real) == 0 {
+		t.Fatalf("no golden cases: %v %v", err, err2)
 	}
+	dirs = append(dirs, real...)
 	var cases []goldenCase
 	for _, p := range dirs {
 		dir := filepath.Dir(p)
@@ -196,7 +208,7 @@ func loadGoldenCases(t *testing.T) []goldenCase {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if n := e.Name(); n != "options.json" && n != "expected.txt" {
+			if n := e.Name(); n != "options.json" && n != "expected.txt" && n != "README.md" {
 				if c.key != "" {
 					t.Fatalf("%s: two input files, %s and %s", dir, c.key, n)
 				}
@@ -216,7 +228,7 @@ func loadGoldenCases(t *testing.T) []goldenCase {
 
 func TestGolden(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(filepath.Base(c.dir), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(c.dir, "testdata/"), func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			got, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, c.opts.options(t))
@@ -387,6 +399,8 @@ func TestErrors(t *testing.T) {
 		{"bad decimal", "20240528-195141380.csv", headerOpts, hdr + "I,2024-05-28 19:51:41,1,a,,1.00,,1\nU,2024-05-28 19:51:41,1,a,,1.2.3,,2\n", 3, "freight", "not a decimal"},
 		{"decimal scale", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.005,x\n", 1, "freight", "fraction digits"},
 		{"decimal precision", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,123456789.00,x\n", 1, "freight", "precision"},
+		{"decimal wider than 38 digits", "LOAD00000001.csv", testOptions{Columns: [][2]string{{"id", "int"}, {"n", "decimal(38,30)"}}}, "1,12345678901234567890123456789012345.123456789012345678901234567890\n", 1, "n", `"12345678901234567890123456789012345.123456789012345678901234567890": more digits than the precision allows for decimal(38,30); the type comes from columns`},
+		{"NULL without null_value", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,NULL,1.00,x\n", 1, "shipped_date", "set dms.null_value"},
 		{"bad date", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,1996-02-30,1.00,x\n", 1, "shipped_date", "not a date"},
 		{"bad int", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "\"1 \",a,,1.00,x\n", 1, "order_id", "not an integer"},
 		{"int overflow", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "2147483648,a,,1.00,x\n", 1, "order_id", "out of range"},
@@ -401,8 +415,8 @@ func TestErrors(t *testing.T) {
 		{"bad utf8", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,\xff,,1.00,x\n", 1, "customer_id", "UTF-8"},
 		{"header without Op", "20240528-195141380.csv", headerOpts, "dms_ts,order_id\n", 1, "", "header does not start with Op"},
 		{"header duplicate", "20240528-195141380.csv", headerOpts, "Op,a,a,change_seq\n", 1, "", "twice"},
-		{"header without change seq", "20240528-195141380.csv", headerOpts, "Op,dms_ts,order_id\n", 1, "", "no change seq column"},
-		{"header Op without IncludeOp", "LOAD00000001.csv", testOptions{Header: true}, "Op,a\n", 1, "", "IncludeOpForFullLoad is off"},
+		{"header without change seq", "20240528-195141380.csv", headerOpts, "Op,dms_ts,order_id\n", 1, "", "no column \"change_seq\" (dms.change_seq_column)"},
+		{"header Op without IncludeOp", "LOAD00000001.csv", testOptions{Header: true}, "Op,a\n", 1, "", "dms.include_op_for_full_load is false"},
 		{"crlf and bad field count", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\r\n2,a,,1.00,x,\r\n", 2, "", "6 fields, want 5"},
 		{"blank line", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,a,,1.00,x\n\n", 2, "", "1 fields, want 5"},
 		{"gzip corrupt", "LOAD00000001.csv.gz", testOptions{Columns: ordersCols}, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xffgarbage", 1, "", "gzip"},

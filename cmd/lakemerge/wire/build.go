@@ -248,5 +248,9 @@ func DMSOptions(tc config.Table) dmscsv.Options {
 		NoSupValue:           tc.DMS.NoSupValue,
 		TimestampColumn:      tc.DMS.TimestampColumn,
 		ChangeSeqColumn:      tc.DMS.ChangeSeqColumn,
+		Keys:                 tc.PrimaryKey,
+		BeforeImagePrefix:    tc.DMS.BeforeImagePrefix,
+		BeforeImageSuffix:    tc.DMS.BeforeImageSuffix,
+		BeforeImageColumns:   tc.DMS.BeforeImageColumns,
 	}
 }
