@@ -78,7 +78,7 @@ func TestExample(t *testing.T) {
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
 			DMS:              DMS{Delimiter: ','},
-			Debezium:         Debezium{Tombstones: "skip", Encodings: map[string]string{"amount": "string"}},
+			Debezium:         Debezium{Tombstones: "skip", WideDecimals: WideDecimalsError, Encodings: map[string]string{"amount": "string"}},
 		}},
 	}
 	if !reflect.DeepEqual(job, want) {
@@ -93,6 +93,7 @@ warehouse: s3://bucket/wh
 catalog: {type: glue}
 defaults:
   dms: {delimiter: ";", null_value: N, no_sup_value: "@NOSUP"}
+  debezium: {wide_decimals: string, tombstones: delete}
 tables:
   - source: {schema: sales, table: t}
     primary_key: id
@@ -102,6 +103,7 @@ tables:
     buckets: 0
     format: debezium-json
     columns: [{name: a, type: int}, {name: b, type: string}]
+    debezium: {tombstones: skip, single_partition: true}
 `), "")
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +126,8 @@ tables:
 		t.Fatalf("got  %+v\nwant %+v", job.Tables[0], want)
 	}
 	u := job.Tables[1]
-	if u.Name != "u" || u.Source.Prefix != "landing/u/" || u.Buckets != 0 || u.Debezium.Tombstones != "skip" ||
+	if u.Name != "u" || u.Source.Prefix != "landing/u/" || u.Buckets != 0 ||
+		!reflect.DeepEqual(u.Debezium, Debezium{Tombstones: "skip", SinglePartition: true, WideDecimals: WideDecimalsString}) ||
 		!slices.Equal(u.PrimaryKey, []string{"a", "b"}) || len(u.Columns) != 2 {
 		t.Fatalf("table %+v", u)
 	}

@@ -16,10 +16,10 @@ var (
 	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
-	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
 	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
-	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "encodings"}
+	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
 	columnFields   = []string{"name", "type"}
 	dmsFields      = []string{"delimiter", "null_value", "no_sup_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column"}
@@ -436,6 +436,9 @@ func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 	if d := f["dms"]; d != nil {
 		p.dms(d, join(path, "dms"), &t.DMS)
 	}
+	if d := f["debezium"]; d != nil {
+		p.debezium(d, join(path, "debezium"), &t.Debezium)
+	}
 }
 
 func (p *parser) dms(n *yaml.Node, path string, d *DMS) {
@@ -505,6 +508,12 @@ func (p *parser) debezium(n *yaml.Node, path string, d *Debezium) {
 	}
 	if b, ok := p.boolean(f["truncate_sub_micros"], path+".truncate_sub_micros"); ok {
 		d.TruncateSubMicros = b
+	}
+	if s, ok := p.str(f["wide_decimals"], path+".wide_decimals"); ok {
+		if s != WideDecimalsError && s != WideDecimalsString {
+			p.errorf(f["wide_decimals"], path+".wide_decimals", "%q: want %s or %s", s, WideDecimalsError, WideDecimalsString)
+		}
+		d.WideDecimals = s
 	}
 	if en := f["encodings"]; en != nil {
 		if en.Kind != yaml.MappingNode {
@@ -578,9 +587,6 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 	}
 
 	p.settings(f, path, &t)
-	if dn := f["debezium"]; dn != nil {
-		p.debezium(dn, path+".debezium", &t.Debezium)
-	}
 	switch t.Format {
 	case FormatDebezium:
 		if t.Source.Topic == "" && f["source"] != nil && f["source"].Kind == yaml.MappingNode {
@@ -592,7 +598,11 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 		if t.Debezium.Tombstones == "" {
 			t.Debezium.Tombstones = "skip"
 		}
+		if t.Debezium.WideDecimals == "" {
+			t.Debezium.WideDecimals = WideDecimalsError
+		}
 	default:
+		t.Debezium = Debezium{} // defaults.debezium is for debezium-json tables
 		if topicNode != nil {
 			p.errorf(topicNode, path+".source.topic", "only for %s tables", FormatDebezium)
 		}
