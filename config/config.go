@@ -78,8 +78,14 @@ type Table struct {
 	// TombstoneHorizon is how long a deleted key is remembered so that a
 	// late change cannot bring it back.
 	TombstoneHorizon time.Duration
-	DMS              DMS
-	Debezium         Debezium
+	// Ignore are globs of objects under the table's prefix that are not
+	// change files and are skipped on purpose (a glob with a slash matches
+	// the key relative to the prefix, one without matches the base name in
+	// any folder); any other such object stops the table. A table's globs
+	// add to those of defaults.
+	Ignore   []string
+	DMS      DMS
+	Debezium Debezium
 }
 
 // Debezium holds the settings of a debezium-json table (Debezium events

@@ -53,6 +53,7 @@ func TestExample(t *testing.T) {
 			Buckets:          8, // the table's own, over defaults.buckets
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
+			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			// header and the rest from the table, delimiter from defaults.dms.
 			DMS: DMS{Delimiter: ',', Header: true, IncludeOpForFullLoad: true,
 				TimestampColumn: "dms_ts", ChangeSeqColumn: "change_seq"},
@@ -66,6 +67,7 @@ func TestExample(t *testing.T) {
 			Buckets:          16,
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
+			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: '|', NullValue: "NULL"},
 		}, {
 			Name:             "payments",
@@ -77,6 +79,7 @@ func TestExample(t *testing.T) {
 			Buckets:          16,
 			TargetFileMB:     128,
 			TombstoneHorizon: week,
+			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: ','},
 			Debezium:         Debezium{Tombstones: "skip", WideDecimals: WideDecimalsError, Encodings: map[string]string{"amount": "string"}},
 		}},
@@ -404,5 +407,32 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(c.name, c.allowed); got != c.want {
 			t.Errorf("suggest(%q) = %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestIgnoreAddsToDefaults: a table's ignore globs add to those of
+// defaults; a table without its own keeps the defaults'.
+func TestIgnoreAddsToDefaults(t *testing.T) {
+	job, err := Parse([]byte(`raw: file:///r
+warehouse: file:///w
+catalog: {type: sqlite, path: c.db}
+defaults: {ignore: [_SUCCESS]}
+tables:
+  - source: {schema: s, table: a}
+    primary_key: [id]
+    columns: [{name: id, type: long}]
+    ignore: ["manifests/*", "*.tmp"]
+  - source: {schema: s, table: b}
+    primary_key: [id]
+    columns: [{name: id, type: long}]
+`), "job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := job.Tables[0].Ignore; !reflect.DeepEqual(got, []string{"_SUCCESS", "manifests/*", "*.tmp"}) {
+		t.Errorf("table a: %q", got)
+	}
+	if got := job.Tables[1].Ignore; !reflect.DeepEqual(got, []string{"_SUCCESS"}) {
+		t.Errorf("table b: %q", got)
 	}
 }

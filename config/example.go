@@ -20,6 +20,11 @@ defaults:
   buckets: 16               # partition by bucket(N, first primary key column); 0 = unpartitioned
   target_file_mb: 128       # target size of the data files written
   tombstone_horizon: 168h   # how long deleted keys are remembered, so late changes cannot revive them
+  # Objects under a table's prefix that are not change files stop the table
+  # (nothing is skipped unseen) unless a glob here or in the table's own
+  # ignore: list names them: without a slash it matches the file name in any
+  # folder, with one the path below the prefix.
+  ignore: [_SUCCESS, "*.tmp"]
   dms:
     delimiter: ","          # CsvDelimiter (one character)
     null_value: ""          # CsvNullValue: an unquoted field equal to it is NULL

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +17,8 @@ var (
 	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
-	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
-	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "dms", "debezium"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
+	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
@@ -431,6 +432,20 @@ func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 			default:
 				t.TombstoneHorizon = d
 			}
+		}
+	}
+	if n := f["ignore"]; n != nil {
+		globs, nodes, _ := p.list(n, join(path, "ignore"))
+		for i, g := range globs {
+			if nodes[i].Kind != yaml.ScalarNode {
+				continue // reported by list
+			}
+			if _, err := pathpkg.Match(g, ""); err != nil || g == "" {
+				p.errorf(nodes[i], fmt.Sprintf("%s[%d]", join(path, "ignore"), i), "%q: not a glob (want e.g. _SUCCESS, *.tmp or manifests/*)", g)
+				continue
+			}
+			// A table's globs add to those of defaults.
+			t.Ignore = append(slices.Clip(t.Ignore), g)
 		}
 	}
 	if d := f["dms"]; d != nil {

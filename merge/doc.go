@@ -37,7 +37,11 @@
 //  6. Bad input is never silently dropped: a file that does not decode stops
 //     the table with file, line and reason, and the bookmark does not move.
 //     Objects under the table's prefix that are not change files of the
-//     format are reported (EventIgnored), never silently passed over.
+//     format stop the table too (ErrUnknownFiles), unless the job file
+//     names them in the table's ignore globs; those are reported
+//     (EventIgnored) and counted, never silently passed over. A table that
+//     has absorbed nothing and finds no object fails (ErrNoRawFiles)
+//     rather than report "up to date" on a mistyped location.
 //
 // # Load generations (DMS table reloads)
 //

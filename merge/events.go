@@ -11,7 +11,7 @@ type EventKind int
 
 const (
 	EventListed            EventKind = iota + 1 // Files: pending change files found
-	EventIgnored                                // File: an object that is not a change file of the format
+	EventIgnored                                // File: an object matched by the table's ignore globs, absorbed unread
 	EventFileDecoded                            // File, Rows, Bytes, Skipped
 	EventDeduped                                // Rows (in), Keys (out)
 	EventGeneration                             // Generation: a table reload starts a new load generation

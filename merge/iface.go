@@ -27,13 +27,22 @@ type Format interface {
 	// Order sorts the change files among keys into apply order. Companions
 	// are files that belong to change files and are read with them (the
 	// Kafka sink's keys files); they are absorbed without being decoded.
-	// Ignored are the keys that are not files of this format.
-	Order(keys []string) (ordered, companions, ignored []string)
+	// Unknown are the keys that are not files of this format, each with
+	// the reason (a name that does not parse); every key is in exactly one
+	// of the three lists.
+	Order(keys []string) (ordered, companions []string, unknown []Unknown)
 	// IsSnapshot reports whether key is a full-load (snapshot) file.
 	IsSnapshot(key string) bool
 	// Open starts decoding one file. generation is the load generation its
 	// changes belong to (the first part of their _seq).
 	Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (BatchReader, error)
+}
+
+// Unknown is an object under a table's prefix that is not a file of the
+// table's format.
+type Unknown struct {
+	Key    string
+	Reason error // why it is not a file of the format
 }
 
 // Truncator is implemented by BatchReaders of formats with truncate events

@@ -20,11 +20,18 @@ type Table struct {
 	Prefix  string          // the table's folder in the raw zone
 	Keys    []string        // primary key columns
 	Columns []change.Column // configured columns (may be empty when files carry headers)
-	Raw     Raw
-	Format  Format
-	Target  Target
-	Mem     memory.Allocator
-	Observe Observer // may be nil
+	// Ignore are globs of objects under Prefix that are not change files
+	// and are skipped on purpose (see Pending); any other object that is
+	// not a change file of Format stops the run.
+	Ignore []string
+	// RawLocation names Prefix in the raw zone for messages (e.g.
+	// s3://bucket/dms/public/orders/); Prefix when empty.
+	RawLocation string
+	Raw         Raw
+	Format      Format
+	Target      Target
+	Mem         memory.Allocator
+	Observe     Observer // may be nil
 	// MaxAttempts bounds commit attempts on conflicts and unknown outcomes;
 	// 0 means 8.
 	MaxAttempts int
@@ -34,7 +41,7 @@ type Table struct {
 type Result struct {
 	Table    string            `json:"table"`
 	Files    int               `json:"files"`   // raw files absorbed
-	Ignored  int               `json:"ignored"` // objects that are not change files
+	Ignored  int               `json:"ignored"` // objects matched by the table's ignore globs
 	Changes  int64             `json:"changes"` // change rows decoded
 	Skipped  int64             `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
 	Keys     int64             `json:"keys"`    // distinct keys after dedupe

@@ -44,30 +44,22 @@ func (p *prepared) release() {
 // and deduplicates their changes.
 func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	p := &prepared{base: txn.Bookmark()}
-	listed, err := t.Raw.List(ctx, t.Prefix)
+	pend, err := t.Pending(ctx, p.base)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", t.Prefix, err)
+		return nil, err
 	}
-	fresh, changed := p.base.Pending(listed)
-	pending := append(fresh, changed...)
-	byKey := make(map[string]bookmarks.Entry, len(pending))
-	keys := make([]string, 0, len(pending))
-	for _, e := range pending {
-		byKey[e.Key] = e
-		keys = append(keys, e.Key)
+	if err := pend.Check(t, p.base); err != nil {
+		return nil, err
 	}
-	ordered, companions, ignored := t.Format.Order(keys)
-	for _, k := range ignored {
-		t.emit(Event{Kind: EventIgnored, File: k})
+	for _, e := range pend.Ignored {
+		t.emit(Event{Kind: EventIgnored, File: e.Key})
 	}
-	p.ignored = len(ignored)
-	for _, k := range ordered {
-		p.files = append(p.files, byKey[k])
-	}
+	p.ignored = len(pend.Ignored)
+	p.files = pend.Files
 	t.emit(Event{Kind: EventListed, Files: len(p.files)})
 
 	gen := p.base.Generation
-	if t.reload(p.base, fresh, changed) {
+	if t.reload(p.base, pend.fresh, pend.changed) {
 		gen++
 		var sb change.SeqBuilder
 		p.truncateBefore = slices.Clone(sb.Uint32(gen).Bytes())
@@ -75,10 +67,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	// Ignored objects go into the bookmark too: they were seen and reported,
 	// and are not reported again on every run.
-	absorbed := slices.Clone(p.files)
-	for _, k := range slices.Concat(companions, ignored) {
-		absorbed = append(absorbed, byKey[k])
-	}
+	absorbed := slices.Concat(p.files, pend.Companions, pend.Ignored)
 	stamped := p.base
 	stamped.Generation = gen
 	p.next = stamped.Advance(absorbed)

@@ -27,7 +27,7 @@ export LAKEMERGE_PYTHON=$(cd "$venv" && pwd)/bin/python
 port=$("$LAKEMERGE_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$LAKEMERGE_PYTHON" interop/moto_server.py -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/lakemerge-moto-$port.log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT
+trap 'kill $moto_pid 2>/dev/null || true; rm -rf "${bindir:-}"' EXIT
 for _ in $(seq 1 100); do
 	if "$LAKEMERGE_PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
 		break
@@ -37,6 +37,13 @@ done
 export LAKEMERGE_AWS_ENDPOINT=http://127.0.0.1:$port
 export LAKEMERGE_S3_ENDPOINT=$LAKEMERGE_AWS_ENDPOINT
 echo "== moto server (S3 + Glue) on $LAKEMERGE_AWS_ENDPOINT"
+
+# One lakemerge binary for every package's process-level tests
+# (cmd/lakemerge/clitest): they run it as a user or scheduler does.
+bindir=$(mktemp -d)
+echo "== go build ./cmd/lakemerge"
+go build -o "$bindir/lakemerge" ./cmd/lakemerge
+export LAKEMERGE_BIN=$bindir/lakemerge
 
 echo "== go vet"
 go vet ./...

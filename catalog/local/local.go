@@ -57,6 +57,29 @@ func Open(path, warehouse string, props map[string]string) (*Catalog, error) {
 	return &Catalog{Catalog: cat, db: db}, nil
 }
 
+// OpenReadOnly opens an existing catalog file without changing it (no
+// tables created, no migration): for commands that only look. A missing
+// file gives an error matching fs.ErrNotExist.
+func OpenReadOnly(path, warehouse string, props map[string]string) (*Catalog, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	all := iceberg.Properties{"warehouse": warehouse, "init_catalog_tables": "false"}
+	for k, v := range props {
+		all[k] = v
+	}
+	cat, err := sqlcat.NewCatalog(Name, db, sqlcat.SQLite, all)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return &Catalog{Catalog: cat, db: db}, nil
+}
+
 // Close releases the database handle.
 func (c *Catalog) Close() error { return c.db.Close() }
 

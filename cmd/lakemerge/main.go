@@ -44,21 +44,27 @@ func main() {
 	setMemoryLimit([]string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"})
 	setGCPercent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// Read before stop: stop cancels ctx too, so afterwards every run
+	// would look interrupted.
+	interrupted := ctx.Err() != nil
 	stop()
-	os.Exit(exitCode(ctx, err, os.Stderr))
+	os.Exit(exitCode(interrupted, err, os.Stderr))
 }
 
 // exitCode maps the error of a command to the process exit code and tells
-// the user why on stderr.
-func exitCode(ctx context.Context, err error, stderr io.Writer) int {
+// the user why on stderr. interrupted says whether SIGINT or SIGTERM
+// arrived while the command ran; a command that still finished without
+// error exits 0.
+func exitCode(interrupted bool, err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case ctx.Err() != nil:
-		fmt.Fprintln(stderr, "lakemerge: interrupted")
+	case interrupted:
+		fmt.Fprintln(stderr, "lakemerge: interrupted:", err)
 		return exitInterrupted
 	case errors.Is(err, errTablesFailed):
+		fmt.Fprintln(stderr, "lakemerge:", err, "(the summary on stdout names each error)")
 		return exitTableFailed
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "lakemerge:", err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 )
 
@@ -18,19 +17,15 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestMain(m *testing.M) {
 	wire.RegisterFileIO()
-	os.Exit(m.Run())
+	os.Exit(clitest.Main(m))
 }
 
-// lakemerge runs the CLI in-process and returns stdout, stderr and the exit
-// code main would use.
+// lakemerge runs the built binary as a process and returns its stdout,
+// stderr and exit code.
 func lakemerge(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := newRootCmd(&out, &errb)
-	cmd.SetArgs(args)
-	ctx := context.Background()
-	code := exitCode(ctx, cmd.ExecuteContext(ctx), &errb)
-	return out.String(), errb.String(), code
+	r := clitest.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 func golden(t *testing.T, name, got string) {

@@ -46,7 +46,7 @@ func (o *observer) event(e merge.Event) {
 			o.mu.Unlock()
 		}
 	case merge.EventIgnored:
-		o.log.Warn("object is not a change file of the table's format; recorded in the bookmark and not read",
+		o.log.Info("object matches the table's ignore: globs; recorded in the bookmark, not read",
 			"table", e.Table, "file", e.File)
 	case merge.EventFileDecoded:
 		o.log.Debug("file decoded", "table", e.Table, "file", e.File, "rows", e.Rows, "bytes", e.Bytes)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,9 +26,26 @@ type app struct {
 	logLevel       string
 	cpuProfile     string
 	memProfile     string
+	// started is set once a command's own code runs: an error before that
+	// is cobra's (unknown command, bad flag, wrong arguments), a usage
+	// error.
+	started bool
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+// execute runs the command line args (without the program name) and
+// returns the command's error. Errors found before a command started are
+// marked as usage errors (errUsage).
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root, a := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !a.started && !errors.Is(err, errUsage) {
+		err = fmt.Errorf("%w: %w (see lakemerge --help)", errUsage, err)
+	}
+	return err
+}
+
+func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *app) {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lakemerge",
@@ -52,6 +70,10 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	var stopProfile func()
 	var peak *peakHeapProfile
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		a.started = true
+		if _, err := a.logger(); err != nil {
+			return err
+		}
 		if a.memProfile != "" {
 			peak = startPeakHeapProfile(100 * time.Millisecond)
 		}
@@ -81,7 +103,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	}
 	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
-	return root
+	return root, a
 }
 
 func (a *app) logger() (*slog.Logger, error) {
@@ -110,9 +132,13 @@ func loadJob(path string, names []string) (*config.Job, []config.Table, error) {
 
 // summary is the machine-readable result of a run, printed on stdout.
 type summary struct {
-	OK         bool          `json:"ok"`
-	DurationMS int64         `json:"duration_ms"`
-	Tables     []tableResult `json:"tables"`
+	OK bool `json:"ok"`
+	// Interrupted is set when SIGINT or SIGTERM stopped the run: the table
+	// that was running and those not started yet have an error saying so,
+	// and commit nothing (a commit that had already landed stays).
+	Interrupted bool          `json:"interrupted,omitempty"`
+	DurationMS  int64         `json:"duration_ms"`
+	Tables      []tableResult `json:"tables"`
 }
 
 type tableResult struct {
@@ -120,6 +146,9 @@ type tableResult struct {
 	Bookmark string `json:"bookmark"`
 	Error    string `json:"error,omitempty"`
 }
+
+// errInterrupted is the error of a run that a signal stopped.
+var errInterrupted = errors.New("run interrupted; tables not committed are listed in the summary")
 
 func (a *app) runCmd() *cobra.Command {
 	var cfgPath string
@@ -130,9 +159,10 @@ func (a *app) runCmd() *cobra.Command {
 		Long: `run absorbs, for each table of the job file (or those named by --table), every
 raw file that is not in the table's bookmark, in one commit per table.
 
-Logs are JSON lines on stderr; the summary is one JSON object on stdout.
+Logs are JSON lines on stderr; the summary is one JSON object on stdout, also
+when a table failed or the run was interrupted.
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
-failed, 2 usage or job-file error, 130 interrupted.`,
+failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := a.logger()
@@ -152,7 +182,10 @@ failed, 2 usage or job-file error, 130 interrupted.`,
 			if err := enc.Encode(sum); err != nil {
 				return err
 			}
-			if !sum.OK {
+			switch {
+			case sum.Interrupted:
+				return errInterrupted
+			case !sum.OK:
 				return errTablesFailed
 			}
 			return nil
@@ -163,7 +196,10 @@ failed, 2 usage or job-file error, 130 interrupted.`,
 	return c
 }
 
-// run runs each table in turn; a failed table does not stop the others.
+// run runs each table in turn; a failed table does not stop the others. A
+// canceled ctx (SIGINT, SIGTERM) stops the run: the summary then lists the
+// table that was running and those not started as interrupted. The error
+// is for failures before any table ran (opening the raw zone or catalog).
 func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table) (summary, error) {
 	start := time.Now()
 	mem := memory.NewGoAllocator()
@@ -176,7 +212,10 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	sum := summary{OK: true}
 	for _, t := range w.Tables {
 		if ctx.Err() != nil {
-			return sum, ctx.Err()
+			sum.OK, sum.Interrupted = false, true
+			sum.Tables = append(sum.Tables, tableResult{Result: merge.Result{Table: t.Config.Name},
+				Error: "not started: run interrupted"})
+			continue
 		}
 		log.Info("table started", "table", t.Config.Name, "prefix", t.Config.Source.Prefix,
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
@@ -190,6 +229,10 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		}
 		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary()}
 		switch {
+		case err != nil && ctx.Err() != nil:
+			sum.OK, sum.Interrupted = false, true
+			tr.Error = "interrupted: " + err.Error()
+			log.Error("table interrupted", "table", t.Config.Name, "error", err.Error())
 		case err != nil:
 			sum.OK = false
 			tr.Error = err.Error()
@@ -201,9 +244,6 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 				"keys", res.Keys, "attempts", res.Attempts)
 		}
 		sum.Tables = append(sum.Tables, tr)
-		if ctx.Err() != nil {
-			return sum, ctx.Err()
-		}
 	}
 	sum.DurationMS = time.Since(start).Milliseconds()
 	return sum, nil

@@ -27,7 +27,8 @@ type tableStatus struct {
 	Generation     uint32 `json:"generation"`
 	Runs           int64  `json:"runs"`
 	PendingFiles   int    `json:"pending_files"`
-	PendingIgnored int    `json:"pending_ignored"` // objects that are not change files
+	PendingIgnored int    `json:"pending_ignored"` // objects matched by the table's ignore globs
+	PendingUnknown int    `json:"pending_unknown"` // objects that are not change files and not ignored: run fails on them
 	Error          string `json:"error,omitempty"`
 }
 
@@ -78,7 +79,7 @@ func (a *app) statusCmd() *cobra.Command {
 }
 
 func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tableStatus, error) {
-	w, err := wire.Build(ctx, job, tables, memory.NewGoAllocator(), nil)
+	w, err := wire.BuildReadOnly(ctx, job, tables, memory.NewGoAllocator())
 	if err != nil {
 		return nil, err
 	}
@@ -95,19 +96,16 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.Snapshot, info.Rows
 		bm := info.Bookmark
 		s.FilesAbsorbed, s.LastFile, s.Generation, s.Runs = len(bm.Entries), bm.Last, bm.Generation, bm.Runs
-		listed, err := t.Merge.Raw.List(ctx, t.Config.Source.Prefix)
+		pend, err := t.Merge.Pending(ctx, bm)
 		if err != nil {
 			s.Error = err.Error()
 			out = append(out, s)
 			continue
 		}
-		fresh, changed := bm.Pending(listed)
-		keys := make([]string, 0, len(fresh)+len(changed))
-		for _, e := range append(fresh, changed...) {
-			keys = append(keys, e.Key)
+		s.PendingFiles, s.PendingIgnored, s.PendingUnknown = len(pend.Files), len(pend.Ignored), len(pend.Unknown)
+		if err := pend.Check(t.Merge, bm); err != nil {
+			s.Error = err.Error()
 		}
-		ordered, _, ignored := t.Merge.Format.Order(keys)
-		s.PendingFiles, s.PendingIgnored = len(ordered), len(ignored)
 		out = append(out, s)
 	}
 	return out, nil

@@ -60,6 +60,18 @@ type Store struct {
 
 var _ objstore.Store = (*Store)(nil)
 
+// Open returns a store on the folder root, made absolute, without creating
+// anything: a missing folder lists as empty and reads fail with
+// objstore.ErrNotExist (the raw zone, which lakemerge only reads, and
+// commands that must not change anything).
+func Open(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	return &Store{root: abs}, nil
+}
+
 // New returns a store on the folder root, made absolute and created (with
 // its parents) when missing.
 func New(root string) (*Store, error) {

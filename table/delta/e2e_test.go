@@ -60,12 +60,12 @@ func (r raw) Open(ctx context.Context, key string) (io.ReadCloser, error) { retu
 
 type dms struct{ opts dmscsv.Options }
 
-func (f dms) Order(keys []string) (ordered, companions, ignored []string) {
+func (f dms) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
 	var names []dmscsv.Name
 	for _, k := range keys {
 		n, err := dmscsv.ParseName(k)
 		if err != nil {
-			ignored = append(ignored, k)
+			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
 			continue
 		}
 		names = append(names, n)
@@ -74,7 +74,7 @@ func (f dms) Order(keys []string) (ordered, companions, ignored []string) {
 	for _, n := range names {
 		ordered = append(ordered, n.Key)
 	}
-	return ordered, nil, ignored
+	return ordered, nil, unknown
 }
 
 func (f dms) IsSnapshot(key string) bool {

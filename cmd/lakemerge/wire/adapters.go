@@ -43,12 +43,12 @@ func (r RawStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // DMSFormat adapts formats/dmscsv to merge.Format.
 type DMSFormat struct{ Options dmscsv.Options }
 
-func (f DMSFormat) Order(keys []string) (ordered, companions, ignored []string) {
+func (f DMSFormat) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
 	names := make([]dmscsv.Name, 0, len(keys))
 	for _, k := range keys {
 		n, err := dmscsv.ParseName(k)
 		if err != nil {
-			ignored = append(ignored, k)
+			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
 			continue
 		}
 		names = append(names, n)
@@ -57,7 +57,7 @@ func (f DMSFormat) Order(keys []string) (ordered, companions, ignored []string) 
 	for _, n := range names {
 		ordered = append(ordered, n.Key)
 	}
-	return ordered, nil, ignored
+	return ordered, nil, unknown
 }
 
 func (f DMSFormat) IsSnapshot(key string) bool {
@@ -96,13 +96,13 @@ type DebeziumFormat struct {
 	Store   objstore.Store
 }
 
-func (f DebeziumFormat) Order(keys []string) (ordered, companions, ignored []string) {
+func (f DebeziumFormat) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
 	var names []debezium.Name
 	for _, k := range keys {
 		n, err := debezium.ParseName(k)
 		switch {
 		case err != nil:
-			ignored = append(ignored, k)
+			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
 		case n.Kind != debezium.KindValues:
 			companions = append(companions, k)
 		default:
@@ -113,7 +113,7 @@ func (f DebeziumFormat) Order(keys []string) (ordered, companions, ignored []str
 	for _, n := range names {
 		ordered = append(ordered, n.Key)
 	}
-	return ordered, companions, ignored
+	return ordered, companions, unknown
 }
 
 // IsSnapshot is false: Debezium snapshot rows ('r') order by their source

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -70,8 +72,20 @@ func (j *Job) Close() error {
 }
 
 // Build opens the raw zone and the catalog of job and wires each of tables
-// (from job.Select). observe may be nil.
+// (from job.Select) for a run: it creates the catalog file, the warehouse
+// folder and the tables' databases when missing. observe may be nil.
 func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer) (*Job, error) {
+	return build(ctx, job, tables, mem, observe, false)
+}
+
+// BuildReadOnly wires tables like Build for commands that only look
+// (status): it creates nothing — no catalog file, folder or database. With
+// no catalog file yet, the Iceberg tables do not exist (Table.Describe).
+func BuildReadOnly(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator) (*Job, error) {
+	return build(ctx, job, tables, mem, nil, true)
+}
+
+func build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer, readOnly bool) (*Job, error) {
 	var awsCfg *aws.Config
 	loadAWS := func() (aws.Config, error) {
 		if awsCfg == nil {
@@ -83,7 +97,8 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		}
 		return *awsCfg, nil
 	}
-	raw, err := openStore(job.Raw, job.S3, loadAWS)
+	// The raw zone is only read: never create it.
+	raw, err := openStore(job.Raw, job.S3, loadAWS, false)
 	if err != nil {
 		return nil, fmt.Errorf("raw: %w", err)
 	}
@@ -110,31 +125,49 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		if err != nil {
 			return nil, err
 		}
-	default:
-		if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
-			return nil, err
+	case "sqlite":
+		if !readOnly {
+			if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
+				return nil, err
+			}
+			break
 		}
+		lc, err := local.OpenReadOnly(job.Catalog.Path, job.Warehouse, props)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Nothing has run yet: no Iceberg table exists.
+		case err != nil:
+			return nil, err
+		default:
+			cat = lc
+		}
+	default:
+		return nil, fmt.Errorf("catalog type %q", job.Catalog.Type)
 	}
 	w := &Job{Raw: raw, Catalog: cat}
 	var warehouse objstore.Store // for Delta tables, opened on first use
 	for _, tc := range tables {
-		if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
-			w.Close()
-			return nil, err
+		if !readOnly {
+			if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
+				w.Close()
+				return nil, err
+			}
 		}
 		wt := Table{Config: tc, Merge: &merge.Table{
-			Name:    tc.Name,
-			Prefix:  tc.Source.Prefix,
-			Keys:    tc.PrimaryKey,
-			Columns: tc.Columns,
-			Raw:     RawStore{Store: raw},
-			Format:  formatOf(tc, raw),
-			Mem:     mem,
-			Observe: observe,
+			Name:        tc.Name,
+			Prefix:      tc.Source.Prefix,
+			Keys:        tc.PrimaryKey,
+			Columns:     tc.Columns,
+			Ignore:      tc.Ignore,
+			RawLocation: strings.TrimRight(job.Raw, "/") + "/" + tc.Source.Prefix,
+			Raw:         RawStore{Store: raw},
+			Format:      formatOf(tc, raw),
+			Mem:         mem,
+			Observe:     observe,
 		}}
 		if tc.Target.Format == config.TargetDelta {
 			if warehouse == nil {
-				if warehouse, err = openStore(job.Warehouse, job.S3, loadAWS); err != nil {
+				if warehouse, err = openStore(job.Warehouse, job.S3, loadAWS, !readOnly); err != nil {
 					w.Close()
 					return nil, fmt.Errorf("warehouse: %w", err)
 				}
@@ -148,7 +181,7 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 				TombstoneHorizon: tc.TombstoneHorizon,
 			}, mem)
 			wt.Merge.Target = DeltaTarget{Table: wt.Delta}
-		} else {
+		} else if cat != nil {
 			wt.Iceberg = iceberg.New(cat, iceberg.Options{
 				Database:         tc.Target.Database,
 				Name:             tc.Target.Table,
@@ -164,8 +197,9 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 	return w, nil
 }
 
-// openStore opens a file:// or s3:// location as an object store.
-func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error)) (objstore.Store, error) {
+// openStore opens a file:// or s3:// location as an object store; create
+// says whether a missing local folder is created.
+func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error), create bool) (objstore.Store, error) {
 	if strings.HasPrefix(loc, "s3://") {
 		bucket, prefix, err := objs3.ParseURL(loc)
 		if err != nil {
@@ -180,6 +214,9 @@ func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error)) (obj
 	u, err := url.Parse(loc)
 	if err != nil || u.Scheme != "file" || (u.Host != "" && u.Host != "localhost") {
 		return nil, fmt.Errorf("location %q: want file:///absolute/path or s3://bucket/prefix", loc)
+	}
+	if !create {
+		return objlocal.Open(filepath.FromSlash(u.Path))
 	}
 	return objlocal.New(filepath.FromSlash(u.Path))
 }

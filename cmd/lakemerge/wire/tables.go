@@ -41,6 +41,9 @@ func (t Table) Describe(ctx context.Context) (Info, error) {
 		d, err := t.Delta.Describe(ctx)
 		return Info{Exists: d.Exists, Location: t.Location, Snapshot: d.Version, Rows: d.Rows, Bookmark: d.Bookmark, Columns: d.Columns}, err
 	}
+	if t.Iceberg == nil {
+		return Info{}, nil // read-only, and no catalog yet
+	}
 	i, err := t.Iceberg.Describe(ctx)
 	return Info{Exists: i.Exists, Location: i.Location, Snapshot: i.SnapshotID, Rows: i.Rows, Bookmark: i.Bookmark, Columns: i.Columns}, err
 }
@@ -49,6 +52,9 @@ func (t Table) Describe(ctx context.Context) (Info, error) {
 func (t Table) Read(ctx context.Context) (arrow.Table, error) {
 	if t.Delta != nil {
 		return t.Delta.Read(ctx)
+	}
+	if t.Iceberg == nil {
+		return nil, fmt.Errorf("table %s.%s does not exist: no catalog yet", t.Config.Target.Database, t.Config.Target.Table)
 	}
 	return t.Iceberg.Read(ctx)
 }
