@@ -436,3 +436,25 @@ tables:
 		t.Errorf("table b: %q", got)
 	}
 }
+
+// TestDebeziumKeyNotInColumns: a debezium-json table's columns may type a
+// few columns only; its key need not be among them (the events' schema
+// types it).
+func TestDebeziumKeyNotInColumns(t *testing.T) {
+	job, err := Parse([]byte(`
+raw: file:///r
+warehouse: file:///w
+catalog: {type: sqlite, path: c.db}
+tables:
+  - source: {schema: s, table: t, topic: p.s.t}
+    format: debezium-json
+    primary_key: [id]
+    columns: [{name: amount, type: string}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := job.Tables[0]; !slices.Equal(tb.PrimaryKey, []string{"id"}) || len(tb.Columns) != 1 {
+		t.Fatalf("table %+v", tb)
+	}
+}

@@ -631,7 +631,14 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 	if cn != nil {
 		t.Columns, names = p.columns(cn, path+".columns")
 	}
-	t.PrimaryKey = p.primaryKey(f["primary_key"], n, path+".primary_key", t.Columns, names)
+	keyNames := names
+	if t.Format == FormatDebezium {
+		// A debezium-json table's columns type only the columns the job
+		// file sets; events with a schema wrapper type the others, the key
+		// among them (a key the events lack stops the table at its line).
+		keyNames = nil
+	}
+	t.PrimaryKey = p.primaryKey(f["primary_key"], n, path+".primary_key", t.Columns, keyNames)
 	if cs := t.DMS.ChangeSeqColumn; cs != "" && len(names) > 0 && !names[cs] && t.Format == FormatDMSCSV {
 		if at := lookup(f["dms"], "change_seq_column"); at != nil {
 			p.errorf(at, path+".dms.change_seq_column", "column %s is not among the columns", cs)
