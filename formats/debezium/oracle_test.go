@@ -380,13 +380,23 @@ func (o *oracle) readSchema(schema json.RawMessage) {
 		for _, f := range env.Fields {
 			typ, how, scale, wide := naturalType(f.Type, f.Name, f.Params)
 			if d, ok := o.declared[f.Field]; ok {
+				// A declared type wins where the values fit it.
 				c := o.byName[f.Field]
 				c.how, c.scale = how, scale
-				if f.Name == "io.debezium.data.VariableScaleDecimal" && !strings.HasPrefix(d, "decimal(") && d != "string" {
-					t.Fatalf("oracle: %s declared %s", f.Field, d)
-				}
-				if strings.HasPrefix(d, "decimal(") {
+				switch {
+				case d == typ:
+				case strings.HasPrefix(d, "decimal(") && (how == "decimal" || how == "vsd"):
 					c.how = "decimal-rescale:" + how
+				case d == "string" && (how == "decimal" || how == "vsd"):
+				case d == "long" && typ == "int":
+				case d == "binary" && strings.HasPrefix(f.Name, "io.debezium.data.geometry.") && f.Name != "io.debezium.data.geometry.Circle" && f.Name != "io.debezium.data.geometry.Line":
+					c.how = "wkb"
+				case d == "long" && f.Type == "int64", d == "int" && f.Type == "int32":
+					c.how = "int" // the number the event carries
+				case d == "string" && f.Type == "string":
+					c.how = "string"
+				default:
+					t.Fatalf("oracle: %s (%s %s) declared %s", f.Field, f.Type, f.Name, d)
 				}
 				continue
 			}
@@ -568,6 +578,13 @@ func (o *oracle) value(c *ocol, raw json.RawMessage) string {
 			}
 		}
 		return at.UTC().Format("2006-01-02 15:04:05.000000")
+	case "wkb":
+		ms, _ := objectOf(t, raw)
+		b, err := base64.StdEncoding.DecodeString(str(t, mustGet(t, ms, "wkb")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "0x" + hex.EncodeToString(b)
 	case "time-ms":
 		return new(big.Int).Mul(integer(t, raw), big.NewInt(1000)).String()
 	case "time-us":
