@@ -271,10 +271,10 @@ func natural(f wfield) (t arrow.DataType, e enc, wide string, err error) {
 // another scale, rescaled exactly, a geometry into binary as its WKB; or
 // the plain Connect value: a MicroTimestamp into long as its number, a
 // ZonedTimestamp into string as its text); a declaration they cannot be
-// stored in is an error. Without a declaration
-// the wrapper decides, and wide decides a decimal no decimal column can
-// hold: WideDecimalsString stores it as decimal text, anything else is an
-// error naming the job-file keys that resolve it.
+// stored in is an error. Without a declaration the wrapper decides, and
+// wide decides a decimal no decimal column can hold: WideDecimalsString
+// stores it as decimal text, anything else is an error naming the job-file
+// keys that resolve it.
 func mapField(f wfield, declared arrow.DataType, wide string) (arrow.DataType, enc, error) {
 	t, e, why, err := natural(f)
 	if err != nil {
