@@ -91,12 +91,24 @@ type Table struct {
 // Debezium holds the settings of a debezium-json table (Debezium events
 // written by the Kafka Connect S3 sink).
 type Debezium struct {
-	Tombstones        string            // "skip" (default) or "delete" (needs the sink's keys files)
-	Flattened         bool              // events went through ExtractNewRecordState
-	SinglePartition   bool              // the topic has one partition: order by offset alone
-	TruncateSubMicros bool              // drop sub-microsecond digits instead of failing
-	Encodings         map[string]string // column → Connect schema name or type, for events without a schema
+	Tombstones        string // "skip" (default) or "delete" (needs the sink's keys files)
+	Flattened         bool   // events went through ExtractNewRecordState
+	SinglePartition   bool   // the topic has one partition: order by offset alone
+	TruncateSubMicros bool   // drop sub-microsecond digits instead of failing
+	// WideDecimals is what a decimal of the events' schema becomes when no
+	// decimal(p,s) column can hold it (precision above 38, a negative
+	// scale, PostgreSQL numeric without precision) and columns does not
+	// type it: WideDecimalsError (default) stops the table with an error
+	// naming the column, WideDecimalsString stores the exact decimal text.
+	WideDecimals string
+	Encodings    map[string]string // column → Connect schema name or type, for events without a schema
 }
+
+// Wide decimal policies (Debezium.WideDecimals).
+const (
+	WideDecimalsError  = "error"
+	WideDecimalsString = "string"
+)
 
 // Source names the source table and where its files are.
 type Source struct {

@@ -81,7 +81,7 @@ func TestExample(t *testing.T) {
 			TombstoneHorizon: week,
 			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: ','},
-			Debezium:         Debezium{Tombstones: "skip", Encodings: map[string]string{"amount": "string"}},
+			Debezium:         Debezium{Tombstones: "skip", WideDecimals: WideDecimalsError, Encodings: map[string]string{"amount": "string"}},
 		}},
 	}
 	if !reflect.DeepEqual(job, want) {
@@ -96,6 +96,7 @@ warehouse: s3://bucket/wh
 catalog: {type: glue}
 defaults:
   dms: {delimiter: ";", null_value: N, no_sup_value: "@NOSUP"}
+  debezium: {wide_decimals: string, tombstones: delete}
 tables:
   - source: {schema: sales, table: t}
     primary_key: id
@@ -105,6 +106,7 @@ tables:
     buckets: 0
     format: debezium-json
     columns: [{name: a, type: int}, {name: b, type: string}]
+    debezium: {tombstones: skip, single_partition: true}
 `), "")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +129,8 @@ tables:
 		t.Fatalf("got  %+v\nwant %+v", job.Tables[0], want)
 	}
 	u := job.Tables[1]
-	if u.Name != "u" || u.Source.Prefix != "landing/u/" || u.Buckets != 0 || u.Debezium.Tombstones != "skip" ||
+	if u.Name != "u" || u.Source.Prefix != "landing/u/" || u.Buckets != 0 ||
+		!reflect.DeepEqual(u.Debezium, Debezium{Tombstones: "skip", SinglePartition: true, WideDecimals: WideDecimalsString}) ||
 		!slices.Equal(u.PrimaryKey, []string{"a", "b"}) || len(u.Columns) != 2 {
 		t.Fatalf("table %+v", u)
 	}
@@ -431,6 +434,28 @@ tables:
 	}
 	if got := job.Tables[1].Ignore; !reflect.DeepEqual(got, []string{"_SUCCESS"}) {
 		t.Errorf("table b: %q", got)
+	}
+}
+
+// TestDebeziumKeyNotInColumns: a debezium-json table's columns may type a
+// few columns only; its key need not be among them (the events' schema
+// types it).
+func TestDebeziumKeyNotInColumns(t *testing.T) {
+	job, err := Parse([]byte(`
+raw: file:///r
+warehouse: file:///w
+catalog: {type: sqlite, path: c.db}
+tables:
+  - source: {schema: s, table: t, topic: p.s.t}
+    format: debezium-json
+    primary_key: [id]
+    columns: [{name: amount, type: string}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := job.Tables[0]; !slices.Equal(tb.PrimaryKey, []string{"id"}) || len(tb.Columns) != 1 {
+		t.Fatalf("table %+v", tb)
 	}
 }
 

@@ -90,6 +90,8 @@ tables:
       flattened: false              # events went through ExtractNewRecordState
       single_partition: false       # true: order by offset alone (no source position needed)
       truncate_sub_micros: false    # true: drop sub-microsecond digits instead of failing
+      wide_decimals: error          # decimals wider than decimal(38,s) (or PostgreSQL numeric without
+                                    # precision) that columns does not type: error (default) or string
       encodings:                    # how a column is written when events carry no schema
         amount: string              # decimal.handling.mode=string
 `

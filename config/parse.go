@@ -17,10 +17,10 @@ var (
 	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
-	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
 	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
-	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "encodings"}
+	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
 	columnFields   = []string{"name", "type"}
 	dmsFields      = []string{"delimiter", "null_value", "no_sup_value", "header", "include_op_for_full_load", "timestamp_column", "change_seq_column", "before_image_prefix", "before_image_suffix"}
@@ -451,6 +451,9 @@ func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 	if d := f["dms"]; d != nil {
 		p.dms(d, join(path, "dms"), &t.DMS)
 	}
+	if d := f["debezium"]; d != nil {
+		p.debezium(d, join(path, "debezium"), &t.Debezium)
+	}
 }
 
 func (p *parser) dms(n *yaml.Node, path string, d *DMS) {
@@ -546,6 +549,12 @@ func (p *parser) debezium(n *yaml.Node, path string, d *Debezium) {
 	if b, ok := p.boolean(f["truncate_sub_micros"], path+".truncate_sub_micros"); ok {
 		d.TruncateSubMicros = b
 	}
+	if s, ok := p.str(f["wide_decimals"], path+".wide_decimals"); ok {
+		if s != WideDecimalsError && s != WideDecimalsString {
+			p.errorf(f["wide_decimals"], path+".wide_decimals", "%q: want %s or %s", s, WideDecimalsError, WideDecimalsString)
+		}
+		d.WideDecimals = s
+	}
 	if en := f["encodings"]; en != nil {
 		if en.Kind != yaml.MappingNode {
 			p.wrong(en, path+".encodings", "a mapping of column: encoding")
@@ -618,9 +627,6 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 	}
 
 	p.settings(f, path, &t)
-	if dn := f["debezium"]; dn != nil {
-		p.debezium(dn, path+".debezium", &t.Debezium)
-	}
 	switch t.Format {
 	case FormatDebezium:
 		if t.Source.Topic == "" && f["source"] != nil && f["source"].Kind == yaml.MappingNode {
@@ -632,7 +638,11 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 		if t.Debezium.Tombstones == "" {
 			t.Debezium.Tombstones = "skip"
 		}
+		if t.Debezium.WideDecimals == "" {
+			t.Debezium.WideDecimals = WideDecimalsError
+		}
 	default:
+		t.Debezium = Debezium{} // defaults.debezium is for debezium-json tables
 		if topicNode != nil {
 			p.errorf(topicNode, path+".source.topic", "only for %s tables", FormatDebezium)
 		}
@@ -646,7 +656,14 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 	if cn != nil {
 		t.Columns, names = p.columns(cn, path+".columns")
 	}
-	t.PrimaryKey = p.primaryKey(f["primary_key"], n, path+".primary_key", t.Columns, names)
+	keyNames := names
+	if t.Format == FormatDebezium {
+		// A debezium-json table's columns type only the columns the job
+		// file sets; events with a schema wrapper type the others, the key
+		// among them (a key the events lack stops the table at its line).
+		keyNames = nil
+	}
+	t.PrimaryKey = p.primaryKey(f["primary_key"], n, path+".primary_key", t.Columns, keyNames)
 	if cs := t.DMS.ChangeSeqColumn; cs != "" && len(names) > 0 && !names[cs] && t.Format == FormatDMSCSV {
 		if at := lookup(f["dms"], "change_seq_column"); at != nil {
 			p.errorf(at, path+".dms.change_seq_column", "column %s is not among the columns", cs)

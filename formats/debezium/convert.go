@@ -297,6 +297,25 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		c.b.(*array.BinaryBuilder).Append(b)
 	case encDecimal, encDecimalText, encVarDecimal:
 		return false, d.appendDecimal(c, e, v)
+	case encWKB:
+		if v.kind != jObject {
+			return false, wantKind(v, `a geometry {"wkb":…,"srid":…}`)
+		}
+		var wkb jval
+		it := newObjIter(v)
+		for k, m, ok := it.next(); ok; k, m, ok = it.next() {
+			if isString(k, "wkb") {
+				wkb = m
+			}
+		}
+		if wkb.kind != jString {
+			return false, fmt.Errorf(`%s has no "wkb" string`, quoteRaw(v.raw))
+		}
+		b, err := d.base64(wkb)
+		if err != nil {
+			return false, err
+		}
+		c.b.(*array.BinaryBuilder).Append(b)
 	case encDays, encISODate, encDateAny:
 		var days int32
 		switch {
@@ -414,8 +433,13 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 		var s string
 		switch {
 		case v.kind == jNumber && e.kind == encDecimal:
-			c.b.(*array.StringBuilder).BinaryBuilder.Append(v.raw)
-			return nil
+			// decimal.format=NUMERIC: the exact number, at the schema's
+			// scale like the base64 form.
+			n, err := bigDecimalNumber(v.raw, e.scale)
+			if err != nil {
+				return valueErr(v, err)
+			}
+			s = bigDecimalText(n, e.scale)
 		case v.kind == jString && e.kind == encDecimal:
 			b, err := d.base64(v)
 			if err != nil {
@@ -444,13 +468,30 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 		n, err = parseDecimalText(v.raw, c.scale)
 	case v.kind == jString && e.kind == encDecimalText:
 		n, err = parseDecimalText(d.text(v), c.scale)
-	case v.kind == jString && e.kind == encDecimal:
+	case v.kind == jString && e.kind == encDecimal && e.scale == c.scale:
 		b, err := d.base64(v)
 		if err != nil {
 			return err
 		}
 		if n, err = twosComplement(b); err != nil {
-			return valueErr(v, err)
+			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), err, c.prec, c.scale)
+		}
+		if !n.FitsInPrecision(c.prec) {
+			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), errPrecision, c.prec, c.scale)
+		}
+	case v.kind == jString && e.kind == encDecimal:
+		// The events' scale differs from the column's (a wide decimal
+		// the job file types decimal(p,s)): rescale exactly.
+		b, err := d.base64(v)
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return valueErr(v, errDecimal)
+		}
+		bn := bigTwosComplement(b)
+		if n, err = rescaleBig(bn, e.scale, c.scale, c.prec); err != nil {
+			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), err, c.prec, c.scale)
 		}
 	case v.kind == jObject && e.kind == encVarDecimal:
 		bn, scale, err := d.varDecimal(v)
@@ -458,7 +499,7 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 			return err
 		}
 		if n, err = rescaleBig(bn, scale, c.scale, c.prec); err != nil {
-			return valueErr(v, fmt.Errorf("%w for decimal(%d,%d)", err, c.prec, c.scale))
+			return fmt.Errorf("%s (%s): %w for decimal(%d,%d)", quoteRaw(v.raw), bigDecimalText(bn, scale), err, c.prec, c.scale)
 		}
 	case e.kind == encDecimal:
 		return wantKind(v, "a base64 string or a number")
@@ -475,6 +516,15 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 	}
 	c.b.(*array.Decimal128Builder).Append(n)
 	return nil
+}
+
+// decimalValue names a base64 decimal in an error by its text and its
+// value.
+func decimalValue(v jval, b []byte, scale int32) string {
+	if len(b) == 0 {
+		return quoteRaw(v.raw)
+	}
+	return fmt.Sprintf("%s (%s)", quoteRaw(v.raw), bigDecimalText(bigTwosComplement(b), scale))
 }
 
 // varDecimal reads a VariableScaleDecimal {"scale":n,"value":base64}.

@@ -46,6 +46,13 @@ type Options struct {
 	// TruncateSubMicros drops digits below a microsecond from timestamps
 	// and times (NanoTimestamp, 7-9 fraction digits) instead of failing.
 	TruncateSubMicros bool
+	// WideDecimals is what a schema wrapper's decimal becomes when no
+	// decimal column can hold it (a precision above 38, a negative scale,
+	// or VariableScaleDecimal's scale per value) and Columns does not type
+	// the column: WideDecimalsString stores it as plain decimal text in a
+	// string column; WideDecimalsError (the default, "" too) stops with an
+	// error that names the column.
+	WideDecimals string
 	// BatchRows is the number of rows per output batch; 0 means 65536.
 	BatchRows int
 }
@@ -195,13 +202,14 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	if d.data, err = readAll(r, key); err != nil {
 		return nil, err
 	}
+	d.data = trimBlankTail(d.data)
 	nlines := countLines(d.data)
 	if f.Keys != nil && d.needKeys() {
 		kd, err := readAll(f.Keys, d.keysKey)
 		if err != nil {
 			return nil, err
 		}
-		d.keys = splitLines(kd)
+		d.keys = splitLines(trimBlankTail(kd))
 		if len(d.keys) != nlines {
 			return nil, &change.MalformedError{File: d.keysKey, Line: int64(min(len(d.keys), nlines) + 1),
 				Reason: fmt.Sprintf("keys file has %d lines, values file %s has %d", len(d.keys), key, nlines)}
@@ -242,31 +250,36 @@ func (d *Decoder) checkOptions() error {
 	case "", "skip":
 	case "delete":
 		if d.file.Keys == nil {
-			errs = append(errs, errors.New(`Tombstones "delete" needs the keys file (File.Keys)`))
+			errs = append(errs, fmt.Errorf("debezium.tombstones: delete needs the keys file %s (the sink's store.kafka.keys=true), which is missing", d.keysKey))
 		}
 		if len(o.Keys) == 0 {
-			errs = append(errs, errors.New(`Tombstones "delete" needs Keys`))
+			errs = append(errs, errors.New("debezium.tombstones: delete needs primary_key"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf(`Tombstones %q is not "skip" or "delete"`, o.Tombstones))
+		errs = append(errs, fmt.Errorf("debezium.tombstones: %q is not skip or delete", o.Tombstones))
+	}
+	switch o.WideDecimals {
+	case "", WideDecimalsError, WideDecimalsString:
+	default:
+		errs = append(errs, fmt.Errorf("debezium.wide_decimals: %q is not %s or %s", o.WideDecimals, WideDecimalsError, WideDecimalsString))
 	}
 	for i, c := range o.Columns {
 		switch _, dup := d.declIdx[c.Name]; {
 		case c.Name == "":
-			errs = append(errs, fmt.Errorf("column %d has no name", i+1))
+			errs = append(errs, fmt.Errorf("columns[%d] has no name", i))
 			continue
 		case dup:
-			errs = append(errs, fmt.Errorf("column %q listed twice", c.Name))
+			errs = append(errs, fmt.Errorf("columns lists %q twice", c.Name))
 			continue
 		case change.IsSystemColumn(c.Name):
-			errs = append(errs, fmt.Errorf("column %q is a system column name", c.Name))
+			errs = append(errs, fmt.Errorf("columns: %q is the name of a column lakemerge adds itself", c.Name))
 			continue
 		case c.Type == nil:
-			errs = append(errs, fmt.Errorf("column %q has no type", c.Name))
+			errs = append(errs, fmt.Errorf("columns: %q has no type", c.Name))
 			continue
 		}
 		if _, ok := kindOf(c.Type); !ok {
-			errs = append(errs, fmt.Errorf("column %q: type %s is not one of %s", c.Name, c.Type, strings.Join(change.TypeNames(), ", ")))
+			errs = append(errs, fmt.Errorf("columns: %q has type %s, not one of %s", c.Name, c.Type, strings.Join(change.TypeNames(), ", ")))
 			continue
 		}
 		d.declIdx[c.Name] = i
@@ -276,20 +289,20 @@ func (d *Decoder) checkOptions() error {
 	for name, e := range o.Encodings {
 		i, ok := d.declIdx[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("encoding for column %q, which is not in Columns", name))
+			errs = append(errs, fmt.Errorf("debezium.encodings names column %q, which is not in columns", name))
 			continue
 		}
 		if _, err := encodingByName(e, o.Columns[i].Type); err != nil {
-			errs = append(errs, fmt.Errorf("column %q: %w", name, err))
+			errs = append(errs, fmt.Errorf("debezium.encodings.%s: %w", name, err))
 		}
 	}
 	seen := make(map[string]bool)
 	for _, k := range o.Keys {
 		switch {
 		case k == "" || change.IsSystemColumn(k):
-			errs = append(errs, fmt.Errorf("key column %q is not a column name", k))
+			errs = append(errs, fmt.Errorf("primary_key: %q is not a column name", k))
 		case seen[k]:
-			errs = append(errs, fmt.Errorf("key column %q listed twice", k))
+			errs = append(errs, fmt.Errorf("primary_key lists %q twice", k))
 		}
 		seen[k] = true
 	}
@@ -337,10 +350,7 @@ func (d *Decoder) settleColumns() {
 
 // fits reports whether values encoded as e can go into column c.
 func (d *Decoder) fits(e enc, c *outCol) bool {
-	if !convertible(e.kind, c.kind) {
-		return false
-	}
-	return e.kind != encDecimal || c.kind != kindDecimal || e.scale == c.scale
+	return convertible(e.kind, c.kind)
 }
 
 // readAll reads an object, through gzip when it starts with 1f 8b.
@@ -384,6 +394,23 @@ func gzipErr(err error, key string) error {
 		return &change.MalformedError{File: key, Reason: "gzip: " + err.Error()}
 	}
 	return fmt.Errorf("read %s: %w", key, err)
+}
+
+// trimBlankTail drops the blank lines (nothing but spaces, tabs and line
+// breaks) at the end of a file: a file that ends in a blank line is valid,
+// and those lines are no records.
+func trimBlankTail(b []byte) []byte {
+	i := len(b)
+	for i > 0 && isSpace(b[i-1]) {
+		i--
+	}
+	if i == 0 {
+		return b[:0]
+	}
+	if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+		return b[:i+j+1]
+	}
+	return b
 }
 
 // countLines counts records: lines ended by '\n', plus a last line without

@@ -28,8 +28,9 @@
 // breaks it, and so do files that overlap after a restart (see ordering
 // below for why overlaps are still harmless). A line holds a JSON value,
 // optionally in a schema wrapper {"schema":…,"payload":…} (JsonConverter
-// with schemas.enable, detected per line by its exactly two members). An
-// empty line is an error. The payload is read as:
+// with schemas.enable, detected per line by its exactly two members). Blank
+// lines at the end of a file are no records; an empty line before a record
+// is an error. The payload is read as:
 //
 //	null                                  a tombstone (see Options.Tombstones)
 //	has "op"                              a change event envelope
@@ -80,41 +81,61 @@
 // file never names (string), then _op, _seq and _keep. Every batch of a
 // file has this schema; files of one table may differ (the merge widens).
 //
-// Lines with a wrapper are typed by it (the fields of the envelope's
-// "after" struct, or "before"; the top-level fields of a flattened row or
-// a key). The wrapper's types win over Options.Columns, except where noted
-// below; the same column typed differently by two wrappers of one file
-// must widen (int→long, float→double, decimal precision up).
+// Lines with a wrapper are typed by it: the fields of the envelope's
+// "after" struct (or "before"), the top-level fields of a flattened row or
+// a key. The wrapper's types are the schema types Kafka Connect's
+// JsonConverter writes (int8 int16 int32 int64 float double boolean string
+// bytes array map struct; any other name is an error), refined by the
+// field's schema name (the logical types of Connect and the semantic types
+// of Debezium's MySQL, MariaDB, PostgreSQL, SQL Server and Oracle
+// connectors); optional, version, doc, default and the other parameters
+// are not used. The same column typed differently by two wrappers of one
+// file must widen (int→long, float→double, decimal precision up).
 //
 //	Connect type / schema name                      JSON                          column
 //	int8, int16, int32; io.debezium.time.Year       number                        int
-//	int64; io.debezium.time.MicroDuration           number                        long
-//	float32 / float64                               number, "NaN", "±Infinity"    float / double
+//	int64; io.debezium.time.MicroDuration,          number                        long
+//	  NanoDuration
+//	float / double                                  number, "NaN", "±Infinity"    float / double
 //	boolean                                         true/false                    boolean
-//	string; io.debezium.data.Uuid, Json, Enum, …    string                        string
+//	string; io.debezium.data.Json, Uuid, Enum,      string                        string, as sent
+//	  EnumSet, Xml, Ltree, Tsvector;
+//	  io.debezium.time.ZonedTime, Interval
 //	bytes; io.debezium.data.Bits                    base64                        binary
 //	org.apache.kafka.connect.data.Decimal           base64 big-endian two's-      decimal(p,s): s = scale
 //	  (parameters scale, connect.decimal.precision)   complement unscaled, or a     parameter, p = precision
-//	                                                  number                        parameter or 38 (1)
-//	io.debezium.data.VariableScaleDecimal           {"scale":n,"value":base64}    Columns' decimal(p,s),
-//	                                                                                rescaled exactly, or string (2)
+//	                                                  number (decimal.format=       parameter or 38 (1)
+//	                                                  NUMERIC)
+//	io.debezium.data.VariableScaleDecimal           {"scale":n,"value":base64}    (1)
 //	io.debezium.time.Date, connect Date             days since 1970-01-01         date
 //	io.debezium.time.IsoDate                        "yyyy-mm-dd[Z]"               date
 //	io.debezium.time.Timestamp, connect Timestamp   ms since the epoch            timestamp
 //	io.debezium.time.MicroTimestamp                 µs since the epoch            timestamp
-//	io.debezium.time.NanoTimestamp                  ns since the epoch            timestamp (3), or long
-//	                                                                                raw ns if Columns says long
-//	io.debezium.time.ZonedTimestamp, IsoTimestamp   ISO-8601 with offset          timestamp, in UTC (3)
+//	io.debezium.time.NanoTimestamp                  ns since the epoch            timestamp (2)
+//	io.debezium.time.ZonedTimestamp, IsoTimestamp   ISO-8601 with offset          timestamp, in UTC (2)
 //	io.debezium.time.Time, connect Time             ms of the day                 long: µs of the day
 //	io.debezium.time.MicroTime                      µs of the day                 long: µs of the day
-//	io.debezium.time.NanoTime                       ns of the day                 long: µs of the day (3)
-//	io.debezium.time.IsoTime                        "hh:mm:ss[.f][Z]"             long: µs of the day (3)
-//	struct, array, map (geometry, arrays, …)        any                           string: the JSON text
+//	io.debezium.time.NanoTime                       ns of the day                 long: µs of the day (2)
+//	io.debezium.time.IsoTime                        "hh:mm:ss[.f][Z]"             long: µs of the day (2)
+//	struct, array, map (geometries, vectors,        any                           string: the JSON text
+//	  io.debezium.time.Structured*, arrays, …)
 //
-// (1) A precision above 38 or a negative scale needs the column declared
-// string (plain decimal text), or for a precision above 38 a decimal of
-// the same scale (values that do not fit are errors). (2) Without a
-// declared decimal or string type it is an error. (3) Digits below a
+// A column listed in Options.Columns takes the type listed there when the
+// wrapper's values can be stored in it: an int32 field in a long column, a
+// decimal in a string column (its exact text) or in a decimal column of any
+// precision and scale (rescaled exactly; a value that does not fit is an
+// error naming it), a geometry (io.debezium.data.geometry.Geometry, Point,
+// Geography) in a binary column (its WKB), or the field's plain value: a
+// MicroTimestamp in a long column is its number, a ZonedTimestamp in a
+// string column its text. A listed type the wrapper's values cannot be
+// stored in is an error.
+//
+// (1) A decimal no decimal column holds — a precision above 38, a
+// negative scale, or a VariableScaleDecimal (PostgreSQL numeric without
+// precision, Oracle NUMBER without scale), whose scale changes from value
+// to value — needs a type in Options.Columns (string or decimal(p,s)), or
+// Options.WideDecimals "string", which stores its exact decimal text; else
+// it is an error naming the column. Nothing is rounded. (2) Digits below a
 // microsecond are an error, because a timestamp column keeps microseconds;
 // Options.TruncateSubMicros drops them instead (toward negative infinity).
 //
@@ -197,9 +218,10 @@
 // an add.fields.prefix other than "__" or renamed add.fields; the offsets
 // of the InsertField SMT (__kafka_offset is ignored; offsets come from the
 // file name and line); source positions of connectors other than
-// PostgreSQL, MySQL, MariaDB and SQL Server (use SinglePartition);
-// binary.handling.mode hex or base64-url-safe; time.precision.mode
-// structured; geometries other than as JSON text.
+// PostgreSQL, MySQL, MariaDB and SQL Server (Oracle, Db2, ...: use
+// SinglePartition); binary.handling.mode hex or base64-url-safe (the
+// column is then a string holding the text); the parts of
+// time.precision.mode structured values (stored as JSON text).
 //
 // # Errors
 //
@@ -207,5 +229,7 @@
 // *change.MalformedError carrying the object key (the keys file's key for
 // a bad key line), the 1-based line number, the column when the error is
 // about a value, and the reason. Next returns it after the rows of the
-// lines before it.
+// lines before it. Where a setting resolves an error, the message names
+// the job-file key (debezium.single_partition, debezium.wide_decimals,
+// columns, ...) that cmd translates into the option.
 package debezium

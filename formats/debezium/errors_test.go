@@ -79,11 +79,15 @@ func TestErrors(t *testing.T) {
 		{name: "row like a transaction", opts: base, data: `{"id":1,"status":"BEGIN","v":"x"}` + "\n", line: 1, reason: "not a Debezium change event"},
 		{name: "row like a heartbeat", opts: base, data: `{"ts_ms":1,"v":"x"}` + "\n", line: 1, reason: "not a Debezium change event"},
 		{name: "row like a schema change", opts: base, data: `{"ddl":"x","v":"x"}` + "\n", line: 1, reason: "not a Debezium change event"},
-		{name: "flat without position", opts: testOptions{Columns: tcols, Flattened: true}, data: `{"id":1,"v":"x"}` + "\n", line: 1, reason: "SinglePartition"},
-		{name: "wrapper type conflict", opts: base, data: wrapped(`{"type":"int64","field":"v"}`) + "\n" + wrapped(`{"type":"string","field":"v"}`) + "\n", line: 2, column: "v", reason: "not a widening"},
+		{name: "flat without position", opts: testOptions{Columns: tcols, Flattened: true}, data: `{"id":1,"v":"x"}` + "\n", line: 1, reason: "debezium.single_partition: true"},
+		{name: "wrapper type conflict", opts: testOptions{Keys: []string{"id"}}, data: wrapped(`{"type":"int64","field":"v"}`) + "\n" + wrapped(`{"type":"string","field":"v"}`) + "\n", line: 2, column: "v", reason: "not a widening"},
 		{name: "wrapper unknown type", opts: base, data: wrapped(`{"type":"int128","field":"v"}`) + "\n", line: 1, column: "v", reason: "unknown Connect type"},
-		{name: "wrapper variable scale", opts: base, data: wrapped(`{"type":"struct","name":"io.debezium.data.VariableScaleDecimal","field":"w"}`) + "\n", line: 1, column: "w", reason: "declare the column"},
-		{name: "wrapper decimal too wide", opts: base, data: wrapped(`{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"50"},"field":"w"}`) + "\n", line: 1, column: "w", reason: "does not fit"},
+		{name: "wrapper variable scale", opts: base, data: wrapped(`{"type":"struct","name":"io.debezium.data.VariableScaleDecimal","field":"w"}`) + "\n", line: 1, column: "w", reason: "set debezium.wide_decimals: string"},
+		{name: "wrapper decimal too wide", opts: base, data: wrapped(`{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"50"},"field":"w"}`) + "\n", line: 1, column: "w", reason: "decimal(50,2) does not fit the 38 digits of a decimal column: set debezium.wide_decimals: string"},
+		{name: "wrapper type the columns cannot hold", opts: base, data: wrapped(`{"type":"int64","field":"v"}`) + "\n", line: 1, column: "v", reason: "columns types it string, but the events' schema sends int64"},
+		{name: "wrapper float64 is not a JsonConverter name", opts: base, data: wrapped(`{"type":"float64","field":"x"}`) + "\n", line: 1, column: "x", reason: `unknown Connect type "float64" (JsonConverter writes int8, int16, int32, int64, float, double,`},
+		{name: "wide decimal value does not fit", opts: testOptions{Columns: [][2]string{{"id", "int"}, {"w", "decimal(38,2)"}}, Keys: []string{"id"}}, data: `{"schema":{"type":"struct","fields":[{"type":"struct","field":"after","fields":[{"type":"int32","field":"id"},{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"50"},"field":"w"}]}]},"payload":` + pgLine("c", "null", `{"id":1,"w":"AQAAAAAAAAAAAAAAAAAAAAAA"}`, 100) + "}\n", line: 1, column: "w", reason: `"AQAAAAAAAAAAAAAAAAAAAAAA" (871122859317602466466238995025326621327.36): more digits than the precision allows for decimal(38,2)`},
+		{name: "wide decimal value loses digits", opts: testOptions{Columns: [][2]string{{"id", "int"}, {"w", "decimal(38,1)"}}, Keys: []string{"id"}}, data: `{"schema":{"type":"struct","fields":[{"type":"struct","field":"after","fields":[{"type":"int32","field":"id"},{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"50"},"field":"w"}]}]},"payload":` + pgLine("c", "null", `{"id":1,"w":"BNI="}`, 100) + "}\n", line: 1, column: "w", reason: `"BNI=" (12.34): more fraction digits than the scale allows for decimal(38,1)`},
 		{name: "wrapper string gets number", opts: base, data: wrapped(`{"type":"string","field":"v"}`) + "\n", line: 1, column: "v", reason: "want a string"},
 		{name: "field not in wrapper", opts: base, data: `{"schema":{"type":"struct","fields":[{"type":"struct","field":"after","fields":[{"type":"int32","field":"id"}]}]},"payload":` + pgLine("c", "null", `{"id":1,"w":2}`, 100) + "}\n", line: 1, column: "w", reason: "not described"},
 		{name: "nanos below a microsecond", opts: testOptions{Columns: [][2]string{{"id", "int"}, {"ts", "timestamp"}}, Encodings: map[string]string{"ts": "io.debezium.time.NanoTimestamp"}}, data: pgLine("c", "null", `{"id":1,"ts":1559729468470123400}`, 100) + "\n", line: 1, column: "ts", reason: "below a microsecond"},
@@ -181,13 +185,14 @@ func TestOptionErrors(t *testing.T) {
 		reason string
 	}{
 		{"duplicate column", File{Name: name}, Options{Columns: []change.Column{{Name: "a", Type: i32}, {Name: "a", Type: i32}}}, "twice"},
-		{"system column", File{Name: name}, Options{Columns: []change.Column{{Name: "_op", Type: i32}}}, "system column"},
+		{"system column", File{Name: name}, Options{Columns: []change.Column{{Name: "_op", Type: i32}}}, "adds itself"},
 		{"unsupported type", File{Name: name}, Options{Columns: []change.Column{{Name: "a", Type: arrow.PrimitiveTypes.Uint8}}}, "not one of"},
 		{"no type", File{Name: name}, Options{Columns: []change.Column{{Name: "a"}}}, "no type"},
-		{"tombstones value", File{Name: name}, Options{Tombstones: "drop"}, `"skip" or "delete"`},
+		{"tombstones value", File{Name: name}, Options{Tombstones: "drop"}, "debezium.tombstones: \"drop\" is not skip or delete"},
 		{"tombstones without keys file", File{Name: name}, Options{Tombstones: "delete", Keys: []string{"a"}}, "keys file"},
-		{"tombstones without keys", File{Name: name, Keys: strings.NewReader("")}, Options{Tombstones: "delete"}, "needs Keys"},
-		{"encoding of unknown column", File{Name: name}, Options{Encodings: map[string]string{"a": "string"}}, "not in Columns"},
+		{"tombstones without keys", File{Name: name, Keys: strings.NewReader("")}, Options{Tombstones: "delete"}, "debezium.tombstones: delete needs primary_key"},
+		{"encoding of unknown column", File{Name: name}, Options{Encodings: map[string]string{"a": "string"}}, "debezium.encodings names column \"a\", which is not in columns"},
+		{"wide decimals value", File{Name: name}, Options{WideDecimals: "round"}, "debezium.wide_decimals: \"round\" is not error or string"},
 		{"encoding unknown", File{Name: name}, Options{Columns: []change.Column{{Name: "a", Type: i32}}, Encodings: map[string]string{"a": "io.debezium.time.Fancy"}}, "not a Connect type"},
 		{"encoding mismatch", File{Name: name}, Options{Columns: []change.Column{{Name: "a", Type: i32}}, Encodings: map[string]string{"a": "io.debezium.time.MicroTimestamp"}}, "cannot be read into a int column"},
 		{"duplicate key", File{Name: name}, Options{Keys: []string{"a", "a"}}, "twice"},
@@ -207,5 +212,37 @@ func TestOptionErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.reason)
 			}
 		})
+	}
+}
+
+// TestBlankTail checks that blank lines at the end of a values or keys
+// file are no records, and that a blank line before a record is an error.
+func TestBlankTail(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	lines := pgLine("c", "null", `{"id":1,"v":"a"}`, 100) + "\n" + pgLine("d", `{"id":1}`, "null", 110)
+	keys := `{"id":1}` + "\n" + `{"id":1}`
+	opts := testOptions{Columns: tcols, Keys: []string{"id"}}.options(t)
+	want, err := decodeAll(t, mem, input{key: decKey, data: []byte(lines + "\n"), keys: []byte(keys + "\n")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tail := range []string{"", "\n", "\n\n", "\n \n\t\n", "\n\r\n", "\n  "} {
+		for _, keysTail := range []string{"\n", "\n\n \n"} {
+			got, err := decodeAll(t, mem, input{key: decKey, data: []byte(lines + tail), keys: []byte(keys + keysTail)}, opts)
+			if err != nil {
+				t.Errorf("values ending %q, keys ending %q: %v", tail, keysTail, err)
+				continue
+			}
+			if got != want {
+				t.Errorf("values ending %q, keys ending %q:\n%s\nwant\n%s", tail, keysTail, got, want)
+			}
+		}
+	}
+	for _, data := range []string{"", "\n", " \n\n"} {
+		got, err := decodeAll(t, mem, input{key: decKey, data: []byte(data)}, opts)
+		if err != nil || !strings.Contains(got, "stats: lines=0 ") {
+			t.Errorf("blank file %q: %v\n%s", data, err, got)
+		}
 	}
 }

@@ -26,6 +26,9 @@ func fuzzOptions(t testing.TB, v uint8) testOptions {
 	if v&4 != 0 {
 		o.Tombstones = "delete"
 	}
+	if v&16 != 0 {
+		o.WideDecimals = WideDecimalsString
+	}
 	if v&8 != 0 {
 		o.Columns = [][2]string{{"id", "int"}, {"l", "long"}, {"f", "float"}, {"d", "double"}, {"dec", "decimal(12,3)"}, {"b", "boolean"},
 			{"dt", "date"}, {"ts", "timestamp"}, {"s", "string"}, {"bin", "binary"}, {"amount", "decimal(20,4)"}, {"email", "string"}, {"balance", "decimal(10,2)"}}
@@ -87,8 +90,16 @@ func decodeRendered(t testing.TB, mem memory.Allocator, r, keys io.Reader, opts 
 }
 
 func FuzzDecoder(f *testing.F) {
-	paths, _ := filepath.Glob("testdata/*/*.json*")
-	for _, p := range paths {
+	// The golden inputs, invented and real; each with its keys file.
+	invented, _ := filepath.Glob("testdata/*/*.json*")
+	real, _ := filepath.Glob("testdata/real/*/*.json")
+	if len(real) == 0 {
+		f.Fatal("no real samples")
+	}
+	for _, p := range append(invented, real...) {
+		if strings.HasSuffix(p, "options.json") || strings.Contains(p, ".keys.json") {
+			continue
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			continue

@@ -121,7 +121,7 @@ func (p *jsonParser) parse(b []byte) (jval, error) {
 	p.members, p.stack = p.members[:0], p.stack[:0]
 	i := skipSpace(b, 0)
 	if i == len(b) {
-		return jval{}, &syntaxError{i, "empty line"}
+		return jval{}, &syntaxError{i, "empty line (only the end of a file may hold blank lines)"}
 	}
 	v, i, err := p.parseValue(b, i, 0)
 	if err != nil {

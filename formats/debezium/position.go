@@ -81,7 +81,7 @@ func (s *srcFields) connectorTag() (byte, error) {
 		case "sqlserver":
 			return tagSQLServer, nil
 		}
-		return 0, fmt.Errorf("connector %s has no supported source position (postgresql, mysql, mariadb, sqlserver); set Options.SinglePartition if the topic has one partition", quoteRaw(s.connector.raw))
+		return 0, fmt.Errorf("connector %s has no supported source position (postgresql, mysql, mariadb, sqlserver); set debezium.single_partition: true if the topic has one partition", quoteRaw(s.connector.raw))
 	}
 	switch {
 	case !absent(s.commitLSN) || !absent(s.changeLSN):
@@ -91,7 +91,7 @@ func (s *srcFields) connectorTag() (byte, error) {
 	case !absent(s.lsn) || !absent(s.sequence):
 		return tagPostgres, nil
 	}
-	return 0, errors.New("no source position (source.lsn, source.file/pos, source.commit_lsn, or for flattened rows __lsn, __source_file, __commit_lsn and the like); set Options.SinglePartition if the topic has one partition")
+	return 0, errors.New("no source position (source.lsn, source.file/pos, source.commit_lsn, or for flattened rows __lsn, __source_file, __commit_lsn and the like); set debezium.single_partition: true if the topic has one partition")
 }
 
 // position builds the source-position part of _seq: nil with
@@ -208,8 +208,10 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 
 // mysqlPos appends String(binlog base name) Uint64(binlog number) Uint64(pos)
 // Uint64(row).
+// An empty file name is no position: Flink CDC's snapshot reads carry
+// "file":"","pos":0.
 func (d *Decoder) mysqlPos(sb *change.SeqBuilder, s *srcFields) (bool, error) {
-	if absent(s.file) {
+	if absent(s.file) || isString(s.file, "") {
 		return false, nil
 	}
 	if s.file.kind != jString {

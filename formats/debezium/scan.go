@@ -49,7 +49,7 @@ func (d *Decoder) scan(nlines int) {
 	}
 	if len(d.pending) > 0 {
 		r := &d.rows[d.pending[0]]
-		d.scanErr = d.malformed(r.line, "", "tombstone has no change with a source position in its file to be ordered by (set Options.SinglePartition if the topic has one partition)")
+		d.scanErr = d.malformed(r.line, "", "tombstone has no change with a source position in its file to be ordered by (set debezium.single_partition: true if the topic has one partition)")
 		d.rows = d.rows[:d.pending[0]]
 	}
 }
@@ -248,7 +248,7 @@ func (d *Decoder) scanLine(line []byte, lineNo int64, index int) error {
 	case e.members&(mBefore|mAfter|mSource) != 0:
 		return errors.New("change event has no op")
 	}
-	return errors.New("not a Debezium change event, schema change, transaction event or heartbeat; and no __op or __deleted of a flattened row (set Options.Flattened for rows flattened without them)")
+	return errors.New("not a Debezium change event, schema change, transaction event or heartbeat; and no __op or __deleted of a flattened row (set debezium.flattened: true for rows flattened without them)")
 }
 
 // opOf reads a one-letter Debezium op.
@@ -375,7 +375,7 @@ func (d *Decoder) flatRow(e *envelope, payload, schema jval, lineNo int64, index
 // keyImage makes r a key-only row from line index of the keys file.
 func (d *Decoder) keyImage(r *rowRec, index int, what string) error {
 	if d.keys == nil {
-		return fmt.Errorf("%s needs the keys file (File.Keys) and Options.Keys", what)
+		return fmt.Errorf("%s needs the key from the keys file %s (the sink's store.kafka.keys=true) and primary_key", what, d.keysKey)
 	}
 	kline := int64(index + 1)
 	keyErr := func(reason string) error {
@@ -567,7 +567,7 @@ func (d *Decoder) lineSchema(cache map[string]*lineSchema, s jval, envelope, fla
 		if j, ok := d.declIdx[f.name]; ok {
 			declared = d.opts.Columns[j].Type
 		}
-		t, e, err := mapField(f, declared)
+		t, e, err := mapField(f, declared, d.opts.WideDecimals)
 		if err != nil {
 			return nil, &lineError{col: f.name, err: fmt.Errorf("schema wrapper: %w", err)}
 		}

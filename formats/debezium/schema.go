@@ -81,6 +81,7 @@ const (
 	encTimeMicros                  // integer microseconds of the day
 	encTimeNanos                   // integer nanoseconds of the day
 	encISOTime                     // "hh:mm:ss[.f][Z]"
+	encWKB                         // geometry struct {"wkb":base64,"srid":n}: its WKB bytes
 )
 
 // enc is the encoding of one column in one kind of line.
@@ -113,6 +114,8 @@ func convertible(e encKind, k colKind) bool {
 		return k == kindTimestamp
 	case encTimeMillis, encTimeMicros, encTimeNanos, encISOTime:
 		return k == kindInt64
+	case encWKB:
+		return k == kindBinary
 	}
 	return false
 }
@@ -140,13 +143,21 @@ func defaultEnc(t arrow.DataType) enc {
 	return enc{kind: encJSON}
 }
 
-// Connect schema names with a meaning for lakemerge.
+// Connect schema names with a meaning for lakemerge: the logical types of
+// Kafka Connect and the semantic types Debezium's relational connectors
+// (MySQL, MariaDB, PostgreSQL, SQL Server, Oracle) emit. Names not listed
+// here are read by their Connect type alone (io.debezium.data.Json, Uuid,
+// Enum, EnumSet, Xml, Ltree, Bits, io.debezium.time.Year, MicroDuration,
+// Interval, ...).
 const (
 	nameDecimal       = "org.apache.kafka.connect.data.Decimal"
 	nameConnectDate   = "org.apache.kafka.connect.data.Date"
 	nameConnectTime   = "org.apache.kafka.connect.data.Time"
 	nameConnectTs     = "org.apache.kafka.connect.data.Timestamp"
 	nameVarDecimal    = "io.debezium.data.VariableScaleDecimal"
+	nameGeometry      = "io.debezium.data.geometry.Geometry"
+	namePoint         = "io.debezium.data.geometry.Point"
+	nameGeography     = "io.debezium.data.geometry.Geography"
 	nameDate          = "io.debezium.time.Date"
 	nameTime          = "io.debezium.time.Time"
 	nameMicroTime     = "io.debezium.time.MicroTime"
@@ -155,6 +166,7 @@ const (
 	nameMicroTs       = "io.debezium.time.MicroTimestamp"
 	nameNanoTs        = "io.debezium.time.NanoTimestamp"
 	nameZonedTs       = "io.debezium.time.ZonedTimestamp"
+	nameZonedTime     = "io.debezium.time.ZonedTime"
 	nameIsoDate       = "io.debezium.time.IsoDate"
 	nameIsoTime       = "io.debezium.time.IsoTime"
 	nameIsoTimestamp  = "io.debezium.time.IsoTimestamp"
@@ -165,6 +177,16 @@ const (
 	unavailableMarker = "__debezium_unavailable_value"
 )
 
+// connectTypes are the schema type names Kafka Connect's JsonConverter
+// writes (JsonSchema.*_TYPE_NAME in apache/kafka).
+const connectTypes = "int8, int16, int32, int64, float, double, boolean, string, bytes, array, map, struct"
+
+// Wide decimal policies (Options.WideDecimals).
+const (
+	WideDecimalsError  = "error"
+	WideDecimalsString = "string"
+)
+
 // unavailableBase64 is the marker as Debezium sends it in bytes columns.
 const unavailableBase64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="
 
@@ -172,95 +194,126 @@ const unavailableBase64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="
 // and decimal parameters.
 type wfield struct {
 	name      string
-	typ       string // Connect type: int8..int64, float32/64, boolean, string, bytes, struct, array, map
+	typ       string // Connect type, as JsonConverter writes it (connectTypes)
 	sem       string // schema name, e.g. io.debezium.time.MicroTimestamp
 	scale     int32
 	precision int32 // 0: not given
 	hasScale  bool
 }
 
-// mapField decides the Arrow type and the encoding of a wrapper column.
-// declared is the column's type in Options.Columns (nil when not listed);
-// it is used only where the wrapper's type has no exact Arrow type:
-// VariableScaleDecimal, Decimal with a precision above 38 or a negative
-// scale, and NanoTimestamp read as raw nanoseconds (declared long).
-func mapField(f wfield, declared arrow.DataType) (arrow.DataType, enc, error) {
-	declKind := colKind(255)
-	if declared != nil {
-		declKind, _ = kindOf(declared)
-	}
+// natural decides the column type and the encoding of a wrapper field from
+// the wrapper alone. A nil type with a nil error means the field is a
+// decimal no decimal column can hold (wider than 38 digits, a negative
+// scale, or a scale per value): wide says why.
+func natural(f wfield) (t arrow.DataType, e enc, wide string, err error) {
 	switch f.sem {
 	case nameDecimal:
 		if !f.hasScale {
-			return nil, enc{}, fmt.Errorf("decimal without a scale parameter")
+			return nil, enc{}, "", fmt.Errorf("decimal without a scale parameter")
 		}
+		e := enc{kind: encDecimal, scale: f.scale}
 		p := f.precision
 		if p == 0 {
 			p = defaultPrecision
 		}
-		p = max(p, f.scale)
-		e := enc{kind: encDecimal, scale: f.scale}
-		if f.scale >= 0 && p <= maxDecimalDigits {
-			return &arrow.Decimal128Type{Precision: p, Scale: f.scale}, e, nil
+		if f.scale < 0 || max(p, f.scale) > maxDecimalDigits {
+			return nil, e, fmt.Sprintf("decimal(%d,%d) does not fit the 38 digits of a decimal column", p, f.scale), nil
 		}
-		switch {
-		case declKind == kindString:
-			return declared, e, nil
-		case declKind == kindDecimal && declared.(*arrow.Decimal128Type).Scale == f.scale:
-			return declared, e, nil
-		}
-		return nil, enc{}, fmt.Errorf("decimal(%d,%d) does not fit decimal(38,s); declare the column as string or as a decimal of scale %d", p, f.scale, f.scale)
+		return &arrow.Decimal128Type{Precision: max(p, f.scale), Scale: f.scale}, e, "", nil
 	case nameVarDecimal:
-		if declKind == kindDecimal || declKind == kindString {
-			return declared, enc{kind: encVarDecimal}, nil
-		}
-		return nil, enc{}, fmt.Errorf("%s has a scale per value; declare the column as decimal(p,s) or string", nameVarDecimal)
+		return nil, enc{kind: encVarDecimal}, nameVarDecimal + " (a numeric without precision) has a scale per value", nil
 	case nameDate, nameConnectDate:
-		return arrow.FixedWidthTypes.Date32, enc{kind: encDays}, nil
+		return arrow.FixedWidthTypes.Date32, enc{kind: encDays}, "", nil
 	case nameIsoDate:
-		return arrow.FixedWidthTypes.Date32, enc{kind: encISODate}, nil
+		return arrow.FixedWidthTypes.Date32, enc{kind: encISODate}, "", nil
 	case nameTimestamp, nameConnectTs:
-		return timestampType, enc{kind: encMillis}, nil
+		return timestampType, enc{kind: encMillis}, "", nil
 	case nameMicroTs:
-		return timestampType, enc{kind: encMicros}, nil
+		return timestampType, enc{kind: encMicros}, "", nil
 	case nameNanoTs:
-		if declKind == kindInt64 {
-			return declared, enc{kind: encInt}, nil
-		}
-		return timestampType, enc{kind: encNanos}, nil
+		return timestampType, enc{kind: encNanos}, "", nil
 	case nameZonedTs, nameIsoTimestamp:
-		return timestampType, enc{kind: encZoned}, nil
+		return timestampType, enc{kind: encZoned}, "", nil
 	case nameTime, nameConnectTime:
-		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeMillis}, nil
+		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeMillis}, "", nil
 	case nameMicroTime:
-		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeMicros}, nil
+		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeMicros}, "", nil
 	case nameNanoTime:
-		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeNanos}, nil
+		return arrow.PrimitiveTypes.Int64, enc{kind: encTimeNanos}, "", nil
 	case nameIsoTime:
-		return arrow.PrimitiveTypes.Int64, enc{kind: encISOTime}, nil
+		return arrow.PrimitiveTypes.Int64, enc{kind: encISOTime}, "", nil
 	}
 	switch f.typ {
 	case "int8", "int16", "int32":
-		return arrow.PrimitiveTypes.Int32, enc{kind: encInt}, nil
+		return arrow.PrimitiveTypes.Int32, enc{kind: encInt}, "", nil
 	case "int64":
-		return arrow.PrimitiveTypes.Int64, enc{kind: encInt}, nil
-	case "float32":
-		return arrow.PrimitiveTypes.Float32, enc{kind: encFloat}, nil
-	case "float64":
-		return arrow.PrimitiveTypes.Float64, enc{kind: encFloat}, nil
+		return arrow.PrimitiveTypes.Int64, enc{kind: encInt}, "", nil
+	case "float":
+		return arrow.PrimitiveTypes.Float32, enc{kind: encFloat}, "", nil
+	case "double":
+		return arrow.PrimitiveTypes.Float64, enc{kind: encFloat}, "", nil
 	case "boolean":
-		return arrow.FixedWidthTypes.Boolean, enc{kind: encBool}, nil
+		return arrow.FixedWidthTypes.Boolean, enc{kind: encBool}, "", nil
 	case "string":
-		return arrow.BinaryTypes.String, enc{kind: encString}, nil
+		return arrow.BinaryTypes.String, enc{kind: encString}, "", nil
 	case "bytes":
-		return arrow.BinaryTypes.Binary, enc{kind: encBytes}, nil
+		return arrow.BinaryTypes.Binary, enc{kind: encBytes}, "", nil
 	case "struct", "array", "map":
-		return arrow.BinaryTypes.String, enc{kind: encJSON}, nil
+		return arrow.BinaryTypes.String, enc{kind: encJSON}, "", nil
 	}
-	return nil, enc{}, fmt.Errorf("unknown Connect type %q", f.typ)
+	return nil, enc{}, "", fmt.Errorf("unknown Connect type %q (JsonConverter writes %s)", f.typ, connectTypes)
 }
 
-// encodingByName resolves an Options.Encodings entry for a column of type
+// mapField decides the column type and the encoding of a wrapper field.
+// declared is the column's type in the job file's columns (nil when not
+// listed): it wins whenever the wrapper's values can be stored in it (an
+// int32 field into long, a decimal into string or into a decimal of
+// another scale, rescaled exactly, a geometry into binary as its WKB; or
+// the plain Connect value: a MicroTimestamp into long as its number, a
+// ZonedTimestamp into string as its text); a declaration they cannot be
+// stored in is an error. Without a declaration the wrapper decides, and
+// wide decides a decimal no decimal column can hold: WideDecimalsString
+// stores it as decimal text, anything else is an error naming the job-file
+// keys that resolve it.
+func mapField(f wfield, declared arrow.DataType, wide string) (arrow.DataType, enc, error) {
+	t, e, why, err := natural(f)
+	if err != nil {
+		return nil, enc{}, err
+	}
+	if declared != nil {
+		dk, _ := kindOf(declared)
+		if isGeometry(f.sem) && dk == kindBinary {
+			return declared, enc{kind: encWKB}, nil
+		}
+		if convertible(e.kind, dk) {
+			return declared, e, nil
+		}
+		// The Connect type without its schema name: a MicroTimestamp
+		// declared long keeps its number, a ZonedTimestamp declared string
+		// its text.
+		if _, pe, _, err := natural(wfield{typ: f.typ}); err == nil && convertible(pe.kind, dk) {
+			return declared, pe, nil
+		}
+		what := f.typ
+		if f.sem != "" {
+			what = f.sem + " (" + f.typ + ")"
+		}
+		return nil, enc{}, fmt.Errorf("columns types it %s, but the events' schema sends %s, which cannot be stored as %s", change.TypeName(declared), what, change.TypeName(declared))
+	}
+	if t != nil {
+		return t, e, nil
+	}
+	if wide == WideDecimalsString {
+		return arrow.BinaryTypes.String, e, nil
+	}
+	return nil, enc{}, fmt.Errorf("%s: set debezium.wide_decimals: string to store such decimals as text, or list the column in columns as string or decimal(p,s) (a value that does not fit is then an error)", why)
+}
+
+func isGeometry(sem string) bool {
+	return sem == nameGeometry || sem == namePoint || sem == nameGeography
+}
+
+// encodingByName resolves a debezium.encodings entry for a column of type
 // t: a Connect schema name (io.debezium.time.Timestamp, ...) or a plain
 // Connect type ("string" on a decimal, date or timestamp column means the
 // value is text).
@@ -279,7 +332,7 @@ func encodingByName(name string, t arrow.DataType) (enc, error) {
 		case kindString:
 			return enc{kind: encString}, nil
 		}
-	case "int8", "int16", "int32", "int64", "float32", "float64", "boolean", "bytes", "struct", "array", "map":
+	case "int8", "int16", "int32", "int64", "float", "double", "boolean", "bytes", "struct", "array", "map":
 	case nameDecimal:
 		f = wfield{typ: "bytes", sem: name, hasScale: true}
 		if k == kindDecimal {
@@ -295,11 +348,11 @@ func encodingByName(name string, t arrow.DataType) (enc, error) {
 	case nameZonedTs, nameIsoDate, nameIsoTime, nameIsoTimestamp:
 		f = wfield{typ: "string", sem: name}
 	default:
-		return enc{}, fmt.Errorf("encoding %q is not a Connect type or a supported schema name", name)
+		return enc{}, fmt.Errorf("encoding %q is not a Connect type (%s) or a supported schema name", name, connectTypes)
 	}
-	_, e, err := mapField(f, t)
+	_, e, _, err := natural(f)
 	if err != nil {
-		return enc{}, err
+		return enc{}, fmt.Errorf("encoding %q: %w", name, err)
 	}
 	if !convertible(e.kind, k) {
 		return enc{}, fmt.Errorf("encoding %q cannot be read into a %s column", name, change.TypeName(t))

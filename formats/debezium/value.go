@@ -43,7 +43,7 @@ var (
 type subMicroError struct{ text string }
 
 func (e *subMicroError) Error() string {
-	return fmt.Sprintf("%s has digits below a microsecond (set Options.TruncateSubMicros to drop them)", e.text)
+	return fmt.Sprintf("%s has digits below a microsecond, which a timestamp column cannot hold (set debezium.truncate_sub_micros: true to drop them)", e.text)
 }
 
 // parseInt parses JSON integer text (no fraction, no exponent) into an
@@ -316,6 +316,21 @@ func rescaleBig(n *big.Int, from, to, precision int32) (decimal128.Num, error) {
 		return decimal128.Num{}, errPrecision
 	}
 	return decimal128.FromBigInt(m), nil
+}
+
+// bigDecimalNumber reads JSON number text exactly as an unscaled integer at
+// scale, of any size: digits below the scale must be zeros.
+func bigDecimalNumber(b []byte, scale int32) (*big.Int, error) {
+	r, ok := new(big.Rat).SetString(string(b))
+	if !ok {
+		return nil, errDecimal
+	}
+	r.Mul(r, new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(scale, 0))), nil),
+		new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(-scale, 0))), nil)))
+	if !r.IsInt() {
+		return nil, errScale
+	}
+	return new(big.Int).Set(r.Num()), nil
 }
 
 // bigDecimalText renders n at scale as plain decimal text.

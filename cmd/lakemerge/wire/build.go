@@ -232,6 +232,7 @@ func formatOf(tc config.Table, raw objstore.Store) merge.Format {
 			SinglePartition:   tc.Debezium.SinglePartition,
 			Encodings:         tc.Debezium.Encodings,
 			TruncateSubMicros: tc.Debezium.TruncateSubMicros,
+			WideDecimals:      tc.Debezium.WideDecimals,
 		}}
 	}
 	return DMSFormat{Options: DMSOptions(tc)}
