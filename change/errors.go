@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"syscall"
 )
@@ -63,62 +64,91 @@ func Retryable(err error) bool {
 	return errors.Is(err, ErrConflict) || errors.Is(err, ErrCommitUnknown) || errors.Is(err, ErrTransient)
 }
 
-// Temporary reports whether err is, by its type, a failure that may pass
-// when the same request is made again. It is the fact table writers build
-// their categories on (where in a commit attempt the error happened decides
-// between ErrTransient and ErrCommitUnknown). Temporary are:
+// Fault is what kind of failure an error is, as its types tell.
+type Fault int
+
+const (
+	// FaultUnknown: nothing in the error's types tells (iceberg-go's
+	// requirement checks, for one, fail with untyped errors). The writer
+	// decides from what it can observe, such as whether the table moved on.
+	FaultUnknown Fault = iota
+	// FaultTemporary: the same request may succeed when made again.
+	FaultTemporary
+	// FaultMissing: a file or object does not exist. Permanent, unless the
+	// table moved on since it was read (the file belonged to an older
+	// state).
+	FaultMissing
+	// FaultPermanent: making the request again cannot help.
+	FaultPermanent
+)
+
+// FaultOf classifies err by its types, never by its message. It is the
+// fact table writers build their categories on (where in a commit attempt
+// the error happened decides between ErrTransient, ErrCommitUnknown and
+// ErrConflict).
 //
-//   - context.DeadlineExceeded and net.Error timeouts;
-//   - a connection that was refused, reset or closed mid-request
-//     (syscall.ECONNREFUSED, ECONNRESET, ECONNABORTED, EPIPE, io.ErrUnexpectedEOF,
-//     *net.OpError);
-//   - an API error whose code is one of temporaryCode's (the throttling and
-//     transient codes the AWS SDK retries), or whose HTTP status is 429 or
-//     5xx. API errors are found by their methods, ErrorCode() and
-//     HTTPStatusCode(), which smithy-go's APIError and ResponseError (every
-//     S3 and Glue error of the AWS SDK) have; SQLite's busy and locked
-//     errors (Code() 5 and 6, the local catalog while another process
-//     writes it) count too.
+// Temporary are: context.DeadlineExceeded and net.Error timeouts; a
+// connection refused, reset or closed mid-request (syscall.ECONNREFUSED,
+// ECONNRESET, ECONNABORTED, EPIPE, io.ErrUnexpectedEOF, *net.OpError); an
+// API error whose code is a throttling or transient one (temporaryCode) or
+// whose HTTP status is 408, 429 or 5xx; SQLite's busy and locked errors
+// (the local catalog while another process writes it).
 //
-// Everything else is not temporary: permission and authentication errors,
-// missing buckets and tables, bad requests, local file system errors
-// (fs.ErrPermission, a read-only or full disk, a file where a folder should
-// be), and errors of unknown types. context.Canceled is never temporary:
-// the run is being stopped.
-func Temporary(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
+// Missing are: fs.ErrNotExist, and API errors with code NoSuchKey or
+// NotFound or HTTP status 404 (but NoSuchBucket is permanent).
+//
+// Permanent are: context.Canceled (the run is being stopped);
+// fs.ErrPermission; a read-only or full file system, a file where a folder
+// should be and the like (EROFS, ENOSPC, EDQUOT, ENOTDIR, EISDIR,
+// ENAMETOOLONG); API errors with HTTP status 400, 401, 403 or 405 (access
+// denied, bad credentials, bad requests, Glue's EntityNotFoundException) or
+// code NoSuchBucket.
+//
+// API errors are found by their methods ErrorCode() and HTTPStatusCode(),
+// which smithy-go's APIError and ResponseError have (every S3 and Glue error
+// of the AWS SDK, also when gocloud or iceberg-go wrap them), and SQLite
+// errors by Code() (modernc.org/sqlite), so this package imports neither.
+func FaultOf(err error) Fault {
+	var (
+		api    interface{ ErrorCode() string }
+		status interface{ HTTPStatusCode() int }
+		sqlite interface{ Code() int }
+		ne     net.Error
+		op     *net.OpError
+	)
+	code, httpStatus := "", 0
+	if errors.As(err, &api) {
+		code = api.ErrorCode()
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	for _, e := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var api interface{ ErrorCode() string }
-	if errors.As(err, &api) && temporaryCode(api.ErrorCode()) {
-		return true
-	}
-	var status interface{ HTTPStatusCode() int }
 	if errors.As(err, &status) {
-		if c := status.HTTPStatusCode(); c == 429 || c >= 500 {
-			return true
-		}
+		httpStatus = status.HTTPStatusCode()
 	}
-	var sqlite interface{ Code() int }
-	if errors.As(err, &sqlite) {
-		if c := sqlite.Code() & 0xff; c == 5 || c == 6 { // SQLITE_BUSY, SQLITE_LOCKED
-			return true
-		}
+	switch {
+	case err == nil:
+		return FaultUnknown
+	case errors.Is(err, context.Canceled):
+		return FaultPermanent
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &ne) && ne.Timeout(),
+		temporaryCode(code),
+		httpStatus == 408 || httpStatus == 429 || httpStatus >= 500,
+		errors.As(err, &sqlite) && (sqlite.Code()&0xff == 5 || sqlite.Code()&0xff == 6): // SQLITE_BUSY, SQLITE_LOCKED
+		return FaultTemporary
+	case code == "NoSuchBucket":
+		return FaultPermanent
+	case errors.Is(err, fs.ErrNotExist), code == "NoSuchKey", code == "NotFound", httpStatus == 404:
+		return FaultMissing
+	case errors.Is(err, fs.ErrPermission),
+		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT),
+		errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENAMETOOLONG),
+		httpStatus == 400 || httpStatus == 401 || httpStatus == 403 || httpStatus == 405:
+		return FaultPermanent
+	case errors.As(err, &op):
+		return FaultTemporary // a network operation failed: dial, read or write
 	}
-	var op *net.OpError
-	return errors.As(err, &op)
+	return FaultUnknown
 }
 
 // temporaryCode reports whether an API error code is one of a temporary

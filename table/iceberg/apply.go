@@ -41,7 +41,20 @@ const writerQueue = 4
 // With truncateBefore set (a new load generation), every live row whose _seq
 // is less than truncateBefore and whose key is not among the changes is
 // deleted as well, so the table ends up holding exactly the new full load.
+//
+// Errors are classified (classify): change.ErrConflict when the table moved
+// on and a file of the state this attempt began from is gone,
+// change.ErrTransient, or permanent.
 func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+	st, err := x.apply(ctx, changes, truncateBefore)
+	if err != nil {
+		return st, x.t.classify(ctx, beforeCommit, x.began(), "", err)
+	}
+	x.stats = st
+	return st, nil
+}
+
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
 	var st change.ApplyStats
 	if x.tbl == nil {
 		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
