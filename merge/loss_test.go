@@ -403,8 +403,8 @@ func TestConcurrentRunsOnOneTable(t *testing.T) {
 					}
 				}()
 				var (
-					wg                   sync.WaitGroup
-					mu                   sync.Mutex
+					wg                    sync.WaitGroup
+					mu                    sync.Mutex
 					runs, commits, gaveUp int
 				)
 				for range runners {
