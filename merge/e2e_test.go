@@ -653,8 +653,9 @@ func interopPyIceberg(t *testing.T, py string, e *env) {
 
 // TestLargeBookmarkGoesToFile: once the bookmark outgrows what catalogs
 // keep in a table property, it is written to a file beside the table
-// metadata and the property references it; runs keep working, the file of
-// the replaced state is removed, and the table is unchanged by it.
+// metadata and the property references it; runs keep working, and the
+// table is unchanged by it. Bookmark files of earlier states stay (their
+// metadata files reference them) until Vacuum finds them unreferenced.
 func TestLargeBookmarkGoesToFile(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run("backend="+b, func(t *testing.T) {
@@ -704,11 +705,11 @@ func TestLargeBookmarkGoesToFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(files) != 1 {
-				t.Fatalf("bookmark files %v, want only the current one", files)
+			if len(files) == 0 {
+				t.Fatal("no bookmark file")
 			}
-			// Vacuum keeps the bookmark file, however old: it is referenced
-			// by a table property, not by a snapshot.
+			// Vacuum keeps the bookmark files, however old: they are
+			// referenced by table properties, not by snapshots.
 			if _, err := e.iceberg().Vacuum(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}

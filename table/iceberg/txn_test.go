@@ -333,3 +333,85 @@ func TestClassify(t *testing.T) {
 	}
 	check("untyped, table moved to our bookmark", f.tbl.classify(ctx, inCommit, began, cur.Properties()[BookmarkProperty], untyped), change.ErrCommitUnknown)
 }
+
+// TestVacuumKeepsSideFilesOfRetainedMetadata: commits no longer delete the
+// tombstone files of earlier states (a run that began from one reads
+// them); Vacuum keeps every one the current or a retained earlier
+// metadata file references and deletes the others once the metadata log
+// has let go of them.
+func TestVacuumKeepsSideFilesOfRetainedMetadata(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.commit(change.OpInsert, 1, 1, 2, 3, 4, 5, 6, 7, 8)
+	for i := int64(1); i <= 4; i++ {
+		f.commit(change.OpDelete, byte(1+i), i) // new tombstones each time
+	}
+	tombFiles := func() []string {
+		var out []string
+		tbl, err := f.tbl.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(filepath.Join(localPath(tbl.Location()), "metadata"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "lakemerge-tombstones-") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	if got := tombFiles(); len(got) != 4 {
+		t.Fatalf("tombstone files %v, want the 4 written", got)
+	}
+	if _, err := f.tbl.Vacuum(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := tombFiles(); len(got) != 4 {
+		t.Fatalf("vacuum deleted tombstone files retained metadata references: %v left", got)
+	}
+	// Retain one earlier metadata file only: the metadata log lets go of
+	// the states with the first three tombstone files.
+	tbl, err := f.tbl.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := tbl.NewTransaction()
+	if err := tx.SetProperties(map[string]string{"write.metadata.previous-versions-max": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(change.OpDelete, 6, 5)
+	if _, err := f.tbl.Vacuum(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err = f.tbl.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := sideFilesReferenced(fsys, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tombFiles()
+	if len(got) != 2 || len(refs) != 2 {
+		t.Fatalf("after vacuum: tombstone files %v, referenced %v; want the 2 of the current and the retained state", got, refs)
+	}
+	for _, name := range got {
+		if !refs[filepath.Join(localPath(tbl.Location()), "metadata", name)] {
+			t.Fatalf("vacuum kept %s, which nothing references", name)
+		}
+	}
+	f.commit(change.OpInsert, 7, 1) // the table still works
+	if st := f.state(); !strings.Contains(st, "1=v1@7") || strings.Contains(st, "2=") {
+		t.Fatalf("table after vacuum: %s", st)
+	}
+}
