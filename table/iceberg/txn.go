@@ -97,6 +97,10 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	if err != nil && tbl == nil {
 		return x.t.classify(ctx, inCommit, x.began(), "", fmt.Errorf("commit schema of %s: %w", x.name(), err))
 	}
+	if err != nil {
+		// The catalog accepted the schema; a step after it failed.
+		x.maintErr = fmt.Errorf("after the schema commit of %s: %w", x.name(), err)
+	}
 	x.tbl = tbl
 	return nil
 }
@@ -204,7 +208,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	tbl, err := tx.Commit(ctx)
 	if err != nil && tbl != nil {
 		// The catalog accepted the commit; a step after it failed.
-		x.maintErr = fmt.Errorf("after the commit of %s: %w", x.name(), err)
+		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the commit of %s: %w", x.name(), err))
 		return nil
 	}
 	if err != nil {
