@@ -20,7 +20,9 @@
 //  1. A bookmark never claims an object whose changes are not in the same
 //     committed snapshot: the new bookmark is only ever handed to
 //     Txn.Commit together with the files written from exactly the objects it
-//     adds.
+//     adds, and each writer verifies before committing that those files
+//     exist and hold exactly the rows (and deletes) it planned, failing the
+//     table otherwise.
 //  2. Re-running after a crash at any point yields exactly the table state of
 //     one uninterrupted run: everything before Commit writes only files no
 //     snapshot references, and an unknown commit outcome is resolved by

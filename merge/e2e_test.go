@@ -165,6 +165,8 @@ type env struct {
 	backend   string // "local" or "aws"
 	dir       string
 	store     objstore.Store // the raw zone
+	wh        objstore.Store // the warehouse, for Delta tables
+	s3        *s3.Client     // the bucket's client on aws
 	cat       wire.Catalog
 	catArgs   []string // how interop/read_iceberg.py opens the catalog
 	mem       *memory.CheckedAllocator
@@ -207,7 +209,11 @@ func newEnvOn(t *testing.T, backend string) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.store, e.cat = store, cat
+		whStore, err := objlocal.New(filepath.Join(dir, "warehouse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.store, e.wh, e.cat = store, whStore, cat
 		e.catArgs = []string{"sqlite", filepath.Join(dir, "catalog.db"), wh}
 	case "aws":
 		ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
@@ -225,7 +231,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 			t.Fatal(err)
 		}
-		e.store = objs3.New(cfg, bucket, "raw", opts)
+		e.store, e.wh, e.s3 = objs3.New(cfg, bucket, "raw", opts), objs3.New(cfg, bucket, "warehouse", opts), c
 		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep,
 			Properties: map[string]string{objs3.PropEndpoint: ep, objs3.PropPathStyle: "true"}})
 		if err != nil {
@@ -647,8 +653,9 @@ func interopPyIceberg(t *testing.T, py string, e *env) {
 
 // TestLargeBookmarkGoesToFile: once the bookmark outgrows what catalogs
 // keep in a table property, it is written to a file beside the table
-// metadata and the property references it; runs keep working, the file of
-// the replaced state is removed, and the table is unchanged by it.
+// metadata and the property references it; runs keep working, and the
+// table is unchanged by it. Bookmark files of earlier states stay (their
+// metadata files reference them) until Vacuum finds them unreferenced.
 func TestLargeBookmarkGoesToFile(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run("backend="+b, func(t *testing.T) {
@@ -698,11 +705,11 @@ func TestLargeBookmarkGoesToFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(files) != 1 {
-				t.Fatalf("bookmark files %v, want only the current one", files)
+			if len(files) == 0 {
+				t.Fatal("no bookmark file")
 			}
-			// Vacuum keeps the bookmark file, however old: it is referenced
-			// by a table property, not by a snapshot.
+			// Vacuum keeps the bookmark files, however old: they are
+			// referenced by table properties, not by snapshots.
 			if _, err := e.iceberg().Vacuum(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ const (
 	EventDeduped                                // Rows (in), Keys (out)
 	EventGeneration                             // Generation: a table reload starts a new load generation
 	EventCommitAttempt                          // Attempt
-	EventCommitRetry                            // Attempt, Err: conflict or unknown outcome, retrying
+	EventCommitRetry                            // Attempt, Err: conflict, unknown outcome or transient failure, retrying
 	EventCommitted                              // Stats
 	EventMaintenanceFailed                      // Err: maintenance after the commit failed; the commit stands
 )

@@ -87,6 +87,12 @@ type Target interface {
 
 // Txn is one single-use commit attempt. Call Evolve, then Apply at most
 // once, then Commit once; after Commit, successful or not, begin a new Txn.
+//
+// Errors of Target.Begin and of every Txn method are classified by the
+// writer: they match change.ErrConflict (nothing of this attempt landed;
+// re-plan), change.ErrCommitUnknown (the commit may have landed; reload and
+// compare the bookmark), change.ErrTransient (nothing landed; try again),
+// or none of them, which is permanent: the run fails at once.
 type Txn interface {
 	// Bookmark is the bookmark of the table state this Txn started from.
 	Bookmark() bookmarks.Bookmark
@@ -101,6 +107,5 @@ type Txn interface {
 	// key is not among the changes is deleted too.
 	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error)
 	// Commit makes what Apply wrote visible in one snapshot together with bm.
-	// Errors match change.ErrConflict, change.ErrCommitUnknown, or are fatal.
 	Commit(ctx context.Context, bm bookmarks.Bookmark) error
 }

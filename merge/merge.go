@@ -2,8 +2,8 @@ package merge
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -32,8 +32,8 @@ type Table struct {
 	Target      Target
 	Mem         memory.Allocator
 	Observe     Observer // may be nil
-	// MaxAttempts bounds commit attempts on conflicts and unknown outcomes;
-	// 0 means 8.
+	// MaxAttempts bounds commit attempts on conflicts, unknown outcomes and
+	// transient failures; 0 means 8.
 	MaxAttempts int
 }
 
@@ -63,6 +63,17 @@ func (t *Table) emit(e Event) {
 }
 
 // Run absorbs every pending raw file of the table in one commit.
+//
+// The commit loop reacts to the category of an attempt's error (the
+// writer classifies it, change.Retryable): a conflict (another writer
+// committed first, or the table moved on under a file the attempt read)
+// re-plans from the new table state; an unknown commit outcome reloads the
+// table and compares its bookmark with the one it meant to commit (equal:
+// the commit landed); a transient failure tries again. Each waits a backoff
+// first (select on ctx and a timer), and Run gives up after MaxAttempts.
+// Any other error is permanent and fails the table at once, after one
+// attempt: access denied, a missing bucket, bad input, a commit that does
+// not match its plan.
 func (t *Table) Run(ctx context.Context) (Result, error) {
 	maxAttempts := t.MaxAttempts
 	if maxAttempts <= 0 {
@@ -71,11 +82,25 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	res := Result{Table: t.Name}
 	var p *prepared
 	defer func() { p.release() }()
+	// retry waits before the next attempt, or says why there is none.
+	retry := func(attempt int, err error) error {
+		if !change.Retryable(err) {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		if attempt >= maxAttempts {
+			return fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
+		}
+		t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
+		return backoff(ctx, attempt)
+	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		txn, err := t.Target.Begin(ctx)
 		if err != nil {
-			return res, fmt.Errorf("table %s: %w", t.Name, err)
+			if err := retry(attempt, err); err != nil {
+				return res, err
+			}
+			continue
 		}
 		cur := txn.Bookmark()
 		if p != nil && cur.Equal(p.next) {
@@ -115,14 +140,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			}
 			return res, nil
 		}
-		if !errors.Is(err, change.ErrConflict) && !errors.Is(err, change.ErrCommitUnknown) {
-			return res, fmt.Errorf("table %s: %w", t.Name, err)
-		}
-		if attempt >= maxAttempts {
-			return res, fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
-		}
-		t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry(attempt, err); err != nil {
 			return res, err
 		}
 	}
@@ -169,10 +187,13 @@ func emptyRecord(mem memory.Allocator, schema *arrow.Schema) arrow.RecordBatch {
 	return rec
 }
 
-// backoff waits 50ms·2^(attempt-1), at most 5s, or until ctx ends.
+// backoff waits 50ms·2^(attempt-1), at most 5s, less a random part of up
+// to half (so that writers that lost to each other do not meet again in
+// step), or until ctx ends.
 func backoff(ctx context.Context, attempt int) error {
 	d := 50 * time.Millisecond << min(attempt-1, 7)
 	d = min(d, 5*time.Second)
+	d -= rand.N(d/2 + 1)
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {

@@ -32,11 +32,13 @@ func (a *app) vacuumCmd() *cobra.Command {
 table no longer references and that are older than --retention.
 
 Delta targets: data files the current version does not reference, removed
-(or written) longer ago than the retention. Iceberg targets: orphan files,
+(or written) longer ago than the retention, and lakemerge's state and
+tombstone files no log entry left references. Iceberg targets: orphan files,
 referenced by no snapshot and no retained metadata file (those of commit
 attempts that crashed or lost a conflict, expired metadata files), written
-longer ago than the retention; lakemerge's bookmark and tombstone files the
-table references are kept. Iceberg snapshots are not expired.
+longer ago than the retention; lakemerge's bookmark and tombstone files are
+kept while the current or a retained metadata file references them. Iceberg
+snapshots are not expired.
 
 Keep the retention longer than the longest query or time travel you need
 and than any run takes: a run's files are unreferenced until it commits.

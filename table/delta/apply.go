@@ -50,7 +50,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	x.applied = true
 	st, err := x.apply(ctx, changes, truncateBefore)
 	x.stats = st
-	return st, err
+	return st, x.t.classify(ctx, x.snap.version, err)
 }
 
 // changeSet is the change batch as Apply uses it.
@@ -308,6 +308,10 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 	}
 	defer frec.Release()
 	nf := int(frec.NumRows())
+	if ps, ok := parseStats(add.Stats); ok && ps.NumRecords != nil && *ps.NumRecords != int64(nf) {
+		return fmt.Errorf("holds %d rows, the log records %d", nf, *ps.NumRecords)
+	}
+	x.rewrittenRows += int64(nf)
 	gone := make([]bool, nf)
 	for _, pos := range drop {
 		if pos < int64(nf) {
@@ -368,6 +372,7 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 
 func (x *Txn) addFiles(w *fileWriter, st *change.ApplyStats) {
 	x.adds = append(x.adds, w.adds...)
+	x.newFiles = append(x.newFiles, w.files...)
 	for _, a := range w.adds {
 		if ps, ok := parseStats(a.Stats); ok && ps.NumRecords != nil {
 			x.written += *ps.NumRecords

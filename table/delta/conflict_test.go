@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -269,41 +271,54 @@ func TestForeignCommitRebaseOrConflict(t *testing.T) {
 // them, as a timeout after S3 accepted the request would.
 type failingStore struct {
 	objstore.Store
-	fail bool
+	fail error // returned by the conditional put of a log entry, after it landed
 }
 
 func (s *failingStore) CreateExclusive(ctx context.Context, key string, r io.Reader) error {
 	err := s.Store.CreateExclusive(ctx, key, r)
-	if err == nil && s.fail && strings.HasSuffix(key, ".json") && strings.Contains(key, logDir) {
-		return errors.New("connection reset")
+	if err == nil && s.fail != nil && strings.HasSuffix(key, ".json") && strings.Contains(key, logDir) {
+		return s.fail
 	}
 	return err
 }
 
-// TestCommitUnknownOutcome: a commit whose conditional put errs after
-// landing reports change.ErrCommitUnknown, and the bookmark Begin reads
-// back tells that it landed.
+// TestCommitUnknownOutcome: a commit whose conditional put fails with a
+// temporary error (a connection reset) after landing reports
+// change.ErrCommitUnknown, and the bookmark Begin reads back tells that it
+// landed. An error of no known type is resolved by reading the entry back:
+// it holds our commit, so Commit succeeds.
 func TestCommitUnknownOutcome(t *testing.T) {
-	ctx := context.Background()
-	fs := &failingStore{Store: mem.New()}
-	h := newHarness(t, fs, Options{})
-	h.commit(upserts(1, 1, 2))
-	fs.fail = true
-	rows := upserts(2, 2, 3)
-	x, rec := h.begin(rows)
-	defer rec.Release()
-	next := h.bm.Advance([]bookmarks.Entry{{Key: "raw/x", ETag: "e", Size: 1}})
-	if err := x.Commit(ctx, next); !errors.Is(err, change.ErrCommitUnknown) {
-		t.Fatalf("commit: %v, want ErrCommitUnknown", err)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, change.ErrCommitUnknown},
+		{"untyped", errors.New("something odd"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			fs := &failingStore{Store: mem.New()}
+			h := newHarness(t, fs, Options{})
+			h.commit(upserts(1, 1, 2))
+			fs.fail = tc.err
+			rows := upserts(2, 2, 3)
+			x, rec := h.begin(rows)
+			defer rec.Release()
+			next := h.bm.Advance([]bookmarks.Entry{{Key: "raw/x", ETag: "e", Size: 1}})
+			if err := x.Commit(ctx, next); !errors.Is(err, tc.want) {
+				t.Fatalf("commit: %v, want %v", err, tc.want)
+			}
+			fs.fail = nil
+			y, err := h.tb.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !y.Bookmark().Equal(next) {
+				t.Fatalf("bookmark read back %s, want %s", y.Bookmark().Summary(), next.Summary())
+			}
+			h.mod.apply(rec, rows, nil)
+			h.check("after the unknown outcome")
+		})
 	}
-	fs.fail = false
-	y, err := h.tb.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !y.Bookmark().Equal(next) {
-		t.Fatalf("bookmark read back %s, want %s", y.Bookmark().Summary(), next.Summary())
-	}
-	h.mod.apply(rec, rows, nil)
-	h.check("after the unknown outcome")
 }

@@ -37,9 +37,25 @@
 // data that may hold one of this Txn's keys (by its key min/max; any add
 // when this Txn truncates or rewrites the whole table) makes Commit fail
 // with change.ErrConflict; nothing of ours landed and the merge loop reloads
-// and re-plans. Otherwise Commit retries at the next version. An error of
-// the conditional put other than "exists" is change.ErrCommitUnknown: the
-// entry may have landed, and the bookmark read back by the next Begin tells.
+// and re-plans. Otherwise Commit retries at the next version. Another error
+// of the conditional put is classified by type: a temporary one
+// (throttling, 5xx, a timeout, a dropped connection) is
+// change.ErrCommitUnknown (the entry may have landed, and the bookmark read
+// back by the next Begin tells), a permanent one (access denied, a missing
+// bucket) fails the run at once, and one of unknown type is resolved by
+// reading the entry back (ours: committed; another writer's: the conflict
+// check; none: permanent).
+//
+// Before the log entry is written, Commit verifies the commit against the
+// plan (Txn.verify): the rows of the new data files (their Parquet footers)
+// equal the inserts, updates and kept rows planned; the rows of the
+// rewritten files equal the kept rows plus the rows planned to go; every
+// file the commit wrote exists in the store with the size written. A
+// mismatch fails the table and writes no entry. Every other error of a
+// commit attempt is classified by type too (Table.classify): temporary is
+// change.ErrTransient, permanent fails at once, and a missing file or an
+// untyped error is change.ErrConflict when the log moved on past the
+// version the attempt began from, permanent otherwise.
 //
 // Every CheckpointInterval versions Commit writes a classic single-file
 // checkpoint (_delta_log/%020d.checkpoint.parquet: protocol, metaData, txn,
@@ -115,9 +131,11 @@
 // unless another writer cleaned the log after 30 days without lakemerge
 // commits). It checks the file's digest and that its Runs equals the txn
 // version. If no referencing entry is left, it falls back to the one state
-// file whose name carries the txn version. After a commit, state files of
-// runs older than the previous one, and of failed attempts of the same run,
-// are deleted (best effort), as are tombstone files no longer referenced.
+// file whose name carries the txn version. Commits never delete state or
+// tombstone files: a run that began from an earlier version reads those of
+// its version. Vacuum deletes the ones no log entry left can reference
+// (runs older than the oldest entry left, except the tombstone file that
+// entry's state references) once older than its retention.
 //
 // Tombstones remember deleted keys with the _seq of their delete for
 // TombstoneHorizon, so that a late change cannot resurrect a row: Parquet

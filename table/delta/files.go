@@ -227,6 +227,7 @@ type fileWriter struct {
 	// rowBytes estimates the compressed bytes of a row; 0 until known.
 	rowBytes float64
 	adds     []addAction
+	files    []newFile // the files of adds, with their footers' row counts
 	bytes    int64
 }
 
@@ -301,6 +302,10 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("write data file: %w", err)
 	}
+	meta, err := pw.FileMetadata()
+	if err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
 	path := "part-" + uuid.NewString() + ".zstd.parquet"
 	raw := buf.Bytes()
 	size := int64(len(raw))
@@ -315,6 +320,7 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error
 		DataChange:       true,
 		Stats:            fileStats(rec, w.cols),
 	})
+	w.files = append(w.files, newFile{key: t.root + path, size: size, rows: meta.NumRows})
 	w.bytes += size
 	if data := size - footerSize(raw); rec.NumRows() > 0 && data > 0 {
 		w.rowBytes = float64(data) / float64(rec.NumRows())

@@ -424,3 +424,68 @@ func TestWideningWithoutChanges(t *testing.T) {
 		t.Fatalf("schema %s", tbl.Schema())
 	}
 }
+
+// TestVacuumKeepsLiveStateFiles: commits no longer delete the state and
+// tombstone files of earlier runs (a run that began from an earlier
+// version reads them); Vacuum deletes those no log entry left can
+// reference, once older than the retention, and keeps the rest: the
+// table still begins, reads and commits.
+func TestVacuumKeepsLiveStateFiles(t *testing.T) {
+	ctx := context.Background()
+	h, store := clockedHarness(t, Options{CheckpointInterval: 3, LogRetention: time.Hour})
+	for r := int64(0); r < 11; r++ {
+		h.clock.advance(20 * time.Minute)
+		rows := upserts(uint64(2*r+1), r, 100+r)
+		if (r > 0 && r < 6) || r == 9 { // a delete: the tombstones of runs 2-6 and 10 change
+			rows = append(rows, chg{op: change.OpDelete, seq: uint64(2*r + 2), vals: map[string]any{"id": 100 + r - 1}})
+		}
+		h.commit(rows)
+	}
+	sideFiles := func() (states, tombs map[int64]int) {
+		states, tombs = map[int64]int{}, map[int64]int{}
+		objs, err := store.List(ctx, h.tb.root+stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			name := strings.TrimPrefix(o.Key, h.tb.root+stateDir)
+			if r, ok := runsOf(name, "state-"); ok {
+				states[r]++
+			} else if r, ok := runsOf(name, "tombstones-"); ok {
+				tombs[r]++
+			}
+		}
+		return states, tombs
+	}
+	states, tombs := sideFiles()
+	if len(states) != 11 || len(tombs) != 6 {
+		t.Fatalf("before vacuum: state files of %d runs, tombstone files of %d; want every run's", len(states), len(tombs))
+	}
+	// Log cleanup kept the checkpoint at version 6 (run 7) and after.
+	if exists(t, h, commitName(5)) || !exists(t, h, commitName(6)) {
+		t.Fatal("log cleanup did not keep exactly versions 6 and later")
+	}
+	h.clock.advance(2 * time.Hour)
+	if _, err := h.tb.Vacuum(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	states, tombs = sideFiles()
+	for r := range states {
+		if r < 7 {
+			t.Errorf("vacuum kept the state file of run %d, which no log entry left references", r)
+		}
+	}
+	for r := int64(7); r <= 11; r++ {
+		if states[r] != 1 {
+			t.Errorf("vacuum deleted the state file of run %d", r)
+		}
+	}
+	// Runs 7-9 reference the tombstones of run 6, runs 10 and 11 those of
+	// run 10.
+	if len(tombs) != 2 || tombs[6] != 1 || tombs[10] != 1 {
+		t.Errorf("tombstone files of runs %v left, want those of runs 6 and 10", tombs)
+	}
+	h.check("after vacuum")
+	h.commit([]chg{{op: change.OpDelete, seq: 100, vals: map[string]any{"id": int64(1)}}})
+	h.check("a commit after vacuum")
+}

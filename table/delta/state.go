@@ -23,6 +23,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/objstore"
 )
 
 // stateFile is the content of a state file (see the package doc).
@@ -38,6 +39,7 @@ type tombFileRef struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Count  int    `json:"count"`
+	size   int64  // bytes written, when this Txn wrote the file
 }
 
 // state is lakemerge's state as Begin read it.
@@ -86,21 +88,22 @@ func (t *Table) readState(ctx context.Context, ref *stateRef, runs int64) (state
 	return state{bm: bm, tombs: sf.Tombstones, path: ref.State}, nil
 }
 
-// writeState writes the state file of a commit and returns its reference.
-func (t *Table) writeState(ctx context.Context, bm bookmarks.Bookmark, tombs *tombFileRef) (*stateRef, error) {
+// writeState writes the state file of a commit and returns its reference
+// and size.
+func (t *Table) writeState(ctx context.Context, bm bookmarks.Bookmark, tombs *tombFileRef) (*stateRef, int64, error) {
 	enc, err := bm.Encode()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	b, err := json.Marshal(stateFile{Version: 1, Bookmark: enc, Tombstones: tombs})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	key := fmt.Sprintf("%sstate-%020d-%s.json", stateDir, bm.Runs, uuid.NewString())
 	if err := t.store.Put(ctx, t.root+key, bytes.NewReader(b)); err != nil {
-		return nil, fmt.Errorf("write lakemerge state: %w", err)
+		return nil, 0, fmt.Errorf("write lakemerge state: %w", err)
 	}
-	return &stateRef{State: key, SHA256: digest(b), Runs: strconv.FormatInt(bm.Runs, 10)}, nil
+	return &stateRef{State: key, SHA256: digest(b), Runs: strconv.FormatInt(bm.Runs, 10)}, int64(len(b)), nil
 }
 
 // runsOf returns the run number in a state or tombstone file name.
@@ -113,36 +116,95 @@ func runsOf(name, prefix string) (int64, bool) {
 	return v, err == nil
 }
 
-// cleanState deletes, after a commit of run runs, the state files of runs
-// before runs-1 and of failed attempts of runs, and the tombstone files of
-// runs up to runs that neither the new nor the previous state references.
-// Files of later runs belong to attempts in flight and are kept. Best
-// effort.
-func (t *Table) cleanState(ctx context.Context, runs int64, keep ...string) error {
-	objs, err := t.store.List(ctx, t.root+stateDir)
-	if err != nil {
-		return err
+// liveSideFiles says which state and tombstone files a log entry still in
+// the log may reference, without reading every entry: lakemerge's runs
+// only grow with the log's versions, so the entries left reference state
+// files of runs from minRuns on (the run of the oldest entry left with a
+// lakemerge reference), and tombstone files of runs from minRuns on plus
+// the one the state of minRuns references (tombs; a state references the
+// tombstones of the last run that changed them). Without any entry left
+// that references lakemerge's state (Begin then takes the state file
+// named by the txn version), minRuns is the txn version. ok is false when
+// lakemerge never committed to the table.
+func (t *Table) liveSideFiles(ctx context.Context, s *snapshot) (minRuns int64, tombs string, ok bool, err error) {
+	txn, committed := s.txns[appID]
+	if !committed {
+		return 0, "", false, nil
 	}
-	var errs []error
-	for _, o := range objs {
-		rel := strings.TrimPrefix(o.Key, t.root)
-		if slices.Contains(keep, rel) {
-			continue
+	l, err := t.list(ctx)
+	if err != nil {
+		return 0, "", false, err
+	}
+	versions := make([]int64, 0, len(l.commits))
+	for v := range l.commits {
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	ref := s.ref
+	minRuns = txn.Version
+	for _, v := range versions {
+		acts, err := t.readCommit(ctx, v)
+		if errors.Is(err, objstore.ErrNotExist) {
+			continue // cleaned up since the listing
 		}
-		name := strings.TrimPrefix(rel, stateDir)
-		del := false
-		if r, ok := runsOf(name, "state-"); ok {
-			del = r < runs-1 || r == runs
-		} else if r, ok := runsOf(name, "tombstones-"); ok {
-			del = r <= runs
+		if err != nil {
+			return 0, "", false, err
 		}
-		if del {
-			if err := t.store.Delete(ctx, o.Key); err != nil {
-				errs = append(errs, err)
+		if r := lakemergeRef(acts); r != nil {
+			if runs, err := strconv.ParseInt(r.Runs, 10, 64); err == nil {
+				ref, minRuns = r, runs
+				break
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if ref == nil {
+		return minRuns, "", true, nil
+	}
+	st, err := t.readState(ctx, ref, minRuns)
+	if err != nil {
+		return 0, "", false, err
+	}
+	if st.tombs != nil {
+		tombs = st.tombs.Path
+	}
+	return minRuns, tombs, true, nil
+}
+
+// lakemergeRef returns the state reference in a log entry's commitInfo.
+func lakemergeRef(acts []action) *stateRef {
+	for _, a := range acts {
+		if a.CommitInfo != nil && a.CommitInfo.Lakemerge != nil {
+			return a.CommitInfo.Lakemerge
+		}
+	}
+	return nil
+}
+
+// isSideFile reports whether rel (relative to the table root) is a state
+// or tombstone file.
+func isSideFile(rel string) bool {
+	name, in := strings.CutPrefix(rel, stateDir)
+	if !in {
+		return false
+	}
+	_, isState := runsOf(name, "state-")
+	_, isTomb := runsOf(name, "tombstones-")
+	return isState || isTomb
+}
+
+// sideFileLive reports whether the state or tombstone file rel (relative
+// to the table root) may be referenced by a log entry left, by
+// liveSideFiles' answer.
+func sideFileLive(rel string, minRuns int64, tombs string, ok bool) bool {
+	name := strings.TrimPrefix(rel, stateDir)
+	if !ok {
+		return false
+	}
+	if r, isState := runsOf(name, "state-"); isState {
+		return r >= minRuns
+	}
+	r, _ := runsOf(name, "tombstones-")
+	return r >= minRuns || rel == tombs
 }
 
 // The tombstone set is change.Tombstones; this file stores it.
@@ -229,9 +291,9 @@ func (t *Table) writeTombstones(ctx context.Context, ts *tombstones, runs int64)
 		return nil, fmt.Errorf("write tombstones: %w", err)
 	}
 	key := fmt.Sprintf("%stombstones-%020d-%s.parquet", stateDir, runs, uuid.NewString())
-	sum := digest(buf.Bytes())
+	sum, size := digest(buf.Bytes()), int64(buf.Len())
 	if err := t.store.Put(ctx, t.root+key, &buf); err != nil {
 		return nil, fmt.Errorf("write tombstones: %w", err)
 	}
-	return &tombFileRef{Path: key, SHA256: sum, Count: ts.Len()}, nil
+	return &tombFileRef{Path: key, SHA256: sum, Count: ts.Len(), size: size}, nil
 }

@@ -96,21 +96,28 @@ func New(store objstore.Store, root string, opts Options, mem memory.Allocator) 
 // Root is the table's key prefix in its store.
 func (t *Table) Root() string { return t.root }
 
-// Begin replays the log and starts one commit attempt.
+// Begin replays the log and starts one commit attempt. Errors are
+// classified: change.ErrTransient for a temporary failure, change.ErrConflict
+// when lakemerge's state file is gone because the table moved on (see
+// classify), or permanent.
 func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	if len(t.opts.Keys) == 0 {
 		return nil, fmt.Errorf("table %s: no primary key columns", t.opts.Name)
 	}
 	s, err := t.load(ctx, -1)
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		err = fmt.Errorf("table %s: %w", t.opts.Name, err)
+		if fault(err) == change.FaultTemporary && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", change.ErrTransient, err)
+		}
+		return nil, err
 	}
 	if err := s.check(true); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
 	st, err := t.readState(ctx, s.ref, s.txns[appID].Version)
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		return nil, t.classify(ctx, s.version, fmt.Errorf("table %s: %w", t.opts.Name, err))
 	}
 	x := &Txn{t: t, snap: s, state: st, cols: s.cols}
 	return x, nil
@@ -222,10 +229,14 @@ type VacuumStats struct {
 
 // Vacuum deletes the data files under the table root that the current
 // version does not reference and that were removed (or, for files never
-// committed, written) longer than retention ago. Files and folders whose
-// names start with "_" or "." are not data files and are left alone, as is
-// _delta_log. A retention shorter than the longest commit attempt can
-// delete files of a commit in flight; a retention longer than
+// committed, written) longer than retention ago, and lakemerge's state and
+// tombstone files (_delta_log/_lakemerge/) that no log entry left can
+// reference (see liveSideFiles) and that were written longer than
+// retention ago: those of runs whose log entries log cleanup deleted, and
+// of attempts that never committed. Other files and folders whose names
+// start with "_" or "." are not data files and are left alone, as is the
+// rest of _delta_log. A retention shorter than the longest commit attempt
+// can delete files of a commit in flight; a retention longer than
 // DeletedFileRetention relies on file times once checkpoints dropped the
 // remove actions.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
@@ -251,6 +262,10 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 			removedAt[k] = *r.DeletionTimestamp
 		}
 	}
+	minRuns, tombs, committed, err := t.liveSideFiles(ctx, s)
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+	}
 	objs, err := t.store.List(ctx, t.root)
 	if err != nil {
 		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
@@ -259,7 +274,13 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	var errs []error
 	for _, o := range objs {
 		rel := strings.TrimPrefix(o.Key, t.root)
-		if live[o.Key] || hidden(rel) || o.LastModified.After(cutoff) {
+		side := isSideFile(rel)
+		switch {
+		case live[o.Key] || o.LastModified.After(cutoff):
+			continue
+		case side && sideFileLive(rel, minRuns, tombs, committed):
+			continue
+		case !side && hidden(rel):
 			continue
 		}
 		if at, ok := removedAt[o.Key]; ok && at > cutoff.UnixMilli() {

@@ -39,6 +39,10 @@ type Txn struct {
 	stats       change.ApplyStats
 	copied      int64 // stored rows copied into rewritten files
 	written     int64 // rows in new files
+	// rewrittenRows are the rows the files Apply rewrote held; newFiles
+	// are the files the commit writes and references (verify).
+	rewrittenRows int64
+	newFiles      []newFile
 
 	done     bool
 	version  int64 // the version Commit created
@@ -125,10 +129,15 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 }
 
 // Commit publishes what Apply staged, the metaData of Evolve and bm in one
-// log entry. Errors match change.ErrConflict (nothing landed: begin again)
-// or change.ErrCommitUnknown (the entry may have landed: compare the
-// bookmark Begin reads back), or are fatal. The Txn is finished afterwards,
-// whatever the outcome.
+// log entry, after verifying the files against the plan (verify). Errors
+// match change.ErrConflict (nothing landed: begin again),
+// change.ErrCommitUnknown (the entry may have landed: compare the bookmark
+// Begin reads back) or change.ErrTransient (nothing landed: try again), or
+// are permanent. The Txn is finished afterwards, whatever the outcome.
+//
+// State and tombstone files of earlier commits are not deleted: log entries
+// still reference them, and a run that began from an earlier version reads
+// them. Vacuum deletes them once no log entry references them.
 func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if x.done {
 		return errors.New("commit: transaction already finished")
@@ -137,12 +146,13 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		x.done = true
 		return fmt.Errorf("commit %s: table was never created (Evolve not called)", x.name())
 	}
+	began := x.snap.version
 	if x.rewriteAll && !x.applied {
 		x.applied = true
 		st, err := x.apply(ctx, nil, nil)
 		if err != nil {
 			x.done = true
-			return err
+			return x.t.classify(ctx, began, err)
 		}
 		x.stats = st
 	}
@@ -151,28 +161,41 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if x.tombChanged {
 		var err error
 		if tombs, err = x.t.writeTombstones(ctx, x.tomb, bm.Runs); err != nil {
-			return fmt.Errorf("commit %s: %w", x.name(), err)
+			return x.t.classify(ctx, began, fmt.Errorf("commit %s: %w", x.name(), err))
+		}
+		if tombs != nil {
+			x.newFiles = append(x.newFiles, newFile{key: x.t.root + tombs.Path, size: tombs.size, rows: -1})
 		}
 	}
-	ref, err := x.t.writeState(ctx, bm, tombs)
+	ref, size, err := x.t.writeState(ctx, bm, tombs)
 	if err != nil {
+		return x.t.classify(ctx, began, fmt.Errorf("commit %s: %w", x.name(), err))
+	}
+	x.newFiles = append(x.newFiles, newFile{key: x.t.root + ref.State, size: size, rows: -1})
+	if err := x.verify(ctx); err != nil {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}
 	body, err := encodeActions(x.actions(bm, ref))
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}
-	v := x.snap.version + 1
+	v := began + 1
 	for {
-		err := x.t.store.CreateExclusive(ctx, x.t.root+commitName(v), bytes.NewReader(body))
+		key := x.t.root + commitName(v)
+		err := x.t.store.CreateExclusive(ctx, key, bytes.NewReader(body))
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, objstore.ErrExists) {
-			if ctx.Err() != nil {
-				return fmt.Errorf("commit %s at version %d: %w", x.name(), v, err)
+			landed, cerr := x.putOutcome(ctx, key, body, err)
+			if cerr != nil {
+				return fmt.Errorf("commit %s at version %d: %w", x.name(), v, cerr)
 			}
-			return fmt.Errorf("%w: commit %s at version %d: %w", change.ErrCommitUnknown, x.name(), v, err)
+			if landed {
+				break
+			}
+			// The entry exists, written by another writer: a conflict
+			// check as below.
 		}
 		winner, rerr := x.t.readCommit(ctx, v)
 		if rerr != nil {
@@ -184,8 +207,36 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		v++ // the winner did not touch what we read: commit after it
 	}
 	x.version = v
-	x.maintain(ctx, v, bm.Runs, ref, tombs)
+	x.maintain(ctx, v)
 	return nil
+}
+
+// putOutcome classifies a failed conditional put of the log entry key
+// (other than "exists"): by type, a temporary failure is
+// change.ErrCommitUnknown (the entry may have landed; the bookmark the next
+// Begin reads tells) and a permanent one (access denied, a missing bucket)
+// is returned as it is. Otherwise the log tells: landed is true when key
+// holds exactly body (the put landed after all); when key holds another
+// writer's entry, both are false and nil (the caller checks for a
+// conflict); when key does not exist, err is permanent.
+func (x *Txn) putOutcome(ctx context.Context, key string, body []byte, err error) (landed bool, _ error) {
+	if ctx.Err() != nil {
+		return false, err
+	}
+	switch fault(err) {
+	case change.FaultTemporary:
+		return false, fmt.Errorf("%w: %w", change.ErrCommitUnknown, err)
+	case change.FaultPermanent:
+		return false, err
+	}
+	got, rerr := x.t.readAll(ctx, key)
+	switch {
+	case errors.Is(rerr, objstore.ErrNotExist):
+		return false, err
+	case rerr != nil:
+		return false, fmt.Errorf("%w: %w (and the entry cannot be read back: %w)", change.ErrCommitUnknown, err, rerr)
+	}
+	return bytes.Equal(got, body), nil
 }
 
 // actions lists the actions of the commit: commitInfo, protocol and
@@ -297,28 +348,17 @@ func (x *Txn) mayHold(a *addAction) bool {
 }
 
 // maintain runs what follows a successful commit at version v: the
-// checkpoint and log cleanup when v is a multiple of the interval, and the
-// cleanup of state files. Errors are kept, not returned.
-func (x *Txn) maintain(ctx context.Context, v, runs int64, ref *stateRef, tombs *tombFileRef) {
-	var errs []error
-	if v > 0 && v%int64(x.t.opts.CheckpointInterval) == 0 {
-		if err := x.t.writeCheckpoint(ctx, v); err != nil {
-			errs = append(errs, err)
-		} else if err := x.t.cleanLog(ctx); err != nil {
-			errs = append(errs, err)
-		}
+// checkpoint and log cleanup when v is a multiple of the interval. Errors
+// are kept, not returned.
+func (x *Txn) maintain(ctx context.Context, v int64) {
+	if v == 0 || v%int64(x.t.opts.CheckpointInterval) != 0 {
+		return
 	}
-	keep := []string{ref.State, x.state.path}
-	if tombs != nil {
-		keep = append(keep, tombs.Path)
+	err := x.t.writeCheckpoint(ctx, v)
+	if err == nil {
+		err = x.t.cleanLog(ctx)
 	}
-	if x.state.tombs != nil {
-		keep = append(keep, x.state.tombs.Path)
-	}
-	if err := x.t.cleanState(ctx, runs, keep...); err != nil {
-		errs = append(errs, fmt.Errorf("clean lakemerge state: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		x.maintErr = fmt.Errorf("maintenance of %s after version %d: %w", x.name(), v, err)
 	}
 }

@@ -41,7 +41,20 @@ const writerQueue = 4
 // With truncateBefore set (a new load generation), every live row whose _seq
 // is less than truncateBefore and whose key is not among the changes is
 // deleted as well, so the table ends up holding exactly the new full load.
+//
+// Errors are classified (classify): change.ErrConflict when the table moved
+// on and a file of the state this attempt began from is gone,
+// change.ErrTransient, or permanent.
 func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+	st, err := x.apply(ctx, changes, truncateBefore)
+	if err != nil {
+		return st, x.t.classify(ctx, beforeCommit, x.began(), "", err)
+	}
+	x.stats = st
+	return st, nil
+}
+
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
 	var st change.ApplyStats
 	if x.tbl == nil {
 		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
@@ -339,15 +352,42 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 			}
 		}
 	}
+	// iceberg-go may lose a writer's error (see failureIO): write through
+	// an IO that remembers every failure and fail with it.
+	wtbl, fio, err := withFailureIO(ctx, x.tbl)
+	if err != nil {
+		return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+	}
 	var out []ice.DataFile
 	var bytes int64
-	for df, err := range icetable.WriteRecords(ctx, x.tbl, target, iter.Seq2[arrow.RecordBatch, error](batches),
+	fail := func(err error) ([]ice.DataFile, int64, error) {
+		if ferr := fio.err(); ferr != nil {
+			err = ferr // names the file and what failed
+		}
+		// Nothing references the files written so far: remove them (best
+		// effort; Vacuum deletes what is left).
+		for _, df := range out {
+			_ = fio.Remove(df.FilePath())
+		}
+		return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+	}
+	for df, err := range icetable.WriteRecords(ctx, wtbl, target, iter.Seq2[arrow.RecordBatch, error](batches),
 		icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)) {
 		if err != nil {
-			return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+			return fail(err)
 		}
 		out = append(out, df)
 		bytes += df.FileSizeBytes()
+	}
+	if err := fio.err(); err != nil {
+		return fail(err)
+	}
+	var rows int64
+	for _, df := range out {
+		rows += df.Count()
+	}
+	if rows != rec.NumRows() {
+		return fail(fmt.Errorf("%d files hold %d rows, %d were handed to the writer", len(out), rows, rec.NumRows()))
 	}
 	return out, bytes, nil
 }

@@ -51,6 +51,7 @@ func (x *Txn) bookmarkProperty(ctx context.Context, enc string) (string, error) 
 	if err := wfs.WriteFile(loc, []byte(enc)); err != nil {
 		return "", fmt.Errorf("write bookmark file %s: %w", loc, err)
 	}
+	x.sideFiles = append(x.sideFiles, sideFile{path: loc, size: int64(len(enc))})
 	sum := sha256.Sum256([]byte(enc))
 	return refPrefix + loc + "#" + hex.EncodeToString(sum[:]), nil
 }

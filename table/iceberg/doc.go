@@ -25,12 +25,39 @@
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,
 // so metadata.json does not grow by a bookmark per snapshot.
 //
+// Before every commit, Commit verifies it against the plan (Txn.verify):
+// the rows of the new data files equal the inserts and updates planned, the
+// positions of the new delete files equal the stored rows planned to go,
+// and every file the commit wrote exists with the size recorded (a stat, a
+// HEAD on S3). A mismatch fails the table and commits nothing.
+//
+// Data files are written by iceberg-go's table.WriteRecords through a file
+// IO that remembers every failure to create, write or close a file
+// (failureIO): iceberg-go v0.7.0's partitioned fan-out writer loses the
+// error of a partition writer that fails after its input was queued, and
+// would report success without that partition's file, so that an update
+// became a delete.
+//
+// Side files: the bookmark file (when the bookmark is too large for the
+// property) and the tombstone file are referenced from table properties,
+// so every metadata file references the side files of its state. A commit
+// does not delete the side files of the state it replaces: a run that
+// began from that state (a concurrent run) or a catalog rolled back to an
+// earlier metadata file reads them. Vacuum deletes them once neither the
+// current nor a retained earlier metadata file references them.
+//
 // Files of attempts that never committed (a crash, a lost conflict) are
 // orphans until Table.Vacuum deletes them, once older than its retention;
 // a failed attempt does not delete its own files, because an unknown
-// outcome may have committed them.
+// outcome may have committed them (data files of a write that failed
+// before any commit are removed, best effort).
 //
-// Commit errors are classified: change.ErrConflict when the catalog refused
-// because another commit landed first, change.ErrCommitUnknown when the
-// outcome is not known; anything else is fatal.
+// Errors are classified by type, never by message (Table.classify):
+// change.ErrConflict when the catalog's compare-and-swap failed or the
+// table moved on under the attempt (another commit landed first; this also
+// covers iceberg-go's untyped requirement failures), change.ErrCommitUnknown
+// for a temporary failure in the catalog commit (it may have landed),
+// change.ErrTransient for one before it; a permanent failure (access
+// denied, a missing bucket, a local permission error, a commit that does
+// not match its plan) is returned as it is and fails the run at once.
 package iceberg

@@ -80,15 +80,20 @@ func (t *Table) Load(ctx context.Context) (*icetable.Table, error) {
 }
 
 // Begin loads the table and its bookmark and starts one commit attempt.
+// Errors are classified (classify): change.ErrTransient, change.ErrConflict
+// when the bookmark file is gone because the table moved on, or permanent.
 func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil {
+		if change.FaultOf(err) == change.FaultTemporary && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %w", change.ErrTransient, err)
+		}
 		return nil, err
 	}
 	x := &Txn{t: t, tbl: tbl}
 	if tbl != nil {
 		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
-			return nil, err
+			return nil, t.classify(ctx, beforeCommit, tbl.MetadataLocation(), "", err)
 		}
 	}
 	return x, nil

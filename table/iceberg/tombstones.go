@@ -158,6 +158,7 @@ func (x *Txn) writeTombstones(ctx context.Context, t *tombstones) (string, error
 	if err := wfs.WriteFile(loc, buf.Bytes()); err != nil {
 		return "", fmt.Errorf("write tombstones %s: %w", loc, err)
 	}
+	x.sideFiles = append(x.sideFiles, sideFile{path: loc, size: int64(buf.Len())})
 	sum := sha256.Sum256(buf.Bytes())
 	return tombRefPrefix + loc + "#" + hex.EncodeToString(sum[:]), nil
 }

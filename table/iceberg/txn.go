@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	ice "github.com/apache/iceberg-go"
@@ -24,13 +23,20 @@ type Txn struct {
 
 	dataFiles   []ice.DataFile
 	delFiles    []ice.DataFile
-	tomb        *tombstones // the tombstone set after Apply
+	sideFiles   []sideFile        // bookmark and tombstone files Commit wrote
+	stats       change.ApplyStats // what Apply planned (verify checks the files against it)
+	tomb        *tombstones       // the tombstone set after Apply
 	tombChanged bool
 	done        bool
+	maintErr    error
 }
 
 // Bookmark is the bookmark the table carried when the Txn began.
 func (x *Txn) Bookmark() bookmarks.Bookmark { return x.bm }
+
+// MaintenanceErr is the error of what iceberg-go does after a commit landed
+// (its post-commit steps); it does not undo the commit.
+func (x *Txn) MaintenanceErr() error { return x.maintErr }
 
 // Exists reports whether the table exists in the catalog.
 func (x *Txn) Exists() bool { return x.tbl != nil }
@@ -88,8 +94,12 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		return fmt.Errorf("evolve schema of %s: %w", x.name(), err)
 	}
 	tbl, err := tx.Commit(ctx)
+	if err != nil && tbl == nil {
+		return x.t.classify(ctx, inCommit, x.began(), "", fmt.Errorf("commit schema of %s: %w", x.name(), err))
+	}
 	if err != nil {
-		return classify(fmt.Errorf("commit schema of %s: %w", x.name(), err))
+		// The catalog accepted the schema; a step after it failed.
+		x.maintErr = fmt.Errorf("after the schema commit of %s: %w", x.name(), err)
 	}
 	x.tbl = tbl
 	return nil
@@ -119,27 +129,20 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		EnsureNamespace(context.Context, string) error
 	}); ok {
 		if err := ns.EnsureNamespace(ctx, x.t.opts.Database); err != nil {
-			return err
+			return x.t.classify(ctx, beforeCommit, "", "", err)
 		}
 	} else if err := x.t.cat.CreateNamespace(ctx, icetable.Identifier{x.t.opts.Database}, nil); err != nil &&
 		!errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
-		return fmt.Errorf("create database %s: %w", x.t.opts.Database, err)
+		return x.t.classify(ctx, beforeCommit, "", "", fmt.Errorf("create database %s: %w", x.t.opts.Database, err))
 	}
 	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc,
 		catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties()))
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
-		// Another writer created it first; take theirs and evolve it.
-		if tbl, err = x.t.Load(ctx); err != nil {
-			return err
-		}
-		x.tbl = tbl
-		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
-			return err
-		}
+		// Another writer created it first: begin again from theirs.
 		return fmt.Errorf("create %s: created concurrently: %w", x.name(), change.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create table %s: %w", x.name(), err)
+		return x.t.classify(ctx, inCommit, "", "", fmt.Errorf("create table %s: %w", x.name(), err))
 	}
 	x.tbl = tbl
 	return nil
@@ -147,7 +150,16 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 
 // Commit puts the files written by Apply and the bookmark bm into one
 // snapshot (no snapshot when Apply wrote nothing: then only the bookmark
-// property moves). The Txn is finished afterwards, whatever the outcome.
+// property moves), after verifying them against the plan (verify). The Txn
+// is finished afterwards, whatever the outcome. Errors are classified
+// (classify): change.ErrConflict, change.ErrCommitUnknown,
+// change.ErrTransient, or permanent.
+//
+// The bookmark and tombstone files of earlier commits are not deleted:
+// the metadata files of earlier states still reference them, and a run
+// that began from such a state (a concurrent run, or a catalog rolled back)
+// reads them. Vacuum deletes them once no retained metadata file
+// references them.
 func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if x.done {
 		return errors.New("commit: transaction already finished")
@@ -156,23 +168,27 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if x.tbl == nil {
 		return fmt.Errorf("commit %s: table was never created (Evolve not called)", x.name())
 	}
+	began := x.began()
+	before := func(err error) error {
+		return x.t.classify(ctx, beforeCommit, began, "", fmt.Errorf("commit %s: %w", x.name(), err))
+	}
 	enc, err := bm.Encode()
 	if err != nil {
 		return fmt.Errorf("commit %s: encode bookmark: %w", x.name(), err)
 	}
 	if enc, err = x.bookmarkProperty(ctx, enc); err != nil {
-		return fmt.Errorf("commit %s: %w", x.name(), err)
+		return before(err)
 	}
-	previous := bookmarkFile(x.tbl.Properties()[BookmarkProperty])
 	props := ice.Properties{BookmarkProperty: enc}
-	var previousTomb string
 	if x.tombChanged {
 		ref, err := x.writeTombstones(ctx, x.tomb)
 		if err != nil {
-			return fmt.Errorf("commit %s: %w", x.name(), err)
+			return before(err)
 		}
 		props[TombstonesProperty] = ref
-		previousTomb = tombstoneFile(x.tbl.Properties()[TombstonesProperty])
+	}
+	if err := x.verify(ctx); err != nil {
+		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}
 	tx := x.tbl.NewTransaction()
 	if len(x.dataFiles)+len(x.delFiles) > 0 {
@@ -183,39 +199,20 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		rd.AddRows(x.dataFiles...)
 		rd.AddDeletes(x.delFiles...)
 		if err := rd.Commit(ctx); err != nil {
-			return fmt.Errorf("stage row delta of %s: %w", x.name(), err)
+			return before(fmt.Errorf("stage row delta: %w", err))
 		}
 	}
 	if err := tx.SetProperties(props); err != nil {
-		return fmt.Errorf("stage bookmark of %s: %w", x.name(), err)
+		return before(fmt.Errorf("stage bookmark: %w", err))
 	}
-	if _, err := tx.Commit(ctx); err != nil {
-		return classify(fmt.Errorf("commit %s: %w", x.name(), err))
+	tbl, err := tx.Commit(ctx)
+	if err != nil && tbl != nil {
+		// The catalog accepted the commit; a step after it failed.
+		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the commit of %s: %w", x.name(), err))
+		return nil
 	}
-	// The bookmark file of the state this commit replaced is no longer
-	// referenced by the current table. Best effort: a leftover file only
-	// takes space.
-	for _, old := range []string{previous, previousTomb} {
-		if old == "" {
-			continue
-		}
-		if fs, err := x.tbl.FS(ctx); err == nil {
-			_ = fs.Remove(old)
-		}
+	if err != nil {
+		return x.t.classify(ctx, inCommit, began, enc, fmt.Errorf("commit %s: %w", x.name(), err))
 	}
 	return nil
-}
-
-// classify wraps a catalog commit error with its category.
-func classify(err error) error {
-	msg := err.Error()
-	switch {
-	case errors.Is(err, icetable.ErrCommitFailed),
-		strings.Contains(msg, "requirement failed"),
-		strings.Contains(msg, "has changed"):
-		return fmt.Errorf("%w: %w", change.ErrConflict, err)
-	case errors.Is(err, context.Canceled):
-		return err
-	}
-	return fmt.Errorf("%w: %w", change.ErrCommitUnknown, err)
 }

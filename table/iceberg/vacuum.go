@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"strings"
 	"time"
 
+	ice "github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 )
 
@@ -20,9 +23,12 @@ type VacuumStats struct {
 // no snapshot and no retained metadata file references, and that were
 // written longer than retention ago. They are the data, delete, manifest
 // and bookmark files of commit attempts that failed or were interrupted
-// (a crash, a lost conflict), and metadata files older than the retained
-// metadata log. The bookmark and tombstone files the current metadata
-// references are lakemerge's own and are kept, whatever their age.
+// (a crash, a lost conflict), metadata files older than the retained
+// metadata log, and the bookmark and tombstone files only such metadata
+// files referenced. The bookmark and tombstone files that the current
+// metadata or any retained earlier metadata file references are kept,
+// whatever their age: a run that began from an earlier state (a concurrent
+// run, or a catalog rolled back to that metadata file) reads them.
 //
 // Listing and the referenced set are iceberg-go's (Table.PlanOrphanFiles);
 // the files of a commit in flight are younger than any sane retention, so
@@ -42,14 +48,11 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	if err != nil {
 		return vs, fmt.Errorf("vacuum %s: %w", name, err)
 	}
-	keep := map[string]bool{}
-	props := tbl.Properties()
-	for _, f := range []string{bookmarkFile(props[BookmarkProperty]), tombstoneFile(props[TombstonesProperty])} {
-		if f != "" {
-			keep[localPath(f)] = true
-		}
-	}
 	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+	}
+	keep, err := sideFilesReferenced(fs, tbl)
 	if err != nil {
 		return vs, fmt.Errorf("vacuum %s: %w", name, err)
 	}
@@ -78,4 +81,36 @@ func localPath(p string) string {
 		return rest
 	}
 	return p
+}
+
+// sideFilesReferenced returns the bookmark and tombstone files (local
+// paths for local tables) that the table's current metadata and every
+// earlier metadata file it retains reference. Metadata files of the log
+// that are gone already are passed over.
+func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, error) {
+	keep := map[string]bool{}
+	add := func(props ice.Properties) {
+		for _, f := range []string{bookmarkFile(props[BookmarkProperty]), tombstoneFile(props[TombstonesProperty])} {
+			if f != "" {
+				keep[localPath(f)] = true
+			}
+		}
+	}
+	add(tbl.Properties())
+	for entry := range tbl.Metadata().PreviousFiles() {
+		f, err := fs.Open(entry.MetadataFile)
+		if errors.Is(err, iofs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read metadata file %s: %w", entry.MetadataFile, err)
+		}
+		meta, err := icetable.ParseMetadata(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read metadata file %s: %w", entry.MetadataFile, err)
+		}
+		add(meta.Properties())
+	}
+	return keep, nil
 }
