@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 )
 
@@ -14,6 +15,12 @@ import (
 type VacuumStats struct {
 	FilesDeleted int64
 	BytesDeleted int64
+}
+
+// VacuumFile is a file Vacuum deletes: its path and size in bytes.
+type VacuumFile struct {
+	Path string
+	Size int64
 }
 
 // Vacuum deletes the orphan files under the table's location: files that
@@ -26,12 +33,42 @@ type VacuumStats struct {
 //
 // Listing and the referenced set are iceberg-go's (Table.PlanOrphanFiles);
 // the files of a commit in flight are younger than any sane retention, so
-// keep it longer than the longest run.
+// keep it longer than the longest run. VacuumPlan lists the same files
+// without deleting them.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
 	var vs VacuumStats
+	files, fs, err := t.vacuumPlan(ctx, retention)
+	if err != nil || fs == nil {
+		return vs, err
+	}
+	var errs []error
+	for _, f := range files {
+		if err := fs.Remove(f.Path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs.FilesDeleted++
+		vs.BytesDeleted += f.Size
+	}
+	if err := errors.Join(errs...); err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Database+"."+t.opts.Name, err)
+	}
+	return vs, nil
+}
+
+// VacuumPlan lists the files Vacuum would delete now, and deletes none.
+func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
+	files, _, err := t.vacuumPlan(ctx, retention)
+	return files, err
+}
+
+// vacuumPlan lists the orphan files older than retention, minus the
+// bookmark and tombstone files, and the table's file system to delete
+// them through (nil when the table does not exist).
+func (t *Table) vacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, iceio.IO, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
-		return vs, err
+		return nil, nil, err
 	}
 	name := t.opts.Database + "." + t.opts.Name
 	// Both of iceberg-go's listings (local files, blob stores) walk the
@@ -40,7 +77,7 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	// (TestVacuumDeletesOnlyOrphans checks this on both).
 	plan, err := tbl.PlanOrphanFiles(ctx, icetable.WithFilesOlderThan(retention))
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
 	keep := map[string]bool{}
 	props := tbl.Properties()
@@ -51,24 +88,15 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
-	var errs []error
+	var files []VacuumFile
 	for _, f := range plan.OrphanFiles() {
-		if keep[localPath(f.Path)] {
-			continue
+		if !keep[localPath(f.Path)] {
+			files = append(files, VacuumFile{Path: f.Path, Size: f.SizeBytes})
 		}
-		if err := fs.Remove(f.Path); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		vs.FilesDeleted++
-		vs.BytesDeleted += f.SizeBytes
 	}
-	if err := errors.Join(errs...); err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
-	}
-	return vs, nil
+	return files, fs, nil
 }
 
 // localPath drops the file:// scheme: iceberg-go lists local tables by
