@@ -138,11 +138,11 @@ func (a *app) logger() (*slog.Logger, error) {
 	if !text {
 		return slog.New(slog.NewJSONHandler(a.errOut, &slog.HandlerOptions{Level: lvl})), nil
 	}
-	_, noColor := os.LookupEnv("NO_COLOR")
 	return slog.New(tint.NewTextHandler(a.errOut, &tint.Options{
 		Level:      lvl,
 		TimeFormat: time.TimeOnly,
-		NoColor:    noColor || !a.terminal,
+		// no-color.org: a non-empty NO_COLOR turns colors off.
+		NoColor: os.Getenv("NO_COLOR") != "" || !a.terminal,
 	})), nil
 }
 

@@ -74,7 +74,7 @@ func TestDemoOnTerminal(t *testing.T) {
 // (level, message, key=value), not JSON; --log-format json gives JSON lines
 // there too; with stderr not a terminal (a file, a pipe, a scheduler's log)
 // the default is JSON lines, and --log-format text gives human lines
-// without color codes.
+// without color codes; NO_COLOR turns colors off on a terminal too.
 func TestLogFormats(t *testing.T) {
 	dir := t.TempDir()
 	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
@@ -91,7 +91,7 @@ func TestLogFormats(t *testing.T) {
 
 	addFile("20240530-090000000.csv")
 	r := clitest.Cmd{Args: []string{"run", "--config", job, "--table", "orders"}, Terminal: true}.Run(t)
-	shown := screen(r.Stdout)
+	colored, shown := r.Stdout, screen(r.Stdout)
 	if r.Code != 0 {
 		t.Fatalf("run on a terminal: %s", r)
 	}
@@ -132,6 +132,17 @@ func TestLogFormats(t *testing.T) {
 	r = clitest.Run(t, "run", "--config", job, "--table", "orders", "--log-format", "text")
 	if r.Code != 0 || len(jsonLines(r.Stderr)) != 0 || !strings.Contains(r.Stderr, "INF committed table=orders") || strings.Contains(r.Stderr, "\x1b[") {
 		t.Fatalf("--log-format text to a file: want plain human lines: %s", r)
+	}
+
+	// Colors on a terminal (as in the first run), none with NO_COLOR
+	// (no-color.org).
+	if !strings.Contains(colored, "\x1b[") {
+		t.Fatalf("no color codes on a terminal:\n%q", colored)
+	}
+	addFile("20240530-130000000.csv")
+	r = clitest.Cmd{Args: []string{"run", "--config", job, "--table", "orders"}, Env: []string{"NO_COLOR=1"}, Terminal: true}.Run(t)
+	if r.Code != 0 || strings.Contains(r.Stdout, "\x1b[") || !strings.Contains(r.Stdout, "INF committed table=orders") {
+		t.Fatalf("NO_COLOR=1 on a terminal: want human lines without color codes: %s", r)
 	}
 
 	if r := clitest.Run(t, "status", "--config", job, "--log-format", "xml"); r.Code != exitUsage || !strings.Contains(r.Stderr, `--log-format "xml"`) {
