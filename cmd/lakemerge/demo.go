@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,9 +34,15 @@ updates, deletes, quoted values, a gzip file) for two tables and Debezium
 events (MySQL connector, two Kafka partitions) for a third into a folder,
 runs the job on them with the embedded SQLite catalog, and prints the
 resulting tables. The folder keeps the job file, so you can add files and
-run "lakemerge run --config <folder>/job.yaml" again.`,
+run "lakemerge run --config <folder>/job.yaml" again.
+
+It logs warnings and errors only (--log-level info shows every step) and
+prints what each table absorbed, then the tables.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f := cmd.Flag("log-level"); f != nil && !f.Changed {
+				a.logLevel = "warn"
+			}
 			log, err := a.logger()
 			if err != nil {
 				return err
@@ -62,7 +69,9 @@ run "lakemerge run --config <folder>/job.yaml" again.`,
 			for _, t := range sum.Tables {
 				if t.Error != "" {
 					fmt.Fprintf(a.stdout, "table %s failed: %s\n", t.Table, t.Error)
+					continue
 				}
+				fmt.Fprintf(a.stdout, "%s: %d files, %d changes to %d keys: %s\n", t.Table, t.Files, t.Changes, t.Keys, outcome(t.Stats))
 			}
 			if !sum.OK {
 				return errTablesFailed
@@ -70,12 +79,57 @@ run "lakemerge run --config <folder>/job.yaml" again.`,
 			if err := printTables(cmd.Context(), a.stdout, job, tables); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "\nThe demo lives in %s. Add change files under raw/ and run:\n  lakemerge run --config %s\n  lakemerge status --config %s\n", abs, jobPath, jobPath)
+			self := invocation()
+			fmt.Fprintf(a.stdout, "\nThe demo lives in %s. Add change files under raw/ and run:\n  %s run --config %s\n  %s status --config %s\n",
+				abs, self, jobPath, self, jobPath)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "lakemerge-demo", "folder for the demo's raw files, tables and job file")
 	return c
+}
+
+// outcome says in words what a table's changes did.
+func outcome(s change.ApplyStats) string {
+	out := fmt.Sprintf("%d inserted, %d updated, %d deleted", s.Inserted, s.Updated, s.Deleted)
+	if s.Absent > 0 {
+		out += fmt.Sprintf(", %d deletes of keys not in the table", s.Absent)
+	}
+	if s.Stale > 0 {
+		out += fmt.Sprintf(", %d stale (older than the stored row)", s.Stale)
+	}
+	return out
+}
+
+// invocation is how the user can run this same program again from the
+// current folder: "go run ./cmd/lakemerge" when it was started by go run,
+// "lakemerge" when that name on the PATH is this binary, else the binary's
+// path (relative when it is below the current folder).
+func invocation() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "lakemerge"
+	}
+	// go run builds into $GOTMPDIR or the temp folder, under go-build*/.
+	if strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		if st, err := os.Stat(filepath.Join("cmd", "lakemerge")); err == nil && st.IsDir() {
+			return "go run ./cmd/lakemerge"
+		}
+		return "go run github.com/lakemerge/lakemerge/cmd/lakemerge"
+	}
+	if onPath, err := exec.LookPath(filepath.Base(exe)); err == nil {
+		a, errA := os.Stat(onPath)
+		b, errB := os.Stat(exe)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return filepath.Base(exe)
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && filepath.IsLocal(rel) {
+			return "." + string(filepath.Separator) + rel
+		}
+	}
+	return exe
 }
 
 // resetDemoDir empties a previous demo folder, and refuses to touch a

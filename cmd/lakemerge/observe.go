@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
@@ -11,25 +10,49 @@ import (
 	"github.com/lakemerge/lakemerge/merge"
 )
 
-// observer turns merge events into slog JSON lines and, when stderr is a
+// errOut is stderr shared by log lines and progress bars. A log line
+// written while a bar is drawn clears the bar's line first and draws the
+// bar again below it, so neither tears the other.
+type errOut struct {
+	w  io.Writer
+	mu sync.Mutex
+	// bars are the progress bars drawn now, by table (tables run one at a
+	// time, so there is at most one).
+	bars map[string]*progressbar.ProgressBar
+}
+
+func (e *errOut) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range e.bars {
+		_ = b.Clear()
+	}
+	n, err := e.w.Write(p)
+	for _, b := range e.bars {
+		_ = b.RenderBlank()
+	}
+	return n, err
+}
+
+// observer turns merge events into log records and, when stderr is a
 // terminal, a progress bar per table over the files it decodes.
 type observer struct {
 	log      *slog.Logger
 	progress bool
-	out      io.Writer
-
-	mu   sync.Mutex
-	bars map[string]*progressbar.ProgressBar
+	out      *errOut
 }
 
-func newObserver(log *slog.Logger, stderr io.Writer) *observer {
-	o := &observer{log: log, out: stderr, bars: map[string]*progressbar.ProgressBar{}}
-	if f, ok := stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			o.progress = true
-		}
+func newObserver(log *slog.Logger, out *errOut, progress bool) *observer {
+	return &observer{log: log, out: out, progress: progress}
+}
+
+// bar runs f on the table's progress bar, if it has one.
+func (o *observer) bar(table string, f func(b *progressbar.ProgressBar)) {
+	o.out.mu.Lock()
+	defer o.out.mu.Unlock()
+	if b := o.out.bars[table]; b != nil {
+		f(b)
 	}
-	return o
 }
 
 func (o *observer) event(e merge.Event) {
@@ -37,13 +60,16 @@ func (o *observer) event(e merge.Event) {
 	case merge.EventListed:
 		o.log.Info("pending files listed", "table", e.Table, "files", e.Files)
 		if o.progress && e.Files > 0 {
-			o.mu.Lock()
-			o.bars[e.Table] = progressbar.NewOptions(e.Files,
-				progressbar.OptionSetWriter(o.out),
+			o.out.mu.Lock()
+			if o.out.bars == nil {
+				o.out.bars = map[string]*progressbar.ProgressBar{}
+			}
+			o.out.bars[e.Table] = progressbar.NewOptions(e.Files,
+				progressbar.OptionSetWriter(o.out.w),
 				progressbar.OptionSetDescription(e.Table),
 				progressbar.OptionShowCount(),
 				progressbar.OptionClearOnFinish())
-			o.mu.Unlock()
+			o.out.mu.Unlock()
 		}
 	case merge.EventIgnored:
 		o.log.Info("object matches the table's ignore: globs; recorded in the bookmark, not read",
@@ -54,11 +80,7 @@ func (o *observer) event(e merge.Event) {
 			o.log.Info("events that are not row changes skipped (schema changes, heartbeats, transaction markers, tombstones)",
 				"table", e.Table, "file", e.File, "skipped", e.Skipped)
 		}
-		o.mu.Lock()
-		if b := o.bars[e.Table]; b != nil {
-			_ = b.Add(1)
-		}
-		o.mu.Unlock()
+		o.bar(e.Table, func(b *progressbar.ProgressBar) { _ = b.Add(1) })
 	case merge.EventDeduped:
 		o.log.Info("changes deduplicated", "table", e.Table, "changes", e.Rows, "keys", e.Keys)
 	case merge.EventGeneration:
@@ -69,12 +91,12 @@ func (o *observer) event(e merge.Event) {
 	case merge.EventCommitRetry:
 		o.log.Warn("commit not confirmed, retrying", "table", e.Table, "attempt", e.Attempt, "error", e.Err)
 	case merge.EventCommitted:
-		o.mu.Lock()
-		if b := o.bars[e.Table]; b != nil {
+		o.out.mu.Lock()
+		if b := o.out.bars[e.Table]; b != nil {
 			_ = b.Finish()
-			delete(o.bars, e.Table)
+			delete(o.out.bars, e.Table)
 		}
-		o.mu.Unlock()
+		o.out.mu.Unlock()
 		o.log.Info("committed", "table", e.Table, "files", e.Files,
 			"inserted", e.Stats.Inserted, "updated", e.Stats.Updated, "deleted", e.Stats.Deleted,
 			"stale", e.Stats.Stale, "data_files", e.Stats.DataFiles, "delete_files", e.Stats.DeleteFiles,
@@ -82,5 +104,16 @@ func (o *observer) event(e merge.Event) {
 	case merge.EventMaintenanceFailed:
 		o.log.Warn("maintenance after the commit failed; the commit stands",
 			"table", e.Table, "error", e.Err)
+	}
+}
+
+// done removes a table's bar that no commit finished (the table failed
+// or was interrupted), clearing its line.
+func (o *observer) done(table string) {
+	o.out.mu.Lock()
+	defer o.out.mu.Unlock()
+	if b := o.out.bars[table]; b != nil {
+		_ = b.Clear()
+		delete(o.out.bars, table)
 	}
 }

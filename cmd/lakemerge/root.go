@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/lmittmann/tint"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
@@ -23,9 +25,15 @@ import (
 // app carries what every command shares: its output streams and flags.
 type app struct {
 	stdout, stderr io.Writer
-	logLevel       string
-	cpuProfile     string
-	memProfile     string
+	// errOut is stderr for log lines and progress bars.
+	errOut *errOut
+	// terminal says whether stderr is a terminal: it chooses the log
+	// format under --log-format auto and turns on progress bars.
+	terminal   bool
+	logLevel   string
+	logFormat  string
+	cpuProfile string
+	memProfile string
 	// started is set once a command's own code runs: an error before that
 	// is cobra's (unknown command, bad flag, wrong arguments), a usage
 	// error.
@@ -46,7 +54,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *app) {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, errOut: &errOut{w: stderr}, terminal: isTerminal(stderr)}
 	root := &cobra.Command{
 		Use:   "lakemerge",
 		Short: "Keep Iceberg tables in sync with AWS DMS and Debezium change files",
@@ -64,7 +72,8 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (demo: warn)")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "auto", "log lines on stderr: text (for people), json (one JSON object a line), auto (text on a terminal, else json)")
 	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file")
 	root.PersistentFlags().StringVar(&a.memProfile, "memprofile", "", "write the Go heap profile taken at the command's peak heap to this file")
 	var stopProfile func()
@@ -106,12 +115,42 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	return root, a
 }
 
+// logger builds the command's logger from --log-level and --log-format:
+// JSON lines (log/slog's JSON handler) for machines, or one short human
+// line per record (time, level, message, key=value pairs; colored unless
+// NO_COLOR is set) for people. Both go through errOut, which keeps them
+// from tearing a progress bar.
 func (a *app) logger() (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.logLevel)
 	}
-	return slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: lvl})), nil
+	text := a.terminal
+	switch a.logFormat {
+	case "auto":
+	case "text":
+		text = true
+	case "json":
+		text = false
+	default:
+		return nil, fmt.Errorf("%w: --log-format %q: want text, json or auto", errUsage, a.logFormat)
+	}
+	if !text {
+		return slog.New(slog.NewJSONHandler(a.errOut, &slog.HandlerOptions{Level: lvl})), nil
+	}
+	return slog.New(tint.NewTextHandler(a.errOut, &tint.Options{
+		Level:      lvl,
+		TimeFormat: time.TimeOnly,
+		// no-color.org: a non-empty NO_COLOR turns colors off.
+		NoColor: os.Getenv("NO_COLOR") != "" || !a.terminal,
+	})), nil
+}
+
+// isTerminal reports whether w is a terminal (not a file, pipe or
+// /dev/null).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // loadJob reads the job file and picks the tables named by --table.
@@ -159,8 +198,9 @@ func (a *app) runCmd() *cobra.Command {
 		Long: `run absorbs, for each table of the job file (or those named by --table), every
 raw file that is not in the table's bookmark, in one commit per table.
 
-Logs are JSON lines on stderr; the summary is one JSON object on stdout, also
-when a table failed or the run was interrupted.
+Logs go to stderr: lines for people with a progress bar per table on a
+terminal, JSON lines otherwise (--log-format). The summary is one JSON object
+on stdout, also when a table failed or the run was interrupted.
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
 failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).`,
 		Args: cobra.NoArgs,
@@ -203,7 +243,7 @@ failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).`,
 func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table) (summary, error) {
 	start := time.Now()
 	mem := memory.NewGoAllocator()
-	obs := newObserver(log, a.stderr)
+	obs := newObserver(log, a.errOut, a.terminal)
 	w, err := wire.Build(ctx, job, tables, mem, obs.event)
 	if err != nil {
 		return summary{}, err
@@ -220,6 +260,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		log.Info("table started", "table", t.Config.Name, "prefix", t.Config.Source.Prefix,
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
 		res, err := t.Merge.Run(ctx)
+		obs.done(t.Config.Name)
 		if err == nil {
 			// Delta tables are (re)registered in the catalog after each run,
 			// so a schema change reaches Glue.

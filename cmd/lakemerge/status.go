@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -15,12 +17,17 @@ import (
 
 // tableStatus is what `status` reports for one table.
 type tableStatus struct {
-	Table          string `json:"table"`
-	Target         string `json:"target"`
-	Exists         bool   `json:"exists"`
-	Location       string `json:"location,omitempty"`
-	Format         string `json:"format"`      // iceberg or delta
-	SnapshotID     int64  `json:"snapshot_id"` // Iceberg snapshot id, or Delta table version
+	Table    string `json:"table"`
+	Target   string `json:"target"`
+	Exists   bool   `json:"exists"`
+	Location string `json:"location,omitempty"`
+	Format   string `json:"format"` // iceberg or delta
+	// SnapshotID is the Iceberg snapshot id, or the Delta table version.
+	// Iceberg ids use all 64 bits, and JSON readers that hold numbers as
+	// doubles (JavaScript, jq 1.6) round those above 2^53: SnapshotIDStr
+	// is the same id as a decimal string.
+	SnapshotID     int64  `json:"snapshot_id"`
+	SnapshotIDStr  string `json:"snapshot_id_str"`
 	Rows           int64  `json:"rows"`
 	FilesAbsorbed  int    `json:"files_absorbed"`
 	LastFile       string `json:"last_file,omitempty"`
@@ -39,7 +46,15 @@ func (a *app) statusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status --config job.yaml [--table name]... [--json]",
 		Short: "Show each table's bookmark, snapshot, row count and pending files",
-		Args:  cobra.NoArgs,
+		Long: `status shows, for each table of the job file (or those named by --table),
+its target and location, the current Iceberg snapshot or Delta version, the
+live rows, what its bookmark holds (files absorbed, load generation, runs,
+last file) and the raw files not absorbed yet: change files, and objects
+that are not change files of the table's format (recorded, never read).
+
+--json prints a JSON array instead, one object per table; snapshot_id_str
+repeats snapshot_id as a string for readers that round large numbers.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			job, tables, err := loadJob(cfgPath, names)
 			if err != nil {
@@ -54,22 +69,7 @@ func (a *app) statusCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(sts)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tTARGET\tFORMAT\tSNAPSHOT\tROWS\tABSORBED\tPENDING\tLAST FILE")
-			for _, s := range sts {
-				snap := "-"
-				switch {
-				case s.Exists && s.Format == config.TargetDelta:
-					snap = fmt.Sprintf("v%d", s.SnapshotID)
-				case s.Exists && s.SnapshotID != 0:
-					snap = fmt.Sprint(s.SnapshotID)
-				}
-				if s.Error != "" {
-					snap = "error: " + s.Error
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Table, s.Target, s.Format, snap, s.Rows, s.FilesAbsorbed, s.PendingFiles, s.LastFile)
-			}
-			return tw.Flush()
+			return printStatus(a.stdout, sts)
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
@@ -86,7 +86,8 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 	defer w.Close()
 	var out []tableStatus
 	for _, t := range w.Tables {
-		s := tableStatus{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table, Format: t.Config.Target.Format}
+		s := tableStatus{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table, Format: t.Config.Target.Format,
+			SnapshotIDStr: "0"}
 		info, err := t.Describe(ctx)
 		if err != nil {
 			s.Error = err.Error()
@@ -94,6 +95,7 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 			continue
 		}
 		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.Snapshot, info.Rows
+		s.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
 		bm := info.Bookmark
 		s.FilesAbsorbed, s.LastFile, s.Generation, s.Runs = len(bm.Entries), bm.Last, bm.Generation, bm.Runs
 		pend, err := t.Merge.Pending(ctx, bm)
@@ -109,4 +111,40 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// printStatus writes the status of each table as a block of labelled
+// lines, for people.
+func printStatus(w io.Writer, sts []tableStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i, s := range sts {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "%s → %s (%s)\n", s.Table, s.Target, s.Format)
+		if s.Error != "" {
+			fmt.Fprintf(tw, "  error:\t%s\n", s.Error)
+		}
+		switch {
+		case !s.Exists:
+			fmt.Fprintf(tw, "  table:\tnot created yet (the first run creates it)\n")
+		case s.Format == config.TargetDelta:
+			fmt.Fprintf(tw, "  location:\t%s\n  version:\t%d\n", s.Location, s.SnapshotID)
+		case s.SnapshotID == 0:
+			fmt.Fprintf(tw, "  location:\t%s\n  snapshot:\tnone yet\n", s.Location)
+		default:
+			fmt.Fprintf(tw, "  location:\t%s\n  snapshot:\t%d\n", s.Location, s.SnapshotID)
+		}
+		if s.Exists {
+			fmt.Fprintf(tw, "  rows:\t%d\n", s.Rows)
+		}
+		fmt.Fprintf(tw, "  absorbed:\t%d files, load generation %d, %d runs\n", s.FilesAbsorbed, s.Generation, s.Runs)
+		last := s.LastFile
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "  last file:\t%s\n", last)
+		fmt.Fprintf(tw, "  pending:\t%d change files, %d other objects (ignored)\n", s.PendingFiles, s.PendingIgnored)
+	}
+	return tw.Flush()
 }

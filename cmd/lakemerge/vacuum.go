@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -21,12 +23,29 @@ type vacuumResult struct {
 	Error        string `json:"error,omitempty"`
 }
 
+// vacuumPlanResult is what vacuum --dry-run reports for one table: the
+// files vacuum would delete now. It deletes nothing.
+type vacuumPlanResult struct {
+	Table         string       `json:"table"`
+	DryRun        bool         `json:"dry_run"`
+	FilesToDelete int64        `json:"files_to_delete"`
+	BytesToDelete int64        `json:"bytes_to_delete"`
+	Files         []vacuumFile `json:"files"`
+	Error         string       `json:"error,omitempty"`
+}
+
+type vacuumFile struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
 func (a *app) vacuumCmd() *cobra.Command {
 	var cfgPath string
 	var names []string
 	var retention time.Duration
+	var dryRun bool
 	c := &cobra.Command{
-		Use:   "vacuum --config job.yaml [--table name]... [--retention 168h]",
+		Use:   "vacuum --config job.yaml [--table name]... [--retention 168h] [--dry-run]",
 		Short: "Delete files tables no longer reference, once older than the retention",
 		Long: `vacuum deletes, for each table, files under the table's location that the
 table no longer references and that are older than --retention.
@@ -42,7 +61,9 @@ snapshots are not expired.
 
 Keep the retention longer than the longest query or time travel you need
 and than any run takes: a run's files are unreferenced until it commits.
-Prints one JSON object per table.`,
+Prints one JSON object per table: files_deleted and bytes_deleted, or with
+--dry-run the files it would delete (path and bytes) and their totals,
+deleting nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if retention < time.Hour {
@@ -60,21 +81,37 @@ Prints one JSON object per table.`,
 			enc := json.NewEncoder(a.stdout)
 			failed := false
 			for _, t := range w.Tables {
-				r := vacuumResult{Table: t.Config.Name}
+				var out any
 				var err error
-				if t.Delta != nil {
-					var st delta.VacuumStats
-					st, err = t.Delta.Vacuum(cmd.Context(), retention)
-					r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+				if dryRun {
+					r := vacuumPlanResult{Table: t.Config.Name, DryRun: true, Files: []vacuumFile{}}
+					r.Files, err = vacuumPlan(cmd.Context(), t, job.Warehouse, retention)
+					for _, f := range r.Files {
+						r.FilesToDelete++
+						r.BytesToDelete += f.Bytes
+					}
+					if err != nil {
+						r.Error = err.Error()
+					}
+					out = r
 				} else {
-					var st iceberg.VacuumStats
-					st, err = t.Iceberg.Vacuum(cmd.Context(), retention)
-					r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+					r := vacuumResult{Table: t.Config.Name}
+					if t.Delta != nil {
+						var st delta.VacuumStats
+						st, err = t.Delta.Vacuum(cmd.Context(), retention)
+						r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+					} else {
+						var st iceberg.VacuumStats
+						st, err = t.Iceberg.Vacuum(cmd.Context(), retention)
+						r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
+					}
+					if err != nil {
+						r.Error = err.Error()
+					}
+					out = r
 				}
-				if err != nil {
-					r.Error, failed = err.Error(), true
-				}
-				if err := enc.Encode(r); err != nil {
+				failed = failed || err != nil
+				if err := enc.Encode(out); err != nil {
 					return err
 				}
 			}
@@ -86,6 +123,29 @@ Prints one JSON object per table.`,
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "only these tables")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "list the files vacuum would delete and their bytes; delete nothing")
 	c.Flags().DurationVar(&retention, "retention", 7*24*time.Hour, "keep unreferenced files younger than this")
 	return c
+}
+
+// vacuumPlan lists the files vacuum would delete from a table now, as
+// URLs (Delta keys are relative to the warehouse).
+func vacuumPlan(ctx context.Context, t wire.Table, warehouse string, retention time.Duration) ([]vacuumFile, error) {
+	files := []vacuumFile{}
+	if t.Delta != nil {
+		plan, err := t.Delta.VacuumPlan(ctx, retention)
+		for _, f := range plan {
+			files = append(files, vacuumFile{Path: strings.TrimRight(warehouse, "/") + "/" + f.Key, Bytes: f.Size})
+		}
+		return files, err
+	}
+	plan, err := t.Iceberg.VacuumPlan(ctx, retention)
+	for _, f := range plan {
+		path := f.Path
+		if strings.HasPrefix(path, "/") { // iceberg-go lists local tables by path
+			path = "file://" + path
+		}
+		files = append(files, vacuumFile{Path: path, Bytes: f.Size})
+	}
+	return files, err
 }

@@ -227,6 +227,13 @@ type VacuumStats struct {
 	BytesDeleted int64
 }
 
+// VacuumFile is a file Vacuum deletes: its key in the store and its size
+// in bytes.
+type VacuumFile struct {
+	Key  string
+	Size int64
+}
+
 // Vacuum deletes the data files under the table root that the current
 // version does not reference and that were removed (or, for files never
 // committed, written) longer than retention ago, and lakemerge's state and
@@ -238,21 +245,42 @@ type VacuumStats struct {
 // rest of _delta_log. A retention shorter than the longest commit attempt
 // can delete files of a commit in flight; a retention longer than
 // DeletedFileRetention relies on file times once checkpoints dropped the
-// remove actions.
+// remove actions. VacuumPlan lists the same files without deleting them.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
 	var vs VacuumStats
-	s, err := t.load(ctx, -1)
+	files, err := t.VacuumPlan(ctx, retention)
 	if err != nil {
+		return vs, err
+	}
+	var errs []error
+	for _, f := range files {
+		if err := t.store.Delete(ctx, f.Key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs.FilesDeleted++
+		vs.BytesDeleted += f.Size
+	}
+	if err := errors.Join(errs...); err != nil {
 		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
 	}
+	return vs, nil
+}
+
+// VacuumPlan lists the files Vacuum would delete now, and deletes none.
+func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+	}
 	if s.version < 0 {
-		return vs, nil
+		return nil, nil
 	}
 	live := map[string]bool{}
 	for p := range s.files {
 		k, err := relKey(t.root, p)
 		if err != nil {
-			return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+			return nil, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
 		}
 		live[k] = true
 	}
@@ -264,14 +292,14 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	}
 	minRuns, tombs, committed, err := t.liveSideFiles(ctx, s)
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+		return nil, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
 	}
 	objs, err := t.store.List(ctx, t.root)
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
+		return nil, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
 	}
 	cutoff := t.now().Add(-retention)
-	var errs []error
+	var files []VacuumFile
 	for _, o := range objs {
 		rel := strings.TrimPrefix(o.Key, t.root)
 		side := isSideFile(rel)
@@ -286,17 +314,9 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 		if at, ok := removedAt[o.Key]; ok && at > cutoff.UnixMilli() {
 			continue
 		}
-		if err := t.store.Delete(ctx, o.Key); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		vs.FilesDeleted++
-		vs.BytesDeleted += o.Size
+		files = append(files, VacuumFile{Key: o.Key, Size: o.Size})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
-	}
-	return vs, nil
+	return files, nil
 }
 
 // hidden reports whether a path under the table root has a segment that

@@ -19,6 +19,12 @@ type VacuumStats struct {
 	BytesDeleted int64
 }
 
+// VacuumFile is a file Vacuum deletes: its path and size in bytes.
+type VacuumFile struct {
+	Path string
+	Size int64
+}
+
 // Vacuum deletes the orphan files under the table's location: files that
 // no snapshot and no retained metadata file references, and that were
 // written longer than retention ago. They are the data, delete, manifest
@@ -32,12 +38,42 @@ type VacuumStats struct {
 //
 // Listing and the referenced set are iceberg-go's (Table.PlanOrphanFiles);
 // the files of a commit in flight are younger than any sane retention, so
-// keep it longer than the longest run.
+// keep it longer than the longest run. VacuumPlan lists the same files
+// without deleting them.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
 	var vs VacuumStats
+	files, fs, err := t.vacuumPlan(ctx, retention)
+	if err != nil || fs == nil {
+		return vs, err
+	}
+	var errs []error
+	for _, f := range files {
+		if err := fs.Remove(f.Path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs.FilesDeleted++
+		vs.BytesDeleted += f.Size
+	}
+	if err := errors.Join(errs...); err != nil {
+		return vs, fmt.Errorf("vacuum %s: %w", t.opts.Database+"."+t.opts.Name, err)
+	}
+	return vs, nil
+}
+
+// VacuumPlan lists the files Vacuum would delete now, and deletes none.
+func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
+	files, _, err := t.vacuumPlan(ctx, retention)
+	return files, err
+}
+
+// vacuumPlan lists the orphan files older than retention, minus the
+// bookmark and tombstone files, and the table's file system to delete
+// them through (nil when the table does not exist).
+func (t *Table) vacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, iceio.IO, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
-		return vs, err
+		return nil, nil, err
 	}
 	name := t.opts.Database + "." + t.opts.Name
 	// Both of iceberg-go's listings (local files, blob stores) walk the
@@ -46,32 +82,23 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	// (TestVacuumDeletesOnlyOrphans checks this on both).
 	plan, err := tbl.PlanOrphanFiles(ctx, icetable.WithFilesOlderThan(retention))
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
 	keep, err := sideFilesReferenced(fs, tbl)
 	if err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
-	var errs []error
+	var files []VacuumFile
 	for _, f := range plan.OrphanFiles() {
-		if keep[localPath(f.Path)] {
-			continue
+		if !keep[localPath(f.Path)] {
+			files = append(files, VacuumFile{Path: f.Path, Size: f.SizeBytes})
 		}
-		if err := fs.Remove(f.Path); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		vs.FilesDeleted++
-		vs.BytesDeleted += f.SizeBytes
 	}
-	if err := errors.Join(errs...); err != nil {
-		return vs, fmt.Errorf("vacuum %s: %w", name, err)
-	}
-	return vs, nil
+	return files, fs, nil
 }
 
 // localPath drops the file:// scheme: iceberg-go lists local tables by

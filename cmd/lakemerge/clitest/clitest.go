@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // EnvBinary names the environment variable holding the binary's path.
@@ -42,7 +44,7 @@ func Main(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "lakemerge")
-	build := exec.Command("go", "build", "-o", bin, "github.com/lakemerge/lakemerge/cmd/lakemerge")
+	build := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, "github.com/lakemerge/lakemerge/cmd/lakemerge")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "clitest: build lakemerge:", err)
@@ -81,6 +83,11 @@ type Cmd struct {
 	Env  []string // added to the test process's environment ("K=V")
 	// Stdin is the process's standard input; nil means none.
 	Stdin io.Reader
+	// Terminal runs the process on a pseudo-terminal (120 columns), as in
+	// a user's shell: its stdin, stdout and stderr are the terminal, and
+	// Result.Stdout holds everything the terminal showed (with "\r\n"
+	// turned into "\n"); Result.Stderr is empty. Stdin is ignored.
+	Terminal bool
 }
 
 // Run runs lakemerge with args and waits for it.
@@ -101,6 +108,9 @@ type Proc struct {
 	cmd            *exec.Cmd
 	stdout, stderr *syncBuffer
 	cancel         context.CancelFunc
+	// copied is closed when all the terminal's output is in stdout (nil
+	// without a terminal).
+	copied chan struct{}
 }
 
 // Start starts the command without waiting for it.
@@ -112,10 +122,27 @@ func (c Cmd) Start(tb testing.TB) *Proc {
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = c.Stdin
 	p := &Proc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		tb.Fatalf("start lakemerge %s: %v", strings.Join(c.Args, " "), err)
+	if c.Terminal {
+		cmd.Stdin = nil
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+		if err != nil {
+			cancel()
+			tb.Fatalf("start lakemerge %s on a terminal: %v", strings.Join(c.Args, " "), err)
+		}
+		p.copied = make(chan struct{})
+		go func() {
+			// Reading ends with an error (EIO) once the process and
+			// its children closed the terminal.
+			_, _ = io.Copy(p.stdout, ptmx)
+			ptmx.Close()
+			close(p.copied)
+		}()
+	} else {
+		cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+		if err := cmd.Start(); err != nil {
+			cancel()
+			tb.Fatalf("start lakemerge %s: %v", strings.Join(c.Args, " "), err)
+		}
 	}
 	tb.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -159,7 +186,13 @@ func (p *Proc) Wait(tb testing.TB) Result {
 	tb.Helper()
 	err := p.cmd.Wait()
 	p.cancel()
+	if p.copied != nil {
+		<-p.copied
+	}
 	res := Result{Stdout: p.stdout.String(), Stderr: p.stderr.String()}
+	if p.copied != nil {
+		res.Stdout = strings.ReplaceAll(res.Stdout, "\r\n", "\n")
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
