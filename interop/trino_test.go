@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -408,9 +409,8 @@ func trinoLines(t *testing.T, url, table string, withNote bool) ([]string, map[s
 	return out, types
 }
 
-// pythonLines runs an interop reader script and returns its rows as model
-// lines.
-func pythonLines(t *testing.T, withNote bool, args ...string) []string {
+// pythonOut runs an interop reader script and returns its stdout.
+func pythonOut(t *testing.T, args ...string) string {
 	t.Helper()
 	py := os.Getenv("LAKEMERGE_PYTHON")
 	if py == "" {
@@ -423,8 +423,16 @@ func pythonLines(t *testing.T, withNote bool, args ...string) []string {
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", args, err, stderr.String())
 	}
+	return string(out)
+}
+
+// pythonLines runs an interop reader script and returns its rows as model
+// lines.
+func pythonLines(t *testing.T, withNote bool, args ...string) []string {
+	t.Helper()
+	out := pythonOut(t, args...)
 	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		dec := json.NewDecoder(strings.NewReader(sc.Text()))
@@ -536,6 +544,7 @@ type athena struct {
 	trinoTables func(ck string) (ice, delta string)
 	pyIceberg   []string        // read_iceberg.py arguments before KEY
 	pyDelta     func() []string // read_delta.py arguments
+	deltaFiles  func() []string // read_delta.py --files arguments
 	duckIceberg func() string   // metadata file for DuckDB's iceberg_scan; "" for none
 	icebergMeta func() icebergState
 	deltaLog    func() []string // names in _delta_log
@@ -581,12 +590,14 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 	for _, tb := range []string{ice, delta} {
 		got, types := trinoLines(t, a.url, tb, true)
 		diffLines(t, "Trino "+tb+" after "+ck, got, want)
-		if final {
-			for c, typ := range map[string]string{"id": "bigint", "qty": "bigint", "ratio": "double", "price": "decimal(12, 2)",
-				"big": "decimal(38, 9)", "at": "timestamp(6)", "born": "date", "data": "varbinary", "flag": "boolean", "name": "varchar"} {
-				if types[c] != typ {
-					t.Errorf("Trino %s: column %s is %s, want %s", tb, c, types[c], typ)
-				}
+		want := map[string]string{"id": "integer", "qty": "integer", "ratio": "real", "price": "decimal(10, 2)",
+			"big": "decimal(38, 9)", "at": "timestamp(6)", "born": "date", "data": "varbinary", "flag": "boolean", "name": "varchar", "note": "varchar"}
+		if final { // widened
+			want["id"], want["qty"], want["ratio"], want["price"] = "bigint", "bigint", "double", "decimal(12, 2)"
+		}
+		for c, typ := range want {
+			if types[c] != typ {
+				t.Errorf("Trino %s: column %s is %s, want %s", tb, c, types[c], typ)
 			}
 		}
 		// A timestamp with microseconds found by value: the data file's
@@ -648,6 +659,22 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 	}
 	if !slices.Contains(a.deltaLog(), "00000000000000000010.checkpoint.parquet") {
 		t.Errorf("no checkpoint at version 10 in _delta_log: %v", a.deltaLog())
+	}
+	// The files Trino reads rows from are the log's live files, with
+	// their record counts (Trino 476 has no $files table for Delta).
+	got = nil
+	for _, rw := range query(t, a.url, `SELECT "$path", count(*) FROM `+delta+` GROUP BY 1`).rows {
+		got = append(got, path.Base(fmt.Sprint(rw[0]))+" "+fmt.Sprint(rw[1]))
+	}
+	slices.Sort(got)
+	var live []string
+	for _, l := range strings.Split(strings.TrimSpace(pythonOut(t, a.deltaFiles()...)), "\n") {
+		if l != "" && !strings.HasSuffix(l, " 0") {
+			live = append(live, l)
+		}
+	}
+	if !slices.Equal(got, live) {
+		t.Errorf("Trino reads rows from\n%s\nthe log's live files are (deltalake)\n%s", strings.Join(got, "\n"), strings.Join(live, "\n"))
 	}
 	props := map[string]string{}
 	for _, rw := range query(t, a.url, `SELECT key, value FROM `+metaTable(delta, "properties")).rows {
@@ -766,6 +793,7 @@ func TestTrinoReadsLocalTables(t *testing.T) {
 	}
 	a.pyIceberg = []string{"read_iceberg.py", "sqlite", catPath, "file://" + wh, a.db + ".items_iceberg"}
 	a.pyDelta = func() []string { return []string{"read_delta.py", deltaDir, "id"} }
+	a.deltaFiles = func() []string { return []string{"read_delta.py", "--files", deltaDir} }
 	a.duckIceberg = func() string { return strings.TrimPrefix(loadIceberg().MetadataLocation(), "file://") }
 	a.icebergMeta = func() icebergState { return icebergStateOf(t, loadIceberg()) }
 	a.deltaLog = func() []string {
@@ -823,6 +851,7 @@ func TestTrinoReadsGlueTables(t *testing.T) {
 	a.pyIceberg = []string{"read_iceberg.py", "glue", ep, a.db + ".items_iceberg"}
 	deltaKey := "lake/" + a.db + ".db/items_delta/"
 	a.pyDelta = func() []string { return []string{"read_delta.py", "s3://" + bucket + "/" + deltaKey, "id", ep} }
+	a.deltaFiles = func() []string { return []string{"read_delta.py", "--files", "s3://" + bucket + "/" + deltaKey, ep} }
 	a.duckIceberg = func() string { return "" } // DuckDB would need its httpfs extension for S3
 	a.icebergMeta = func() icebergState {
 		cat, err := glue.Open(cfg, glue.Options{Warehouse: wh, Endpoint: ep,
