@@ -1,4 +1,4 @@
-package merge_test
+package interop_test
 
 import (
 	"cmp"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
@@ -77,25 +79,39 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 	for _, format := range []string{"iceberg", "delta"} {
 		t.Run(format, func(t *testing.T) {
 			ctx := context.Background()
-			e := newEnv(t)
+			dir := t.TempDir()
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			raw, err := objlocal.New(filepath.Join(dir, "raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			var target merge.Target
 			var read func() (arrow.Table, error)
 			switch format {
 			case "iceberg":
-				tb := iceberg.New(e.cat, iceberg.Options{Database: e.db(), Name: "widen", Keys: []string{"id"}, Buckets: 4}, e.mem)
-				target, read = wire.IcebergTarget{Table: tb}, func() (arrow.Table, error) { return tb.Read(ctx) }
-			case "delta":
-				wh, err := objlocal.New(filepath.Join(e.dir, "delta"))
+				cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				tb := delta.New(wh, "shop.db/widen", delta.Options{Name: "shop.widen", Keys: []string{"id"}, CheckpointInterval: 3}, e.mem)
+				defer cat.Close()
+				tb := iceberg.New(cat, iceberg.Options{Database: "shop", Name: "widen", Keys: []string{"id"}, Buckets: 4}, mem)
+				target, read = wire.IcebergTarget{Table: tb}, func() (arrow.Table, error) { return tb.Read(ctx) }
+			case "delta":
+				wh, err := objlocal.New(filepath.Join(dir, "delta"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tb := delta.New(wh, "shop.db/widen", delta.Options{Name: "shop.widen", Keys: []string{"id"}, CheckpointInterval: 3}, mem)
 				target, read = wire.DeltaTarget{Table: tb}, func() (arrow.Table, error) { return tb.Read(ctx) }
 			}
+			const prefix = "public/widen/"
 			for _, s := range steps {
-				e.write(s.file, []byte("Op,id,qty,ratio,price\n"+s.csv))
+				if err := raw.Put(ctx, prefix+s.file, strings.NewReader("Op,id,qty,ratio,price\n"+s.csv)); err != nil {
+					t.Fatal(err)
+				}
 				tbl := &merge.Table{Name: "widen", Prefix: prefix, Keys: []string{"id"}, Columns: s.cols,
-					Raw: wire.RawStore{Store: e.store}, Target: target, Mem: e.mem,
+					Raw: wire.RawStore{Store: raw}, Target: target, Mem: mem,
 					Format: wire.DMSFormat{Options: dmscsv.Options{Columns: s.cols, Header: true, IncludeOpForFullLoad: true}}}
 				if _, err := tbl.Run(ctx); err != nil {
 					t.Fatalf("run of %s: %v", s.file, err)
