@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every lakemerge test: Go unit, fuzz-seed, end-to-end and crash tests,
 # and the interop tests that read our tables back with independent engines
-# (pyiceberg) from a Python virtualenv this script creates from the pinned
-# interop/requirements.txt.
+# (pyiceberg, deltalake, DuckDB) from a Python virtualenv this script creates
+# from the pinned interop/requirements.txt, and Trino (Athena's engine) that
+# scripts/trino.sh installs and starts.
 #
 # Usage: scripts/test.sh [go test flags...]   e.g. scripts/test.sh -run Interop -v
 set -euo pipefail
@@ -61,4 +62,4 @@ step "go build ./cmd/lakemerge (first time: compiles ~720 packages, several minu
 export LAKEMERGE_BIN=$bindir/lakemerge
 
 step "go vet ./..." go vet ./...
-step "go test ./..." go test -count=1 -timeout 30m "$@" ./...
+step "go test ./... (next to a Trino server: scripts/trino.sh)" scripts/trino.sh go test -count=1 -timeout 30m "$@" ./...

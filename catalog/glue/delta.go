@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,6 +67,18 @@ var deltaParameters = map[string]string{
 	"EXTERNAL":                   "TRUE",
 }
 
+// The storage descriptor of a native Delta table, as Glue crawlers
+// (CreateNativeDeltaTable) and Spark write it. Trino's Delta connector, and
+// so Athena, finds the table root in the SerDe parameter "path" (no
+// SerDeInfo: "StorageDescriptor SerDeInfo is null"; no path: "No path
+// property defined for table"); the Parquet formats let Hive-style readers
+// and the Glue console see the files' format.
+const (
+	parquetSerDe        = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+	parquetInputFormat  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+	parquetOutputFormat = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+)
+
 func (d DeltaTable) input() *types.TableInput {
 	cols := func(cs []Column) []types.Column {
 		out := make([]types.Column, len(cs))
@@ -84,16 +97,23 @@ func (d DeltaTable) input() *types.TableInput {
 		Parameters:    params,
 		PartitionKeys: cols(d.PartitionKeys),
 		StorageDescriptor: &types.StorageDescriptor{
-			Location: aws.String(d.Location),
-			Columns:  cols(d.Columns),
+			Location:     aws.String(d.Location),
+			Columns:      cols(d.Columns),
+			InputFormat:  aws.String(parquetInputFormat),
+			OutputFormat: aws.String(parquetOutputFormat),
+			SerdeInfo: &types.SerDeInfo{
+				SerializationLibrary: aws.String(parquetSerDe),
+				Parameters:           map[string]string{"serialization.format": "1", "path": d.Location},
+			},
 		},
 	}
 }
 
 // RegisterDelta creates the Glue entry of a Delta table, or updates it
-// when its location or columns changed (a schema evolution), so Athena,
-// Lake Formation and the Glue console see the table as its log describes
-// it. Updates use Glue's VersionId check; a concurrent change makes it
+// when its location, columns or storage descriptor differ (a schema
+// evolution, or an entry written by an older lakemerge without the SerDe
+// path Trino and Athena need), so Athena, Lake Formation and the Glue
+// console see the table as its log describes it. Updates use Glue's VersionId check; a concurrent change makes it
 // fail, and the caller registers again.
 func (c *Catalog) RegisterDelta(ctx context.Context, d DeltaTable) error {
 	if err := c.EnsureNamespace(ctx, d.Database); err != nil {
@@ -136,13 +156,25 @@ func (c *Catalog) RegisterDelta(ctx context.Context, d DeltaTable) error {
 }
 
 func sameDelta(t *types.Table, in *types.TableInput) bool {
-	if t.StorageDescriptor == nil || aws.ToString(t.StorageDescriptor.Location) != aws.ToString(in.StorageDescriptor.Location) {
+	sd, want := t.StorageDescriptor, in.StorageDescriptor
+	if sd == nil || aws.ToString(sd.Location) != aws.ToString(want.Location) ||
+		aws.ToString(sd.InputFormat) != aws.ToString(want.InputFormat) ||
+		aws.ToString(sd.OutputFormat) != aws.ToString(want.OutputFormat) {
 		return false
+	}
+	if sd.SerdeInfo == nil || aws.ToString(sd.SerdeInfo.SerializationLibrary) != aws.ToString(want.SerdeInfo.SerializationLibrary) ||
+		!maps.Equal(sd.SerdeInfo.Parameters, want.SerdeInfo.Parameters) {
+		return false
+	}
+	for k, v := range in.Parameters {
+		if t.Parameters[k] != v {
+			return false
+		}
 	}
 	eq := func(a, b []types.Column) bool {
 		return slices.EqualFunc(a, b, func(x, y types.Column) bool {
 			return aws.ToString(x.Name) == aws.ToString(y.Name) && aws.ToString(x.Type) == aws.ToString(y.Type)
 		})
 	}
-	return eq(t.StorageDescriptor.Columns, in.StorageDescriptor.Columns) && eq(t.PartitionKeys, in.PartitionKeys)
+	return eq(sd.Columns, want.Columns) && eq(t.PartitionKeys, in.PartitionKeys)
 }

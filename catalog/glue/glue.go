@@ -1,6 +1,9 @@
 // Package glue is the AWS Glue Data Catalog for lakemerge's tables, so that
 // Athena finds them. Delta Lake tables are registered directly (RegisterDelta:
-// table_type=DELTA, spark.sql.sources.provider=delta, location, columns).
+// table_type=DELTA, spark.sql.sources.provider=delta, location, columns, and
+// the storage descriptor of Glue's native Delta tables: ParquetHiveSerDe
+// with the table root in its "path" parameter, where Trino and so Athena
+// look for it).
 // Iceberg tables go through iceberg-go's Glue catalog,
 // which writes the shape Athena requires (table_type=ICEBERG,
 // metadata_location, columns) and commits with Glue's optimistic VersionId

@@ -82,6 +82,11 @@ func TestRegisterDelta(t *testing.T) {
 		len(tb.StorageDescriptor.Columns) != 2 || aws.ToString(tb.StorageDescriptor.Columns[1].Type) != "decimal(10,2)" {
 		t.Fatalf("glue table %+v", tb)
 	}
+	// Trino (so Athena) reads the table root from the SerDe's path.
+	if sd := tb.StorageDescriptor; sd.SerdeInfo == nil || sd.SerdeInfo.Parameters["path"] != d.Location ||
+		aws.ToString(sd.SerdeInfo.SerializationLibrary) != parquetSerDe || aws.ToString(sd.InputFormat) != parquetInputFormat {
+		t.Fatalf("storage descriptor %+v serde %+v", sd, sd.SerdeInfo)
+	}
 	v1 := aws.ToString(tb.VersionId)
 	if err := cat.RegisterDelta(ctx, d); err != nil { // unchanged: no update
 		t.Fatal(err)
@@ -95,6 +100,22 @@ func TestRegisterDelta(t *testing.T) {
 	}
 	if cols := get().Table.StorageDescriptor.Columns; len(cols) != 3 || aws.ToString(cols[2].Name) != "note" {
 		t.Fatalf("columns after evolution %+v", cols)
+	}
+	// An entry an older lakemerge wrote (no SerDeInfo) is brought up to the
+	// shape Trino needs by the next registration.
+	old := d.input()
+	old.StorageDescriptor.SerdeInfo, old.StorageDescriptor.InputFormat, old.StorageDescriptor.OutputFormat = nil, nil, nil
+	if _, err := g.UpdateTable(ctx, &awsglue.UpdateTableInput{DatabaseName: aws.String(db), TableInput: old}); err != nil {
+		t.Fatal(err)
+	}
+	if si := get().Table.StorageDescriptor.SerdeInfo; si != nil && si.Parameters["path"] != "" {
+		t.Fatalf("old shape not stored: %+v", si)
+	}
+	if err := cat.RegisterDelta(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if si := get().Table.StorageDescriptor.SerdeInfo; si == nil || si.Parameters["path"] != d.Location {
+		t.Fatalf("registration did not add the SerDe path: %+v", si)
 	}
 	// Iceberg listing does not mistake it for an Iceberg table.
 	for id, err := range cat.ListTables(ctx, table.Identifier{db}) {

@@ -31,8 +31,9 @@ func nullable(name string, t arrow.DataType) arrow.Field {
 }
 
 // checkpointSchema is the classic (V1) checkpoint schema for an
-// unpartitioned reader 1 / writer 2 table: one column per action, one
-// action a row. add.stats is the stats JSON (no stats_parsed).
+// unpartitioned table: one column per action, one action a row. add.stats
+// is the stats JSON (no stats_parsed); protocol's feature lists are null
+// below reader 3 / writer 7.
 var checkpointSchema = arrow.NewSchema([]arrow.Field{
 	nullable("txn", arrow.StructOf(
 		nullable("appId", str), nullable("version", i64), nullable("lastUpdated", i64))),
@@ -49,7 +50,8 @@ var checkpointSchema = arrow.NewSchema([]arrow.Field{
 		nullable("schemaString", str), nullable("partitionColumns", arrow.ListOf(str)),
 		nullable("configuration", stringMap), nullable("createdTime", i64))),
 	nullable("protocol", arrow.StructOf(
-		nullable("minReaderVersion", i32), nullable("minWriterVersion", i32))),
+		nullable("minReaderVersion", i32), nullable("minWriterVersion", i32),
+		nullable("readerFeatures", arrow.ListOf(str)), nullable("writerFeatures", arrow.ListOf(str)))),
 }, nil)
 
 // checkpointRows builds the checkpoint content of s: protocol, metaData,
@@ -75,6 +77,18 @@ func (t *Table) checkpointRecord(s *snapshot, tombstoneCutoff int64) (arrow.Reco
 	row(protB)
 	protB.FieldBuilder(0).(*array.Int32Builder).Append(s.protocol.MinReaderVersion)
 	protB.FieldBuilder(1).(*array.Int32Builder).Append(s.protocol.MinWriterVersion)
+	// Feature lists only at reader 3 / writer 7, null below.
+	for i, fs := range map[int][]string{2: s.protocol.ReaderFeatures, 3: s.protocol.WriterFeatures} {
+		lb := protB.FieldBuilder(i).(*array.ListBuilder)
+		if (i == 2 && s.protocol.MinReaderVersion < 3) || (i == 3 && s.protocol.MinWriterVersion < 7) {
+			lb.AppendNull()
+			continue
+		}
+		lb.Append(true)
+		for _, f := range fs {
+			lb.ValueBuilder().(*array.StringBuilder).Append(f)
+		}
+	}
 	// metaData
 	row(metaB)
 	m := s.meta

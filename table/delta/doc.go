@@ -14,17 +14,24 @@
 //
 // Tables are created at reader version 1 / writer version 2 with no table
 // features, which every reader (Athena, Trino, Spark, delta-rs, DuckDB)
-// reads. Begin refuses (ErrUnsupported) a table that needs more: a higher
-// protocol, partition columns, delta.appendOnly, column invariants, or column
-// types outside lakemerge's set (long, integer, float, double, boolean,
-// string, binary, date, timestamp, decimal(p,s) with p ≤ 38).
+// reads, unless they have a timestamp column: lakemerge's timestamp (no
+// zone) is Delta's timestamp_ntz, which needs reader 3 / writer 7 with the
+// table feature timestampNtz in readerFeatures and writerFeatures (see
+// Timestamps). Begin refuses (ErrUnsupported) a table that needs more:
+// reader 2, reader 3 with a reader feature other than timestampNtz, writer
+// 3 to 6, writer 7 with a writer feature other than appendOnly, invariants
+// and timestampNtz, partition columns, delta.appendOnly, column invariants,
+// or column types outside lakemerge's set (long, integer, float, double,
+// boolean, string, binary, date, timestamp, timestamp_ntz, decimal(p,s)
+// with p ≤ 38).
 //
 // Log entries are _delta_log/%020d.json, newline-delimited actions, created
 // with objstore's CreateExclusive (S3: PutObject with If-None-Match: *), so
 // of two writers of one version exactly one wins. A commit holds, in order:
 // commitInfo (operation MERGE, every operationParameters and
 // operationMetrics value a string, engineInfo "lakemerge"), protocol and
-// metaData when the table is created, metaData when columns change, a txn
+// metaData when the table is created, protocol when a first timestamp_ntz
+// column upgrades it, metaData when columns change, a txn
 // action {appId "lakemerge", version = bookmark Runs}, the removes of
 // rewritten files and the adds of new ones (stats as Spark writes them:
 // numRecords, minValues, maxValues, nullCount; min/max for numbers, dates,
@@ -91,9 +98,25 @@
 // one of ` ,;{}()\n\t=` (which Spark refuses without column mapping), are
 // refused.
 //
-// Timestamps: lakemerge's timestamp (Arrow timestamp[us], no zone) is
-// written as Delta's timestamp, Parquet INT64 TIMESTAMP(isAdjustedToUTC,
-// MICROS): values are taken as UTC. (timestamp_ntz needs reader version 3.)
+// Timestamps: lakemerge's timestamp (Arrow timestamp[us], no zone: the
+// source's wall-clock value) is written as Delta's timestamp_ntz, Parquet
+// INT64 TIMESTAMP(isAdjustedToUTC=false, MICROS), so readers show the
+// value with its microseconds and no zone shift. A Delta timestamp (UTC
+// instants) reads in Trino and Athena as timestamp(3) with time zone and
+// loses the microseconds; Trino and Athena (engine v3, "reader protocol up
+// to version 3 ... timestampNtz supported") read timestamp_ntz as
+// timestamp(6). Stats of timestamp_ntz are written yyyy-MM-ddTHH:mm:ss.SSS
+// (no zone), truncated down to milliseconds as the protocol says.
+//
+// Upgrade rule for tables created before (reader 1 / writer 2 with Delta
+// timestamp columns): a column keeps its Delta type, so those columns stay
+// timestamp (written isAdjustedToUTC, as before) and the protocol stays
+// where it was. A timestamp column added later is timestamp_ntz, and the
+// commit that adds it upgrades the protocol to reader 3 / writer 7 with
+// readerFeatures [timestampNtz] and writerFeatures [appendOnly, invariants,
+// timestampNtz] (the features of writer version 2 are kept, as the
+// protocol asks of upgrades). Recreate a table to get timestamp_ntz for an
+// old column.
 //
 // Type widening (int→long, float→double, decimal precision up): Delta
 // readers at reader version 1 read every file with the table's current type

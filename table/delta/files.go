@@ -272,7 +272,7 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error
 	phys := physicalSchema(w.cols)
 	cols := make([]arrow.Array, len(w.cols))
 	for i, c := range w.cols {
-		if r, ok := retype(rec.Column(i), physicalType(c.typ)); ok {
+		if r, ok := retype(rec.Column(i), physicalType(c)); ok {
 			cols[i] = r
 		} else {
 			cols[i] = rec.Column(i)

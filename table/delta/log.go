@@ -90,10 +90,8 @@ func (s *snapshot) check(forWrite bool) error {
 	if s.protocol == nil || s.meta == nil {
 		return fmt.Errorf("log at version %d has no protocol or metaData", s.version)
 	}
-	p := s.protocol
-	if p.MinReaderVersion > 1 || (forWrite && p.MinWriterVersion > 2) {
-		return fmt.Errorf("%w: the table needs Delta protocol reader %d / writer %d (reader features %v, writer features %v); lakemerge reads reader 1 and writes writer 2 tables only",
-			ErrUnsupported, p.MinReaderVersion, p.MinWriterVersion, p.ReaderFeatures, p.WriterFeatures)
+	if err := checkProtocol(s.protocol, forWrite); err != nil {
+		return err
 	}
 	if s.meta.Format.Provider != "" && s.meta.Format.Provider != "parquet" {
 		return fmt.Errorf("%w: data file format %s", ErrUnsupported, s.meta.Format.Provider)

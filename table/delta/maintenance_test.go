@@ -268,11 +268,13 @@ func TestRefusesUnsupportedTables(t *testing.T) {
 		return `{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":"` + schema + `","partitionColumns":[` + extra + `],"configuration":{CONF},"createdTime":1}}`
 	}
 	cases := map[string]string{
-		"reader 3":    `{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
-		"writer 7":    `{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["appendOnly"]}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
-		"partitioned": `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(meta(`"id"`), "CONF", "", 1),
-		"append only": `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(meta(""), "CONF", `"delta.appendOnly":"true"`, 1),
-		"nested type": `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(strings.Replace(meta(""), "CONF", "", 1), `\"type\":\"long\"`, `\"type\":{\"type\":\"struct\",\"fields\":[]}`, 1),
+		"reader 3":              `{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
+		"writer 7":              `{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["appendOnly","checkConstraints"]}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
+		"reader 2":              `{"protocol":{"minReaderVersion":2,"minWriterVersion":5}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
+		"reader 3 ntz and more": `{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["timestampNtz","columnMapping"],"writerFeatures":["timestampNtz","columnMapping"]}}` + "\n" + strings.Replace(meta(""), "CONF", "", 1),
+		"partitioned":           `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(meta(`"id"`), "CONF", "", 1),
+		"append only":           `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(meta(""), "CONF", `"delta.appendOnly":"true"`, 1),
+		"nested type":           `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}` + "\n" + strings.Replace(strings.Replace(meta(""), "CONF", "", 1), `\"type\":\"long\"`, `\"type\":{\"type\":\"struct\",\"fields\":[]}`, 1),
 	}
 	for name, log := range cases {
 		t.Run(name, func(t *testing.T) {

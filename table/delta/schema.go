@@ -13,8 +13,9 @@ import (
 )
 
 // ErrUnsupported is matched by the errors of tables lakemerge refuses to
-// read or write: a protocol above reader 1 / writer 2, partition columns,
-// append-only tables, column invariants, column types outside its set.
+// read or write: a protocol or table feature it does not implement,
+// partition columns, append-only tables, column invariants, column types
+// outside its set.
 var ErrUnsupported = errors.New("unsupported delta table")
 
 // nameKey is the schema field metadata key that keeps a column's lakemerge
@@ -27,6 +28,10 @@ type column struct {
 	name string         // lakemerge name, as in change batches
 	phys string         // Delta and Parquet name: name lower-cased
 	typ  arrow.DataType // lakemerge (change) type
+	// utc marks a timestamp column of Delta type timestamp (UTC instants,
+	// as tables created before timestamp_ntz have them); lakemerge's new
+	// timestamp columns are timestamp_ntz.
+	utc bool
 }
 
 // seqColumn is the system column every data file carries.
@@ -47,7 +52,8 @@ func checkName(name string) error {
 	return nil
 }
 
-// deltaType is the Delta schema type name of a lakemerge column type.
+// deltaType is the Delta schema type name of a lakemerge column type, as a
+// new column gets it: a timestamp (no zone) is timestamp_ntz.
 func deltaType(t arrow.DataType) (string, error) {
 	switch t.ID() {
 	case arrow.INT32:
@@ -68,7 +74,7 @@ func deltaType(t arrow.DataType) (string, error) {
 		return "date", nil
 	case arrow.TIMESTAMP:
 		if t.(*arrow.TimestampType).Unit == arrow.Microsecond {
-			return "timestamp", nil
+			return "timestamp_ntz", nil
 		}
 	case arrow.DECIMAL128:
 		d := t.(*arrow.Decimal128Type)
@@ -77,6 +83,14 @@ func deltaType(t arrow.DataType) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("type %s has no Delta type lakemerge writes", t)
+}
+
+// columnType is the Delta schema type name of column c.
+func columnType(c column) (string, error) {
+	if c.utc && c.typ.ID() == arrow.TIMESTAMP {
+		return "timestamp", nil
+	}
+	return deltaType(c.typ)
 }
 
 // arrowType is the lakemerge type of a Delta primitive type name.
@@ -98,7 +112,7 @@ func arrowType(name string) (arrow.DataType, error) {
 		return arrow.BinaryTypes.Binary, nil
 	case "date":
 		return arrow.FixedWidthTypes.Date32, nil
-	case "timestamp":
+	case "timestamp", "timestamp_ntz":
 		return &arrow.TimestampType{Unit: arrow.Microsecond}, nil
 	}
 	if ps, ok := strings.CutPrefix(name, "decimal("); ok && strings.HasSuffix(ps, ")") {
@@ -130,7 +144,7 @@ type schemaStruct struct {
 func formatSchema(cols []column) (string, error) {
 	s := schemaStruct{Type: "struct", Fields: make([]schemaField, 0, len(cols))}
 	for _, c := range cols {
-		dt, err := deltaType(c.typ)
+		dt, err := columnType(c)
 		if err != nil {
 			return "", fmt.Errorf("column %s: %w", c.name, err)
 		}
@@ -169,7 +183,7 @@ func parseSchema(schemaString string) ([]column, error) {
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", f.Name, err)
 		}
-		c := column{name: f.Name, phys: f.Name, typ: typ}
+		c := column{name: f.Name, phys: f.Name, typ: typ, utc: name == "timestamp"}
 		if orig, ok := f.Metadata[nameKey].(string); ok && strings.EqualFold(orig, f.Name) {
 			c.name = orig
 		}
@@ -204,21 +218,22 @@ func logicalSchema(cols []column) *arrow.Schema {
 	return arrow.NewSchema(fs, nil)
 }
 
-// physicalType is the Arrow type a column is written to Parquet with:
-// timestamps carry the UTC zone, so that Parquet marks them
-// isAdjustedToUTC as Delta's timestamp requires.
-func physicalType(t arrow.DataType) arrow.DataType {
-	if ts, ok := t.(*arrow.TimestampType); ok && ts.TimeZone == "" {
+// physicalType is the Arrow type column c is written to Parquet with: a
+// timestamp column of Delta type timestamp carries the UTC zone, so that
+// Parquet marks it isAdjustedToUTC as that type requires; a timestamp_ntz
+// column has none (isAdjustedToUTC false).
+func physicalType(c column) arrow.DataType {
+	if ts, ok := c.typ.(*arrow.TimestampType); ok && c.utc && ts.TimeZone == "" {
 		return &arrow.TimestampType{Unit: ts.Unit, TimeZone: "UTC"}
 	}
-	return t
+	return c.typ
 }
 
 // physicalSchema is the Arrow schema data files are written with.
 func physicalSchema(cols []column) *arrow.Schema {
 	fs := make([]arrow.Field, len(cols))
 	for i, c := range cols {
-		fs[i] = arrow.Field{Name: c.phys, Type: physicalType(c.typ), Nullable: true}
+		fs[i] = arrow.Field{Name: c.phys, Type: physicalType(c), Nullable: true}
 	}
 	return arrow.NewSchema(fs, nil)
 }

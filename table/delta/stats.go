@@ -32,7 +32,7 @@ func fileStats(rec arrow.RecordBatch, cols []column) string {
 		key := jsonString(c.phys)
 		sep(&nulls)
 		nulls.WriteString(key + ":" + strconv.Itoa(arr.NullN()))
-		lo, hi, ok := minMax(arr)
+		lo, hi, ok := minMax(arr, c.utc)
 		if !ok {
 			continue
 		}
@@ -61,11 +61,13 @@ func jsonString(s string) string {
 	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }
 
-// minMax returns the JSON min and max of arr's valid values; ok is false
+// minMax returns the JSON min and max of arr's valid values (timestamps
+// with the zone "Z" when utc, for Delta's timestamp, without it for
+// timestamp_ntz); ok is false
 // for types without min/max stats, for all-null arrays, and for floats with
 // NaN or infinities (JSON cannot hold them). An empty side means that side
 // is left out (a string too long to bound).
-func minMax(arr arrow.Array) (lo, hi string, ok bool) {
+func minMax(arr arrow.Array, utc bool) (lo, hi string, ok bool) {
 	n := arr.Len()
 	first := -1
 	for i := 0; i < n; i++ {
@@ -90,7 +92,7 @@ func minMax(arr arrow.Array) (lo, hi string, ok bool) {
 	case *array.Timestamp:
 		mn, mx := ordered(a, first, a.Value)
 		unit := a.DataType().(*arrow.TimestampType).Unit
-		return formatTimestamp(int64(mn), unit), formatTimestamp(int64(mx), unit), true
+		return formatTimestamp(int64(mn), unit, utc), formatTimestamp(int64(mx), unit, utc), true
 	case *array.Float32:
 		mn, mx := ordered(a, first, a.Value)
 		for i := 0; i < n; i++ {
@@ -165,9 +167,11 @@ func formatDate(days int64) string {
 	return `"` + time.Unix(days*86400, 0).UTC().Format("2006-01-02") + `"`
 }
 
-// formatTimestamp writes a timestamp truncated down to milliseconds, in
-// UTC, as the protocol's stats want (readers add 1 ms to a max).
-func formatTimestamp(v int64, unit arrow.TimeUnit) string {
+// formatTimestamp writes a timestamp truncated down to milliseconds, as
+// the protocol's stats want (readers add 1 ms to a max): with the zone "Z"
+// for a timestamp (UTC), without one for a timestamp_ntz, as Spark and
+// Delta Kernel write and read them (yyyy-MM-ddTHH:mm:ss.SSS).
+func formatTimestamp(v int64, unit arrow.TimeUnit, utc bool) string {
 	var ms int64
 	switch unit {
 	case arrow.Second:
@@ -178,6 +182,9 @@ func formatTimestamp(v int64, unit arrow.TimeUnit) string {
 		ms = floorDiv(v, 1000)
 	case arrow.Nanosecond:
 		ms = floorDiv(v, 1000_000)
+	}
+	if !utc {
+		return `"` + time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000") + `"`
 	}
 	return `"` + time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`
 }

@@ -24,6 +24,7 @@ type Txn struct {
 	cols  []column // the table's columns (with _seq); nil while there is no table
 
 	meta       *metadataAction // metaData to commit; nil: unchanged
+	protocol   *protocolAction // protocol to commit; nil: unchanged
 	create     bool            // the commit creates the table
 	rewriteAll bool            // a widened type: every live file is rewritten
 
@@ -122,6 +123,11 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		x.meta = &m
 	}
 	x.cols = out
+	if x.snap.version < 0 {
+		x.protocol = requiredProtocol(nil, out)
+	} else {
+		x.protocol = requiredProtocol(x.snap.protocol, out)
+	}
 	if widened && x.snap.version >= 0 {
 		x.rewriteAll = true
 	}
@@ -239,8 +245,9 @@ func (x *Txn) putOutcome(ctx context.Context, key string, body []byte, err error
 	return bytes.Equal(got, body), nil
 }
 
-// actions lists the actions of the commit: commitInfo, protocol and
-// metaData (when created or changed), txn, removes, adds.
+// actions lists the actions of the commit: commitInfo, protocol (when
+// created or upgraded, see requiredProtocol) and metaData (when created or
+// changed), txn, removes, adds.
 func (x *Txn) actions(bm bookmarks.Bookmark, ref *stateRef) []action {
 	now := x.t.now().UnixMilli()
 	params := map[string]string{"predicate": x.predicate()}
@@ -286,8 +293,8 @@ func (x *Txn) actions(bm bookmarks.Bookmark, ref *stateRef) []action {
 		ci.ReadVersion = &rv
 	}
 	acts := []action{{CommitInfo: ci}}
-	if x.create {
-		acts = append(acts, action{Protocol: &protocolAction{MinReaderVersion: 1, MinWriterVersion: 2}})
+	if x.protocol != nil {
+		acts = append(acts, action{Protocol: x.protocol})
 	}
 	if x.meta != nil {
 		acts = append(acts, action{MetaData: x.meta})

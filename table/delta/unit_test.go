@@ -40,11 +40,14 @@ func TestTruncateStrings(t *testing.T) {
 }
 
 func TestStatsFormats(t *testing.T) {
-	if got := formatTimestamp(-1, arrow.Microsecond); got != `"1969-12-31T23:59:59.999Z"` {
+	if got := formatTimestamp(-1, arrow.Microsecond, true); got != `"1969-12-31T23:59:59.999Z"` {
 		t.Errorf("negative µs truncate down: %s", got)
 	}
-	if got := formatTimestamp(1_500, arrow.Microsecond); got != `"1970-01-01T00:00:00.001Z"` {
+	if got := formatTimestamp(1_500, arrow.Microsecond, true); got != `"1970-01-01T00:00:00.001Z"` {
 		t.Errorf("µs truncate down: %s", got)
+	}
+	if got := formatTimestamp(-1_054_736, arrow.Microsecond, false); got != `"1969-12-31T23:59:58.945"` {
+		t.Errorf("timestamp_ntz: %s", got)
 	}
 	if got := formatDate(-1); got != `"1969-12-31"` {
 		t.Errorf("date: %s", got)

@@ -228,6 +228,15 @@ func (x *Txn) plan(ctx context.Context, changes arrow.RecordBatch, prune bool) (
 	}
 	var opts []icetable.ScanOption
 	if f := inFilter(changes, x.t.opts.Keys); prune && f != nil {
+		if keyWidened(x.tbl, x.t.opts.Keys[0]) {
+			// iceberg-go cannot read the 4-byte bounds of older files (see
+			// promote.go): prune by partition and promoted bounds here.
+			tasks, err := x.tbl.Scan().PlanFiles(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("plan files of %s: %w", x.name(), err)
+			}
+			return pruneWidened(x.tbl, x.t.opts.Keys[0], keyColumn(changes, x.t.opts.Keys[0]), tasks), nil
+		}
 		opts = append(opts, icetable.WithRowFilter(f))
 	}
 	tasks, err := x.tbl.Scan(opts...).PlanFiles(ctx)
