@@ -65,6 +65,11 @@ func TestStatus(t *testing.T) {
 	}
 	snap := currentSnapshot(t, filepath.Join(dir, "warehouse", "demo.db", "orders"))
 
+	// notes.txt is not a change file and no ignore: glob names it: status
+	// says that a run would stop on it.
+	unknownErr := "objects that are not change files: 1 object(s) under file://" + filepath.Join(dir, "raw", "public", "orders") +
+		`/ cannot be read as change files, the first public/orders/notes.txt: dms file "public/orders/notes.txt": name does not end in .csv or .csv.gz; ` +
+		"fix or move them, or list them in the table's ignore: globs in the job file to skip them on purpose"
 	r := clitest.Run(t, "status", "--config", job, "--table", "orders", "--json")
 	if r.Code != 0 {
 		t.Fatalf("status --json: %s", r)
@@ -82,7 +87,8 @@ func TestStatus(t *testing.T) {
 		"snapshot_id": json.Number(snap), "snapshot_id_str": snap,
 		"rows": json.Number("4"), "files_absorbed": json.Number("3"), "generation": json.Number("0"), "runs": json.Number("1"),
 		"last_file":     "public/orders/20240529-081502114.csv",
-		"pending_files": json.Number("1"), "pending_ignored": json.Number("1"),
+		"pending_files": json.Number("1"), "pending_ignored": json.Number("0"), "pending_unknown": json.Number("1"),
+		"error": unknownErr,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -102,13 +108,14 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status: %s", r)
 	}
 	wantText := fmt.Sprintf(`orders → demo.orders (iceberg)
+  error:      %s
   location:   file://%s/warehouse/demo.db/orders
   snapshot:   %s
   rows:       4
   absorbed:   3 files, load generation 0, 1 runs
   last file:  public/orders/20240529-081502114.csv
-  pending:    1 change files, 1 other objects (ignored)
-`, dir, snap)
+  pending:    1 change files, 0 ignored objects, 1 unknown objects (a run stops on these)
+`, unknownErr, dir, snap)
 	if r.Stdout != wantText {
 		t.Fatalf("status text:\n%s\nwant\n%s", r.Stdout, wantText)
 	}

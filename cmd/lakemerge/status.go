@@ -144,7 +144,8 @@ func printStatus(w io.Writer, sts []tableStatus) error {
 			last = "-"
 		}
 		fmt.Fprintf(tw, "  last file:\t%s\n", last)
-		fmt.Fprintf(tw, "  pending:\t%d change files, %d other objects (ignored)\n", s.PendingFiles, s.PendingIgnored)
+		fmt.Fprintf(tw, "  pending:\t%d change files, %d ignored objects, %d unknown objects (a run stops on these)\n",
+			s.PendingFiles, s.PendingIgnored, s.PendingUnknown)
 	}
 	return tw.Flush()
 }
