@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -19,6 +18,7 @@ import (
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/objstore/icebergio"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 	"github.com/lakemerge/lakemerge/table/delta"
@@ -33,18 +33,51 @@ type Catalog interface {
 	Close() error
 }
 
-// RegisterFileIO registers lakemerge's S3 file IO (objstore/s3.IcebergIO)
-// with iceberg-go for s3://, s3a:// and s3n:// table locations. Call it
-// once at program start (main, TestMain), before any Build.
+// RegisterFileIO makes iceberg-go reach every Iceberg table file through
+// lakemerge's stores: it registers objstore/icebergio.Factory for the
+// schemes file, "" (bare paths), s3, s3a and s3n, replacing iceberg-go's
+// own local file IO. That factory serves only calls whose context carries
+// a job's warehouse store, which the catalogs Build returns add; any other
+// call fails instead of bypassing the store. It is the one process-wide
+// registration lakemerge makes, because iceberg-go's IO registry is
+// process-wide: call it once at program start (main, TestMain), before any
+// Build.
 func RegisterFileIO() {
-	for _, scheme := range []string{"s3", "s3a", "s3n"} {
-		iceio.Register(scheme, objs3.IcebergIO)
+	for _, scheme := range []string{"file", "", "s3", "s3a", "s3n"} {
+		iceio.Unregister(scheme)
+		iceio.Register(scheme, icebergio.Factory)
 	}
+}
+
+// Store zones, as WithStoreWrapper names them.
+const (
+	ZoneRaw       = "raw"       // the raw zone: change files
+	ZoneWarehouse = "warehouse" // the warehouse: Iceberg and Delta table files
+)
+
+// Option changes how Build wires a job. The binary passes none.
+type Option func(*options)
+
+type options struct {
+	wrap func(zone string, s objstore.Store) objstore.Store
+}
+
+// WithStoreWrapper makes Build hand each store it opens to wrap, with its
+// zone (ZoneRaw, ZoneWarehouse), and use the store wrap returns, so that a
+// test injects faults into or records the I/O of exactly the wiring the
+// binary runs. The warehouse store wrap returns must still read ranges
+// (objstore/icebergio.Store); objstore/fault's stores do.
+func WithStoreWrapper(wrap func(zone string, s objstore.Store) objstore.Store) Option {
+	return func(o *options) { o.wrap = wrap }
 }
 
 // Job is a job file wired to concrete parts. Close it when done.
 type Job struct {
-	Raw     objstore.Store
+	Raw objstore.Store
+	// Warehouse holds every file of the job's tables, Iceberg and Delta.
+	Warehouse objstore.Store
+	// Catalog reaches Iceberg table files through Warehouse only (see
+	// WarehouseCatalog).
 	Catalog Catalog
 	Tables  []Table
 }
@@ -69,9 +102,13 @@ func (j *Job) Close() error {
 	return nil
 }
 
-// Build opens the raw zone and the catalog of job and wires each of tables
-// (from job.Select). observe may be nil.
-func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer) (*Job, error) {
+// Build opens the raw zone, the warehouse and the catalog of job and wires
+// each of tables (from job.Select). observe may be nil.
+func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer, opts ...Option) (*Job, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var awsCfg *aws.Config
 	loadAWS := func() (aws.Config, error) {
 		if awsCfg == nil {
@@ -83,20 +120,23 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		}
 		return *awsCfg, nil
 	}
-	raw, err := openStore(job.Raw, job.S3, loadAWS)
+	open := func(zone, loc string) (objstore.Store, error) {
+		s, err := openStore(loc, job.S3, loadAWS)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", zone, err)
+		}
+		if o.wrap != nil {
+			s = o.wrap(zone, s)
+		}
+		return s, nil
+	}
+	raw, err := open(ZoneRaw, job.Raw)
 	if err != nil {
-		return nil, fmt.Errorf("raw: %w", err)
+		return nil, err
 	}
-	// How the table files on S3 are reached (objstore/s3.IcebergIO).
-	props := map[string]string{objs3.PropPathStyle: strconv.FormatBool(job.S3.PathStyle)}
-	if job.S3.Endpoint != "" {
-		props[objs3.PropEndpoint] = job.S3.Endpoint
-	}
-	if job.S3.Region != "" {
-		props[objs3.PropRegion] = job.S3.Region
-	}
-	if job.S3.KMSKeyID != "" {
-		props[objs3.PropKMSKeyID] = job.S3.KMSKeyID
+	warehouse, err := open(ZoneWarehouse, job.Warehouse)
+	if err != nil {
+		return nil, err
 	}
 	var cat Catalog
 	switch job.Catalog.Type {
@@ -106,17 +146,22 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			return nil, err
 		}
 		cat, err = glue.Open(cfg, glue.Options{Warehouse: job.Warehouse, Region: job.Catalog.Region,
-			Endpoint: job.Catalog.Endpoint, Properties: props})
+			Endpoint: job.Catalog.Endpoint})
 		if err != nil {
 			return nil, err
 		}
 	default:
-		if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
+		if cat, err = local.Open(job.Catalog.Path, job.Warehouse, nil); err != nil {
 			return nil, err
 		}
 	}
-	w := &Job{Raw: raw, Catalog: cat}
-	var warehouse objstore.Store // for Delta tables, opened on first use
+	wcat, err := WarehouseCatalog(cat, warehouse, job.Warehouse)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	cat = wcat
+	w := &Job{Raw: raw, Warehouse: warehouse, Catalog: cat}
 	for _, tc := range tables {
 		if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
 			w.Close()
@@ -133,12 +178,6 @@ func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Observe: observe,
 		}}
 		if tc.Target.Format == config.TargetDelta {
-			if warehouse == nil {
-				if warehouse, err = openStore(job.Warehouse, job.S3, loadAWS); err != nil {
-					w.Close()
-					return nil, fmt.Errorf("warehouse: %w", err)
-				}
-			}
 			wt.DeltaRoot = tc.Target.Database + ".db/" + tc.Target.Table + "/"
 			wt.Location = strings.TrimRight(job.Warehouse, "/") + "/" + wt.DeltaRoot
 			wt.Delta = delta.New(warehouse, wt.DeltaRoot, delta.Options{
