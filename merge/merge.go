@@ -64,12 +64,20 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	res := Result{Table: t.Name}
 	var p *prepared
 	defer func() { p.release() }()
+	// unknown is the error of the latest commit whose outcome is not known
+	// yet; the next Begin resolves it. A run that fails before that says
+	// so: a re-run finds out.
+	var unknown error
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		txn, err := t.Target.Begin(ctx)
 		if err != nil {
+			if unknown != nil {
+				return res, fmt.Errorf("table %s: %w (after a commit whose outcome is unknown: %w)", t.Name, err, unknown)
+			}
 			return res, fmt.Errorf("table %s: %w", t.Name, err)
 		}
+		unknown = nil
 		cur := txn.Bookmark()
 		if p != nil && cur.Equal(p.next) {
 			// Our previous attempt landed after all (unknown outcome), or a
@@ -114,9 +122,15 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 		if attempt >= maxAttempts {
 			return res, fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
 		}
+		if errors.Is(err, change.ErrCommitUnknown) {
+			unknown = err
+		}
 		t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
-		if err := backoff(ctx, attempt); err != nil {
-			return res, err
+		if berr := backoff(ctx, attempt); berr != nil {
+			if unknown != nil {
+				return res, fmt.Errorf("table %s: %w (after a commit whose outcome is unknown: %w)", t.Name, berr, unknown)
+			}
+			return res, berr
 		}
 	}
 }
