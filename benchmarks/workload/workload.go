@@ -33,15 +33,15 @@ const (
 
 // Spec describes one workload.
 type Spec struct {
-	Seed        uint64
-	BaseRows    int     // rows of the full load (keys 0..BaseRows-1)
-	Changes     int     // CDC change rows
-	Inserts     float64 // fraction of changes that insert new keys
-	Deletes     float64 // fraction that delete live keys; the rest update
+	Seed     uint64
+	BaseRows int     // rows of the full load (keys 0..BaseRows-1)
+	Changes  int     // CDC change rows
+	Inserts  float64 // fraction of changes that insert new keys
+	Deletes  float64 // fraction that delete live keys; the rest update
 	// Reinserts is the fraction of inserts that bring back a deleted key
 	// instead of a new one (when some key is deleted); 0 draws nothing
 	// from the random source, so older specs keep their bytes.
-	Reinserts float64
+	Reinserts   float64
 	Dist        Dist
 	NoteBytes   int // width of the note column (row width knob)
 	RowsPerFile int // rows per LOAD or CDC file
