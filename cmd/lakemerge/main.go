@@ -45,8 +45,11 @@ func main() {
 	setGCPercent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	// The exit code reads ctx, which stop cancels: decide it first, or
+	// every failure would look interrupted.
+	code := exitCode(ctx, err, os.Stderr)
 	stop()
-	os.Exit(exitCode(ctx, err, os.Stderr))
+	os.Exit(code)
 }
 
 // exitCode maps the error of a command to the process exit code and tells

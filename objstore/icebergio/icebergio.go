@@ -252,8 +252,13 @@ func (f *FS) Create(name string) (iceio.FileWriter, error) {
 				w.err = fmt.Errorf("write %s: the store stopped reading before the end", name)
 			}
 		}
-		// Unblock a Write waiting for a reader that has gone.
-		pr.CloseWithError(errors.Join(w.err, errWriterDone))
+		// Unblock a Write waiting for a reader that has gone: it gets the
+		// Put's error.
+		if w.err != nil {
+			pr.CloseWithError(w.err)
+		} else {
+			pr.CloseWithError(errWriterDone)
+		}
 	}()
 	return w, nil
 }

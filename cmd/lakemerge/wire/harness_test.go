@@ -192,7 +192,10 @@ func (e *env) runOnce(wrap func(zone string, s objstore.Store) objstore.Store) (
 // state is the table as a reader sees it: bookmark (runs, generation and
 // the keys and sizes of the objects absorbed) and rows, rendered. A table
 // that does not exist, or exists without rows or bookmark, is "".
-func (e *env) state() string {
+func (e *env) state() string { return e.stateWith(nil) }
+
+// stateWith is state, read through the stores wrap returns (nil: none).
+func (e *env) stateWith(wrap func(zone string, s objstore.Store) objstore.Store) string {
 	e.t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer func() {
@@ -200,7 +203,11 @@ func (e *env) state() string {
 			e.t.Errorf("reading the table left %d Arrow bytes allocated", n)
 		}
 	}()
-	j := e.build(mem)
+	var opts []wire.Option
+	if wrap != nil {
+		opts = append(opts, wire.WithStoreWrapper(wrap))
+	}
+	j := e.build(mem, opts...)
 	defer j.Close()
 	ctx := context.Background()
 	info, err := j.Tables[0].Describe(ctx)
