@@ -234,8 +234,10 @@ func (f *FS) WriteFile(name string, p []byte) error {
 }
 
 // Create starts writing the file name. What is written streams into one
-// Store.Put; Close waits for it and returns its error. Nothing is visible
-// before Close returns nil, and a write that fails stores nothing.
+// Store.Put, running in a goroutine until Close, which waits for it and
+// returns its error: the caller must Close the writer, also after a failed
+// Write. Nothing is visible before Close returns nil, and a write that
+// fails stores nothing.
 func (f *FS) Create(name string) (iceio.FileWriter, error) {
 	key, err := f.Key(name)
 	if err != nil {

@@ -48,7 +48,10 @@ func (c *warehouseCatalog) with(ctx context.Context) context.Context {
 }
 
 // rehome returns t reading and writing its files through the warehouse
-// store, and committing and reloading through c.
+// store, and committing and reloading through c. It keeps t's identifier,
+// metadata and metadata location; iceberg-go's table options (metrics
+// reporter, scan planning IO properties) are not carried over, as
+// lakemerge sets none.
 func (c *warehouseCatalog) rehome(t *icetable.Table) *icetable.Table {
 	if t == nil {
 		return nil
