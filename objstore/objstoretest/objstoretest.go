@@ -1,10 +1,12 @@
 // Package objstoretest is the conformance suite every objstore.Store
 // implementation passes: the contract of objstore.Store, as tests.
 //
-// Call Run from the implementation's tests:
+// Call Run from the implementation's tests, and RunRanges for a store that
+// also reads ranges (Stat, OpenRange; see RangeStore):
 //
 //	func TestConformance(t *testing.T) {
 //		objstoretest.Run(t, func(t *testing.T) objstore.Store { return mem.New() })
+//		objstoretest.RunRanges(t, func(t *testing.T) objstoretest.RangeStore { return mem.New() })
 //	}
 //
 // The suite uses only keys every implementation accepts (S3, a folder, in
