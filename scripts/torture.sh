@@ -80,9 +80,14 @@ print(f"faulty runs      {r['faulty_runs']}  ({r['runs_failed']} failed, {r['run
 print(f"fault points     {r['fault_points']}  (store calls of the faulty runs)")
 print(f"faults injected  {r['faults_injected']}  {r['faults_by_kind']}")
 print(f"errors without the injected fault in their chain: {r['errors_without_injected_cause']}")
+for d in r['errors_without_injected_cause_samples'] or []:
+    print("  - " + d)
 print(f"wall time        {r['wall_seconds']:.0f} s")
 print(f"divergences      {len(r['divergences'] or [])}")
 for d in r['divergences'] or []:
     print("  - " + d.replace("\n", "\n    "))
+print(f"known defect     {len(r['known_defect'] or [])}  (knownIcebergWriteLoss in cmd/lakemerge/wire/fault_test.go)")
+for d in r['known_defect'] or []:
+    print("  - " + d.split("\n")[0])
 EOF
 exit $status

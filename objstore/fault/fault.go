@@ -414,7 +414,11 @@ func (s *Store) body(p Point, k Kind, r io.Reader) io.Reader {
 		return r
 	}
 	cut := int64(hash(s.cfg.Seed, p.Index) % 4096)
-	return &cutBody{r: r, cut: cut, left: cut, err: injected(p, k)}
+	b := &cutBody{r: r, cut: cut, left: cut, err: injected(p, k)}
+	if _, ok := r.(io.Seeker); ok {
+		return seekableCutBody{b}
+	}
+	return b
 }
 
 // Delete deletes through the wrapped store.
@@ -478,7 +482,7 @@ func (r *reader) Read(b []byte) (n int, err error) {
 func (r *reader) Close() error { return r.r.Close() }
 
 // cutBody passes left bytes of r, then fails with err, also where r would
-// have ended. It seeks when r does, so that stores can re-send it.
+// have ended.
 type cutBody struct {
 	r         io.Reader
 	cut, left int64 // bytes passed before failing: in all, still
@@ -500,12 +504,13 @@ func (c *cutBody) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *cutBody) Seek(offset int64, whence int) (int64, error) {
-	sk, ok := c.r.(io.Seeker)
-	if !ok {
-		return 0, errors.New("body cannot seek")
-	}
-	pos, err := sk.Seek(offset, whence)
+// seekableCutBody is a cutBody of a reader that seeks, so that stores
+// that re-send bodies (S3 after a conflicting write) see a seeker, as they
+// would without the fault.
+type seekableCutBody struct{ *cutBody }
+
+func (c seekableCutBody) Seek(offset int64, whence int) (int64, error) {
+	pos, err := c.r.(io.Seeker).Seek(offset, whence)
 	if err == nil {
 		c.left = c.cut - pos
 	}

@@ -281,4 +281,9 @@ func TestPartialBodyIsReSendable(t *testing.T) {
 	if !errors.Is(err1, ErrInjected) || n1 >= 10_000 || n2 != n1 || !errors.Is(err2, ErrInjected) {
 		t.Fatalf("cut body: %d bytes, %v; sent again: %d bytes, %v", n1, err1, n2, err2)
 	}
+	// A body that cannot seek stays one that cannot.
+	pr, _ := io.Pipe()
+	if _, ok := s.body(Point{Index: 9, Op: OpPut, Key: "k"}, Partial, pr).(io.Seeker); ok {
+		t.Error("a cut pipe seeks")
+	}
 }

@@ -38,6 +38,7 @@ type report struct {
 	Committed   int            `json:"runs_committed"` // faulty runs that committed
 	Unknown     int            `json:"runs_unknown"`   // failed runs whose commit landed (error says unknown)
 	LostCause   int            `json:"errors_without_injected_cause"`
+	LostCauses  []string       `json:"errors_without_injected_cause_samples"` // the first 20
 	Divergences []string       `json:"divergences"`
 	Known       []string       `json:"known_defect"` // divergences of knownIcebergWriteLoss
 	ByKind      map[string]int `json:"faults_by_kind"`
@@ -270,7 +271,9 @@ runs:
 			}
 			if !errors.Is(err, fault.ErrInjected) {
 				local.LostCause++
-				t.Logf("%s: the error does not wrap the injected fault: %v", where, err)
+				msg := fmt.Sprintf("seed=%d %s: %s: the error does not wrap the injected fault: %v", seed, sc, where, err)
+				t.Log(msg)
+				local.LostCauses = append(local.LostCauses, msg)
 			}
 		}
 		// The re-run, without faults, counting the calls.
@@ -304,6 +307,8 @@ runs:
 	rep.Committed += local.Committed
 	rep.Unknown += local.Unknown
 	rep.LostCause += local.LostCause
+	rep.LostCauses = append(rep.LostCauses, local.LostCauses...)
+	rep.LostCauses = rep.LostCauses[:min(len(rep.LostCauses), 20)]
 	rep.Divergences = append(rep.Divergences, local.Divergences...)
 	rep.Known = append(rep.Known, local.Known...)
 	for k, n := range local.ByKind {
