@@ -1,9 +1,12 @@
 // Package objstore is the blob seam between lakemerge and where its files
 // live: the raw zone it reads change files from and the warehouse it writes
-// table files to. Implementations: objstore/s3 (a bucket prefix),
-// objstore/local (a folder on disk), objstore/mem (in memory, for tests).
-// objstore/objstoretest holds the conformance suite every implementation
-// passes.
+// table files to. Every byte of both goes through a Store. Implementations:
+// objstore/s3 (a bucket prefix), objstore/local (a folder on disk),
+// objstore/mem (in memory, for tests); objstore/fault wraps any of them and
+// injects failures. All of them also read an object's info and a range of
+// its content (Stat, OpenRange), which objstore/icebergio, iceberg-go's
+// file IO over a Store, needs. objstore/objstoretest holds the conformance
+// suites every implementation passes.
 //
 // Keys are slash-separated paths relative to the store's root, never with a
 // leading slash. Listing is recursive and returns keys in byte order.

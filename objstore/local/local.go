@@ -27,6 +27,10 @@
 //     with the same size within one timestamp tick keeps the ETag; raw-zone
 //     files that get rewritten (DMS reloads) are rewritten minutes apart.
 //
+// Besides objstore.Store, Stat reads an object's info and OpenRange a part
+// of its content (pread), for readers that need only parts of large files
+// (objstore/icebergio: Parquet footers and column chunks).
+//
 // Every call returns an error for a canceled context before touching the
 // disk; List also checks the context in every folder it reads, and Put and
 // CreateExclusive while copying the body.
@@ -255,28 +259,80 @@ func info(key string, fi fs.FileInfo) objstore.ObjectInfo {
 // Open reads one object. A missing key, or one naming a folder, gives an
 // error matching objstore.ErrNotExist that names the filesystem path.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open %w", err)
+	}
+	return f, nil
+}
+
+// open opens the file of key; its errors start with the key or path, for
+// the caller to prefix with its action.
+func (s *Store) open(ctx context.Context, key string) (*os.File, error) {
 	p, err := s.path(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	f, err := os.Open(p)
 	if missing(err) {
-		return nil, fmt.Errorf("open %s: %w", p, objstore.ErrNotExist)
+		return nil, fmt.Errorf("%s: %w", p, objstore.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	fi, err := f.Stat()
 	if err == nil && fi.IsDir() {
-		err = fmt.Errorf("open %s: %w (a folder)", p, objstore.ErrNotExist)
+		err = fmt.Errorf("%s: %w (a folder)", p, objstore.ErrNotExist)
 	} else if err != nil {
-		err = fmt.Errorf("open %s: %w", key, err)
+		err = fmt.Errorf("%s: %w", key, err)
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// Stat returns the info of one object, as List reports it, without
+// reading it. A missing key, or one naming a folder, gives an error
+// matching objstore.ErrNotExist.
+func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return info(key, fi), nil
+}
+
+// OpenRange reads length bytes of one object from offset, or to its end
+// when length < 0. A range that runs past the end stops at the end.
+func (s *Store) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", key, offset)
+	}
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open %w", err)
+	}
+	if length < 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open %s: %w", key, err)
+		}
+		return f, nil
+	}
+	return sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// sectionCloser is a section of an open file that closes the file.
+type sectionCloser struct {
+	*io.SectionReader
+	io.Closer
 }
 
 // Put stores r under key, replacing any object there (invariant 2).

@@ -19,6 +19,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newStore(t) })
+	objstoretest.RunRanges(t, func(t *testing.T) objstoretest.RangeStore { return newStore(t) })
 }
 
 // newStore returns a store on a folder "root" inside a fresh temporary

@@ -2,6 +2,13 @@
 // table/iceberg) to the interfaces merge consumes, and builds merge.Tables
 // from a job file. It is the wiring half of cmd/lakemerge, in its own package
 // so that end-to-end tests run exactly the parts the binary runs.
+//
+// Build opens two stores per job, the raw zone and the warehouse, and every
+// table file goes through the warehouse store: the Delta writer's directly,
+// Iceberg's through iceberg-go's file IO, which RegisterFileIO and
+// WarehouseCatalog point at the store (objstore/icebergio). Tests hand the
+// stores Build opens to a wrapper (WithStoreWrapper) to inject faults or
+// record the I/O of exactly this wiring.
 package wire
 
 import (
