@@ -51,7 +51,7 @@ run "lakemerge run --config <folder>/job.yaml" again.`,
 			if err != nil {
 				return err
 			}
-			job, tables, err := loadJob(jobPath, nil)
+			job, tables, err := loadJob(cmd.Context(), jobPath, nil)
 			if err != nil {
 				return fmt.Errorf("demo job file: %w", err)
 			}

@@ -41,7 +41,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Show each table's bookmark, snapshot, row count and pending files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			job, tables, err := loadJob(cfgPath, names)
+			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func (a *app) statusCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "only these tables")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return c

@@ -46,7 +46,7 @@ Prints one JSON object per table.`,
 			if retention < time.Hour {
 				return fmt.Errorf("%w: --retention %s is shorter than 1h: a running commit's files could be deleted", errUsage, retention)
 			}
-			job, tables, err := loadJob(cfgPath, names)
+			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ Prints one JSON object per table.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "only these tables")
 	c.Flags().DurationVar(&retention, "retention", 7*24*time.Hour, "keep unreferenced files younger than this")
 	return c
