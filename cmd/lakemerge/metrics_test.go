@@ -35,19 +35,19 @@ func TestRecorderPhases(t *testing.T) {
 		after time.Duration // ms since the previous step
 		e     merge.Event
 	}{
-		{7, merge.Event{Kind: merge.EventIgnored}},                          // list 7
-		{3, merge.Event{Kind: merge.EventListed}},                           // list 3
-		{20, merge.Event{Kind: merge.EventFileDecoded, SourceTime: src2}},   // read 20
-		{5, merge.Event{Kind: merge.EventFileDecoded, SourceTime: src1}},    // read 5
-		{4, merge.Event{Kind: merge.EventFileDecoded}},                      // read 4 (no source time)
-		{11, merge.Event{Kind: merge.EventDeduped}},                         // dedupe 11
-		{1, merge.Event{Kind: merge.EventCommitAttempt}},                    // write 1
-		{30, merge.Event{Kind: merge.EventApplied}},                         // write 30
-		{9, merge.Event{Kind: merge.EventCommitRetry}},                      // commit 9
-		{100, merge.Event{Kind: merge.EventCommitAttempt}},                  // commit 100: backoff and reload
-		{40, merge.Event{Kind: merge.EventApplied}},                         // write 40
-		{6, merge.Event{Kind: merge.EventCommitted}},                        // commit 6
-		{2, merge.Event{Kind: merge.EventMaintenanceFailed}},                // commit 2
+		{7, merge.Event{Kind: merge.EventIgnored}},                            // list 7
+		{3, merge.Event{Kind: merge.EventListed}},                             // list 3
+		{20, merge.Event{Kind: merge.EventFileDecoded, SourceTime: src2}},     // read 20
+		{5, merge.Event{Kind: merge.EventFileDecoded, SourceTime: src1}},      // read 5
+		{4, merge.Event{Kind: merge.EventFileDecoded}},                        // read 4 (no source time)
+		{11, merge.Event{Kind: merge.EventDeduped}},                           // dedupe 11
+		{1, merge.Event{Kind: merge.EventCommitAttempt}},                      // write 1
+		{30, merge.Event{Kind: merge.EventApplied}},                           // write 30
+		{9, merge.Event{Kind: merge.EventCommitRetry}},                        // commit 9
+		{100, merge.Event{Kind: merge.EventCommitAttempt}},                    // commit 100: backoff and reload
+		{40, merge.Event{Kind: merge.EventApplied}},                           // write 40
+		{6, merge.Event{Kind: merge.EventCommitted}},                          // commit 6
+		{2, merge.Event{Kind: merge.EventMaintenanceFailed}},                  // commit 2
 		{1000, merge.Event{Kind: merge.EventCommitted, Table: "other table"}}, // not this table's
 	}
 	r.begin("t")
