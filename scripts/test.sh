@@ -45,6 +45,11 @@ echo "== go build ./cmd/lakemerge"
 go build -o "$bindir/lakemerge" ./cmd/lakemerge
 export LAKEMERGE_BIN=$bindir/lakemerge
 
+# The deployment: CloudFormation template (cfn-lint, a stack on the moto
+# server), state machines (asl-validator, run with mocked ECS exits),
+# Dockerfile lint, and the container image built and run (deploy/check.sh).
+deploy/check.sh
+
 echo "== go vet"
 go vet ./...
 echo "== go test"
