@@ -185,6 +185,7 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (change.ApplySt
 	if err != nil {
 		return st, err
 	}
+	t.emit(Event{Kind: EventApplied, Stats: st})
 	return st, txn.Commit(ctx, p.next)
 }
 
