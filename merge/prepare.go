@@ -71,7 +71,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	absorbed := slices.Concat(p.files, pend.Companions, pend.Ignored)
 	stamped := p.base
 	stamped.Generation = gen
-	p.next = stamped.Advance(absorbed)
+	p.next = stamped.Advance(absorbed).Refresh(pend.Stale)
 	if len(p.files) == 0 {
 		return p, nil
 	}

@@ -37,6 +37,17 @@ type ObjectInfo struct {
 	// files it is modification time and size.
 	ETag         string
 	LastModified time.Time
+	// FormerETag is the ETag an earlier version of lakemerge reported for
+	// this object, when the store changed how it computes ETags (a local
+	// store from HashETags: modification time and size); bookmarks written
+	// then hold it. Empty otherwise.
+	FormerETag string
+	// Special is set on a listed entry that is not an object the store
+	// reads (objstore/local: a symbolic link, a device, a name that cannot
+	// be a key): it says what it is. Size and ETag are then empty. Stores
+	// list such entries instead of leaving them out, so that nothing under
+	// a prefix is passed over in silence.
+	Special string
 }
 
 // Store reads and writes objects. Implementations are safe for concurrent

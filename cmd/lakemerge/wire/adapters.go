@@ -38,7 +38,7 @@ func (r RawStore) List(ctx context.Context, prefix string) ([]bookmarks.Entry, e
 	}
 	out := make([]bookmarks.Entry, len(objs))
 	for i, o := range objs {
-		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size}
+		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size, Former: o.FormerETag, Special: o.Special}
 	}
 	return out, nil
 }

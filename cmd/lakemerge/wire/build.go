@@ -2,10 +2,13 @@ package wire
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -142,6 +145,12 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", zone, err)
 		}
+		if ls, ok := s.(*objlocal.Store); ok && zone == ZoneRaw {
+			// The bookmark identifies raw files by ETag: by content, so
+			// that a copy of the folder without its timestamps is not a
+			// reload of every file.
+			s = ls.HashETags(etagCache(ls.Root()))
+		}
 		if o.wrap != nil {
 			s = o.wrap(zone, s)
 		}
@@ -262,6 +271,18 @@ func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error), crea
 		return objlocal.Open(filepath.FromSlash(u.Path))
 	}
 	return objlocal.New(filepath.FromSlash(u.Path))
+}
+
+// etagCache is the file that caches the content hashes of the local raw
+// folder root: in the user's cache folder ($XDG_CACHE_HOME or ~/.cache),
+// one file per folder; "" (hash every time) when there is none.
+func etagCache(root string) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(dir, "lakemerge", "etags", hex.EncodeToString(sum[:8])+".json")
 }
 
 // formatOf is the merge.Format of a configured table.
