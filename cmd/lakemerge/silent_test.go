@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,120 @@ func TestSymlinkInRawFailsTable(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 || sum.Tables[0].Ignored != 1 {
 		t.Fatalf("with ignore: %v\n%s", err, r)
 	}
+}
+
+// TestLostCatalog: with the catalog file gone, a run does not create new
+// tables over the existing ones (that would hide them and re-read the raw
+// zone): each Iceberg table fails naming `lakemerge register`, nothing is
+// written. register brings the tables back with their bookmarks, and the
+// next run has nothing to do. vacuum refuses to judge a location that
+// holds another table's metadata.
+func TestLostCatalog(t *testing.T) {
+	dir := t.TempDir()
+	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+		t.Fatalf("demo: %s", r)
+	}
+	job := filepath.Join(dir, "job.yaml")
+	before := tableStatuses(t, job)
+	if err := os.Remove(filepath.Join(dir, "catalog.db")); err != nil {
+		t.Fatal(err)
+	}
+	orders := filepath.Join(dir, "warehouse", "demo.db", "orders")
+	filesBefore := listTree(t, orders)
+
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
+		t.Fatalf("run without the catalog: want exit 1: %v\n%s", err, r)
+	}
+	for _, tr := range sum.Tables {
+		if !strings.Contains(tr.Error, "table metadata exists where the catalog has no table") || !strings.Contains(tr.Error, "lakemerge register") {
+			t.Errorf("table %s: %q", tr.Table, tr.Error)
+		}
+	}
+	if got := listTree(t, orders); got != filesBefore {
+		t.Fatalf("the refused run wrote files:\n%s\nbefore:\n%s", got, filesBefore)
+	}
+
+	r = clitest.Run(t, "register", "--config", job)
+	if r.Code != 0 {
+		t.Fatalf("register: %s", r)
+	}
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
+	for i := range before {
+		var rr registerResult
+		if err := dec.Decode(&rr); err != nil || !rr.Registered || rr.Rows != before[i].Rows || rr.SnapshotID != before[i].SnapshotID {
+			t.Fatalf("register %s: %+v (%v), status before %+v", before[i].Table, rr, err, before[i])
+		}
+	}
+	r = clitest.Run(t, "run", "--config", job)
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 {
+		t.Fatalf("run after register: %v\n%s", err, r)
+	}
+	for _, tr := range sum.Tables {
+		if !tr.UpToDate {
+			t.Errorf("table %s re-read files after register: %+v", tr.Table, tr)
+		}
+	}
+	if r := clitest.Run(t, "register", "--config", job, "--table", "orders"); r.Code != 0 || !strings.Contains(r.Stdout, `"registered":false`) {
+		t.Errorf("register of a known table: %s", r)
+	}
+
+	// Another table's metadata under orders' location: vacuum deletes
+	// nothing there.
+	meta := filepath.Join(orders, "metadata")
+	ents, err := os.ReadDir(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".metadata.json") {
+			current = e.Name()
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(meta, current))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["table-uuid"] = "00000000-0000-4000-8000-000000000001"
+	other, _ := json.Marshal(m)
+	writeFile(t, filepath.Join(meta, "00000-other.metadata.json"), string(other))
+	writeFile(t, filepath.Join(orders, "data", "orphan.parquet"), "old")
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	if err := os.Chtimes(filepath.Join(orders, "data", "orphan.parquet"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Run(t, "vacuum", "--config", job, "--table", "orders", "--retention", "1h")
+	if r.Code != exitTableFailed || !strings.Contains(r.Stdout, "refused, nothing deleted") {
+		t.Fatalf("vacuum with another table's metadata: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(orders, "data", "orphan.parquet")); err != nil {
+		t.Fatalf("vacuum deleted a file: %v", err)
+	}
+}
+
+// listTree lists the files under dir with their sizes, sorted.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d\n", strings.TrimPrefix(p, dir), fi.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

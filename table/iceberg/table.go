@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
@@ -41,6 +42,13 @@ type Options struct {
 	// a late change of it cannot bring it back; 0 means
 	// DefaultTombstoneHorizon.
 	TombstoneHorizon time.Duration
+	// Location is where the table is created (<warehouse>/<db>.db/<name>);
+	// empty: where the catalog puts it.
+	Location string
+	// Files reaches the files under Location before the catalog knows the
+	// table: creating refuses to hide existing table metadata
+	// (ErrUnregistered), and Register finds it. Nil: no such check.
+	Files func(context.Context) iceio.IO
 }
 
 // Table writes to one Iceberg table. It is safe to Begin several Txns one

@@ -135,8 +135,14 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		!errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return x.t.classify(ctx, beforeCommit, "", "", fmt.Errorf("create database %s: %w", x.t.opts.Database, err))
 	}
-	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc,
-		catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties()))
+	if err := x.t.refuseExisting(ctx); err != nil {
+		return err
+	}
+	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties())}
+	if x.t.opts.Location != "" {
+		opts = append(opts, catalog.WithLocation(x.t.opts.Location))
+	}
+	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc, opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
 		// Another writer created it first: begin again from theirs.
 		return fmt.Errorf("create %s: created concurrently: %w", x.name(), change.ErrConflict)

@@ -234,7 +234,16 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			}, mem)
 			wt.Merge.Target = DeltaTarget{Table: wt.Delta}
 		} else if cat != nil {
+			files, _ := cat.(interface {
+				IO(context.Context) iceio.IO
+			})
+			var filesAt func(context.Context) iceio.IO
+			if files != nil {
+				filesAt = files.IO
+			}
 			wt.Iceberg = iceberg.New(cat, iceberg.Options{
+				Location:         strings.TrimRight(job.Warehouse, "/") + "/" + tc.Target.Database + ".db/" + tc.Target.Table,
+				Files:            filesAt,
 				Database:         tc.Target.Database,
 				Name:             tc.Target.Table,
 				Keys:             tc.PrimaryKey,
