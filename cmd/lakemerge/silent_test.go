@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -302,4 +303,87 @@ func listTree(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestConcurrentRunsOfTheBinary: several lakemerge processes run the same
+// table at once while change files keep arriving. None fails on a file
+// another one replaced (a side file, a bookmark); each exits 0, or 1 only
+// having lost the race more often than its attempts allow; and the table
+// ends as one clean run of the same files makes it.
+func TestConcurrentRunsOfTheBinary(t *testing.T) {
+	demo := func() string {
+		dir := t.TempDir()
+		if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+			t.Fatalf("demo: %s", r)
+		}
+		return dir
+	}
+	cdc := func(i int) (string, string) {
+		at := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+		name := at.Format("20060102-150405") + "000.csv"
+		var b strings.Builder
+		for k := range 4 {
+			id := 2000 + (i*3+k)%9
+			switch (i + k) % 4 {
+			case 3:
+				fmt.Fprintf(&b, "D,%d,,,,\n", id)
+			default:
+				fmt.Fprintf(&b, "U,%d,%d,open,%d.00,run %d\n", id, k+1, i*10+k, i)
+			}
+		}
+		return name, b.String()
+	}
+	const files, procs = 12, 4
+	dir := demo()
+	job := filepath.Join(dir, "job.yaml")
+	orders := filepath.Join(dir, "raw", "public", "orders")
+	for round := range files / 3 {
+		for i := range 3 {
+			name, body := cdc(round*3 + i)
+			writeFile(t, filepath.Join(orders, name), body)
+		}
+		ps := make([]*clitest.Proc, procs)
+		for p := range ps {
+			ps[p] = clitest.Cmd{Args: []string{"run", "--config", job, "--table", "orders"}}.Start(t)
+		}
+		for _, p := range ps {
+			r := p.Wait(t)
+			var sum summary
+			if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
+				t.Fatalf("no summary: %v\n%s", err, r)
+			}
+			if r.Code != 0 && (r.Code != exitTableFailed || !strings.Contains(sum.Tables[0].Error, "gave up after")) {
+				t.Fatalf("a concurrent run failed: %s", r)
+			}
+		}
+	}
+	if r := clitest.Run(t, "run", "--config", job, "--table", "orders"); r.Code != 0 {
+		t.Fatalf("last run: %s", r)
+	}
+
+	clean := demo()
+	for i := range files {
+		name, body := cdc(i)
+		writeFile(t, filepath.Join(clean, "raw", "public", "orders", name), body)
+	}
+	if r := clitest.Run(t, "run", "--config", filepath.Join(clean, "job.yaml"), "--table", "orders"); r.Code != 0 {
+		t.Fatalf("clean run: %s", r)
+	}
+	got, want := tableStatuses(t, job)[1], tableStatuses(t, filepath.Join(clean, "job.yaml"))[1]
+	if got.Rows != want.Rows || got.FilesAbsorbed != want.FilesAbsorbed || got.PendingFiles != 0 {
+		t.Fatalf("after concurrent runs %+v, after one clean run %+v", got, want)
+	}
+	if py := pythonForInterop(t); py != "" {
+		read := func(d string) string {
+			out, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+				filepath.Join(d, "catalog.db"), "file://"+filepath.Join(d, "warehouse"), "demo.orders", "order_id").CombinedOutput()
+			if err != nil {
+				t.Fatalf("pyiceberg: %v\n%s", err, out)
+			}
+			return string(out)
+		}
+		if g, w := read(dir), read(clean); g != w {
+			t.Fatalf("rows after concurrent runs:\n%s\nafter one clean run:\n%s", g, w)
+		}
+	}
 }
