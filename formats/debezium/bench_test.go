@@ -24,7 +24,7 @@ func benchFile(lines int, wrapper bool) ([]byte, Options) {
 	const fields = `[{"type":"int64","optional":false,"field":"id"},{"type":"string","optional":true,"field":"customer"},` +
 		`{"type":"int32","optional":true,"field":"qty"},{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"12"},"field":"price"},` +
 		`{"type":"int32","optional":true,"name":"io.debezium.time.Date","field":"shipped"},{"type":"int64","optional":true,"name":"io.debezium.time.MicroTimestamp","field":"updated"},` +
-		`{"type":"boolean","optional":true,"field":"active"},{"type":"float64","optional":true,"field":"score"},{"type":"string","optional":true,"field":"note"},` +
+		`{"type":"boolean","optional":true,"field":"active"},{"type":"double","optional":true,"field":"score"},{"type":"string","optional":true,"field":"note"},` +
 		`{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","field":"created"}]`
 	wrapped := fmt.Sprintf(schema, fields)
 	prices := []string{"BNI=", "+y4=", "AJiWfw==", "AQ=="}
