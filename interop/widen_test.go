@@ -112,7 +112,7 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 				}
 				tbl := &merge.Table{Name: "widen", Prefix: prefix, Keys: []string{"id"}, Columns: s.cols,
 					Raw: wire.RawStore{Store: raw}, Target: target, Mem: mem,
-					Format: wire.DMSFormat{Options: dmscsv.Options{Columns: s.cols, Header: true, IncludeOpForFullLoad: true}}}
+					Format: wire.DMSFormat(dmscsv.Options{Columns: s.cols, Header: true, IncludeOpForFullLoad: true})}
 				if _, err := tbl.Run(ctx); err != nil {
 					t.Fatalf("run of %s: %v", s.file, err)
 				}

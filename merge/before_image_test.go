@@ -210,7 +210,7 @@ func (e *env) odRun(target merge.Target, header bool) merge.Result {
 		Keys:    []string{"order_id", "product_id"},
 		Columns: odColumns,
 		Raw:     wire.RawStore{Store: e.store},
-		Format:  wire.DMSFormat{Options: opts},
+		Format:  wire.DMSFormat(opts),
 		Target:  target,
 		Mem:     e.mem,
 	}

@@ -289,7 +289,7 @@ func (e *env) table(target merge.Target) *merge.Table {
 		Keys:    []string{"id"},
 		Columns: columns,
 		Raw:     wire.RawStore{Store: e.store},
-		Format:  wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}},
+		Format:  wire.DMSFormat(dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}),
 		Target:  target,
 		Mem:     e.mem,
 	}
@@ -778,8 +778,8 @@ func TestDMSNoSupValueKeepsStored(t *testing.T) {
 	e := newEnv(t)
 	tbl := func() *merge.Table {
 		mt := e.table(wire.IcebergTarget{Table: e.iceberg()})
-		mt.Format = wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq",
-			IncludeOpForFullLoad: true, NoSupValue: "__NOSUP__"}}
+		mt.Format = wire.DMSFormat(dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq",
+			IncludeOpForFullLoad: true, NoSupValue: "__NOSUP__"})
 		return mt
 	}
 	e.write("20240102-000001000.csv", []byte("Op,id,name,amount,change_seq\nI,1,long text,1.00,20240101000000000000000000000000001\n"))

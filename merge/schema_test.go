@@ -31,7 +31,7 @@ func TestSchemaEvolution(t *testing.T) {
 	run := func(cols []change.Column) error {
 		tbl := e.table(wire.IcebergTarget{Table: e.iceberg()})
 		tbl.Columns = cols
-		tbl.Format = wire.DMSFormat{Options: dmsOpts(cols)}
+		tbl.Format = wire.DMSFormat(dmsOpts(cols))
 		_, err := tbl.Run(ctx)
 		return err
 	}
