@@ -87,20 +87,20 @@ type source[R merge.BatchReader] interface {
 
 // format adapts a format package's Format to merge.Format: it converts the
 // types, and knows nothing of the format.
-type format[R merge.BatchReader] struct{ f source[R] }
+type format[R merge.BatchReader] struct{ src source[R] }
 
 func (f format[R]) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
-	ordered, companions, u := f.f.Order(keys)
+	ordered, companions, u := f.src.Order(keys)
 	for _, u := range u {
 		unknown = append(unknown, merge.Unknown(u))
 	}
 	return ordered, companions, unknown
 }
 
-func (f format[R]) IsSnapshot(key string) bool { return f.f.IsSnapshot(key) }
+func (f format[R]) IsSnapshot(key string) bool { return f.src.IsSnapshot(key) }
 
 func (f format[R]) Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
-	d, err := f.f.Open(ctx, r, key, generation, mem)
+	d, err := f.src.Open(ctx, r, key, generation, mem)
 	if err != nil {
 		return nil, err
 	}
