@@ -47,11 +47,27 @@ type Entry struct {
 	// Gen is the generation the object was absorbed in (set by Advance;
 	// listings leave it zero). It is not part of the object's identity.
 	Gen uint32
+	// Former is, in a listing, the ETag the store reported for the same
+	// object before it changed how it computes ETags (see Pending); never
+	// stored in a bookmark.
+	Former string
+	// Special is, in a listing, set on an entry that is not a readable
+	// object (a symbolic link in a folder): what it is. Never stored in a
+	// bookmark; such an entry absorbed (ignored on purpose) is stored
+	// with its key only.
+	Special string
 }
 
 // Same reports whether e and o are the same object version: key, ETag and
 // size, whatever generation either was absorbed in.
 func (e Entry) Same(o Entry) bool { return e.Key == o.Key && e.ETag == o.ETag && e.Size == o.Size }
+
+// sameListed reports whether the absorbed entry e is the listed object l:
+// the same version, or e holds l's former ETag (written before the store
+// changed its ETags) and the same size.
+func (e Entry) sameListed(l Entry) bool {
+	return e.Same(l) || (l.Former != "" && e.Key == l.Key && e.ETag == l.Former && e.Size == l.Size)
+}
 
 // Bookmark is the set of raw objects a table absorbed. The zero value is a
 // table that absorbed nothing. Values are immutable by convention: methods
@@ -90,18 +106,24 @@ func (b Bookmark) Absorbed(key string) (Entry, bool) {
 
 // Pending splits listed objects into fresh ones (key not in b) and changed
 // ones (key in b with another ETag or size), each in the order listed.
-// Objects b holds exactly are dropped.
-func (b Bookmark) Pending(listed []Entry) (fresh, changed []Entry) {
+// Objects b holds are dropped: exactly, or by their Former ETag (those are
+// returned as stale, for the next commit to record with their new ETag, so
+// that the former ETags fade out of bookmarks).
+func (b Bookmark) Pending(listed []Entry) (fresh, changed, stale []Entry) {
 	for _, e := range listed {
 		i, ok := b.find(e.Key)
 		switch {
 		case !ok:
 			fresh = append(fresh, e)
-		case !b.Entries[i].Same(e):
+		case b.Entries[i].Same(e):
+		case b.Entries[i].sameListed(e):
+			e.Gen = b.Entries[i].Gen
+			stale = append(stale, e)
+		default:
 			changed = append(changed, e)
 		}
 	}
-	return fresh, changed
+	return fresh, changed, stale
 }
 
 // Advance returns the bookmark after absorbing objects (in apply order) in
@@ -134,6 +156,24 @@ func (b Bookmark) Advance(absorbed []Entry) Bookmark {
 			next.Entries = append(next.Entries, add[j])
 			i++
 			j++
+		}
+	}
+	return next
+}
+
+// Refresh returns b with the ETag of each entry of listed (the stale ones
+// of Pending) replaced by the listed one, keeping the generation it was
+// absorbed in; keys b does not hold are left out. Runs and Last do not
+// change. b is not modified.
+func (b Bookmark) Refresh(listed []Entry) Bookmark {
+	if len(listed) == 0 {
+		return b
+	}
+	next := b
+	next.Entries = slices.Clone(b.Entries)
+	for _, l := range listed {
+		if i, ok := next.find(l.Key); ok {
+			next.Entries[i].ETag, next.Entries[i].Size = l.ETag, l.Size
 		}
 	}
 	return next

@@ -16,7 +16,7 @@ func e(key, etag string, size int64) Entry { return Entry{Key: key, ETag: etag, 
 func TestPendingAndAdvance(t *testing.T) {
 	var b Bookmark
 	listed := []Entry{e("t/2.csv", "b", 2), e("t/1.csv", "a", 1)}
-	fresh, changed := b.Pending(listed)
+	fresh, changed, _ := b.Pending(listed)
 	if len(fresh) != 2 || len(changed) != 0 {
 		t.Fatalf("fresh %v changed %v", fresh, changed)
 	}
@@ -35,7 +35,7 @@ func TestPendingAndAdvance(t *testing.T) {
 
 	listed = append(listed, e("t/0.csv", "z", 9))
 	listed[1] = e("t/1.csv", "a2", 1) // rewritten in place
-	fresh, changed = b1.Pending(listed)
+	fresh, changed, _ = b1.Pending(listed)
 	if len(fresh) != 1 || fresh[0].Key != "t/0.csv" || len(changed) != 1 || changed[0].ETag != "a2" {
 		t.Fatalf("fresh %v changed %v", fresh, changed)
 	}
@@ -47,7 +47,7 @@ func TestPendingAndAdvance(t *testing.T) {
 	if b2.Equal(b1) || !b2.Equal(b1.Advance([]Entry{e("t/0.csv", "z", 9), e("t/1.csv", "a2", 1)})) {
 		t.Fatal("Equal disagrees with Advance")
 	}
-	if f, c := b2.Pending(listed); len(f)+len(c) != 0 {
+	if f, c, _ := b2.Pending(listed); len(f)+len(c) != 0 {
 		t.Fatalf("nothing should be pending: %v %v", f, c)
 	}
 }
@@ -141,7 +141,7 @@ func TestAdvanceStampsGeneration(t *testing.T) {
 	if !b.Contains(e("cdc1", "b", 1)) {
 		t.Fatal("Contains compares the generation")
 	}
-	if f, c := b.Pending([]Entry{e("LOAD1", "a2", 1), e("cdc1", "b", 1)}); len(f)+len(c) != 0 {
+	if f, c, _ := b.Pending([]Entry{e("LOAD1", "a2", 1), e("cdc1", "b", 1)}); len(f)+len(c) != 0 {
 		t.Fatalf("pending %v %v", f, c)
 	}
 	bad := Bookmark{Generation: 0, Entries: []Entry{{Key: "k", Gen: 3}}}
@@ -182,4 +182,34 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encode round trip failed: %v", err)
 		}
 	})
+}
+
+// TestFormerETags: a listed object whose store changed how it computes
+// ETags matches a bookmark entry holding its former ETag (same size); it
+// comes back as stale, and Refresh records its new ETag keeping the
+// generation it was absorbed in. A different size or former ETag is a
+// changed object.
+func TestFormerETags(t *testing.T) {
+	b := Bookmark{Generation: 2, Runs: 5, Last: "cdc", Entries: []Entry{
+		{Key: "LOAD1", ETag: "m1-5", Size: 5, Gen: 1}, {Key: "cdc", ETag: "m2-3", Size: 3, Gen: 2}}}
+	listed := []Entry{
+		{Key: "LOAD1", ETag: `"h1"`, Former: "m1-5", Size: 5},
+		{Key: "cdc", ETag: `"h2"`, Former: "m9-3", Size: 3}, // rewritten
+		{Key: "new", ETag: `"h3"`, Former: "m3-1", Size: 1},
+	}
+	fresh, changed, stale := b.Pending(listed)
+	if len(fresh) != 1 || fresh[0].Key != "new" || len(changed) != 1 || changed[0].Key != "cdc" ||
+		len(stale) != 1 || stale[0].Key != "LOAD1" {
+		t.Fatalf("fresh %v changed %v stale %v", fresh, changed, stale)
+	}
+	r := b.Refresh(stale)
+	if got := r.Entries[0]; got.ETag != `"h1"` || got.Gen != 1 || got.Size != 5 || r.Runs != 5 || r.Last != "cdc" {
+		t.Fatalf("refreshed %+v of %+v", got, r)
+	}
+	if b.Entries[0].ETag != "m1-5" {
+		t.Fatal("Refresh modified its receiver")
+	}
+	if _, _, stale := r.Pending(listed[:1]); len(stale) != 0 {
+		t.Fatal("a refreshed entry is still stale")
+	}
 }

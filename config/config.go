@@ -14,6 +14,8 @@
 //
 // Parse checks the whole file and reports every problem at once, each with
 // its line and path in the file (Errors), so one edit fixes them all.
+// ParseEnv and LoadEnv also fill environment variables into the file's
+// values (${NAME}; $$ for a literal $), reporting unset ones the same way.
 // Settings under defaults apply field by field: a table that sets
 // dms.header keeps the delimiter from defaults.dms.
 //
@@ -165,11 +167,15 @@ const (
 // Load reads and checks the job file at path; a relative sqlite catalog
 // path is taken relative to the job file's folder.
 func Load(path string) (*Job, error) {
+	return load(path, nil)
+}
+
+func load(path string, env Env) (*Job, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read job file: %w", err)
 	}
-	job, err := Parse(data, path)
+	job, err := ParseEnv(data, path, env)
 	if err != nil {
 		return nil, err
 	}
@@ -252,21 +258,12 @@ func (e Errors) Error() string {
 // problem. path names the file in messages only; Job.Path stays empty and
 // a relative catalog path stays relative (Load resolves both).
 func Parse(data []byte, path string) (*Job, error) {
-	if path == "" {
-		path = "job file"
-	}
-	root, fe := document(data)
-	if fe != nil {
-		fe.File = path
-		return nil, Errors{*fe}
-	}
-	p := &parser{file: path, keys: map[*yaml.Node]*yaml.Node{}}
-	job := p.job(root)
-	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b FieldError) int { return a.Line - b.Line })
-		return nil, p.errs
-	}
-	return job, nil
+	return ParseEnv(data, path, nil)
+}
+
+// sort orders the problems by line, keeping the order of those on one line.
+func (e Errors) sort() {
+	slices.SortStableFunc(e, func(a, b FieldError) int { return a.Line - b.Line })
 }
 
 // document returns the top mapping of a job file, or the one problem that

@@ -29,6 +29,7 @@ var (
 // Short tags of the YAML scalars a job file uses.
 const (
 	nullTag  = "!!null"
+	strTag   = "!!str"
 	boolTag  = "!!bool"
 	intTag   = "!!int"
 	floatTag = "!!float"
@@ -44,6 +45,10 @@ type parser struct {
 	file string
 	errs Errors
 	keys map[*yaml.Node]*yaml.Node // value → the key naming it, for at
+	// unexpanded are the values (and their keys) whose environment
+	// variables could not be filled in (ParseEnv): their problem is
+	// reported once.
+	unexpanded map[*yaml.Node]bool
 }
 
 // at is where a problem with the whole of value n is reported: the key
@@ -57,6 +62,9 @@ func (p *parser) at(n *yaml.Node) *yaml.Node {
 
 // errorf records a problem at n's line; n may be nil (no line).
 func (p *parser) errorf(n *yaml.Node, path, format string, args ...any) {
+	if p.unexpanded[n] {
+		return
+	}
 	line := 0
 	if n != nil {
 		line = n.Line

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	"math/big"
 	"net/http"
 	"os"
@@ -759,10 +760,7 @@ func TestTrinoReadsLocalTables(t *testing.T) {
 	}
 	loadIceberg := func() *icetable.Table {
 		t.Helper()
-		cat, err := local.Open(catPath, "file://"+wh, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cat := openLocalCatalog(t, catPath, wh)
 		defer cat.Close()
 		tbl, err := cat.LoadTable(t.Context(), icetable.Identifier{a.db, "items_iceberg"})
 		if err != nil {
@@ -836,8 +834,15 @@ func TestTrinoReadsGlueTables(t *testing.T) {
 	a.deltaFiles = func() []string { return []string{"read_delta.py", "--files", "s3://" + bucket + "/" + deltaKey, ep} }
 	a.duckIceberg = func() string { return "" } // DuckDB would need its httpfs extension for S3
 	a.icebergMeta = func() icebergState {
-		cat, err := glue.Open(cfg, glue.Options{Warehouse: wh, Endpoint: ep,
-			Properties: map[string]string{objs3.PropEndpoint: ep, objs3.PropPathStyle: "true"}})
+		gc, err := glue.Open(cfg, glue.Options{Warehouse: wh, Endpoint: ep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bucketName, prefix, err := objs3.ParseURL(wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat, err := wire.WarehouseCatalog(gc, objs3.New(cfg, bucketName, prefix, objs3.Options{Endpoint: ep, PathStyle: true}), wh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -859,4 +864,23 @@ func TestTrinoReadsGlueTables(t *testing.T) {
 		return names
 	}
 	a.play(t)
+}
+
+// openLocalCatalog opens the SQLite catalog at path with its tables' files
+// reached through a folder store on warehouse, as the binary does.
+func openLocalCatalog(t *testing.T, path, warehouse string) wire.Catalog {
+	t.Helper()
+	lc, err := local.Open(path, "file://"+warehouse, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := objlocal.New(warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := wire.WarehouseCatalog(lc, st, "file://"+warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

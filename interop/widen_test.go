@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
@@ -87,10 +86,7 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 			var read func() (arrow.Table, error)
 			switch format {
 			case "iceberg":
-				cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				cat := openLocalCatalog(t, filepath.Join(dir, "catalog.db"), filepath.Join(dir, "warehouse"))
 				defer cat.Close()
 				tb := iceberg.New(cat, iceberg.Options{Database: "shop", Name: "widen", Keys: []string{"id"}, Buckets: 4}, mem)
 				target, read = wire.IcebergTarget{Table: tb}, func() (arrow.Table, error) { return tb.Read(ctx) }

@@ -26,7 +26,10 @@
 //  2. Re-running after a crash at any point yields exactly the table state of
 //     one uninterrupted run: everything before Commit writes only files no
 //     snapshot references, and an unknown commit outcome is resolved by
-//     reloading the table and comparing its bookmark with ours.
+//     reloading the table and comparing its bookmark with ours. A run that
+//     fails before it could reload returns an error that still matches
+//     change.ErrCommitUnknown: its changes may be in the table, and a
+//     re-run finds out.
 //  3. A commit holds at most one live row per primary key: dedupe keeps one
 //     change per key and the writer deletes the stored row it replaces.
 //  4. For each key the change with the greatest _seq wins, deletes included,

@@ -211,7 +211,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.store, e.wh, e.cat = store, whStore, cat
+		e.store, e.wh, e.cat = store, whStore, warehouseCatalog(t, cat, whStore, wh)
 		e.catArgs = []string{"sqlite", filepath.Join(dir, "catalog.db"), wh}
 	case "aws":
 		ep := testenv.AWS(t)
@@ -227,12 +227,11 @@ func newEnvOn(t *testing.T, backend string) *env {
 			t.Fatal(err)
 		}
 		e.store, e.wh, e.s3 = objs3.New(cfg, bucket, "raw", opts), objs3.New(cfg, bucket, "warehouse", opts), c
-		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep,
-			Properties: map[string]string{objs3.PropEndpoint: ep, objs3.PropPathStyle: "true"}})
+		cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + bucket + "/warehouse", Endpoint: ep})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.cat = cat
+		e.cat = warehouseCatalog(t, cat, e.wh, "s3://"+bucket+"/warehouse")
 		e.catArgs = []string{"glue", ep}
 	default:
 		t.Fatalf("unknown backend %s", backend)
@@ -245,6 +244,17 @@ func newEnvOn(t *testing.T, backend string) *env {
 		e.mem.AssertSize(t, 0)
 	})
 	return e
+}
+
+// warehouseCatalog is cat reaching its table files through the warehouse
+// store, as wire.Build wires it.
+func warehouseCatalog(t *testing.T, cat wire.Catalog, warehouse objstore.Store, root string) wire.Catalog {
+	t.Helper()
+	c, err := wire.WarehouseCatalog(cat, warehouse, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // db is the test's database: one per env on the shared Glue server.

@@ -19,6 +19,10 @@ const (
 	EventCommitRetry                            // Attempt, Err: conflict, unknown outcome or transient failure, retrying
 	EventCommitted                              // Stats
 	EventMaintenanceFailed                      // Err: maintenance after the commit failed; the commit stands
+	// EventApplied: Stats; the changes are written (data and delete files),
+	// the commit comes next. Between EventCommitAttempt and EventApplied the
+	// attempt writes, between EventApplied and EventCommitted it commits.
+	EventApplied
 )
 
 // Event is one observation of a table run. cmd turns events into structured
@@ -37,6 +41,10 @@ type Event struct {
 	Err        error
 	Stats      change.ApplyStats
 	Elapsed    time.Duration
+	// SourceTime is, on EventFileDecoded, when the newest change of the
+	// file was committed in the source database, as its format tells
+	// (SourceTimer); zero when it does not.
+	SourceTime time.Time
 }
 
 // Observer receives events synchronously; it must not block for long.

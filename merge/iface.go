@@ -3,6 +3,7 @@ package merge
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -59,6 +60,15 @@ type Truncator interface {
 // them, so they are reported rather than passed over in silence.
 type Skipper interface {
 	Skipped() int64
+}
+
+// SourceTimer is implemented by BatchReaders of formats that tell when
+// their changes were committed in the source database: after Next returned
+// io.EOF, SourceTime is the commit time of the newest change in the file, or
+// the zero time when the file does not say. It feeds the run's metrics (how
+// far a table is behind its source); it never orders changes.
+type SourceTimer interface {
+	SourceTime() time.Time
 }
 
 // BatchReader yields the change batches of one file.

@@ -323,11 +323,11 @@ func TestDeniedCommitFailsAtOnce(t *testing.T) {
 			if kind == "delta" {
 				target = wire.DeltaTarget{Table: e.deltaOn(objs3.New(cfg, missing, "warehouse", objs3.Options{Endpoint: ep, PathStyle: true}))}
 			} else {
-				cat, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + missing + "/warehouse", Endpoint: ep,
-					Properties: map[string]string{objs3.PropEndpoint: ep, objs3.PropPathStyle: "true"}})
+				gc, err := glue.Open(cfg, glue.Options{Warehouse: "s3://" + missing + "/warehouse", Endpoint: ep})
 				if err != nil {
 					t.Fatal(err)
 				}
+				cat := warehouseCatalog(t, gc, objs3.New(cfg, missing, "warehouse", objs3.Options{Endpoint: ep, PathStyle: true}), "s3://"+missing+"/warehouse")
 				db := e.db() + "_missing"
 				if err := cat.EnsureNamespace(ctx, db); err != nil {
 					t.Fatal(err)
@@ -488,7 +488,11 @@ func (e *env) rollBack(loc string) {
 	e.t.Helper()
 	ctx := context.Background()
 	ident := icetable.Identifier{e.db(), "items"}
-	if c, ok := e.cat.(*glue.Catalog); ok {
+	if e.backend == "aws" {
+		c := e.cat.(interface {
+			wire.Catalog
+			RegisterTable(context.Context, icetable.Identifier, string) (*icetable.Table, error)
+		})
 		if err := c.DropTable(ctx, ident); err != nil {
 			e.t.Fatal(err)
 		}

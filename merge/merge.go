@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -82,16 +83,29 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	res := Result{Table: t.Name}
 	var p *prepared
 	defer func() { p.release() }()
+	// unknown is the error of the latest commit whose outcome is not known
+	// yet; the next Begin resolves it. A run that fails before that says
+	// so: a re-run finds out.
+	var unknown error
 	// retry waits before the next attempt, or says why there is none.
 	retry := func(attempt int, err error) error {
-		if !change.Retryable(err) {
-			return fmt.Errorf("table %s: %w", t.Name, err)
+		var out error
+		switch {
+		case !change.Retryable(err):
+			out = fmt.Errorf("table %s: %w", t.Name, err)
+		case attempt >= maxAttempts:
+			out = fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
+		default:
+			if errors.Is(err, change.ErrCommitUnknown) {
+				unknown = err
+			}
+			t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
+			out = backoff(ctx, attempt)
 		}
-		if attempt >= maxAttempts {
-			return fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
+		if out != nil && unknown != nil && !errors.Is(out, change.ErrCommitUnknown) {
+			out = fmt.Errorf("%w (after a commit whose outcome is unknown: %w)", out, unknown)
 		}
-		t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
-		return backoff(ctx, attempt)
+		return out
 	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
@@ -102,6 +116,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			}
 			continue
 		}
+		unknown = nil
 		cur := txn.Bookmark()
 		if p != nil && cur.Equal(p.next) {
 			// Our previous attempt landed after all (unknown outcome), or a
@@ -170,6 +185,7 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (change.ApplySt
 	if err != nil {
 		return st, err
 	}
+	t.emit(Event{Kind: EventApplied, Stats: st})
 	return st, txn.Commit(ctx, p.next)
 }
 

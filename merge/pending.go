@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
@@ -27,6 +28,10 @@ type Pending struct {
 	Companions []bookmarks.Entry // read with their change files (Format.Order)
 	Ignored    []bookmarks.Entry // not change files, matched by Table.Ignore
 	Unknown    []Unknown         // not change files and not ignored
+	// Stale are absorbed objects the bookmark holds under their former
+	// ETag (bookmarks.Bookmark.Pending); the next commit records their
+	// current one.
+	Stale []bookmarks.Entry
 	// Listed is how many objects the prefix holds, absorbed or not.
 	Listed int
 
@@ -43,13 +48,25 @@ func (t *Table) Pending(ctx context.Context, base bookmarks.Bookmark) (Pending, 
 		return p, fmt.Errorf("list %s: %w", t.rawLocation(), err)
 	}
 	p.Listed = len(listed)
-	p.fresh, p.changed = base.Pending(listed)
+	p.fresh, p.changed, p.Stale = base.Pending(listed)
 	byKey := make(map[string]bookmarks.Entry, len(p.fresh)+len(p.changed))
 	keys := make([]string, 0, len(p.fresh)+len(p.changed))
 	for _, e := range append(append([]bookmarks.Entry(nil), p.fresh...), p.changed...) {
 		byKey[e.Key] = e
+		if e.Special != "" {
+			// Not an object (a symbolic link...): not the format's to judge.
+			if t.ignored(e.Key) {
+				p.Ignored = append(p.Ignored, bookmarks.Entry{Key: e.Key})
+			} else {
+				p.Unknown = append(p.Unknown, Unknown{Key: e.Key, Reason: errors.New(e.Special)})
+			}
+			continue
+		}
 		keys = append(keys, e.Key)
 	}
+	isSpecial := func(e bookmarks.Entry) bool { return e.Special != "" }
+	p.fresh = slices.DeleteFunc(p.fresh, isSpecial)
+	p.changed = slices.DeleteFunc(p.changed, isSpecial)
 	ordered, companions, unknown := t.Format.Order(keys)
 	for _, k := range ordered {
 		p.Files = append(p.Files, byKey[k])

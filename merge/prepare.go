@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -70,7 +71,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	absorbed := slices.Concat(p.files, pend.Companions, pend.Ignored)
 	stamped := p.base
 	stamped.Generation = gen
-	p.next = stamped.Advance(absorbed)
+	p.next = stamped.Advance(absorbed).Refresh(pend.Stale)
 	if len(p.files) == 0 {
 		return p, nil
 	}
@@ -105,7 +106,7 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		}
 		p.bytes += f.Size
 		p.skipped += d.skipped
-		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: d.rows, Bytes: f.Size, Skipped: d.skipped})
+		t.emit(Event{Kind: EventFileDecoded, File: f.Key, Rows: d.rows, Bytes: f.Size, Skipped: d.skipped, SourceTime: d.srcTime})
 	}
 	if firstErr != nil {
 		return nil, firstErr
@@ -193,6 +194,7 @@ type decodedFile struct {
 	rows    int64
 	truncs  [][]byte
 	skipped int64
+	srcTime time.Time // SourceTimer's, when the format tells
 	err     error
 }
 
@@ -216,58 +218,61 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 	for range workers {
 		go func() {
 			for i := range next {
-				var d decodedFile
-				d.batches, d.rows, d.truncs, d.skipped, d.err = t.decode(ctx, files[i], gen)
-				out[i] <- d
+				out[i] <- t.decode(ctx, files[i], gen)
 			}
 		}()
 	}
 	return out
 }
 
-// decode reads one file into batches, checking that no key is null, and
-// returns the _seq of the truncate events it holds.
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) ([]arrow.RecordBatch, int64, [][]byte, int64, error) {
+// decode reads one file into batches, checking that no key is null, with
+// the _seq of the truncate events it holds. On error, the batches read so
+// far are returned too (the caller releases them).
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) (d decodedFile) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("open %s: %w", f.Key, err)
+		d.err = fmt.Errorf("open %s: %w", f.Key, err)
+		return d
 	}
 	defer rc.Close()
 	br, err := t.Format.Open(ctx, rc, f.Key, gen, t.Mem)
 	if err != nil {
-		return nil, 0, nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
+		d.err = fmt.Errorf("decode %s: %w", f.Key, err)
+		return d
 	}
 	defer br.Close()
-	var out []arrow.RecordBatch
-	var rows int64
 	for {
 		b, err := br.Next()
 		if errors.Is(err, io.EOF) {
-			var truncs [][]byte
 			if tr, ok := br.(Truncator); ok {
-				truncs = tr.Truncates()
+				d.truncs = tr.Truncates()
 			}
-			var skipped int64
 			if sk, ok := br.(Skipper); ok {
-				skipped = sk.Skipped()
+				d.skipped = sk.Skipped()
 			}
-			return out, rows, truncs, skipped, nil
+			if st, ok := br.(SourceTimer); ok {
+				d.srcTime = st.SourceTime()
+			}
+			return d
 		}
 		if err != nil {
-			return out, rows, nil, 0, fmt.Errorf("decode %s: %w", f.Key, err)
+			d.err = fmt.Errorf("decode %s: %w", f.Key, err)
+			return d
 		}
-		out = append(out, b)
+		d.batches = append(d.batches, b)
 		enc, err := change.NewKeyEncoder(b, t.Keys)
 		if err != nil {
-			return out, rows, nil, 0, &change.MalformedError{File: f.Key, Reason: err.Error()}
+			d.err = &change.MalformedError{File: f.Key, Reason: err.Error()}
+			return d
 		}
 		for r := 0; r < int(b.NumRows()); r++ {
 			if enc.HasNull(r) {
-				return out, rows, nil, 0, &change.MalformedError{File: f.Key,
-					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", rows+int64(r)+1, t.Keys)}
+				d.err = &change.MalformedError{File: f.Key,
+					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", d.rows+int64(r)+1, t.Keys)}
+				return d
 			}
 		}
-		rows += b.NumRows()
+		d.rows += b.NumRows()
 	}
 }
 

@@ -1,9 +1,12 @@
 // Package objstore is the blob seam between lakemerge and where its files
 // live: the raw zone it reads change files from and the warehouse it writes
-// table files to. Implementations: objstore/s3 (a bucket prefix),
-// objstore/local (a folder on disk), objstore/mem (in memory, for tests).
-// objstore/objstoretest holds the conformance suite every implementation
-// passes.
+// table files to. Every byte of both goes through a Store. Implementations:
+// objstore/s3 (a bucket prefix), objstore/local (a folder on disk),
+// objstore/mem (in memory, for tests); objstore/fault wraps any of them and
+// injects failures. All of them also read an object's info and a range of
+// its content (Stat, OpenRange), which objstore/icebergio, iceberg-go's
+// file IO over a Store, needs. objstore/objstoretest holds the conformance
+// suites every implementation passes.
 //
 // Keys are slash-separated paths relative to the store's root, never with a
 // leading slash. Listing is recursive and returns keys in byte order.
@@ -34,6 +37,17 @@ type ObjectInfo struct {
 	// files it is modification time and size.
 	ETag         string
 	LastModified time.Time
+	// FormerETag is the ETag an earlier version of lakemerge reported for
+	// this object, when the store changed how it computes ETags (a local
+	// store from HashETags: modification time and size); bookmarks written
+	// then hold it. Empty otherwise.
+	FormerETag string
+	// Special is set on a listed entry that is not an object the store
+	// reads (objstore/local: a symbolic link, a device, a name that cannot
+	// be a key): it says what it is. Size and ETag are then empty. Stores
+	// list such entries instead of leaving them out, so that nothing under
+	// a prefix is passed over in silence.
+	Special string
 }
 
 // Store reads and writes objects. Implementations are safe for concurrent

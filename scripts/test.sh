@@ -61,5 +61,10 @@ step "go build ./cmd/lakemerge (first time: compiles ~720 packages, several minu
 	go build -tags grpcnotrace -o "$bindir/lakemerge" ./cmd/lakemerge
 export LAKEMERGE_BIN=$bindir/lakemerge
 
+# The deployment: CloudFormation template (cfn-lint, a stack on the moto
+# server), state machines (asl-validator, run with mocked ECS exits),
+# Dockerfile lint, and the container image built and run (deploy/check.sh).
+step "deploy/check.sh" deploy/check.sh
+
 step "go vet ./..." go vet ./...
 step "go test ./... (next to a Trino server: scripts/trino.sh)" scripts/trino.sh go test -count=1 -timeout 30m "$@" ./...

@@ -1,6 +1,7 @@
 // Package workload generates change workloads: a base table of N rows as an
 // AWS DMS full load and M changes as DMS CDC files, with a chosen mix of
-// inserts, updates and deletes, key distribution, row width and file size.
+// inserts (of new keys or of deleted ones), updates and deletes, key
+// distribution, row width and file size.
 // Output is deterministic for a Spec (same seed, same bytes), so benchmark
 // runs and tests can regenerate identical data.
 //
@@ -32,11 +33,15 @@ const (
 
 // Spec describes one workload.
 type Spec struct {
-	Seed        uint64
-	BaseRows    int     // rows of the full load (keys 0..BaseRows-1)
-	Changes     int     // CDC change rows
-	Inserts     float64 // fraction of changes that insert new keys
-	Deletes     float64 // fraction that delete live keys; the rest update
+	Seed     uint64
+	BaseRows int     // rows of the full load (keys 0..BaseRows-1)
+	Changes  int     // CDC change rows
+	Inserts  float64 // fraction of changes that insert new keys
+	Deletes  float64 // fraction that delete live keys; the rest update
+	// Reinserts is the fraction of inserts that bring back a deleted key
+	// instead of a new one (when some key is deleted); 0 draws nothing
+	// from the random source, so older specs keep their bytes.
+	Reinserts   float64
 	Dist        Dist
 	NoteBytes   int // width of the note column (row width knob)
 	RowsPerFile int // rows per LOAD or CDC file
@@ -57,6 +62,7 @@ type Result struct {
 	LoadFiles, CDCFiles    []string // paths, in apply order
 	LoadBytes, CDCBytes    int64
 	Inserts, Updates, Dels int
+	Reinserts              int // of Inserts: keys deleted before
 	FinalRows              int
 }
 
@@ -111,6 +117,26 @@ func (g *gen) pick() int64 {
 	start := g.rng.Int64N(g.maxKey)
 	for i := int64(0); i < g.maxKey; i++ {
 		if k := (start + i) % g.maxKey; g.isLive(k) {
+			return k
+		}
+	}
+	return -1
+}
+
+// pickDeleted returns a key that was inserted and is deleted now, or -1
+// when there is none.
+func (g *gen) pickDeleted() int64 {
+	if int64(g.nlive) == g.maxKey {
+		return -1
+	}
+	for try := 0; try < 64; try++ {
+		if k := g.rng.Int64N(g.maxKey); !g.isLive(k) {
+			return k
+		}
+	}
+	start := g.rng.Int64N(g.maxKey)
+	for i := int64(0); i < g.maxKey; i++ {
+		if k := (start + i) % g.maxKey; !g.isLive(k) {
 			return k
 		}
 	}
@@ -194,8 +220,15 @@ func Write(s Spec, loadDir, cdcDir string) (Result, error) {
 				}
 				switch {
 				case k < 0:
-					k = g.maxKey
-					g.maxKey++
+					if s.Reinserts > 0 && g.rng.Float64() < s.Reinserts {
+						k = g.pickDeleted()
+					}
+					if k >= 0 {
+						res.Reinserts++
+					} else {
+						k = g.maxKey
+						g.maxKey++
+					}
 					g.nlive++
 					g.setLive(k, true)
 					res.Inserts++

@@ -58,7 +58,7 @@ prints what each table absorbed, then the tables.`,
 			if err != nil {
 				return err
 			}
-			job, tables, err := loadJob(jobPath, nil)
+			job, tables, err := loadJob(cmd.Context(), jobPath, nil)
 			if err != nil {
 				return fmt.Errorf("demo job file: %w", err)
 			}

@@ -6,8 +6,11 @@
 // This is the only package that knows every concrete type: it reads the job
 // file, wires objstore, formats/dmscsv, formats/debezium, table/iceberg and
 // catalog/local or catalog/glue into
-// merge's interfaces, turns merge events into structured logs and progress
-// bars, prints a machine-readable summary and chooses the exit code.
+// merge's interfaces, turns merge events into structured logs, progress
+// bars and CloudWatch EMF metric lines, prints a machine-readable summary
+// and chooses the exit code. It reads the job file from a path, S3 or SSM
+// (configsrc.go), plans runs for a scheduler (plan.go) and reports its
+// build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
 // table failed, 2 usage or job-file error, 130 interrupted.

@@ -38,6 +38,9 @@ type app struct {
 	// is cobra's (unknown command, bad flag, wrong arguments), a usage
 	// error.
 	started bool
+	// emf writes a CloudWatch EMF line per table (run --metrics emf);
+	// nil: none.
+	emf *emf
 }
 
 // execute runs the command line args (without the program name) and
@@ -110,7 +113,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -153,14 +156,15 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// loadJob reads the job file and picks the tables named by --table.
-func loadJob(path string, names []string) (*config.Job, []config.Table, error) {
+// loadJob reads the job file (a path, s3:// or ssm:, see readJob) and
+// picks the tables named by --table.
+func loadJob(ctx context.Context, path string, names []string) (*config.Job, []config.Table, error) {
 	if path == "" {
 		return nil, nil, fmt.Errorf("%w: --config is required", errUsage)
 	}
-	job, err := config.Load(path)
+	job, err := readJob(ctx, path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, nil, err
 	}
 	tables, err := job.Select(names)
 	if err != nil {
@@ -184,16 +188,22 @@ type tableResult struct {
 	merge.Result
 	Bookmark string `json:"bookmark"`
 	Error    string `json:"error,omitempty"`
+	// PhasesMS is how long each phase of the table's run took (see
+	// phases); NewestChange is when the newest change the run absorbed
+	// was committed in the source, when its files tell.
+	PhasesMS     phases     `json:"phases_ms"`
+	NewestChange *time.Time `json:"newest_change,omitempty"`
+	durationMS   int64
 }
 
 // errInterrupted is the error of a run that a signal stopped.
 var errInterrupted = errors.New("run interrupted; tables not committed are listed in the summary")
 
 func (a *app) runCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, metricsKind, metricsNS string
 	var names []string
 	c := &cobra.Command{
-		Use:   "run --config job.yaml [--table name]...",
+		Use:   "run --config job.yaml [--table name]... [--metrics emf]",
 		Short: "Absorb every pending change file into each table",
 		Long: `run absorbs, for each table of the job file (or those named by --table), every
 raw file that is not in the table's bookmark, in one commit per table.
@@ -202,14 +212,22 @@ Logs go to stderr: lines for people with a progress bar per table on a
 terminal, JSON lines otherwise (--log-format). The summary is one JSON object
 on stdout, also when a table failed or the run was interrupted.
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
-failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).`,
+failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).
+
+With --metrics emf, each table's run also writes one CloudWatch Embedded
+Metric Format line on stderr (files, changes, rows, bytes, phase times,
+commit attempts, lag; see the README): on ECS with the awslogs driver,
+CloudWatch Logs turns them into metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := a.logger()
 			if err != nil {
 				return err
 			}
-			job, tables, err := loadJob(cfgPath, names)
+			if a.emf, err = newEMF(metricsKind, metricsNS, a.errOut); err != nil {
+				return err
+			}
+			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -231,8 +249,10 @@ failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "run only these tables (repeat or comma-separate)")
+	c.Flags().StringVar(&metricsKind, "metrics", "none", "per-table metrics: none, or emf (CloudWatch Embedded Metric Format lines on stderr)")
+	c.Flags().StringVar(&metricsNS, "metrics-namespace", "lakemerge", "CloudWatch namespace of the EMF metrics")
 	return c
 }
 
@@ -244,7 +264,8 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	start := time.Now()
 	mem := memory.NewGoAllocator()
 	obs := newObserver(log, a.errOut, a.terminal)
-	w, err := wire.Build(ctx, job, tables, mem, obs.event)
+	rec := newRecorder(time.Now)
+	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event))
 	if err != nil {
 		return summary{}, err
 	}
@@ -259,16 +280,25 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		}
 		log.Info("table started", "table", t.Config.Name, "prefix", t.Config.Source.Prefix,
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
+		tstart := time.Now()
+		rec.begin(t.Config.Name)
 		res, err := t.Merge.Run(ctx)
 		obs.done(t.Config.Name)
+		var catalog time.Duration
 		if err == nil {
 			// Delta tables are (re)registered in the catalog after each run,
 			// so a schema change reaches Glue.
+			cstart := time.Now()
 			if rerr := t.Register(ctx, w.Catalog); rerr != nil {
 				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, rerr)
 			}
+			catalog = time.Since(cstart)
 		}
-		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary()}
+		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), durationMS: time.Since(tstart).Milliseconds()}
+		var newest time.Time
+		if tr.PhasesMS, newest = rec.end(t.Config.Name, catalog); !newest.IsZero() && err == nil && !res.UpToDate {
+			tr.NewestChange = &newest
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			sum.OK, sum.Interrupted = false, true
@@ -283,6 +313,11 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		default:
 			log.Info("table done", "table", t.Config.Name, "files", res.Files, "changes", res.Changes,
 				"keys", res.Keys, "attempts", res.Attempts)
+		}
+		if a.emf != nil {
+			if merr := a.emf.table(tr, time.Now()); merr != nil {
+				log.Error("write the table's metrics", "table", t.Config.Name, "error", merr.Error())
+			}
 		}
 		sum.Tables = append(sum.Tables, tr)
 	}

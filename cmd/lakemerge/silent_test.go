@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 )
@@ -104,5 +105,84 @@ tables:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no-such-raw")); !os.IsNotExist(err) {
 		t.Errorf("run created the raw folder")
+	}
+}
+
+// TestCopiedRawZoneIsNotReloaded: raw files are known by their content, so
+// a copy of the raw folder that does not keep modification times (cp
+// without -p) is not taken for rewritten files: the next run has nothing
+// to do, where a reload would have started a new load generation.
+func TestCopiedRawZoneIsNotReloaded(t *testing.T) {
+	dir := t.TempDir()
+	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+		t.Fatalf("demo: %s", r)
+	}
+	raw, copied := filepath.Join(dir, "raw"), filepath.Join(dir, "raw-copy")
+	later := time.Now().Add(time.Hour)
+	err := filepath.WalkDir(raw, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(copied, strings.TrimPrefix(p, raw))
+		writeFile(t, to, string(b))
+		return os.Chtimes(to, later, later)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := filepath.Join(dir, "job.yaml")
+	data, err := os.ReadFile(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, job, strings.Replace(string(data), "raw: file://"+raw+"\n", "raw: file://"+copied+"\n", 1))
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 {
+		t.Fatalf("run on the copy: %v\n%s", err, r)
+	}
+	for _, tr := range sum.Tables {
+		if !tr.UpToDate {
+			t.Errorf("table %s took the copied files for new ones: %+v", tr.Table, tr)
+		}
+	}
+}
+
+// TestSymlinkInRawFailsTable: a symbolic link under a table's prefix is
+// not followed and not passed over: the table stops naming it, unless an
+// ignore: glob names it.
+func TestSymlinkInRawFailsTable(t *testing.T) {
+	dir := t.TempDir()
+	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+		t.Fatalf("demo: %s", r)
+	}
+	target := filepath.Join(dir, "elsewhere.csv")
+	writeFile(t, target, "U,1001,1,shipped,40.00,updated\n")
+	link := filepath.Join(dir, "raw", "public", "orders", "20240530-090000000.csv")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symlinks: %v", err)
+	}
+	job := filepath.Join(dir, "job.yaml")
+	r := clitest.Run(t, "run", "--config", job, "--table", "orders")
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
+		t.Fatalf("want exit 1: %v\n%s", err, r)
+	}
+	if e := sum.Tables[0].Error; !strings.Contains(e, "public/orders/20240530-090000000.csv") || !strings.Contains(e, "symbolic link") {
+		t.Fatalf("error does not name the link: %s", e)
+	}
+	data, err := os.ReadFile(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, job, strings.Replace(string(data), "    target: { database: demo, table: orders }\n",
+		"    target: { database: demo, table: orders }\n    ignore: [\"20240530-090000000.csv\"]\n", 1))
+	r = clitest.Run(t, "run", "--config", job, "--table", "orders")
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 || sum.Tables[0].Ignored != 1 {
+		t.Fatalf("with ignore: %v\n%s", err, r)
 	}
 }

@@ -56,7 +56,7 @@ that are not change files of the table's format (recorded, never read).
 repeats snapshot_id as a string for readers that round large numbers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			job, tables, err := loadJob(cfgPath, names)
+			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ repeats snapshot_id as a string for readers that round large numbers.`,
 			return printStatus(a.stdout, sts)
 		},
 	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "only these tables")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	return c

@@ -69,7 +69,7 @@ deleting nothing.`,
 			if retention < time.Hour {
 				return fmt.Errorf("%w: --retention %s is shorter than 1h: a running commit's files could be deleted", errUsage, retention)
 			}
-			job, tables, err := loadJob(cfgPath, names)
+			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -121,7 +121,7 @@ deleting nothing.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML)")
+	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "only these tables")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "list the files vacuum would delete and their bytes; delete nothing")
 	c.Flags().DurationVar(&retention, "retention", 7*24*time.Hour, "keep unreferenced files younger than this")

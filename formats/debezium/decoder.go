@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -43,6 +44,11 @@ type Stats struct {
 	Heartbeats        int64 // heartbeats ignored
 	Transactions      int64 // transaction BEGIN/END events ignored
 	Messages          int64 // logical decoding messages (op m) ignored
+	// NewestSourceMs is the greatest source.ts_ms (flattened rows:
+	// __source_ts_ms) of the file's changes, in Unix milliseconds: when
+	// the newest of them was committed in the source database. 0 when no
+	// change carries one.
+	NewestSourceMs int64
 }
 
 const defaultBatchRows = 64 << 10
@@ -399,6 +405,16 @@ func (d *Decoder) Stats() Stats { return d.stats }
 func (d *Decoder) Skipped() int64 {
 	s := d.stats
 	return s.SchemaChanges + s.Heartbeats + s.Transactions + s.Messages + s.TombstonesSkipped
+}
+
+// SourceTime is when the newest change of the file was committed in the
+// source database (Stats.NewestSourceMs), or the zero time when no change
+// carries source.ts_ms. Read it after Next returned io.EOF.
+func (d *Decoder) SourceTime() time.Time {
+	if d.stats.NewestSourceMs == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(d.stats.NewestSourceMs).UTC()
 }
 
 // Truncates returns the _seq of each truncate event of the file, in file

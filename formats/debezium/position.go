@@ -36,6 +36,7 @@ type srcFields struct {
 	connector, lsn, sequence  jval
 	file, pos, row            jval
 	commitLSN, changeLSN, esn jval
+	tsMs                      jval // source.ts_ms: the commit time; never part of a position
 }
 
 // set records a source field; other names are ignored.
@@ -60,6 +61,8 @@ func (s *srcFields) set(name []byte, v jval) error {
 		slot = &s.changeLSN
 	case "event_serial_no":
 		slot = &s.esn
+	case "ts_ms":
+		slot = &s.tsMs
 	default:
 		return nil
 	}

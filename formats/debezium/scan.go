@@ -131,6 +131,10 @@ func (d *Decoder) classify(p jval, e *envelope) error {
 			default:
 				if m, ok := bytes.CutPrefix(meta, []byte("source_")); ok {
 					meta = m
+				} else if string(meta) == "ts_ms" {
+					// __ts_ms is when Debezium handled the event;
+					// __source_ts_ms is the source's commit time.
+					continue
 				}
 				if err := e.src.set(meta, v); err != nil {
 					return err
@@ -443,6 +447,7 @@ func (d *Decoder) truncate(s *srcFields, index int) error {
 	d.truns = append(d.truns, bytes.Clone(d.seqs[r.seq[0]:r.seq[1]]))
 	d.stats.Truncates++
 	d.resolvePending(pos)
+	d.noteSourceTime(s)
 	return nil
 }
 
@@ -467,7 +472,22 @@ func (d *Decoder) addRow(r rowRec, s *srcFields, index int) error {
 	d.setSeq(&r, phase, pos, index)
 	d.rows = append(d.rows, r)
 	d.resolvePending(pos)
+	d.noteSourceTime(s)
 	return nil
+}
+
+// noteSourceTime keeps the greatest source.ts_ms (or __source_ts_ms) of the
+// file's changes for SourceTime. A value that is not a non-negative integer
+// is not a time and is passed over: ts_ms never orders changes.
+func (d *Decoder) noteSourceTime(s *srcFields) {
+	if absent(s.tsMs) {
+		return
+	}
+	ms, err := uintField(s.tsMs, "ts_ms")
+	if err != nil || ms > math.MaxInt64 {
+		return
+	}
+	d.stats.NewestSourceMs = max(d.stats.NewestSourceMs, int64(ms))
 }
 
 // resolvePending orders tombstones that came before any positioned change

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -69,7 +70,12 @@ type Decoder struct {
 	opField     int // -1: no Op column, rows are inserts
 	seqField    int // -1: no change-seq column
 	seqCol      int // index in cols of the change-seq column
-	nullValue   string
+	tsCol       int // index in cols of Options.TimestampColumn; -1: none
+	// newestTS is the greatest value of the timestamp column so far (µs),
+	// valid when haveTS: SourceTime.
+	newestTS  int64
+	haveTS    bool
+	nullValue string
 
 	// Before images (Options.BeforeImagePrefix/Suffix): the key columns and
 	// their before-image fields, empty when off or when a full-load file
@@ -121,7 +127,7 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = defaultBatchRows
 	}
-	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1, nfieldsNoBI: -1}
+	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1, tsCol: -1, nfieldsNoBI: -1}
 
 	src, gz, err := gunzip.Open(r)
 	if err != nil {
@@ -384,6 +390,7 @@ func (d *Decoder) buildColsAt(names, all []string, first int, typeOf map[string]
 		switch {
 		case name == d.opts.TimestampColumn:
 			c.kind = values.KindTimestamp
+			d.tsCol = len(d.cols)
 		case name == d.opts.ChangeSeqColumn:
 			c.kind = values.KindString
 			d.seqField, d.seqCol = c.field, len(d.cols)
@@ -515,7 +522,38 @@ func (d *Decoder) Next() (arrow.RecordBatch, error) {
 		return nil, io.EOF
 	}
 	d.noteSizes(rows)
-	return d.rb.NewRecordBatch(), nil
+	rec := d.rb.NewRecordBatch()
+	if d.tsCol >= 0 {
+		d.noteTimestamps(rec.Column(d.tsCol).(*array.Timestamp))
+	}
+	return rec, nil
+}
+
+// noteTimestamps keeps the greatest value of the timestamp column.
+func (d *Decoder) noteTimestamps(a *array.Timestamp) {
+	for i, v := range a.TimestampValues() {
+		if a.IsValid(i) && (!d.haveTS || int64(v) > d.newestTS) {
+			d.newestTS, d.haveTS = int64(v), true
+		}
+	}
+}
+
+// SourceTime is when the newest change of the file was committed in the
+// source database, as far as the file tells; read it after Next returned
+// io.EOF. With Options.TimestampColumn it is the greatest value of that
+// column (DMS writes the commit time there for CDC rows, the time it read
+// the row for full-load rows; the values are taken as UTC); otherwise, for
+// a CDC file, the instant in its name (when DMS wrote the file, a little
+// after the commits it holds); otherwise the zero time. It never orders
+// changes.
+func (d *Decoder) SourceTime() time.Time {
+	switch {
+	case d.haveTS:
+		return time.UnixMicro(d.newestTS).UTC()
+	case d.file.Name.Kind == KindCDC:
+		return d.file.Name.Instant
+	}
+	return time.Time{}
 }
 
 // binaryBuilder returns the BinaryBuilder under a string or binary builder.

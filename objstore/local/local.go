@@ -16,16 +16,25 @@
 //     is synced. Readers never see a partly written object, and a crash
 //     leaves at most a temporary file, which List never reports.
 //     CreateExclusive needs a filesystem with hard links.
-//  3. List reports regular files only. It does not follow symlinks, neither
-//     to files nor to folders, and skips names that cannot be keys.
+//  3. List reports regular files as objects. It does not follow symlinks,
+//     neither to files nor to folders: a symlink, a device, a pipe or a
+//     socket under the prefix, and a file whose name cannot be a key, is
+//     reported with ObjectInfo.Special saying what it is (so that nothing
+//     under a prefix is passed over in silence); Open does not read it.
 //  4. On disk a path cannot be both a file and a folder: with "a/b" stored,
 //     writing "a" fails, and so does writing "a/b/c". Open and Delete treat
 //     a folder as a missing object.
 //  5. ETag is the file's modification time in nanoseconds and its size, in
 //     hex ("<mtime>-<size>"). It changes when a file is rewritten: Put always
 //     writes a new file. On filesystems with coarse timestamps a rewrite
-//     with the same size within one timestamp tick keeps the ETag; raw-zone
-//     files that get rewritten (DMS reloads) are rewritten minutes apart.
+//     with the same size within one timestamp tick keeps the ETag. A store
+//     from HashETags reports the MD5 of the content instead (cached), which
+//     survives a copy that does not keep timestamps; lakemerge reads its raw
+//     zone that way.
+//
+// Besides objstore.Store, Stat reads an object's info and OpenRange a part
+// of its content (pread), for readers that need only parts of large files
+// (objstore/icebergio: Parquet footers and column chunks).
 //
 // Every call returns an error for a canceled context before touching the
 // disk; List also checks the context in every folder it reads, and Put and
@@ -55,7 +64,8 @@ const tempPrefix = ".lmtmp-"
 // Store is a folder used as an object store. It holds no state besides the
 // root path and is safe for concurrent use, also by several processes.
 type Store struct {
-	root string // absolute, cleaned
+	root string  // absolute, cleaned
+	hash *hasher // content ETags (HashETags); nil: modification time and size
 }
 
 var _ objstore.Store = (*Store)(nil)
@@ -163,6 +173,13 @@ func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo,
 			return nil, fmt.Errorf("list %s: %w", prefix, err)
 		}
 	}
+	if s.hash != nil {
+		seen := make(map[string]bool, len(out))
+		for _, o := range out {
+			seen[filepath.Join(s.root, filepath.FromSlash(o.Key))] = true
+		}
+		s.hash.save(filepath.Join(s.root, filepath.FromSlash(prefix)), seen)
+	}
 	// Folder order is not key order: "a-b" < "a/b" but folder "a" < "a-b".
 	slices.SortFunc(out, func(a, b objstore.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
@@ -217,66 +234,154 @@ func (s *Store) walk(ctx context.Context, dir, prefix string, out *[]objstore.Ob
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, tempPrefix) || strings.ContainsRune(name, '\\') {
-			continue
+		if strings.HasPrefix(name, tempPrefix) {
+			continue // ours, being written (invariant 2)
 		}
 		key := dir + name
-		switch t := e.Type(); {
-		case t.IsDir(): // from lstat: never a symlink
+		t := e.Type()
+		switch {
+		case t.IsDir() && checkSegment(name) == nil: // from lstat: never a symlink
 			sub := key + "/"
 			if strings.HasPrefix(sub, prefix) || strings.HasPrefix(prefix, sub) {
 				if err := s.walk(ctx, sub, prefix, out); err != nil {
 					return err
 				}
 			}
-		case t.IsRegular() && strings.HasPrefix(key, prefix):
-			fi, err := e.Info()
-			if missing(err) {
-				continue // deleted while listing
-			}
-			if err != nil {
-				return err
-			}
-			*out = append(*out, info(key, fi))
+			continue
+		case !strings.HasPrefix(key, prefix):
+			continue
 		}
+		var special string
+		switch {
+		case checkSegment(name) != nil:
+			special = "a name that cannot be an object key"
+		case t&fs.ModeSymlink != 0:
+			special = "a symbolic link (not followed)"
+		case t.IsDir():
+			special = "a folder whose name cannot be a key segment"
+		case !t.IsRegular():
+			special = "not a regular file (" + t.Type().String() + ")"
+		}
+		if special != "" {
+			*out = append(*out, objstore.ObjectInfo{Key: key, Special: special})
+			continue
+		}
+		fi, err := e.Info()
+		if missing(err) {
+			continue // deleted while listing
+		}
+		if err != nil {
+			return err
+		}
+		oi, err := s.info(key, fi)
+		if missing(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		*out = append(*out, oi)
 	}
 	return nil
 }
 
-func info(key string, fi fs.FileInfo) objstore.ObjectInfo {
-	return objstore.ObjectInfo{
+// info describes the file of key (info fi): with HashETags, its content
+// hash, read or cached.
+func (s *Store) info(key string, fi fs.FileInfo) (objstore.ObjectInfo, error) {
+	oi := objstore.ObjectInfo{
 		Key:          key,
 		Size:         fi.Size(),
 		ETag:         fmt.Sprintf("%x-%x", fi.ModTime().UnixNano(), fi.Size()),
 		LastModified: fi.ModTime(),
 	}
+	if s.hash == nil {
+		return oi, nil
+	}
+	etag, err := s.hash.etag(filepath.Join(s.root, filepath.FromSlash(key)), fi)
+	if err != nil {
+		return oi, err
+	}
+	oi.FormerETag, oi.ETag = oi.ETag, etag
+	return oi, nil
 }
 
 // Open reads one object. A missing key, or one naming a folder, gives an
 // error matching objstore.ErrNotExist that names the filesystem path.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open %w", err)
+	}
+	return f, nil
+}
+
+// open opens the file of key; its errors start with the key or path, for
+// the caller to prefix with its action.
+func (s *Store) open(ctx context.Context, key string) (*os.File, error) {
 	p, err := s.path(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	f, err := os.Open(p)
 	if missing(err) {
-		return nil, fmt.Errorf("open %s: %w", p, objstore.ErrNotExist)
+		return nil, fmt.Errorf("%s: %w", p, objstore.ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	fi, err := f.Stat()
 	if err == nil && fi.IsDir() {
-		err = fmt.Errorf("open %s: %w (a folder)", p, objstore.ErrNotExist)
+		err = fmt.Errorf("%s: %w (a folder)", p, objstore.ErrNotExist)
 	} else if err != nil {
-		err = fmt.Errorf("open %s: %w", key, err)
+		err = fmt.Errorf("%s: %w", key, err)
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// Stat returns the info of one object, as List reports it, without
+// reading it. A missing key, or one naming a folder, gives an error
+// matching objstore.ErrNotExist.
+func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return s.info(key, fi)
+}
+
+// OpenRange reads length bytes of one object from offset, or to its end
+// when length < 0. A range that runs past the end stops at the end.
+func (s *Store) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", key, offset)
+	}
+	f, err := s.open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open %w", err)
+	}
+	if length < 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open %s: %w", key, err)
+		}
+		return f, nil
+	}
+	return sectionCloser{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// sectionCloser is a section of an open file that closes the file.
+type sectionCloser struct {
+	*io.SectionReader
+	io.Closer
 }
 
 // Put stores r under key, replacing any object there (invariant 2).

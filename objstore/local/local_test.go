@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/objstoretest"
@@ -19,6 +20,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newStore(t) })
+	objstoretest.RunRanges(t, func(t *testing.T) objstoretest.RangeStore { return newStore(t) })
 }
 
 // newStore returns a store on a folder "root" inside a fresh temporary
@@ -255,10 +257,10 @@ type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
-// TestSymlinksNotFollowed: List does not report symlinks and does not
-// descend into symlinked folders, also when the prefix names one; a root
-// that is itself a symlink works.
-func TestSymlinksNotFollowed(t *testing.T) {
+// TestSymlinksReportedNotFollowed: List reports symlinks as special
+// entries (never as objects) and does not descend into symlinked folders,
+// also when the prefix names one; a root that is itself a symlink works.
+func TestSymlinksReportedNotFollowed(t *testing.T) {
 	dir := t.TempDir()
 	outside := filepath.Join(dir, "outside")
 	write(t, filepath.Join(outside, "secret.csv"), "secret")
@@ -285,10 +287,89 @@ func TestSymlinksNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for prefix, want := range map[string]string{
-		"": "t/a.csv", "t/": "t/a.csv", "t/link": "", "t/link/": "", "t/link/s": "", "top/": "", "top/x/": "",
+		"": "t/a.csv t/file-link.csv t/link top", "t/": "t/a.csv t/file-link.csv t/link", "t/link": "t/link",
+		"t/link/": "", "t/link/s": "", "top/": "", "top/x/": "",
 	} {
 		if got := listKeys(t, s, prefix); got != want {
 			t.Errorf("List(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+	objs, err := s.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if regular := o.Key == "t/a.csv"; regular != (o.Special == "") || (!regular && (o.ETag != "" || o.Size != 0)) {
+			t.Errorf("%s: special %q, etag %q, size %d", o.Key, o.Special, o.ETag, o.Size)
+		}
+	}
+}
+
+// TestHashETags: a store from HashETags reports the MD5 of the content,
+// the same after a copy that changes modification times, different after
+// a rewrite; the former ETag is modification time and size; a cache file
+// spares reading unchanged files (a changed cache entry with a valid stamp
+// is believed: that is how the test sees the cache is used).
+func TestHashETags(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache", "etags.json")
+	raw, err := New(filepath.Join(dir, "raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, raw, "t/a.csv", "hello")
+	s := raw.HashETags(cache)
+	one := func() objstore.ObjectInfo {
+		t.Helper()
+		objs, err := s.List(context.Background(), "t/")
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("list: %v %v", objs, err)
+		}
+		return objs[0]
+	}
+	o := one()
+	if o.ETag != `"5d41402abc4b2a76b9719d911017c592"` { // md5("hello"), as S3 quotes it
+		t.Fatalf("etag %s", o.ETag)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "raw", "t", "a.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%x-%x", fi.ModTime().UnixNano(), fi.Size()); o.FormerETag != want {
+		t.Errorf("former etag %s, want %s", o.FormerETag, want)
+	}
+	// A copy without timestamps: same content, same ETag.
+	later := fi.ModTime().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "raw", "t", "a.csv"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := one(); got.ETag != o.ETag || got.FormerETag == o.FormerETag {
+		t.Errorf("after touch: %+v", got)
+	}
+	// The cache is used for an unchanged file: poison its hash.
+	b, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := strings.Replace(string(b), "5d41402abc4b2a76b9719d911017c592", "00000000000000000000000000000000", 1)
+	if poisoned == string(b) {
+		t.Fatalf("cache does not hold the hash: %s", b)
+	}
+	if err := os.WriteFile(cache, []byte(poisoned), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := raw.HashETags(cache); true {
+		objs, err := got.List(context.Background(), "t/")
+		if err != nil || objs[0].ETag != `"00000000000000000000000000000000"` {
+			t.Errorf("cached hash not used: %v %v", objs, err)
+		}
+	}
+	// A rewrite changes the stamp, so the hash is computed again.
+	put(t, raw, "t/a.csv", "world")
+	if got := raw.HashETags(cache); true {
+		objs, err := got.List(context.Background(), "t/")
+		if err != nil || objs[0].ETag != `"7d793037a0760186574b0282f2f435e7"` {
+			t.Errorf("after rewrite: %v %v", objs, err)
 		}
 	}
 }

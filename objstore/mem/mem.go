@@ -7,6 +7,9 @@
 // rules of objstore/local, with the same "invalid key" errors, so code
 // tested against mem also runs on a folder.
 //
+// Besides objstore.Store, Stat and OpenRange read an object's info and a
+// part of its content, as objstore/s3 and objstore/local do.
+//
 // Objects are immutable once stored: Put and CreateExclusive store a new
 // byte slice and never change an old one, so an open reader keeps reading
 // the content it was opened on.
@@ -78,16 +81,51 @@ func (o object) info(key string) objstore.ObjectInfo {
 // Open reads one object. The reader sees the content stored when Open was
 // called, whatever is written later.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := check(ctx, key); err != nil {
+	o, err := s.get(ctx, key)
+	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	return io.NopCloser(bytes.NewReader(o.data)), nil
+}
+
+// Stat returns the info of one object, as List reports it.
+func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	o, err := s.get(ctx, key)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return o.info(key), nil
+}
+
+// OpenRange reads length bytes of one object from offset, or to its end
+// when length < 0. A range that runs past the end stops at the end.
+func (s *Store) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", key, offset)
+	}
+	o, err := s.get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	data := o.data[min(offset, int64(len(o.data))):]
+	if length >= 0 && length < int64(len(data)) {
+		data = data[:length]
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// get returns the object stored under key.
+func (s *Store) get(ctx context.Context, key string) (object, error) {
+	if err := check(ctx, key); err != nil {
+		return object{}, err
 	}
 	s.mu.Lock()
 	o, ok := s.mu.objects[key]
 	s.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("open %s: %w", key, objstore.ErrNotExist)
+		return object{}, objstore.ErrNotExist
 	}
-	return io.NopCloser(bytes.NewReader(o.data)), nil
+	return o, nil
 }
 
 // Put stores r under key, replacing any object there. r is read to the

@@ -14,6 +14,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	objstoretest.Run(t, func(*testing.T) objstore.Store { return New() })
+	objstoretest.RunRanges(t, func(*testing.T) objstoretest.RangeStore { return New() })
 }
 
 func TestZeroStoreWorks(t *testing.T) {

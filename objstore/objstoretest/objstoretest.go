@@ -1,10 +1,12 @@
 // Package objstoretest is the conformance suite every objstore.Store
 // implementation passes: the contract of objstore.Store, as tests.
 //
-// Call Run from the implementation's tests:
+// Call Run from the implementation's tests, and RunRanges for a store that
+// also reads ranges (Stat, OpenRange; see RangeStore):
 //
 //	func TestConformance(t *testing.T) {
 //		objstoretest.Run(t, func(t *testing.T) objstore.Store { return mem.New() })
+//		objstoretest.RunRanges(t, func(t *testing.T) objstoretest.RangeStore { return mem.New() })
 //	}
 //
 // The suite uses only keys every implementation accepts (S3, a folder, in
@@ -443,4 +445,131 @@ func keys(infos []objstore.ObjectInfo) string {
 		ks[i] = o.Key
 	}
 	return strings.Join(ks, " ")
+}
+
+// RangeStore is a Store that can also read an object's info and part of
+// its content: objstore/icebergio's Store, restated here so that this
+// package stays a leaf.
+type RangeStore interface {
+	objstore.Store
+	Stat(ctx context.Context, key string) (objstore.ObjectInfo, error)
+	OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+}
+
+// RunRanges runs the suite of Stat and OpenRange as subtests of t, with a
+// new, empty store for each, as Run does.
+func RunRanges(t *testing.T, newStore func(t *testing.T) RangeStore) {
+	for _, c := range []struct {
+		name string
+		test func(t *testing.T, s RangeStore)
+	}{
+		{"StatMatchesList", testStat},
+		{"StatMissing", testStatMissing},
+		{"OpenRange", testOpenRange},
+		{"OpenRangeMissing", testOpenRangeMissing},
+		{"RangeCanceledContext", testRangeCanceled},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
+	}
+}
+
+// testStat: Stat reports what List reports for the same object.
+func testStat(t *testing.T, s RangeStore) {
+	for k, n := range map[string]int{"st/empty": 0, "st/one": 1, "st/big": 70000} {
+		put(t, s, k, bytes.Repeat([]byte("s"), n))
+	}
+	for _, o := range list(t, s, "st/") {
+		got, err := s.Stat(t.Context(), o.Key)
+		if err != nil {
+			t.Errorf("Stat(%q): %v", o.Key, err)
+			continue
+		}
+		if got.Key != o.Key || got.Size != o.Size || got.ETag != o.ETag || !got.LastModified.Equal(o.LastModified) {
+			t.Errorf("Stat(%q) = %+v, List says %+v", o.Key, got, o)
+		}
+	}
+}
+
+// testStatMissing: a missing key or a "folder" gives ErrNotExist.
+func testStatMissing(t *testing.T, s RangeStore) {
+	put(t, s, "dir/sub/x", []byte("x"))
+	for _, key := range []string{"missing", "dir", "dir/sub", "dir/sub/x/y"} {
+		if _, err := s.Stat(t.Context(), key); !errors.Is(err, objstore.ErrNotExist) {
+			t.Errorf("Stat(%q) = %v, want an error matching ErrNotExist", key, err)
+		}
+	}
+}
+
+// testOpenRange: every range of a small object, and ranges at the ends
+// of a large one, read exactly the bytes they name; a range past the end
+// stops at the end; length < 0 reads to the end.
+func testOpenRange(t *testing.T, s RangeStore) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	small := []byte("0123456789")
+	big := make([]byte, 1<<20+3)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	put(t, s, "rg/small", small)
+	put(t, s, "rg/big", big)
+	put(t, s, "rg/empty", nil)
+	check := func(key string, content []byte, off, length int64) {
+		t.Helper()
+		want := content[min(off, int64(len(content))):]
+		if length >= 0 && length < int64(len(want)) {
+			want = want[:length]
+		}
+		r, err := s.OpenRange(t.Context(), key, off, length)
+		if err != nil {
+			t.Errorf("OpenRange(%s, %d, %d): %v", key, off, length, err)
+			return
+		}
+		defer r.Close()
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Errorf("read range %s %d+%d: %v", key, off, length, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("range %s %d+%d read %d bytes that differ from the %d wanted", key, off, length, len(got), len(want))
+		}
+	}
+	for off := int64(0); off <= int64(len(small)); off++ {
+		for length := int64(-1); off+length <= int64(len(small))+1; length++ {
+			check("rg/small", small, off, length)
+		}
+	}
+	n := int64(len(big))
+	for _, c := range [][2]int64{{0, 8}, {n - 8, 8}, {n - 8, 100}, {n - 1, -1}, {4095, 4098}, {1 << 19, -1}, {n, 10}, {n + 5, -1}} {
+		check("rg/big", big, c[0], c[1])
+	}
+	check("rg/empty", nil, 0, -1)
+	check("rg/empty", nil, 0, 10)
+}
+
+// testOpenRangeMissing: a missing key gives ErrNotExist.
+func testOpenRangeMissing(t *testing.T, s RangeStore) {
+	r, err := s.OpenRange(t.Context(), "missing", 0, 10)
+	if err == nil {
+		r.Close()
+	}
+	if !errors.Is(err, objstore.ErrNotExist) {
+		t.Errorf("OpenRange of a missing key: %v, want an error matching ErrNotExist", err)
+	}
+}
+
+// testRangeCanceled: Stat and OpenRange fail with a canceled context.
+func testRangeCanceled(t *testing.T, s RangeStore) {
+	put(t, s, "c/x", []byte("x"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.Stat(ctx, "c/x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Stat with a canceled context: %v", err)
+	}
+	r, err := s.OpenRange(ctx, "c/x", 0, 1)
+	if err == nil {
+		r.Close()
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("OpenRange with a canceled context: %v", err)
+	}
 }

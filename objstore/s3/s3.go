@@ -10,7 +10,10 @@
 // of concurrent writers create a key. Throttling and 5xx answers are retried
 // by the SDK's standard retryer with exponential backoff and jitter. With a
 // KMS key configured every object this package writes is encrypted with
-// SSE-KMS under that key.
+// SSE-KMS under that key. Besides objstore.Store, Stat (HEAD) and
+// OpenRange (a ranged GET) read an object's info and a part of its
+// content, so that Iceberg's Parquet reads fetch footers and column chunks
+// instead of whole files (objstore/icebergio).
 package s3
 
 import (
@@ -152,14 +155,45 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return s.get(ctx, key, nil)
 }
 
-// OpenRange reads length bytes of one object from offset (a ranged GET);
-// length < 0 reads to the end.
+// Stat returns the info of one object (a HEAD request), as List reports
+// it.
+func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
+	if err != nil {
+		if httpStatus(err) == http.StatusNotFound {
+			err = objstore.ErrNotExist
+		}
+		return objstore.ObjectInfo{}, fmt.Errorf("stat s3://%s/%s: %w", s.bucket, s.key(key), err)
+	}
+	return objstore.ObjectInfo{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
+		LastModified: aws.ToTime(out.LastModified),
+	}, nil
+}
+
+// OpenRange reads length bytes of one object from offset (a ranged GET),
+// or to its end when length < 0. A range that runs past the end stops at
+// the end; one that starts at or past the end reads nothing.
 func (s *Store) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open s3://%s/%s: negative offset %d", s.bucket, s.key(key), offset)
+	}
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
 	r := fmt.Sprintf("bytes=%d-", offset)
-	if length >= 0 {
+	if length > 0 {
 		r += fmt.Sprint(offset + length - 1)
 	}
-	return s.get(ctx, key, aws.String(r))
+	body, err := s.get(ctx, key, aws.String(r))
+	if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
+		// The range starts at or past the end (S3 answers 416 even for an
+		// empty object).
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return body, err
 }
 
 func (s *Store) get(ctx context.Context, key string, rng *string) (io.ReadCloser, error) {
@@ -252,6 +286,8 @@ func httpStatus(err error) int {
 			return http.StatusConflict
 		case "NoSuchKey", "NotFound":
 			return http.StatusNotFound
+		case "InvalidRange":
+			return http.StatusRequestedRangeNotSatisfiable
 		}
 	}
 	return 0

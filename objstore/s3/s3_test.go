@@ -46,6 +46,7 @@ func newStore(t *testing.T, prefix string) *Store {
 
 func TestConformance(t *testing.T) {
 	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newStore(t, "some/root") })
+	objstoretest.RunRanges(t, func(t *testing.T) objstoretest.RangeStore { return newStore(t, "some/root") })
 }
 
 // TestLargeAndRanged: a body above the multipart threshold round-trips,

@@ -141,6 +141,11 @@ func decodeActions(r io.Reader) ([]action, error) {
 	var out []action
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			// A failed read, not a malformed line: say so, whatever part
+			// of the line arrived.
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
 		if len(bytes.TrimSpace(b)) > 0 {
 			var keys map[string]json.RawMessage
 			if jerr := json.Unmarshal(b, &keys); jerr != nil {
@@ -159,11 +164,8 @@ func decodeActions(r io.Reader) ([]action, error) {
 				out = append(out, a)
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if err != nil { // io.EOF
 			return out, nil
-		}
-		if err != nil {
-			return nil, err
 		}
 	}
 }

@@ -5,6 +5,13 @@
 // writer knows lives in its own package. It is the wiring half of
 // cmd/lakemerge, in its own package so that end-to-end tests run exactly
 // the parts the binary runs.
+//
+// Build opens two stores per job, the raw zone and the warehouse, and every
+// table file goes through the warehouse store: the Delta writer's directly,
+// Iceberg's through iceberg-go's file IO, which RegisterFileIO and
+// WarehouseCatalog point at the store (objstore/icebergio). Tests hand the
+// stores Build opens to a wrapper (WithStoreWrapper) to inject faults or
+// record the I/O of exactly this wiring.
 package wire
 
 import (
@@ -33,7 +40,7 @@ func (r RawStore) List(ctx context.Context, prefix string) ([]bookmarks.Entry, e
 	}
 	out := make([]bookmarks.Entry, len(objs))
 	for i, o := range objs {
-		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size}
+		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size, Former: o.FormerETag, Special: o.Special}
 	}
 	return out, nil
 }
@@ -68,13 +75,16 @@ func DebeziumFormat(opts debezium.Options, raw objstore.Store) merge.Format {
 	return format[*debezium.Decoder]{debezium.Format{Options: opts, Keys: RawStore{Store: raw}}}
 }
 
-// Checked where both sides are known: merge asks a Debezium reader for its
-// truncates and its skipped events, and the format opens keys files
-// through the raw zone.
+// Checked where both sides are known: merge asks the readers for the
+// source's commit time, a Debezium reader for its truncates and skipped
+// events too, and the Debezium format opens keys files through the raw
+// zone.
 var (
-	_ merge.Truncator = (*debezium.Decoder)(nil)
-	_ merge.Skipper   = (*debezium.Decoder)(nil)
-	_ debezium.Opener = RawStore{}
+	_ merge.SourceTimer = (*dmscsv.Decoder)(nil)
+	_ merge.SourceTimer = (*debezium.Decoder)(nil)
+	_ merge.Truncator   = (*debezium.Decoder)(nil)
+	_ merge.Skipper     = (*debezium.Decoder)(nil)
+	_ debezium.Opener   = RawStore{}
 )
 
 // source is what a format package's Format offers: merge.Format in the

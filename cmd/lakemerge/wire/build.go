@@ -2,12 +2,14 @@ package wire
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -21,6 +23,7 @@ import (
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/objstore/icebergio"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 	"github.com/lakemerge/lakemerge/table/delta"
@@ -35,18 +38,52 @@ type Catalog interface {
 	Close() error
 }
 
-// RegisterFileIO registers lakemerge's S3 file IO (objstore/s3.IcebergIO)
-// with iceberg-go for s3://, s3a:// and s3n:// table locations. Call it
-// once at program start (main, TestMain), before any Build.
+// RegisterFileIO makes iceberg-go reach every Iceberg table file through
+// lakemerge's stores: it registers objstore/icebergio.Factory for the
+// schemes file, "" (bare paths), s3, s3a and s3n, replacing iceberg-go's
+// own local file IO. That factory serves only calls whose context carries
+// a job's warehouse store, which the catalogs Build returns add; any other
+// call fails instead of bypassing the store. It is the one process-wide
+// registration lakemerge makes, because iceberg-go's IO registry is
+// process-wide: call it once at program start (main, TestMain), before any
+// Build.
 func RegisterFileIO() {
-	for _, scheme := range []string{"s3", "s3a", "s3n"} {
-		iceio.Register(scheme, objs3.IcebergIO)
+	for _, scheme := range []string{"file", "", "s3", "s3a", "s3n"} {
+		iceio.Unregister(scheme)
+		iceio.Register(scheme, icebergio.Factory)
 	}
+}
+
+// Store zones, as WithStoreWrapper names them.
+const (
+	ZoneRaw       = "raw"       // the raw zone: change files
+	ZoneWarehouse = "warehouse" // the warehouse: Iceberg and Delta table files
+)
+
+// Option changes how Build wires a job. The binary passes none.
+type Option func(*options)
+
+type options struct {
+	wrap     func(zone string, s objstore.Store) objstore.Store
+	readOnly bool
+}
+
+// WithStoreWrapper makes Build hand each store it opens to wrap, with its
+// zone (ZoneRaw, ZoneWarehouse), and use the store wrap returns, so that a
+// test injects faults into or records the I/O of exactly the wiring the
+// binary runs. The warehouse store wrap returns must still read ranges
+// (objstore/icebergio.Store); objstore/fault's stores do.
+func WithStoreWrapper(wrap func(zone string, s objstore.Store) objstore.Store) Option {
+	return func(o *options) { o.wrap = wrap }
 }
 
 // Job is a job file wired to concrete parts. Close it when done.
 type Job struct {
-	Raw     objstore.Store
+	Raw objstore.Store
+	// Warehouse holds every file of the job's tables, Iceberg and Delta.
+	Warehouse objstore.Store
+	// Catalog reaches Iceberg table files through Warehouse only (see
+	// WarehouseCatalog).
 	Catalog Catalog
 	Tables  []Table
 }
@@ -71,21 +108,27 @@ func (j *Job) Close() error {
 	return nil
 }
 
-// Build opens the raw zone and the catalog of job and wires each of tables
-// (from job.Select) for a run: it creates the catalog file, the warehouse
-// folder and the tables' databases when missing. observe may be nil.
-func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer) (*Job, error) {
-	return build(ctx, job, tables, mem, observe, false)
+// Build opens the raw zone, the warehouse and the catalog of job and wires
+// each of tables (from job.Select) for a run: it creates the catalog file,
+// the warehouse folder and the tables' databases when missing (never the
+// raw zone, which lakemerge only reads). observe may be nil.
+func Build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer, opts ...Option) (*Job, error) {
+	return build(ctx, job, tables, mem, observe, opts)
 }
 
 // BuildReadOnly wires tables like Build for commands that only look
-// (status): it creates nothing — no catalog file, folder or database. With
-// no catalog file yet, the Iceberg tables do not exist (Table.Describe).
-func BuildReadOnly(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator) (*Job, error) {
-	return build(ctx, job, tables, mem, nil, true)
+// (status, plan, vacuum --dry-run): it creates nothing — no catalog file,
+// folder or database. With no catalog file yet, the Iceberg tables do not
+// exist (Table.Describe).
+func BuildReadOnly(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, opts ...Option) (*Job, error) {
+	return build(ctx, job, tables, mem, nil, append(opts, func(o *options) { o.readOnly = true }))
 }
 
-func build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer, readOnly bool) (*Job, error) {
+func build(ctx context.Context, job *config.Job, tables []config.Table, mem memory.Allocator, observe merge.Observer, opts []Option) (*Job, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var awsCfg *aws.Config
 	loadAWS := func() (aws.Config, error) {
 		if awsCfg == nil {
@@ -97,21 +140,29 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		}
 		return *awsCfg, nil
 	}
-	// The raw zone is only read: never create it.
-	raw, err := openStore(job.Raw, job.S3, loadAWS, false)
+	open := func(zone, loc string, create bool) (objstore.Store, error) {
+		s, err := openStore(loc, job.S3, loadAWS, create)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", zone, err)
+		}
+		if ls, ok := s.(*objlocal.Store); ok && zone == ZoneRaw {
+			// The bookmark identifies raw files by ETag: by content, so
+			// that a copy of the folder without its timestamps is not a
+			// reload of every file.
+			s = ls.HashETags(etagCache(ls.Root()))
+		}
+		if o.wrap != nil {
+			s = o.wrap(zone, s)
+		}
+		return s, nil
+	}
+	raw, err := open(ZoneRaw, job.Raw, false)
 	if err != nil {
-		return nil, fmt.Errorf("raw: %w", err)
+		return nil, err
 	}
-	// How the table files on S3 are reached (objstore/s3.IcebergIO).
-	props := map[string]string{objs3.PropPathStyle: strconv.FormatBool(job.S3.PathStyle)}
-	if job.S3.Endpoint != "" {
-		props[objs3.PropEndpoint] = job.S3.Endpoint
-	}
-	if job.S3.Region != "" {
-		props[objs3.PropRegion] = job.S3.Region
-	}
-	if job.S3.KMSKeyID != "" {
-		props[objs3.PropKMSKeyID] = job.S3.KMSKeyID
+	warehouse, err := open(ZoneWarehouse, job.Warehouse, !o.readOnly)
+	if err != nil {
+		return nil, err
 	}
 	var cat Catalog
 	switch job.Catalog.Type {
@@ -121,18 +172,18 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			return nil, err
 		}
 		cat, err = glue.Open(cfg, glue.Options{Warehouse: job.Warehouse, Region: job.Catalog.Region,
-			Endpoint: job.Catalog.Endpoint, Properties: props})
+			Endpoint: job.Catalog.Endpoint})
 		if err != nil {
 			return nil, err
 		}
 	case "sqlite":
-		if !readOnly {
-			if cat, err = local.Open(job.Catalog.Path, job.Warehouse, props); err != nil {
+		if !o.readOnly {
+			if cat, err = local.Open(job.Catalog.Path, job.Warehouse, nil); err != nil {
 				return nil, err
 			}
 			break
 		}
-		lc, err := local.OpenReadOnly(job.Catalog.Path, job.Warehouse, props)
+		lc, err := local.OpenReadOnly(job.Catalog.Path, job.Warehouse, nil)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			// Nothing has run yet: no Iceberg table exists.
@@ -144,10 +195,17 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 	default:
 		return nil, fmt.Errorf("catalog type %q", job.Catalog.Type)
 	}
-	w := &Job{Raw: raw, Catalog: cat}
-	var warehouse objstore.Store // for Delta tables, opened on first use
+	if cat != nil {
+		wcat, err := WarehouseCatalog(cat, warehouse, job.Warehouse)
+		if err != nil {
+			cat.Close()
+			return nil, err
+		}
+		cat = wcat
+	}
+	w := &Job{Raw: raw, Warehouse: warehouse, Catalog: cat}
 	for _, tc := range tables {
-		if !readOnly {
+		if !o.readOnly {
 			if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
 				w.Close()
 				return nil, err
@@ -166,12 +224,6 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Observe:     observe,
 		}}
 		if tc.Target.Format == config.TargetDelta {
-			if warehouse == nil {
-				if warehouse, err = openStore(job.Warehouse, job.S3, loadAWS, !readOnly); err != nil {
-					w.Close()
-					return nil, fmt.Errorf("warehouse: %w", err)
-				}
-			}
 			wt.DeltaRoot = tc.Target.Database + ".db/" + tc.Target.Table + "/"
 			wt.Location = strings.TrimRight(job.Warehouse, "/") + "/" + wt.DeltaRoot
 			wt.Delta = delta.New(warehouse, wt.DeltaRoot, delta.Options{
@@ -219,6 +271,18 @@ func openStore(loc string, s3 config.S3, awsCfg func() (aws.Config, error), crea
 		return objlocal.Open(filepath.FromSlash(u.Path))
 	}
 	return objlocal.New(filepath.FromSlash(u.Path))
+}
+
+// etagCache is the file that caches the content hashes of the local raw
+// folder root: in the user's cache folder ($XDG_CACHE_HOME or ~/.cache),
+// one file per folder; "" (hash every time) when there is none.
+func etagCache(root string) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(dir, "lakemerge", "etags", hex.EncodeToString(sum[:8])+".json")
 }
 
 // formatOf is the merge.Format of a configured table.

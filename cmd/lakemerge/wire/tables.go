@@ -71,6 +71,9 @@ func (t Table) Register(ctx context.Context, cat Catalog) error {
 		return err
 	}
 	db, name := t.Config.Target.Database, t.Config.Target.Table
+	if w, ok := cat.(interface{ Unwrap() Catalog }); ok {
+		cat = w.Unwrap()
+	}
 	switch c := cat.(type) {
 	case *local.Catalog:
 		return c.RegisterDelta(ctx, db, name, t.Location)
