@@ -173,9 +173,7 @@ func clockAt(b []byte, i int) (int64, int, bool) {
 		if n == 0 {
 			return 0, i, false
 		}
-		for ; n < 9; n++ {
-			nanos *= 10
-		}
+		nanos *= int64(pow10u64[9-n])
 	}
 	return int64(hh*3600+mm*60+ss)*1e9 + nanos, i, true
 }
