@@ -20,23 +20,42 @@ const module = "github.com/lakemerge/lakemerge/"
 // Deviation from ARCHITECTURE.md, on purpose: config imports change so the
 // column type grammar exists once (change.ParseType).
 var allowed = map[string][]string{
-	"change":        {},
-	"config":        {"change"},
-	"formats/*":     {"change"},
-	"merge/dedupe":  {"change"},
-	"merge":         {"change", "merge/dedupe", "bookmarks"},
-	"table/*":       {"change", "bookmarks", "objstore"},
-	"catalog/*":     {},
-	"bookmarks":     {},
-	"objstore":      {},
-	"objstore/*":    {"objstore", "objstore/*"},
-	"benchmarks":    {"!cmd"},
-	"benchmarks/*":  {"!cmd"},
-	"cmd/*":         {"*"},
-	"cmd/lakemerge": {"*"},
+	"change":             {},
+	"config":             {"change"},
+	"formats/*":          {"change", "formats/internal/*"},
+	"formats/internal/*": {"change"},
+	"merge/dedupe":       {"change"},
+	"merge":              {"change", "merge/dedupe", "bookmarks"},
+	"table/*":            {"change", "bookmarks", "objstore"},
+	"catalog/*":          {},
+	"bookmarks":          {},
+	"objstore":           {},
+	"objstore/*":         {"objstore", "objstore/*"},
+	"benchmarks":         {"!cmd"},
+	"benchmarks/*":       {"!cmd"},
+	"cmd/*":              {"*"},
+	"cmd/lakemerge":      {"*"},
 	// deploy/imagebuild is a module of its own (the image builder): it
 	// imports nothing of lakemerge's.
 	"deploy/*": {},
+	// Test support: golden files, Arrow as text, the test environment,
+	// the decoders' harness. Only test code imports it (testOnly).
+	"internal/testkit/*": {"change", "internal/testkit/*"},
+}
+
+// testOnly are the packages only test files may import (and they each
+// other): no production package depends on test support.
+var testOnly = []string{"internal/testkit/*"}
+
+// forTestsOnly reports whether imp is a test-support package that pkg, a
+// production package, may not import.
+func forTestsOnly(pkg, imp string) bool {
+	for _, p := range testOnly {
+		if match(p, imp) && !match(p, pkg) {
+			return true
+		}
+	}
+	return false
 }
 
 func match(pattern, pkg string) bool {
@@ -106,7 +125,9 @@ func TestPackageImports(t *testing.T) {
 				continue
 			}
 			imp = strings.TrimPrefix(imp, module)
-			if !permitted(imps, imp) {
+			if forTestsOnly(pkg, imp) {
+				t.Errorf("%s: package %s may not import %s, which is for tests only", path, pkg, imp)
+			} else if !permitted(imps, imp) {
 				t.Errorf("%s: package %s may not import %s", path, pkg, imp)
 			}
 		}
@@ -128,14 +149,20 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"merge", "table/iceberg", false},
 		{"merge", "bookmarks", true},
 		{"formats/dmscsv", "merge", false},
+		{"formats/debezium", "formats/internal/values", true},
+		{"formats/internal/values", "formats/dmscsv", false},
 		{"table/iceberg", "objstore", true},
 		{"catalog/local", "change", false},
 		{"benchmarks", "cmd/lakemerge", false},
 		{"benchmarks", "merge", true},
 		{"cmd/lakemerge/wire", "table/iceberg", true},
+		{"cmd/lakemerge", "internal/testkit/golden", false},
+		{"formats/dmscsv", "internal/testkit/arrowtext", false},
+		{"internal/testkit/decodetest", "internal/testkit/arrowtext", true},
+		{"internal/testkit/arrowtext", "formats/dmscsv", false},
 	} {
 		imps, _ := rule(c.pkg)
-		if got := permitted(imps, c.imp); got != c.ok {
+		if got := permitted(imps, c.imp) && !forTestsOnly(c.pkg, c.imp); got != c.ok {
 			t.Errorf("%s importing %s: permitted=%v, want %v", c.pkg, c.imp, got, c.ok)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/merge"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	"github.com/lakemerge/lakemerge/table/delta"
@@ -210,7 +210,7 @@ func (e *env) odRun(target merge.Target, header bool) merge.Result {
 		Keys:    []string{"order_id", "product_id"},
 		Columns: odColumns,
 		Raw:     wire.RawStore{Store: e.store},
-		Format:  wire.DMSFormat{Options: opts},
+		Format:  wire.DMSFormat(opts),
 		Target:  target,
 		Mem:     e.mem,
 	}
@@ -267,13 +267,7 @@ func odReadIceberg(t *testing.T, e *env) string {
 // interop/read_delta.py: an engine lakemerge's code has no part in.
 func odReadDelta(t *testing.T, dir string) string {
 	t.Helper()
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_PYTHON is not set under CI: the Delta table would not be read back")
-		}
-		t.Skip("LAKEMERGE_PYTHON not set; run scripts/test.sh to read the Delta table with deltalake")
-	}
+	py := testenv.Python(t)
 	out, err := exec.Command(py, filepath.Join("..", "interop", "read_delta.py"), dir, "order_id,product_id").CombinedOutput()
 	if err != nil {
 		t.Fatalf("read_delta.py: %v\n%s", err, out)

@@ -88,8 +88,8 @@ func (e *env) debeziumTable() *merge.Table {
 		Keys:    []string{"id"},
 		Columns: columns[:3],
 		Raw:     wire.RawStore{Store: e.store},
-		Format: wire.DebeziumFormat{Store: e.store, Options: debezium.Options{
-			Columns: columns[:3], Keys: []string{"id"}, Encodings: map[string]string{"amount": "string"}}},
+		Format: wire.DebeziumFormat(debezium.Options{
+			Columns: columns[:3], Keys: []string{"id"}, Encodings: map[string]string{"amount": "string"}}, e.store),
 		Target: wire.IcebergTarget{Table: e.iceberg()},
 		Mem:    e.mem,
 	}

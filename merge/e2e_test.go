@@ -32,6 +32,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
@@ -180,11 +181,8 @@ const prefix = "public/items/"
 // always, and on S3 + Glue (the moto server scripts/test.sh starts) when
 // LAKEMERGE_AWS_ENDPOINT is set; under CI it must be.
 func backends(t *testing.T) []string {
-	if os.Getenv("LAKEMERGE_AWS_ENDPOINT") != "" {
+	if testenv.Optional(t, "LAKEMERGE_AWS_ENDPOINT", "the S3 + Glue scenarios") != "" {
 		return []string{"local", "aws"}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("LAKEMERGE_AWS_ENDPOINT is not set under CI: the S3 + Glue scenarios would not run")
 	}
 	return []string{"local"}
 }
@@ -216,10 +214,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 		e.store, e.wh, e.cat = store, whStore, warehouseCatalog(t, cat, whStore, wh)
 		e.catArgs = []string{"sqlite", filepath.Join(dir, "catalog.db"), wh}
 	case "aws":
-		ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
-		t.Setenv("AWS_ACCESS_KEY_ID", "test")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-		t.Setenv("AWS_REGION", "us-east-1")
+		ep := testenv.AWS(t)
 		ctx := context.Background()
 		opts := objs3.Options{Endpoint: ep, PathStyle: true}
 		cfg, err := objs3.LoadConfig(ctx, opts)
@@ -299,7 +294,7 @@ func (e *env) table(target merge.Target) *merge.Table {
 		Keys:    []string{"id"},
 		Columns: columns,
 		Raw:     wire.RawStore{Store: e.store},
-		Format:  wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}},
+		Format:  wire.DMSFormat(dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}),
 		Target:  target,
 		Mem:     e.mem,
 	}
@@ -612,13 +607,7 @@ func TestReloadOverSeveralRuns(t *testing.T) {
 // needs LAKEMERGE_PYTHON: a Python with interop/requirements.txt installed,
 // which scripts/test.sh provides. Under CI it must not be skipped.
 func TestInteropPyIceberg(t *testing.T) {
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_PYTHON is not set under CI: the interop test would not run")
-		}
-		t.Skip("LAKEMERGE_PYTHON not set; run scripts/test.sh")
-	}
+	py := testenv.Python(t)
 	for _, b := range backends(t) {
 		t.Run("backend="+b, func(t *testing.T) { interopPyIceberg(t, py, newEnvOn(t, b)) })
 	}
@@ -788,8 +777,8 @@ func TestDMSNoSupValueKeepsStored(t *testing.T) {
 	e := newEnv(t)
 	tbl := func() *merge.Table {
 		mt := e.table(wire.IcebergTarget{Table: e.iceberg()})
-		mt.Format = wire.DMSFormat{Options: dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq",
-			IncludeOpForFullLoad: true, NoSupValue: "__NOSUP__"}}
+		mt.Format = wire.DMSFormat(dmscsv.Options{Columns: columns, Header: true, ChangeSeqColumn: "change_seq",
+			IncludeOpForFullLoad: true, NoSupValue: "__NOSUP__"})
 		return mt
 	}
 	e.write("20240102-000001000.csv", []byte("Op,id,name,amount,change_seq\nI,1,long text,1.00,20240101000000000000000000000000001\n"))

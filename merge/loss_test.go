@@ -27,6 +27,7 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
@@ -165,32 +166,6 @@ func (d denyStore) CreateExclusive(ctx context.Context, key string, r io.Reader)
 	return d.Store.CreateExclusive(ctx, key, r)
 }
 
-// blockFolder makes creating files in dir fail (chmod for a user, the
-// immutable attribute for root, which permissions do not stop) and reports
-// whether that worked here; the test's cleanup lifts it.
-func blockFolder(t *testing.T, dir string) bool {
-	t.Helper()
-	probe := filepath.Join(dir, "probe")
-	blocked := func() bool {
-		err := os.WriteFile(probe, nil, 0o644)
-		os.Remove(probe)
-		return err != nil
-	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	if blocked() {
-		return true
-	}
-	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
-		t.Logf("chattr +i %s: %v: %s", dir, err, out)
-		return false
-	}
-	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
-	return blocked()
-}
-
 // blockDataFiles makes every new data file of the table fail to be
 // written: on S3 by a bucket policy; locally, for Iceberg, by a regular
 // file where a partition folder that does not exist yet should be and by
@@ -214,7 +189,7 @@ func (e *env) blockDataFiles(kind string) (merge.Target, func()) {
 	for b := range 4 {
 		dir := filepath.Join(data, fmt.Sprintf("id_bucket=%d", b))
 		if _, err := os.Stat(dir); err == nil {
-			if !blockFolder(e.t, dir) {
+			if !testenv.BlockFolder(e.t, dir) {
 				e.t.Logf("cannot make %s refuse new files here: only new partitions fail", dir)
 			}
 			continue
@@ -313,7 +288,7 @@ func TestDeniedCommitFailsAtOnce(t *testing.T) {
 						return strings.HasSuffix(key, ".json") && strings.Contains(key, "/_delta_log/0")
 					}})}
 				default:
-					if !blockFolder(t, filepath.Join(e.dir, "warehouse", "shop.db", "items", "metadata")) {
+					if !testenv.BlockFolder(t, filepath.Join(e.dir, "warehouse", "shop.db", "items", "metadata")) {
 						t.Skip("cannot make the metadata folder refuse new files here (root, no immutable attribute); TestUnwritableDataFileFailsRun covers permanent local errors")
 					}
 				}
@@ -330,14 +305,14 @@ func TestDeniedCommitFailsAtOnce(t *testing.T) {
 			})
 		}
 	}
-	if os.Getenv("LAKEMERGE_AWS_ENDPOINT") == "" {
+	if testenv.Optional(t, "LAKEMERGE_AWS_ENDPOINT", "the missing-bucket scenario on S3") == "" {
 		return
 	}
 	t.Run("backend=aws/missing-bucket", func(t *testing.T) {
 		ctx := context.Background()
 		e := newEnvOn(t, "aws")
 		scenario(e, 0)
-		ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
+		ep := testenv.AWS(t)
 		cfg, err := objs3.LoadConfig(ctx, objs3.Options{Endpoint: ep, PathStyle: true})
 		if err != nil {
 			t.Fatal(err)

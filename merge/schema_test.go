@@ -1,18 +1,16 @@
 package merge_test
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/internal/testkit/arrowtext"
 )
 
 // TestSchemaEvolution: a column that appears in a later file's header is
@@ -31,7 +29,7 @@ func TestSchemaEvolution(t *testing.T) {
 	run := func(cols []change.Column) error {
 		tbl := e.table(wire.IcebergTarget{Table: e.iceberg()})
 		tbl.Columns = cols
-		tbl.Format = wire.DMSFormat{Options: dmsOpts(cols)}
+		tbl.Format = wire.DMSFormat(dmsOpts(cols))
 		_, err := tbl.Run(ctx)
 		return err
 	}
@@ -68,7 +66,7 @@ func TestSchemaEvolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := renderTable(t, tbl, "id", "qty", "price", "note")
+	rows := arrowtext.TableByKey(t, tbl, "id", "qty", "price", "note")
 	tbl.Release()
 	if want := "1|5|1.50|NULL\n2|3000000000|12345678.90|hello\n"; rows != want {
 		t.Fatalf("rows:\n%s\nwant:\n%s", rows, want)
@@ -89,49 +87,4 @@ func TestSchemaEvolution(t *testing.T) {
 
 func dmsOpts(cols []change.Column) dmscsv.Options {
 	return dmscsv.Options{Columns: cols, Header: true, IncludeOpForFullLoad: true}
-}
-
-// renderTable renders the named columns of every row as "a|b|c" lines,
-// sorted by the first column (an int64 key); decimals at their scale.
-func renderTable(t *testing.T, tbl arrow.Table, names ...string) string {
-	t.Helper()
-	type row struct {
-		id   int64
-		line string
-	}
-	var rows []row
-	tr := array.NewTableReader(tbl, 1024)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		for r := 0; r < int(rec.NumRows()); r++ {
-			var cells []string
-			var id int64
-			for i, n := range names {
-				col := rec.Column(rec.Schema().FieldIndices(n)[0])
-				v := "NULL"
-				switch a := col.(type) {
-				case *array.Decimal128:
-					if a.IsValid(r) {
-						v = a.Value(r).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-					}
-				default:
-					if col.IsValid(r) {
-						v = col.ValueStr(r)
-					}
-				}
-				if i == 0 {
-					id = col.(*array.Int64).Value(r)
-				}
-				cells = append(cells, v)
-			}
-			rows = append(rows, row{id, strings.Join(cells, "|") + "\n"})
-		}
-	}
-	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
-	var b strings.Builder
-	for _, r := range rows {
-		b.WriteString(r.line)
-	}
-	return b.String()
 }

@@ -58,36 +58,22 @@ func (r raw) List(ctx context.Context, prefix string) ([]bookmarks.Entry, error)
 
 func (r raw) Open(ctx context.Context, key string) (io.ReadCloser, error) { return r.s.Open(ctx, key) }
 
-type dms struct{ opts dmscsv.Options }
+// dms adapts dmscsv.Format, which holds the format's rules, to
+// merge.Format's types.
+type dms struct{ f dmscsv.Format }
 
-func (f dms) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
-	var names []dmscsv.Name
-	for _, k := range keys {
-		n, err := dmscsv.ParseName(k)
-		if err != nil {
-			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
-			continue
-		}
-		names = append(names, n)
+func (d dms) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
+	ordered, companions, u := d.f.Order(keys)
+	for _, u := range u {
+		unknown = append(unknown, merge.Unknown(u))
 	}
-	slices.SortFunc(names, dmscsv.Compare)
-	for _, n := range names {
-		ordered = append(ordered, n.Key)
-	}
-	return ordered, nil, unknown
+	return ordered, companions, unknown
 }
 
-func (f dms) IsSnapshot(key string) bool {
-	n, err := dmscsv.ParseName(key)
-	return err == nil && n.Kind == dmscsv.KindLoad
-}
+func (d dms) IsSnapshot(key string) bool { return d.f.IsSnapshot(key) }
 
-func (f dms) Open(_ context.Context, r io.Reader, key string, generation uint32, m memory.Allocator) (merge.BatchReader, error) {
-	n, err := dmscsv.ParseName(key)
-	if err != nil {
-		return nil, err
-	}
-	return dmscsv.NewDecoder(r, dmscsv.File{Name: n, Generation: generation}, f.opts, m)
+func (d dms) Open(ctx context.Context, r io.Reader, key string, generation uint32, m memory.Allocator) (merge.BatchReader, error) {
+	return d.f.Open(ctx, r, key, generation, m)
 }
 
 const rawPrefix = "raw/public/items/"
@@ -124,7 +110,7 @@ func (e *e2e) table() *merge.Table {
 		Keys:    []string{"id"},
 		Columns: e2eColumns,
 		Raw:     raw{e.store},
-		Format:  dms{dmscsv.Options{Columns: e2eColumns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}},
+		Format:  dms{dmscsv.Format{Options: dmscsv.Options{Columns: e2eColumns, Header: true, ChangeSeqColumn: "change_seq", IncludeOpForFullLoad: true}}},
 		Target:  target{e.tb},
 		Mem:     e.mem,
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/objstore/local"
 )
 
@@ -27,17 +27,7 @@ import (
 // LAKEMERGE_PYTHON without those packages is a failure, not a skip.
 func interopPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
-		t.Skip("LAKEMERGE_PYTHON is not set: the deltalake/duckdb interop check does not run")
-	}
-	if out, err := exec.Command(py, "-c", "import deltalake, duckdb").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("LAKEMERGE_PYTHON=%s cannot import deltalake and duckdb under CI: %v\n%s", py, err, out)
-		}
-		t.Skipf("LAKEMERGE_PYTHON=%s lacks deltalake or duckdb: %v", py, err)
-	}
-	return py
+	return testenv.Python(t, "deltalake", "duckdb")
 }
 
 // pyRead is what testdata/read_delta.py prints.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
 var testCols = []change.Column{
@@ -173,33 +173,13 @@ func TestUncreatableDataFileFailsApply(t *testing.T) {
 	}
 }
 
-// blockFolder makes creating files in dir fail: chmod for a user, the
-// immutable attribute for root (which permissions do not stop). It skips
-// the test, saying why, when neither works here.
+// blockFolder makes creating files in dir fail (testenv.BlockFolder). It
+// skips the test, saying why, when this machine cannot.
 func blockFolder(t *testing.T, dir string) {
 	t.Helper()
-	probe := filepath.Join(dir, "probe")
-	blocked := func() bool {
-		err := os.WriteFile(probe, nil, 0o644)
-		os.Remove(probe)
-		return err != nil
+	if !testenv.BlockFolder(t, dir) {
+		t.Skip("cannot make a folder unwritable here (root, and no immutable attribute on this file system); TestUncreatableDataFileFailsApply covers the same path")
 	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	if blocked() {
-		return
-	}
-	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err == nil {
-		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
-		if blocked() {
-			return
-		}
-	} else {
-		t.Logf("chattr +i: %v: %s", err, out)
-	}
-	t.Skip("cannot make a folder unwritable here (root, and no immutable attribute on this file system); TestUncreatableDataFileFailsApply covers the same path")
 }
 
 // TestUpdateIntoUnwritablePartitionFailsApply: the reported data loss. An

@@ -297,7 +297,7 @@ func etagCache(root string) string {
 // formatOf is the merge.Format of a configured table.
 func formatOf(tc config.Table, raw objstore.Store) merge.Format {
 	if tc.Format == config.FormatDebezium {
-		return DebeziumFormat{Store: raw, Options: debezium.Options{
+		return DebeziumFormat(debezium.Options{
 			Columns:           tc.Columns,
 			Keys:              tc.PrimaryKey,
 			Tombstones:        tc.Debezium.Tombstones,
@@ -306,9 +306,9 @@ func formatOf(tc config.Table, raw objstore.Store) merge.Format {
 			Encodings:         tc.Debezium.Encodings,
 			TruncateSubMicros: tc.Debezium.TruncateSubMicros,
 			WideDecimals:      tc.Debezium.WideDecimals,
-		}}
+		}, raw)
 	}
-	return DMSFormat{Options: DMSOptions(tc)}
+	return DMSFormat(DMSOptions(tc))
 }
 
 // DMSOptions are the decoder options of a configured DMS table.
