@@ -28,7 +28,7 @@
 //     snapshot references, and an unknown commit outcome is resolved by
 //     reloading the table and comparing its bookmark with ours. A run that
 //     fails before it could reload returns an error that still matches
-//     change.ErrCommitUnknown: its changes may be in the table, and a
+//     table.ErrCommitUnknown: its changes may be in the table, and a
 //     re-run finds out.
 //  3. A commit holds at most one live row per primary key: dedupe keeps one
 //     change per key and the writer deletes the stored row it replaces.

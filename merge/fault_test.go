@@ -13,6 +13,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // step names a point of a run where faultTarget injects a failure.
@@ -76,9 +77,9 @@ func (x *faultTxn) Evolve(ctx context.Context, cols []change.Column) error {
 	return nil
 }
 
-func (x *faultTxn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+func (x *faultTxn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	if x.f.fire(atApply) {
-		return change.ApplyStats{}, errCrash
+		return table.ApplyStats{}, errCrash
 	}
 	st, err := x.Txn.Apply(ctx, changes, truncateBefore)
 	if err == nil && x.f.fire(afterApply) {
@@ -92,7 +93,7 @@ func (x *faultTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	case x.f.fire(atCommit):
 		return errCrash
 	case x.f.fire(lostCommit):
-		return fmt.Errorf("injected: %w", change.ErrCommitUnknown)
+		return fmt.Errorf("injected: %w", table.ErrCommitUnknown)
 	}
 	if err := x.Txn.Commit(ctx, bm); err != nil {
 		return err
@@ -101,7 +102,7 @@ func (x *faultTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	case x.f.fire(afterCommit):
 		return errCrash
 	case x.f.fire(unknownOutcome):
-		return fmt.Errorf("injected: %w", change.ErrCommitUnknown)
+		return fmt.Errorf("injected: %w", table.ErrCommitUnknown)
 	}
 	return nil
 }

@@ -25,11 +25,11 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/catalog/glue"
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
+	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/delta"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
@@ -270,7 +270,7 @@ func TestUnwritableDataFileFailsRun(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("run with unwritable data files: %v, want an error naming the data file (%q)", err, want)
 				}
-				if res.Attempts != 1 || change.Retryable(err) {
+				if res.Attempts != 1 || table.Retryable(err) {
 					t.Fatalf("a permanent error was retried: %d attempts, %v", res.Attempts, err)
 				}
 				t.Logf("%v", err)
@@ -319,7 +319,7 @@ func TestDeniedCommitFailsAtOnce(t *testing.T) {
 				}
 				res, err := e.table(target).Run(ctx)
 				unblock()
-				if err == nil || res.Attempts != 1 || change.Retryable(err) {
+				if err == nil || res.Attempts != 1 || table.Retryable(err) {
 					t.Fatalf("run with a refused commit: %d attempts, %v; want a permanent error after one attempt", res.Attempts, err)
 				}
 				t.Logf("%v", err)
@@ -360,7 +360,7 @@ func TestDeniedCommitFailsAtOnce(t *testing.T) {
 				target = wire.IcebergTarget{Table: iceberg.New(cat, iceberg.Options{Database: db, Name: "items", Keys: []string{"id"}, Buckets: 4}, e.mem)}
 			}
 			res, err := e.table(target).Run(ctx)
-			if err == nil || res.Attempts != 1 || change.Retryable(err) {
+			if err == nil || res.Attempts != 1 || table.Retryable(err) {
 				t.Fatalf("%s into a missing bucket: %d attempts, %v; want a permanent error after one attempt", kind, res.Attempts, err)
 			}
 			t.Logf("%s: %v", kind, err)
@@ -433,7 +433,7 @@ func TestConcurrentRunsOnOneTable(t *testing.T) {
 								if res.Stats.BytesWritten > 0 {
 									commits++
 								}
-							case errors.Is(err, change.ErrConflict) && strings.Contains(err.Error(), "gave up after"):
+							case errors.Is(err, table.ErrConflict) && strings.Contains(err.Error(), "gave up after"):
 								gaveUp++
 							default:
 								t.Errorf("run failed: %v", err)

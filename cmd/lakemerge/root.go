@@ -289,7 +289,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			// Delta tables are (re)registered in the catalog after each run,
 			// so a schema change reaches Glue.
 			cstart := time.Now()
-			if rerr := t.Register(ctx, w.Catalog); rerr != nil {
+			if rerr := t.Table.Register(ctx); rerr != nil {
 				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, rerr)
 			}
 			catalog = time.Since(cstart)

@@ -18,6 +18,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 var smallCols = []change.Column{
@@ -97,7 +98,7 @@ func (h *harness) check(what string) {
 }
 
 // TestConcurrentCommitsConflict: two Txns begun from the same version; the
-// second Commit fails with change.ErrConflict, leaves nothing visible, and
+// second Commit fails with table.ErrConflict, leaves nothing visible, and
 // its changes land when the merge loop begins again.
 func TestConcurrentCommitsConflict(t *testing.T) {
 	ctx := context.Background()
@@ -115,7 +116,7 @@ func TestConcurrentCommitsConflict(t *testing.T) {
 	}
 	h.mod.apply(recA, rowsA, nil)
 	err := b.Commit(ctx, bmA)
-	if !errors.Is(err, change.ErrConflict) || !strings.Contains(err.Error(), "another lakemerge run") {
+	if !errors.Is(err, table.ErrConflict) || !strings.Contains(err.Error(), "another lakemerge run") {
 		t.Fatalf("second commit: %v, want a conflict with the other run", err)
 	}
 	h.bm = bmA
@@ -134,7 +135,7 @@ func TestConcurrentCommitsConflict(t *testing.T) {
 }
 
 // TestConcurrentCreateConflicts: two writers create the same table; the
-// second gets change.ErrConflict and then writes into the first's table.
+// second gets table.ErrConflict and then writes into the first's table.
 func TestConcurrentCreateConflicts(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, mem.New(), Options{})
@@ -145,7 +146,7 @@ func TestConcurrentCreateConflicts(t *testing.T) {
 	if err := a.Commit(ctx, bookmarks.Bookmark{Runs: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Commit(ctx, bookmarks.Bookmark{Runs: 1}); !errors.Is(err, change.ErrConflict) {
+	if err := b.Commit(ctx, bookmarks.Bookmark{Runs: 1}); !errors.Is(err, table.ErrConflict) {
 		t.Fatalf("second create: %v, want a conflict", err)
 	}
 	h.mod.apply(recA, upserts(1, 1, 2), nil)
@@ -177,7 +178,7 @@ func foreignCommit(t *testing.T, h *harness, v int64, rows []chg, extra ...actio
 		for i := range idx {
 			idx[i] = i
 		}
-		out, err := x.take(ctx, nil, cs, idx, nil)
+		out, err := x.take(ctx, nil, cs, nil, idx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +247,7 @@ func TestForeignCommitRebaseOrConflict(t *testing.T) {
 			c.foreign(h, 1)
 			err := x.Commit(ctx, h.bm.Advance(nil))
 			if c.conflict != "" {
-				if !errors.Is(err, change.ErrConflict) || !strings.Contains(err.Error(), c.conflict) {
+				if !errors.Is(err, table.ErrConflict) || !strings.Contains(err.Error(), c.conflict) {
 					t.Fatalf("commit: %v; want a conflict mentioning %q", err, c.conflict)
 				}
 				return
@@ -284,7 +285,7 @@ func (s *failingStore) CreateExclusive(ctx context.Context, key string, r io.Rea
 
 // TestCommitUnknownOutcome: a commit whose conditional put fails with a
 // temporary error (a connection reset) after landing reports
-// change.ErrCommitUnknown, and the bookmark Begin reads back tells that it
+// table.ErrCommitUnknown, and the bookmark Begin reads back tells that it
 // landed. An error of no known type is resolved by reading the entry back:
 // it holds our commit, so Commit succeeds.
 func TestCommitUnknownOutcome(t *testing.T) {
@@ -293,7 +294,7 @@ func TestCommitUnknownOutcome(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, change.ErrCommitUnknown},
+		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, table.ErrCommitUnknown},
 		{"untyped", errors.New("something odd"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

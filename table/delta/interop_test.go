@@ -140,8 +140,8 @@ func compareWithDeltalake(t *testing.T, py string, tb *Table, dir string, runs i
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != info.Version {
-		t.Errorf("deltalake reads version %d, lakemerge %d", got.Version, info.Version)
+	if got.Version != info.Snapshot {
+		t.Errorf("deltalake reads version %d, lakemerge %d", got.Version, info.Snapshot)
 	}
 	if got.Txn == nil || *got.Txn != runs {
 		t.Errorf("deltalake's transaction_version(lakemerge) = %v, want %d", got.Txn, runs)

@@ -22,6 +22,7 @@ import (
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/local"
 	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 func checkedMem(t testing.TB) *memory.CheckedAllocator {
@@ -202,8 +203,8 @@ func newModel(cols []change.Column) *model {
 
 // apply applies a change batch (as built by buildChanges from rows) the
 // way the table must, and returns the stats the table must report.
-func (m *model) apply(rec arrow.RecordBatch, rows []chg, truncateBefore *uint64) change.ApplyStats {
-	var st change.ApplyStats
+func (m *model) apply(rec arrow.RecordBatch, rows []chg, truncateBefore *uint64) table.ApplyStats {
+	var st table.ApplyStats
 	inBatch := map[int64]bool{}
 	edited := map[int64]bool{}
 	for i, r := range rows {
@@ -391,7 +392,7 @@ func (g *gen) next(m *model, n int) []chg {
 }
 
 // run is one merge run against a table: Begin, Evolve, Apply, Commit.
-func run(t testing.TB, tb *Table, cols []change.Column, rec arrow.RecordBatch, truncate []byte, bm bookmarks.Bookmark) (change.ApplyStats, *Txn) {
+func run(t testing.TB, tb *Table, cols []change.Column, rec arrow.RecordBatch, truncate []byte, bm bookmarks.Bookmark) (table.ApplyStats, *Txn) {
 	t.Helper()
 	ctx := context.Background()
 	x, err := tb.Begin(ctx)
@@ -509,7 +510,7 @@ func runModel(t *testing.T, store objstore.Store, root string, seed uint64, runs
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !info.Bookmark.Equal(bm) || info.Rows != int64(len(mod.rows)) || info.Version != x.Version() {
+		if !info.Bookmark.Equal(bm) || info.Rows != int64(len(mod.rows)) || info.Snapshot != x.Version() {
 			t.Fatalf("run %d: describe %+v; want bookmark %s, %d rows", r, info, bm.Summary(), len(mod.rows))
 		}
 	}
