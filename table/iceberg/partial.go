@@ -155,7 +155,8 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 
 // readRows reads columns names of the stored rows of change rows rows (all
 // in data file path, at the positions storedAt gives), cast to the types
-// of schema.
+// of schema. A column the file lacks (added to the table after the file
+// was written) is NULL in its rows.
 func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []string, rows []int, storedAt map[int]int64, schema *arrow.Schema) ([]arrow.Array, error) {
 	f, err := fs.Open(path)
 	if err != nil {
@@ -172,12 +173,20 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 		return nil, err
 	}
 	var leaves []int
-	for _, name := range names {
-		i := pr.MetaData().Schema.ColumnIndexByName(name)
-		if i < 0 {
-			return nil, fmt.Errorf("column %s missing", name)
+	at := make([]int, len(names)) // column of the records read, -1: not in the file
+	for j, name := range names {
+		at[j] = -1
+		if i := pr.MetaData().Schema.ColumnIndexByName(name); i >= 0 {
+			at[j] = len(leaves)
+			leaves = append(leaves, i)
 		}
-		leaves = append(leaves, i)
+	}
+	if len(leaves) == 0 {
+		out := make([]arrow.Array, len(names))
+		for j, name := range names {
+			out[j] = array.MakeArrayOfNull(x.t.mem, schema.Field(schema.FieldIndices(name)[0]).Type, len(rows))
+		}
+		return out, nil
 	}
 	rr, err := fr.GetRecordReader(ctx, leaves, nil)
 	if err != nil {
@@ -207,9 +216,14 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 	defer positions.Release()
 	out := make([]arrow.Array, 0, len(names))
 	for j, name := range names {
+		want := schema.Field(schema.FieldIndices(name)[0]).Type
+		if at[j] < 0 {
+			out = append(out, array.MakeArrayOfNull(x.t.mem, want, len(rows)))
+			continue
+		}
 		chunks := make([]arrow.Array, len(recs))
 		for k, r := range recs {
-			chunks[k] = r.Column(j)
+			chunks[k] = r.Column(at[j])
 		}
 		whole, err := array.Concatenate(chunks, x.t.mem)
 		if err != nil {
@@ -222,7 +236,7 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 			release(out)
 			return nil, err
 		}
-		if want := schema.Field(schema.FieldIndices(name)[0]).Type; !arrow.TypeEqual(vals.DataType(), want) {
+		if !arrow.TypeEqual(vals.DataType(), want) {
 			cast, err := compute.CastToType(ctx, vals, want)
 			vals.Release()
 			if err != nil {
