@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"table":           {"change", "bookmarks", "objstore"},
 	"table/plan":      {"change", "table"},
 	"table/*":         {"change", "bookmarks", "objstore", "table", "table/plan"},
-	"table/tabletest": {"change", "bookmarks", "objstore", "objstore/mem", "table"},
+	"table/tabletest": {"change", "bookmarks", "objstore/fault", "table"},
 	"catalog/*":       {},
 	"bookmarks":       {},
 	"objstore":        {},

@@ -1,4 +1,4 @@
-package merge_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -274,7 +274,7 @@ func odReadDelta(t *testing.T, dir string) string {
 		}
 		t.Skip("LAKEMERGE_PYTHON not set; run scripts/test.sh to read the Delta table with deltalake")
 	}
-	out, err := exec.Command(py, filepath.Join("..", "interop", "read_delta.py"), dir, "order_id,product_id").CombinedOutput()
+	out, err := exec.Command(py, filepath.Join("..", "..", "..", "..", "interop", "read_delta.py"), dir, "order_id,product_id").CombinedOutput()
 	if err != nil {
 		t.Fatalf("read_delta.py: %v\n%s", err, out)
 	}
