@@ -322,7 +322,8 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 		return table.ApplyStats{}, errors.New("apply: once, before Commit")
 	}
 	x.applied = true
-	p, err := plan.New(changes, x.t.keys, truncateBefore)
+	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.keys, TruncateBefore: truncateBefore,
+		Tombstones: x.base.tombs, Now: time.Now(), Horizon: table.DefaultTombstoneHorizon})
 	if err != nil {
 		return table.ApplyStats{}, err
 	}
@@ -347,7 +348,7 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 	if err != nil {
 		return table.ApplyStats{}, err
 	}
-	d, err := p.Decide(x.base.tombs, time.Now(), table.DefaultTombstoneHorizon)
+	d, err := p.Decide()
 	if err != nil {
 		return table.ApplyStats{}, err
 	}

@@ -117,7 +117,12 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	var st table.ApplyStats
 	keys := x.t.opts.Keys
-	p, err := plan.New(changes, keys, truncateBefore)
+	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: keys, TruncateBefore: truncateBefore,
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
@@ -163,17 +168,12 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
 		}
 	}
-	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	d, err := p.Decide()
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	d, err := p.Decide(tomb, x.t.now(), x.t.opts.TombstoneHorizon)
-	if err != nil {
-		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-	}
-	st = d.Stats
+	st, x.tomb, x.tombChanged = d.Stats, d.Tombstones, d.TombstonesChanged
 	st.FilesScanned = scanned
-	x.tomb, x.tombChanged = d.Tombstones, d.TombstonesChanged
 
 	// Each updated row goes back into the file its old row was in; inserts
 	// go to new files.

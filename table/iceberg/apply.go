@@ -64,7 +64,12 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if n == 0 && truncateBefore == nil {
 		return st, nil
 	}
-	p, err := plan.New(changes, x.t.opts.Keys, truncateBefore)
+	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
@@ -94,17 +99,13 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			return st, fmt.Errorf("read keys of %s: %w", path, err)
 		}
 	}
-	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	d, err := p.Decide()
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	d, err := p.Decide(tomb, x.t.now(), x.t.opts.TombstoneHorizon)
-	if err != nil {
-		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-	}
-	st = d.Stats
-	st.FilesScanned = int64(len(tasks))
 	x.tomb, x.tombChanged = d.Tombstones, d.TombstonesChanged
+	st = d.Stats
+	st.FilesScanned = int64(len(tasks)) // position deletes scanned with them
 
 	// New rows: the inserts and updates, in change order.
 	ib := array.NewInt64Builder(x.t.mem)

@@ -90,10 +90,29 @@ type Removal struct {
 	Positions []int64
 }
 
+// Input is what a plan decides from, besides the stored rows.
+type Input struct {
+	// Changes are the change set: at most one row per key, with the key
+	// columns, change.ColOp (int8), change.ColSeq (binary) and optionally
+	// change.ColKeep. Borrowed until Decide returns, not released; nil is
+	// an empty change set.
+	Changes arrow.RecordBatch
+	Keys    []string // the key columns
+	// TruncateBefore, when set, is a reload's or a truncate's _seq: stored
+	// rows older than it go unless a change has their key.
+	TruncateBefore []byte
+	// Tombstones are the table's; Now is the commit's time (new tombstones
+	// are stamped with it) and Horizon how long a tombstone lives.
+	Tombstones *table.Tombstones
+	Now        time.Time
+	Horizon    time.Duration
+}
+
 // Plan is the decision for one change set. Use it from one goroutine:
 // New, then Match for every batch of stored rows that may hold a changed
 // key, then Decide once; then read the verdicts.
 type Plan struct {
+	in             Input
 	changes        arrow.RecordBatch // borrowed until Decide
 	keyCols        []string
 	n              int
@@ -113,14 +132,13 @@ type Plan struct {
 	decided  bool
 }
 
-// New starts the plan of changes: at most one row per key, with the key
-// columns, change.ColOp (int8), change.ColSeq (binary) and optionally
-// change.ColKeep. changes is borrowed until Decide returns and is not
-// released; nil is an empty change set. Two changes of one key are an
-// error. With truncateBefore set, stored rows older than it go unless a
-// change has their key (see the package doc).
-func New(changes arrow.RecordBatch, keys []string, truncateBefore []byte) (*Plan, error) {
-	p := &Plan{changes: changes, keyCols: keys, truncateBefore: truncateBefore, removed: map[string][]int64{}}
+// New starts the plan of in.Changes. Two changes of one key are an error.
+func New(in Input) (*Plan, error) {
+	changes, keys := in.Changes, in.Keys
+	if in.Tombstones == nil {
+		in.Tombstones = &table.Tombstones{}
+	}
+	p := &Plan{in: in, changes: changes, keyCols: keys, truncateBefore: in.TruncateBefore, removed: map[string][]int64{}}
 	if changes == nil {
 		return p, nil
 	}
@@ -269,13 +287,13 @@ type Decision struct {
 }
 
 // Decide decides every change, once every stored row that may hold a
-// changed key went through Match: tombs are the table's tombstones, now
-// the commit's time (new tombstones are stamped with it) and horizon how
-// long a tombstone lives. The change batch is no longer borrowed after it.
-func (p *Plan) Decide(tombs *table.Tombstones, now time.Time, horizon time.Duration) (Decision, error) {
+// changed key went through Match. The change batch is no longer borrowed
+// after it.
+func (p *Plan) Decide() (Decision, error) {
 	if p.decided {
 		return Decision{}, fmt.Errorf("plan: Decide called twice")
 	}
+	tombs, now, horizon := p.in.Tombstones, p.in.Now, p.in.Horizon
 	p.decided = true
 	p.verdicts = make([]Verdict, p.n)
 	st := p.stats
@@ -329,7 +347,7 @@ func (p *Plan) Decide(tombs *table.Tombstones, now time.Time, horizon time.Durat
 	}
 	at := now.UnixMicro()
 	out, changed := tombs.Apply(edits, at, at-horizon.Microseconds(), p.truncateBefore)
-	p.changes, p.ops, p.seqs, p.keep, p.index = nil, nil, nil, nil, nil
+	p.in.Changes, p.changes, p.ops, p.seqs, p.keep, p.index = nil, nil, nil, nil, nil, nil
 	return Decision{Stats: st, Edits: edits, Tombstones: out, TombstonesChanged: changed}, nil
 }
 

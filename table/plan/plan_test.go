@@ -197,7 +197,18 @@ func (c planCase) run(t *testing.T, mem memory.Allocator) {
 	if c.truncate > 0 {
 		trunc = seq(c.truncate)
 	}
-	p, err := plan.New(changes, []string{"id"}, trunc)
+	tombs := &table.Tombstones{}
+	for _, ts := range strings.Fields(c.tombs) {
+		key, sq := keySeq(t, ts)
+		tombs.Keys = append(tombs.Keys, encKey(key))
+		tombs.Seqs = append(tombs.Seqs, seq(sq))
+		tombs.At = append(tombs.At, now.Add(-time.Hour).UnixMicro())
+	}
+	horizon := c.horizon
+	if horizon == 0 {
+		horizon = table.DefaultTombstoneHorizon
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}, TruncateBefore: trunc, Tombstones: tombs, Now: now, Horizon: horizon})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,18 +240,7 @@ func (c planCase) run(t *testing.T, mem memory.Allocator) {
 		}
 		rec.Release()
 	}
-	tombs := &table.Tombstones{}
-	for _, ts := range strings.Fields(c.tombs) {
-		key, sq := keySeq(t, ts)
-		tombs.Keys = append(tombs.Keys, encKey(key))
-		tombs.Seqs = append(tombs.Seqs, seq(sq))
-		tombs.At = append(tombs.At, now.Add(-time.Hour).UnixMicro())
-	}
-	horizon := c.horizon
-	if horizon == 0 {
-		horizon = table.DefaultTombstoneHorizon
-	}
-	d, err := p.Decide(tombs, now, horizon)
+	d, err := p.Decide()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestTwoLiveRowsOfOneKey(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
 	defer changes.Release()
-	p, err := plan.New(changes, []string{"id"}, nil)
+	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestOneChangePerKey(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	for _, ids := range [][]int64{{1, 2, 2}, {2, 1, 2}} {
 		changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, ids)
-		if _, err := plan.New(changes, []string{"id"}, nil); err == nil {
+		if _, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}}); err == nil {
 			t.Errorf("changes of keys %v accepted", ids)
 		}
 		changes.Release()
@@ -346,7 +346,7 @@ func TestIntKeyMatchesLongRows(t *testing.T) {
 		{"long changes, int rows", change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), i32},
 	} {
 		changes := keyedBatch(mem, c.changes, 2, []int64{1, 2})
-		p, err := plan.New(changes, []string{"id"}, nil)
+		p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +354,7 @@ func TestIntKeyMatchesLongRows(t *testing.T) {
 		if err := p.Match("a", stored, 0, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Decide(&table.Tombstones{}, now, time.Hour); err != nil {
+		if _, err := p.Decide(); err != nil {
 			t.Fatal(err)
 		}
 		if p.Verdict(0) != plan.Insert || p.Verdict(1) != plan.Update || !slices.Equal(p.Removed()[0].Positions, []int64{0}) {

@@ -226,9 +226,7 @@ func concurrentRuns(t *testing.T, f *fixture) {
 	for r := range 3 {
 		for i := range 3 {
 			rows := g.Next(mod, 20)
-			rec := BuildChanges(t, f.mem, cols, rows, false)
-			mod.Apply(rec, rows, nil)
-			rec.Release()
+			f.model(mod, cols, rows)
 			src.add(fmt.Sprintf("round%d/%d", r, i), rows)
 		}
 		var wg sync.WaitGroup
@@ -281,9 +279,7 @@ func runsRaceArrivals(t *testing.T, f *fixture) {
 	}
 	arrive := func(i int) {
 		rows := g.Next(mod, 10)
-		rec := BuildChanges(t, f.mem, cols, rows, false)
-		mod.Apply(rec, rows, nil)
-		rec.Release()
+		f.model(mod, cols, rows)
 		src.add(fmt.Sprintf("cdc/%03d", i), rows)
 	}
 	arrive(0)
@@ -365,9 +361,7 @@ func deniedWrites(t *testing.T, f *fixture, kind FileKind) {
 		cdc = append(cdc, upsert(change.OpInsert, 2+uint64(id), id, "new"))
 	}
 	for _, rows := range [][]Change{load, cdc} {
-		rec := BuildChanges(t, f.mem, cols, rows, false)
-		mod.Apply(rec, rows, nil)
-		rec.Release()
+		f.model(mod, cols, rows)
 	}
 	src.add("LOAD1", load)
 	if _, err := f.run(f.open, cols, src, 1, noStep); err != nil {
@@ -499,9 +493,7 @@ func largeBookmark(t *testing.T, f *fixture) {
 	for r := range 3 {
 		for i := range 500 {
 			rows := g.Next(mod, 1)
-			rec := BuildChanges(t, f.mem, cols, rows, false)
-			mod.Apply(rec, rows, nil)
-			rec.Release()
+			f.model(mod, cols, rows)
 			src.add(fmt.Sprintf("public/items/20240102-%02d%04d-with-a-long-enough-name.csv", r, i), rows)
 		}
 		if res, err := f.run(f.open, cols, src, 1, noStep); err != nil || res.files != 500 {

@@ -82,9 +82,7 @@ func splitIndependence(t *testing.T, f *fixture) {
 	var files []rawFile
 	for i := range 8 {
 		rows := g.Next(mod, 5+g.R.IntN(20))
-		rec := BuildChanges(t, f.mem, cols, rows, false)
-		mod.Apply(rec, rows, nil)
-		rec.Release()
+		f.model(mod, cols, rows)
 		files = append(files, rawFile{name: fmt.Sprintf("raw/%03d.csv", i), rows: rows})
 	}
 	want := mod.Render()

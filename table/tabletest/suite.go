@@ -249,6 +249,14 @@ func (f *fixture) describe() table.Info {
 	return info
 }
 
+// model applies rows (full images) to mod, as a run that commits them
+// does.
+func (f *fixture) model(mod *Model, cols []change.Column, rows []Change) table.ApplyStats {
+	rec := BuildChanges(f.t, f.mem, cols, rows, false)
+	defer rec.Release()
+	return mod.Apply(rec, rows, nil)
+}
+
 // verdicts are the stats a Model decides: the rest is I/O.
 func verdicts(st table.ApplyStats) table.ApplyStats {
 	return table.ApplyStats{Inserted: st.Inserted, Updated: st.Updated, Deleted: st.Deleted,
