@@ -129,7 +129,16 @@
 //
 // Each data file carries the system column _seq (binary) of every row, the
 // order key of the change that wrote it: a change applies to a key only when
-// its _seq is greater than the stored one (late changes never win).
+// its _seq is greater than the stored one (late changes never win). Apply
+// hands the key columns and _seq of the files that may hold a changed key to
+// a table/plan Plan, which decides every change and which stored rows go;
+// it rewrites the files that lose rows.
+//
+// Table implements table.Table: Describe (Snapshot is the log version),
+// Read, Vacuum and VacuumPlan (URLs under Options.Location), and Register,
+// which records the table in Options.Catalog with its physical schema
+// (Registration: the columns as the log names them, then _seq) after every
+// run, so a schema change reaches Glue.
 //
 // # lakemerge's state: bookmark and tombstones
 //
