@@ -53,6 +53,7 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 // to the table's, and which of them each row left out (_keep).
 type changeSet struct {
 	n    int
+	keys [][]byte      // encoded key of each row, for the key order of files
 	keep *array.Binary // nil without _keep
 	bit  []int         // for each table column, its _keep bit (-1: none)
 	cols []arrow.Array // the table's columns from the batch (null when absent)
@@ -85,6 +86,14 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 		return nil
 	}
 	cs.keep, _ = col(change.ColKeep).(*array.Binary)
+	enc, err := change.NewKeyEncoder(changes, x.t.opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	cs.keys = make([][]byte, cs.n)
+	for i := range cs.n {
+		cs.keys[i] = enc.Append(nil, i)
+	}
 	// _keep bit c is the c-th user column of the batch.
 	userBit := map[string]int{}
 	for _, f := range sch.Fields() {
@@ -207,7 +216,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	}
 	// New files for the inserts.
 	if len(inserts) > 0 {
-		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(p.Key(a), p.Key(b)) })
+		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
 		w := &fileWriter{t: x.t, cols: x.cols, rowBytes: x.snap.rowBytes()}
 		rec, err := x.take(ctx, nil, cs, p, inserts, nil)
 		if err != nil {
@@ -259,7 +268,7 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 	}
 	x.copied += int64(len(ents))
 	for j, i := range ups {
-		ents = append(ents, entry{key: pl.Key(i), row: nf + j})
+		ents = append(ents, entry{key: cs.keys[i], row: nf + j})
 	}
 	sort.SliceStable(ents, func(a, b int) bool { return bytes.Compare(ents[a].key, ents[b].key) < 0 })
 	order := make([]int, len(ents))

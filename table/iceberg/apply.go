@@ -106,6 +106,10 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	x.tomb, x.tombChanged = d.Tombstones, d.TombstonesChanged
 	st = d.Stats
 	st.FilesScanned = int64(len(tasks)) // position deletes scanned with them
+	// The plan is not needed once the rows to write are filled: taking the
+	// removals now lets its per-change state go before the data files are
+	// written (the peak of a full load).
+	removed := p.Removed()
 
 	// New rows: the inserts and updates, in change order.
 	ib := array.NewInt64Builder(x.t.mem)
@@ -133,7 +137,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		st.BytesWritten += bytes
 	}
 	// A position-delete file per data file that loses rows.
-	for _, r := range p.Removed() {
+	for _, r := range removed {
 		df, size, err := x.writePositionDeletes(ctx, fs, refs[r.File], r.Positions)
 		if err != nil {
 			return st, err

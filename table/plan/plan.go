@@ -112,21 +112,18 @@ type Input struct {
 // New, then Match for every batch of stored rows that may hold a changed
 // key, then Decide once; then read the verdicts.
 type Plan struct {
-	in             Input
-	changes        arrow.RecordBatch // borrowed until Decide
-	keyCols        []string
-	n              int
-	ops            *array.Int8
-	seqs           *array.Binary
-	keep           *array.Binary // nil without change.ColKeep
-	truncateBefore []byte
+	in   Input // in.Changes borrowed until Decide
+	n    int
+	ops  *array.Int8
+	seqs *array.Binary
+	keep *array.Binary      // nil without change.ColKeep
+	enc  *change.KeyEncoder // the changes' keys, encoded when needed
 
 	index    *table.KeyIndex // built by the first Match
 	found    []bool
 	stale    []bool
 	at       []Row
 	removed  map[string][]int64
-	keys     [][]byte
 	verdicts []Verdict
 	stats    table.ApplyStats
 	decided  bool
@@ -134,11 +131,11 @@ type Plan struct {
 
 // New starts the plan of in.Changes. Two changes of one key are an error.
 func New(in Input) (*Plan, error) {
-	changes, keys := in.Changes, in.Keys
 	if in.Tombstones == nil {
 		in.Tombstones = &table.Tombstones{}
 	}
-	p := &Plan{in: in, changes: changes, keyCols: keys, truncateBefore: in.TruncateBefore, removed: map[string][]int64{}}
+	p := &Plan{in: in, removed: map[string][]int64{}}
+	changes := in.Changes
 	if changes == nil {
 		return p, nil
 	}
@@ -161,30 +158,30 @@ func New(in Input) (*Plan, error) {
 			return nil, fmt.Errorf("plan: change batch column %s is not binary", change.ColKeep)
 		}
 	}
-	enc, err := change.NewKeyEncoder(changes, keys)
-	if err != nil {
+	var err error
+	if p.enc, err = change.NewKeyEncoder(changes, in.Keys); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	// Encoded once here: tombstones are looked up by them, and writers sort
-	// rows by them.
-	p.keys = make([][]byte, p.n)
-	var buf []byte
-	for i := range p.n {
-		start := len(buf)
-		buf = enc.Append(buf, i)
-		p.keys[i] = buf[start:len(buf):len(buf)]
-	}
-	// One change per key (invariant 3): adjacent keys of a sorted change set
-	// (merge's are sorted) must differ; others are checked by building
-	// the index now instead of at the first Match.
-	if slices.IsSortedFunc(p.keys, bytes.Compare) {
-		for i := 1; i < p.n; i++ {
-			if bytes.Equal(p.keys[i-1], p.keys[i]) {
-				return nil, fmt.Errorf("plan: change rows %d and %d have the same key", i-1, i)
-			}
+	// One change per key (invariant 3): adjacent keys of a sorted change
+	// set (merge's are sorted) must differ; others are checked by building
+	// the index now instead of at the first Match. Keys are encoded into
+	// two buffers only: a full load's million keys are not kept.
+	var prev, cur []byte
+	sorted := true
+	for i := 0; i < p.n && sorted; i++ {
+		cur = p.enc.Append(cur[:0], i)
+		switch c := bytes.Compare(prev, cur); {
+		case i > 0 && c == 0:
+			return nil, fmt.Errorf("plan: change rows %d and %d have the same key", i-1, i)
+		case i > 0 && c > 0:
+			sorted = false
 		}
-	} else if p.index, err = table.NewKeyIndex(changes, keys); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		prev, cur = cur, prev
+	}
+	if !sorted {
+		if p.index, err = table.NewKeyIndex(changes, in.Keys); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
 	}
 	p.found = make([]bool, p.n)
 	p.stale = make([]bool, p.n)
@@ -212,7 +209,7 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 	if p.index == nil && p.n > 0 {
 		// Built on the first stored batch: a table's first load has none.
 		var err error
-		if p.index, err = table.NewKeyIndex(p.changes, p.keyCols); err != nil {
+		if p.index, err = table.NewKeyIndex(p.in.Changes, p.in.Keys); err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
 	}
@@ -248,7 +245,7 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 		}
 		i, ok := probe(r)
 		if !ok {
-			if p.truncateBefore != nil && change.CompareSeq(rseq.Value(r), p.truncateBefore) < 0 {
+			if p.in.TruncateBefore != nil && change.CompareSeq(rseq.Value(r), p.in.TruncateBefore) < 0 {
 				gone = append(gone, pos)
 				p.stats.Deleted++
 			}
@@ -298,10 +295,16 @@ func (p *Plan) Decide() (Decision, error) {
 	p.verdicts = make([]Verdict, p.n)
 	st := p.stats
 	var edits []table.TombEdit
+	var key []byte // change i's encoded key, when needed
 	for i := range p.n {
 		op := change.Op(p.ops.Value(i))
 		seq := p.seqs.Value(i)
-		dead, hasTomb := tombs.SeqOf(p.keys[i])
+		var dead []byte
+		var hasTomb bool
+		if tombs.Len() > 0 || op == change.OpDelete {
+			key = p.enc.Append(key[:0], i)
+			dead, hasTomb = tombs.SeqOf(key)
+		}
 		if !p.found[i] && hasTomb && change.CompareSeq(seq, dead) <= 0 {
 			p.stale[i] = true
 		}
@@ -337,17 +340,17 @@ func (p *Plan) Decide() (Decision, error) {
 		}
 		switch {
 		case op == change.OpDelete:
-			edits = append(edits, table.TombEdit{Key: p.keys[i], Seq: bytes.Clone(seq)})
+			edits = append(edits, table.TombEdit{Key: bytes.Clone(key), Seq: bytes.Clone(seq)})
 		case hasTomb:
-			edits = append(edits, table.TombEdit{Key: p.keys[i]}) // live again
+			edits = append(edits, table.TombEdit{Key: bytes.Clone(key)}) // live again
 		}
 	}
 	if !slices.IsSortedFunc(edits, compareEdits) {
 		slices.SortFunc(edits, compareEdits)
 	}
 	at := now.UnixMicro()
-	out, changed := tombs.Apply(edits, at, at-horizon.Microseconds(), p.truncateBefore)
-	p.in.Changes, p.changes, p.ops, p.seqs, p.keep, p.index = nil, nil, nil, nil, nil, nil
+	out, changed := tombs.Apply(edits, at, at-horizon.Microseconds(), p.in.TruncateBefore)
+	p.in.Changes, p.ops, p.seqs, p.keep, p.enc, p.index = nil, nil, nil, nil, nil, nil
 	return Decision{Stats: st, Edits: edits, Tombstones: out, TombstonesChanged: changed}, nil
 }
 
@@ -369,9 +372,6 @@ func (p *Plan) Verdict(i int) Verdict {
 // StoredAt is where the live stored row of change i's key is; ok is false
 // when the key has none.
 func (p *Plan) StoredAt(i int) (Row, bool) { return p.at[i], p.found[i] }
-
-// Key is the encoded key of change i (change.KeyEncoder).
-func (p *Plan) Key(i int) []byte { return p.keys[i] }
 
 // Removed lists the stored rows that go, file by file in file order, with
 // sorted positions: those the applicable changes replace or delete and
