@@ -34,11 +34,15 @@ type Table interface {
 	// format keeps is in its package doc). A retention shorter than the
 	// longest run can delete the files of a commit in flight.
 	Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error)
-	// Register records the table in the job's catalog where its commits do
-	// not (Delta: Glue, with its columns, or the local catalog file); it is
-	// called after every run, so a schema change reaches the catalog.
-	// Formats whose commits go through the catalog (Iceberg) do nothing.
-	Register(ctx context.Context) error
+	// Register records the table in the job's catalog from its files, and
+	// reports whether it recorded anything. A run calls it after every
+	// commit (metadata empty), so the catalog follows tables whose commits
+	// do not go through it (Delta: its location and columns, so a schema
+	// change reaches Glue); `lakemerge register` calls it after a catalog
+	// lost its entries (Iceberg: the newest metadata file, or the one
+	// metadata names). A table that does not exist has nothing to record:
+	// false and no error.
+	Register(ctx context.Context, metadata string) (registered bool, err error)
 }
 
 // Info describes a table's current state.

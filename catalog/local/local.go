@@ -130,3 +130,47 @@ func (c *Catalog) DeltaLocation(ctx context.Context, db, name string) (string, e
 	}
 	return loc, nil
 }
+
+// RegisterTable records an existing Iceberg table, whose current metadata
+// file is metadataLocation, under ident (namespace, name) — what
+// iceberg-go's SQL catalog has no call for, done as pyiceberg's SqlCatalog
+// does it: one row in iceberg_tables. The namespace must exist; a table of
+// that name must not (catalog.ErrTableAlreadyExists). The table is then
+// loaded, which reads the metadata file through the IO in ctx.
+func (c *Catalog) RegisterTable(ctx context.Context, ident table.Identifier, metadataLocation string) (*table.Table, error) {
+	if len(ident) != 2 {
+		return nil, fmt.Errorf("register %v: want namespace and name", ident)
+	}
+	if ok, err := c.CheckNamespaceExists(ctx, table.Identifier{ident[0]}); err != nil || !ok {
+		return nil, errors.Join(fmt.Errorf("register %v: %w: %s", ident, catalog.ErrNoSuchNamespace, ident[0]), err)
+	}
+	if ok, err := c.CheckTableExists(ctx, ident); err != nil || ok {
+		return nil, errors.Join(fmt.Errorf("register %v: %w", ident, catalog.ErrTableAlreadyExists), err)
+	}
+	// Catalogs made by iceberg-go since its schema version 1 have the
+	// iceberg_type column; older ones (and pyiceberg's) do not.
+	typed := false
+	rows, err := c.db.QueryContext(ctx, `SELECT name FROM pragma_table_info('iceberg_tables')`)
+	if err != nil {
+		return nil, fmt.Errorf("register %v: %w", ident, err)
+	}
+	for rows.Next() {
+		var col string
+		if err := rows.Scan(&col); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("register %v: %w", ident, err)
+		}
+		typed = typed || col == "iceberg_type"
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("register %v: %w", ident, err)
+	}
+	q := `INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location) VALUES (?, ?, ?, ?)`
+	if typed {
+		q = `INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, iceberg_type) VALUES (?, ?, ?, ?, 'TABLE')`
+	}
+	if _, err := c.db.ExecContext(ctx, q, Name, ident[0], ident[1], metadataLocation); err != nil {
+		return nil, fmt.Errorf("register %v: %w", ident, err)
+	}
+	return c.LoadTable(ctx, ident)
+}

@@ -1,54 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/apache/iceberg-go"
 )
 
-// builtBinary builds the lakemerge binary once per test process, as a
-// user gets it (go build of this package), and returns its path.
-var builtBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "lakemerge-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "lakemerge")
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// runBinary runs the built binary and returns stdout, stderr and the exit
-// code.
+// runBinary runs the built binary (clitest) and returns stdout, stderr
+// and the exit code.
 func runBinary(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	bin, err := builtBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return lakemerge(t, args...)
 }
 
 // bucketOf is the Iceberg bucket (of 4) of an id: the partition its rows
@@ -134,6 +101,9 @@ tables:
 	var sum summary
 	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.OK || len(sum.Tables) != 1 {
 		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	if a := sum.Tables[0].Attempts; a != 1 {
+		t.Errorf("a permanent error was retried: %d attempts", a)
 	}
 	msg := sum.Tables[0].Error
 	for _, want := range []string{"table items", "id_bucket=3", "not a directory"} {

@@ -113,7 +113,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.versionCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -289,7 +289,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			// Delta tables are (re)registered in the catalog after each run,
 			// so a schema change reaches Glue.
 			cstart := time.Now()
-			if rerr := t.Table.Register(ctx); rerr != nil {
+			if _, rerr := t.Table.Register(ctx, ""); rerr != nil {
 				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, rerr)
 			}
 			catalog = time.Since(cstart)

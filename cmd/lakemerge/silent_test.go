@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,5 +186,204 @@ func TestSymlinkInRawFailsTable(t *testing.T) {
 	r = clitest.Run(t, "run", "--config", job, "--table", "orders")
 	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 || sum.Tables[0].Ignored != 1 {
 		t.Fatalf("with ignore: %v\n%s", err, r)
+	}
+}
+
+// TestLostCatalog: with the catalog file gone, a run does not create new
+// tables over the existing ones (that would hide them and re-read the raw
+// zone): each Iceberg table fails naming `lakemerge register`, nothing is
+// written. register brings the tables back with their bookmarks, and the
+// next run has nothing to do. vacuum refuses to judge a location that
+// holds another table's metadata.
+func TestLostCatalog(t *testing.T) {
+	dir := t.TempDir()
+	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+		t.Fatalf("demo: %s", r)
+	}
+	job := filepath.Join(dir, "job.yaml")
+	before := tableStatuses(t, job)
+	if err := os.Remove(filepath.Join(dir, "catalog.db")); err != nil {
+		t.Fatal(err)
+	}
+	orders := filepath.Join(dir, "warehouse", "demo.db", "orders")
+	filesBefore := listTree(t, orders)
+
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
+		t.Fatalf("run without the catalog: want exit 1: %v\n%s", err, r)
+	}
+	for _, tr := range sum.Tables {
+		if !strings.Contains(tr.Error, "table metadata exists where the catalog has no table") || !strings.Contains(tr.Error, "lakemerge register") {
+			t.Errorf("table %s: %q", tr.Table, tr.Error)
+		}
+	}
+	if got := listTree(t, orders); got != filesBefore {
+		t.Fatalf("the refused run wrote files:\n%s\nbefore:\n%s", got, filesBefore)
+	}
+
+	r = clitest.Run(t, "register", "--config", job)
+	if r.Code != 0 {
+		t.Fatalf("register: %s", r)
+	}
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
+	for i := range before {
+		var rr registerResult
+		if err := dec.Decode(&rr); err != nil || !rr.Registered || rr.Rows != before[i].Rows || rr.SnapshotID != before[i].SnapshotID {
+			t.Fatalf("register %s: %+v (%v), status before %+v", before[i].Table, rr, err, before[i])
+		}
+	}
+	r = clitest.Run(t, "run", "--config", job)
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 {
+		t.Fatalf("run after register: %v\n%s", err, r)
+	}
+	for _, tr := range sum.Tables {
+		if !tr.UpToDate {
+			t.Errorf("table %s re-read files after register: %+v", tr.Table, tr)
+		}
+	}
+	if r := clitest.Run(t, "register", "--config", job, "--table", "orders"); r.Code != 0 || !strings.Contains(r.Stdout, `"registered":false`) {
+		t.Errorf("register of a known table: %s", r)
+	}
+
+	// Another table's metadata under orders' location: vacuum deletes
+	// nothing there.
+	meta := filepath.Join(orders, "metadata")
+	ents, err := os.ReadDir(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".metadata.json") {
+			current = e.Name()
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(meta, current))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["table-uuid"] = "00000000-0000-4000-8000-000000000001"
+	other, _ := json.Marshal(m)
+	writeFile(t, filepath.Join(meta, "00000-other.metadata.json"), string(other))
+	writeFile(t, filepath.Join(orders, "data", "orphan.parquet"), "old")
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	if err := os.Chtimes(filepath.Join(orders, "data", "orphan.parquet"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Run(t, "vacuum", "--config", job, "--table", "orders", "--retention", "1h")
+	if r.Code != exitTableFailed || !strings.Contains(r.Stdout, "refused, nothing deleted") {
+		t.Fatalf("vacuum with another table's metadata: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(orders, "data", "orphan.parquet")); err != nil {
+		t.Fatalf("vacuum deleted a file: %v", err)
+	}
+}
+
+// listTree lists the files under dir with their sizes, sorted.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d\n", strings.TrimPrefix(p, dir), fi.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestConcurrentRunsOfTheBinary: several lakemerge processes run the same
+// table at once while change files keep arriving. None fails on a file
+// another one replaced (a side file, a bookmark); each exits 0, or 1 only
+// having lost the race more often than its attempts allow; and the table
+// ends as one clean run of the same files makes it.
+func TestConcurrentRunsOfTheBinary(t *testing.T) {
+	demo := func() string {
+		dir := t.TempDir()
+		if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+			t.Fatalf("demo: %s", r)
+		}
+		return dir
+	}
+	cdc := func(i int) (string, string) {
+		at := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+		name := at.Format("20060102-150405") + "000.csv"
+		var b strings.Builder
+		for k := range 4 {
+			id := 2000 + (i*3+k)%9
+			switch (i + k) % 4 {
+			case 3:
+				fmt.Fprintf(&b, "D,%d,,,,\n", id)
+			default:
+				fmt.Fprintf(&b, "U,%d,%d,open,%d.00,run %d\n", id, k+1, i*10+k, i)
+			}
+		}
+		return name, b.String()
+	}
+	const files, procs = 12, 4
+	dir := demo()
+	job := filepath.Join(dir, "job.yaml")
+	orders := filepath.Join(dir, "raw", "public", "orders")
+	for round := range files / 3 {
+		for i := range 3 {
+			name, body := cdc(round*3 + i)
+			writeFile(t, filepath.Join(orders, name), body)
+		}
+		ps := make([]*clitest.Proc, procs)
+		for p := range ps {
+			ps[p] = clitest.Cmd{Args: []string{"run", "--config", job, "--table", "orders"}}.Start(t)
+		}
+		for _, p := range ps {
+			r := p.Wait(t)
+			var sum summary
+			if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
+				t.Fatalf("no summary: %v\n%s", err, r)
+			}
+			if r.Code != 0 && (r.Code != exitTableFailed || !strings.Contains(sum.Tables[0].Error, "gave up after")) {
+				t.Fatalf("a concurrent run failed: %s", r)
+			}
+		}
+	}
+	if r := clitest.Run(t, "run", "--config", job, "--table", "orders"); r.Code != 0 {
+		t.Fatalf("last run: %s", r)
+	}
+
+	clean := demo()
+	for i := range files {
+		name, body := cdc(i)
+		writeFile(t, filepath.Join(clean, "raw", "public", "orders", name), body)
+	}
+	if r := clitest.Run(t, "run", "--config", filepath.Join(clean, "job.yaml"), "--table", "orders"); r.Code != 0 {
+		t.Fatalf("clean run: %s", r)
+	}
+	got, want := tableStatuses(t, job)[1], tableStatuses(t, filepath.Join(clean, "job.yaml"))[1]
+	if got.Rows != want.Rows || got.FilesAbsorbed != want.FilesAbsorbed || got.PendingFiles != 0 {
+		t.Fatalf("after concurrent runs %+v, after one clean run %+v", got, want)
+	}
+	if py := pythonForInterop(t); py != "" {
+		read := func(d string) string {
+			out, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+				filepath.Join(d, "catalog.db"), "file://"+filepath.Join(d, "warehouse"), "demo.orders", "order_id").CombinedOutput()
+			if err != nil {
+				t.Fatalf("pyiceberg: %v\n%s", err, out)
+			}
+			return string(out)
+		}
+		if g, w := read(dir), read(clean); g != w {
+			t.Fatalf("rows after concurrent runs:\n%s\nafter one clean run:\n%s", g, w)
+		}
 	}
 }

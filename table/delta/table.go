@@ -197,31 +197,36 @@ func (t *Table) Describe(ctx context.Context) (table.Info, error) {
 	return info, nil
 }
 
-// Register records the table in Options.Catalog, with its location and
-// its physical schema (Registration); nothing when there is no catalog or
-// no table yet.
-func (t *Table) Register(ctx context.Context) error {
+// Register records the table in Options.Catalog from its log, with its
+// location and its physical schema (Registration), whether the catalog
+// holds it already or not (its schema may have changed); nothing when
+// there is no catalog or no table yet. metadata must be empty: it names an
+// Iceberg metadata file.
+func (t *Table) Register(ctx context.Context, metadata string) (bool, error) {
+	if metadata != "" {
+		return false, fmt.Errorf("register %s: a Delta table is registered from its log; %q names an Iceberg metadata file", t.opts.Name, metadata)
+	}
 	if t.opts.Catalog == nil {
-		return nil
+		return false, nil
 	}
 	s, err := t.load(ctx, -1)
 	if err != nil {
-		return fmt.Errorf("register %s: %w", t.opts.Name, err)
+		return false, fmt.Errorf("register %s: %w", t.opts.Name, err)
 	}
 	if s.version < 0 {
-		return nil
+		return false, nil
 	}
 	if err := s.check(false); err != nil {
-		return fmt.Errorf("register %s: %w", t.opts.Name, err)
+		return false, fmt.Errorf("register %s: %w", t.opts.Name, err)
 	}
 	r := Registration{Database: t.opts.Database, Table: t.opts.Table, Location: t.opts.Location}
 	for _, c := range s.cols {
 		r.Columns = append(r.Columns, change.Column{Name: c.phys, Type: c.typ})
 	}
 	if err := t.opts.Catalog.RegisterDelta(ctx, r); err != nil {
-		return fmt.Errorf("register %s.%s: %w", r.Database, r.Table, err)
+		return false, fmt.Errorf("register %s.%s: %w", r.Database, r.Table, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Read returns every live row of the table's current version (user

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/change"
@@ -44,6 +46,13 @@ type Options struct {
 	// Now is the clock that stamps tombstones and ages them out; nil means
 	// time.Now.
 	Now func() time.Time
+	// Location is where the table is created (<warehouse>/<db>.db/<name>);
+	// empty: where the catalog puts it.
+	Location string
+	// Files reaches the files under Location before the catalog knows the
+	// table: creating refuses to hide existing table metadata
+	// (ErrUnregistered), and Register finds it. Nil: no such check.
+	Files func(context.Context) iceio.IO
 }
 
 // Table writes to one Iceberg table. It is safe to Begin several Txns one
@@ -54,6 +63,9 @@ type Table struct {
 	cat  Catalog
 	opts Options
 	mem  memory.Allocator
+	// known is set once the catalog was seen to hold the table (a load
+	// found it, a create made it): Register after a run has nothing to do.
+	known atomic.Bool
 }
 
 // New returns a writer for the table named in opts. The table need not exist;
@@ -91,6 +103,7 @@ func (t *Table) Load(ctx context.Context) (*icetable.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load table %s.%s: %w", t.opts.Database, t.opts.Name, err)
 	}
+	t.known.Store(true)
 	return tbl, nil
 }
 
@@ -179,10 +192,6 @@ func (t *Table) Describe(ctx context.Context) (table.Info, error) {
 	info.Columns, err = userColumns(tbl)
 	return info, err
 }
-
-// Register does nothing: every commit goes through the catalog, which so
-// holds the table with its current schema.
-func (t *Table) Register(context.Context) error { return nil }
 
 // Read returns every live row of the table's current snapshot (user columns
 // and _seq), read by iceberg-go's scanner, which applies the delete files.

@@ -136,8 +136,14 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		!errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return x.t.classify(ctx, table.BeforeCommit, "", "", fmt.Errorf("create database %s: %w", x.t.opts.Database, err))
 	}
-	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc,
-		catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties()))
+	if err := x.t.refuseExisting(ctx); err != nil {
+		return err
+	}
+	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties())}
+	if x.t.opts.Location != "" {
+		opts = append(opts, catalog.WithLocation(x.t.opts.Location))
+	}
+	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc, opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
 		// Another writer created it first: begin again from theirs.
 		return fmt.Errorf("create %s: created concurrently: %w", x.name(), table.ErrConflict)
@@ -145,6 +151,7 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 	if err != nil {
 		return x.t.classify(ctx, table.InCommit, "", "", fmt.Errorf("create table %s: %w", x.name(), err))
 	}
+	x.t.known.Store(true)
 	x.tbl = tbl
 	return nil
 }

@@ -90,6 +90,22 @@ func (t *Table) vacuumPlan(ctx context.Context, retention time.Duration) ([]Vacu
 	if err != nil {
 		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
 	}
+	// Metadata of another table under this location means two tables
+	// share it (the catalog lost the first and lakemerge once created a
+	// second): the files this table does not reference may be the other
+	// one's data. Delete nothing.
+	known := map[string]bool{tbl.MetadataLocation(): true}
+	for e := range tbl.Metadata().PreviousFiles() {
+		known[e.MetadataFile] = true
+	}
+	foreign, err := foreignMetadata(fs, tbl.Location(), tbl.Metadata().TableUUID().String(), known)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)
+	}
+	if len(foreign) > 0 {
+		return nil, nil, fmt.Errorf("vacuum %s: refused, nothing deleted: %s holds metadata of another table (%d file(s), e.g. %s): "+
+			"its files are not this table's to judge; register or move the other table first", name, tbl.Location(), len(foreign), foreign[0])
+	}
 	keep, err := sideFilesReferenced(fs, tbl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vacuum %s: %w", name, err)

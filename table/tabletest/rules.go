@@ -420,8 +420,8 @@ func describeAndRead(t *testing.T, f *fixture) {
 	if files, err := w.VacuumPlan(ctx, 0); err != nil || len(files) != 0 {
 		t.Fatalf("vacuum plan before the first run: %v, %v", files, err)
 	}
-	if err := w.Register(ctx); err != nil {
-		t.Fatalf("register before the first run: %v", err)
+	if registered, err := w.Register(ctx, ""); err != nil || registered {
+		t.Fatalf("register before the first run: %v, %v; want nothing to register", registered, err)
 	}
 	mod := NewModel(small)
 	var bm bookmarks.Bookmark
@@ -430,7 +430,7 @@ func describeAndRead(t *testing.T, f *fixture) {
 	if !info.Exists || info.Location == "" || info.Rows != 2 || !sameColumns(info.Columns, small) || !info.Bookmark.Equal(bm) {
 		t.Fatalf("describe after the first run: %+v", info)
 	}
-	if err := f.open().Register(ctx); err != nil {
+	if _, err := f.open().Register(ctx, ""); err != nil {
 		t.Fatalf("register: %v", err)
 	}
 }

@@ -246,7 +246,13 @@ func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catal
 		}, mem)
 		return d, DeltaTarget{Table: d}
 	}
+	var files func(context.Context) iceio.IO
+	if f, ok := cat.(interface{ IO(context.Context) iceio.IO }); ok {
+		files = f.IO
+	}
 	ic := iceberg.New(cat, iceberg.Options{
+		Location:         strings.TrimRight(whURL, "/") + "/" + tc.Target.Database + ".db/" + tc.Target.Table,
+		Files:            files,
 		Database:         tc.Target.Database,
 		Name:             tc.Target.Table,
 		Keys:             tc.PrimaryKey,

@@ -40,6 +40,10 @@ type warehouseCatalog struct {
 	fs *icebergio.FS
 }
 
+// IO is the warehouse's file IO, bound to ctx: for looking at a table's
+// files before the catalog knows it (iceberg.Options.Files).
+func (c *warehouseCatalog) IO(ctx context.Context) iceio.IO { return c.fs.Bind(ctx) }
+
 // Unwrap returns the catalog c reaches files for.
 func (c *warehouseCatalog) Unwrap() Catalog { return c.Catalog }
 
@@ -88,7 +92,7 @@ func (c *warehouseCatalog) CheckTableExists(ctx context.Context, ident icetable.
 }
 
 // RegisterTable records the existing metadata file loc under ident, for
-// catalogs that can (iceberg-go's Glue catalog).
+// catalogs that can (iceberg-go's Glue catalog, catalog/local).
 func (c *warehouseCatalog) RegisterTable(ctx context.Context, ident icetable.Identifier, loc string) (*icetable.Table, error) {
 	r, ok := c.Catalog.(interface {
 		RegisterTable(context.Context, icetable.Identifier, string) (*icetable.Table, error)

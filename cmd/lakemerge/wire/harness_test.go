@@ -182,7 +182,7 @@ func (e *env) runOnce(wrap func(zone string, s objstore.Store) objstore.Store) (
 	tbl := j.Tables[0]
 	res, err := tbl.Merge.Run(context.Background())
 	if err == nil {
-		if rerr := tbl.Table.Register(context.Background()); rerr != nil {
+		if _, rerr := tbl.Table.Register(context.Background(), ""); rerr != nil {
 			err = fmt.Errorf("table %s: committed, but %w", tbl.Config.Name, rerr)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -57,6 +58,7 @@ type env struct {
 	dir     string // local: the folder of catalog.db and warehouse/
 	cat     wire.Catalog
 	db      string
+	wh      string   // the warehouse's URL
 	catArgs []string // how interop/read_iceberg.py opens the catalog
 	// deny refuses PutObject of the keys (under the warehouse) matching
 	// pattern, until the returned func lifts it: a Gate locally, a bucket
@@ -81,6 +83,7 @@ func newEnv(t *testing.T, backend string) *env {
 		}
 		store := fault.New(inner, fault.Config{Injector: gate})
 		wh := "file://" + filepath.Join(e.dir, "warehouse")
+		e.wh = wh
 		lc, err := local.Open(filepath.Join(e.dir, "catalog.db"), wh, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -125,6 +128,7 @@ func newEnv(t *testing.T, backend string) *env {
 			return cat
 		}
 		e.cat = openCat(bucket)
+		e.wh = "s3://" + bucket + "/warehouse"
 		e.catArgs = []string{"glue", ep}
 		e.deny = func(pattern string) func() {
 			pol, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -145,7 +149,9 @@ func newEnv(t *testing.T, backend string) *env {
 			if err := cat.EnsureNamespace(ctx, db); err != nil {
 				t.Fatal(err)
 			}
-			return writer{iceberg.New(cat, e.options(o, db), o.Mem)}
+			opts := e.options(o, db)
+			opts.Location, opts.Files = "", nil // where Glue puts it, unchecked: the bucket is missing
+			return writer{iceberg.New(cat, opts, o.Mem)}
 		}
 	default:
 		t.Fatalf("unknown backend %s", backend)
@@ -176,14 +182,21 @@ func name(o tabletest.Options) string {
 	return o.Name
 }
 
-// options are the writer options of the table o names in database db:
-// bucket(4, first key) partitioning.
+// options are the writer options of the table o names in database db, as
+// wire.Build sets them: bucket(4, first key) partitioning, created at
+// <warehouse>/<db>.db/<name>, refusing to create over table metadata the
+// catalog does not know.
 func (e *env) options(o tabletest.Options, db string) iceberg.Options {
 	keys := o.Keys
 	if keys == nil {
 		keys = []string{"id"}
 	}
+	var files func(context.Context) iceio.IO
+	if f, ok := e.cat.(interface{ IO(context.Context) iceio.IO }); ok {
+		files = f.IO
+	}
 	return iceberg.Options{Database: db, Name: name(o), Keys: keys, Buckets: 4,
+		Location: e.wh + "/" + db + ".db/" + name(o), Files: files,
 		TargetFileBytes: o.TargetFileBytes, TombstoneHorizon: o.TombstoneHorizon, Now: o.Now}
 }
 
