@@ -247,7 +247,9 @@ func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catal
 		return d, DeltaTarget{Table: d}
 	}
 	var files func(context.Context) iceio.IO
-	if f, ok := cat.(interface{ IO(context.Context) iceio.IO }); ok {
+	if f, ok := cat.(interface {
+		IO(context.Context) iceio.IO
+	}); ok {
 		files = f.IO
 	}
 	ic := iceberg.New(cat, iceberg.Options{

@@ -192,7 +192,9 @@ func (e *env) options(o tabletest.Options, db string) iceberg.Options {
 		keys = []string{"id"}
 	}
 	var files func(context.Context) iceio.IO
-	if f, ok := e.cat.(interface{ IO(context.Context) iceio.IO }); ok {
+	if f, ok := e.cat.(interface {
+		IO(context.Context) iceio.IO
+	}); ok {
 		files = f.IO
 	}
 	return iceberg.Options{Database: db, Name: name(o), Keys: keys, Buckets: 4,
