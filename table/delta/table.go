@@ -161,20 +161,30 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	return x, nil
 }
 
+// current replays the log to its newest version, for reading the table as
+// it is; nil when the table does not exist.
+func (t *Table) current(ctx context.Context) (*snapshot, error) {
+	s, err := t.load(ctx, -1)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	if s.version < 0 {
+		return nil, nil
+	}
+	if err := s.check(false); err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	}
+	return s, nil
+}
+
 // Describe reads the table's current state without changing it: Snapshot
 // is the newest log version, -1 when the table does not exist (then
 // Location is still where it will be).
 func (t *Table) Describe(ctx context.Context) (table.Info, error) {
 	info := table.Info{Location: t.opts.Location, Snapshot: -1}
-	s, err := t.load(ctx, -1)
-	if err != nil {
-		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
-	}
-	if s.version < 0 {
-		return info, nil
-	}
-	if err := s.check(false); err != nil {
-		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+	s, err := t.current(ctx)
+	if err != nil || s == nil {
+		return info, err
 	}
 	info.Exists, info.Snapshot, info.Columns = true, s.version, userColumns(s.cols)
 	for _, p := range s.paths() {
@@ -209,15 +219,9 @@ func (t *Table) Register(ctx context.Context, metadata string) (bool, error) {
 	if t.opts.Catalog == nil {
 		return false, nil
 	}
-	s, err := t.load(ctx, -1)
-	if err != nil {
-		return false, fmt.Errorf("register %s: %w", t.opts.Name, err)
-	}
-	if s.version < 0 {
-		return false, nil
-	}
-	if err := s.check(false); err != nil {
-		return false, fmt.Errorf("register %s: %w", t.opts.Name, err)
+	s, err := t.current(ctx)
+	if err != nil || s == nil {
+		return false, err
 	}
 	r := Registration{Database: t.opts.Database, Table: t.opts.Table, Location: t.opts.Location}
 	for _, c := range s.cols {
@@ -234,15 +238,12 @@ func (t *Table) Register(ctx context.Context, metadata string) (bool, error) {
 // order. For the demo, status and tests: it holds the whole table in
 // memory. The caller releases the table.
 func (t *Table) Read(ctx context.Context) (arrow.Table, error) {
-	s, err := t.load(ctx, -1)
+	s, err := t.current(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		return nil, err
 	}
-	if s.version < 0 {
+	if s == nil {
 		return nil, fmt.Errorf("table %s does not exist", t.opts.Name)
-	}
-	if err := s.check(false); err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
 	var recs []arrow.RecordBatch
 	defer func() {
