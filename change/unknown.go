@@ -5,8 +5,7 @@ package change
 // parser. Decoders find them (the Order of a format package), the engine
 // stops the table on them unless the job file ignores them, and the CLI
 // reports them; it is vocabulary both sides speak, so it lives here, where
-// formats/* may import it. (merge.Unknown has the same fields; the
-// composition root converts one to the other.)
+// formats/* may import it. (merge.Unknown is an alias of it.)
 type Unknown struct {
 	Key    string
 	Reason error

@@ -67,4 +67,9 @@ export LAKEMERGE_BIN=$bindir/lakemerge
 step "deploy/check.sh" deploy/check.sh
 
 step "go vet ./..." go vet ./...
+# The race detector on the packages whose code runs concurrently in every
+# run (merge decodes files on several goroutines; dedupe and the plan are
+# the kernels they feed): their tests are seconds long, the instrumented
+# build of their dependencies about two minutes on a cold cache.
+step "go test -race ./merge ./merge/dedupe ./table/plan" go test -race -count=1 ./merge/ ./merge/dedupe/ ./table/plan/
 step "go test ./... (next to a Trino server: scripts/trino.sh)" scripts/trino.sh go test -count=1 -timeout 30m "$@" ./...

@@ -69,7 +69,7 @@ func TestLogGolden(t *testing.T) {
 		{Name: "blob", Type: arrow.BinaryTypes.Binary},
 	}
 	row := func(op change.Op, seq uint64, id int64, customer string, cents int64) chg {
-		return chg{op: op, seq: seq, vals: map[string]any{
+		return chg{Op: op, Seq: seq, Vals: map[string]any{
 			"id": id, "Customer": customer, "amount": cents, "ts": int64(1_767_225_600_123_456) + id*1000,
 			"day": int32(20454), "paid": id%2 == 0, "blob": []byte{byte(id)},
 		}}
@@ -89,13 +89,13 @@ func TestLogGolden(t *testing.T) {
 	})
 	commit(cols, []chg{
 		row(change.OpUpdate, 4, 1, "ada lovelace", 1100),
-		{op: change.OpDelete, seq: 5, vals: map[string]any{"id": int64(2)}},
+		{Op: change.OpDelete, Seq: 5, Vals: map[string]any{"id": int64(2)}},
 		row(change.OpInsert, 6, 4, "cy", 0),
 	})
 	cols2 := append(cols, change.Column{Name: "note", Type: arrow.BinaryTypes.String})
 	late := row(change.OpUpdate, 3, 3, "late", 1) // older than the row's _seq 3: stale
 	fresh := row(change.OpUpdate, 7, 4, "cy", 5)
-	fresh.vals["note"] = "first note"
+	fresh.Vals["note"] = "first note"
 	commit(cols2, []chg{late, fresh})
 	if err := tb.Checkpoint(ctx); err != nil {
 		t.Fatal(err)

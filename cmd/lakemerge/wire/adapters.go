@@ -100,11 +100,7 @@ type source[R merge.BatchReader] interface {
 type format[R merge.BatchReader] struct{ src source[R] }
 
 func (f format[R]) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
-	ordered, companions, u := f.src.Order(keys)
-	for _, u := range u {
-		unknown = append(unknown, merge.Unknown(u))
-	}
-	return ordered, companions, unknown
+	return f.src.Order(keys)
 }
 
 func (f format[R]) IsSnapshot(key string) bool { return f.src.IsSnapshot(key) }

@@ -180,7 +180,7 @@ func (e *env) runOnce(wrap func(zone string, s objstore.Store) objstore.Store) (
 	tbl := j.Tables[0]
 	res, err := tbl.Merge.Run(context.Background())
 	if err == nil {
-		if rerr := tbl.Register(context.Background(), j.Catalog); rerr != nil {
+		if _, rerr := tbl.Table.Register(context.Background(), ""); rerr != nil {
 			err = fmt.Errorf("table %s: committed, but %w", tbl.Config.Name, rerr)
 		}
 	}
@@ -208,7 +208,7 @@ func (e *env) stateWith(wrap func(zone string, s objstore.Store) objstore.Store)
 	j := e.build(mem, opts...)
 	defer j.Close()
 	ctx := context.Background()
-	info, err := j.Tables[0].Describe(ctx)
+	info, err := j.Tables[0].Table.Describe(ctx)
 	if err != nil {
 		e.t.Fatalf("describe: %v", err)
 	}
@@ -223,7 +223,7 @@ func (e *env) stateWith(wrap func(zone string, s objstore.Store) objstore.Store)
 			fmt.Fprintf(&b, "  %s %d\n", en.Key, en.Size)
 		}
 	}
-	at, err := j.Tables[0].Read(ctx)
+	at, err := j.Tables[0].Table.Read(ctx)
 	if err != nil {
 		e.t.Fatalf("read: %v", err)
 	}

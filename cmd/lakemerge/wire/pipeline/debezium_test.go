@@ -1,4 +1,4 @@
-package merge_test
+package pipeline_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package change
+package table
 
 // ApplyStats is what applying one deduped change set to a table did. Table
 // writers fill it; the merge loop reports it.

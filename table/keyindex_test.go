@@ -1,4 +1,4 @@
-package change
+package table
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // TestKeyIndexMatchesEncodedKeys: every way KeyIndex indexes keys (dense
@@ -104,11 +106,11 @@ func TestKeyIndexMatchesEncodedKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := map[string]int{}
-			cenc, _ := NewKeyEncoder(changes, c.keys)
+			cenc, _ := change.NewKeyEncoder(changes, c.keys)
 			for i := 0; i < n; i++ {
 				want[string(cenc.Append(nil, i))] = i
 			}
-			senc, _ := NewKeyEncoder(rec, c.keys)
+			senc, _ := change.NewKeyEncoder(rec, c.keys)
 			for r := range stored {
 				wi, wok := want[string(senc.Append(nil, r))]
 				if nulls[r] {

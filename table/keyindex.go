@@ -1,4 +1,4 @@
-package change
+package table
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // KeyIndex finds the row of a change batch that holds a given key. The
@@ -55,7 +57,7 @@ func NewKeyIndex(changes arrow.RecordBatch, keys []string) (*KeyIndex, error) {
 	} else if ok {
 		return x, x.indexInts(vals)
 	}
-	enc, err := NewKeyEncoder(changes, keys)
+	enc, err := change.NewKeyEncoder(changes, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +198,7 @@ func (x *KeyIndex) Probe(rec arrow.RecordBatch) (func(r int) (row int, ok bool),
 			return nil, fmt.Errorf("key index: key column %q is %s, the changes' is an integer", x.keys[0], a.DataType())
 		}
 	}
-	enc, err := NewKeyEncoder(rec, x.keys)
+	enc, err := change.NewKeyEncoder(rec, x.keys)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package merge_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -268,7 +268,7 @@ func odReadIceberg(t *testing.T, e *env) string {
 func odReadDelta(t *testing.T, dir string) string {
 	t.Helper()
 	py := testenv.Python(t)
-	out, err := exec.Command(py, filepath.Join("..", "interop", "read_delta.py"), dir, "order_id,product_id").CombinedOutput()
+	out, err := exec.Command(py, filepath.Join("..", "..", "..", "..", "interop", "read_delta.py"), dir, "order_id,product_id").CombinedOutput()
 	if err != nil {
 		t.Fatalf("read_delta.py: %v\n%s", err, out)
 	}
