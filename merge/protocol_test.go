@@ -15,6 +15,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/merge"
 )
 
@@ -158,21 +159,8 @@ func (e *env) bookmark() bookmarks.Bookmark { return e.tbl.current().bm }
 
 func diff(t *testing.T, what, got, want string) {
 	t.Helper()
-	if got == want {
-		return
-	}
-	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Fatalf("%s: first difference at row %d:\n got: %s\nwant: %s\n(%d vs %d rows)", what, i, g, w, len(gl)-1, len(wl)-1)
-		}
+	if d := golden.FirstDiff(got, want); d != "" {
+		t.Fatalf("%s: %s", what, d)
 	}
 }
 

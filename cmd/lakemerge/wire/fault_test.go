@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 	"github.com/lakemerge/lakemerge/table"
@@ -216,7 +217,7 @@ func runFaultWorkload(t *testing.T, sc scenario, seed uint64, rep *report) {
 		case err == nil && got == want:
 			local.Committed++
 		case err == nil:
-			diverged("%s: succeeded, but the table is not the model's:\n%s", where, diffStates(got, want))
+			diverged("%s: succeeded, but the table is not the model's:\n%s", where, golden.FirstDiff(got, want))
 		case got == before:
 			local.Failed++
 		case got == want && errors.Is(err, table.ErrCommitUnknown):
@@ -229,7 +230,7 @@ func runFaultWorkload(t *testing.T, sc scenario, seed uint64, rep *report) {
 		case got == want:
 			diverged("%s: committed, but failed without saying the outcome is unknown: %v", where, err)
 		default:
-			diverged("%s: failed (%v), and the table is neither the one before the run nor the model's:\n%s", where, err, diffStates(got, before))
+			diverged("%s: failed (%v), and the table is neither the one before the run nor the model's:\n%s", where, err, golden.FirstDiff(got, before))
 		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "table orders: ") {
@@ -251,7 +252,7 @@ func runFaultWorkload(t *testing.T, sc scenario, seed uint64, rep *report) {
 		case leaked != 0:
 			diverged("run %d: the re-run left %d Arrow bytes allocated", r, leaked)
 		case got != want:
-			diverged("run %d: after the re-run without faults the table is not the model's:\n%s", r, diffStates(got, want))
+			diverged("run %d: after the re-run without faults the table is not the model's:\n%s", r, golden.FirstDiff(got, want))
 		}
 		if err == nil && !res.UpToDate {
 			for z, f := range clean {
@@ -279,22 +280,4 @@ func runFaultWorkload(t *testing.T, sc scenario, seed uint64, rep *report) {
 	for k, n := range local.ByKind {
 		rep.ByKind[k] += n
 	}
-}
-
-// diffStates shows the first lines where two states differ.
-func diffStates(got, want string) string {
-	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			return fmt.Sprintf("first difference at line %d:\n got: %s\nwant: %s\n(%d vs %d lines)", i+1, g, w, len(gl), len(wl))
-		}
-	}
-	return "(equal)"
 }

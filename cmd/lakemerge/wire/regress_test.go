@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 )
@@ -77,7 +78,7 @@ func TestIcebergFailedDataFileWrite(t *testing.T) {
 	})
 	switch got := e.state(); {
 	case err == nil && got != p.wants[0]:
-		t.Fatalf("the run succeeded without the rows of the data file it could not write:\n%s", diffStates(got, p.wants[0]))
+		t.Fatalf("the run succeeded without the rows of the data file it could not write:\n%s", golden.FirstDiff(got, p.wants[0]))
 	case err != nil && got != "":
 		t.Fatalf("the run failed (%v) but changed the table:\n%s", err, got)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 	"github.com/lakemerge/lakemerge/objstore/mem"
@@ -67,7 +68,7 @@ func TestEveryTableByteGoesThroughTheStore(t *testing.T) {
 					t.Fatalf("run %d: %v", r, err)
 				}
 				if got := e.stateWith(wrap); got != p.wants[r] {
-					t.Fatalf("run %d: %s", r, diffStates(got, p.wants[r]))
+					t.Fatalf("run %d: %s", r, golden.FirstDiff(got, p.wants[r]))
 				}
 			}
 			j := e.build(memory.NewGoAllocator(), wire.WithStoreWrapper(wrap))
@@ -150,7 +151,7 @@ func TestNoTableFileBypassesTheStore(t *testing.T) {
 					t.Fatalf("run %d: %v (%d Arrow bytes left)", r, err, leaked)
 				}
 				if got := e.stateWith(wrap); got != p.wants[r] {
-					t.Fatalf("run %d: %s", r, diffStates(got, p.wants[r]))
+					t.Fatalf("run %d: %s", r, golden.FirstDiff(got, p.wants[r]))
 				}
 			}
 			if files := e.listWarehouse(); len(files) > 0 {

@@ -4,6 +4,7 @@
 package golden
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -28,7 +29,17 @@ func Check(t testing.TB, path, got string, update bool) {
 	if got == string(want) {
 		return
 	}
-	gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+	t.Fatalf("%s: %s (if the new text is right, run the test with its update flag)\n--- got\n%s\n--- want\n%s",
+		path, FirstDiff(got, string(want)), got, want)
+}
+
+// FirstDiff names the first line where two texts differ and shows both
+// versions of it and the line counts, or returns "" when they are equal.
+func FirstDiff(got, want string) string {
+	if got == want {
+		return ""
+	}
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
 	line := 0
 	for line < len(gl) && line < len(wl) && gl[line] == wl[line] {
 		line++
@@ -40,6 +51,5 @@ func Check(t testing.TB, path, got string, update bool) {
 	if line < len(wl) {
 		w = wl[line]
 	}
-	t.Fatalf("%s differs at line %d (if the new text is right, run the test with its update flag):\n got: %s\nwant: %s\n--- got\n%s\n--- want\n%s",
-		path, line+1, g, w, got, want)
+	return fmt.Sprintf("first difference at line %d:\n got: %s\nwant: %s\n(%d vs %d lines)", line+1, g, w, len(gl), len(wl))
 }

@@ -48,7 +48,20 @@ func TestCheck(t *testing.T) {
 	if f := check(t, path, "a\nb\n", false); f != "" {
 		t.Fatalf("same text: %q", f)
 	}
-	if f := check(t, path, "a\nc\n", false); !strings.Contains(f, "differs at line") || !strings.Contains(f, path) {
+	if f := check(t, path, "a\nc\n", false); !strings.Contains(f, "first difference at line 2:\n got: c\nwant: b\n") || !strings.Contains(f, path) {
 		t.Fatalf("different text: %q", f)
+	}
+}
+
+func TestFirstDiff(t *testing.T) {
+	for _, c := range []struct{ got, want, diff string }{
+		{"a\nb\n", "a\nb\n", ""},
+		{"a\nb", "a\nc", "first difference at line 2:\n got: b\nwant: c\n(2 vs 2 lines)"},
+		{"a\n", "a\nb\n", "first difference at line 2:\n got: \nwant: b\n(2 vs 3 lines)"},
+		{"", "x", "first difference at line 1:\n got: \nwant: x\n(1 vs 1 lines)"},
+	} {
+		if d := FirstDiff(c.got, c.want); d != c.diff {
+			t.Errorf("FirstDiff(%q, %q) = %q, want %q", c.got, c.want, d, c.diff)
+		}
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/objstore"
@@ -368,21 +369,8 @@ func (e *env) bookmark() bookmarks.Bookmark {
 
 func diff(t *testing.T, what, got, want string) {
 	t.Helper()
-	if got == want {
-		return
-	}
-	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Fatalf("%s: first difference at row %d:\n got: %s\nwant: %s\n(%d vs %d rows)", what, i, g, w, len(gl)-1, len(wl)-1)
-		}
+	if d := golden.FirstDiff(got, want); d != "" {
+		t.Fatalf("%s: %s", what, d)
 	}
 }
 
