@@ -2,6 +2,7 @@ package delta
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -152,4 +153,25 @@ func cmpOr[T any](a, b *T) *T {
 		return a
 	}
 	return b
+}
+
+// TestArrowTypeNames: the Delta primitive type names lakemerge reads, and
+// the job-file aliases that are not Delta's refused.
+func TestArrowTypeNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"integer": "int32", "long": "int64", "float": "float32", "double": "float64",
+		"boolean": "bool", "string": "utf8", "binary": "binary", "date": "date32",
+		"timestamp": "timestamp[us]", "timestamp_ntz": "timestamp[us]", "decimal(12,2)": "decimal(12, 2)",
+		"decimal(12, 2)": "decimal(12, 2)",
+	} {
+		got, err := arrowType(name)
+		if err != nil || got.String() != want {
+			t.Errorf("arrowType(%q) = %v, %v; want %s", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"bigint", "int", "bool", "short", "byte", "Long", "decimal(39,2)", "struct"} {
+		if got, err := arrowType(name); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("arrowType(%q) = %v, %v; want ErrUnsupported", name, got, err)
+		}
+	}
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -93,37 +93,24 @@ func columnType(c column) (string, error) {
 	return deltaType(c.typ)
 }
 
-// arrowType is the lakemerge type of a Delta primitive type name.
+// arrowType is the lakemerge type of a Delta primitive type name. Delta's
+// names are job-file type names (change.ParseType) but for timestamp_ntz,
+// which is lakemerge's timestamp too; the aliases a job file may use
+// (bigint, bool, ...) are not Delta's and are refused.
 func arrowType(name string) (arrow.DataType, error) {
-	switch name {
-	case "integer":
-		return arrow.PrimitiveTypes.Int32, nil
-	case "long":
-		return arrow.PrimitiveTypes.Int64, nil
-	case "float":
-		return arrow.PrimitiveTypes.Float32, nil
-	case "double":
-		return arrow.PrimitiveTypes.Float64, nil
-	case "boolean":
-		return arrow.FixedWidthTypes.Boolean, nil
-	case "string":
-		return arrow.BinaryTypes.String, nil
-	case "binary":
-		return arrow.BinaryTypes.Binary, nil
-	case "date":
-		return arrow.FixedWidthTypes.Date32, nil
-	case "timestamp", "timestamp_ntz":
-		return &arrow.TimestampType{Unit: arrow.Microsecond}, nil
+	unsupported := fmt.Errorf("%w: Delta type %s is not one lakemerge writes", ErrUnsupported, name)
+	switch {
+	case name == "timestamp_ntz":
+		name = "timestamp"
+	case strings.HasPrefix(name, "decimal("):
+	case !slices.Contains([]string{"integer", "long", "float", "double", "boolean", "string", "binary", "date", "timestamp"}, name):
+		return nil, unsupported
 	}
-	if ps, ok := strings.CutPrefix(name, "decimal("); ok && strings.HasSuffix(ps, ")") {
-		p, s, _ := strings.Cut(strings.TrimSuffix(ps, ")"), ",")
-		prec, err1 := strconv.Atoi(strings.TrimSpace(p))
-		scale, err2 := strconv.Atoi(strings.TrimSpace(s))
-		if err1 == nil && err2 == nil && prec >= 1 && prec <= 38 && scale >= 0 && scale <= prec {
-			return &arrow.Decimal128Type{Precision: int32(prec), Scale: int32(scale)}, nil
-		}
+	t, err := change.ParseType(name)
+	if err != nil {
+		return nil, unsupported
 	}
-	return nil, fmt.Errorf("%w: Delta type %s is not one lakemerge writes", ErrUnsupported, name)
+	return t, nil
 }
 
 // schemaField is one field of Delta's schema serialization.
