@@ -1,6 +1,7 @@
 package prepared
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -218,7 +219,10 @@ func suits(p Partition, t arrow.DataType) string {
 // rows within files only and is left out). White space outside quotes
 // does not count, any other edit does: a definition with another
 // fingerprint than its table was built with has changed. The value is
-// "v1:" and 64 hex digits.
+// "v1:" and the hex SHA-256 of the JSON object {"mode", "format",
+// "select" (list), "where", "partition_by" (list, as Partition.String
+// writes them)} with every text canonical (Canonical), in that order,
+// without spaces or escapes beyond JSON's own.
 func Fingerprint(def Definition) string {
 	doc := struct {
 		Mode        Mode     `json:"mode"`
@@ -233,8 +237,14 @@ func Fingerprint(def Definition) string {
 	for _, p := range def.PartitionBy {
 		doc.PartitionBy = append(doc.PartitionBy, p.String())
 	}
-	js, _ := json.Marshal(doc) // strings only: it cannot fail
-	sum := sha256.Sum256(js)
+	// Plain JSON, no HTML escapes, so that the hash can be reproduced
+	// outside Go (json.dumps(doc, separators=(",", ":"),
+	// ensure_ascii=False) in Python).
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(doc) // strings only: it cannot fail
+	sum := sha256.Sum256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	return "v1:" + hex.EncodeToString(sum[:])
 }
 
