@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,6 +38,7 @@ type Engine struct {
 	// their arguments (random, now); aggregates and tables the aggregate
 	// and table functions. From duckdb_functions().
 	unstable, aggregates, tables map[string]bool
+	views                        atomic.Int64 // numbers the programs' input views
 }
 
 // Open starts an Engine; Close it when done.
@@ -74,7 +76,7 @@ func (e *Engine) setup(ctx context.Context) error {
 	defer conn.Close()
 	// TimeZone exists once the ICU extension is loaded, after the
 	// database opened, so it is set here rather than in the DSN.
-	stmts := []string{"SET GLOBAL TimeZone = 'UTC'"}
+	stmts := []string{"SET GLOBAL TimeZone = 'UTC'", scanAll}
 	for _, m := range AthenaFunctions() {
 		stmts = append(stmts, fmt.Sprintf("CREATE MACRO %s(%s) AS %s", m.Name, strings.Join(m.Params, ", "), m.SQL))
 	}
@@ -121,6 +123,18 @@ func (e *Engine) setup(ctx context.Context) error {
 	}
 	return nil
 }
+
+// scanAll turns off the optimizer that drops columns a query does not use
+// from the scans under it. DuckDB 1.5's C API registers an Arrow stream
+// (duckdb_arrow_scan) with projection pushdown on, but hands the scan the
+// stream's full batches: when the optimizer narrows the scan to some of
+// the columns, it reads the first ones of the batch in their place (wrong
+// values, or a crash when the types differ). With the optimizer off, the
+// scan reads every column of the relation, which Transform narrows to the
+// columns the expressions name beforehand; TestScanReadsTheRightColumns
+// holds the cases that broke (a subset of the columns, a column that
+// constant folding removed).
+const scanAll = "SET GLOBAL disabled_optimizers = 'unused_columns'"
 
 // Version is the DuckDB version the engine runs, like "v1.5.6".
 func (e *Engine) Version() string { return e.version }
@@ -218,12 +232,17 @@ func (e *Engine) parseExpr(ctx context.Context, text string, isWhere bool) (it i
 	if err != nil {
 		return item{}, "", fmt.Errorf("parse %q: %w", text, err)
 	}
-	if tree["error"] == true {
-		return item{}, "not valid SQL: " + errorMessage(tree), nil
-	}
 	one := "one expression"
 	if isWhere {
 		one = "one condition"
+	}
+	if tree["error"] == true {
+		msg := errorMessage(tree)
+		if strings.Contains(msg, "Only SELECT statements") {
+			// "x; DROP TABLE t": a second statement that is no query.
+			return item{}, fmt.Sprintf("want %s, not several statements", one), nil
+		}
+		return item{}, "not valid SQL: " + msg, nil
 	}
 	stmts, _ := tree["statements"].([]any)
 	if len(stmts) != 1 {
@@ -397,6 +416,10 @@ type Program struct {
 	mu    sync.Mutex
 	conn  *sql.Conn
 	query string
+	// view is the name the input is registered under while a query runs:
+	// one per program, as DuckDB's C API makes the view in the database's
+	// catalog, where every connection sees it.
+	view string
 	// in is the schema of the relation the query reads: the base columns
 	// the definition was compiled against, then __lm_row.
 	in      *arrow.Schema
@@ -407,9 +430,9 @@ type Program struct {
 
 // Relation and column names of the query a Program runs.
 const (
-	inView   = "__lm_in"
-	rowCol   = reservedPrefix + "row"
-	whereCol = reservedPrefix + "where"
+	viewPrefix = reservedPrefix + "in_"
+	rowCol     = reservedPrefix + "row"
+	whereCol   = reservedPrefix + "where"
 )
 
 // sliceRows is how many rows of a batch DuckDB reads at a time: one unit
@@ -436,7 +459,8 @@ func (e *Engine) Compile(ctx context.Context, base []change.Column, def Definiti
 		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Type, Nullable: true})
 	}
 	fields = append(fields, arrow.Field{Name: rowCol, Type: arrow.PrimitiveTypes.Int64})
-	p := &Program{in: arrow.NewSchema(fields, nil), where: def.Where != ""}
+	p := &Program{in: arrow.NewSchema(fields, nil), where: def.Where != "",
+		view: fmt.Sprintf("%s%d", viewPrefix, e.views.Add(1))}
 	if p.conn, err = e.db.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
@@ -458,7 +482,7 @@ func (e *Engine) Compile(ctx context.Context, base []change.Column, def Definiti
 			if it.canon == "" {
 				continue // a problem found by parse
 			}
-			t, msg, err := e.bind(ctx, dc, it.canon)
+			t, msg, err := e.bind(ctx, dc, p.view, it.canon)
 			if err != nil {
 				return err
 			}
@@ -482,7 +506,7 @@ func (e *Engine) Compile(ctx context.Context, base []change.Column, def Definiti
 			selects = append(selects, fmt.Sprintf("%s AS c%d", sel, i))
 		}
 		if where.canon != "" {
-			t, msg, err := e.bind(ctx, dc, where.canon)
+			t, msg, err := e.bind(ctx, dc, p.view, where.canon)
 			if err != nil {
 				return err
 			}
@@ -497,17 +521,47 @@ func (e *Engine) Compile(ctx context.Context, base []change.Column, def Definiti
 		if len(errs)+len(binds) > 0 {
 			return nil
 		}
-		p.query = fmt.Sprintf("SELECT %s, %s FROM %s", strings.Join(selects, ", "), rowCol, inView)
-		// The whole query binds as its parts did.
-		if msg, err := e.checkPlan(ctx, dc, p.query); err != nil || msg != "" {
-			return fmt.Errorf("compile %s: %v%s", p.query, err, msg)
-		}
+		p.query = fmt.Sprintf("SELECT %s, %s FROM %s", strings.Join(selects, ", "), rowCol, p.view)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if errs = append(errs, binds...); len(errs) > 0 {
+	if errs = append(errs, binds...); len(errs) == 0 {
+		// The relation the query runs over holds only the base columns the
+		// expressions name (in base order) and the row number: DuckDB then
+		// converts no column it does not need, and its scan reads every
+		// column of the relation (see scanAll).
+		used := map[string]bool{}
+		for _, it := range append(items, where) {
+			for _, r := range it.refs {
+				used[r] = true
+			}
+		}
+		var in []arrow.Field
+		for _, f := range p.in.Fields() {
+			if used[f.Name] || f.Name == rowCol {
+				in = append(in, f)
+			}
+		}
+		p.in = arrow.NewSchema(in, nil)
+		empty, err := array.NewRecordReader(p.in, nil)
+		if err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+		defer empty.Release()
+		// The whole query binds over it as its parts did.
+		err = p.withInput(ctx, empty, func(dc *duckdb.Conn) error {
+			if msg, err := e.checkPlan(ctx, dc, p.query); err != nil || msg != "" {
+				return fmt.Errorf("compile %s: %v%s", p.query, err, msg)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b ExprError) int {
 			if a.Item == WhereItem || b.Item == WhereItem {
 				return b.Item - a.Item
@@ -520,10 +574,10 @@ func (e *Engine) Compile(ctx context.Context, base []change.Column, def Definiti
 	return p, nil
 }
 
-// bind binds "SELECT (expr) FROM __lm_in", checks its plan and returns the
+// bind binds "SELECT (expr) FROM view", checks its plan and returns the
 // expression's type, or msg, the problem with it.
-func (e *Engine) bind(ctx context.Context, dc *duckdb.Conn, expr string) (duckType, string, error) {
-	query := fmt.Sprintf("SELECT (%s) AS v FROM %s", expr, inView)
+func (e *Engine) bind(ctx context.Context, dc *duckdb.Conn, view, expr string) (duckType, string, error) {
+	query := fmt.Sprintf("SELECT (%s) AS v FROM %s", expr, view)
 	if msg, err := e.checkPlan(ctx, dc, query); err != nil || msg != "" {
 		return duckType{}, msg, err
 	}
@@ -636,7 +690,7 @@ func (c *planChecker) check(n any) {
 	}
 }
 
-// withInput registers in as the relation __lm_in of p's connection for
+// withInput registers in as the relation p.view of p's connection for
 // the duration of fn, which gets the DuckDB connection.
 func (p *Program) withInput(ctx context.Context, in array.RecordReader, fn func(dc *duckdb.Conn) error) error {
 	return p.conn.Raw(func(c any) error {
@@ -648,13 +702,13 @@ func (p *Program) withInput(ctx context.Context, in array.RecordReader, fn func(
 		if err != nil {
 			return err
 		}
-		release, err := a.RegisterView(in, inView)
+		release, err := a.RegisterView(in, p.view)
 		if err != nil {
 			return fmt.Errorf("register the input: %w", err)
 		}
 		err = fn(dc)
 		// The view refers to the stream that release frees: drop it first.
-		_, derr := dc.ExecContext(context.WithoutCancel(ctx), "DROP VIEW "+inView, nil)
+		_, derr := dc.ExecContext(context.WithoutCancel(ctx), "DROP VIEW "+p.view, nil)
 		release()
 		if derr != nil {
 			derr = fmt.Errorf("drop the input: %w", derr)
