@@ -9,8 +9,9 @@
 // merge's interfaces, turns merge events into structured logs, progress
 // bars and CloudWatch EMF metric lines, prints a machine-readable summary
 // and chooses the exit code. It reads the job file from a path, S3 or SSM
-// (configsrc.go), plans runs for a scheduler (plan.go) and reports its
-// build (version.go).
+// (configsrc.go), checks the SQL of its prepared tables with
+// prepared/transform when it loads it (prepared.go, `lakemerge check`),
+// plans runs for a scheduler (plan.go) and reports its build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
 // table failed, 2 usage or job-file error, 130 interrupted.

@@ -113,7 +113,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.versionCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -156,21 +156,36 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// loadJob reads the job file (a path, s3:// or ssm:, see readJob) and
-// picks the tables named by --table.
+// loadJob reads the job file (a path, s3:// or ssm:, see readJob), checks
+// its prepared tables (checkPrepared) and picks the tables named by
+// --table.
 func loadJob(ctx context.Context, path string, names []string) (*config.Job, []config.Table, error) {
+	job, _, tables, err := loadJobPrepared(ctx, path, names)
+	return job, tables, err
+}
+
+// loadJobPrepared is loadJob that also returns what checkPrepared found.
+func loadJobPrepared(ctx context.Context, path string, names []string) (*config.Job, []preparedTable, []config.Table, error) {
 	if path == "" {
-		return nil, nil, fmt.Errorf("%w: --config is required", errUsage)
+		return nil, nil, nil, fmt.Errorf("%w: --config is required", errUsage)
 	}
 	job, err := readJob(ctx, path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	prep, err := checkPrepared(ctx, job, path)
+	var errs config.Errors
+	switch {
+	case errors.As(err, &errs):
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	case err != nil:
+		return nil, nil, nil, err
 	}
 	tables, err := job.Select(names)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return job, tables, nil
+	return job, prep, tables, nil
 }
 
 // summary is the machine-readable result of a run, printed on stdout.
@@ -229,6 +244,9 @@ CloudWatch Logs turns them into metrics.`,
 			}
 			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
 			if err != nil {
+				return err
+			}
+			if err := refusePrepared(job, tables, cfgPath); err != nil {
 				return err
 			}
 			sum, err := a.run(cmd.Context(), log, job, tables)

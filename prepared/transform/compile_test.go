@@ -150,9 +150,13 @@ func TestParse(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}
 	// Parse finds what the text tells, without the columns.
-	_, err = e.Parse(ctx, Definition{Select: []string{"sum(x) AS s", "y"}, Where: "z AS w"})
+	p, err = e.Parse(ctx, Definition{Select: []string{"sum(x) AS s", "y"}, Where: "z AS w"})
 	if want := "select[0]: aggregate function sum is not row-level: a curated column is computed from its own row alone\nwhere: a condition has no name: drop AS w"; err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
+	}
+	// With problems, the items without are still named.
+	if want := (&Parsed{Names: []string{"", "y"}, Sources: []string{"", "y"}, Refs: []string{"y"}}); !reflect.DeepEqual(p, want) {
+		t.Errorf("got %+v, want %+v", p, want)
 	}
 }
 

@@ -154,21 +154,20 @@ type item struct {
 
 // Parse checks the text of def without the base columns: each item is one
 // expression with a name, names are unique, nothing is an aggregate, a
-// window function, a subquery or a table function. Problems are Errors.
-// Compile does the same and more; Parse is for tables whose columns are
-// known only when their files are read.
+// window function, a subquery or a table function. Compile does the same
+// and more; Parse is for tables whose columns are known only when their
+// files are read. Problems are Errors; the Parsed returned with them has
+// an entry per select item still, with the name "" where the item has a
+// problem. Other errors are DuckDB failing, and come without a Parsed.
 func (e *Engine) Parse(ctx context.Context, def Definition) (*Parsed, error) {
 	items, where, errs, err := e.parse(ctx, def)
 	if err != nil {
 		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	p := &Parsed{}
 	seen := map[string]bool{}
-	for _, it := range append(items, where) {
-		if it.name != "" {
+	for i, it := range append(items, where) {
+		if i < len(items) {
 			p.Names = append(p.Names, it.name)
 			p.Sources = append(p.Sources, it.source)
 		}
@@ -178,6 +177,9 @@ func (e *Engine) Parse(ctx context.Context, def Definition) (*Parsed, error) {
 				p.Refs = append(p.Refs, r)
 			}
 		}
+	}
+	if len(errs) > 0 {
+		return p, errs
 	}
 	return p, nil
 }
@@ -949,6 +951,10 @@ func decodeJSON(s string) (map[string]any, error) {
 	return v, nil
 }
 
+// maxCandidates is how many of the functions DuckDB suggests for a call
+// that matches none an error message keeps.
+const maxCandidates = 4
+
 // errorMessage is the message of a serialization that failed.
 func errorMessage(tree map[string]any) string {
 	msg := str(tree, "error_message")
@@ -956,8 +962,26 @@ func errorMessage(tree map[string]any) string {
 		msg = "DuckDB gave no reason"
 	}
 	// DuckDB's multi-line messages (candidate columns, the query with a
-	// caret) are kept on one line, and its FROM is lakemerge's.
-	msg = strings.Join(strings.Fields(msg), " ")
+	// caret) are kept on one line, at most maxCandidates candidate
+	// functions of a list, and its FROM is lakemerge's.
+	var lines []string
+	candidates := -1
+	for _, l := range strings.Split(msg, "\n") {
+		switch l = strings.TrimSpace(l); {
+		case l == "Candidate functions:":
+			candidates = 0
+		case candidates >= 0 && strings.Contains(l, " -> "):
+			candidates++
+			if candidates > maxCandidates {
+				continue
+			}
+		}
+		lines = append(lines, l)
+	}
+	if candidates > maxCandidates {
+		lines = append(lines, fmt.Sprintf("(and %d more)", candidates-maxCandidates))
+	}
+	msg = strings.Join(strings.Fields(strings.Join(lines, " ")), " ")
 	return strings.ReplaceAll(msg, " not found in FROM clause!", " is not a column of the base table.")
 }
 

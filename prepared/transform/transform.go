@@ -81,7 +81,7 @@ const (
 // columns: each curated column's name, and the base column it is a bare
 // reference of, if it is one.
 type Parsed struct {
-	Names   []string
+	Names   []string // one per select item; "" for an item with a problem
 	Sources []string // "" where the expression is not a bare column
 	// Refs are the columns the expressions name, each once, in the order
 	// they first appear (select items, then where).
