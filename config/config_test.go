@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files of testdata/invalid")
@@ -278,19 +279,7 @@ func TestInvalidGolden(t *testing.T) {
 				t.Fatalf("invalid job file accepted: %+v", job)
 			}
 			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Fatalf("errors:\n%s\nwant:\n%s", got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".yaml")+".golden", got, *update)
 		})
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 )
 
@@ -42,13 +43,7 @@ import (
 // CI, where it fails.
 func trinoURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("LAKEMERGE_TRINO")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_TRINO is not set under CI: the Trino (Athena) tests would not run; run the tests through scripts/test.sh")
-		}
-		t.Skip("LAKEMERGE_TRINO not set; run scripts/test.sh (it starts Trino through scripts/trino.sh)")
-	}
+	u := testenv.Require(t, "LAKEMERGE_TRINO", "the Trino (Athena) server scripts/trino.sh starts")
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		var info struct{ Starting bool }
@@ -413,10 +408,7 @@ func trinoLines(t *testing.T, url, table string, withNote bool) ([]string, map[s
 // pythonOut runs an interop reader script and returns its stdout.
 func pythonOut(t *testing.T, args ...string) string {
 	t.Helper()
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
-		t.Fatal("LAKEMERGE_PYTHON is not set (scripts/test.sh sets it)")
-	}
+	py := testenv.Python(t)
 	cmd := exec.CommandContext(t.Context(), py, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -815,17 +807,7 @@ func TestTrinoReadsLocalTables(t *testing.T) {
 // descriptor lakemerge registers (SerDe path).
 func TestTrinoReadsGlueTables(t *testing.T) {
 	url := trinoURL(t)
-	ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_AWS_ENDPOINT is not set under CI")
-		}
-		t.Skip("LAKEMERGE_AWS_ENDPOINT not set; run scripts/test.sh")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ep := testenv.AWS(t)
 	ctx := t.Context()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {

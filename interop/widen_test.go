@@ -1,21 +1,18 @@
 package interop_test
 
 import (
-	"cmp"
 	"context"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
+	"github.com/lakemerge/lakemerge/internal/testkit/arrowtext"
 	"github.com/lakemerge/lakemerge/merge"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	"github.com/lakemerge/lakemerge/table/delta"
@@ -108,7 +105,7 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 				}
 				tbl := &merge.Table{Name: "widen", Prefix: prefix, Keys: []string{"id"}, Columns: s.cols,
 					Raw: wire.RawStore{Store: raw}, Target: target, Mem: mem,
-					Format: wire.DMSFormat{Options: dmscsv.Options{Columns: s.cols, Header: true, IncludeOpForFullLoad: true}}}
+					Format: wire.DMSFormat(dmscsv.Options{Columns: s.cols, Header: true, IncludeOpForFullLoad: true})}
 				if _, err := tbl.Run(ctx); err != nil {
 					t.Fatalf("run of %s: %v", s.file, err)
 				}
@@ -116,7 +113,7 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 				if err != nil {
 					t.Fatalf("read after %s: %v", s.file, err)
 				}
-				got := renderByID(t, at, "id", "qty", "ratio", "price")
+				got := arrowtext.TableByKey(t, at, "id", "qty", "ratio", "price")
 				at.Release()
 				if got != s.want {
 					t.Fatalf("after %s:\n%s\nwant:\n%s", s.file, got, s.want)
@@ -124,44 +121,4 @@ func testWidening(t *testing.T, narrowKey, wideKey arrow.DataType) {
 			}
 		})
 	}
-}
-
-// renderByID renders the named columns of every row as "a|b|c" lines
-// (Arrow's value strings, decimals at their scale), sorted by the first
-// column, an integer of any width.
-func renderByID(t *testing.T, tbl arrow.Table, names ...string) string {
-	t.Helper()
-	type row struct {
-		id   int64
-		line string
-	}
-	var rows []row
-	tr := array.NewTableReader(tbl, 1024)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		for r := 0; r < int(rec.NumRows()); r++ {
-			cells := make([]string, len(names))
-			for i, n := range names {
-				col := rec.Column(rec.Schema().FieldIndices(n)[0])
-				cells[i] = "NULL"
-				if d, ok := col.(*array.Decimal128); ok && d.IsValid(r) {
-					cells[i] = d.Value(r).ToString(d.DataType().(*arrow.Decimal128Type).Scale)
-				} else if col.IsValid(r) {
-					cells[i] = col.ValueStr(r)
-				}
-			}
-			id, err := strconv.ParseInt(cells[0], 10, 64)
-			if err != nil {
-				t.Fatalf("key %q: %v", cells[0], err)
-			}
-			rows = append(rows, row{id, strings.Join(cells, "|") + "\n"})
-		}
-	}
-	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
-	var b strings.Builder
-	for _, r := range rows {
-		b.WriteString(r.line)
-	}
-	return b.String()
 }

@@ -5,7 +5,10 @@
 // It owns the order of changes across files, load generations, schema
 // evolution and the commit loop, and it defines the small interfaces it
 // consumes (Raw, Format, Target, Txn); cmd/lakemerge wires concrete types
-// (objstore, formats/dmscsv, formats/debezium, table/iceberg) to them.
+// (objstore, formats/dmscsv, formats/debezium, table/iceberg, table/delta)
+// to them. Its Txn contract is written in package table's vocabulary
+// (table.ApplyStats, the error categories table.ErrConflict,
+// ErrCommitUnknown and ErrTransient): merge imports table, and no writer.
 //
 // A run decodes its files concurrently (one worker per core; Format and Raw
 // must be safe for concurrent use) but absorbs them strictly in apply
@@ -15,7 +18,9 @@
 //
 // # Invariants
 //
-// These are the product; each has a test in this package.
+// These are the product. This package tests its part of each (the
+// protocol, on an in-memory raw zone, format and table); every writer
+// passes table/tabletest, which checks its part against a reference model.
 //
 //  1. A bookmark never claims an object whose changes are not in the same
 //     committed snapshot: the new bookmark is only ever handed to
@@ -28,7 +33,7 @@
 //     snapshot references, and an unknown commit outcome is resolved by
 //     reloading the table and comparing its bookmark with ours. A run that
 //     fails before it could reload returns an error that still matches
-//     change.ErrCommitUnknown: its changes may be in the table, and a
+//     table.ErrCommitUnknown: its changes may be in the table, and a
 //     re-run finds out.
 //  3. A commit holds at most one live row per primary key: dedupe keeps one
 //     change per key and the writer deletes the stored row it replaces.
@@ -36,7 +41,8 @@
 //     across batches and runs: dedupe picks by _seq within a run, and the
 //     writer skips a change whose _seq is not greater than the stored row's
 //     or, for a deleted key, than its tombstone's (kept for the table's
-//     tombstone horizon; a change later than that horizon is applied).
+//     tombstone horizon; a change later than that horizon is applied). That
+//     rule is table/plan's, which both writers decide with.
 //  5. The result does not depend on how changes are split into files,
 //     batches or runs.
 //  6. Bad input is never silently dropped: a file that does not decode stops

@@ -3,7 +3,7 @@ package merge
 import (
 	"time"
 
-	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // EventKind says what happened.
@@ -39,7 +39,7 @@ type Event struct {
 	Generation uint32
 	Attempt    int
 	Err        error
-	Stats      change.ApplyStats
+	Stats      table.ApplyStats
 	Elapsed    time.Duration
 	// SourceTime is, on EventFileDecoded, when the newest change of the
 	// file was committed in the source database, as its format tells

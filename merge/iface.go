@@ -10,6 +10,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // Raw is the raw zone: list and read change objects. It must be safe for
@@ -40,11 +41,9 @@ type Format interface {
 }
 
 // Unknown is an object under a table's prefix that is not a file of the
-// table's format.
-type Unknown struct {
-	Key    string
-	Reason error // why it is not a file of the format
-}
+// table's format, with the reason (change.Unknown: the decoders report it
+// in their own vocabulary, and merge speaks the same).
+type Unknown = change.Unknown
 
 // Truncator is implemented by BatchReaders of formats with truncate events
 // (Debezium 't'): after Next returned io.EOF, Truncates lists the _seq of
@@ -99,9 +98,9 @@ type Target interface {
 // once, then Commit once; after Commit, successful or not, begin a new Txn.
 //
 // Errors of Target.Begin and of every Txn method are classified by the
-// writer: they match change.ErrConflict (nothing of this attempt landed;
-// re-plan), change.ErrCommitUnknown (the commit may have landed; reload and
-// compare the bookmark), change.ErrTransient (nothing landed; try again),
+// writer: they match table.ErrConflict (nothing of this attempt landed;
+// re-plan), table.ErrCommitUnknown (the commit may have landed; reload and
+// compare the bookmark), table.ErrTransient (nothing landed; try again),
 // or none of them, which is permanent: the run fails at once.
 type Txn interface {
 	// Bookmark is the bookmark of the table state this Txn started from.
@@ -115,7 +114,7 @@ type Txn interface {
 	// columns as after Evolve plus _op and _seq; borrowed, not released). With
 	// truncateBefore set, every live row whose _seq is less than it and whose
 	// key is not among the changes is deleted too.
-	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error)
+	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error)
 	// Commit makes what Apply wrote visible in one snapshot together with bm.
 	Commit(ctx context.Context, bm bookmarks.Bookmark) error
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // Table is everything needed to run one table.
@@ -40,16 +41,16 @@ type Table struct {
 
 // Result is what one Run did.
 type Result struct {
-	Table    string            `json:"table"`
-	Files    int               `json:"files"`   // raw files absorbed
-	Ignored  int               `json:"ignored"` // objects matched by the table's ignore globs
-	Changes  int64             `json:"changes"` // change rows decoded
-	Skipped  int64             `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
-	Keys     int64             `json:"keys"`    // distinct keys after dedupe
-	Bytes    int64             `json:"bytes"`   // raw bytes read
-	Stats    change.ApplyStats `json:"stats"`
-	Attempts int               `json:"attempts"`
-	UpToDate bool              `json:"up_to_date"` // nothing was pending
+	Table    string           `json:"table"`
+	Files    int              `json:"files"`   // raw files absorbed
+	Ignored  int              `json:"ignored"` // objects matched by the table's ignore globs
+	Changes  int64            `json:"changes"` // change rows decoded
+	Skipped  int64            `json:"skipped"` // events that are not row changes (schema changes, heartbeats, ...)
+	Keys     int64            `json:"keys"`    // distinct keys after dedupe
+	Bytes    int64            `json:"bytes"`   // raw bytes read
+	Stats    table.ApplyStats `json:"stats"`
+	Attempts int              `json:"attempts"`
+	UpToDate bool             `json:"up_to_date"` // nothing was pending
 	// Warnings are problems that did not fail the run: maintenance after
 	// the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
@@ -66,7 +67,7 @@ func (t *Table) emit(e Event) {
 // Run absorbs every pending raw file of the table in one commit.
 //
 // The commit loop reacts to the category of an attempt's error (the
-// writer classifies it, change.Retryable): a conflict (another writer
+// writer classifies it, table.Retryable): a conflict (another writer
 // committed first, or the table moved on under a file the attempt read)
 // re-plans from the new table state; an unknown commit outcome reloads the
 // table and compares its bookmark with the one it meant to commit (equal:
@@ -91,18 +92,18 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	retry := func(attempt int, err error) error {
 		var out error
 		switch {
-		case !change.Retryable(err):
+		case !table.Retryable(err):
 			out = fmt.Errorf("table %s: %w", t.Name, err)
 		case attempt >= maxAttempts:
 			out = fmt.Errorf("table %s: gave up after %d attempts: %w", t.Name, attempt, err)
 		default:
-			if errors.Is(err, change.ErrCommitUnknown) {
+			if errors.Is(err, table.ErrCommitUnknown) {
 				unknown = err
 			}
 			t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
 			out = backoff(ctx, attempt)
 		}
-		if out != nil && unknown != nil && !errors.Is(out, change.ErrCommitUnknown) {
+		if out != nil && unknown != nil && !errors.Is(out, table.ErrCommitUnknown) {
 			out = fmt.Errorf("%w (after a commit whose outcome is unknown: %w)", out, unknown)
 		}
 		return out
@@ -161,13 +162,13 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	}
 }
 
-func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (change.ApplyStats, error) {
+func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (table.ApplyStats, error) {
 	cols, err := unionColumns(txn, p.cols)
 	if err != nil {
-		return change.ApplyStats{}, err
+		return table.ApplyStats{}, err
 	}
 	if err := txn.Evolve(ctx, cols); err != nil {
-		return change.ApplyStats{}, err
+		return table.ApplyStats{}, err
 	}
 	src := p.changes
 	if src == nil {
@@ -178,7 +179,7 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (change.ApplySt
 	}
 	changes, err := conform(t.Mem, src, cols, hasKeep(src))
 	if err != nil {
-		return change.ApplyStats{}, err
+		return table.ApplyStats{}, err
 	}
 	defer changes.Release()
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)

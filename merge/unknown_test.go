@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
-	"github.com/lakemerge/lakemerge/change"
-	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // unknownThenDown commits, tells the caller the outcome is unknown, and
@@ -40,7 +39,7 @@ func (x *unknownTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return err
 	}
 	x.u.committed = true
-	return fmt.Errorf("injected: %w", change.ErrCommitUnknown)
+	return fmt.Errorf("injected: %w", table.ErrCommitUnknown)
 }
 
 // TestFailureAfterUnknownOutcomeSaysSo: when the attempt that would
@@ -49,13 +48,13 @@ func (x *unknownTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 // resolves it.
 func TestFailureAfterUnknownOutcomeSaysSo(t *testing.T) {
 	e := newEnv(t)
-	e.writeCDC([]change1{{op: 'I', id: 1, name: "a", amount: "1.00", seq: 1}})
-	_, err := e.table(&unknownThenDown{Target: wire.IcebergTarget{Table: e.iceberg()}}).Run(context.Background())
-	if !errors.Is(err, errCrash) || !errors.Is(err, change.ErrCommitUnknown) {
+	e.writeCDC([]change1{{op: 'I', id: 1, name: "a", seq: 1}})
+	_, err := e.table(&unknownThenDown{Target: e.tbl}).Run(context.Background())
+	if !errors.Is(err, errCrash) || !errors.Is(err, table.ErrCommitUnknown) {
 		t.Fatalf("got %v, want the Begin failure and the unknown outcome", err)
 	}
 	if res := e.run(); !res.UpToDate {
 		t.Fatalf("re-run did something: %+v", res)
 	}
-	diff(t, "table", e.read(), "1|\"a\"|1.00\n")
+	diff(t, "table", e.tbl.render(), "1|a\n")
 }

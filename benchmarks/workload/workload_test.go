@@ -55,9 +55,9 @@ func mergeWorkload(t *testing.T, format string, spec workload.Spec) string {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ice := iceberg.New(cat, iceberg.Options{Database: "b", Name: "orders", Keys: []string{"id"}, Buckets: 4}, mem)
-	var f merge.Format = wire.DMSFormat{Options: dmscsv.Options{Columns: cols}}
+	var f merge.Format = wire.DMSFormat(dmscsv.Options{Columns: cols})
 	if format == "debezium" {
-		f = wire.DebeziumFormat{Store: store, Options: debezium.Options{Columns: cols, Keys: []string{"id"}, Encodings: workload.DebeziumEncodings}}
+		f = wire.DebeziumFormat(debezium.Options{Columns: cols, Keys: []string{"id"}, Encodings: workload.DebeziumEncodings}, store)
 	}
 	tbl := &merge.Table{Name: "orders", Prefix: prefix, Keys: []string{"id"}, Columns: cols,
 		Raw: wire.RawStore{Store: store}, Format: f, Target: wire.IcebergTarget{Table: ice}, Mem: mem}

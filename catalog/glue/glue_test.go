@@ -3,7 +3,6 @@ package glue
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -12,20 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsglue "github.com/aws/aws-sdk-go-v2/service/glue"
+
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
 // open connects to the Glue API of the moto server scripts/test.sh starts.
 func open(t *testing.T) (*Catalog, *awsglue.Client) {
-	ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_AWS_ENDPOINT is not set under CI: the Glue tests would not run")
-		}
-		t.Skip("LAKEMERGE_AWS_ENDPOINT not set; run scripts/test.sh")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
+	ep := testenv.AWS(t)
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		t.Fatal(err)

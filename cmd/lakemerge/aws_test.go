@@ -15,24 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
 // awsEndpoint returns the moto server scripts/test.sh starts (S3 and Glue
 // on one endpoint) and puts test credentials in the environment, where the
 // default AWS chain finds them.
 func awsEndpoint(t *testing.T) string {
-	ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_AWS_ENDPOINT is not set under CI: the AWS integration tests would not run")
-		}
-		t.Skip("LAKEMERGE_AWS_ENDPOINT not set; run scripts/test.sh")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	return ep
+	return testenv.AWS(t)
 }
 
 // s3Client talks to the test endpoint the way a user's tooling would.

@@ -22,6 +22,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 func (a *app) demoCmd() *cobra.Command {
@@ -90,7 +91,7 @@ prints what each table absorbed, then the tables.`,
 }
 
 // outcome says in words what a table's changes did.
-func outcome(s change.ApplyStats) string {
+func outcome(s table.ApplyStats) string {
 	out := fmt.Sprintf("%d inserted, %d updated, %d deleted", s.Inserted, s.Updated, s.Deleted)
 	if s.Absent > 0 {
 		out += fmt.Sprintf(", %d deletes of keys not in the table", s.Absent)
@@ -162,7 +163,7 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 	}
 	defer w.Close()
 	for _, t := range w.Tables {
-		tbl, err := t.Read(ctx)
+		tbl, err := t.Table.Read(ctx)
 		if err != nil {
 			return err
 		}

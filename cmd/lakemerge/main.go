@@ -1,17 +1,19 @@
 // Command lakemerge keeps lakehouse tables in sync with operational
 // databases: it absorbs the AWS DMS and Debezium change files a table has not
 // absorbed yet and upserts the latest change per primary key into Apache
-// Iceberg tables.
+// Iceberg or Delta Lake tables.
 //
 // This is the only package that knows every concrete type: it reads the job
-// file, wires objstore, formats/dmscsv, formats/debezium, table/iceberg and
-// catalog/local or catalog/glue into
-// merge's interfaces, turns merge events into structured logs, progress
-// bars and CloudWatch EMF metric lines, prints a machine-readable summary
-// and chooses the exit code. It reads the job file from a path, S3 or SSM
+// file, wires objstore, formats/dmscsv, formats/debezium, table/iceberg,
+// table/delta and catalog/local or catalog/glue into merge's interfaces and
+// table.Table (package wire; the commands never ask which format a table
+// is), turns merge events into structured logs, progress bars and
+// CloudWatch EMF metric lines, prints a machine-readable summary and
+// chooses the exit code. It reads the job file from a path, S3 or SSM
 // (configsrc.go), checks the SQL of its prepared tables with
 // prepared/transform when it loads it (prepared.go, `lakemerge check`),
-// plans runs for a scheduler (plan.go) and reports its build (version.go).
+// plans runs for a scheduler (plan.go) and reports its
+// build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
 // table failed, 2 usage or job-file error, 130 interrupted.

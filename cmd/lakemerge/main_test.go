@@ -11,6 +11,8 @@ import (
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	testkitgolden "github.com/lakemerge/lakemerge/internal/testkit/golden"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -28,21 +30,10 @@ func lakemerge(t *testing.T, args ...string) (string, string, int) {
 	return r.Stdout, r.Stderr, r.Code
 }
 
+// golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	testkitgolden.Check(t, filepath.Join("testdata", name), got, *update)
 }
 
 // TestDemo: the demo's printed tables are what its DMS files mean (checked
@@ -140,14 +131,7 @@ func TestDemo(t *testing.T) {
 }
 
 func pythonForInterop(t *testing.T) string {
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" && os.Getenv("CI") != "" {
-		t.Fatal("LAKEMERGE_PYTHON is not set under CI: the interop check would not run")
-	}
-	if py == "" {
-		t.Log("LAKEMERGE_PYTHON not set: pyiceberg check skipped; run scripts/test.sh")
-	}
-	return py
+	return testenv.Optional(t, "LAKEMERGE_PYTHON", "the pyiceberg check")
 }
 
 // TestJobFileErrorsExit2: every problem of a job file is reported at once

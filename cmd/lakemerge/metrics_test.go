@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // fakeClock is a clock a test moves by hand.
@@ -341,7 +341,7 @@ tables:
 // even if it decoded files with source times.
 func TestTableMetricsFailedKeepsNoLag(t *testing.T) {
 	ts := time.Now().Add(-time.Hour)
-	tr := tableResult{Result: merge.Result{Table: "t", Bytes: 10, Stats: change.ApplyStats{BytesWritten: 25}}, NewestChange: &ts, Error: "boom"}
+	tr := tableResult{Result: merge.Result{Table: "t", Bytes: 10, Stats: table.ApplyStats{BytesWritten: 25}}, NewestChange: &ts, Error: "boom"}
 	for _, m := range tableMetrics(tr, time.Now()) {
 		if m.name == "Lag" {
 			t.Fatalf("failed table has Lag %v", m.value)

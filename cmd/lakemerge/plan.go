@@ -175,7 +175,7 @@ func makePlan(ctx context.Context, job *config.Job, tables []config.Table, group
 // absorb (merge.Table.Pending from the table's committed bookmark), their
 // bytes and the modification time of the oldest.
 func pendingOf(ctx context.Context, raw objstore.Store, t wire.Table, pt *planTable, now time.Time) error {
-	info, err := t.Describe(ctx)
+	info, err := t.Table.Describe(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
-	"github.com/lakemerge/lakemerge/table/iceberg"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // registerResult is what register reports for one table.
@@ -19,7 +19,8 @@ type registerResult struct {
 	Format string `json:"format"`
 	// Registered is true when this command recorded the table in the
 	// catalog; false when the catalog knew it already (Iceberg) — Delta
-	// tables are always (re)registered from their log.
+	// tables are always (re)registered from their log (table.Table's
+	// Register).
 	Registered    bool   `json:"registered"`
 	SnapshotID    int64  `json:"snapshot_id"`
 	SnapshotIDStr string `json:"snapshot_id_str"`
@@ -68,16 +69,13 @@ Prints one JSON object per table. Exit codes as for run.`,
 			for _, t := range w.Tables {
 				r := registerResult{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table,
 					Format: t.Config.Target.Format}
-				var info wire.Info
-				if t.Delta != nil {
-					r.Registered = true
-					if err = t.Register(ctx, w.Catalog); err == nil {
-						info, err = t.Describe(ctx)
-					}
-				} else {
-					var ii iceberg.Info
-					ii, r.Registered, err = t.Iceberg.Register(ctx, metadata)
-					info = wire.Info{Exists: ii.Exists, Snapshot: ii.SnapshotID, Rows: ii.Rows, Bookmark: ii.Bookmark}
+				var info table.Info
+				r.Registered, err = t.Table.Register(ctx, metadata)
+				if err == nil {
+					info, err = t.Table.Describe(ctx)
+				}
+				if err == nil && !info.Exists {
+					err = fmt.Errorf("register %s: no table in the warehouse to register", r.Target)
 				}
 				r.SnapshotID, r.Rows, r.Bookmark = info.Snapshot, info.Rows, info.Bookmark.Summary()
 				r.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)

@@ -60,13 +60,13 @@ func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *app) {
 	a := &app{stdout: stdout, stderr: stderr, errOut: &errOut{w: stderr}, terminal: isTerminal(stderr)}
 	root := &cobra.Command{
 		Use:   "lakemerge",
-		Short: "Keep Iceberg tables in sync with AWS DMS and Debezium change files",
+		Short: "Keep Iceberg and Delta Lake tables in sync with AWS DMS and Debezium change files",
 		Long: `lakemerge absorbs the change files (AWS DMS CSV, Debezium JSON from the Kafka
 Connect S3 sink) that each table has not absorbed yet, keeps the latest change
-per primary key in commit order, and upserts the result into Apache Iceberg
-tables (local files with an embedded SQLite catalog, or S3 with the AWS Glue
-Data Catalog), committing the bookmark of absorbed files in the same snapshot
-as the data.
+per primary key in commit order, and upserts the result into Apache Iceberg or
+Delta Lake tables (local files with an embedded SQLite catalog, or S3 with the
+AWS Glue Data Catalog), committing the bookmark of absorbed files in the same
+snapshot or log entry as the data.
 
 Start with "lakemerge demo"; the job file is documented in the README and by
 "lakemerge example".`,
@@ -307,7 +307,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			// Delta tables are (re)registered in the catalog after each run,
 			// so a schema change reaches Glue.
 			cstart := time.Now()
-			if rerr := t.Register(ctx, w.Catalog); rerr != nil {
+			if _, rerr := t.Table.Register(ctx, ""); rerr != nil {
 				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, rerr)
 			}
 			catalog = time.Since(cstart)

@@ -88,7 +88,7 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 	for _, t := range w.Tables {
 		s := tableStatus{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table, Format: t.Config.Target.Format,
 			SnapshotIDStr: "0"}
-		info, err := t.Describe(ctx)
+		info, err := t.Table.Describe(ctx)
 		if err != nil {
 			s.Error = err.Error()
 			out = append(out, s)

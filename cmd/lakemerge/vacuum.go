@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/spf13/cobra"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
-	"github.com/lakemerge/lakemerge/table/delta"
-	"github.com/lakemerge/lakemerge/table/iceberg"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // vacuumResult is what vacuum reports for one table.
@@ -85,7 +83,7 @@ deleting nothing.`,
 				var err error
 				if dryRun {
 					r := vacuumPlanResult{Table: t.Config.Name, DryRun: true, Files: []vacuumFile{}}
-					r.Files, err = vacuumPlan(cmd.Context(), t, job.Warehouse, retention)
+					r.Files, err = vacuumPlan(cmd.Context(), t.Table, retention)
 					for _, f := range r.Files {
 						r.FilesToDelete++
 						r.BytesToDelete += f.Bytes
@@ -96,15 +94,9 @@ deleting nothing.`,
 					out = r
 				} else {
 					r := vacuumResult{Table: t.Config.Name}
-					if t.Delta != nil {
-						var st delta.VacuumStats
-						st, err = t.Delta.Vacuum(cmd.Context(), retention)
-						r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
-					} else {
-						var st iceberg.VacuumStats
-						st, err = t.Iceberg.Vacuum(cmd.Context(), retention)
-						r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
-					}
+					var st table.VacuumStats
+					st, err = t.Table.Vacuum(cmd.Context(), retention)
+					r.FilesDeleted, r.BytesDeleted = st.FilesDeleted, st.BytesDeleted
 					if err != nil {
 						r.Error = err.Error()
 					}
@@ -128,24 +120,12 @@ deleting nothing.`,
 	return c
 }
 
-// vacuumPlan lists the files vacuum would delete from a table now, as
-// URLs (Delta keys are relative to the warehouse).
-func vacuumPlan(ctx context.Context, t wire.Table, warehouse string, retention time.Duration) ([]vacuumFile, error) {
+// vacuumPlan lists the files vacuum would delete from a table now.
+func vacuumPlan(ctx context.Context, t table.Table, retention time.Duration) ([]vacuumFile, error) {
 	files := []vacuumFile{}
-	if t.Delta != nil {
-		plan, err := t.Delta.VacuumPlan(ctx, retention)
-		for _, f := range plan {
-			files = append(files, vacuumFile{Path: strings.TrimRight(warehouse, "/") + "/" + f.Key, Bytes: f.Size})
-		}
-		return files, err
-	}
-	plan, err := t.Iceberg.VacuumPlan(ctx, retention)
+	plan, err := t.VacuumPlan(ctx, retention)
 	for _, f := range plan {
-		path := f.Path
-		if strings.HasPrefix(path, "/") { // iceberg-go lists local tables by path
-			path = "file://" + path
-		}
-		files = append(files, vacuumFile{Path: path, Bytes: f.Size})
+		files = append(files, vacuumFile{Path: f.Path, Bytes: f.Size})
 	}
 	return files, err
 }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // benchFile generates PostgreSQL change events for a ten-column table:
 // snapshot reads, then inserts, updates (every tenth with an unavailable
 // TOAST value) and deletes. With wrapper, every line carries the schema
 // envelope, as JsonConverter with schemas.enable writes it.
-func benchFile(lines int, wrapper bool) ([]byte, Options) {
+func benchFile(t testing.TB, lines int, wrapper bool) ([]byte, Options) {
 	const schema = `{"type":"struct","fields":[` +
 		`{"type":"struct","optional":true,"field":"before","fields":%[1]s},` +
 		`{"type":"struct","optional":true,"field":"after","fields":%[1]s},` +
@@ -24,7 +24,7 @@ func benchFile(lines int, wrapper bool) ([]byte, Options) {
 	const fields = `[{"type":"int64","optional":false,"field":"id"},{"type":"string","optional":true,"field":"customer"},` +
 		`{"type":"int32","optional":true,"field":"qty"},{"type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"12"},"field":"price"},` +
 		`{"type":"int32","optional":true,"name":"io.debezium.time.Date","field":"shipped"},{"type":"int64","optional":true,"name":"io.debezium.time.MicroTimestamp","field":"updated"},` +
-		`{"type":"boolean","optional":true,"field":"active"},{"type":"float64","optional":true,"field":"score"},{"type":"string","optional":true,"field":"note"},` +
+		`{"type":"boolean","optional":true,"field":"active"},{"type":"double","optional":true,"field":"score"},{"type":"string","optional":true,"field":"note"},` +
 		`{"type":"string","optional":true,"name":"io.debezium.time.ZonedTimestamp","field":"created"}]`
 	wrapped := fmt.Sprintf(schema, fields)
 	prices := []string{"BNI=", "+y4=", "AJiWfw==", "AQ=="}
@@ -60,57 +60,26 @@ func benchFile(lines int, wrapper bool) ([]byte, Options) {
 	cols := [][2]string{{"id", "long"}, {"customer", "string"}, {"qty", "int"}, {"price", "decimal(12,2)"}, {"shipped", "date"}, {"updated", "timestamp"}, {"active", "boolean"}, {"score", "double"}, {"note", "string"}, {"created", "timestamp"}}
 	opts := Options{Keys: []string{"id"}}
 	if !wrapper {
-		for _, c := range cols {
-			t, err := change.ParseType(c[1])
-			if err != nil {
-				panic(err)
-			}
-			opts.Columns = append(opts.Columns, change.Column{Name: c[0], Type: t})
-		}
+		opts.Columns = decodetest.Columns(t, cols)
 	}
 	return b.Bytes(), opts
 }
 
 // BenchmarkDecode measures decoding a 10k-line file, bare payloads and with
-// a schema wrapper on every line. Compare runs with
-//
-//	go test ./formats/debezium -run - -bench Decode -count 10 > new.txt; benchstat old.txt new.txt
+// a schema wrapper on every line (decodetest.Bench has the benchstat
+// recipe).
 func BenchmarkDecode(b *testing.B) {
 	const lines = 10_000
+	name, err := ParseName("topics/pg.public.orders/partition=0/pg.public.orders+0+0000000000.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, wrapper := range []bool{false, true} {
 		b.Run(fmt.Sprintf("wrapper=%t", wrapper), func(b *testing.B) {
-			data, opts := benchFile(lines, wrapper)
-			name, err := ParseName("topics/pg.public.orders/partition=0/pg.public.orders+0+0000000000.json")
-			if err != nil {
-				b.Fatal(err)
-			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			defer mem.AssertSize(b, 0)
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				dec, err := NewDecoder(bytes.NewReader(data), File{Name: name}, opts, mem)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rows := 0
-				for {
-					rec, err := dec.Next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					rows += int(rec.NumRows())
-					rec.Release()
-				}
-				dec.Close()
-				if rows != lines {
-					b.Fatalf("%d rows", rows)
-				}
-			}
-			b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			data, opts := benchFile(b, lines, wrapper)
+			decodetest.Bench(b, data, lines, func(r io.Reader, mem memory.Allocator) (decodetest.Decoder, error) {
+				return NewDecoder(r, File{Name: name}, opts, mem)
+			})
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
 
 // schemaCols maps the output columns to the fields of a wrapper schema,
@@ -185,7 +186,7 @@ func anySet(b []byte) bool {
 func unavailable(v jval, e enc) bool {
 	switch v.kind {
 	case jString:
-		s := unsafeString(v.raw)
+		s := values.View(v.raw)
 		return s == unavailableMarker || e.kind == encBytes && s == unavailableBase64
 	case jArray:
 		return e.kind == encJSON && string(v.raw) == `["`+unavailableMarker+`"]`
@@ -237,28 +238,28 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 			return false, wantKind(v, "an integer")
 		}
 		bits := uint(64)
-		if c.kind == kindInt32 {
+		if c.kind == values.KindInt32 {
 			bits = 32
 		}
-		n, err := parseInt(v.raw, bits)
+		n, err := values.ParseInt(v.raw, bits)
 		if err != nil {
 			return false, valueErr(v, err)
 		}
-		if c.kind == kindInt32 {
+		if c.kind == values.KindInt32 {
 			c.b.(*array.Int32Builder).Append(int32(n))
 		} else {
 			c.b.(*array.Int64Builder).Append(n)
 		}
 	case encFloat:
 		bits := 64
-		if c.kind == kindFloat32 {
+		if c.kind == values.KindFloat32 {
 			bits = 32
 		}
 		f, err := parseFloat(v, bits)
 		if err != nil {
 			return false, valueErr(v, err)
 		}
-		if c.kind == kindFloat32 {
+		if c.kind == values.KindFloat32 {
 			c.b.(*array.Float32Builder).Append(float32(f))
 		} else {
 			c.b.(*array.Float64Builder).Append(f)
@@ -320,7 +321,7 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		var days int32
 		switch {
 		case v.kind == jNumber && e.kind != encISODate:
-			n, err := parseInt(v.raw, 32)
+			n, err := values.ParseInt(v.raw, 32)
 			if err != nil {
 				return false, valueErr(v, err)
 			}
@@ -342,7 +343,7 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		var micros int64
 		switch {
 		case v.kind == jNumber && e.kind != encZoned:
-			n, err := parseInt(v.raw, 64)
+			n, err := values.ParseInt(v.raw, 64)
 			if err != nil {
 				return false, valueErr(v, err)
 			}
@@ -362,7 +363,7 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 			}
 			micros = m
 		case v.kind == jString && (e.kind == encZoned || e.kind == encTimestampAny):
-			m, sub, err := parseISOTimestamp(d.text(v))
+			m, sub, err := values.ParseZonedTimestamp(d.text(v))
 			if err != nil {
 				return false, valueErr(v, err)
 			}
@@ -383,7 +384,7 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		var sub bool
 		switch {
 		case v.kind == jNumber && e.kind != encISOTime:
-			n, err := parseInt(v.raw, 64)
+			n, err := values.ParseInt(v.raw, 64)
 			if err != nil {
 				return false, valueErr(v, err)
 			}
@@ -399,7 +400,7 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 			}
 		case v.kind == jString && e.kind == encISOTime:
 			var err error
-			if micros, sub, err = parseISOTime(d.text(v)); err != nil {
+			if micros, sub, err = values.ParseTime(d.text(v)); err != nil {
 				return false, valueErr(v, err)
 			}
 		case e.kind == encISOTime:
@@ -429,13 +430,13 @@ func (d *Decoder) base64(v jval) ([]byte, error) {
 // appendDecimal converts a decimal value into a decimal column, or into a
 // string column as plain decimal text.
 func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
-	if c.kind == kindString {
+	if c.kind == values.KindString {
 		var s string
 		switch {
 		case v.kind == jNumber && e.kind == encDecimal:
 			// decimal.format=NUMERIC: the exact number, at the schema's
 			// scale like the base64 form.
-			n, err := bigDecimalNumber(v.raw, e.scale)
+			n, err := values.ParseBigDecimal(v.raw, e.scale)
 			if err != nil {
 				return valueErr(v, err)
 			}
@@ -446,7 +447,7 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 				return err
 			}
 			if len(b) == 0 {
-				return valueErr(v, errDecimal)
+				return valueErr(v, values.ErrDecimal)
 			}
 			s = bigDecimalText(bigTwosComplement(b), e.scale)
 		case v.kind == jObject && e.kind == encVarDecimal:
@@ -465,9 +466,9 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 	var err error
 	switch {
 	case v.kind == jNumber && e.kind != encVarDecimal:
-		n, err = parseDecimalText(v.raw, c.scale)
+		n, err = values.ParseDecimalExp(v.raw, c.prec, c.scale)
 	case v.kind == jString && e.kind == encDecimalText:
-		n, err = parseDecimalText(d.text(v), c.scale)
+		n, err = values.ParseDecimalExp(d.text(v), c.prec, c.scale)
 	case v.kind == jString && e.kind == encDecimal && e.scale == c.scale:
 		b, err := d.base64(v)
 		if err != nil {
@@ -477,7 +478,7 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), err, c.prec, c.scale)
 		}
 		if !n.FitsInPrecision(c.prec) {
-			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), errPrecision, c.prec, c.scale)
+			return fmt.Errorf("%s: %w for decimal(%d,%d)", decimalValue(v, b, e.scale), values.ErrPrecision, c.prec, c.scale)
 		}
 	case v.kind == jString && e.kind == encDecimal:
 		// The events' scale differs from the column's (a wide decimal
@@ -487,7 +488,7 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 			return err
 		}
 		if len(b) == 0 {
-			return valueErr(v, errDecimal)
+			return valueErr(v, values.ErrDecimal)
 		}
 		bn := bigTwosComplement(b)
 		if n, err = rescaleBig(bn, e.scale, c.scale, c.prec); err != nil {
@@ -512,7 +513,7 @@ func (d *Decoder) appendDecimal(c *outCol, e enc, v jval) error {
 		return valueErr(v, fmt.Errorf("%w for decimal(%d,%d)", err, c.prec, c.scale))
 	}
 	if !n.FitsInPrecision(c.prec) {
-		return valueErr(v, fmt.Errorf("%w for decimal(%d,%d)", errPrecision, c.prec, c.scale))
+		return valueErr(v, fmt.Errorf("%w for decimal(%d,%d)", values.ErrPrecision, c.prec, c.scale))
 	}
 	c.b.(*array.Decimal128Builder).Append(n)
 	return nil
@@ -543,7 +544,7 @@ func (d *Decoder) varDecimal(v jval) (*big.Int, int32, error) {
 	if scale.kind != jNumber || value.kind != jString {
 		return nil, 0, bad
 	}
-	s, err := parseInt(scale.raw, 32)
+	s, err := values.ParseInt(scale.raw, 32)
 	if err != nil || s < -1000 || s > 1000 {
 		return nil, 0, bad
 	}

@@ -11,52 +11,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/formats/internal/gunzip"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
-
-// Options describe the connector settings and the table a topic holds.
-type Options struct {
-	// Columns are the table's columns. Lines without a schema wrapper are
-	// read by these types; with a wrapper, the wrapper's types win for the
-	// columns it describes (see the package doc for the exceptions). The
-	// output has these columns first, in this order.
-	Columns []change.Column
-	// Keys are the primary-key columns: they must be non-null in every row,
-	// and deletes made from keys alone carry only them.
-	Keys []string
-	// Tombstones is what a null value (a Kafka tombstone) does: "skip" (the
-	// default, "" too) counts it; "delete" deletes the key read from the
-	// same line of File.Keys, which is then required.
-	Tombstones string
-	// Flattened says every line is a row flattened by ExtractNewRecordState.
-	// Without it each line is classified on its own (see the package doc).
-	Flattened bool
-	// SinglePartition says the topic has one partition: rows are ordered by
-	// offset alone and need no source position. Without it every change
-	// must carry a source position of a supported connector.
-	SinglePartition bool
-	// Encodings says how a column is written in lines without a schema
-	// wrapper when it is not the default for its type: a Connect schema
-	// name such as "io.debezium.time.Timestamp" (milliseconds, MySQL
-	// DATETIME(0-3)) or a Connect type ("string" on a decimal column:
-	// decimal.handling.mode=string). Keys are names in Columns.
-	Encodings map[string]string
-	// TruncateSubMicros drops digits below a microsecond from timestamps
-	// and times (NanoTimestamp, 7-9 fraction digits) instead of failing.
-	TruncateSubMicros bool
-	// WideDecimals is what a schema wrapper's decimal becomes when no
-	// decimal column can hold it (a precision above 38, a negative scale,
-	// or VariableScaleDecimal's scale per value) and Columns does not type
-	// the column: WideDecimalsString stores it as plain decimal text in a
-	// string column; WideDecimalsError (the default, "" too) stops with an
-	// error that names the column.
-	WideDecimals string
-	// BatchRows is the number of rows per output batch; 0 means 65536.
-	BatchRows int
-}
 
 // File says which file a decoder reads.
 type File struct {
@@ -101,7 +60,7 @@ type outCol struct {
 	declared    arrow.DataType // type in Options.Columns; nil when not listed
 	fromWrapper bool           // typ comes from a schema wrapper
 	key         bool
-	kind        colKind
+	kind        values.Kind
 	prec, scale int32
 	plain       enc   // encoding in lines without a wrapper
 	plainErr    error // plain cannot be read into typ
@@ -210,7 +169,7 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	}
 	d.data = trimBlankTail(d.data)
 	nlines := countLines(d.data)
-	if f.Keys != nil && d.needKeys() {
+	if f.Keys != nil && needKeys(d.opts) {
 		kd, err := readAll(f.Keys, d.keysKey)
 		if err != nil {
 			return nil, err
@@ -244,8 +203,9 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	return d, nil
 }
 
-func (d *Decoder) needKeys() bool {
-	return d.opts.Tombstones == "delete" || len(d.opts.Keys) > 0
+// needKeys reports whether decoding with opts reads the keys file.
+func needKeys(opts Options) bool {
+	return opts.Tombstones == "delete" || len(opts.Keys) > 0
 }
 
 // checkOptions validates the options and registers the declared columns.
@@ -284,7 +244,7 @@ func (d *Decoder) checkOptions() error {
 			errs = append(errs, fmt.Errorf("columns: %q has no type", c.Name))
 			continue
 		}
-		if _, ok := kindOf(c.Type); !ok {
+		if _, ok := values.KindOf(c.Type); !ok {
 			errs = append(errs, fmt.Errorf("columns: %q has type %s, not one of %s", c.Name, c.Type, strings.Join(change.TypeNames(), ", ")))
 			continue
 		}
@@ -335,8 +295,8 @@ func (d *Decoder) settleColumns() {
 	}
 	for i := range d.cols {
 		c := &d.cols[i]
-		c.kind, _ = kindOf(c.typ)
-		if c.kind == kindDecimal {
+		c.kind, _ = values.KindOf(c.typ)
+		if c.kind == values.KindDecimal {
 			dt := c.typ.(*arrow.Decimal128Type)
 			c.prec, c.scale = dt.Precision, dt.Scale
 		}
@@ -361,42 +321,30 @@ func (d *Decoder) fits(e enc, c *outCol) bool {
 
 // readAll reads an object, through gzip when it starts with 1f 8b.
 func readAll(r io.Reader, key string) ([]byte, error) {
-	var magic [2]byte
-	n, err := io.ReadFull(r, magic[:])
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
 	hint := 0
 	if l, ok := r.(interface{ Len() int }); ok {
 		hint = l.Len() // bytes.Reader, strings.Reader, bytes.Buffer
 	}
-	src := io.MultiReader(bytes.NewReader(magic[:n]), r)
-	if n < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-		var buf bytes.Buffer
-		buf.Grow(n + hint + bytes.MinRead)
-		if _, err := buf.ReadFrom(src); err != nil {
-			return nil, fmt.Errorf("read %s: %w", key, err)
-		}
-		return buf.Bytes(), nil
-	}
-	gz, err := gzip.NewReader(src)
+	src, gz, err := gunzip.Open(r)
 	if err != nil {
-		return nil, gzipErr(err, key)
+		return nil, readErr(err, gz, key)
 	}
-	defer gz.Close()
+	defer src.Close()
+	if gz {
+		hint *= 4
+	}
 	var buf bytes.Buffer
-	buf.Grow(4*hint + bytes.MinRead)
-	if _, err := buf.ReadFrom(gz); err != nil {
-		return nil, gzipErr(err, key)
+	buf.Grow(hint + bytes.MinRead)
+	if _, err := buf.ReadFrom(src); err != nil {
+		return nil, readErr(err, gz, key)
 	}
 	return buf.Bytes(), nil
 }
 
-// gzipErr turns an error from the gzip reader into a MalformedError when it
-// says the stream is bad, and wraps it otherwise (an I/O failure).
-func gzipErr(err error, key string) error {
-	var ce flate.CorruptInputError
-	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+// readErr turns an error reading a gzip stream into a MalformedError when
+// it says the stream is bad, and wraps it otherwise (an I/O failure).
+func readErr(err error, gz bool, key string) error {
+	if gz && gunzip.Corrupt(err) {
 		return &change.MalformedError{File: key, Reason: "gzip: " + err.Error()}
 	}
 	return fmt.Errorf("read %s: %w", key, err)
@@ -449,6 +397,15 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 
 // Stats counts what the file held; complete after Next returned io.EOF.
 func (d *Decoder) Stats() Stats { return d.stats }
+
+// Skipped counts the file's events that are not row changes and give no
+// row: schema changes, heartbeats, transaction markers, logical decoding
+// messages and tombstones skipped (Options.Tombstones). Complete after Next
+// returned io.EOF.
+func (d *Decoder) Skipped() int64 {
+	s := d.stats
+	return s.SchemaChanges + s.Heartbeats + s.Transactions + s.Messages + s.TombstonesSkipped
+}
 
 // SourceTime is when the newest change of the file was committed in the
 // source database (Stats.NewestSourceMs), or the zero time when no change

@@ -11,7 +11,12 @@
 //	<folders>/<topic>+<partition>+<startOffset>.headers.json[.gz]  headers (KindHeaders)
 //
 // Only values files are decoded; a keys file is read with its values file
-// (File.Keys), line for line; headers files are not read. The folders are
+// (File.Keys), line for line; headers files are not read. Format holds a
+// table's Options with the rules for whole files that the engine asks
+// before it reads one: Order (values files in apply order, keys and headers
+// files as their companions, and why any other object is none), IsSnapshot
+// (never: snapshot rows order like changes) and Open, which opens the keys
+// file beside a values file through an Opener when the options need it. The folders are
 // not interpreted, so any partitioner's layout is accepted, and the offset
 // is parsed as a number of any width. Gzip is recognised from the magic
 // bytes 1f 8b, not from the suffix. NewDecoder reads the whole file into

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // pgLine is a PostgreSQL change event without a schema wrapper.
@@ -115,26 +116,11 @@ func TestErrors(t *testing.T) {
 				in.keys = []byte(tc.keys)
 			}
 			_, err := decodeAll(t, mem, in, tc.opts.options(t))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !errors.Is(err, change.ErrMalformed) {
-				t.Fatalf("error %v does not match change.ErrMalformed", err)
-			}
-			var me *change.MalformedError
-			if !errors.As(err, &me) {
-				t.Fatalf("error %v is not a *change.MalformedError", err)
-			}
 			file := tc.file
 			if file == "" {
 				file = decKey
 			}
-			if me.File != file || me.Line != tc.line || me.Column != tc.column || !strings.Contains(me.Reason, tc.reason) {
-				t.Errorf("got %+v\nwant file %s line %d column %q reason containing %q", *me, file, tc.line, tc.column, tc.reason)
-			}
-			if !strings.Contains(err.Error(), file) {
-				t.Errorf("message %q does not name the file", err)
-			}
+			decodetest.Malformed(t, err, file, tc.line, tc.column, tc.reason)
 		})
 	}
 }

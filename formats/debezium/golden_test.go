@@ -3,23 +3,18 @@ package debezium
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/arrowtext"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*/expected.txt from the decoder's output")
@@ -50,13 +45,7 @@ func (o testOptions) options(t testing.TB) Options {
 		WideDecimals:      o.WideDecimals,
 		BatchRows:         o.BatchRows,
 	}
-	for _, c := range o.Columns {
-		typ, err := change.ParseType(c[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Columns = append(opts.Columns, change.Column{Name: c[0], Type: typ})
-	}
+	opts.Columns = decodetest.Columns(t, o.Columns)
 	return opts
 }
 
@@ -68,9 +57,23 @@ type input struct {
 	gen  uint32
 }
 
-// decodeAll decodes in and renders every row, the truncates and the stats;
-// it checks that all batches share one schema and respect BatchRows.
+// decodeAll decodes in and renders every row, the truncates and the stats,
+// checking the batch contract (decodetest.Drain).
 func decodeAll(t testing.TB, mem memory.Allocator, in input, opts Options) (string, error) {
+	t.Helper()
+	return decodeSplit(t, mem, in, opts, func(r io.Reader) io.Reader { return r })
+}
+
+// batchRows is the batch size of a decoder with opts.
+func batchRows(opts Options) int {
+	if opts.BatchRows <= 0 {
+		return defaultBatchRows
+	}
+	return opts.BatchRows
+}
+
+// decodeSplit is decodeAll with the values and keys readers wrapped.
+func decodeSplit(t testing.TB, mem memory.Allocator, in input, opts Options, wrap func(io.Reader) io.Reader) (string, error) {
 	t.Helper()
 	name, err := ParseName(in.key)
 	if err != nil {
@@ -78,38 +81,18 @@ func decodeAll(t testing.TB, mem memory.Allocator, in input, opts Options) (stri
 	}
 	f := File{Name: name, Generation: in.gen}
 	if in.keys != nil {
-		f.Keys = bytes.NewReader(in.keys)
+		f.Keys = wrap(bytes.NewReader(in.keys))
 	}
-	dec, err := NewDecoder(bytes.NewReader(in.data), f, opts, mem)
+	dec, err := NewDecoder(wrap(bytes.NewReader(in.data)), f, opts, mem)
 	if err != nil {
 		return "", err
 	}
 	defer dec.Close()
 	var sb strings.Builder
-	sb.WriteString("schema: " + renderSchema(dec.Schema()) + "\n")
-	batchRows := opts.BatchRows
-	if batchRows <= 0 {
-		batchRows = defaultBatchRows
-	}
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return sb.String(), err
-		}
-		if !rec.Schema().Equal(dec.Schema()) {
-			t.Errorf("batch schema %s differs from decoder schema %s", rec.Schema(), dec.Schema())
-		}
-		if rec.NumRows() == 0 || rec.NumRows() > int64(batchRows) {
-			t.Errorf("batch of %d rows, BatchRows %d", rec.NumRows(), batchRows)
-		}
-		renderRows(&sb, rec, opts.SinglePartition)
-		rec.Release()
-	}
-	if _, err := dec.Next(); err != io.EOF {
-		t.Errorf("Next after EOF: %v, want io.EOF", err)
+	sb.WriteString("schema: " + arrowtext.Schema(dec.Schema()) + "\n")
+	rows := arrowtext.Rows{Seq: func(s []byte) string { return describeSeq(s, opts.SinglePartition) }, KeepNames: true}
+	if err := decodetest.Drain(t, dec, batchRows(opts), func(rec arrow.RecordBatch) { rows.Write(&sb, rec) }); err != nil {
+		return sb.String(), err
 	}
 	for _, s := range dec.Truncates() {
 		fmt.Fprintf(&sb, "truncate seq=%x (%s)\n", s, describeSeq(s, opts.SinglePartition))
@@ -118,76 +101,6 @@ func decodeAll(t testing.TB, mem memory.Allocator, in input, opts Options) (stri
 	fmt.Fprintf(&sb, "stats: lines=%d inserts=%d updates=%d deletes=%d snapshot=%d tombstone_deletes=%d tombstones_skipped=%d truncates=%d schema_changes=%d heartbeats=%d transactions=%d messages=%d\n",
 		st.Lines, st.Inserts, st.Updates, st.Deletes, st.Snapshot, st.TombstoneDeletes, st.TombstonesSkipped, st.Truncates, st.SchemaChanges, st.Heartbeats, st.Transactions, st.Messages)
 	return sb.String(), nil
-}
-
-func renderSchema(s *arrow.Schema) string {
-	var parts []string
-	for _, f := range s.Fields() {
-		if change.IsSystemColumn(f.Name) {
-			continue
-		}
-		parts = append(parts, f.Name+" "+change.TypeName(f.Type))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func renderRows(sb *strings.Builder, rec arrow.RecordBatch, single bool) {
-	s := rec.Schema()
-	op := rec.Column(s.FieldIndices(change.ColOp)[0]).(*array.Int8)
-	seq := rec.Column(s.FieldIndices(change.ColSeq)[0]).(*array.Binary)
-	keep := rec.Column(s.FieldIndices(change.ColKeep)[0]).(*array.Binary)
-	var user []int
-	for i, f := range s.Fields() {
-		if !change.IsSystemColumn(f.Name) {
-			user = append(user, i)
-		}
-	}
-	for r := 0; r < int(rec.NumRows()); r++ {
-		fmt.Fprintf(sb, "%s seq=%x (%s)", change.Op(op.Value(r)), seq.Value(r), describeSeq(seq.Value(r), single))
-		for _, i := range user {
-			sb.WriteString(" " + s.Field(i).Name + "=" + renderValue(rec.Column(i), r))
-		}
-		if !keep.IsNull(r) {
-			var kept []string
-			bits := keep.Value(r)
-			for j, i := range user {
-				if j/8 < len(bits) && bits[j/8]&(1<<(j%8)) != 0 {
-					kept = append(kept, s.Field(i).Name)
-				}
-			}
-			sb.WriteString(" _keep=[" + strings.Join(kept, ",") + "]")
-		}
-		sb.WriteByte('\n')
-	}
-}
-
-func renderValue(a arrow.Array, r int) string {
-	if a.IsNull(r) {
-		return "NULL"
-	}
-	switch a := a.(type) {
-	case *array.Int32:
-		return strconv.FormatInt(int64(a.Value(r)), 10)
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(r), 10)
-	case *array.Float32:
-		return strconv.FormatFloat(float64(a.Value(r)), 'g', -1, 32)
-	case *array.Float64:
-		return strconv.FormatFloat(a.Value(r), 'g', -1, 64)
-	case *array.Decimal128:
-		return a.Value(r).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(r))
-	case *array.Date32:
-		return a.Value(r).ToTime().Format("2006-01-02")
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(r))).UTC().Format("2006-01-02 15:04:05.000000")
-	case *array.String:
-		return strconv.Quote(a.Value(r))
-	case *array.Binary:
-		return "0x" + hex.EncodeToString(a.Value(r))
-	}
-	return fmt.Sprintf("?%s", a.DataType())
 }
 
 // describeSeq reads a _seq back into its parts, as the package doc lays
@@ -264,97 +177,56 @@ func describeSeq(s []byte, single bool) string {
 	return out + fmt.Sprintf(" p=%d o=%d", p, o)
 }
 
+// goldenCase is a golden case folder with its values file (keyed as the
+// sink writes it) and the keys file beside it, if any.
 type goldenCase struct {
-	dir  string
-	in   input
-	opts testOptions
+	decodetest.Case[testOptions]
+	in input
 }
 
+// loadGoldenCases loads testdata/<case>, invented edge cases, and
+// testdata/real/<case>, files real connectors wrote (see
+// testdata/real/README.md).
 func loadGoldenCases(t *testing.T) []goldenCase {
 	t.Helper()
-	paths, err := filepath.Glob("testdata/*/options.json")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no golden cases: %v", err)
-	}
-	real, err := filepath.Glob("testdata/real/*/options.json")
-	if err != nil || len(real) == 0 {
-		t.Fatalf("no real samples: %v", err)
-	}
-	paths = append(paths, real...)
 	var cases []goldenCase
-	for _, p := range paths {
-		dir := filepath.Dir(p)
-		c := goldenCase{dir: dir}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c.opts); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		c.in.gen = c.opts.Generation
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			n := e.Name()
-			if n == "options.json" || n == "expected.txt" {
-				continue
-			}
+	for _, c := range decodetest.Cases[testOptions](t, "testdata/*/options.json", "testdata/real/*/options.json") {
+		gc := goldenCase{Case: c, in: input{gen: c.Options.Generation}}
+		for n, data := range c.Inputs {
 			name, err := ParseName(n)
 			if err != nil {
-				t.Fatalf("%s: %v", dir, err)
-			}
-			data, err := os.ReadFile(filepath.Join(dir, n))
-			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", c.Dir, err)
 			}
 			switch {
-			case name.Kind == KindValues && c.in.key == "":
-				c.in.key = "topics/" + name.Topic + fmt.Sprintf("/partition=%d/", name.Partition) + n
-				c.in.data = data
-			case name.Kind == KindKeys && c.in.keys == nil:
-				c.in.keys = data
+			case name.Kind == KindValues && gc.in.key == "":
+				gc.in.key = "topics/" + name.Topic + fmt.Sprintf("/partition=%d/", name.Partition) + n
+				gc.in.data = data
+			case name.Kind == KindKeys && gc.in.keys == nil:
+				gc.in.keys = data
 			default:
-				t.Fatalf("%s: unexpected file %s", dir, n)
+				t.Fatalf("%s: unexpected file %s", c.Dir, n)
 			}
 		}
-		if c.in.key == "" {
-			t.Fatalf("%s: no values file", dir)
+		if gc.in.key == "" {
+			t.Fatalf("%s: no values file", c.Dir)
 		}
-		cases = append(cases, c)
+		cases = append(cases, gc)
 	}
 	return cases
 }
 
 func TestGolden(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(strings.TrimPrefix(filepath.ToSlash(c.dir), "testdata/"), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			got, err := decodeAll(t, mem, c.in, c.opts.options(t))
+			got, err := decodeAll(t, mem, c.in, c.Options.options(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			exp := filepath.Join(c.dir, "expected.txt")
 			// The real samples' expected.txt is the oracle's (see
 			// oracle_test.go), never the decoder's.
-			if *update && !strings.HasPrefix(filepath.ToSlash(c.dir), "testdata/real/") {
-				if err := os.WriteFile(exp, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(exp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("decoded rows differ from %s\ngot:\n%s\nwant:\n%s", exp, got, want)
-			}
+			golden.Check(t, c.Expected(), got, *update && !strings.HasPrefix(c.Name, "real/"))
 		})
 	}
 }
@@ -363,23 +235,14 @@ func TestGolden(t *testing.T) {
 // sizes and demands the same rows.
 func TestGoldenBatchInvariance(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(strings.TrimPrefix(filepath.ToSlash(c.dir), "testdata/"), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			var first string
-			for i, n := range []int{1, 2, 3, 7, 1 << 16} {
-				opts := c.opts.options(t)
+			decodetest.SameForBatchSizes(t, func(n int) (string, error) {
+				opts := c.Options.options(t)
 				opts.BatchRows = n
-				got, err := decodeAll(t, mem, c.in, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i == 0 {
-					first = got
-				} else if got != first {
-					t.Errorf("BatchRows %d:\n%s\nBatchRows 1:\n%s", n, got, first)
-				}
-			}
+				return decodeAll(t, mem, c.in, opts)
+			}, 1, 2, 3, 7, 1<<16)
 		})
 	}
 }

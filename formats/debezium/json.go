@@ -2,6 +2,7 @@ package debezium
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -289,10 +290,9 @@ func parseString(b []byte, i int) (int, bool, error) {
 				if len(b)-i < 5 {
 					return i, esc, &syntaxError{i, "short \\u escape"}
 				}
-				for _, h := range b[i+1 : i+5] {
-					if _, ok := unhex(h); !ok {
-						return i, esc, &syntaxError{i, "bad \\u escape"}
-					}
+				var u [2]byte
+				if _, err := hex.Decode(u[:], b[i+1:i+5]); err != nil {
+					return i, esc, &syntaxError{i, "bad \\u escape"}
 				}
 				i += 4
 			default:
@@ -305,18 +305,6 @@ func parseString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return i, esc, &syntaxError{i, "unexpected end of line in string"}
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // parseNumber validates -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? at b[i].
@@ -530,13 +518,12 @@ func appendString(dst []byte, s jval) []byte {
 	return dst
 }
 
+// hex4 reads the four hex digits of a \u escape, which the scanner
+// checked.
 func hex4(h []byte) rune {
-	var r rune
-	for _, c := range h {
-		v, _ := unhex(c)
-		r = r<<4 | rune(v)
-	}
-	return r
+	var b [2]byte
+	hex.Decode(b[:], h)
+	return rune(b[0])<<8 | rune(b[1])
 }
 
 // isString reports whether v is the string lit (decoding escapes if any).

@@ -6,6 +6,9 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/lakemerge/lakemerge/formats/internal/gunzip"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
 
 // Kind of an S3 sink object, from its name.
@@ -67,9 +70,7 @@ type Name struct {
 // offset a non-negative int64 of any width. Anything else is an error;
 // callers decide whether to skip.
 func ParseName(key string) (Name, error) {
-	base := path.Base(key)
-	stem := strings.TrimSuffix(base, ".gz")
-	stem, ok := strings.CutSuffix(stem, ".json")
+	stem, ok := gunzip.Stem(key, ".json")
 	if !ok {
 		return Name{}, fmt.Errorf("s3 sink file %q: name does not end in .json or .json.gz", key)
 	}
@@ -93,14 +94,14 @@ func ParseName(key string) (Name, error) {
 	if err := checkTopic(topic); err != nil {
 		return Name{}, fmt.Errorf("s3 sink file %q: %v", key, err)
 	}
-	if !allDigits(partText) {
+	if !values.Numeral(partText) {
 		return Name{}, fmt.Errorf("s3 sink file %q: partition %q is not a number", key, partText)
 	}
 	p, err := strconv.ParseInt(partText, 10, 32)
 	if err != nil {
 		return Name{}, fmt.Errorf("s3 sink file %q: partition %s out of range", key, partText)
 	}
-	if !allDigits(offText) {
+	if !values.Numeral(offText) {
 		return Name{}, fmt.Errorf("s3 sink file %q: start offset %q is not a number", key, offText)
 	}
 	off, err := strconv.ParseInt(offText, 10, 64)
@@ -123,18 +124,6 @@ func checkTopic(t string) error {
 		}
 	}
 	return nil
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Sibling returns the key of the file of kind k that the sink wrote next to

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 )
 
 // The oracle is a second, plain reading of the real samples under
@@ -37,21 +38,8 @@ func TestRealSamplesOracle(t *testing.T) {
 	for _, p := range dirs {
 		dir := filepath.Dir(p)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			got := oracleDecode(t, dir)
-			exp := filepath.Join(dir, "expected.txt")
-			if *updateReal {
-				if err := os.WriteFile(exp, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(exp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("the oracle's reading differs from %s (rewrite it with -update-real):\n%s", exp, got)
-			}
+			// The update flag here is -update-real.
+			golden.Check(t, filepath.Join(dir, "expected.txt"), oracleDecode(t, dir), *updateReal)
 		})
 	}
 }

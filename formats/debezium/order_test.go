@@ -3,7 +3,6 @@ package debezium
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // decodedRow is one output row reduced to what order tests look at.
@@ -35,14 +35,7 @@ func decodeRows(t *testing.T, mem memory.Allocator, key string, gen uint32, data
 	}
 	defer dec.Close()
 	var out []decodedRow
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	err = decodetest.Drain(t, dec, batchRows(opts), func(rec arrow.RecordBatch) {
 		s := rec.Schema()
 		v := rec.Column(s.FieldIndices("v")[0]).(*array.String)
 		op := rec.Column(s.FieldIndices(change.ColOp)[0]).(*array.Int8)
@@ -50,7 +43,9 @@ func decodeRows(t *testing.T, mem memory.Allocator, key string, gen uint32, data
 		for i := 0; i < int(rec.NumRows()); i++ {
 			out = append(out, decodedRow{label: v.Value(i), op: change.Op(op.Value(i)), seq: bytes.Clone(seq.Value(i))})
 		}
-		rec.Release()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out, dec.Truncates()
 }

@@ -2,10 +2,12 @@ package debezium
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
 
 // Position tags: the first byte of the source position part of _seq.
@@ -146,7 +148,7 @@ func uintField(v jval, name string) (uint64, error) {
 	if v.kind != jNumber && v.kind != jString {
 		return 0, fmt.Errorf("source %s is %s, not a number", name, v.kind)
 	}
-	u, err := parseUint(v.raw)
+	u, err := values.ParseUint(v.raw)
 	if err != nil {
 		return 0, fmt.Errorf("source %s %s: %v", name, quoteRaw(v.raw), err)
 	}
@@ -226,7 +228,7 @@ func (d *Decoder) mysqlPos(sb *change.SeqBuilder, s *srcFields) (bool, error) {
 	if dot < 0 {
 		return false, fmt.Errorf("binlog file %s has no numeric suffix", quoteRaw(file))
 	}
-	num, err := parseUint(file[dot+1:])
+	num, err := values.ParseUint(file[dot+1:])
 	if err != nil {
 		return false, fmt.Errorf("binlog file %s has no numeric suffix", quoteRaw(file))
 	}
@@ -243,7 +245,7 @@ func (d *Decoder) mysqlPos(sb *change.SeqBuilder, s *srcFields) (bool, error) {
 			return false, err
 		}
 	}
-	sb.String(unsafeString(file[:dot])).Uint64(num).Uint64(pos).Uint64(row)
+	sb.String(values.View(file[:dot])).Uint64(num).Uint64(pos).Uint64(row)
 	return true, nil
 }
 
@@ -288,18 +290,11 @@ func sqlServerLSN(dst []byte, v jval, name string) error {
 	if v.kind != jString || v.esc || len(b) != 22 || b[8] != ':' || b[17] != ':' {
 		return bad
 	}
-	hexPart := func(dst []byte, src []byte) bool {
-		for i := range dst {
-			hi, ok1 := unhex(src[2*i])
-			lo, ok2 := unhex(src[2*i+1])
-			if !ok1 || !ok2 {
-				return false
-			}
-			dst[i] = hi<<4 | lo
-		}
-		return true
-	}
-	if !hexPart(dst[0:4], b[0:8]) || !hexPart(dst[4:8], b[9:17]) || !hexPart(dst[8:10], b[18:22]) {
+	var digits [20]byte
+	copy(digits[0:8], b[0:8])
+	copy(digits[8:16], b[9:17])
+	copy(digits[16:20], b[18:22])
+	if _, err := hex.Decode(dst[:10], digits[:]); err != nil {
 		return bad
 	}
 	return nil

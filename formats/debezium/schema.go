@@ -7,53 +7,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/lakemerge/lakemerge/change"
-)
-
-// colKind is the Arrow type of an output column, as a switch tag.
-type colKind uint8
-
-const (
-	kindInt32 colKind = iota
-	kindInt64
-	kindFloat32
-	kindFloat64
-	kindDecimal
-	kindBool
-	kindDate
-	kindTimestamp
-	kindString
-	kindBinary
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
 
 var timestampType, _ = change.ParseType("timestamp")
-
-func kindOf(t arrow.DataType) (colKind, bool) {
-	switch t.ID() {
-	case arrow.INT32:
-		return kindInt32, true
-	case arrow.INT64:
-		return kindInt64, true
-	case arrow.FLOAT32:
-		return kindFloat32, true
-	case arrow.FLOAT64:
-		return kindFloat64, true
-	case arrow.DECIMAL128:
-		return kindDecimal, true
-	case arrow.BOOL:
-		return kindBool, true
-	case arrow.DATE32:
-		return kindDate, true
-	case arrow.TIMESTAMP:
-		if arrow.TypeEqual(t, timestampType) {
-			return kindTimestamp, true
-		}
-	case arrow.STRING:
-		return kindString, true
-	case arrow.BINARY:
-		return kindBinary, true
-	}
-	return 0, false
-}
 
 // encKind says how a column's values are written in the JSON.
 type encKind uint8
@@ -92,30 +49,30 @@ type enc struct {
 
 // convertible reports whether values encoded as e can be stored in a
 // column of kind k.
-func convertible(e encKind, k colKind) bool {
+func convertible(e encKind, k values.Kind) bool {
 	switch e {
 	case encInt:
-		return k == kindInt32 || k == kindInt64
+		return k == values.KindInt32 || k == values.KindInt64
 	case encFloat:
-		return k == kindFloat32 || k == kindFloat64
+		return k == values.KindFloat32 || k == values.KindFloat64
 	case encBool, encBoolLenient:
-		return k == kindBool
+		return k == values.KindBool
 	case encString, encJSON:
-		return k == kindString
+		return k == values.KindString
 	case encBytes:
-		return k == kindBinary
+		return k == values.KindBinary
 	case encDecimal, encVarDecimal:
-		return k == kindDecimal || k == kindString
+		return k == values.KindDecimal || k == values.KindString
 	case encDecimalText:
-		return k == kindDecimal
+		return k == values.KindDecimal
 	case encDays, encISODate, encDateAny:
-		return k == kindDate
+		return k == values.KindDate
 	case encMillis, encMicros, encNanos, encZoned, encTimestampAny:
-		return k == kindTimestamp
+		return k == values.KindTimestamp
 	case encTimeMillis, encTimeMicros, encTimeNanos, encISOTime:
-		return k == kindInt64
+		return k == values.KindInt64
 	case encWKB:
-		return k == kindBinary
+		return k == values.KindBinary
 	}
 	return false
 }
@@ -123,21 +80,21 @@ func convertible(e encKind, k colKind) bool {
 // defaultEnc is how a column of type t is read from lines without a schema
 // wrapper when Options.Encodings says nothing.
 func defaultEnc(t arrow.DataType) enc {
-	k, _ := kindOf(t)
+	k, _ := values.KindOf(t)
 	switch k {
-	case kindInt32, kindInt64:
+	case values.KindInt32, values.KindInt64:
 		return enc{kind: encInt}
-	case kindFloat32, kindFloat64:
+	case values.KindFloat32, values.KindFloat64:
 		return enc{kind: encFloat}
-	case kindBool:
+	case values.KindBool:
 		return enc{kind: encBoolLenient}
-	case kindBinary:
+	case values.KindBinary:
 		return enc{kind: encBytes}
-	case kindDecimal:
+	case values.KindDecimal:
 		return enc{kind: encDecimal, scale: t.(*arrow.Decimal128Type).Scale}
-	case kindDate:
+	case values.KindDate:
 		return enc{kind: encDateAny}
-	case kindTimestamp:
+	case values.KindTimestamp:
 		return enc{kind: encTimestampAny}
 	}
 	return enc{kind: encJSON}
@@ -281,8 +238,8 @@ func mapField(f wfield, declared arrow.DataType, wide string) (arrow.DataType, e
 		return nil, enc{}, err
 	}
 	if declared != nil {
-		dk, _ := kindOf(declared)
-		if isGeometry(f.sem) && dk == kindBinary {
+		dk, _ := values.KindOf(declared)
+		if isGeometry(f.sem) && dk == values.KindBinary {
 			return declared, enc{kind: encWKB}, nil
 		}
 		if convertible(e.kind, dk) {
@@ -318,24 +275,24 @@ func isGeometry(sem string) bool {
 // Connect type ("string" on a decimal, date or timestamp column means the
 // value is text).
 func encodingByName(name string, t arrow.DataType) (enc, error) {
-	k, _ := kindOf(t)
+	k, _ := values.KindOf(t)
 	f := wfield{typ: name}
 	switch name {
 	case "string":
 		switch k {
-		case kindDecimal:
+		case values.KindDecimal:
 			return enc{kind: encDecimalText}, nil
-		case kindDate:
+		case values.KindDate:
 			return enc{kind: encISODate}, nil
-		case kindTimestamp:
+		case values.KindTimestamp:
 			return enc{kind: encZoned}, nil
-		case kindString:
+		case values.KindString:
 			return enc{kind: encString}, nil
 		}
 	case "int8", "int16", "int32", "int64", "float", "double", "boolean", "bytes", "struct", "array", "map":
 	case nameDecimal:
 		f = wfield{typ: "bytes", sem: name, hasScale: true}
-		if k == kindDecimal {
+		if k == values.KindDecimal {
 			d := t.(*arrow.Decimal128Type)
 			f.scale, f.precision = d.Scale, d.Precision
 		}

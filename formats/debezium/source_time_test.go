@@ -6,12 +6,14 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // newestSourceMs is the reference for Decoder.SourceTime, written from the
@@ -80,7 +82,7 @@ func newestSourceMs(t *testing.T, data []byte, flattened bool) int64 {
 func TestSourceTime(t *testing.T) {
 	withTime := 0
 	for _, c := range loadGoldenCases(t) {
-		t.Run(strings.TrimPrefix(filepath.ToSlash(c.dir), "testdata/"), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			name, err := ParseName(c.in.key)
@@ -91,22 +93,15 @@ func TestSourceTime(t *testing.T) {
 			if c.in.keys != nil {
 				f.Keys = bytes.NewReader(c.in.keys)
 			}
-			dec, err := NewDecoder(bytes.NewReader(c.in.data), f, c.opts.options(t), mem)
+			dec, err := NewDecoder(bytes.NewReader(c.in.data), f, c.Options.options(t), mem)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dec.Close()
-			for {
-				rec, err := dec.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				rec.Release()
+			if err := decodetest.Drain(t, dec, batchRows(c.Options.options(t)), func(arrow.RecordBatch) {}); err != nil {
+				t.Fatal(err)
 			}
-			want := newestSourceMs(t, c.in.data, c.opts.Flattened)
+			want := newestSourceMs(t, c.in.data, c.Options.Flattened)
 			if got := dec.Stats().NewestSourceMs; got != want {
 				t.Errorf("NewestSourceMs %d, want %d", got, want)
 			}

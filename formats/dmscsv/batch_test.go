@@ -1,16 +1,19 @@
 package dmscsv
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // TestBatchBoundaries decodes n-1, n and n+1 rows with BatchRows n and
@@ -34,14 +37,7 @@ func TestBatchBoundaries(t *testing.T) {
 			defer dec.Close()
 			var sizes []int64
 			next := int64(0)
-			for {
-				rec, err := dec.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			err = decodetest.Drain(t, dec, n, func(rec arrow.RecordBatch) {
 				sizes = append(sizes, rec.NumRows())
 				ids := rec.Column(0).(*array.Int64)
 				for i := 0; i < ids.Len(); i++ {
@@ -50,7 +46,9 @@ func TestBatchBoundaries(t *testing.T) {
 					}
 					next++
 				}
-				rec.Release()
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 			var want []int64
 			for left := rows; left > 0; left -= n {
@@ -63,49 +61,23 @@ func TestBatchBoundaries(t *testing.T) {
 	}
 }
 
-// oneByteReader returns one byte per Read, to cross every buffer boundary.
-type oneByteReader struct{ r io.Reader }
-
-func (o oneByteReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	return o.r.Read(p[:1])
-}
-
 // TestReaderBoundaries decodes the golden inputs through a reader that
-// returns one byte at a time and through records longer than the initial
-// buffer, and demands the same rows.
+// returns one byte at a time, and demands the same rows.
 func TestReaderBoundaries(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(c.dir, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			want, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, c.opts.options(t))
+			want, err := decodeAll(t, mem, c.key, c.Options.Generation, c.data, c.Options.options(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			name, _ := ParseName(c.key)
-			dec, err := NewDecoder(oneByteReader{strings.NewReader(string(c.data))}, File{Name: name, Generation: c.opts.Generation}, c.opts.options(t), mem)
+			got, err := decodeRead(t, mem, iotest.OneByteReader(bytes.NewReader(c.data)), c.key, c.Options.Generation, c.Options.options(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer dec.Close()
-			var sb strings.Builder
-			sb.WriteString("schema: " + renderSchema(dec.Schema()) + "\n")
-			for {
-				rec, err := dec.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				renderRows(&sb, rec)
-				rec.Release()
-			}
-			if sb.String() != want {
-				t.Errorf("one-byte reads:\n%s\nwant:\n%s", sb.String(), want)
+			if got != want {
+				t.Errorf("one-byte reads:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}

@@ -2,8 +2,6 @@ package dmscsv
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 var biCols = [][2]string{{"a", "int"}, {"b", "string"}, {"v", "string"}}
@@ -47,13 +46,7 @@ func TestBeforeImageErrors(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			key := "raw/public/orders/" + tc.key
 			_, err := decodeAll(t, mem, key, 0, []byte(tc.data), tc.opts.options(t))
-			var me *change.MalformedError
-			if !errors.As(err, &me) {
-				t.Fatalf("error %v is not a *change.MalformedError", err)
-			}
-			if me.File != key || me.Line != tc.line || me.Column != tc.column || !strings.Contains(me.Reason, tc.reason) {
-				t.Errorf("got %+v\nwant line %d column %q reason containing %q", *me, tc.line, tc.column, tc.reason)
-			}
+			decodetest.Malformed(t, err, key, tc.line, tc.column, tc.reason)
 		})
 	}
 }
@@ -113,21 +106,16 @@ func TestBeforeImageSeqOrder(t *testing.T) {
 	defer dec.Close()
 	var seqs [][]byte
 	var ops []change.Op
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	err = decodetest.Drain(t, dec, 1, func(rec arrow.RecordBatch) {
 		s := rec.Column(rec.Schema().FieldIndices(change.ColSeq)[0]).(*array.Binary)
 		o := rec.Column(rec.Schema().FieldIndices(change.ColOp)[0]).(*array.Int8)
 		for i := 0; i < s.Len(); i++ {
 			seqs = append(seqs, bytes.Clone(s.Value(i)))
 			ops = append(ops, change.Op(o.Value(i)))
 		}
-		rec.Release()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	wantOps := []change.Op{change.OpInsert, change.OpDelete, change.OpUpdate, change.OpDelete, change.OpUpdate, change.OpUpdate}
 	if len(ops) != len(wantOps) {

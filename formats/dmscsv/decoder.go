@@ -14,59 +14,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/formats/internal/gunzip"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
-
-// Options describe the DMS endpoint settings and the table a file belongs to.
-type Options struct {
-	// Columns are the table's source columns in file order (after Op and
-	// the timestamp column). With Header they only give types, by name.
-	Columns []change.Column
-	// Header is DMS's AddColumnName=true: the first line of each file names
-	// the columns.
-	Header bool
-	// IncludeOpForFullLoad: LOAD rows carry a leading Op column (CDC rows
-	// always do).
-	IncludeOpForFullLoad bool
-	// Delimiter is CsvDelimiter; 0 means ','.
-	Delimiter byte
-	// NoSupValue is the text DMS writes for a value it could not read
-	// (CsvNoSupValue, e.g. LOB columns in limited LOB mode): an unquoted
-	// field equal to it is not a value, the table keeps what it stores.
-	// When set, batches carry change.ColKeep with the bits of such fields;
-	// "" (the default) means no such value.
-	NoSupValue string
-	// NullValue is the text that means NULL when unquoted (CsvNullValue);
-	// "" means the empty unquoted field. A quoted field is never NULL.
-	NullValue string
-	// TimestampColumn is TimestampColumnName: when set, a column of this name
-	// follows Op (headerless) or is named in the header; typed timestamp.
-	TimestampColumn string
-	// ChangeSeqColumn names the column holding AR_H_CHANGE_SEQ (in Columns
-	// or in the header). Its digits order the rows in _seq; it is still
-	// output, as a string column.
-	ChangeSeqColumn string
-	// Keys are the table's primary-key columns. The decoder needs them only
-	// with before-image columns, to find a U row that changes its key.
-	Keys []string
-	// BeforeImagePrefix and BeforeImageSuffix are the column-prefix and
-	// column-suffix of a DMS add-before-image-columns rule; when either is
-	// set, a column named prefix+c+suffix for a column c of the table holds
-	// c's value before an update. Such columns are read, never output. A
-	// U row whose before-image key differs from its key is a key change:
-	// the decoder emits a delete of the old key ordered just before the row.
-	// Both "" (the default) turn this off.
-	BeforeImagePrefix, BeforeImageSuffix string
-	// BeforeImageColumns are, for files without a header, the before-image
-	// columns that follow Columns in every record, in file order (DMS
-	// writes them last). With a header they are found by name.
-	BeforeImageColumns []string
-	// BatchRows is the number of rows per output batch; 0 means 8192.
-	BatchRows int
-}
 
 // File says which file a decoder reads.
 type File struct {
@@ -75,21 +27,6 @@ type File struct {
 }
 
 const defaultBatchRows = 8192
-
-type colKind uint8
-
-const (
-	kindInt32 colKind = iota
-	kindInt64
-	kindFloat32
-	kindFloat64
-	kindDecimal
-	kindBool
-	kindDate
-	kindTimestamp
-	kindString
-	kindBinary
-)
 
 // biKey is one primary-key column of the output and the record field of its
 // before-image column.
@@ -102,7 +39,7 @@ type biKey struct {
 // outCol is one user column of the output and where it comes from.
 type outCol struct {
 	name  string
-	kind  colKind
+	kind  values.Kind
 	field int // index in the record
 	prec  int32
 	scale int32
@@ -114,7 +51,7 @@ type outCol struct {
 type Decoder struct {
 	file  File
 	opts  Options
-	gz    *gzip.Reader
+	src   io.ReadCloser // the file's content, decompressed
 	sc    *scanner
 	isGz  bool
 	batch int
@@ -192,24 +129,15 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	}
 	d := &Decoder{file: f, opts: opts, batch: opts.BatchRows, nullValue: opts.NullValue, opField: -1, seqField: -1, tsCol: -1, nfieldsNoBI: -1}
 
-	// Sniff gzip.
-	var magic [2]byte
-	n, err := io.ReadFull(r, magic[:])
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, fmt.Errorf("read %s: %w", f.Name.Key, err)
+	src, gz, err := gunzip.Open(r)
+	if err != nil {
+		return nil, d.readErr(err, gz)
 	}
-	src := io.MultiReader(bytes.NewReader(magic[:n]), r)
-	if n == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(src)
-		if err != nil {
-			return nil, d.readErr(err, true)
-		}
-		d.gz, d.isGz, src = gz, true, gz
-	}
+	d.src, d.isGz = src, gz
 	d.sc = newScanner(src, opts.Delimiter)
 
 	if err := d.layout(); err != nil {
-		d.closeGz()
+		d.closeSrc()
 		return nil, err
 	}
 	d.initSeq()
@@ -461,13 +389,13 @@ func (d *Decoder) buildColsAt(names, all []string, first int, typeOf map[string]
 		t, ok := typeOf[name]
 		switch {
 		case name == d.opts.TimestampColumn:
-			c.kind = kindTimestamp
+			c.kind = values.KindTimestamp
 			d.tsCol = len(d.cols)
 		case name == d.opts.ChangeSeqColumn:
-			c.kind = kindString
+			c.kind = values.KindString
 			d.seqField, d.seqCol = c.field, len(d.cols)
 		case !ok:
-			c.kind = kindString
+			c.kind = values.KindString
 		default:
 			c.kind, c.prec, c.scale = kindOf(t)
 		}
@@ -477,29 +405,21 @@ func (d *Decoder) buildColsAt(names, all []string, first int, typeOf map[string]
 
 var timestampType, _ = change.ParseType("timestamp")
 
-func kindOf(t arrow.DataType) (colKind, int32, int32) {
-	switch t.ID() {
-	case arrow.INT32:
-		return kindInt32, 0, 0
-	case arrow.INT64:
-		return kindInt64, 0, 0
-	case arrow.FLOAT32:
-		return kindFloat32, 0, 0
-	case arrow.FLOAT64:
-		return kindFloat64, 0, 0
-	case arrow.DECIMAL128:
+// kindOf is the Kind a column of type t is read as: a type no job-file
+// type name gives is read as string, a timestamp of any unit as
+// microseconds.
+func kindOf(t arrow.DataType) (values.Kind, int32, int32) {
+	k, ok := values.KindOf(t)
+	switch {
+	case t.ID() == arrow.TIMESTAMP:
+		return values.KindTimestamp, 0, 0
+	case !ok:
+		return values.KindString, 0, 0
+	case k == values.KindDecimal:
 		dt := t.(*arrow.Decimal128Type)
-		return kindDecimal, dt.Precision, dt.Scale
-	case arrow.BOOL:
-		return kindBool, 0, 0
-	case arrow.DATE32:
-		return kindDate, 0, 0
-	case arrow.TIMESTAMP:
-		return kindTimestamp, 0, 0
-	case arrow.BINARY:
-		return kindBinary, 0, 0
+		return k, dt.Precision, dt.Scale
 	}
-	return kindString, 0, 0
+	return k, 0, 0
 }
 
 func (d *Decoder) userColumns() []change.Column {
@@ -507,25 +427,25 @@ func (d *Decoder) userColumns() []change.Column {
 	for i, c := range d.cols {
 		var t arrow.DataType
 		switch c.kind {
-		case kindInt32:
+		case values.KindInt32:
 			t = arrow.PrimitiveTypes.Int32
-		case kindInt64:
+		case values.KindInt64:
 			t = arrow.PrimitiveTypes.Int64
-		case kindFloat32:
+		case values.KindFloat32:
 			t = arrow.PrimitiveTypes.Float32
-		case kindFloat64:
+		case values.KindFloat64:
 			t = arrow.PrimitiveTypes.Float64
-		case kindDecimal:
+		case values.KindDecimal:
 			t = &arrow.Decimal128Type{Precision: c.prec, Scale: c.scale}
-		case kindBool:
+		case values.KindBool:
 			t = arrow.FixedWidthTypes.Boolean
-		case kindDate:
+		case values.KindDate:
 			t = arrow.FixedWidthTypes.Date32
-		case kindTimestamp:
+		case values.KindTimestamp:
 			t = timestampType
-		case kindString:
+		case values.KindString:
 			t = arrow.BinaryTypes.String
-		case kindBinary:
+		case values.KindBinary:
 			t = arrow.BinaryTypes.Binary
 		}
 		cols[i] = change.Column{Name: c.name, Type: t}
@@ -680,17 +600,17 @@ func (d *Decoder) Close() error {
 		d.rb.Release()
 		d.rb = nil
 	}
-	d.closeGz()
+	d.closeSrc()
 	if d.err == nil {
 		d.err = errors.New("decoder closed")
 	}
 	return nil
 }
 
-func (d *Decoder) closeGz() {
-	if d.gz != nil {
-		d.gz.Close()
-		d.gz = nil
+func (d *Decoder) closeSrc() {
+	if d.src != nil {
+		d.src.Close()
+		d.src = nil
 	}
 }
 
@@ -737,8 +657,7 @@ func (d *Decoder) scanErr(err error) error {
 // readErr turns a read error into a MalformedError when it says the gzip
 // stream is bad, and wraps it otherwise (an I/O failure, not bad input).
 func (d *Decoder) readErr(err error, gz bool) error {
-	var ce flate.CorruptInputError
-	if gz && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+	if gz && gunzip.Corrupt(err) {
 		line := int64(0)
 		if d.sc != nil {
 			line = d.sc.startLine
@@ -762,17 +681,15 @@ func (d *Decoder) beginRecord() error {
 	if d.opField >= 0 {
 		f := fields[d.opField]
 		var err error
-		if d.op, err = change.ParseOp(unsafeString(f)); err != nil {
+		if d.op, err = change.ParseOp(values.View(f)); err != nil {
 			return d.malformed(d.sc.startLine, "Op", err.Error())
 		}
 	}
 	d.seqText = nil
 	if d.seqField >= 0 && !d.isNull(fields[d.seqField], quoted[d.seqField]) {
 		d.seqText = fields[d.seqField]
-		for _, c := range d.seqText {
-			if c < '0' || c > '9' {
-				return d.malformed(d.sc.startLine, d.cols[d.seqCol].name, fmt.Sprintf("change sequence %s is not all digits", quoteField(d.seqText)))
-			}
+		if !values.OnlyDigits(d.seqText) {
+			return d.malformed(d.sc.startLine, d.cols[d.seqCol].name, fmt.Sprintf("change sequence %s is not all digits", quoteField(d.seqText)))
 		}
 	}
 	d.pending, d.keyChange = true, false
@@ -854,36 +771,36 @@ func (d *Decoder) keyBytes(c *outCol, dst, f []byte, quoted bool) ([]byte, error
 		return dst, errors.New("a key value cannot be the no_sup_value")
 	}
 	switch c.kind {
-	case kindInt32, kindInt64:
+	case values.KindInt32, values.KindInt64:
 		bits := uint(64)
-		if c.kind == kindInt32 {
+		if c.kind == values.KindInt32 {
 			bits = 32
 		}
-		v, err := parseInt(f, bits)
+		v, err := values.ParseInt(f, bits)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
-	case kindDecimal:
-		v, err := parseDecimal(f, c.prec, c.scale)
+	case values.KindDecimal:
+		v, err := values.ParseDecimal(f, c.prec, c.scale)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w for decimal(%d,%d)", quoteField(f), err, c.prec, c.scale)
 		}
 		dst = binary.BigEndian.AppendUint64(dst, uint64(v.HighBits()))
 		return binary.BigEndian.AppendUint64(dst, v.LowBits()), nil
-	case kindDate:
-		v, err := parseDate(f)
+	case values.KindDate:
+		v, err := values.ParseDate(f)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
-	case kindTimestamp:
-		v, err := parseTimestamp(f)
+	case values.KindTimestamp:
+		v, _, err := values.ParseTimestamp(f)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
-	case kindBool:
+	case values.KindBool:
 		v, err := parseBool(f)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
@@ -892,17 +809,17 @@ func (d *Decoder) keyBytes(c *outCol, dst, f []byte, quoted bool) ([]byte, error
 			return append(dst, 1), nil
 		}
 		return append(dst, 0), nil
-	case kindFloat32, kindFloat64:
+	case values.KindFloat32, values.KindFloat64:
 		bits := 64
-		if c.kind == kindFloat32 {
+		if c.kind == values.KindFloat32 {
 			bits = 32
 		}
-		v, err := parseFloat(f, bits)
+		v, err := values.ParseFloat(f, bits)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
-	case kindBinary:
+	case values.KindBinary:
 		out, err := appendHex(dst, f)
 		if err != nil {
 			return dst, fmt.Errorf("%s: %w", quoteField(f), err)
@@ -977,9 +894,9 @@ func (d *Decoder) valueHint(c *outCol, f []byte) string {
 	switch {
 	case c.name == d.opts.TimestampColumn:
 		return " (dms.timestamp_column is read as a timestamp)"
-	case c.kind == kindDecimal:
+	case c.kind == values.KindDecimal:
 		return "; the type comes from columns: widen the decimal (at most 38 digits), or declare the column string to keep the text as written"
-	case c.kind == kindString:
+	case c.kind == values.KindString:
 		return ""
 	}
 	return "; the type comes from columns (declare the column string to keep the text as written)"
@@ -1004,60 +921,62 @@ func (d *Decoder) appendValue(c *outCol, f []byte, quoted bool) error {
 		return nil
 	}
 	switch c.kind {
-	case kindString:
+	case values.KindString:
 		if err := checkUTF8(f); err != nil {
 			return err
 		}
 		c.b.(*array.StringBuilder).BinaryBuilder.Append(f)
-	case kindInt32:
-		v, err := parseInt(f, 32)
+	case values.KindInt32:
+		v, err := values.ParseInt(f, 32)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.Int32Builder).Append(int32(v))
-	case kindInt64:
-		v, err := parseInt(f, 64)
+	case values.KindInt64:
+		v, err := values.ParseInt(f, 64)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.Int64Builder).Append(v)
-	case kindFloat32:
-		v, err := parseFloat(f, 32)
+	case values.KindFloat32:
+		v, err := values.ParseFloat(f, 32)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.Float32Builder).Append(float32(v))
-	case kindFloat64:
-		v, err := parseFloat(f, 64)
+	case values.KindFloat64:
+		v, err := values.ParseFloat(f, 64)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.Float64Builder).Append(v)
-	case kindDecimal:
-		v, err := parseDecimal(f, c.prec, c.scale)
+	case values.KindDecimal:
+		v, err := values.ParseDecimal(f, c.prec, c.scale)
 		if err != nil {
 			return fmt.Errorf("%s: %w for decimal(%d,%d)", quoteField(f), err, c.prec, c.scale)
 		}
 		c.b.(*array.Decimal128Builder).Append(v)
-	case kindBool:
+	case values.KindBool:
 		v, err := parseBool(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.BooleanBuilder).Append(v)
-	case kindDate:
-		v, err := parseDate(f)
+	case values.KindDate:
+		v, err := values.ParseDate(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.Date32Builder).Append(arrow.Date32(v))
-	case kindTimestamp:
-		v, err := parseTimestamp(f)
+	case values.KindTimestamp:
+		// Digits below a microsecond are dropped: the column holds
+		// microseconds.
+		v, _, err := values.ParseTimestamp(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", quoteField(f), err)
 		}
 		c.b.(*array.TimestampBuilder).Append(arrow.Timestamp(v))
-	case kindBinary:
+	case values.KindBinary:
 		var err error
 		d.hexBuf, err = appendHex(d.hexBuf[:0], f)
 		if err != nil {

@@ -12,6 +12,11 @@
 // are not supported. Gzip is recognised from the magic bytes 1f 8b, not from
 // the suffix.
 //
+// Format holds a table's Options with the rules for whole files that the
+// engine asks before it reads one: Order (which objects are change files,
+// in apply order, and why the others are not), IsSnapshot (a full load
+// starts a load generation) and Open.
+//
 // # Format subset
 //
 // One record is

@@ -2,15 +2,13 @@ package dmscsv
 
 import (
 	"bytes"
-	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // fuzzOptions picks one of a few option sets from the bits of v.
@@ -41,48 +39,14 @@ func fuzzOptions(t testing.TB, v uint8) (key string, opts Options) {
 	return key, to.options(t)
 }
 
-// decodeRendered decodes data fully and renders rows, or returns the error.
-func decodeRendered(t testing.TB, mem memory.Allocator, r io.Reader, key string, opts Options) (string, error) {
-	name, err := ParseName(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := NewDecoder(r, File{Name: name, Generation: 1}, opts, mem)
-	if err != nil {
-		return "", err
-	}
-	defer dec.Close()
-	var sb strings.Builder
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			return sb.String(), nil
-		}
-		if err != nil {
-			return sb.String(), err
-		}
-		if int(rec.NumRows()) > opts.BatchRows {
-			t.Errorf("batch of %d rows > %d", rec.NumRows(), opts.BatchRows)
-		}
-		for i, c := range rec.Columns() {
-			if c.Len() != int(rec.NumRows()) {
-				t.Errorf("column %d has %d rows, batch %d", i, c.Len(), rec.NumRows())
-			}
-		}
-		renderRows(&sb, rec)
-		rec.Release()
-	}
-}
-
 func FuzzDecode(f *testing.F) {
-	paths, _ := filepath.Glob("testdata/*/*.csv*")
-	real, _ := filepath.Glob("testdata/real/*/*.csv*")
-	for _, p := range append(paths, real...) {
+	for _, p := range decodetest.Inputs(f, "testdata/*/*.csv*", "testdata/real/*/*.csv*") {
 		data, err := os.ReadFile(p)
-		if err == nil {
-			for _, v := range []uint8{0, 1, 5, 13, 37, 45, 67, 69, 255} {
-				f.Add(data, v)
-			}
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, v := range []uint8{0, 1, 5, 13, 37, 45, 67, 69, 255} {
+			f.Add(data, v)
 		}
 	}
 	f.Add([]byte("I,1,a,,\nU,2,b,,1\nU,2,c,,2\nD,2,,,\n"), uint8(67))
@@ -95,37 +59,16 @@ func FuzzDecode(f *testing.F) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		defer mem.AssertSize(t, 0)
 		key, opts := fuzzOptions(t, v)
-		got, err := decodeRendered(t, mem, bytes.NewReader(data), key, opts)
-		if err != nil {
-			var me *change.MalformedError
-			if !asMalformed(err, &me) {
-				t.Fatalf("error %v is not a MalformedError", err)
+		// Any error is a MalformedError; the same bytes read one at a
+		// time, and in bigger batches, give the same rows and error.
+		decodetest.SameForSplits(t, opts.BatchRows, 1000, func(s decodetest.Split) (string, error) {
+			o := opts
+			o.BatchRows = s.BatchRows
+			got, err := decodeRead(t, mem, s.Wrap(bytes.NewReader(data)), key, 1, o)
+			if _, ok := err.(*change.MalformedError); err != nil && !ok {
+				t.Fatalf("error %v is not a *change.MalformedError", err)
 			}
-		}
-		// The same bytes read one at a time, and in bigger batches, must give
-		// the same rows and the same error.
-		got1, err1 := decodeRendered(t, mem, oneByteReader{bytes.NewReader(data)}, key, opts)
-		if got1 != got || errText(err1) != errText(err) {
-			t.Fatalf("one-byte reads differ:\n%s %v\nvs\n%s %v", got1, err1, got, err)
-		}
-		opts.BatchRows = 1000
-		got2, err2 := decodeRendered(t, mem, bytes.NewReader(data), key, opts)
-		// With an error, bigger batches return fewer of the rows before it.
-		if errText(err2) != errText(err) || (err == nil && got2 != got) || !strings.HasPrefix(got, got2) {
-			t.Fatalf("BatchRows 1000 differs:\n%s %v\nvs\n%s %v", got2, err2, got, err)
-		}
+			return got, err
+		})
 	})
-}
-
-func asMalformed(err error, me **change.MalformedError) bool {
-	e, ok := err.(*change.MalformedError)
-	*me = e
-	return ok
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

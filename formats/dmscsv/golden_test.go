@@ -2,24 +2,19 @@ package dmscsv
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/arrowtext"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
+	"github.com/lakemerge/lakemerge/internal/testkit/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*/expected.txt from the decoder's output")
@@ -63,192 +58,74 @@ func (o testOptions) options(t testing.TB) Options {
 	if o.Delimiter != "" {
 		opts.Delimiter = o.Delimiter[0]
 	}
-	for _, c := range o.Columns {
-		typ, err := change.ParseType(c[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Columns = append(opts.Columns, change.Column{Name: c[0], Type: typ})
-	}
+	opts.Columns = decodetest.Columns(t, o.Columns)
 	return opts
 }
 
-// decodeAll decodes data and renders every row; it checks that all batches
-// share one schema and respect BatchRows.
+// decodeAll decodes data and renders every row after the schema, checking
+// the batch contract (decodetest.Drain).
 func decodeAll(t testing.TB, mem memory.Allocator, key string, gen uint32, data []byte, opts Options) (string, error) {
+	t.Helper()
+	return decodeRead(t, mem, bytes.NewReader(data), key, gen, opts)
+}
+
+// decodeRead is decodeAll from a reader.
+func decodeRead(t testing.TB, mem memory.Allocator, r io.Reader, key string, gen uint32, opts Options) (string, error) {
 	t.Helper()
 	name, err := ParseName(key)
 	if err != nil {
 		t.Fatalf("ParseName(%q): %v", key, err)
 	}
-	dec, err := NewDecoder(bytes.NewReader(data), File{Name: name, Generation: gen}, opts, mem)
+	dec, err := NewDecoder(r, File{Name: name, Generation: gen}, opts, mem)
 	if err != nil {
 		return "", err
 	}
 	defer dec.Close()
 	var sb strings.Builder
-	sb.WriteString("schema: " + renderSchema(dec.Schema()) + "\n")
+	sb.WriteString("schema: " + arrowtext.Schema(dec.Schema()) + "\n")
 	batchRows := opts.BatchRows
 	if batchRows <= 0 {
 		batchRows = defaultBatchRows
 	}
-	for {
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return sb.String(), err
-		}
-		if !rec.Schema().Equal(dec.Schema()) {
-			t.Errorf("batch schema %s differs from decoder schema %s", rec.Schema(), dec.Schema())
-		}
-		if rec.NumRows() == 0 || rec.NumRows() > int64(batchRows) {
-			t.Errorf("batch of %d rows, BatchRows %d", rec.NumRows(), batchRows)
-		}
-		renderRows(&sb, rec)
-		rec.Release()
-	}
-	if _, err := dec.Next(); err != io.EOF {
-		t.Errorf("Next after EOF: %v, want io.EOF", err)
-	}
-	return sb.String(), nil
+	err = decodetest.Drain(t, dec, batchRows, func(rec arrow.RecordBatch) { arrowtext.Rows{}.Write(&sb, rec) })
+	return sb.String(), err
 }
 
-func renderSchema(s *arrow.Schema) string {
-	var parts []string
-	for _, f := range s.Fields() {
-		if change.IsSystemColumn(f.Name) {
-			continue
-		}
-		parts = append(parts, f.Name+" "+change.TypeName(f.Type))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func renderRows(sb *strings.Builder, rec arrow.RecordBatch) {
-	s := rec.Schema()
-	op := rec.Column(s.FieldIndices(change.ColOp)[0]).(*array.Int8)
-	seq := rec.Column(s.FieldIndices(change.ColSeq)[0]).(*array.Binary)
-	for r := 0; r < int(rec.NumRows()); r++ {
-		fmt.Fprintf(sb, "%s seq=%x", change.Op(op.Value(r)), seq.Value(r))
-		if ki := s.FieldIndices(change.ColKeep); len(ki) == 1 && rec.Column(ki[0]).IsValid(r) {
-			fmt.Fprintf(sb, " keep=%08b", rec.Column(ki[0]).(*array.Binary).Value(r))
-		}
-		for i, f := range s.Fields() {
-			if change.IsSystemColumn(f.Name) {
-				continue
-			}
-			sb.WriteString(" " + f.Name + "=" + renderValue(rec.Column(i), r))
-		}
-		sb.WriteByte('\n')
-	}
-}
-
-func renderValue(a arrow.Array, r int) string {
-	if a.IsNull(r) {
-		return "NULL"
-	}
-	switch a := a.(type) {
-	case *array.Int32:
-		return strconv.FormatInt(int64(a.Value(r)), 10)
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(r), 10)
-	case *array.Float32:
-		return strconv.FormatFloat(float64(a.Value(r)), 'g', -1, 32)
-	case *array.Float64:
-		return strconv.FormatFloat(a.Value(r), 'g', -1, 64)
-	case *array.Decimal128:
-		return a.Value(r).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(r))
-	case *array.Date32:
-		return a.Value(r).ToTime().Format("2006-01-02")
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(r))).UTC().Format("2006-01-02 15:04:05.000000")
-	case *array.String:
-		return strconv.Quote(a.Value(r))
-	case *array.Binary:
-		return "0x" + hex.EncodeToString(a.Value(r))
-	}
-	return fmt.Sprintf("?%s", a.DataType())
-}
-
+// goldenCase is a golden case folder with its one input file, keyed as a
+// DMS object of table public.orders.
 type goldenCase struct {
-	dir, key string
-	data     []byte
-	opts     testOptions
+	decodetest.Case[testOptions]
+	key  string
+	data []byte
 }
 
+// loadGoldenCases loads testdata/<case>, hand-written edge cases, and
+// testdata/real/<case>, files real DMS tasks wrote (see
+// testdata/real/README.md).
 func loadGoldenCases(t *testing.T) []goldenCase {
-	// testdata/<case>: hand-written edge cases; testdata/real/<case>: files
-	// real DMS tasks wrote (see testdata/real/README.md).
-	dirs, err := filepath.Glob("testdata/*/options.json")
-	real, err2 := filepath.Glob("testdata/real/*/options.json")
-	if err != nil || err2 != nil || len(dirs) == 0 || len(real) == 0 {
-		t.Fatalf("no golden cases: %v %v", err, err2)
-	}
-	dirs = append(dirs, real...)
+	t.Helper()
 	var cases []goldenCase
-	for _, p := range dirs {
-		dir := filepath.Dir(p)
-		var c goldenCase
-		c.dir = dir
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
+	for _, c := range decodetest.Cases[testOptions](t, "testdata/*/options.json", "testdata/real/*/options.json") {
+		if len(c.Inputs) != 1 {
+			t.Fatalf("%s: %d input files, want one", c.Dir, len(c.Inputs))
 		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c.opts); err != nil {
-			t.Fatalf("%s: %v", p, err)
+		for n, data := range c.Inputs {
+			cases = append(cases, goldenCase{Case: c, key: "raw/public/orders/" + n, data: data})
 		}
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if n := e.Name(); n != "options.json" && n != "expected.txt" && n != "README.md" {
-				if c.key != "" {
-					t.Fatalf("%s: two input files, %s and %s", dir, c.key, n)
-				}
-				c.key = "raw/public/orders/" + n
-				if c.data, err = os.ReadFile(filepath.Join(dir, n)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if c.key == "" {
-			t.Fatalf("%s: no input file", dir)
-		}
-		cases = append(cases, c)
 	}
 	return cases
 }
 
 func TestGolden(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(strings.TrimPrefix(c.dir, "testdata/"), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			got, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, c.opts.options(t))
+			got, err := decodeAll(t, mem, c.key, c.Options.Generation, c.data, c.Options.options(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			exp := filepath.Join(c.dir, "expected.txt")
-			if *update {
-				if err := os.WriteFile(exp, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(exp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("decoded rows differ from %s\ngot:\n%s\nwant:\n%s", exp, got, want)
-			}
+			golden.Check(t, c.Expected(), got, *update)
 		})
 	}
 }
@@ -257,23 +134,14 @@ func TestGolden(t *testing.T) {
 // sizes and demands the same rows.
 func TestGoldenBatchInvariance(t *testing.T) {
 	for _, c := range loadGoldenCases(t) {
-		t.Run(filepath.Base(c.dir), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			var first string
-			for i, n := range []int{1, 2, 3, 7, 8192} {
-				opts := c.opts.options(t)
+			decodetest.SameForBatchSizes(t, func(n int) (string, error) {
+				opts := c.Options.options(t)
 				opts.BatchRows = n
-				got, err := decodeAll(t, mem, c.key, c.opts.Generation, c.data, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i == 0 {
-					first = got
-				} else if got != first {
-					t.Errorf("BatchRows %d:\n%s\nBatchRows 1:\n%s", n, got, first)
-				}
-			}
+				return decodeAll(t, mem, c.key, c.Options.Generation, c.data, opts)
+			}, 1, 2, 3, 7, 8192)
 		})
 	}
 }
@@ -426,19 +294,7 @@ func TestErrors(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			key := "raw/public/orders/" + tc.key
 			_, err := decodeAll(t, mem, key, 0, []byte(tc.data), tc.opts.options(t))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !errors.Is(err, change.ErrMalformed) {
-				t.Fatalf("error %v does not match change.ErrMalformed", err)
-			}
-			var me *change.MalformedError
-			if !errors.As(err, &me) {
-				t.Fatalf("error %v is not a *change.MalformedError", err)
-			}
-			if me.File != key || me.Line != tc.line || me.Column != tc.column || !strings.Contains(me.Reason, tc.reason) {
-				t.Errorf("got %+v\nwant file %s line %d column %q reason containing %q", *me, key, tc.line, tc.column, tc.reason)
-			}
+			decodetest.Malformed(t, err, key, tc.line, tc.column, tc.reason)
 		})
 	}
 }

@@ -2,9 +2,11 @@ package dmscsv
 
 import (
 	"fmt"
-	"path"
 	"strings"
 	"time"
+
+	"github.com/lakemerge/lakemerge/formats/internal/gunzip"
+	"github.com/lakemerge/lakemerge/formats/internal/values"
 )
 
 // Kind of a DMS file, from its name.
@@ -46,9 +48,7 @@ var (
 // <yyyyMMdd>-<HHmmssSSS or HHmmssSSSS>.csv[.gz] (CDC; the name's time is
 // read as UTC). Anything else is an error; callers decide whether to skip.
 func ParseName(key string) (Name, error) {
-	base := path.Base(key)
-	stem := strings.TrimSuffix(base, ".gz")
-	stem, ok := strings.CutSuffix(stem, ".csv")
+	stem, ok := gunzip.Stem(key, ".csv")
 	if !ok {
 		return Name{}, fmt.Errorf("dms file %q: name does not end in .csv or .csv.gz", key)
 	}
@@ -57,7 +57,7 @@ func ParseName(key string) (Name, error) {
 	}
 	if rest, ok := strings.CutPrefix(stem, "SEGMENT"); ok {
 		n, hex, found := strings.Cut(rest, "_LOAD")
-		if found && n != "" && allDigits(n) && isHex(hex) {
+		if found && values.Numeral(n) && isHex(hex) {
 			return Name{Key: key, Kind: KindLoad}, nil
 		}
 		return Name{}, fmt.Errorf("dms file %q: not SEGMENT<n>_LOAD<hex>.csv", key)
@@ -79,7 +79,7 @@ func ParseName(key string) (Name, error) {
 // (tenths of milliseconds, the AWS doc example).
 func parseCDCStem(s string) (time.Time, error) {
 	const want = "name is not LOAD<hex>, SEGMENT<n>_LOAD<hex> or yyyyMMdd-HHmmssSSS"
-	if len(s) != 18 && len(s) != 19 || s[8] != '-' || !allDigits(s[:8]) || !allDigits(s[9:]) {
+	if len(s) != 18 && len(s) != 19 || s[8] != '-' || !values.OnlyDigits(s[:8]) || !values.OnlyDigits(s[9:]) {
 		return time.Time{}, fmt.Errorf("%s", want)
 	}
 	num := func(i, n int) int {
@@ -104,15 +104,6 @@ func parseCDCStem(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("name time %s is outside 1970..2262", s)
 	}
 	return t, nil
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func isHex(s string) bool {

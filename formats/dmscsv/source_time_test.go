@@ -2,14 +2,16 @@ package dmscsv
 
 import (
 	"bytes"
-	"io"
 	"path"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
 
 // TestSourceTime: for every golden input, SourceTime is the greatest value
@@ -19,29 +21,22 @@ import (
 func TestSourceTime(t *testing.T) {
 	seen := map[string]int{}
 	for _, c := range loadGoldenCases(t) {
-		t.Run(strings.TrimPrefix(c.dir, "testdata/"), func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			name, err := ParseName(c.key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := c.opts.options(t)
+			opts := c.Options.options(t)
 			opts.BatchRows = 1
-			dec, err := NewDecoder(bytes.NewReader(c.data), File{Name: name, Generation: c.opts.Generation}, opts, mem)
+			dec, err := NewDecoder(bytes.NewReader(c.data), File{Name: name, Generation: c.Options.Generation}, opts, mem)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dec.Close()
 			var newest time.Time
-			for {
-				rec, err := dec.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			err = decodetest.Drain(t, dec, 1, func(rec arrow.RecordBatch) {
 				if idx := rec.Schema().FieldIndices(opts.TimestampColumn); opts.TimestampColumn != "" && len(idx) == 1 {
 					col := rec.Column(idx[0]).(*array.Timestamp)
 					for i := 0; i < col.Len(); i++ {
@@ -50,7 +45,9 @@ func TestSourceTime(t *testing.T) {
 						}
 					}
 				}
-				rec.Release()
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 			var want time.Time
 			kind := "none"

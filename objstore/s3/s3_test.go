@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/objstoretest"
 )
@@ -25,17 +25,7 @@ import (
 // (scripts/test.sh starts one and sets LAKEMERGE_S3_ENDPOINT), with test
 // credentials in the environment for the default chain.
 func endpoint(t *testing.T) string {
-	ep := os.Getenv("LAKEMERGE_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_S3_ENDPOINT is not set under CI: the S3 tests would not run")
-		}
-		t.Skip("LAKEMERGE_S3_ENDPOINT not set; run scripts/test.sh")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	return ep
+	return testenv.S3(t)
 }
 
 func newStore(t *testing.T, prefix string) *Store {

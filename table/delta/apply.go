@@ -14,13 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/plan"
 )
-
-// rowRef locates a stored row: data file (as in the log) and position.
-type rowRef struct {
-	path string
-	pos  int64
-}
 
 // Apply stages the deduplicated changes: at most one row per key, with the
 // table's user columns (names and types as Columns after Evolve, any
@@ -40,12 +36,12 @@ type rowRef struct {
 // With truncateBefore set (a new load generation), every live row whose
 // _seq is less than truncateBefore and whose key is not among the changes
 // is deleted as well.
-func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	if x.done || x.applied {
-		return change.ApplyStats{}, fmt.Errorf("apply to %s: Apply may be called once, before Commit", x.name())
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: Apply may be called once, before Commit", x.name())
 	}
 	if x.cols == nil {
-		return change.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
 	}
 	x.applied = true
 	st, err := x.apply(ctx, changes, truncateBefore)
@@ -53,16 +49,14 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	return st, x.t.classify(ctx, x.snap.version, err)
 }
 
-// changeSet is the change batch as Apply uses it.
+// changeSet is the change batch as Apply writes it: its columns conformed
+// to the table's, and which of them each row left out (_keep).
 type changeSet struct {
-	n     int
-	keys  [][]byte // encoded key of each row
-	ops   *array.Int8
-	seqs  *array.Binary
-	keep  *array.Binary // nil without _keep
-	bit   []int         // for each table column, its _keep bit (-1: none)
-	cols  []arrow.Array // the table's columns from the batch (null when absent)
-	byKey *change.KeyIndex
+	n    int
+	keys [][]byte      // encoded key of each row, for the key order of files
+	keep *array.Binary // nil without _keep
+	bit  []int         // for each table column, its _keep bit (-1: none)
+	cols []arrow.Array // the table's columns from the batch (null when absent)
 }
 
 func (c *changeSet) release() { releaseAll(c.cols) }
@@ -76,10 +70,8 @@ func (c *changeSet) kept(i, ci int) bool {
 	return b/8 < len(bits) && bits[b/8]&(1<<(b%8)) != 0
 }
 
-func (c *changeSet) partial(i int) bool {
-	return c.keep != nil && c.keep.IsValid(i) && len(c.keep.Value(i)) > 0
-}
-
+// newChangeSet conforms changes (validated by plan.New) to the table's
+// columns.
 func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*changeSet, error) {
 	cs := &changeSet{}
 	if changes == nil {
@@ -93,28 +85,14 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 		}
 		return nil
 	}
-	var ok bool
-	if cs.ops, ok = col(change.ColOp).(*array.Int8); !ok {
-		return nil, fmt.Errorf("change batch has no int8 column %s", change.ColOp)
-	}
-	if cs.seqs, ok = col(change.ColSeq).(*array.Binary); !ok {
-		return nil, fmt.Errorf("change batch has no binary column %s", change.ColSeq)
-	}
-	if k := col(change.ColKeep); k != nil {
-		if cs.keep, ok = k.(*array.Binary); !ok {
-			return nil, fmt.Errorf("change batch column %s is not binary", change.ColKeep)
-		}
-	}
+	cs.keep, _ = col(change.ColKeep).(*array.Binary)
 	enc, err := change.NewKeyEncoder(changes, x.t.opts.Keys)
 	if err != nil {
 		return nil, err
 	}
 	cs.keys = make([][]byte, cs.n)
-	for i := 0; i < cs.n; i++ {
+	for i := range cs.n {
 		cs.keys[i] = enc.Append(nil, i)
-	}
-	if cs.byKey, err = change.NewKeyIndex(changes, x.t.opts.Keys); err != nil { // refuses repeated keys
-		return nil, fmt.Errorf("change batch: %w", err)
 	}
 	// _keep bit c is the c-th user column of the batch.
 	userBit := map[string]int{}
@@ -145,8 +123,18 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 	return cs, nil
 }
 
-func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
-	var st change.ApplyStats
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
+	var st table.ApplyStats
+	keys := x.t.opts.Keys
+	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: keys, TruncateBefore: truncateBefore,
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
 	cs, err := x.newChangeSet(ctx, changes)
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
@@ -158,14 +146,10 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if n == 0 && truncateBefore == nil && !x.rewriteAll {
 		return st, nil
 	}
-	keys := x.t.opts.Keys
 	x.pruner = newPruner(changes, keys, x.cols)
 
-	// Locate the stored rows of the changed keys.
-	found := make([]bool, n)
-	stale := make([]bool, n)
-	storedAt := make([]rowRef, n)
-	drop := map[string][]int64{} // data file → positions of rows that go
+	// Hand the plan the rows of every file that may hold a changed key (all
+	// of them for a reload).
 	touched := map[string]bool{}
 	x.read = map[string]bool{}
 	var keyCols []column
@@ -173,118 +157,68 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
 	}
 	keyCols = append(keyCols, seqColumn)
-	for _, p := range x.snap.paths() {
-		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[p].Stats) {
+	var scanned int64
+	for _, f := range x.snap.paths() {
+		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[f].Stats) {
 			continue
 		}
-		x.read[p] = true
+		x.read[f] = true
 		if x.rewriteAll {
-			touched[p] = true
+			touched[f] = true
 		}
 		if n == 0 && truncateBefore == nil {
 			continue
 		}
-		st.FilesScanned++
-		err := x.t.readColumns(ctx, p, keyCols, func(rec arrow.RecordBatch, base int64) error {
-			probe := func(int) (int, bool) { return 0, false } // no changes
-			if cs.byKey != nil {
-				var err error
-				if probe, err = cs.byKey.Probe(rec); err != nil {
-					return err
-				}
-			}
-			rseq := rec.Column(len(keys)).(*array.Binary)
-			for r := 0; r < int(rec.NumRows()); r++ {
-				pos := base + int64(r)
-				st.RowsScanned++
-				i, ok := probe(r)
-				if !ok {
-					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
-						drop[p] = append(drop[p], pos)
-						touched[p] = true
-						st.Deleted++
-					}
-					continue
-				}
-				if found[i] {
-					return fmt.Errorf("key of change row %d has two live rows (second in %s at %d): table violates one row per key", i, p, pos)
-				}
-				found[i] = true
-				storedAt[i] = rowRef{path: p, pos: pos}
-				if change.CompareSeq(cs.seqs.Value(i), rseq.Value(r)) <= 0 {
-					stale[i] = true
-					continue
-				}
-				drop[p] = append(drop[p], pos)
-				touched[p] = true
-			}
-			return nil
+		scanned++
+		err := x.t.readColumns(ctx, f, keyCols, func(rec arrow.RecordBatch, base int64) error {
+			return p.Match(f, rec, base, nil)
 		})
 		if err != nil {
-			return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), p, err)
+			return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
 		}
 	}
-
-	// Keys without a live row: a tombstone with a newer or equal _seq makes
-	// the change stale (a late change never resurrects a deleted row).
-	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	d, err := p.Decide()
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	var edits []tombEdit
+	st, x.tomb, x.tombChanged = d.Stats, d.Tombstones, d.TombstonesChanged
+	st.FilesScanned = scanned
+
+	// Each updated row goes back into the file its old row was in; inserts
+	// go to new files.
 	var inserts []int
 	updates := map[string][]int{} // data file → change rows whose old row it holds
-	for i := 0; i < n; i++ {
-		op := change.Op(cs.ops.Value(i))
-		dead, hasTomb := tomb.SeqOf(cs.keys[i])
-		if !found[i] && hasTomb && change.CompareSeq(cs.seqs.Value(i), dead) <= 0 {
-			stale[i] = true
-		}
-		switch {
-		case stale[i]:
-			st.Stale++
-			continue
-		case op == change.OpDelete && found[i]:
-			st.Deleted++
-		case op == change.OpDelete:
-			st.Absent++
-		case found[i]:
-			st.Updated++
-			updates[storedAt[i].path] = append(updates[storedAt[i].path], i)
-		default:
-			st.Inserted++
+	for i := range n {
+		switch p.Verdict(i) {
+		case plan.Update:
+			at, _ := p.StoredAt(i)
+			updates[at.File] = append(updates[at.File], i)
+		case plan.Insert:
 			inserts = append(inserts, i)
-			if cs.partial(i) {
-				st.KeptMissing++
-			}
-		}
-		switch {
-		case op == change.OpDelete:
-			edits = append(edits, tombEdit{Key: cs.keys[i], Seq: bytes.Clone(cs.seqs.Value(i))})
-		case hasTomb:
-			edits = append(edits, tombEdit{Key: cs.keys[i]}) // live again
 		}
 	}
-	slices.SortFunc(edits, func(a, b tombEdit) int { return bytes.Compare(a.Key, b.Key) })
-	now := x.t.now().UnixMicro()
-	x.tomb, x.tombChanged = tomb.Apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
+	drop := map[string][]int64{} // data file → positions of rows that go
+	for _, r := range p.Removed() {
+		drop[r.File] = r.Positions
+		touched[r.File] = true
+	}
 
 	// Rewrite the touched files, each with its updated rows.
 	paths := make([]string, 0, len(touched))
-	for p := range touched {
-		paths = append(paths, p)
+	for f := range touched {
+		paths = append(paths, f)
 	}
 	slices.Sort(paths)
-	for _, p := range paths {
-		if err := x.rewrite(ctx, p, drop[p], updates[p], cs, storedAt, &st); err != nil {
-			return st, fmt.Errorf("apply to %s: rewrite %s: %w", x.name(), p, err)
+	for _, f := range paths {
+		if err := x.rewrite(ctx, f, drop[f], updates[f], cs, p, &st); err != nil {
+			return st, fmt.Errorf("apply to %s: rewrite %s: %w", x.name(), f, err)
 		}
 	}
 	// New files for the inserts.
 	if len(inserts) > 0 {
 		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
 		w := &fileWriter{t: x.t, cols: x.cols, rowBytes: x.snap.rowBytes()}
-		rec, err := x.take(ctx, nil, cs, inserts, nil)
+		rec, err := x.take(ctx, nil, cs, p, inserts, nil)
 		if err != nil {
 			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 		}
@@ -300,7 +234,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 
 // rewrite replaces data file p by a copy without the rows at drop and with
 // the updated rows ups (change rows whose old row p holds), sorted by key.
-func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs *changeSet, storedAt []rowRef, st *change.ApplyStats) error {
+func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs *changeSet, pl *plan.Plan, st *table.ApplyStats) error {
 	add := x.snap.files[p]
 	frec, err := x.t.readFile(ctx, p, x.cols)
 	if err != nil {
@@ -341,7 +275,7 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 	for k, e := range ents {
 		order[k] = e.row
 	}
-	rec, err := x.take(ctx, frec, cs, ups, order, storedAt...)
+	rec, err := x.take(ctx, frec, cs, pl, ups, order)
 	if err != nil {
 		return err
 	}
@@ -370,7 +304,7 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 	return nil
 }
 
-func (x *Txn) addFiles(w *fileWriter, st *change.ApplyStats) {
+func (x *Txn) addFiles(w *fileWriter, st *table.ApplyStats) {
 	x.adds = append(x.adds, w.adds...)
 	x.newFiles = append(x.newFiles, w.files...)
 	for _, a := range w.adds {
@@ -386,8 +320,9 @@ func (x *Txn) addFiles(w *fileWriter, st *change.ApplyStats) {
 // change rows rows, in that order. With frec (a stored file) it is, for
 // each k in order, row order[k] of frec when it is below frec's row count,
 // else change row rows[order[k]-nf], whose left-out columns (_keep) come
-// from its stored row in frec (storedAt). The caller releases the result.
-func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, rows []int, order []int, storedAt ...rowRef) (arrow.RecordBatch, error) {
+// from its stored row in frec (where the plan found it). The caller
+// releases the result.
+func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, p *plan.Plan, rows []int, order []int) (arrow.RecordBatch, error) {
 	cctx := compute.WithAllocator(ctx, x.t.mem)
 	ib := array.NewInt64Builder(x.t.mem)
 	defer ib.Release()
@@ -432,7 +367,8 @@ func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, r
 			}
 			j := r - nf
 			if i := rows[j]; cs.kept(i, ci) {
-				ib.Append(storedAt[i].pos) // the stored value of a left-out column
+				at, _ := p.StoredAt(i)
+				ib.Append(at.Pos) // the stored value of a left-out column
 			} else {
 				ib.Append(int64(r))
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 var smallCols = []change.Column{
@@ -28,7 +29,7 @@ var smallCols = []change.Column{
 func upserts(seq uint64, ids ...int64) []chg {
 	var rows []chg
 	for _, id := range ids {
-		rows = append(rows, chg{op: change.OpUpdate, seq: seq, vals: map[string]any{"id": id, "v": fmt.Sprintf("v%d@%d", id, seq)}})
+		rows = append(rows, chg{Op: change.OpUpdate, Seq: seq, Vals: map[string]any{"id": id, "v": fmt.Sprintf("v%d@%d", id, seq)}})
 	}
 	return rows
 }
@@ -85,7 +86,7 @@ func (h *harness) commit(rows []chg) *Txn {
 	h.t.Helper()
 	rec := buildChanges(h.t, h.m, smallCols, rows, false)
 	defer rec.Release()
-	h.mod.apply(rec, rows, nil)
+	h.mod.Apply(rec, rows, nil)
 	h.bm = h.bm.Advance(nil)
 	_, x := run(h.t, h.tb, smallCols, rec, nil, h.bm)
 	return x
@@ -93,65 +94,7 @@ func (h *harness) commit(rows []chg) *Txn {
 
 func (h *harness) check(what string) {
 	h.t.Helper()
-	diffRows(h.t, what, readRows(h.t, h.tb), h.mod.render())
-}
-
-// TestConcurrentCommitsConflict: two Txns begun from the same version; the
-// second Commit fails with change.ErrConflict, leaves nothing visible, and
-// its changes land when the merge loop begins again.
-func TestConcurrentCommitsConflict(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t, mem.New(), Options{})
-	h.commit(upserts(1, ids(1, 20)...))
-
-	rowsA, rowsB := upserts(2, 1, 2, 3), upserts(3, 30, 31)
-	a, recA := h.begin(rowsA)
-	defer recA.Release()
-	b, recB := h.begin(rowsB)
-	defer recB.Release()
-	bmA := h.bm.Advance(nil)
-	if err := a.Commit(ctx, bmA); err != nil {
-		t.Fatal(err)
-	}
-	h.mod.apply(recA, rowsA, nil)
-	err := b.Commit(ctx, bmA)
-	if !errors.Is(err, change.ErrConflict) || !strings.Contains(err.Error(), "another lakemerge run") {
-		t.Fatalf("second commit: %v, want a conflict with the other run", err)
-	}
-	h.bm = bmA
-	h.check("after the conflict")
-
-	// The merge loop: begin again, apply the same changes, commit.
-	h.commit(rowsB)
-	h.check("after the retry")
-	x, err := h.tb.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x.ReadVersion() != 2 || !x.Bookmark().Equal(h.bm) {
-		t.Fatalf("version %d bookmark %s; want version 2, %s", x.ReadVersion(), x.Bookmark().Summary(), h.bm.Summary())
-	}
-}
-
-// TestConcurrentCreateConflicts: two writers create the same table; the
-// second gets change.ErrConflict and then writes into the first's table.
-func TestConcurrentCreateConflicts(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t, mem.New(), Options{})
-	a, recA := h.begin(upserts(1, 1, 2))
-	defer recA.Release()
-	b, recB := h.begin(upserts(2, 2, 3))
-	defer recB.Release()
-	if err := a.Commit(ctx, bookmarks.Bookmark{Runs: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Commit(ctx, bookmarks.Bookmark{Runs: 1}); !errors.Is(err, change.ErrConflict) {
-		t.Fatalf("second create: %v, want a conflict", err)
-	}
-	h.mod.apply(recA, upserts(1, 1, 2), nil)
-	h.bm = bookmarks.Bookmark{Runs: 1}
-	h.commit(upserts(2, 2, 3))
-	h.check("after both")
+	diffRows(h.t, what, readRows(h.t, h.tb), h.mod.Render())
 }
 
 // foreignCommit commits version v as another writer would: a blind append
@@ -177,7 +120,7 @@ func foreignCommit(t *testing.T, h *harness, v int64, rows []chg, extra ...actio
 		for i := range idx {
 			idx[i] = i
 		}
-		out, err := x.take(ctx, nil, cs, idx, nil)
+		out, err := x.take(ctx, nil, cs, nil, idx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +189,7 @@ func TestForeignCommitRebaseOrConflict(t *testing.T) {
 			c.foreign(h, 1)
 			err := x.Commit(ctx, h.bm.Advance(nil))
 			if c.conflict != "" {
-				if !errors.Is(err, change.ErrConflict) || !strings.Contains(err.Error(), c.conflict) {
+				if !errors.Is(err, table.ErrConflict) || !strings.Contains(err.Error(), c.conflict) {
 					t.Fatalf("commit: %v; want a conflict mentioning %q", err, c.conflict)
 				}
 				return
@@ -257,10 +200,10 @@ func TestForeignCommitRebaseOrConflict(t *testing.T) {
 			if x.Version() != 2 {
 				t.Fatalf("committed version %d, want 2 (after the foreign one)", x.Version())
 			}
-			h.mod.apply(rec, rows, nil)
+			h.mod.Apply(rec, rows, nil)
 			frows := upserts(9, 500, 600)
 			frec := buildChanges(t, h.m, smallCols, frows, false)
-			h.mod.apply(frec, frows, nil)
+			h.mod.Apply(frec, frows, nil)
 			frec.Release()
 			h.check("after the rebased commit")
 		})
@@ -284,7 +227,7 @@ func (s *failingStore) CreateExclusive(ctx context.Context, key string, r io.Rea
 
 // TestCommitUnknownOutcome: a commit whose conditional put fails with a
 // temporary error (a connection reset) after landing reports
-// change.ErrCommitUnknown, and the bookmark Begin reads back tells that it
+// table.ErrCommitUnknown, and the bookmark Begin reads back tells that it
 // landed. An error of no known type is resolved by reading the entry back:
 // it holds our commit, so Commit succeeds.
 func TestCommitUnknownOutcome(t *testing.T) {
@@ -293,7 +236,7 @@ func TestCommitUnknownOutcome(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, change.ErrCommitUnknown},
+		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, table.ErrCommitUnknown},
 		{"untyped", errors.New("something odd"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,7 +260,7 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			if !y.Bookmark().Equal(next) {
 				t.Fatalf("bookmark read back %s, want %s", y.Bookmark().Summary(), next.Summary())
 			}
-			h.mod.apply(rec, rows, nil)
+			h.mod.Apply(rec, rows, nil)
 			h.check("after the unknown outcome")
 		})
 	}

@@ -43,11 +43,11 @@
 // (another lakemerge run: fencing), removed a file this Txn read, or added
 // data that may hold one of this Txn's keys (by its key min/max; any add
 // when this Txn truncates or rewrites the whole table) makes Commit fail
-// with change.ErrConflict; nothing of ours landed and the merge loop reloads
+// with table.ErrConflict; nothing of ours landed and the merge loop reloads
 // and re-plans. Otherwise Commit retries at the next version. Another error
 // of the conditional put is classified by type: a temporary one
 // (throttling, 5xx, a timeout, a dropped connection) is
-// change.ErrCommitUnknown (the entry may have landed, and the bookmark read
+// table.ErrCommitUnknown (the entry may have landed, and the bookmark read
 // back by the next Begin tells), a permanent one (access denied, a missing
 // bucket) fails the run at once, and one of unknown type is resolved by
 // reading the entry back (ours: committed; another writer's: the conflict
@@ -60,8 +60,8 @@
 // file the commit wrote exists in the store with the size written. A
 // mismatch fails the table and writes no entry. Every other error of a
 // commit attempt is classified by type too (Table.classify): temporary is
-// change.ErrTransient, permanent fails at once, and a missing file or an
-// untyped error is change.ErrConflict when the log moved on past the
+// table.ErrTransient, permanent fails at once, and a missing file or an
+// untyped error is table.ErrConflict when the log moved on past the
 // version the attempt began from, permanent otherwise.
 //
 // Every CheckpointInterval versions Commit writes a classic single-file
@@ -129,7 +129,16 @@
 //
 // Each data file carries the system column _seq (binary) of every row, the
 // order key of the change that wrote it: a change applies to a key only when
-// its _seq is greater than the stored one (late changes never win).
+// its _seq is greater than the stored one (late changes never win). Apply
+// hands the key columns and _seq of the files that may hold a changed key to
+// a table/plan Plan, which decides every change and which stored rows go;
+// it rewrites the files that lose rows.
+//
+// Table implements table.Table: Describe (Snapshot is the log version),
+// Read, Vacuum and VacuumPlan (URLs under Options.Location), and Register,
+// which records the table in Options.Catalog with its physical schema
+// (Registration: the columns as the log names them, then _seq) after every
+// run, so a schema change reaches Glue.
 //
 // # lakemerge's state: bookmark and tombstones
 //

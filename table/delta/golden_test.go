@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	testkitgolden "github.com/lakemerge/lakemerge/internal/testkit/golden"
 	"github.com/lakemerge/lakemerge/objstore/mem"
 )
 
@@ -27,33 +27,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got == string(want) {
-		return
-	}
-	gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-	for i := range max(len(gl), len(wl)) {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Fatalf("%s differs from the golden file at line %d (run with -update to accept):\ngot:  %s\nwant: %s", name, i+1, g, w)
-		}
-	}
+	testkitgolden.Check(t, filepath.Join("testdata", name), got, *update)
 }
 
 var (
@@ -95,7 +69,7 @@ func TestLogGolden(t *testing.T) {
 		{Name: "blob", Type: arrow.BinaryTypes.Binary},
 	}
 	row := func(op change.Op, seq uint64, id int64, customer string, cents int64) chg {
-		return chg{op: op, seq: seq, vals: map[string]any{
+		return chg{Op: op, Seq: seq, Vals: map[string]any{
 			"id": id, "Customer": customer, "amount": cents, "ts": int64(1_767_225_600_123_456) + id*1000,
 			"day": int32(20454), "paid": id%2 == 0, "blob": []byte{byte(id)},
 		}}
@@ -115,13 +89,13 @@ func TestLogGolden(t *testing.T) {
 	})
 	commit(cols, []chg{
 		row(change.OpUpdate, 4, 1, "ada lovelace", 1100),
-		{op: change.OpDelete, seq: 5, vals: map[string]any{"id": int64(2)}},
+		{Op: change.OpDelete, Seq: 5, Vals: map[string]any{"id": int64(2)}},
 		row(change.OpInsert, 6, 4, "cy", 0),
 	})
 	cols2 := append(cols, change.Column{Name: "note", Type: arrow.BinaryTypes.String})
 	late := row(change.OpUpdate, 3, 3, "late", 1) // older than the row's _seq 3: stale
 	fresh := row(change.OpUpdate, 7, 4, "cy", 5)
-	fresh.vals["note"] = "first note"
+	fresh.Vals["note"] = "first note"
 	commit(cols2, []chg{late, fresh})
 	if err := tb.Checkpoint(ctx); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/objstore/local"
 )
 
@@ -27,17 +27,7 @@ import (
 // LAKEMERGE_PYTHON without those packages is a failure, not a skip.
 func interopPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
-		t.Skip("LAKEMERGE_PYTHON is not set: the deltalake/duckdb interop check does not run")
-	}
-	if out, err := exec.Command(py, "-c", "import deltalake, duckdb").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("LAKEMERGE_PYTHON=%s cannot import deltalake and duckdb under CI: %v\n%s", py, err, out)
-		}
-		t.Skipf("LAKEMERGE_PYTHON=%s lacks deltalake or duckdb: %v", py, err)
-	}
-	return py
+	return testenv.Python(t, "deltalake", "duckdb")
 }
 
 // pyRead is what testdata/read_delta.py prints.
@@ -140,8 +130,8 @@ func compareWithDeltalake(t *testing.T, py string, tb *Table, dir string, runs i
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != info.Version {
-		t.Errorf("deltalake reads version %d, lakemerge %d", got.Version, info.Version)
+	if got.Version != info.Snapshot {
+		t.Errorf("deltalake reads version %d, lakemerge %d", got.Version, info.Snapshot)
 	}
 	if got.Txn == nil || *got.Txn != runs {
 		t.Errorf("deltalake's transaction_version(lakemerge) = %v, want %d", got.Txn, runs)
@@ -193,9 +183,9 @@ deltalake.write_deltalake(sys.argv[1], pa.table({"id": pa.array([1, 2, 3], pa.in
 	m := checkedMem(t)
 	tb := New(store, "t/", Options{Keys: []string{"id"}}, m)
 	rows := []chg{
-		{op: change.OpUpdate, seq: 1, vals: map[string]any{"id": int64(2), "v": "B"}},
-		{op: change.OpDelete, seq: 1, vals: map[string]any{"id": int64(3)}},
-		{op: change.OpInsert, seq: 1, vals: map[string]any{"id": int64(4), "v": "d"}},
+		{Op: change.OpUpdate, Seq: 1, Vals: map[string]any{"id": int64(2), "v": "B"}},
+		{Op: change.OpDelete, Seq: 1, Vals: map[string]any{"id": int64(3)}},
+		{Op: change.OpInsert, Seq: 1, Vals: map[string]any{"id": int64(4), "v": "d"}},
 	}
 	rec := buildChanges(t, m, smallCols, rows, false)
 	defer rec.Release()

@@ -103,7 +103,7 @@ func TestTimestampTableUpgrade(t *testing.T) {
 		return false
 	}
 
-	acts := commit(cols, []chg{{op: change.OpInsert, seq: 1, vals: map[string]any{"id": int64(1), "at": int64(1_054_736)}}})
+	acts := commit(cols, []chg{{Op: change.OpInsert, Seq: 1, Vals: map[string]any{"id": int64(1), "at": int64(1_054_736)}}})
 	for _, a := range acts {
 		if a.Protocol != nil || a.MetaData != nil {
 			t.Fatalf("a commit without schema change wrote %+v %+v", a.Protocol, a.MetaData)
@@ -114,7 +114,7 @@ func TestTimestampTableUpgrade(t *testing.T) {
 	}
 
 	wide := append(slices.Clone(cols), change.Column{Name: "seen", Type: ts})
-	acts = commit(wide, []chg{{op: change.OpInsert, seq: 2, vals: map[string]any{"id": int64(2), "at": int64(-1), "seen": int64(7)}}})
+	acts = commit(wide, []chg{{Op: change.OpInsert, Seq: 2, Vals: map[string]any{"id": int64(2), "at": int64(-1), "seen": int64(7)}}})
 	var prot *protocolAction
 	var meta *metadataAction
 	for _, a := range acts {

@@ -3,27 +3,19 @@ package delta
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // stateFile is the content of a state file (see the package doc).
@@ -49,11 +41,6 @@ type state struct {
 	path  string       // the state file, "" for none
 }
 
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
 // readState reads the state file ref names and checks it against its
 // digest and the txn version runs.
 func (t *Table) readState(ctx context.Context, ref *stateRef, runs int64) (state, error) {
@@ -67,8 +54,10 @@ func (t *Table) readState(ctx context.Context, ref *stateRef, runs int64) (state
 	if err != nil {
 		return state{}, fmt.Errorf("read lakemerge state %s: %w", ref.State, err)
 	}
-	if ref.SHA256 != "" && digest(b) != ref.SHA256 {
-		return state{}, fmt.Errorf("read lakemerge state: %s does not match its digest: %w", ref.State, bookmarks.ErrCorrupt)
+	if ref.SHA256 != "" {
+		if err := (table.SideFile{Path: ref.State, SHA256: ref.SHA256}).Check(b); err != nil {
+			return state{}, fmt.Errorf("read lakemerge state: %w: %w", err, bookmarks.ErrCorrupt)
+		}
 	}
 	var sf stateFile
 	if err := json.Unmarshal(b, &sf); err != nil {
@@ -99,11 +88,11 @@ func (t *Table) writeState(ctx context.Context, bm bookmarks.Bookmark, tombs *to
 	if err != nil {
 		return nil, 0, err
 	}
-	key := fmt.Sprintf("%sstate-%020d-%s.json", stateDir, bm.Runs, uuid.NewString())
-	if err := t.store.Put(ctx, t.root+key, bytes.NewReader(b)); err != nil {
+	f := table.NewSideFile(fmt.Sprintf("%sstate-%020d-%s.json", stateDir, bm.Runs, uuid.NewString()), b)
+	if err := t.store.Put(ctx, t.root+f.Path, bytes.NewReader(b)); err != nil {
 		return nil, 0, fmt.Errorf("write lakemerge state: %w", err)
 	}
-	return &stateRef{State: key, SHA256: digest(b), Runs: strconv.FormatInt(bm.Runs, 10)}, int64(len(b)), nil
+	return &stateRef{State: f.Path, SHA256: f.SHA256, Runs: strconv.FormatInt(bm.Runs, 10)}, f.Size, nil
 }
 
 // runsOf returns the run number in a state or tombstone file name.
@@ -207,54 +196,20 @@ func sideFileLive(rel string, minRuns int64, tombs string, ok bool) bool {
 	return r >= minRuns || rel == tombs
 }
 
-// The tombstone set is change.Tombstones; this file stores it.
-type (
-	tombstones = change.Tombstones
-	tombEdit   = change.TombEdit
-)
-
 // readTombstones reads the tombstone file ref names (none for nil).
-func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory.Allocator) (*tombstones, error) {
-	ts := &tombstones{}
+func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory.Allocator) (*table.Tombstones, error) {
 	if ref == nil {
-		return ts, nil
+		return &table.Tombstones{}, nil
 	}
 	b, err := t.readAll(ctx, t.root+ref.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
 	}
-	if digest(b) != ref.SHA256 {
-		return nil, fmt.Errorf("read tombstones: %s does not match its digest", ref.Path)
+	if err := (table.SideFile{Path: ref.Path, SHA256: ref.SHA256}).Check(b); err != nil {
+		return nil, fmt.Errorf("read tombstones: %w", err)
 	}
-	pr, err := file.NewParquetReader(bytes.NewReader(b))
+	ts, err := table.DecodeTombstones(ctx, b, mem)
 	if err != nil {
-		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
-	}
-	defer pr.Close()
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		keys, ok1 := rec.Column(0).(*array.Binary)
-		seqs, ok2 := rec.Column(1).(*array.Binary)
-		at, ok3 := rec.Column(2).(*array.Int64)
-		if !ok1 || !ok2 || !ok3 {
-			return nil, fmt.Errorf("read tombstones %s: unexpected columns %s", ref.Path, rec.Schema())
-		}
-		for r := 0; r < int(rec.NumRows()); r++ {
-			ts.Keys = append(ts.Keys, bytes.Clone(keys.Value(r)))
-			ts.Seqs = append(ts.Seqs, bytes.Clone(seqs.Value(r)))
-			ts.At = append(ts.At, at.Value(r))
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read tombstones %s: %w", ref.Path, err)
 	}
 	return ts, nil
@@ -262,38 +217,17 @@ func (t *Table) readTombstones(ctx context.Context, ref *tombFileRef, mem memory
 
 // writeTombstones writes ts as the tombstone file of run runs and returns
 // its reference (nil for an empty set).
-func (t *Table) writeTombstones(ctx context.Context, ts *tombstones, runs int64) (*tombFileRef, error) {
+func (t *Table) writeTombstones(ctx context.Context, ts *table.Tombstones, runs int64) (*tombFileRef, error) {
 	if ts.Len() == 0 {
 		return nil, nil
 	}
-	b := array.NewRecordBuilder(t.mem, change.TombstoneSchema())
-	defer b.Release()
-	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
-	for i := range ts.Keys {
-		kb.Append(ts.Keys[i])
-		sb.Append(ts.Seqs[i])
-		ab.Append(ts.At[i])
-	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	var buf bytes.Buffer
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(t.mem))
-	pw, err := pqarrow.NewFileWriter(change.TombstoneSchema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(t.mem)))
+	b, err := table.EncodeTombstones(ts, t.mem)
 	if err != nil {
+		return nil, err
+	}
+	f := table.NewSideFile(fmt.Sprintf("%stombstones-%020d-%s.parquet", stateDir, runs, uuid.NewString()), b)
+	if err := t.store.Put(ctx, t.root+f.Path, bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("write tombstones: %w", err)
 	}
-	if err := pw.Write(rec); err != nil {
-		pw.Close()
-		return nil, fmt.Errorf("write tombstones: %w", err)
-	}
-	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("write tombstones: %w", err)
-	}
-	key := fmt.Sprintf("%stombstones-%020d-%s.parquet", stateDir, runs, uuid.NewString())
-	sum, size := digest(buf.Bytes()), int64(buf.Len())
-	if err := t.store.Put(ctx, t.root+key, &buf); err != nil {
-		return nil, fmt.Errorf("write tombstones: %w", err)
-	}
-	return &tombFileRef{Path: key, SHA256: sum, Count: ts.Len(), size: size}, nil
+	return &tombFileRef{Path: f.Path, SHA256: f.SHA256, Count: ts.Len(), size: f.Size}, nil
 }

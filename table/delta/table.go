@@ -12,15 +12,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/table"
 )
 
-// Defaults of Options.
+// Defaults of Options (the tombstone horizon's is
+// table.DefaultTombstoneHorizon).
 const (
 	DefaultTargetFileBytes      = 128 << 20
-	DefaultTombstoneHorizon     = 7 * 24 * time.Hour
 	DefaultCheckpointInterval   = 10
 	DefaultLogRetention         = 30 * 24 * time.Hour
 	DefaultDeletedFileRetention = 7 * 24 * time.Hour
@@ -51,6 +51,36 @@ type Options struct {
 	// actions of deleted files (delta.deletedFileRetentionDuration); 0
 	// means 7 days.
 	DeletedFileRetention time.Duration
+	// Location is the table root as a URL (the store's root URL followed
+	// by root), which Describe and VacuumPlan report and Register records;
+	// root when empty.
+	Location string
+	// Catalog is where Register records the table, under Database and
+	// Table; nil: Register does nothing.
+	Catalog         Catalog
+	Database, Table string
+	// Now is the clock of commit timestamps, tombstones, file times and
+	// retention; nil means time.Now.
+	Now func() time.Time
+}
+
+// Catalog records Delta tables for the engines that find tables in a
+// catalog (Athena and Trino through Glue, lakemerge's local catalog
+// file); cmd/lakemerge/wire adapts the job's catalog to it.
+type Catalog interface {
+	RegisterDelta(ctx context.Context, r Registration) error
+}
+
+// Registration is what a catalog records of a Delta table: its name, where
+// its root is, and its physical schema.
+type Registration struct {
+	Database, Table string
+	Location        string // the table root's URL: it holds _delta_log/
+	// Columns are the columns of the table's data files as the log's
+	// schema names them (lower-cased, see the package doc), with the
+	// lakemerge types they hold: the user columns, then _seq (binary),
+	// lakemerge's order key, which every data file carries.
+	Columns []change.Column
 }
 
 // Table writes one Delta table kept under a key prefix of a store. A Table
@@ -76,7 +106,7 @@ func New(store objstore.Store, root string, opts Options, mem memory.Allocator) 
 		opts.TargetFileBytes = DefaultTargetFileBytes
 	}
 	if opts.TombstoneHorizon <= 0 {
-		opts.TombstoneHorizon = DefaultTombstoneHorizon
+		opts.TombstoneHorizon = table.DefaultTombstoneHorizon
 	}
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = DefaultCheckpointInterval
@@ -90,14 +120,22 @@ func New(store objstore.Store, root string, opts Options, mem memory.Allocator) 
 	if opts.Name == "" {
 		opts.Name = strings.TrimSuffix(root, "/")
 	}
-	return &Table{store: store, root: root, opts: opts, mem: mem, now: time.Now}
+	if opts.Location == "" {
+		opts.Location = root
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Table{store: store, root: root, opts: opts, mem: mem, now: opts.Now}
 }
+
+var _ table.Table = (*Table)(nil)
 
 // Root is the table's key prefix in its store.
 func (t *Table) Root() string { return t.root }
 
 // Begin replays the log and starts one commit attempt. Errors are
-// classified: change.ErrTransient for a temporary failure, change.ErrConflict
+// classified: table.ErrTransient for a temporary failure, table.ErrConflict
 // when lakemerge's state file is gone because the table moved on (see
 // classify), or permanent.
 func (t *Table) Begin(ctx context.Context) (*Txn, error) {
@@ -107,8 +145,8 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	s, err := t.load(ctx, -1)
 	if err != nil {
 		err = fmt.Errorf("table %s: %w", t.opts.Name, err)
-		if fault(err) == change.FaultTemporary && ctx.Err() == nil {
-			err = fmt.Errorf("%w: %w", change.ErrTransient, err)
+		if table.FaultOf(err) == table.FaultTemporary && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", table.ErrTransient, err)
 		}
 		return nil, err
 	}
@@ -123,31 +161,32 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	return x, nil
 }
 
-// Info describes a table for `lakemerge status`.
-type Info struct {
-	Exists   bool
-	Location string // the table's key prefix in its store
-	Version  int64  // the newest log version; -1 when the table does not exist
-	Files    int    // live data files
-	Rows     int64  // live rows (from the files' stats)
-	Bookmark bookmarks.Bookmark
-	Columns  []change.Column
-}
-
-// Describe reads the table's current state without changing it.
-func (t *Table) Describe(ctx context.Context) (Info, error) {
-	info := Info{Location: t.root, Version: -1}
+// current replays the log to its newest version, for reading the table as
+// it is; nil when the table does not exist.
+func (t *Table) current(ctx context.Context) (*snapshot, error) {
 	s, err := t.load(ctx, -1)
 	if err != nil {
-		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
 	if s.version < 0 {
-		return info, nil
+		return nil, nil
 	}
 	if err := s.check(false); err != nil {
-		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
-	info.Exists, info.Version, info.Files, info.Columns = true, s.version, len(s.files), userColumns(s.cols)
+	return s, nil
+}
+
+// Describe reads the table's current state without changing it: Snapshot
+// is the newest log version, -1 when the table does not exist (then
+// Location is still where it will be).
+func (t *Table) Describe(ctx context.Context) (table.Info, error) {
+	info := table.Info{Location: t.opts.Location, Snapshot: -1}
+	s, err := t.current(ctx)
+	if err != nil || s == nil {
+		return info, err
+	}
+	info.Exists, info.Snapshot, info.Columns = true, s.version, userColumns(s.cols)
 	for _, p := range s.paths() {
 		if ps, ok := parseStats(s.files[p].Stats); ok && ps.NumRecords != nil {
 			info.Rows += *ps.NumRecords
@@ -168,20 +207,43 @@ func (t *Table) Describe(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
+// Register records the table in Options.Catalog from its log, with its
+// location and its physical schema (Registration), whether the catalog
+// holds it already or not (its schema may have changed); nothing when
+// there is no catalog or no table yet. metadata must be empty: it names an
+// Iceberg metadata file.
+func (t *Table) Register(ctx context.Context, metadata string) (bool, error) {
+	if metadata != "" {
+		return false, fmt.Errorf("register %s: a Delta table is registered from its log; %q names an Iceberg metadata file", t.opts.Name, metadata)
+	}
+	if t.opts.Catalog == nil {
+		return false, nil
+	}
+	s, err := t.current(ctx)
+	if err != nil || s == nil {
+		return false, err
+	}
+	r := Registration{Database: t.opts.Database, Table: t.opts.Table, Location: t.opts.Location}
+	for _, c := range s.cols {
+		r.Columns = append(r.Columns, change.Column{Name: c.phys, Type: c.typ})
+	}
+	if err := t.opts.Catalog.RegisterDelta(ctx, r); err != nil {
+		return false, fmt.Errorf("register %s.%s: %w", r.Database, r.Table, err)
+	}
+	return true, nil
+}
+
 // Read returns every live row of the table's current version (user
 // columns and _seq, under their lakemerge names), file by file in path
 // order. For the demo, status and tests: it holds the whole table in
 // memory. The caller releases the table.
 func (t *Table) Read(ctx context.Context) (arrow.Table, error) {
-	s, err := t.load(ctx, -1)
+	s, err := t.current(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
+		return nil, err
 	}
-	if s.version < 0 {
+	if s == nil {
 		return nil, fmt.Errorf("table %s does not exist", t.opts.Name)
-	}
-	if err := s.check(false); err != nil {
-		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
 	var recs []arrow.RecordBatch
 	defer func() {
@@ -221,18 +283,11 @@ func (t *Table) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// VacuumStats is what Vacuum did.
-type VacuumStats struct {
-	FilesDeleted int64
-	BytesDeleted int64
-}
-
-// VacuumFile is a file Vacuum deletes: its key in the store and its size
-// in bytes.
-type VacuumFile struct {
-	Key  string
-	Size int64
-}
+// VacuumStats and VacuumFile are the shared ones (table.Table).
+type (
+	VacuumStats = table.VacuumStats
+	VacuumFile  = table.VacuumFile
+)
 
 // Vacuum deletes the data files under the table root that the current
 // version does not reference and that were removed (or, for files never
@@ -248,13 +303,13 @@ type VacuumFile struct {
 // remove actions. VacuumPlan lists the same files without deleting them.
 func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStats, error) {
 	var vs VacuumStats
-	files, err := t.VacuumPlan(ctx, retention)
+	files, err := t.vacuumPlan(ctx, retention)
 	if err != nil {
 		return vs, err
 	}
 	var errs []error
 	for _, f := range files {
-		if err := t.store.Delete(ctx, f.Key); err != nil {
+		if err := t.store.Delete(ctx, f.Path); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -267,8 +322,18 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	return vs, nil
 }
 
-// VacuumPlan lists the files Vacuum would delete now, and deletes none.
+// VacuumPlan lists the files Vacuum would delete now, as URLs under
+// Options.Location, and deletes none.
 func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
+	files, err := t.vacuumPlan(ctx, retention)
+	for i, f := range files {
+		files[i].Path = strings.TrimRight(t.opts.Location, "/") + "/" + strings.TrimPrefix(f.Path, t.root)
+	}
+	return files, err
+}
+
+// vacuumPlan lists the files Vacuum deletes, by their keys in the store.
+func (t *Table) vacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
 	s, err := t.load(ctx, -1)
 	if err != nil {
 		return nil, fmt.Errorf("vacuum %s: %w", t.opts.Name, err)
@@ -314,7 +379,7 @@ func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]Vacu
 		if at, ok := removedAt[o.Key]; ok && at > cutoff.UnixMilli() {
 			continue
 		}
-		files = append(files, VacuumFile{Key: o.Key, Size: o.Size})
+		files = append(files, VacuumFile{Path: o.Key, Size: o.Size})
 	}
 	return files, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // Txn is one commit attempt on one table. Call Evolve, then Apply at most
@@ -35,9 +36,9 @@ type Txn struct {
 	pruner      *pruner         // the changed keys, for conflict checks; nil: any
 	nchanges    int64
 	truncate    bool
-	tomb        *tombstones
+	tomb        *table.Tombstones
 	tombChanged bool
-	stats       change.ApplyStats
+	stats       table.ApplyStats
 	copied      int64 // stored rows copied into rewritten files
 	written     int64 // rows in new files
 	// rewrittenRows are the rows the files Apply rewrote held; newFiles
@@ -136,9 +137,9 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 
 // Commit publishes what Apply staged, the metaData of Evolve and bm in one
 // log entry, after verifying the files against the plan (verify). Errors
-// match change.ErrConflict (nothing landed: begin again),
-// change.ErrCommitUnknown (the entry may have landed: compare the bookmark
-// Begin reads back) or change.ErrTransient (nothing landed: try again), or
+// match table.ErrConflict (nothing landed: begin again),
+// table.ErrCommitUnknown (the entry may have landed: compare the bookmark
+// Begin reads back) or table.ErrTransient (nothing landed: try again), or
 // are permanent. The Txn is finished afterwards, whatever the outcome.
 //
 // State and tombstone files of earlier commits are not deleted: log entries
@@ -205,10 +206,10 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		}
 		winner, rerr := x.t.readCommit(ctx, v)
 		if rerr != nil {
-			return fmt.Errorf("%w: commit %s: version %d was taken and cannot be read: %w", change.ErrConflict, x.name(), v, rerr)
+			return fmt.Errorf("%w: commit %s: version %d was taken and cannot be read: %w", table.ErrConflict, x.name(), v, rerr)
 		}
 		if cerr := x.conflict(winner); cerr != nil {
-			return fmt.Errorf("%w: commit %s: version %d %w", change.ErrConflict, x.name(), v, cerr)
+			return fmt.Errorf("%w: commit %s: version %d %w", table.ErrConflict, x.name(), v, cerr)
 		}
 		v++ // the winner did not touch what we read: commit after it
 	}
@@ -219,7 +220,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 
 // putOutcome classifies a failed conditional put of the log entry key
 // (other than "exists"): by type, a temporary failure is
-// change.ErrCommitUnknown (the entry may have landed; the bookmark the next
+// table.ErrCommitUnknown (the entry may have landed; the bookmark the next
 // Begin reads tells) and a permanent one (access denied, a missing bucket)
 // is returned as it is. Otherwise the log tells: landed is true when key
 // holds exactly body (the put landed after all); when key holds another
@@ -229,10 +230,10 @@ func (x *Txn) putOutcome(ctx context.Context, key string, body []byte, err error
 	if ctx.Err() != nil {
 		return false, err
 	}
-	switch fault(err) {
-	case change.FaultTemporary:
-		return false, fmt.Errorf("%w: %w", change.ErrCommitUnknown, err)
-	case change.FaultPermanent:
+	switch table.FaultOf(err) {
+	case table.FaultTemporary:
+		return false, fmt.Errorf("%w: %w", table.ErrCommitUnknown, err)
+	case table.FaultPermanent:
 		return false, err
 	}
 	got, rerr := x.t.readAll(ctx, key)
@@ -240,7 +241,7 @@ func (x *Txn) putOutcome(ctx context.Context, key string, body []byte, err error
 	case errors.Is(rerr, objstore.ErrNotExist):
 		return false, err
 	case rerr != nil:
-		return false, fmt.Errorf("%w: %w (and the entry cannot be read back: %w)", change.ErrCommitUnknown, err, rerr)
+		return false, fmt.Errorf("%w: %w (and the entry cannot be read back: %w)", table.ErrCommitUnknown, err, rerr)
 	}
 	return bytes.Equal(got, body), nil
 }

@@ -2,10 +2,10 @@ package delta
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/lakemerge/lakemerge/objstore"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // newFile is a file a commit writes and references: a data file (rows is
@@ -18,50 +18,27 @@ type newFile struct {
 }
 
 // verify checks the commit against its plan before the log entry is
-// written, so that nothing a writer lost is ever committed:
-//
-//   - the rows of the new data files (their Parquet footers' counts) equal
-//     the rows Apply planned to write: inserts, updates, and the rows kept
-//     from the files it rewrites;
-//   - the rows of the rewritten files equal the rows kept plus the rows
-//     planned to go (the stored rows of updates and deletes, and of a
-//     reload's rows that are gone): every planned delete removed a row;
-//   - every file the commit references and wrote (data, state and
-//     tombstone files) exists in the store with the size written, by a
-//     listing of its key (one request on S3; nothing is downloaded).
-//
-// A mismatch is permanent: the error names what differs, and nothing is
-// committed.
+// written (table.Verify), so that nothing a writer lost is ever committed:
+// the rows of the new data files (their Parquet footers' counts) are the
+// inserts, updates and the rows kept from the files Apply rewrites; the
+// rows of the rewritten files less those kept are the stored rows planned
+// to go (every planned delete removed a row); and every file the commit
+// wrote (data, state and tombstone files) exists in the store with the
+// size written, by a listing of its key (one request on S3; nothing is
+// downloaded).
 func (x *Txn) verify(ctx context.Context) error {
-	var written int64
+	w := table.Written{
+		Copied:      x.copied,
+		Removed:     x.rewrittenRows - x.copied,
+		RemovedFrom: fmt.Sprintf("rewritten files held %d rows, %d kept", x.rewrittenRows, x.copied),
+	}
 	for _, f := range x.newFiles {
 		if f.rows > 0 {
-			written += f.rows
+			w.Rows += f.rows
 		}
+		w.Files = append(w.Files, table.File{Path: f.key, Size: f.size})
 	}
-	s := x.stats
-	var errs []error
-	if want := s.Inserted + s.Updated + x.copied; written != want {
-		errs = append(errs, fmt.Errorf("new data files hold %d rows, the plan writes %d (%d inserts, %d updates, %d rows kept from rewritten files)",
-			written, want, s.Inserted, s.Updated, x.copied))
-	}
-	if want := x.copied + s.Updated + s.Deleted; x.rewrittenRows != want {
-		errs = append(errs, fmt.Errorf("rewritten files held %d rows, the plan keeps %d and removes %d (%d updated, %d deleted)",
-			x.rewrittenRows, x.copied, s.Updated+s.Deleted, s.Updated, s.Deleted))
-	}
-	for _, f := range x.newFiles {
-		size, err := x.t.size(ctx, f.key)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("stat %s: %w", f.key, err))
-		case size != f.size:
-			errs = append(errs, fmt.Errorf("%s has %d bytes, %d were written", f.key, size, f.size))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("verify against the plan: %w", err)
-	}
-	return nil
+	return table.Verify(ctx, x.stats, w, x.t.size)
 }
 
 // size returns the size of the object key, from a listing of the key as

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // TestVerifyCatchesLostFiles: Commit checks the files against the plan
@@ -66,15 +66,15 @@ func TestVerifyCatchesLostFiles(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "verify against the plan") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("commit: %v, want a verify error with %q", err, tc.want)
 			}
-			if change.Retryable(err) {
+			if table.Retryable(err) {
 				t.Fatalf("a commit that does not match its plan is retried: %v", err)
 			}
 			after, err := h.tb.Describe(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if after.Version != before.Version || !after.Bookmark.Equal(before.Bookmark) {
-				t.Fatalf("table moved: version %d → %d", before.Version, after.Version)
+			if after.Snapshot != before.Snapshot || !after.Bookmark.Equal(before.Bookmark) {
+				t.Fatalf("table moved: version %d → %d", before.Snapshot, after.Snapshot)
 			}
 			h.check("after the refused commit")
 		})
@@ -127,7 +127,7 @@ func TestRewriteRefusesFileWithOtherRowCount(t *testing.T) {
 	rec := buildChanges(t, h.m, smallCols, upserts(3, 4), false)
 	defer rec.Release()
 	_, err = x.Apply(ctx, rec, nil)
-	if err == nil || !strings.Contains(err.Error(), "holds 2 rows, the log records 1") || change.Retryable(err) {
+	if err == nil || !strings.Contains(err.Error(), "holds 2 rows, the log records 1") || table.Retryable(err) {
 		t.Fatalf("apply over a file with a wrong row count: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package iceberg
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/plan"
 )
 
 // maxInKeys is the largest key set planned with an IN filter (partition and
@@ -42,20 +43,20 @@ const writerQueue = 4
 // is less than truncateBefore and whose key is not among the changes is
 // deleted as well, so the table ends up holding exactly the new full load.
 //
-// Errors are classified (classify): change.ErrConflict when the table moved
+// Errors are classified (classify): table.ErrConflict when the table moved
 // on and a file of the state this attempt began from is gone,
-// change.ErrTransient, or permanent.
-func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
+// table.ErrTransient, or permanent.
+func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	st, err := x.apply(ctx, changes, truncateBefore)
 	if err != nil {
-		return st, x.t.classify(ctx, beforeCommit, x.began(), "", err)
+		return st, x.t.classify(ctx, table.BeforeCommit, x.began(), "", err)
 	}
 	x.stats = st
 	return st, nil
 }
 
-func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (change.ApplyStats, error) {
-	var st change.ApplyStats
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
+	var st table.ApplyStats
 	if x.tbl == nil {
 		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
 	}
@@ -63,137 +64,70 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if n == 0 && truncateBefore == nil {
 		return st, nil
 	}
-	enc, err := change.NewKeyEncoder(changes, x.t.opts.Keys)
+	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	sch := changes.Schema()
-	ops := changes.Column(sch.FieldIndices(change.ColOp)[0]).(*array.Int8)
-	seqs := changes.Column(sch.FieldIndices(change.ColSeq)[0]).(*array.Binary)
-
-	// Locate the stored rows of the changed keys.
-	stale := make([]bool, n)
-	found := make([]bool, n)
-	storedAt := make([]rowRef, n)   // where the live row of a found key is
-	deletes := map[string][]int64{} // data file path → positions
-	refs := map[string]ice.DataFile{}
-	tasks, err := x.plan(ctx, changes, truncateBefore == nil)
+	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	// Hand the plan the live rows of every file that may hold a changed key
+	// (all of them for a reload).
+	tasks, err := x.candidates(ctx, changes, truncateBefore == nil)
 	if err != nil {
 		return st, err
-	}
-	// The change rows by key, only needed when stored rows exist (not for
-	// the first load of a table).
-	var byKey *change.KeyIndex
-	if len(tasks) > 0 {
-		if byKey, err = change.NewKeyIndex(changes, x.t.opts.Keys); err != nil {
-			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-		}
 	}
 	fs, err := x.tbl.FS(ctx)
 	if err != nil {
 		return st, fmt.Errorf("open table io of %s: %w", x.name(), err)
 	}
 	dels := newDeleteCache(fs, x.t.mem)
+	refs := make(map[string]ice.DataFile, len(tasks))
 	for _, task := range tasks {
 		path := task.File.FilePath()
+		refs[path] = task.File
 		dead, err := dels.positionsFor(ctx, path, task.DeleteFiles)
 		if err != nil {
 			return st, err
 		}
-		st.FilesScanned++
 		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
-			probe, err := byKey.Probe(rec)
-			if err != nil {
-				return err
-			}
-			rseq := rec.Column(rec.Schema().FieldIndices(change.ColSeq)[0]).(*array.Binary)
-			for r := 0; r < int(rec.NumRows()); r++ {
-				pos := base + int64(r)
-				st.RowsScanned++
-				if len(dead) > 0 {
-					if _, gone := slices.BinarySearch(dead, pos); gone {
-						continue
-					}
-				}
-				i, ok := probe(r)
-				if !ok {
-					if truncateBefore != nil && change.CompareSeq(rseq.Value(r), truncateBefore) < 0 {
-						deletes[path] = append(deletes[path], pos)
-						refs[path] = task.File
-						st.Deleted++
-					}
-					continue
-				}
-				if found[i] {
-					return fmt.Errorf("key of change row %d has two live rows (second in %s at %d): table violates one row per key", i, path, pos)
-				}
-				found[i] = true
-				storedAt[i] = rowRef{path: path, pos: pos}
-				if change.CompareSeq(seqs.Value(i), rseq.Value(r)) <= 0 {
-					stale[i] = true
-					continue
-				}
-				deletes[path] = append(deletes[path], pos)
-				refs[path] = task.File
-			}
-			return nil
+			return p.Match(path, rec, base, dead)
 		})
 		if err != nil {
 			return st, fmt.Errorf("read keys of %s: %w", path, err)
 		}
 	}
-
-	// Keys without a live row: a tombstone with a newer or equal _seq makes
-	// the change stale (a late change never resurrects a deleted row).
-	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	d, err := p.Decide()
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	var edits []tombEdit
-	// New rows: applicable inserts and updates.
+	x.tomb, x.tombChanged = d.Tombstones, d.TombstonesChanged
+	st = d.Stats
+	st.FilesScanned = int64(len(tasks)) // position deletes scanned with them
+	// The plan is not needed once the rows to write are filled: taking the
+	// removals now lets its per-change state go before the data files are
+	// written (the peak of a full load).
+	removed := p.Removed()
+
+	// New rows: the inserts and updates, in change order.
 	ib := array.NewInt64Builder(x.t.mem)
 	defer ib.Release()
-	for i := 0; i < n; i++ {
-		op := change.Op(ops.Value(i))
-		key := enc.Append(nil, i)
-		dead, hasTomb := tomb.SeqOf(key)
-		if !found[i] && hasTomb && change.CompareSeq(seqs.Value(i), dead) <= 0 {
-			stale[i] = true
-		}
-		switch {
-		case stale[i]:
-			st.Stale++
-			continue
-		case op == change.OpDelete && found[i]:
-			st.Deleted++
-		case op == change.OpDelete:
-			st.Absent++
-		case found[i]:
-			st.Updated++
+	for i := range n {
+		if p.Verdict(i).Writes() {
 			ib.Append(int64(i))
-		default:
-			st.Inserted++
-			ib.Append(int64(i))
-		}
-		switch {
-		case op == change.OpDelete:
-			edits = append(edits, tombEdit{Key: key, Seq: bytes.Clone(seqs.Value(i))})
-		case hasTomb:
-			edits = append(edits, tombEdit{Key: key}) // live again
 		}
 	}
-	now := nowMicros()
-	x.tomb, x.tombChanged = tomb.Apply(edits, now, now-x.t.opts.TombstoneHorizon.Microseconds(), truncateBefore)
 	if ib.Len() > 0 {
 		idx := ib.NewInt64Array()
 		defer idx.Release()
 		// Columns a change left out take the stored row's value.
-		filled, missing, err := x.fillKept(ctx, fs, changes, idx, found, storedAt)
+		filled, err := x.fillKept(ctx, fs, changes, idx, p)
 		if err != nil {
 			return st, err
 		}
 		defer filled.Release()
-		st.KeptMissing = missing
 		files, bytes, err := x.writeRows(ctx, filled, idx)
 		if err != nil {
 			return st, err
@@ -202,15 +136,9 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		st.DataFiles += int64(len(files))
 		st.BytesWritten += bytes
 	}
-	paths := make([]string, 0, len(deletes))
-	for p := range deletes {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		pos := deletes[p]
-		slices.Sort(pos)
-		df, size, err := x.writePositionDeletes(ctx, fs, refs[p], pos)
+	// A position-delete file per data file that loses rows.
+	for _, r := range removed {
+		df, size, err := x.writePositionDeletes(ctx, fs, refs[r.File], r.Positions)
 		if err != nil {
 			return st, err
 		}
@@ -221,8 +149,10 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	return st, nil
 }
 
-// plan returns the live data files that may hold one of the changed keys.
-func (x *Txn) plan(ctx context.Context, changes arrow.RecordBatch, prune bool) ([]icetable.FileScanTask, error) {
+// candidates returns the live data files that may hold one of the changed
+// keys: pruned by partition and key bounds when prune is set and the key
+// set is small enough for an IN filter, else every live file.
+func (x *Txn) candidates(ctx context.Context, changes arrow.RecordBatch, prune bool) ([]icetable.FileScanTask, error) {
 	if x.tbl.CurrentSnapshot() == nil {
 		return nil, nil
 	}

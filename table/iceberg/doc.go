@@ -11,11 +11,11 @@
 // How Apply finds the rows a change replaces: it plans the table's live data
 // files (pruned by partition and key bounds when the key set is small enough
 // to be an IN filter), reads only the key columns and _seq of those files,
-// drops rows that existing position deletes already removed, and matches the
-// rest with the changes by key (change.KeyIndex). A change whose _seq is not greater
-// than the stored row's _seq is stale and is not applied (late changes never
-// win). Every replaced or deleted row gets a position delete; every
-// applicable insert or update becomes a row of a new data file.
+// drops rows that existing position deletes already removed, and hands the
+// rest to a table/plan Plan, which decides every change (insert, update,
+// delete, stale, absent: late changes never win) and which stored rows go.
+// Every stored row that goes gets a position delete; every insert and update
+// becomes a row of a new data file.
 //
 // Layout: tables are created with bucket(N, first key column) partitioning
 // (N = Options.Buckets, 0 for none), Parquet data page v1, zstd, and
@@ -52,12 +52,17 @@
 // outcome may have committed them (data files of a write that failed
 // before any commit are removed, best effort).
 //
-// Errors are classified by type, never by message (Table.classify):
-// change.ErrConflict when the catalog's compare-and-swap failed or the
+// Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
+// URLs, file:// for local tables), and Register, which does nothing since
+// every commit goes through the catalog.
+//
+// Errors are classified by type, never by message (Table.classify, on
+// table.Classify):
+// table.ErrConflict when the catalog's compare-and-swap failed or the
 // table moved on under the attempt (another commit landed first; this also
-// covers iceberg-go's untyped requirement failures), change.ErrCommitUnknown
+// covers iceberg-go's untyped requirement failures), table.ErrCommitUnknown
 // for a temporary failure in the catalog commit (it may have landed),
-// change.ErrTransient for one before it; a permanent failure (access
+// table.ErrTransient for one before it; a permanent failure (access
 // denied, a missing bucket, a local permission error, a commit that does
 // not match its plan) is returned as it is and fails the run at once.
 package iceberg

@@ -15,24 +15,20 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table/plan"
 )
-
-// rowRef locates a stored row: data file and position.
-type rowRef struct {
-	path string
-	pos  int64
-}
 
 // fillKept returns changes with every column that a written row left out
 // (its change.ColKeep bit set) replaced by the value of the key's stored
-// row, and the number of such rows whose key has no live row (those
-// columns stay NULL). Only the rows at idx are written, so only they are
-// filled. The caller releases the result; changes is borrowed.
-func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBatch, idx *array.Int64, found []bool, storedAt []rowRef) (arrow.RecordBatch, int64, error) {
+// row, as p found it; a key without a live row keeps NULL there (the plan
+// counts those rows, KeptMissing). Only the rows at idx are written, so
+// only they are filled. The caller releases the result; changes is
+// borrowed.
+func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBatch, idx *array.Int64, p *plan.Plan) (arrow.RecordBatch, error) {
 	ki := changes.Schema().FieldIndices(change.ColKeep)
 	if len(ki) == 0 {
 		changes.Retain()
-		return changes, 0, nil
+		return changes, nil
 	}
 	keep := changes.Column(ki[0]).(*array.Binary)
 	var user []int // schema index of user column c (bit c)
@@ -43,15 +39,15 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 	}
 	// need[c] lists the change rows whose user column c comes from storage.
 	need := make([][]int, len(user))
-	byFile := map[string][]int{} // data file → change rows to read from it
-	var missing int64
+	byFile := map[string][]int{}    // data file → change rows to read from it
+	storedAt := make(map[int]int64) // change row → position of its stored row
 	for _, i64 := range idx.Int64Values() {
 		i := int(i64)
 		if keep.IsNull(i) || len(keep.Value(i)) == 0 {
 			continue
 		}
-		if !found[i] {
-			missing++
+		at, found := p.StoredAt(i)
+		if !found {
 			continue
 		}
 		bits := keep.Value(i)
@@ -63,12 +59,13 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 			}
 		}
 		if any {
-			byFile[storedAt[i].path] = append(byFile[storedAt[i].path], i)
+			byFile[at.File] = append(byFile[at.File], i)
+			storedAt[i] = at.Pos
 		}
 	}
 	if len(byFile) == 0 {
 		changes.Retain()
-		return changes, missing, nil
+		return changes, nil
 	}
 	var names []string
 	for c, rows := range need {
@@ -97,7 +94,7 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 		rows := byFile[path]
 		cols, err := x.readRows(cctx, fs, path, names, rows, storedAt, changes.Schema())
 		if err != nil {
-			return nil, 0, fmt.Errorf("read stored values from %s: %w", path, err)
+			return nil, fmt.Errorf("read stored values from %s: %w", path, err)
 		}
 		for j, name := range names {
 			parts[name] = append(parts[name], cols[j])
@@ -127,12 +124,12 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 		}
 		stored, err := array.Concatenate(parts[changes.Schema().Field(f).Name], x.t.mem)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		both, err := array.Concatenate([]arrow.Array{col, stored}, x.t.mem)
 		stored.Release()
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		ib := array.NewInt64Builder(x.t.mem)
 		for i := 0; i < n; i++ {
@@ -148,17 +145,19 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 		both.Release()
 		take.Release()
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		out[f] = filled
 	}
 	rec := array.NewRecordBatch(changes.Schema(), out, int64(n))
-	return rec, missing, nil
+	return rec, nil
 }
 
 // readRows reads columns names of the stored rows of change rows rows (all
-// in data file path), cast to the types of schema.
-func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []string, rows []int, storedAt []rowRef, schema *arrow.Schema) ([]arrow.Array, error) {
+// in data file path, at the positions storedAt gives), cast to the types
+// of schema. A column the file lacks (added to the table after the file
+// was written) is NULL in its rows.
+func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []string, rows []int, storedAt map[int]int64, schema *arrow.Schema) ([]arrow.Array, error) {
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, err
@@ -174,12 +173,20 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 		return nil, err
 	}
 	var leaves []int
-	for _, name := range names {
-		i := pr.MetaData().Schema.ColumnIndexByName(name)
-		if i < 0 {
-			return nil, fmt.Errorf("column %s missing", name)
+	at := make([]int, len(names)) // column of the records read, -1: not in the file
+	for j, name := range names {
+		at[j] = -1
+		if i := pr.MetaData().Schema.ColumnIndexByName(name); i >= 0 {
+			at[j] = len(leaves)
+			leaves = append(leaves, i)
 		}
-		leaves = append(leaves, i)
+	}
+	if len(leaves) == 0 {
+		out := make([]arrow.Array, len(names))
+		for j, name := range names {
+			out[j] = array.MakeArrayOfNull(x.t.mem, schema.Field(schema.FieldIndices(name)[0]).Type, len(rows))
+		}
+		return out, nil
 	}
 	rr, err := fr.GetRecordReader(ctx, leaves, nil)
 	if err != nil {
@@ -202,16 +209,21 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 	}
 	ib := array.NewInt64Builder(x.t.mem)
 	for _, i := range rows {
-		ib.Append(storedAt[i].pos)
+		ib.Append(storedAt[i])
 	}
 	positions := ib.NewInt64Array()
 	ib.Release()
 	defer positions.Release()
 	out := make([]arrow.Array, 0, len(names))
 	for j, name := range names {
+		want := schema.Field(schema.FieldIndices(name)[0]).Type
+		if at[j] < 0 {
+			out = append(out, array.MakeArrayOfNull(x.t.mem, want, len(rows)))
+			continue
+		}
 		chunks := make([]arrow.Array, len(recs))
 		for k, r := range recs {
-			chunks[k] = r.Column(j)
+			chunks[k] = r.Column(at[j])
 		}
 		whole, err := array.Concatenate(chunks, x.t.mem)
 		if err != nil {
@@ -224,7 +236,7 @@ func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []st
 			release(out)
 			return nil, err
 		}
-		if want := schema.Field(schema.FieldIndices(name)[0]).Type; !arrow.TypeEqual(vals.DataType(), want) {
+		if !arrow.TypeEqual(vals.DataType(), want) {
 			cast, err := compute.CastToType(ctx, vals, want)
 			vals.Release()
 			if err != nil {

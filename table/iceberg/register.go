@@ -14,6 +14,8 @@ import (
 
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // ErrUnregistered is matched by the error of a commit attempt that would
@@ -81,6 +83,12 @@ func (t *Table) refuseExisting(ctx context.Context) error {
 	if err != nil || len(files) == 0 {
 		return err
 	}
+	// Another writer may have created the table since this attempt began
+	// (its metadata is what the listing found): then the catalog holds it
+	// and this attempt lost a race, as when CreateTable finds it.
+	if tbl, err := t.Load(ctx); err == nil && tbl != nil {
+		return fmt.Errorf("create %s.%s: created concurrently: %w", t.opts.Database, t.opts.Name, table.ErrConflict)
+	}
 	return fmt.Errorf("create %s.%s: %w: %d metadata file(s) under %s, the newest %s; nothing was written. "+
 		"Register the existing table with `lakemerge register` (it takes the newest metadata file), or move its files away to start a new one",
 		t.opts.Database, t.opts.Name, ErrUnregistered, len(files), t.opts.Location, path.Base(files[len(files)-1].Location))
@@ -99,22 +107,28 @@ type registrar interface {
 // version. Two files with the highest version (a commit and a failed
 // attempt racing it) are ambiguous: Register refuses and names them, and
 // the caller chooses with file. A table the catalog knows is left as it is
-// (registered false).
-func (t *Table) Register(ctx context.Context, file string) (info Info, registered bool, err error) {
+// (registered false), as is a table that has no metadata at all when file
+// is empty (nothing to register: Describe tells it does not exist).
+//
+// After a run (table.Table.Register, file empty) it does no I/O: the run's
+// Begin found the table in the catalog, or its commit put it there.
+func (t *Table) Register(ctx context.Context, file string) (registered bool, err error) {
+	if file == "" && t.known.Load() {
+		return false, nil
+	}
 	if tbl, err := t.Load(ctx); err != nil || tbl != nil {
-		if err != nil {
-			return Info{}, false, err
-		}
-		info, err := t.Describe(ctx)
-		return info, false, err
+		return false, err
+	}
+	if t.cat == nil {
+		return false, fmt.Errorf("register %s.%s: no catalog", t.opts.Database, t.opts.Name)
 	}
 	r, ok := t.cat.(registrar)
 	if !ok {
-		return Info{}, false, fmt.Errorf("register %s.%s: catalog %T cannot register existing tables", t.opts.Database, t.opts.Name, t.cat)
+		return false, fmt.Errorf("register %s.%s: catalog %T cannot register existing tables", t.opts.Database, t.opts.Name, t.cat)
 	}
 	files, err := t.metadataFiles(ctx)
 	if err != nil {
-		return Info{}, false, err
+		return false, err
 	}
 	var loc string
 	switch {
@@ -125,23 +139,23 @@ func (t *Table) Register(ctx context.Context, file string) (info Info, registere
 			}
 		}
 		if loc == "" {
-			return Info{}, false, fmt.Errorf("register %s.%s: no metadata file %s under %s/metadata", t.opts.Database, t.opts.Name, file, t.opts.Location)
+			return false, fmt.Errorf("register %s.%s: no metadata file %s under %s/metadata", t.opts.Database, t.opts.Name, file, t.opts.Location)
 		}
 	case len(files) == 0:
-		return Info{}, false, fmt.Errorf("register %s.%s: no table metadata under %s", t.opts.Database, t.opts.Name, t.opts.Location)
+		return false, nil
 	default:
 		last := files[len(files)-1]
 		if n := len(files); n > 1 && files[n-2].Version == last.Version {
-			return Info{}, false, fmt.Errorf("register %s.%s: %s and %s both have version %d (a commit and a failed attempt): choose one (--metadata)",
+			return false, fmt.Errorf("register %s.%s: %s and %s both have version %d (a commit and a failed attempt): choose one (--metadata)",
 				t.opts.Database, t.opts.Name, path.Base(files[n-2].Location), path.Base(last.Location), last.Version)
 		}
 		loc = last.Location
 	}
 	if _, err := r.RegisterTable(ctx, t.ident(), loc); err != nil {
-		return Info{}, false, fmt.Errorf("register %s.%s at %s: %w", t.opts.Database, t.opts.Name, loc, err)
+		return false, fmt.Errorf("register %s.%s at %s: %w", t.opts.Database, t.opts.Name, loc, err)
 	}
-	info, err = t.Describe(ctx)
-	return info, true, err
+	t.known.Store(true)
+	return true, nil
 }
 
 // foreignMetadata returns the metadata files under the table's location

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,13 +16,13 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
-// Table property and snapshot summary keys written by lakemerge.
+// Snapshot summary keys written by lakemerge (the table properties are in
+// sidefiles.go).
 const (
-	BookmarkProperty       = "lakemerge.bookmark"
 	SummaryRunsProperty    = "lakemerge.bookmark-runs"
 	SummaryObjectsProperty = "lakemerge.bookmark-objects"
 )
@@ -40,8 +41,11 @@ type Options struct {
 	TargetFileBytes int64
 	// TombstoneHorizon is how long a deleted key is remembered, so that
 	// a late change of it cannot bring it back; 0 means
-	// DefaultTombstoneHorizon.
+	// table.DefaultTombstoneHorizon.
 	TombstoneHorizon time.Duration
+	// Now is the clock that stamps tombstones and ages them out; nil means
+	// time.Now.
+	Now func() time.Time
 	// Location is where the table is created (<warehouse>/<db>.db/<name>);
 	// empty: where the catalog puts it.
 	Location string
@@ -52,11 +56,16 @@ type Options struct {
 }
 
 // Table writes to one Iceberg table. It is safe to Begin several Txns one
-// after another; a Table holds no per-commit state.
+// after another; a Table holds no per-commit state. It implements
+// table.Table; a Table with no catalog (a read-only look before the first
+// run created the catalog file) is a table that does not exist yet.
 type Table struct {
 	cat  Catalog
 	opts Options
 	mem  memory.Allocator
+	// known is set once the catalog was seen to hold the table (a load
+	// found it, a create made it): Register after a run has nothing to do.
+	known atomic.Bool
 }
 
 // New returns a writer for the table named in opts. The table need not exist;
@@ -66,10 +75,17 @@ func New(cat Catalog, opts Options, mem memory.Allocator) *Table {
 		opts.TargetFileBytes = 128 << 20
 	}
 	if opts.TombstoneHorizon <= 0 {
-		opts.TombstoneHorizon = DefaultTombstoneHorizon
+		opts.TombstoneHorizon = table.DefaultTombstoneHorizon
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Table{cat: cat, opts: opts, mem: mem}
 }
+
+var _ table.Table = (*Table)(nil)
+
+func (t *Table) now() time.Time { return t.opts.Now() }
 
 func (t *Table) ident() icetable.Identifier {
 	return icetable.Identifier{t.opts.Database, t.opts.Name}
@@ -77,6 +93,9 @@ func (t *Table) ident() icetable.Identifier {
 
 // Load returns the current table, or nil when it does not exist yet.
 func (t *Table) Load(ctx context.Context) (*icetable.Table, error) {
+	if t.cat == nil {
+		return nil, nil
+	}
 	tbl, err := t.cat.LoadTable(ctx, t.ident())
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return nil, nil
@@ -84,24 +103,25 @@ func (t *Table) Load(ctx context.Context) (*icetable.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load table %s.%s: %w", t.opts.Database, t.opts.Name, err)
 	}
+	t.known.Store(true)
 	return tbl, nil
 }
 
 // Begin loads the table and its bookmark and starts one commit attempt.
-// Errors are classified (classify): change.ErrTransient, change.ErrConflict
+// Errors are classified (classify): table.ErrTransient, table.ErrConflict
 // when the bookmark file is gone because the table moved on, or permanent.
 func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil {
-		if change.FaultOf(err) == change.FaultTemporary && ctx.Err() == nil {
-			return nil, fmt.Errorf("%w: %w", change.ErrTransient, err)
+		if table.FaultOf(err) == table.FaultTemporary && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %w", table.ErrTransient, err)
 		}
 		return nil, err
 	}
 	x := &Txn{t: t, tbl: tbl}
 	if tbl != nil {
 		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
-			return nil, t.classify(ctx, beforeCommit, tbl.MetadataLocation(), "", err)
+			return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", err)
 		}
 	}
 	return x, nil
@@ -154,25 +174,16 @@ func arrowFields(cols []change.Column) []arrow.Field {
 	return append(fs, arrow.Field{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary, Nullable: false})
 }
 
-// Info describes a table for `lakemerge status`.
-type Info struct {
-	Exists     bool
-	Location   string
-	SnapshotID int64 // 0 when the table has no snapshot
-	Rows       int64 // live rows of the current snapshot
-	Bookmark   bookmarks.Bookmark
-	Columns    []change.Column
-}
-
-// Describe reads the table's current state without changing it.
-func (t *Table) Describe(ctx context.Context) (Info, error) {
+// Describe reads the table's current state without changing it: Snapshot
+// is the current snapshot's id, 0 when the table has none.
+func (t *Table) Describe(ctx context.Context) (table.Info, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
-		return Info{}, err
+		return table.Info{}, err
 	}
-	info := Info{Exists: true, Location: tbl.Location()}
+	info := table.Info{Exists: true, Location: tbl.Location()}
 	if s := tbl.CurrentSnapshot(); s != nil {
-		info.SnapshotID = s.SnapshotID
+		info.Snapshot = s.SnapshotID
 		info.Rows = LiveRows(s)
 	}
 	if info.Bookmark, err = BookmarkOf(ctx, tbl); err != nil {
@@ -185,6 +196,7 @@ func (t *Table) Describe(ctx context.Context) (Info, error) {
 // Read returns every live row of the table's current snapshot (user columns
 // and _seq), read by iceberg-go's scanner, which applies the delete files.
 // For the demo, status and tests: it holds the whole table in memory.
+// The caller releases it.
 func (t *Table) Read(ctx context.Context) (arrow.Table, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil {

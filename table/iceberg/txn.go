@@ -13,6 +13,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // Txn is one commit attempt on one table. Not safe for concurrent use.
@@ -23,9 +24,9 @@ type Txn struct {
 
 	dataFiles   []ice.DataFile
 	delFiles    []ice.DataFile
-	sideFiles   []sideFile        // bookmark and tombstone files Commit wrote
-	stats       change.ApplyStats // what Apply planned (verify checks the files against it)
-	tomb        *tombstones       // the tombstone set after Apply
+	sideFiles   []table.SideFile  // bookmark and tombstone files Commit wrote
+	stats       table.ApplyStats  // what Apply planned (verify checks the files against it)
+	tomb        *table.Tombstones // the tombstone set after Apply
 	tombChanged bool
 	done        bool
 	maintErr    error
@@ -95,7 +96,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	}
 	tbl, err := tx.Commit(ctx)
 	if err != nil && tbl == nil {
-		return x.t.classify(ctx, inCommit, x.began(), "", fmt.Errorf("commit schema of %s: %w", x.name(), err))
+		return x.t.classify(ctx, table.InCommit, x.began(), "", fmt.Errorf("commit schema of %s: %w", x.name(), err))
 	}
 	if err != nil {
 		// The catalog accepted the schema; a step after it failed.
@@ -129,11 +130,11 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		EnsureNamespace(context.Context, string) error
 	}); ok {
 		if err := ns.EnsureNamespace(ctx, x.t.opts.Database); err != nil {
-			return x.t.classify(ctx, beforeCommit, "", "", err)
+			return x.t.classify(ctx, table.BeforeCommit, "", "", err)
 		}
 	} else if err := x.t.cat.CreateNamespace(ctx, icetable.Identifier{x.t.opts.Database}, nil); err != nil &&
 		!errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
-		return x.t.classify(ctx, beforeCommit, "", "", fmt.Errorf("create database %s: %w", x.t.opts.Database, err))
+		return x.t.classify(ctx, table.BeforeCommit, "", "", fmt.Errorf("create database %s: %w", x.t.opts.Database, err))
 	}
 	if err := x.t.refuseExisting(ctx); err != nil {
 		return err
@@ -145,11 +146,12 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc, opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
 		// Another writer created it first: begin again from theirs.
-		return fmt.Errorf("create %s: created concurrently: %w", x.name(), change.ErrConflict)
+		return fmt.Errorf("create %s: created concurrently: %w", x.name(), table.ErrConflict)
 	}
 	if err != nil {
-		return x.t.classify(ctx, inCommit, "", "", fmt.Errorf("create table %s: %w", x.name(), err))
+		return x.t.classify(ctx, table.InCommit, "", "", fmt.Errorf("create table %s: %w", x.name(), err))
 	}
+	x.t.known.Store(true)
 	x.tbl = tbl
 	return nil
 }
@@ -158,8 +160,8 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 // snapshot (no snapshot when Apply wrote nothing: then only the bookmark
 // property moves), after verifying them against the plan (verify). The Txn
 // is finished afterwards, whatever the outcome. Errors are classified
-// (classify): change.ErrConflict, change.ErrCommitUnknown,
-// change.ErrTransient, or permanent.
+// (classify): table.ErrConflict, table.ErrCommitUnknown,
+// table.ErrTransient, or permanent.
 //
 // The bookmark and tombstone files of earlier commits are not deleted:
 // the metadata files of earlier states still reference them, and a run
@@ -176,7 +178,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	began := x.began()
 	before := func(err error) error {
-		return x.t.classify(ctx, beforeCommit, began, "", fmt.Errorf("commit %s: %w", x.name(), err))
+		return x.t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("commit %s: %w", x.name(), err))
 	}
 	enc, err := bm.Encode()
 	if err != nil {
@@ -187,7 +189,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	props := ice.Properties{BookmarkProperty: enc}
 	if x.tombChanged {
-		ref, err := x.writeTombstones(ctx, x.tomb)
+		ref, err := x.tombstonesProperty(ctx, x.tomb)
 		if err != nil {
 			return before(err)
 		}
@@ -218,7 +220,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return nil
 	}
 	if err != nil {
-		return x.t.classify(ctx, inCommit, began, enc, fmt.Errorf("commit %s: %w", x.name(), err))
+		return x.t.classify(ctx, table.InCommit, began, enc, fmt.Errorf("commit %s: %w", x.name(), err))
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 var testCols = []change.Column{
@@ -70,7 +71,7 @@ func (f *fixture) changes(op change.Op, seq byte, ids ...int64) arrow.RecordBatc
 }
 
 // stage begins a Txn and applies the changes, without committing.
-func (f *fixture) stage(op change.Op, seq byte, ids ...int64) (*Txn, change.ApplyStats, error) {
+func (f *fixture) stage(op change.Op, seq byte, ids ...int64) (*Txn, table.ApplyStats, error) {
 	f.t.Helper()
 	ctx := context.Background()
 	x, err := f.tbl.Begin(ctx)
@@ -164,7 +165,7 @@ func TestUncreatableDataFileFailsApply(t *testing.T) {
 		if !strings.Contains(err.Error(), "create file://") || !strings.Contains(err.Error(), "/data/id_bucket=") {
 			t.Fatalf("trial %d: error does not name the file: %v", trial, err)
 		}
-		if change.Retryable(err) {
+		if table.Retryable(err) {
 			t.Fatalf("trial %d: a file that cannot be created is retried: %v", trial, err)
 		}
 		if after := f.state(); after != before {
@@ -173,33 +174,13 @@ func TestUncreatableDataFileFailsApply(t *testing.T) {
 	}
 }
 
-// blockFolder makes creating files in dir fail: chmod for a user, the
-// immutable attribute for root (which permissions do not stop). It skips
-// the test, saying why, when neither works here.
+// blockFolder makes creating files in dir fail (testenv.BlockFolder). It
+// skips the test, saying why, when this machine cannot.
 func blockFolder(t *testing.T, dir string) {
 	t.Helper()
-	probe := filepath.Join(dir, "probe")
-	blocked := func() bool {
-		err := os.WriteFile(probe, nil, 0o644)
-		os.Remove(probe)
-		return err != nil
+	if !testenv.BlockFolder(t, dir) {
+		t.Skip("cannot make a folder unwritable here (root, and no immutable attribute on this file system); TestUncreatableDataFileFailsApply covers the same path")
 	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	if blocked() {
-		return
-	}
-	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err == nil {
-		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
-		if blocked() {
-			return
-		}
-	} else {
-		t.Logf("chattr +i: %v: %s", err, out)
-	}
-	t.Skip("cannot make a folder unwritable here (root, and no immutable attribute on this file system); TestUncreatableDataFileFailsApply covers the same path")
 }
 
 // TestUpdateIntoUnwritablePartitionFailsApply: the reported data loss. An
@@ -219,7 +200,7 @@ func TestUpdateIntoUnwritablePartitionFailsApply(t *testing.T) {
 	}
 	for trial := range 5 {
 		_, _, err := f.stage(change.OpUpdate, byte(2+trial), 1)
-		if err == nil || !strings.Contains(err.Error(), "/data/id_bucket=") || change.Retryable(err) {
+		if err == nil || !strings.Contains(err.Error(), "/data/id_bucket=") || table.Retryable(err) {
 			t.Fatalf("trial %d: Apply of an update into an unwritable partition: %v", trial, err)
 		}
 	}
@@ -242,7 +223,7 @@ func TestVerifyCatchesLostFiles(t *testing.T) {
 		}, "data files hold"},
 		{"dropped delete file", func(t *testing.T, x *Txn) {
 			x.delFiles = x.delFiles[1:]
-		}, "delete files hold"},
+		}, "delete files), the plan removes 8"},
 		{"short data file", func(t *testing.T, x *Txn) {
 			p := localPath(x.dataFiles[0].FilePath())
 			fi, err := os.Stat(p)
@@ -275,7 +256,7 @@ func TestVerifyCatchesLostFiles(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "verify against the plan") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("commit: %v, want a verify error with %q", err, tc.want)
 			}
-			if change.Retryable(err) {
+			if table.Retryable(err) {
 				t.Fatalf("a commit that does not match its plan is retried: %v", err)
 			}
 			if after := f.state(); after != before {
@@ -310,7 +291,7 @@ func TestClassify(t *testing.T) {
 	check := func(what string, got, want error) {
 		t.Helper()
 		if want == nil {
-			if change.Retryable(got) {
+			if table.Retryable(got) {
 				t.Errorf("%s: %v, want permanent", what, got)
 			}
 			return
@@ -319,19 +300,19 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%s: %v, want %v", what, got, want)
 		}
 	}
-	check("503 before the commit", f.tbl.classify(ctx, beforeCommit, began, "", awsError(503, "ServiceUnavailable")), change.ErrTransient)
-	check("503 in the commit", f.tbl.classify(ctx, inCommit, began, "", awsError(503, "ServiceUnavailable")), change.ErrCommitUnknown)
-	check("access denied", f.tbl.classify(ctx, inCommit, began, "", awsError(403, "AccessDeniedException")), nil)
-	check("compare-and-swap failed", f.tbl.classify(ctx, inCommit, began, "", fmt.Errorf("commit: %w", icetable.ErrCommitFailed)), change.ErrConflict)
-	check("untyped, table unmoved", f.tbl.classify(ctx, inCommit, began, "", untyped), nil)
-	check("canceled", f.tbl.classify(canceled, beforeCommit, began, "", awsError(503, "ServiceUnavailable")), nil)
+	check("503 before the commit", f.tbl.classify(ctx, table.BeforeCommit, began, "", awsError(503, "ServiceUnavailable")), table.ErrTransient)
+	check("503 in the commit", f.tbl.classify(ctx, table.InCommit, began, "", awsError(503, "ServiceUnavailable")), table.ErrCommitUnknown)
+	check("access denied", f.tbl.classify(ctx, table.InCommit, began, "", awsError(403, "AccessDeniedException")), nil)
+	check("compare-and-swap failed", f.tbl.classify(ctx, table.InCommit, began, "", fmt.Errorf("commit: %w", icetable.ErrCommitFailed)), table.ErrConflict)
+	check("untyped, table unmoved", f.tbl.classify(ctx, table.InCommit, began, "", untyped), nil)
+	check("canceled", f.tbl.classify(canceled, table.BeforeCommit, began, "", awsError(503, "ServiceUnavailable")), nil)
 	f.commit(change.OpInsert, 2, 2) // the table moves on
-	check("untyped, table moved", f.tbl.classify(ctx, inCommit, began, "", untyped), change.ErrConflict)
+	check("untyped, table moved", f.tbl.classify(ctx, table.InCommit, began, "", untyped), table.ErrConflict)
 	cur, err := f.tbl.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("untyped, table moved to our bookmark", f.tbl.classify(ctx, inCommit, began, cur.Properties()[BookmarkProperty], untyped), change.ErrCommitUnknown)
+	check("untyped, table moved to our bookmark", f.tbl.classify(ctx, table.InCommit, began, cur.Properties()[BookmarkProperty], untyped), table.ErrCommitUnknown)
 }
 
 // TestVacuumKeepsSideFilesOfRetainedMetadata: commits no longer delete the

@@ -11,19 +11,15 @@ import (
 	ice "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/table"
 )
 
-// VacuumStats is what Vacuum did.
-type VacuumStats struct {
-	FilesDeleted int64
-	BytesDeleted int64
-}
-
-// VacuumFile is a file Vacuum deletes: its path and size in bytes.
-type VacuumFile struct {
-	Path string
-	Size int64
-}
+// VacuumStats and VacuumFile are the shared ones (table.Table).
+type (
+	VacuumStats = table.VacuumStats
+	VacuumFile  = table.VacuumFile
+)
 
 // Vacuum deletes the orphan files under the table's location: files that
 // no snapshot and no retained metadata file references, and that were
@@ -61,9 +57,15 @@ func (t *Table) Vacuum(ctx context.Context, retention time.Duration) (VacuumStat
 	return vs, nil
 }
 
-// VacuumPlan lists the files Vacuum would delete now, and deletes none.
+// VacuumPlan lists the files Vacuum would delete now, as URLs, and deletes
+// none.
 func (t *Table) VacuumPlan(ctx context.Context, retention time.Duration) ([]VacuumFile, error) {
 	files, _, err := t.vacuumPlan(ctx, retention)
+	for i, f := range files {
+		if strings.HasPrefix(f.Path, "/") { // iceberg-go lists local tables by path
+			files[i].Path = "file://" + f.Path
+		}
+	}
 	return files, err
 }
 
@@ -133,10 +135,8 @@ func localPath(p string) string {
 func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, error) {
 	keep := map[string]bool{}
 	add := func(props ice.Properties) {
-		for _, f := range []string{bookmarkFile(props[BookmarkProperty]), tombstoneFile(props[TombstonesProperty])} {
-			if f != "" {
-				keep[localPath(f)] = true
-			}
+		for _, f := range sideFilesOf(props) {
+			keep[localPath(f)] = true
 		}
 	}
 	add(tbl.Properties())

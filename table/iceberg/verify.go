@@ -6,73 +6,43 @@ import (
 	"fmt"
 	"io/fs"
 
-	ice "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
+
+	"github.com/lakemerge/lakemerge/table"
 )
 
-// sideFile is a file a commit writes besides data and delete files (a
-// bookmark or tombstone file), with the size it was written with.
-type sideFile struct {
-	path string
-	size int64
-}
-
-// verify checks the commit against its plan before it is made, so that
-// nothing a writer lost (iceberg-go's fan-out writer dropping a file, a
-// short upload, a file deleted behind our back) is ever committed:
-//
-//   - the rows of the new data files (their footers' counts) equal the
-//     rows Apply planned to write: inserts and updates;
-//   - the positions of the new delete files equal the rows Apply planned
-//     to delete: the stored rows of updates and deletes (and of a reload's
-//     rows that are gone);
-//   - every file the commit references and wrote (data, delete, bookmark
-//     and tombstone files) exists in storage with the size recorded, by a
-//     stat through the table's IO (a HEAD on S3; nothing is downloaded).
-//
-// A mismatch is permanent: the error names what differs, and nothing is
-// committed.
+// verify checks the commit against its plan before it is made
+// (table.Verify), so that nothing a writer lost (iceberg-go's fan-out
+// writer dropping a file, a short upload, a file deleted behind our back)
+// is ever committed: the rows of the new data files (their footers'
+// counts) are the inserts and updates planned, the positions of the new
+// delete files the stored rows planned to go, and every file the commit
+// wrote (data, delete, bookmark and tombstone files) exists with the size
+// recorded, by a stat through the table's IO (a HEAD on S3).
 func (x *Txn) verify(ctx context.Context) error {
-	var rows, dels int64
+	w := table.Written{RemovedFrom: fmt.Sprintf("positions of %d delete files", len(x.delFiles))}
 	for _, df := range x.dataFiles {
-		rows += df.Count()
+		w.Rows += df.Count()
+		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
 	}
 	for _, df := range x.delFiles {
-		dels += df.Count()
+		w.Removed += df.Count()
+		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
 	}
-	var errs []error
-	if want := x.stats.Inserted + x.stats.Updated; rows != want {
-		errs = append(errs, fmt.Errorf("%d data files hold %d rows, the plan writes %d (%d inserts, %d updates)",
-			len(x.dataFiles), rows, want, x.stats.Inserted, x.stats.Updated))
+	for _, f := range x.sideFiles {
+		w.Files = append(w.Files, table.File{Path: f.Path, Size: f.Size})
 	}
-	if want := x.stats.Updated + x.stats.Deleted; dels != want {
-		errs = append(errs, fmt.Errorf("%d delete files hold %d positions, the plan deletes %d rows (%d updated, %d deleted)",
-			len(x.delFiles), dels, want, x.stats.Updated, x.stats.Deleted))
-	}
-	files := make([]sideFile, 0, len(x.dataFiles)+len(x.delFiles)+len(x.sideFiles))
-	for _, df := range append(append([]ice.DataFile(nil), x.dataFiles...), x.delFiles...) {
-		files = append(files, sideFile{path: df.FilePath(), size: df.FileSizeBytes()})
-	}
-	files = append(files, x.sideFiles...)
-	if len(files) > 0 {
-		fsys, err := x.tbl.FS(ctx)
-		if err != nil {
-			return fmt.Errorf("verify: open table io: %w", err)
-		}
-		for _, f := range files {
-			got, err := statSize(fsys, f.path)
-			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("stat %s: %w", f.path, err))
-			case got != f.size:
-				errs = append(errs, fmt.Errorf("%s has %d bytes, %d were written", f.path, got, f.size))
+	var fsys iceio.IO
+	stat := func(ctx context.Context, path string) (int64, error) {
+		if fsys == nil {
+			var err error
+			if fsys, err = x.tbl.FS(ctx); err != nil {
+				return 0, fmt.Errorf("open table io: %w", err)
 			}
 		}
+		return statSize(fsys, path)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("verify against the plan: %w", err)
-	}
-	return nil
+	return table.Verify(ctx, x.stats, w, stat)
 }
 
 // statSize returns the size of the file at path, by a stat when the IO has

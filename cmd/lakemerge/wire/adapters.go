@@ -1,7 +1,10 @@
 // Package wire adapts lakemerge's concrete parts (objstore, formats/dmscsv,
-// table/iceberg) to the interfaces merge consumes, and builds merge.Tables
-// from a job file. It is the wiring half of cmd/lakemerge, in its own package
-// so that end-to-end tests run exactly the parts the binary runs.
+// formats/debezium, table/iceberg, table/delta) to the interfaces merge
+// consumes, and builds merge.Tables from a job file. It converts types and
+// translates the job file into each part's options; what a format or a
+// writer knows lives in its own package. It is the wiring half of
+// cmd/lakemerge, in its own package so that end-to-end tests run exactly
+// the parts the binary runs.
 //
 // Build opens two stores per job, the raw zone and the warehouse, and every
 // table file goes through the warehouse store: the Delta writer's directly,
@@ -14,13 +17,12 @@ package wire
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/formats/debezium"
 	"github.com/lakemerge/lakemerge/formats/dmscsv"
 	"github.com/lakemerge/lakemerge/merge"
@@ -47,42 +49,9 @@ func (r RawStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return r.Store.Open(ctx, key)
 }
 
-// DMSFormat adapts formats/dmscsv to merge.Format.
-type DMSFormat struct{ Options dmscsv.Options }
-
-func (f DMSFormat) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
-	names := make([]dmscsv.Name, 0, len(keys))
-	for _, k := range keys {
-		n, err := dmscsv.ParseName(k)
-		if err != nil {
-			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
-			continue
-		}
-		names = append(names, n)
-	}
-	slices.SortFunc(names, dmscsv.Compare)
-	for _, n := range names {
-		ordered = append(ordered, n.Key)
-	}
-	return ordered, nil, unknown
-}
-
-func (f DMSFormat) IsSnapshot(key string) bool {
-	n, err := dmscsv.ParseName(key)
-	return err == nil && n.Kind == dmscsv.KindLoad
-}
-
-func (f DMSFormat) Open(_ context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
-	n, err := dmscsv.ParseName(key)
-	if err != nil {
-		return nil, err
-	}
-	d, err := dmscsv.NewDecoder(r, dmscsv.File{Name: n, Generation: generation}, f.Options, mem)
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
-}
+// IsNotExist reports whether an error of Open means the key does not exist
+// (debezium.Opener).
+func (r RawStore) IsNotExist(err error) bool { return errors.Is(err, objstore.ErrNotExist) }
 
 // IcebergTarget adapts table/iceberg to merge.Target.
 type IcebergTarget struct{ Table *iceberg.Table }
@@ -95,64 +64,51 @@ func (t IcebergTarget) Begin(ctx context.Context) (merge.Txn, error) {
 	return x, nil
 }
 
-// DebeziumFormat adapts formats/debezium to merge.Format. Keys files are
-// companions of their values files: Open reads the one next to the file it
-// decodes from Store when it exists.
-type DebeziumFormat struct {
-	Options debezium.Options
-	Store   objstore.Store
+// DMSFormat is formats/dmscsv with opts, as a merge.Format.
+func DMSFormat(opts dmscsv.Options) merge.Format {
+	return format[*dmscsv.Decoder]{dmscsv.Format{Options: opts}}
 }
 
-func (f DebeziumFormat) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
-	var names []debezium.Name
-	for _, k := range keys {
-		n, err := debezium.ParseName(k)
-		switch {
-		case err != nil:
-			unknown = append(unknown, merge.Unknown{Key: k, Reason: err})
-		case n.Kind != debezium.KindValues:
-			companions = append(companions, k)
-		default:
-			names = append(names, n)
-		}
-	}
-	slices.SortFunc(names, debezium.Compare)
-	for _, n := range names {
-		ordered = append(ordered, n.Key)
-	}
-	return ordered, companions, unknown
+// DebeziumFormat is formats/debezium with opts, as a merge.Format; keys
+// files are read from raw.
+func DebeziumFormat(opts debezium.Options, raw objstore.Store) merge.Format {
+	return format[*debezium.Decoder]{debezium.Format{Options: opts, Keys: RawStore{Store: raw}}}
 }
 
-// IsSnapshot is false: Debezium snapshot rows ('r') order by their source
-// position like any change, so they never start a load generation.
-func (f DebeziumFormat) IsSnapshot(string) bool { return false }
+// Checked where both sides are known: merge asks the readers for the
+// source's commit time, a Debezium reader for its truncates and skipped
+// events too, and the Debezium format opens keys files through the raw
+// zone.
+var (
+	_ merge.SourceTimer = (*dmscsv.Decoder)(nil)
+	_ merge.SourceTimer = (*debezium.Decoder)(nil)
+	_ merge.Truncator   = (*debezium.Decoder)(nil)
+	_ merge.Skipper     = (*debezium.Decoder)(nil)
+	_ debezium.Opener   = RawStore{}
+)
 
-func (f DebeziumFormat) Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
-	n, err := debezium.ParseName(key)
+// source is what a format package's Format offers: merge.Format in the
+// package's own types.
+type source[R merge.BatchReader] interface {
+	Order(keys []string) (ordered, companions []string, unknown []change.Unknown)
+	IsSnapshot(key string) bool
+	Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (R, error)
+}
+
+// format adapts a format package's Format to merge.Format: it converts the
+// types, and knows nothing of the format.
+type format[R merge.BatchReader] struct{ src source[R] }
+
+func (f format[R]) Order(keys []string) (ordered, companions []string, unknown []merge.Unknown) {
+	return f.src.Order(keys)
+}
+
+func (f format[R]) IsSnapshot(key string) bool { return f.src.IsSnapshot(key) }
+
+func (f format[R]) Open(ctx context.Context, r io.Reader, key string, generation uint32, mem memory.Allocator) (merge.BatchReader, error) {
+	d, err := f.src.Open(ctx, r, key, generation, mem)
 	if err != nil {
 		return nil, err
 	}
-	file := debezium.File{Name: n, Generation: generation}
-	kr, err := f.Store.Open(ctx, n.Sibling(debezium.KindKeys))
-	switch {
-	case err == nil:
-		defer kr.Close()
-		file.Keys = kr
-	case !errors.Is(err, objstore.ErrNotExist):
-		return nil, fmt.Errorf("open keys file of %s: %w", key, err)
-	}
-	d, err := debezium.NewDecoder(r, file, f.Options, mem)
-	if err != nil {
-		return nil, err
-	}
-	return debeziumReader{d}, nil
-}
-
-// debeziumReader reports a Debezium file's truncates and skipped events to
-// merge.
-type debeziumReader struct{ *debezium.Decoder }
-
-func (d debeziumReader) Skipped() int64 {
-	s := d.Stats()
-	return s.SchemaChanges + s.Heartbeats + s.Transactions + s.Messages + s.TombstonesSkipped
+	return d, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/lakemerge/lakemerge/objstore/icebergio"
 	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
+	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/delta"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
@@ -88,16 +89,14 @@ type Job struct {
 	Tables  []Table
 }
 
-// Table is one configured table with its merge runner and its writer:
-// Iceberg or Delta, as the job file says.
+// Table is one configured table: its merge runner, whose Target is the
+// table's writer, and the same writer's surface besides merging (status,
+// demo, vacuum, catalog registration). Which format it is (Iceberg or
+// Delta, as the job file says) only Build knows.
 type Table struct {
-	Config  config.Table
-	Merge   *merge.Table
-	Iceberg *iceberg.Table // nil for Delta targets
-	Delta   *delta.Table   // nil for Iceberg targets
-	// DeltaRoot and Location are a Delta table's key prefix in the
-	// warehouse and its URL.
-	DeltaRoot, Location string
+	Config config.Table
+	Merge  *merge.Table
+	Table  table.Table
 }
 
 // Close releases the catalog.
@@ -223,39 +222,47 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Mem:         mem,
 			Observe:     observe,
 		}}
-		if tc.Target.Format == config.TargetDelta {
-			wt.DeltaRoot = tc.Target.Database + ".db/" + tc.Target.Table + "/"
-			wt.Location = strings.TrimRight(job.Warehouse, "/") + "/" + wt.DeltaRoot
-			wt.Delta = delta.New(warehouse, wt.DeltaRoot, delta.Options{
-				Name:             tc.Target.Database + "." + tc.Target.Table,
-				Keys:             tc.PrimaryKey,
-				TargetFileBytes:  int64(tc.TargetFileMB) << 20,
-				TombstoneHorizon: tc.TombstoneHorizon,
-			}, mem)
-			wt.Merge.Target = DeltaTarget{Table: wt.Delta}
-		} else if cat != nil {
-			files, _ := cat.(interface {
-				IO(context.Context) iceio.IO
-			})
-			var filesAt func(context.Context) iceio.IO
-			if files != nil {
-				filesAt = files.IO
-			}
-			wt.Iceberg = iceberg.New(cat, iceberg.Options{
-				Location:         strings.TrimRight(job.Warehouse, "/") + "/" + tc.Target.Database + ".db/" + tc.Target.Table,
-				Files:            filesAt,
-				Database:         tc.Target.Database,
-				Name:             tc.Target.Table,
-				Keys:             tc.PrimaryKey,
-				Buckets:          tc.Buckets,
-				TargetFileBytes:  int64(tc.TargetFileMB) << 20,
-				TombstoneHorizon: tc.TombstoneHorizon,
-			}, mem)
-			wt.Merge.Target = IcebergTarget{Table: wt.Iceberg}
-		}
+		wt.Table, wt.Merge.Target = writerOf(tc, job.Warehouse, warehouse, cat, mem)
 		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
+}
+
+// writerOf is the writer of a configured table, as a table.Table and as
+// merge's Target. cat is nil when a read-only look finds no catalog file
+// (no Iceberg table exists yet).
+func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
+	if tc.Target.Format == config.TargetDelta {
+		root := tc.Target.Database + ".db/" + tc.Target.Table + "/"
+		d := delta.New(warehouse, root, delta.Options{
+			Name:             tc.Target.Database + "." + tc.Target.Table,
+			Keys:             tc.PrimaryKey,
+			TargetFileBytes:  int64(tc.TargetFileMB) << 20,
+			TombstoneHorizon: tc.TombstoneHorizon,
+			Location:         strings.TrimRight(whURL, "/") + "/" + root,
+			Catalog:          deltaCatalog(cat),
+			Database:         tc.Target.Database,
+			Table:            tc.Target.Table,
+		}, mem)
+		return d, DeltaTarget{Table: d}
+	}
+	var files func(context.Context) iceio.IO
+	if f, ok := cat.(interface {
+		IO(context.Context) iceio.IO
+	}); ok {
+		files = f.IO
+	}
+	ic := iceberg.New(cat, iceberg.Options{
+		Location:         strings.TrimRight(whURL, "/") + "/" + tc.Target.Database + ".db/" + tc.Target.Table,
+		Files:            files,
+		Database:         tc.Target.Database,
+		Name:             tc.Target.Table,
+		Keys:             tc.PrimaryKey,
+		Buckets:          tc.Buckets,
+		TargetFileBytes:  int64(tc.TargetFileMB) << 20,
+		TombstoneHorizon: tc.TombstoneHorizon,
+	}, mem)
+	return ic, IcebergTarget{Table: ic}
 }
 
 // openStore opens a file:// or s3:// location as an object store; create
@@ -297,7 +304,7 @@ func etagCache(root string) string {
 // formatOf is the merge.Format of a configured table.
 func formatOf(tc config.Table, raw objstore.Store) merge.Format {
 	if tc.Format == config.FormatDebezium {
-		return DebeziumFormat{Store: raw, Options: debezium.Options{
+		return DebeziumFormat(debezium.Options{
 			Columns:           tc.Columns,
 			Keys:              tc.PrimaryKey,
 			Tombstones:        tc.Debezium.Tombstones,
@@ -306,9 +313,9 @@ func formatOf(tc config.Table, raw objstore.Store) merge.Format {
 			Encodings:         tc.Debezium.Encodings,
 			TruncateSubMicros: tc.Debezium.TruncateSubMicros,
 			WideDecimals:      tc.Debezium.WideDecimals,
-		}}
+		}, raw)
 	}
-	return DMSFormat{Options: DMSOptions(tc)}
+	return DMSFormat(DMSOptions(tc))
 }
 
 // DMSOptions are the decoder options of a configured DMS table.

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/objstore/fault"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // Flags of TestFaultInjection; scripts/torture.sh sets them.
@@ -219,7 +219,7 @@ func runFaultWorkload(t *testing.T, sc scenario, seed uint64, rep *report) {
 			diverged("%s: succeeded, but the table is not the model's:\n%s", where, diffStates(got, want))
 		case got == before:
 			local.Failed++
-		case got == want && errors.Is(err, change.ErrCommitUnknown):
+		case got == want && errors.Is(err, table.ErrCommitUnknown):
 			local.Failed++
 			local.Unknown++
 		case got == want && strings.HasPrefix(err.Error(), "table orders: committed, but "):

@@ -72,13 +72,7 @@ func TestEveryTableByteGoesThroughTheStore(t *testing.T) {
 			}
 			j := e.build(memory.NewGoAllocator(), wire.WithStoreWrapper(wrap))
 			defer j.Close()
-			var err error
-			if tb := j.Tables[0]; tb.Iceberg != nil {
-				_, err = tb.Iceberg.Vacuum(context.Background(), 0)
-			} else {
-				_, err = tb.Delta.Vacuum(context.Background(), 0)
-			}
-			if err != nil {
+			if _, err := j.Tables[0].Table.Vacuum(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
 			var want []string

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/table/delta"
 )
@@ -25,70 +21,50 @@ func (t DeltaTarget) Begin(ctx context.Context) (merge.Txn, error) {
 	return x, nil
 }
 
-// Info is what status shows of a table, whatever its format.
-type Info struct {
-	Exists   bool
-	Location string
-	Snapshot int64 // Iceberg snapshot id or Delta version; 0 / -1 when none
-	Rows     int64
-	Bookmark bookmarks.Bookmark
-	Columns  []change.Column
-}
-
-// Describe reads the table's state.
-func (t Table) Describe(ctx context.Context) (Info, error) {
-	if t.Delta != nil {
-		d, err := t.Delta.Describe(ctx)
-		return Info{Exists: d.Exists, Location: t.Location, Snapshot: d.Version, Rows: d.Rows, Bookmark: d.Bookmark, Columns: d.Columns}, err
-	}
-	if t.Iceberg == nil {
-		return Info{}, nil // read-only, and no catalog yet
-	}
-	i, err := t.Iceberg.Describe(ctx)
-	return Info{Exists: i.Exists, Location: i.Location, Snapshot: i.SnapshotID, Rows: i.Rows, Bookmark: i.Bookmark, Columns: i.Columns}, err
-}
-
-// Read returns every live row of the table (for demo and tests).
-func (t Table) Read(ctx context.Context) (arrow.Table, error) {
-	if t.Delta != nil {
-		return t.Delta.Read(ctx)
-	}
-	if t.Iceberg == nil {
-		return nil, fmt.Errorf("table %s.%s does not exist: no catalog yet", t.Config.Target.Database, t.Config.Target.Table)
-	}
-	return t.Iceberg.Read(ctx)
-}
-
-// Register records a Delta table in the job's catalog after a run: in
-// Glue with its columns (so Athena finds it), in the local catalog by
-// location. Iceberg tables are registered by their commits already.
-func (t Table) Register(ctx context.Context, cat Catalog) error {
-	if t.Delta == nil {
-		return nil
-	}
-	info, err := t.Delta.Describe(ctx)
-	if err != nil || !info.Exists {
-		return err
-	}
-	db, name := t.Config.Target.Database, t.Config.Target.Table
+// deltaCatalog adapts the job's catalog to the one table/delta registers
+// its tables in: the local catalog file records a Delta table by location,
+// Glue with its columns in Hive types (so Athena finds it). nil for no
+// catalog.
+func deltaCatalog(cat Catalog) delta.Catalog {
 	if w, ok := cat.(interface{ Unwrap() Catalog }); ok {
 		cat = w.Unwrap()
 	}
 	switch c := cat.(type) {
+	case nil:
+		return nil
 	case *local.Catalog:
-		return c.RegisterDelta(ctx, db, name, t.Location)
+		return localDelta{c}
 	case *glue.Catalog:
-		d := glue.DeltaTable{Database: db, Name: name, Location: t.Location}
-		for _, col := range info.Columns {
-			ht, err := glue.HiveType(col.Type)
-			if err != nil {
-				return fmt.Errorf("register %s.%s: column %s: %w", db, name, col.Name, err)
-			}
-			d.Columns = append(d.Columns, glue.Column{Name: col.Name, Type: ht})
-		}
-		// The log's schema also has lakemerge's order key.
-		d.Columns = append(d.Columns, glue.Column{Name: change.ColSeq, Type: "binary"})
-		return c.RegisterDelta(ctx, d)
+		return glueDelta{c}
 	}
-	return fmt.Errorf("register %s.%s: catalog %T cannot hold Delta tables", db, name, cat)
+	return noDelta{cat}
+}
+
+// localDelta records Delta tables in the local catalog file.
+type localDelta struct{ c *local.Catalog }
+
+func (l localDelta) RegisterDelta(ctx context.Context, r delta.Registration) error {
+	return l.c.RegisterDelta(ctx, r.Database, r.Table, r.Location)
+}
+
+// glueDelta records Delta tables in Glue.
+type glueDelta struct{ c *glue.Catalog }
+
+func (g glueDelta) RegisterDelta(ctx context.Context, r delta.Registration) error {
+	d := glue.DeltaTable{Database: r.Database, Name: r.Table, Location: r.Location}
+	for _, col := range r.Columns {
+		ht, err := glue.HiveType(col.Type)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		d.Columns = append(d.Columns, glue.Column{Name: col.Name, Type: ht})
+	}
+	return g.c.RegisterDelta(ctx, d)
+}
+
+// noDelta is a catalog that cannot hold Delta tables.
+type noDelta struct{ cat Catalog }
+
+func (n noDelta) RegisterDelta(context.Context, delta.Registration) error {
+	return fmt.Errorf("catalog %T cannot hold Delta tables", n.cat)
 }

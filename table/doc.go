@@ -1,0 +1,25 @@
+// Package table is what lakemerge's table writers (table/iceberg,
+// table/delta) share, and what their callers see of them whatever the
+// format:
+//
+//   - Table, the surface besides merging: Describe, Read, Vacuum,
+//     VacuumPlan, Register (status, demo, vacuum and a run's catalog
+//     registration call it; cmd/lakemerge never asks which format a table
+//     is);
+//   - ApplyStats, what applying a change set did;
+//   - the commit error categories ErrConflict, ErrCommitUnknown and
+//     ErrTransient that merge's commit loop reacts to, FaultOf (what kind
+//     of failure an error is, by its types) and Classify, the part of each
+//     writer's classifier that types and the table's state decide alike;
+//   - KeyIndex, which matches stored rows with the changes by key;
+//   - Tombstones, the deleted keys a table remembers so that a late change
+//     never resurrects a row, and their file (EncodeTombstones);
+//   - SideFile, a file a commit references by digest (bookmark file,
+//     tombstone file, Delta state file), and Verify, the check of a commit
+//     against its plan before it is made.
+//
+// Which stored row a change replaces, and whether it applies at all, is
+// table/plan's; table/tabletest is the suite every writer passes. The
+// package does no I/O of its own: writers hand it bytes and stat
+// functions.
+package table

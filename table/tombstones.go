@@ -1,0 +1,174 @@
+package table
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// DefaultTombstoneHorizon is how long a tombstone is kept when a table's
+// options leave it unset.
+const DefaultTombstoneHorizon = 7 * 24 * time.Hour
+
+// Tombstones is the sorted set of deleted keys a table keeps for its
+// tombstone horizon, so that a late change never resurrects a deleted row
+// (invariant 4). Both table writers keep one in a tombstone file
+// (EncodeTombstones) and reference it by digest from their commit
+// (Iceberg: a table property; Delta: the state file).
+// Keys, Seqs and At are parallel: encoded key (change.KeyEncoder), the delete's
+// _seq, and when the tombstone was written (Unix microseconds); Keys are
+// sorted and unique.
+type Tombstones struct {
+	Keys, Seqs [][]byte
+	At         []int64
+}
+
+// TombstoneSchema is the Arrow schema tombstones are stored with.
+func TombstoneSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "key", Type: arrow.BinaryTypes.Binary},
+		{Name: "seq", Type: arrow.BinaryTypes.Binary},
+		{Name: "at", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+}
+
+// Len is the number of tombstones.
+func (t *Tombstones) Len() int { return len(t.Keys) }
+
+// SeqOf returns the _seq of key's delete, if key has a tombstone.
+func (t *Tombstones) SeqOf(key []byte) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(t.Keys, key, bytes.Compare)
+	if !ok {
+		return nil, false
+	}
+	return t.Seqs[i], true
+}
+
+// TombEdit is one change to the tombstone set: add (Seq != nil) or clear.
+type TombEdit struct {
+	Key []byte
+	Seq []byte // nil: the key is live again, forget its tombstone
+}
+
+// Apply merges edits (sorted by key, unique) into t, stamping new
+// tombstones with now, and drops tombstones older than cutoff or with a
+// _seq below floor (a reload superseded them). It returns whether anything
+// changed; t is not modified.
+func (t *Tombstones) Apply(edits []TombEdit, now, cutoff int64, floor []byte) (*Tombstones, bool) {
+	out := &Tombstones{}
+	changed := false
+	add := func(k, s []byte, at int64) {
+		out.Keys, out.Seqs, out.At = append(out.Keys, k), append(out.Seqs, s), append(out.At, at)
+	}
+	i, j := 0, 0
+	for i < len(t.Keys) || j < len(edits) {
+		var c int
+		switch {
+		case i == len(t.Keys):
+			c = 1
+		case j == len(edits):
+			c = -1
+		default:
+			c = bytes.Compare(t.Keys[i], edits[j].Key)
+		}
+		if c < 0 {
+			if t.At[i] < cutoff || (floor != nil && bytes.Compare(t.Seqs[i], floor) < 0) {
+				changed = true
+			} else {
+				add(t.Keys[i], t.Seqs[i], t.At[i])
+			}
+			i++
+			continue
+		}
+		if c == 0 {
+			i++ // replaced or cleared by the edit
+			changed = true
+		}
+		if e := edits[j]; e.Seq != nil {
+			add(e.Key, e.Seq, now)
+			changed = true
+		}
+		j++
+	}
+	return out, changed
+}
+
+// EncodeTombstones returns the tombstone file of t: Parquet (zstd, data
+// page v1) with columns key, seq and at, one row per tombstone in key
+// order (docs/format/tombstones.md).
+func EncodeTombstones(t *Tombstones, mem memory.Allocator) ([]byte, error) {
+	b := array.NewRecordBuilder(mem, TombstoneSchema())
+	defer b.Release()
+	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
+	for i := range t.Keys {
+		kb.Append(t.Keys[i])
+		sb.Append(t.Seqs[i])
+		ab.Append(t.At[i])
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var buf bytes.Buffer
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(mem))
+	pw, err := pqarrow.NewFileWriter(TombstoneSchema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	if err != nil {
+		return nil, fmt.Errorf("encode tombstones: %w", err)
+	}
+	if err := pw.Write(rec); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("encode tombstones: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return nil, fmt.Errorf("encode tombstones: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeTombstones reads a tombstone file written by EncodeTombstones.
+func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tombstones, error) {
+	pr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("decode tombstones: %w", err)
+	}
+	defer pr.Close()
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("decode tombstones: %w", err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decode tombstones: %w", err)
+	}
+	defer rr.Release()
+	t := &Tombstones{}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		keys, ok1 := rec.Column(0).(*array.Binary)
+		seqs, ok2 := rec.Column(1).(*array.Binary)
+		at, ok3 := rec.Column(2).(*array.Int64)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("decode tombstones: unexpected columns %s", rec.Schema())
+		}
+		for r := 0; r < int(rec.NumRows()); r++ {
+			t.Keys = append(t.Keys, bytes.Clone(keys.Value(r)))
+			t.Seqs = append(t.Seqs, bytes.Clone(seqs.Value(r)))
+			t.At = append(t.At, at.Value(r))
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode tombstones: %w", err)
+	}
+	return t, nil
+}
