@@ -41,6 +41,11 @@ var allowed = map[string][]string{
 	// engine is reached through cmd, which translates the job file.
 	"prepared":           {"change"},
 	"prepared/transform": {"change"},
+	// prepared/apply keeps prepared tables in step with their base table:
+	// it reaches the writers through its own Target/Txn (merge's contract)
+	// and the base table through Base, never a writer; it sorts a catch-up's
+	// rows with merge/dedupe.
+	"prepared/apply": {"change", "bookmarks", "table", "prepared", "prepared/transform", "merge/dedupe"},
 	"catalog/*":          {},
 	"bookmarks":          {},
 	"objstore":           {},

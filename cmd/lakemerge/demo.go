@@ -59,11 +59,11 @@ prints what each table absorbed, then the tables.`,
 			if err != nil {
 				return err
 			}
-			job, tables, err := loadJob(cmd.Context(), jobPath, nil)
+			job, prep, tables, err := loadJobPrepared(cmd.Context(), jobPath, nil)
 			if err != nil {
 				return fmt.Errorf("demo job file: %w", err)
 			}
-			sum, err := a.run(cmd.Context(), log, job, tables)
+			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: jobPath, prep: prep})
 			if err != nil {
 				return err
 			}

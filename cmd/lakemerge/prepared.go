@@ -270,25 +270,6 @@ func compileTypes(ctx context.Context, engine *transform.Engine, base []change.C
 	return types, prog.Close()
 }
 
-// refusePrepared stops a run of tables that have prepared tables: this
-// version checks them but does not apply changes to them yet, and a run
-// that left them behind would look like it kept them.
-func refusePrepared(job *config.Job, tables []config.Table, file string) error {
-	var errs config.Errors
-	for _, t := range tables {
-		if len(t.Prepared) == 0 {
-			continue
-		}
-		i := slices.IndexFunc(job.Tables, func(u config.Table) bool { return u.Name == t.Name })
-		errs = append(errs, config.FieldError{File: file, Line: t.Prepared[0].Line, Path: fmt.Sprintf("tables[%d].prepared", i),
-			Msg: "prepared tables are checked (lakemerge check) but not kept yet by this version of lakemerge: run without them (remove the section, or --table the others)"})
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", errUsage, errs)
-	}
-	return nil
-}
-
 func (a *app) checkCmd() *cobra.Command {
 	var cfgPath string
 	var names []string

@@ -20,6 +20,7 @@ import (
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/prepared/apply"
 )
 
 // app carries what every command shares: its output streams and flags.
@@ -113,7 +114,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.versionCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.rebuildCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -208,7 +209,10 @@ type tableResult struct {
 	// was committed in the source, when its files tell.
 	PhasesMS     phases     `json:"phases_ms"`
 	NewestChange *time.Time `json:"newest_change,omitempty"`
-	durationMS   int64
+	// Prepared is what keeping each of the table's prepared tables did,
+	// after its commit.
+	Prepared   []apply.Result `json:"prepared,omitempty"`
+	durationMS int64
 }
 
 // errInterrupted is the error of a run that a signal stopped.
@@ -242,14 +246,14 @@ CloudWatch Logs turns them into metrics.`,
 			if a.emf, err = newEMF(metricsKind, metricsNS, a.errOut); err != nil {
 				return err
 			}
-			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
+			job, prep, tables, err := loadJobPrepared(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
 			if err := refusePrepared(job, tables, cfgPath); err != nil {
 				return err
 			}
-			sum, err := a.run(cmd.Context(), log, job, tables)
+			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: cfgPath, prep: prep})
 			if err != nil {
 				return err
 			}
@@ -278,9 +282,13 @@ CloudWatch Logs turns them into metrics.`,
 // canceled ctx (SIGINT, SIGTERM) stops the run: the summary then lists the
 // table that was running and those not started as interrupted. The error
 // is for failures before any table ran (opening the raw zone or catalog).
-func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table) (summary, error) {
+// After a table's commit, k keeps its prepared tables (k.prep: what the
+// load's check found).
+func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table, k *keeper) (summary, error) {
 	start := time.Now()
 	mem := memory.NewGoAllocator()
+	k.mem = mem
+	defer k.Close()
 	obs := newObserver(log, a.errOut, a.terminal)
 	rec := newRecorder(time.Now)
 	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event))
@@ -300,6 +308,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
 		tstart := time.Now()
 		rec.begin(t.Config.Name)
+		t.Merge.KeepChanges = len(t.Config.Prepared) > 0
 		res, err := t.Merge.Run(ctx)
 		obs.done(t.Config.Name)
 		var catalog time.Duration
@@ -312,7 +321,19 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			}
 			catalog = time.Since(cstart)
 		}
-		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), durationMS: time.Since(tstart).Milliseconds()}
+		var kept []apply.Result
+		if err == nil && len(t.Config.Prepared) > 0 {
+			run := apply.Run{Changes: res.Applied, Parent: res.Parent, Next: res.Bookmark, TruncateBefore: res.TruncateBefore}
+			var kerr error
+			if kept, kerr = k.keep(ctx, w, t, run, false); kerr != nil {
+				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, kerr)
+			}
+		}
+		if res.Applied != nil {
+			res.Applied.Release()
+			res.Applied = nil
+		}
+		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), Prepared: kept, durationMS: time.Since(tstart).Milliseconds()}
 		var newest time.Time
 		if tr.PhasesMS, newest = rec.end(t.Config.Name, catalog); !newest.IsZero() && err == nil && !res.UpToDate {
 			tr.NewestChange = &newest
