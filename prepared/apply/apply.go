@@ -130,7 +130,7 @@ type Result struct {
 	Attempts int              `json:"attempts"`
 	// BaseSnapshot is the base snapshot id or Delta version the prepared
 	// table reflects now.
-	BaseSnapshot int64 `json:"base_snapshot"`
+	BaseSnapshot int64  `json:"base_snapshot"`
 	Generation   uint32 `json:"generation"`
 }
 
