@@ -104,11 +104,13 @@ var ErrDefinitionChanged = errors.New("the definition changed")
 // Run is what the base table's run just did, from merge.Result: the change
 // set it committed (nil when it committed none, or its own commit was not
 // seen to land), the base bookmark its commit was made on and the one it
-// made, and the truncateBefore it applied.
+// made, the truncateBefore it applied, and how many of its changes the
+// base table found stale (table.ApplyStats.Stale).
 type Run struct {
 	Changes        arrow.RecordBatch
 	Parent, Next   bookmarks.Bookmark
 	TruncateBefore []byte
+	Stale          int64
 }
 
 // The ways a Keep or Rebuild went (Result.How).
@@ -221,7 +223,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		res.How = HowUpToDate
 		return nil
 	case run.Changes != nil && st.Fingerprint == fp && st.Base == BaseDigest(run.Parent) &&
-		current == BaseDigest(run.Next) && run.TruncateBefore == nil && whole(run.Changes):
+		current == BaseDigest(run.Next) && run.TruncateBefore == nil && run.Stale == 0 && whole(run.Changes):
 		how = HowChanges
 	}
 	if how == HowChanges && current == "" {

@@ -42,8 +42,15 @@
 //     definition has not changed: nothing to do ("up to date").
 //   - It reflects the state this run's base commit was made on, and the
 //     run handed over its change set whole (no partial row images, no
-//     reload or truncate): the change set is transformed and applied
-//     ("changes"); cost proportional to the change.
+//     reload or truncate, no change the base table found stale): the
+//     change set is transformed and applied ("changes"); cost proportional
+//     to the change. Every change of such a set was applied to the base
+//     table, so it applies to the prepared table alike.
+//   - A change set with stale changes (late changes that lost to what the
+//     base table stores) is not applied as it is: the base table may hold
+//     a tombstone the prepared table lacks (a catch-up writes live rows
+//     only), and the late change would bring back a row the base table
+//     deleted. The prepared table catches up instead.
 //   - Otherwise (a run that stopped between the base commit and this one,
 //     a prepared table added later, a base commit that another run made):
 //     the prepared table catches up by re-deriving it from the whole base
