@@ -42,6 +42,10 @@ type app struct {
 	// emf writes a CloudWatch EMF line per table (run --metrics emf);
 	// nil: none.
 	emf *emf
+	// wireOpts are handed to wire.Build by run: in-process tests inject
+	// faults into the stores through them (wire.WithStoreWrapper). The
+	// binary sets none.
+	wireOpts []wire.Option
 }
 
 // execute runs the command line args (without the program name) and
@@ -291,7 +295,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	defer k.Close()
 	obs := newObserver(log, a.errOut, a.terminal)
 	rec := newRecorder(time.Now)
-	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event))
+	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event), a.wireOpts...)
 	if err != nil {
 		return summary{}, err
 	}
