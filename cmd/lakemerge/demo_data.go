@@ -18,6 +18,7 @@ catalog:
   path: %[1]s/catalog.db
 defaults:
   buckets: 4
+  prepared: { database: demo_prepared }
 tables:
   # DMS with AddColumnName=true, IncludeOpForFullLoad=true, a timestamp
   # column and an AR_H_CHANGE_SEQ transformation column.
@@ -34,6 +35,19 @@ tables:
       - { name: change_seq, type: string }
     target: { database: demo, table: customers }
     dms: { header: true, include_op_for_full_load: true, timestamp_column: dms_ts, change_seq_column: change_seq }
+    # A prepared table for analysts: VIP customers only, the e-mail address
+    # masked, the balance as a double, the sign-up year derived.
+    prepared:
+      - target: { table: vip_customers }
+        mode: mirror
+        select:
+          - customer_id
+          - name
+          - sha256(lower(email)) AS email_sha256
+          - CAST(balance AS double) AS balance
+          - signed_up
+          - year(signed_up) AS signup_year
+        where: vip
   # DMS with default settings: no header, full-load rows without Op.
   - name: orders
     source: { schema: public, table: orders }
@@ -61,6 +75,12 @@ tables:
     target: { database: demo, table: shipments }
     debezium:
       encodings: { weight_kg: string, shipped_at: io.debezium.time.Timestamp }
+    # A Delta prepared table of the weighed shipments, with the day shipped.
+    prepared:
+      - target: { table: weighed_shipments, format: delta }
+        mode: mirror
+        select: [shipment_id, order_id, upper(carrier) AS carrier, weight_kg, CAST(shipped_at AS date) AS shipped_on]
+        where: weight_kg IS NOT NULL
 `
 
 // demoFiles are realistic DMS outputs: full loads, CDC files with inserts,

@@ -42,7 +42,10 @@
 // to_hex(sha256(to_utf8(x))) is DuckDB's upper(sha256(x))); concat skips
 // NULLs and greatest/least ignore them (Trino: NULL); regexp_replace
 // replaces the first match unless given 'g' (Trino: all); date_diff counts
-// boundaries crossed (Trino: whole units; DuckDB's date_sub does that);
+// boundaries crossed (Trino: whole units; DuckDB's date_sub counts whole
+// units too, but they part where microseconds decide: from 1970-01-01
+// 00:00:00.000001 to 2024-04-02, Trino 476 counts 19815 days, date_sub
+// 19814);
 // date_trunc of a DATE is a TIMESTAMP (Trino: a DATE); date_format and
 // format_datetime do not exist (strftime does, with C's format letters).
 //

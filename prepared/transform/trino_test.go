@@ -120,8 +120,6 @@ func TestAthenaFunctionsMatchTrino(t *testing.T) {
 		{"upper(md5(s))", "to_hex(md5(to_utf8(s)))", true},
 		// regexp_replace with 'g' replaces every match, as Trino's does.
 		{"regexp_replace(s, 'a', 'X', 'g')", "regexp_replace(s, 'a', 'X')", true},
-		// DuckDB's date_sub counts whole units, as Trino's date_diff.
-		{"date_sub('day', ts, TIMESTAMP '2024-04-02 00:00:00')", "date_diff('day', ts, TIMESTAMP '2024-04-02 00:00:00.000000')", true},
 	}
 	compareWithTrino(t, cases)
 }
@@ -135,6 +133,10 @@ func TestDialectDifferences(t *testing.T) {
 		{"greatest(n, NULL)", "", false},
 		{"regexp_replace(s, 'a', 'X')", "", false},
 		{"date_diff('day', ts, TIMESTAMP '2024-04-02 00:00:00')", "date_diff('day', ts, TIMESTAMP '2024-04-02 00:00:00.000000')", false},
+		// DuckDB's date_sub counts whole units as Trino's date_diff does,
+		// but 1970-01-01 00:00:00.000001 to 2024-04-02 is 19814 days in
+		// DuckDB, 19815 in Trino 476.
+		{"date_sub('day', ts, TIMESTAMP '2024-04-02 00:00:00')", "date_diff('day', ts, TIMESTAMP '2024-04-02 00:00:00.000000')", false},
 		{"date_trunc('month', d)", "", false},
 		{"CAST(n AS decimal(10,2)) / CAST(2 AS decimal(10,2))", "", false},
 	})
