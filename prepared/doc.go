@@ -9,7 +9,8 @@
 // the checks that need the curated columns (Check: the key a mode needs,
 // the columns a mode adds, partition transforms and sort columns against
 // the curated types) and the Fingerprint that tells when a definition
-// changed. Applying changes to prepared tables is not here yet.
+// changed. Package prepared/apply keeps prepared tables in step with their
+// base table (mirror mode so far).
 //
 // # The seam for applying changes
 //

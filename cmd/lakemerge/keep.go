@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/spf13/cobra"
@@ -103,6 +104,7 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 	for i, pt := range tables {
 		var res apply.Result
 		var err error
+		start := time.Now()
 		if rebuild {
 			res, err = pt.Rebuild(ctx, t.Table)
 		} else {
@@ -113,6 +115,7 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 				err = fmt.Errorf("prepared table %s: committed, but %w", pt.Name, rerr)
 			}
 		}
+		res.DurationMS = time.Since(start).Milliseconds()
 		out = append(out, res)
 		if err != nil && first == nil {
 			first = err

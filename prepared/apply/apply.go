@@ -134,6 +134,8 @@ type Result struct {
 	// table reflects now.
 	BaseSnapshot int64  `json:"base_snapshot"`
 	Generation   uint32 `json:"generation"`
+	// DurationMS is how long keeping the table took (set by the caller).
+	DurationMS int64 `json:"duration_ms"`
 }
 
 // Keep brings the prepared table in step with the base table's current
