@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,6 +15,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 )
@@ -148,12 +154,66 @@ func readerRows(t *testing.T, reader string, out []byte) []string {
 	return rows
 }
 
+// mirrorEnv is where the test's job runs: the local default in dir, or
+// S3 and Glue on the moto server (aws set; dir holds the job file and the
+// raw files before they are uploaded).
+type mirrorEnv struct {
+	dir string
+	aws *mirrorAWS
+}
+
+type mirrorAWS struct {
+	ep                 string
+	raw, wh            string // buckets
+	baseDB, preparedDB string
+	s3                 *s3.Client
+	uploaded           map[string]bool
+}
+
+// databases are the base and prepared databases of the job.
+func (e *mirrorEnv) databases() (string, string) {
+	if e.aws != nil {
+		return e.aws.baseDB, e.aws.preparedDB
+	}
+	return "base", "prepared"
+}
+
+// sync uploads the raw files not uploaded yet (S3 only).
+func (e *mirrorEnv) sync(t *testing.T) {
+	t.Helper()
+	if e.aws == nil {
+		return
+	}
+	root := filepath.Join(e.dir, "raw")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if !e.aws.uploaded[rel] {
+			putFile(t, e.aws.s3, e.aws.raw, filepath.ToSlash(rel), p)
+			e.aws.uploaded[rel] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mirrorJob writes the test's job file: two base tables of the same
 // source (one Iceberg, one Delta), with their mirror tables under def.
 // withLater adds a second mirror of the Iceberg base (a Delta table),
 // onChange is the prepared tables' on_change.
 func mirrorJob(t *testing.T, dir string, def mirrorDef, withLater bool, onChange string) {
 	t.Helper()
+	(&mirrorEnv{dir: dir}).job(t, def, withLater, onChange)
+}
+
+func (e *mirrorEnv) job(t *testing.T, def mirrorDef, withLater bool, onChange string) {
+	t.Helper()
+	dir := e.dir
+	baseDB, prepDB := e.databases()
 	prep := func(table, format string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "      - target: { table: %s%s }\n        mode: mirror\n        on_change: %s\n        select:\n", table, format, onChange)
@@ -164,7 +224,12 @@ func mirrorJob(t *testing.T, dir string, def mirrorDef, withLater bool, onChange
 		return b.String()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\ndefaults: { buckets: 2 }\ntables:\n", dir, dir, dir)
+	if e.aws == nil {
+		fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
+	} else {
+		fmt.Fprintf(&b, "raw: s3://%s/\nwarehouse: s3://%s/tables\ncatalog: { type: glue, endpoint: %s }\ns3: { endpoint: %s }\n", e.aws.raw, e.aws.wh, e.aws.ep, e.aws.ep)
+	}
+	fmt.Fprintf(&b, "defaults: { buckets: 2, prepared: { database: %s } }\ntables:\n", prepDB)
 	cols := `    primary_key: [id]
     columns:
       - { name: id, type: long }
@@ -175,11 +240,11 @@ func mirrorJob(t *testing.T, dir string, def mirrorDef, withLater bool, onChange
       - { name: change_seq, type: string }
     dms: { header: true, change_seq_column: change_seq }
 `
-	fmt.Fprintf(&b, "  - name: acc_ice\n    source: { schema: bank, table: acc_ice }\n    target: { database: base, table: acc_ice }\n%s    prepared:\n%s", cols, prep("acc_ice_m", ""))
+	fmt.Fprintf(&b, "  - name: acc_ice\n    source: { schema: bank, table: acc_ice }\n    target: { database: %s, table: acc_ice }\n%s    prepared:\n%s", baseDB, cols, prep("acc_ice_m", ""))
 	if withLater {
 		b.WriteString(prep("acc_ice_md", ", format: delta"))
 	}
-	fmt.Fprintf(&b, "  - name: acc_delta\n    source: { schema: bank, table: acc_delta }\n    target: { database: base, table: acc_delta, format: delta }\n%s    prepared:\n%s", cols, prep("acc_delta_m", ""))
+	fmt.Fprintf(&b, "  - name: acc_delta\n    source: { schema: bank, table: acc_delta }\n    target: { database: %s, table: acc_delta, format: delta }\n%s    prepared:\n%s", baseDB, cols, prep("acc_delta_m", ""))
 	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -261,14 +326,17 @@ func runSummary(t *testing.T, dir string) (summary, clitest.Result) {
 	return sum, r
 }
 
-// checkMirrors reads every mirror table back with pyiceberg or deltalake
-// (and DuckDB when duck is set) and compares it with the model.
-func checkMirrors(t *testing.T, dir string, m *mirrorModel, def mirrorDef, withLater, duck bool) {
+// checkMirrors reads the Iceberg base table and every mirror table back
+// with pyiceberg or deltalake (and DuckDB, locally, when duck is set) and
+// compares them with the model.
+func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, withLater, duck bool) {
 	t.Helper()
 	py := pythonForInterop(t)
 	if py == "" {
 		return
 	}
+	dir := e.dir
+	baseDB, prepDB := e.databases()
 	want := m.want(def)
 	var base []string
 	for _, a := range m.live {
@@ -281,7 +349,7 @@ func checkMirrors(t *testing.T, dir string, m *mirrorModel, def mirrorDef, withL
 	sort.Strings(base)
 	read := func(reader string, args ...string) {
 		want := want
-		if strings.Contains(reader, " base.") {
+		if strings.Contains(reader, " "+baseDB+".") {
 			want = base
 		}
 		out, err := exec.Command(py, args...).CombinedOutput()
@@ -293,121 +361,153 @@ func checkMirrors(t *testing.T, dir string, m *mirrorModel, def mirrorDef, withL
 		}
 	}
 	interop := filepath.Join("..", "..", "interop")
-	read("pyiceberg base.acc_ice", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
-		"file://"+filepath.Join(dir, "warehouse"), "base.acc_ice", "id")
-	read("pyiceberg prepared.acc_ice_m", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
-		"file://"+filepath.Join(dir, "warehouse"), "prepared.acc_ice_m", "id")
+	iceberg := func(name string) {
+		if e.aws != nil {
+			read("pyiceberg (Glue) "+name, filepath.Join(interop, "read_iceberg.py"), "glue", e.aws.ep, name, "id")
+			return
+		}
+		read("pyiceberg "+name, filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
+			"file://"+filepath.Join(dir, "warehouse"), name, "id")
+	}
+	iceberg(baseDB + ".acc_ice")
+	iceberg(prepDB + ".acc_ice_m")
 	deltas := []string{"acc_delta_m"}
 	if withLater {
 		deltas = append(deltas, "acc_ice_md")
 	}
 	for _, d := range deltas {
-		loc := filepath.Join(dir, "warehouse", "prepared.db", d)
-		read("deltalake prepared."+d, filepath.Join(interop, "read_delta.py"), loc, "id")
+		if e.aws != nil {
+			read("deltalake (S3) "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "s3://"+e.aws.wh+"/tables/"+prepDB+".db/"+d, "id", e.aws.ep)
+			continue
+		}
+		loc := filepath.Join(dir, "warehouse", prepDB+".db", d)
+		read("deltalake "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), loc, "id")
 		if duck {
-			read("DuckDB prepared."+d, filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
+			read("DuckDB "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
 		}
 	}
-	if duck {
-		metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", "prepared.db", "acc_ice_m", "metadata", "*.metadata.json"))
+	if duck && e.aws == nil {
+		metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", prepDB+".db", "acc_ice_m", "metadata", "*.metadata.json"))
 		slices.Sort(metas)
 		if len(metas) == 0 {
-			t.Fatal("no Iceberg metadata file for prepared.acc_ice_m")
+			t.Fatal("no Iceberg metadata file for the prepared acc_ice_m")
 		}
-		read("DuckDB prepared.acc_ice_m", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
+		read("DuckDB "+prepDB+".acc_ice_m", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
 	}
 }
 
 // TestPreparedMirrorModel: mirror tables of an Iceberg and a Delta base
-// table, kept by runs of the binary over a random multi-run mirrorWorkload
+// table, kept by runs of the binary over a random multi-run workload
 // (inserts, updates, deletes, re-inserts, late changes, NULLs and a filter),
 // read back by pyiceberg, deltalake and DuckDB, equal the reference model
 // after every run. A mirror added later catches up from its base table; a
 // changed definition stops the table (exit 1) naming lakemerge rebuild,
 // which rebuilds it; with on_change: rebuild a run rebuilds it itself.
 func TestPreparedMirrorModel(t *testing.T) {
-	for _, seed := range []uint64{1} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			dir := t.TempDir()
-			m := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
-			w := &mirrorWorkload{rng: rand.New(rand.NewPCG(seed, 14)), used: map[int64]bool{}, model: m}
-			later := false
-			hows := map[string]int{}
-			for run := 1; run <= 6; run++ {
-				later = run >= 3
-				mirrorJob(t, dir, defV1, later, "stop")
-				w.run(t, dir)
-				sum, r := runSummary(t, dir)
-				if r.Code != 0 || !sum.OK {
-					t.Fatalf("run %d: %s", run, r)
-				}
-				for _, tr := range sum.Tables {
-					want := 1
-					if later && tr.Table == "acc_ice" {
-						want = 2
-					}
-					if len(tr.Prepared) != want {
-						t.Fatalf("run %d: table %s kept %d prepared tables", run, tr.Table, len(tr.Prepared))
-					}
-					for _, p := range tr.Prepared {
-						hows[p.How]++
-						// A prepared table's first run catches up; after that
-						// each base commit's change set is applied as it is,
-						// unless the base table found late changes stale.
-						want := "changes"
-						switch {
-						case run == 1 || (run == 3 && p.Table == "prepared.acc_ice_md") || tr.Stats.Stale > 0:
-							want = "catch-up"
-						case tr.UpToDate:
-							want = "up to date"
-						}
-						if p.How != want {
-							t.Errorf("run %d: %s went %q, want %q (base stats %+v)", run, p.Table, p.How, want, tr.Stats)
-						}
-					}
-				}
-				checkMirrors(t, dir, m, defV1, later, run == 6)
-			}
-			t.Logf("ways the runs went: %v", hows)
-			if hows["changes"] < 5 {
-				t.Errorf("ways the runs went: %v", hows)
-			}
+	mirrorModelRuns(t, &mirrorEnv{dir: t.TempDir()}, 1)
+}
 
-			// The definition changes, on_change stop: the base tables commit,
-			// the prepared tables fail naming the command that rebuilds them.
-			mirrorJob(t, dir, defV2, true, "stop")
-			w.run(t, dir)
-			sum, r := runSummary(t, dir)
-			if r.Code != exitTableFailed || sum.OK {
-				t.Fatalf("run after the definition changed: %s", r)
-			}
-			for _, tr := range sum.Tables {
-				if !strings.Contains(tr.Error, "committed, but prepared table prepared."+tr.Table+"_m: the definition changed since the table was built") ||
-					!strings.Contains(tr.Error, "rebuild it with `lakemerge rebuild --config job.yaml --table "+tr.Table+"`, or set on_change: rebuild") {
-					t.Errorf("table %s: %s", tr.Table, tr.Error)
-				}
-			}
-			r = clitest.Cmd{Args: []string{"rebuild", "--config", "job.yaml", "--table", "acc_ice,acc_delta"}, Dir: dir}.Run(t)
-			if r.Code != 0 || strings.Count(r.Stdout, `"how":"rebuild"`) != 3 {
-				t.Fatalf("rebuild: %s", r)
-			}
-			checkMirrors(t, dir, m, defV2, true, false)
-
-			// on_change: rebuild, and a column more: the run rebuilds.
-			mirrorJob(t, dir, defV3, true, "rebuild")
-			w.run(t, dir)
-			sum, r = runSummary(t, dir)
-			if r.Code != 0 || !sum.OK {
-				t.Fatalf("run with on_change rebuild: %s", r)
-			}
-			for _, tr := range sum.Tables {
-				for _, p := range tr.Prepared {
-					if p.How != "rebuild" {
-						t.Errorf("%s: %s, want rebuild", p.Table, p.How)
-					}
-				}
-			}
-			checkMirrors(t, dir, m, defV3, true, true)
-		})
+// TestPreparedMirrorModelOnAWS is TestPreparedMirrorModel on S3 and Glue
+// (the moto server): the raw zone and the warehouse on S3, the base and
+// prepared tables in their own Glue databases, read back through Glue
+// (pyiceberg) and from S3 (deltalake).
+func TestPreparedMirrorModelOnAWS(t *testing.T) {
+	ep := awsEndpoint(t)
+	c := s3Client(t, ep)
+	sfx := time.Now().UnixNano()
+	e := &mirrorEnv{dir: t.TempDir(), aws: &mirrorAWS{ep: ep, raw: fmt.Sprintf("lm-praw-%d", sfx), wh: fmt.Sprintf("lm-pwh-%d", sfx),
+		baseDB: fmt.Sprintf("base%d", sfx), preparedDB: fmt.Sprintf("prepared%d", sfx), s3: c, uploaded: map[string]bool{}}}
+	for _, b := range []string{e.aws.raw, e.aws.wh} {
+		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	mirrorModelRuns(t, e, 2)
+}
+
+func mirrorModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
+	dir := e.dir
+	_, prepDB := e.databases()
+	m := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+	w := &mirrorWorkload{rng: rand.New(rand.NewPCG(seed, 14)), used: map[int64]bool{}, model: m}
+	later := false
+	hows := map[string]int{}
+	for run := 1; run <= 6; run++ {
+		later = run >= 3
+		e.job(t, defV1, later, "stop")
+		w.run(t, dir)
+		e.sync(t)
+		sum, r := runSummary(t, dir)
+		if r.Code != 0 || !sum.OK {
+			t.Fatalf("run %d: %s", run, r)
+		}
+		for _, tr := range sum.Tables {
+			want := 1
+			if later && tr.Table == "acc_ice" {
+				want = 2
+			}
+			if len(tr.Prepared) != want {
+				t.Fatalf("run %d: table %s kept %d prepared tables", run, tr.Table, len(tr.Prepared))
+			}
+			for _, p := range tr.Prepared {
+				hows[p.How]++
+				// A prepared table's first run catches up; after that each
+				// base commit's change set is applied as it is, unless the
+				// base table found late changes stale.
+				want := "changes"
+				switch {
+				case run == 1 || (run == 3 && p.Table == prepDB+".acc_ice_md") || tr.Stats.Stale > 0:
+					want = "catch-up"
+				case tr.UpToDate:
+					want = "up to date"
+				}
+				if p.How != want {
+					t.Errorf("run %d: %s went %q, want %q (base stats %+v)", run, p.Table, p.How, want, tr.Stats)
+				}
+			}
+		}
+		e.checkMirrors(t, m, defV1, later, run == 6)
+	}
+	t.Logf("ways the runs went: %v", hows)
+	if hows["changes"] < 5 {
+		t.Errorf("ways the runs went: %v", hows)
+	}
+
+	// The definition changes, on_change stop: the base tables commit, the
+	// prepared tables fail naming the command that rebuilds them.
+	e.job(t, defV2, true, "stop")
+	w.run(t, dir)
+	e.sync(t)
+	sum, r := runSummary(t, dir)
+	if r.Code != exitTableFailed || sum.OK {
+		t.Fatalf("run after the definition changed: %s", r)
+	}
+	for _, tr := range sum.Tables {
+		if !strings.Contains(tr.Error, "committed, but prepared table "+prepDB+"."+tr.Table+"_m: the definition changed since the table was built") ||
+			!strings.Contains(tr.Error, "rebuild it with `lakemerge rebuild --config job.yaml --table "+tr.Table+"`, or set on_change: rebuild") {
+			t.Errorf("table %s: %s", tr.Table, tr.Error)
+		}
+	}
+	r = clitest.Cmd{Args: []string{"rebuild", "--config", "job.yaml", "--table", "acc_ice,acc_delta"}, Dir: dir}.Run(t)
+	if r.Code != 0 || strings.Count(r.Stdout, `"how":"rebuild"`) != 3 {
+		t.Fatalf("rebuild: %s", r)
+	}
+	e.checkMirrors(t, m, defV2, true, false)
+
+	// on_change: rebuild, and a column more: the run rebuilds.
+	e.job(t, defV3, true, "rebuild")
+	w.run(t, dir)
+	e.sync(t)
+	sum, r = runSummary(t, dir)
+	if r.Code != 0 || !sum.OK {
+		t.Fatalf("run with on_change rebuild: %s", r)
+	}
+	for _, tr := range sum.Tables {
+		for _, p := range tr.Prepared {
+			if p.How != "rebuild" {
+				t.Errorf("%s: %s, want rebuild", p.Table, p.How)
+			}
+		}
+	}
+	e.checkMirrors(t, m, defV3, true, true)
 }
