@@ -246,26 +246,33 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 			return err
 		}
 	}
-	defer changes.Release()
+	// The base rows, the curated rows and the prepared changes are each
+	// let go of as soon as the next holds what it needs: a catch-up holds
+	// a whole table.
+	nrows := changes.NumRows()
 	prog, err := t.Compile(ctx, info.Columns)
 	if err != nil {
+		changes.Release()
 		return fmt.Errorf("compile against the base table's columns: %w", err)
 	}
 	defer prog.Close()
 	curated, err := prog.Transform(ctx, t.Mem, changes)
+	changes.Release()
 	if err != nil {
 		return err
 	}
-	defer curated.Release()
 	cur, err := txn.Columns()
 	if err != nil {
+		curated.Release()
 		return err
 	}
 	cols, err := extendColumns(slices.Clone(cur), prog.Columns())
 	if err != nil {
+		curated.Release()
 		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
 	}
 	batch, err := mirrorChanges(t.Mem, curated, cols, next.Generation)
+	curated.Release()
 	if err != nil {
 		return err
 	}
@@ -280,7 +287,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	if err := txn.Commit(ctx, next.Bookmark()); err != nil {
 		return err
 	}
-	res.How, res.Rows, res.Stats = how, changes.NumRows(), stats
+	res.How, res.Rows, res.Stats = how, nrows, stats
 	res.BaseSnapshot, res.Generation = next.BaseSnapshot, next.Generation
 	return nil
 }

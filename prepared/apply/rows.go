@@ -40,47 +40,57 @@ func whole(changes arrow.RecordBatch) bool {
 
 // readBase reads every live row of the base table as a change set: one
 // upsert per key with the row's _seq, sorted by key (info.Columns, then
-// _op and _seq). The caller releases it.
+// _op and _seq). The caller releases it. It lets go of the rows read as
+// soon as the sorted set holds them (dedupe.Consume).
 func readBase(ctx context.Context, mem memory.Allocator, base Base, info table.Info, keys []string) (arrow.RecordBatch, error) {
 	tbl, err := base.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the base table: %w", err)
 	}
-	defer tbl.Release()
-	after, err := base.Describe(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("describe the base table: %w", err)
-	}
-	if BaseDigest(after.Bookmark) != BaseDigest(info.Bookmark) {
-		return nil, fmt.Errorf("read the base table: it changed while it was read: %w", table.ErrConflict)
-	}
-	schema := change.Schema(info.Columns)
-	tr := array.NewTableReader(tbl, 64<<10)
-	defer tr.Release()
-	var batches []arrow.RecordBatch
-	defer func() {
-		for _, b := range batches {
-			b.Release()
-		}
-	}()
-	for tr.Next() {
-		b, err := asChanges(mem, tr.RecordBatch(), schema)
+	batches, err := func() ([]arrow.RecordBatch, error) {
+		defer tbl.Release()
+		after, err := base.Describe(ctx)
 		if err != nil {
+			return nil, fmt.Errorf("describe the base table: %w", err)
+		}
+		if BaseDigest(after.Bookmark) != BaseDigest(info.Bookmark) {
+			return nil, fmt.Errorf("read the base table: it changed while it was read: %w", table.ErrConflict)
+		}
+		schema := change.Schema(info.Columns)
+		tr := array.NewTableReader(tbl, 64<<10)
+		defer tr.Release()
+		var batches []arrow.RecordBatch
+		for tr.Next() {
+			b, err := asChanges(mem, tr.RecordBatch(), schema)
+			if err != nil {
+				releaseAll(batches)
+				return nil, fmt.Errorf("read the base table: %w", err)
+			}
+			batches = append(batches, b)
+		}
+		if err := tr.Err(); err != nil {
+			releaseAll(batches)
 			return nil, fmt.Errorf("read the base table: %w", err)
 		}
-		batches = append(batches, b)
+		if len(batches) == 0 {
+			batches = append(batches, emptyBatch(mem, schema))
+		}
+		return batches, nil
+	}()
+	if err != nil {
+		return nil, err
 	}
-	if err := tr.Err(); err != nil {
-		return nil, fmt.Errorf("read the base table: %w", err)
-	}
-	if len(batches) == 0 {
-		return emptyBatch(mem, schema), nil
-	}
-	out, _, err := dedupe.Latest(mem, batches, keys)
+	out, _, err := dedupe.Consume(mem, batches, keys)
 	if err != nil {
 		return nil, fmt.Errorf("sort the base table's rows by key: %w", err)
 	}
 	return out, nil
+}
+
+func releaseAll(bs []arrow.RecordBatch) {
+	for _, b := range bs {
+		b.Release()
+	}
 }
 
 // asChanges turns rows of the base table (user columns and _seq) into
