@@ -6,7 +6,10 @@
 # printing wall time and peak RSS of each run (GNU time) with
 # /proc/loadavg beside.
 #
-# Usage: benchmarks/prepared.sh ROWS CHANGES [DIR]
+# Usage: benchmarks/prepared.sh ROWS CHANGES [DIR [VARIANTS]]
+#
+# VARIANTS (default "base prepared") picks the runs; with VARIANTS given,
+# the workload already generated under DIR/gen is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
@@ -15,8 +18,11 @@ dir=${3:-/tmp/lakemerge-bench-prepared}
 mkdir -p bin
 go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
 go build -o bin/lmbench ./benchmarks/lmbench
-rm -rf "$dir"
-bin/lmbench gen --dir "$dir/gen" --rows "$rows" --changes "$changes" --inserts 0.2 --deletes 0.1
+variants=${4:-}
+if [[ -z $variants || ! -f $dir/gen/job.yaml ]]; then
+	rm -rf "$dir"
+	bin/lmbench gen --dir "$dir/gen" --rows "$rows" --changes "$changes" --inserts 0.2 --deletes 0.1
+fi
 prepared='    prepared:
       - target: { table: orders_open }
         mode: mirror
@@ -29,8 +35,9 @@ prepared='    prepared:
           - CAST(updated_at AS date) AS updated_on
           - sha256(note) AS note_sha256
         where: status <> '"'"'cancelled'"'"''
-for variant in base prepared; do
+for variant in ${variants:-base prepared}; do
 	d=$dir/$variant
+	rm -rf "$d"
 	mkdir -p "$d"
 	cp -r "$dir/gen/raw" "$dir/gen/cdc" "$d/"
 	sed "s|$dir/gen|$d|g" "$dir/gen/job.yaml" >"$d/job.yaml"
