@@ -35,6 +35,17 @@ var allowed = map[string][]string{
 	"table/plan":         {"change", "table"},
 	"table/*":            {"change", "bookmarks", "objstore", "table", "table/plan"},
 	"table/tabletest":    {"change", "bookmarks", "objstore/fault", "table"},
+	// prepared holds what a prepared table is (definition, checks,
+	// fingerprint); prepared/transform evaluates its SQL with DuckDB. Both
+	// are leaves over change, like the decoders: they do no I/O, and the
+	// engine is reached through cmd, which translates the job file.
+	"prepared":           {"change"},
+	"prepared/transform": {"change"},
+	// prepared/apply keeps prepared tables in step with their base table:
+	// it reaches the writers through its own Target/Txn (merge's contract)
+	// and the base table through Base, never a writer; it sorts a catch-up's
+	// rows with merge/dedupe.
+	"prepared/apply": {"change", "bookmarks", "table", "prepared", "prepared/transform", "merge/dedupe"},
 	"catalog/*":          {},
 	"bookmarks":          {},
 	"objstore":           {},
@@ -183,6 +194,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"table/iceberg", "table/tabletest", false},
 		{"table/tabletest", "table/iceberg", false},
 		{"table/tabletest", "merge", false},
+		{"prepared/transform", "change", true},
+		{"prepared/transform", "config", false},
+		{"prepared", "prepared/transform", false},
 	} {
 		imps, _ := rule(c.pkg)
 		if got := permitted(imps, c.imp) && !forTestsOnly(c.pkg, c.imp); got != c.ok {

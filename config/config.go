@@ -88,6 +88,9 @@ type Table struct {
 	Ignore   []string
 	DMS      DMS
 	Debezium Debezium
+	// Prepared are the prepared tables kept from this table, in file
+	// order (see Prepared).
+	Prepared []Prepared
 }
 
 // Debezium holds the settings of a debezium-json table (Debezium events

@@ -39,6 +39,16 @@ func TestExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	week := 7 * 24 * time.Hour
+	// line is the line of Example that text starts on.
+	line := func(text string) int {
+		t.Helper()
+		i := strings.Index(Example, text)
+		if i < 0 {
+			t.Fatalf("%q is not in Example", text)
+		}
+		return strings.Count(Example[:i], "\n") + 1
+	}
+	hist := line("select: [customer_id, name, balance, vip]")
 	want := &Job{
 		Raw:       "file:///data/dms",
 		Warehouse: "file:///data/warehouse",
@@ -48,7 +58,7 @@ func TestExample(t *testing.T) {
 			Source:     Source{Schema: "public", Table: "customers", Prefix: "public/customers/"},
 			Format:     FormatDMSCSV,
 			PrimaryKey: []string{"customer_id"},
-			Columns: columns(t, "customer_id long", "name string", "balance decimal(12,2)", "vip boolean",
+			Columns: columns(t, "customer_id long", "name string", "email string", "balance decimal(12,2)", "vip boolean",
 				"signed_up date", "updated_at timestamp", "change_seq string"),
 			Target:           Target{Database: "base", Table: "customers", Format: TargetIceberg},
 			Buckets:          8, // the table's own, over defaults.buckets
@@ -58,6 +68,32 @@ func TestExample(t *testing.T) {
 			// header and the rest from the table, delimiter from defaults.dms.
 			DMS: DMS{Delimiter: ',', Header: true, IncludeOpForFullLoad: true,
 				TimestampColumn: "dms_ts", ChangeSeqColumn: "change_seq"},
+			Prepared: []Prepared{{
+				Target: Target{Database: "prepared", Table: "customers", Format: TargetIceberg},
+				Mode:   ModeMirror,
+				Select: []Expr{
+					{"customer_id", line("- customer_id ")},
+					{"name AS customer_name", line("- name AS customer_name")},
+					{"sha256(lower(email)) AS email_sha256", line("- sha256(")},
+					{"CAST(balance AS double) AS balance", line("- CAST(balance")},
+					{"CASE WHEN vip THEN 'gold' ELSE 'standard' END AS tier", line("- CASE")},
+					{"signed_up", line("- signed_up")},
+					{"date_trunc('month', updated_at) AS updated_month", line("- date_trunc")},
+				},
+				Where:       Expr{"balance >= 0", line("where: balance")},
+				PartitionBy: []PartitionField{{Transform: PartitionMonth, Column: "signed_up", Line: line("partition_by: [month")}},
+				SortBy:      []SortField{{Column: "customer_id", Line: line("sort_by: [customer_id]")}},
+				OnChange:    OnChangeStop,
+				Line:        line("- target:\n          table: customers"),
+				SelectLine:  line("select:                     #"),
+			}, {
+				Target:     Target{Database: "prepared", Table: "customers_history", Format: TargetDelta},
+				Mode:       ModeHistory,
+				Select:     []Expr{{"customer_id", hist}, {"name", hist}, {"balance", hist}, {"vip", hist}},
+				OnChange:   OnChangeStop,
+				Line:       line("- target: { table: customers_history"),
+				SelectLine: hist,
+			}},
 		}, {
 			Name:             "orders", // from source.table
 			Source:           Source{Schema: "public", Table: "orders", Prefix: "public/orders/"},
@@ -363,6 +399,14 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted a bad table: %+v", tb)
 			}
 			names[tb.Name] = true
+			for _, pr := range tb.Prepared {
+				if len(pr.Select) == 0 || pr.Target.Database == "" || pr.Target.Table == "" ||
+					(pr.Mode != ModeMirror && pr.Mode != ModeHistory && pr.Mode != ModeChangelog) ||
+					(pr.OnChange != OnChangeStop && pr.OnChange != OnChangeRebuild) ||
+					(pr.Target.Format != TargetIceberg && pr.Target.Format != TargetDelta) {
+					t.Fatalf("accepted a bad prepared table: %+v", pr)
+				}
+			}
 		}
 	})
 }

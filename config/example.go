@@ -33,6 +33,9 @@ defaults:
     include_op_for_full_load: false  # IncludeOpForFullLoad: LOAD files have the Op column
     # before_image_prefix: BI_ # column-prefix of an add-before-image-columns rule (off by default;
     # before_image_suffix: "" # and its column-suffix): a U row that changes its key deletes the old one
+  prepared:
+    database: prepared      # target database of prepared tables
+    on_change: stop         # a changed definition: stop (name the rebuild command) or rebuild
 tables:
   - name: customers               # name used by --table and in logs; default: source.table
     source:
@@ -47,6 +50,7 @@ tables:
     columns:
       - { name: customer_id, type: long }
       - { name: name, type: string }
+      - { name: email, type: string }
       - { name: balance, type: "decimal(12,2)" }
       - { name: vip, type: boolean }
       - { name: signed_up, type: date }
@@ -62,6 +66,29 @@ tables:
       include_op_for_full_load: true
       timestamp_column: dms_ts        # TimestampColumnName: read, never used for order
       change_seq_column: change_seq   # a column holding AR_H_CHANGE_SEQ: orders changes exactly
+    # Prepared tables: the table's rows curated by SQL expressions over the
+    # base row (DuckDB SQL; see "Prepared zone (SQL)" in the README). They
+    # are checked when the job file is loaded. Runs keep mirror tables;
+    # history, changelog, partition_by and sort_by are checked, not kept yet.
+    prepared:
+      - target:
+          table: customers          # database: defaults.prepared.database; format: the base table's
+        mode: mirror                # mirror: current row per key; history: every version; changelog: every change
+        select:                     # "expr AS name"; a bare column keeps its name
+          - customer_id             # mirror and history need the primary key, as is (renaming allowed)
+          - name AS customer_name
+          - sha256(lower(email)) AS email_sha256
+          - CAST(balance AS double) AS balance
+          - CASE WHEN vip THEN 'gold' ELSE 'standard' END AS tier
+          - signed_up
+          - date_trunc('month', updated_at) AS updated_month
+        where: balance >= 0         # rows that fail it are not in (mirror: deleted)
+        partition_by: [month(signed_up)]  # Iceberg: col, year/month/day/hour(col), bucket(N, col), truncate(W, col)
+        sort_by: [customer_id]      # order of rows within files
+        on_change: stop             # default: defaults.prepared.on_change
+      - target: { table: customers_history, format: delta }
+        mode: history
+        select: [customer_id, name, balance, vip]
   - source: { schema: public, table: orders }
     primary_key: [order_id, line_no]
     columns:

@@ -17,8 +17,8 @@ var (
 	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
-	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
-	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared"}
+	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
@@ -282,8 +282,8 @@ func (p *parser) job(n *yaml.Node) *Job {
 	if s := f["s3"]; s != nil {
 		job.S3 = p.s3(s, job)
 	}
-	def, defDB := p.defaults(f["defaults"])
-	job.Tables = p.tables(f["tables"], n, def, defDB)
+	def, defDB, defPrep := p.defaults(f["defaults"])
+	job.Tables = p.tables(f["tables"], n, def, defDB, defPrep)
 	return job
 }
 
@@ -356,27 +356,31 @@ func (p *parser) s3(n *yaml.Node, job *Job) S3 {
 	return s
 }
 
-// defaults returns the table every table starts from, and the default
-// target database ("" for the source schema).
-func (p *parser) defaults(n *yaml.Node) (def Table, database string) {
+// defaults returns the table every table starts from, the default target
+// database ("" for the source schema) and the defaults of prepared tables.
+func (p *parser) defaults(n *yaml.Node) (def Table, database string, prep PreparedDefaults) {
 	def = Table{Format: FormatDMSCSV, Buckets: DefaultBuckets, TargetFileMB: DefaultTargetFileMB,
 		TombstoneHorizon: DefaultTombstoneHorizon, DMS: DMS{Delimiter: ','}}
+	prep = p.preparedDefaults(nil)
 	if n == nil {
-		return def, ""
+		return def, "", prep
 	}
 	f, ok := p.fields(n, "defaults", defaultFields...)
 	if !ok {
-		return def, ""
+		return def, "", prep
 	}
 	database, _ = p.optional(f["database"], "defaults.database")
 	p.settings(f, "defaults", &def)
-	return def, database
+	prep = p.preparedDefaults(f["prepared"])
+	return def, database, prep
 }
 
 // tables reads the tables list, the field of mapping parent, and checks
 // that names and targets are unique (also among tables with problems of
 // their own, so that a later run does not bring the clash to light).
-func (p *parser) tables(n, parent *yaml.Node, def Table, defDB string) []Table {
+// A prepared table's target must differ from every other target, base or
+// prepared, whatever their formats.
+func (p *parser) tables(n, parent *yaml.Node, def Table, defDB string, defPrep PreparedDefaults) []Table {
 	switch {
 	case n == nil:
 		p.errorf(p.at(parent), "tables", "required: at least one table")
@@ -390,10 +394,23 @@ func (p *parser) tables(n, parent *yaml.Node, def Table, defDB string) []Table {
 	}
 	names := map[string]string{}   // name → path of the first table with it
 	targets := map[Target]string{} // target → path of the first table writing it
+	// database.table → path of the first table writing it, and whether
+	// that is a prepared table.
+	type writer struct {
+		path     string
+		prepared bool
+	}
+	tableNames := map[string]writer{}
+	// preparedTarget is a prepared table's target, checked at the end.
+	type preparedTarget struct {
+		at         *yaml.Node
+		path, name string
+	}
+	var prepared []preparedTarget
 	var out []Table
 	for i, c := range n.Content {
 		path := fmt.Sprintf("tables[%d]", i)
-		t, ok := p.table(c, path, def, defDB)
+		t, ok := p.table(c, path, def, defDB, defPrep)
 		if t.Name != "" {
 			if prev, dup := names[t.Name]; dup {
 				p.errorf(c, path+".name", "table name %q is also used by %s", t.Name, prev)
@@ -407,10 +424,40 @@ func (p *parser) tables(n, parent *yaml.Node, def Table, defDB string) []Table {
 			} else {
 				targets[t.Target] = path
 			}
+			if _, seen := tableNames[t.Target.Database+"."+t.Target.Table]; !seen {
+				tableNames[t.Target.Database+"."+t.Target.Table] = writer{path: path}
+			}
+		}
+		if pn := lookup(c, "prepared"); pn != nil && pn.Kind == yaml.SequenceNode {
+			for j, pr := range t.Prepared {
+				if j < len(pn.Content) {
+					at := pn.Content[j]
+					if tn := lookup(at, "target"); tn != nil {
+						at = p.at(tn)
+					}
+					prepared = append(prepared, preparedTarget{at, fmt.Sprintf("%s.prepared[%d]", path, j), pr.Target.Database + "." + pr.Target.Table})
+				}
+			}
 		}
 		if ok {
 			out = append(out, t)
 		}
+	}
+	// Prepared targets are checked after every base target is known, so
+	// that a clash with a later table is found too.
+	for _, pr := range prepared {
+		if strings.HasPrefix(pr.name, ".") || strings.HasSuffix(pr.name, ".") {
+			continue // the base table has no target yet; reported there
+		}
+		if prev, dup := tableNames[pr.name]; dup {
+			what := "the base table of"
+			if prev.prepared {
+				what = "the prepared table"
+			}
+			p.errorf(pr.at, pr.path+".target", "target %s is also %s %s: name another table (target: {table: ...})", pr.name, what, prev.path)
+			continue
+		}
+		tableNames[pr.name] = writer{path: pr.path, prepared: true}
 	}
 	return out
 }
@@ -616,7 +663,7 @@ func (p *parser) source(n, parent *yaml.Node, path string, s *Source) (table, to
 
 // table reads tables[i], starting from the defaults def. ok is false when
 // it has problems; t is then as far as it could be read.
-func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Table, ok bool) {
+func (p *parser) table(n *yaml.Node, path string, def Table, defDB string, defPrep PreparedDefaults) (t Table, ok bool) {
 	nerrs := len(p.errs)
 	f, ok := p.fields(n, path, tableFields...)
 	if !ok {
@@ -720,6 +767,9 @@ func (p *parser) table(n *yaml.Node, path string, def Table, defDB string) (t Ta
 				t.Target.Format = s
 			}
 		}
+	}
+	if pn := f["prepared"]; pn != nil {
+		t.Prepared = p.prepared(pn, path+".prepared", t.Target, defPrep)
 	}
 	return t, len(p.errs) == nerrs
 }

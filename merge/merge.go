@@ -37,6 +37,10 @@ type Table struct {
 	// MaxAttempts bounds commit attempts on conflicts, unknown outcomes and
 	// transient failures; 0 means 8.
 	MaxAttempts int
+	// KeepChanges makes a Run that commits hand the change set it applied
+	// to the caller (Result.Applied), for the prepared tables derived from
+	// the table.
+	KeepChanges bool
 }
 
 // Result is what one Run did.
@@ -55,6 +59,16 @@ type Result struct {
 	// the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
 	Bookmark bookmarks.Bookmark `json:"-"`
+	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
+	// not found landed by another run) sets Applied, Parent and
+	// TruncateBefore: the change set it applied (one row per key, sorted
+	// by key, the table's columns after the commit then _op, _seq and
+	// _keep when some rows are partial; the caller releases it), the
+	// bookmark of the table state the commit was made on, and the
+	// truncateBefore it was applied with (nil for none).
+	Applied        arrow.RecordBatch  `json:"-"`
+	Parent         bookmarks.Bookmark `json:"-"`
+	TruncateBefore []byte             `json:"-"`
 }
 
 func (t *Table) emit(e Event) {
@@ -143,10 +157,13 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			}
 		}
 		t.emit(Event{Kind: EventCommitAttempt, Attempt: attempt})
-		st, err := t.apply(ctx, txn, p)
+		st, applied, err := t.apply(ctx, txn, p)
 		if err == nil {
 			res.Stats = st
 			res.Bookmark = p.next
+			if applied != nil {
+				res.Applied, res.Parent, res.TruncateBefore = applied, p.base, p.truncateBefore
+			}
 			t.emit(Event{Kind: EventCommitted, Attempt: attempt, Stats: st, Files: len(p.files)})
 			if m, ok := txn.(Maintainer); ok {
 				if err := m.MaintenanceErr(); err != nil {
@@ -162,13 +179,16 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 	}
 }
 
-func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (table.ApplyStats, error) {
+// apply applies p in txn and commits it. With KeepChanges, applied is the
+// change set it committed (the caller releases it); nil otherwise and on
+// error.
+func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyStats, applied arrow.RecordBatch, _ error) {
 	cols, err := unionColumns(txn, p.cols)
 	if err != nil {
-		return table.ApplyStats{}, err
+		return table.ApplyStats{}, nil, err
 	}
 	if err := txn.Evolve(ctx, cols); err != nil {
-		return table.ApplyStats{}, err
+		return table.ApplyStats{}, nil, err
 	}
 	src := p.changes
 	if src == nil {
@@ -179,15 +199,22 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (table.ApplySta
 	}
 	changes, err := conform(t.Mem, src, cols, hasKeep(src))
 	if err != nil {
-		return table.ApplyStats{}, err
+		return table.ApplyStats{}, nil, err
 	}
 	defer changes.Release()
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
 	t.emit(Event{Kind: EventApplied, Stats: st})
-	return st, txn.Commit(ctx, p.next)
+	if err := txn.Commit(ctx, p.next); err != nil {
+		return st, nil, err
+	}
+	if t.KeepChanges {
+		changes.Retain()
+		applied = changes
+	}
+	return st, applied, nil
 }
 
 // emptyRecord returns a record of schema with no rows; the caller releases

@@ -57,8 +57,10 @@ echo "== moto server (S3 + Glue) on $LAKEMERGE_AWS_ENDPOINT"
 # (cmd/lakemerge/clitest): they run it as a user or scheduler does.
 bindir=$(mktemp -d)
 # -tags grpcnotrace: see the README (First steps); the binary is ~30% smaller.
+# -tags duckdb_arrow: the SQL engine of prepared tables (DuckDB through
+# duckdb-go's Arrow interface; needs cgo). Tests and vet use it too.
 step "go build ./cmd/lakemerge (first time: compiles ~720 packages, several minutes)" \
-	go build -tags grpcnotrace -o "$bindir/lakemerge" ./cmd/lakemerge
+	go build -tags grpcnotrace,duckdb_arrow -o "$bindir/lakemerge" ./cmd/lakemerge
 export LAKEMERGE_BIN=$bindir/lakemerge
 
 # The deployment: CloudFormation template (cfn-lint, a stack on the moto
@@ -66,10 +68,13 @@ export LAKEMERGE_BIN=$bindir/lakemerge
 # Dockerfile lint, and the container image built and run (deploy/check.sh).
 step "deploy/check.sh" deploy/check.sh
 
-step "go vet ./..." go vet ./...
+# vet both builds: with the SQL engine and with its stand-in (none.go).
+step "go vet ./... (with and without the SQL engine)" sh -c 'go vet -tags duckdb_arrow ./... && go vet ./prepared/...'
 # The race detector on the packages whose code runs concurrently in every
 # run (merge decodes files on several goroutines; dedupe and the plan are
 # the kernels they feed): their tests are seconds long, the instrumented
 # build of their dependencies about two minutes on a cold cache.
 step "go test -race ./merge ./merge/dedupe ./table/plan" go test -race -count=1 ./merge/ ./merge/dedupe/ ./table/plan/
-step "go test ./... (next to a Trino server: scripts/trino.sh)" scripts/trino.sh go test -count=1 -timeout 30m "$@" ./...
+step "go test ./... (next to a Trino server: scripts/trino.sh)" scripts/trino.sh go test -tags duckdb_arrow -count=1 -timeout 30m "$@" ./...
+# The build without the engine: prepared tables are refused, the rest works.
+step "go test ./prepared/... without the SQL engine" env CGO_ENABLED=0 go test -count=1 ./prepared/...

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
@@ -167,5 +168,42 @@ func TestDemoOnAWS(t *testing.T) {
 	}
 	if got.String() != string(want) {
 		t.Fatalf("tables on S3+Glue differ from the local demo:\n%s\nwant:\n%s", got.String(), want)
+	}
+
+	// The prepared tables, in their own database: the Iceberg one found
+	// through Glue by pyiceberg, the Delta one registered in Glue (as
+	// Athena finds it) and read from S3 by deltalake.
+	pdb := db + "_prepared"
+	got.Reset()
+	o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, pdb+".vip_customers", "customer_id").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pyiceberg (Glue) read %s.vip_customers: %v\n%s", pdb, err, o)
+	}
+	got.WriteString("# demo_prepared.vip_customers\n")
+	got.Write(o)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gt, err := glue.NewFromConfig(cfg, func(o *glue.Options) { o.BaseEndpoint = aws.String(ep) }).GetTable(ctx,
+		&glue.GetTableInput{DatabaseName: aws.String(pdb), Name: aws.String("weighed_shipments")})
+	if err != nil {
+		t.Fatalf("Glue has no prepared Delta table: %v", err)
+	}
+	loc := aws.ToString(gt.Table.StorageDescriptor.Location)
+	if gt.Table.Parameters["table_type"] != "DELTA" || !strings.HasPrefix(loc, "s3://"+whBucket+"/tables/"+pdb+".db/weighed_shipments") {
+		t.Fatalf("Glue's prepared Delta table: parameters %v, location %s", gt.Table.Parameters, loc)
+	}
+	o, err = exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), loc, "shipment_id", ep).CombinedOutput()
+	if err != nil {
+		t.Fatalf("deltalake read %s: %v\n%s", loc, err, o)
+	}
+	got.WriteString("# demo_prepared.weighed_shipments\n")
+	got.Write(o)
+	if want, err = os.ReadFile(filepath.Join("testdata", "demo_prepared.golden")); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != string(want) {
+		t.Fatalf("prepared tables on S3+Glue differ from the local demo:\n%s\nwant:\n%s", got.String(), want)
 	}
 }

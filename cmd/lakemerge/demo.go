@@ -59,11 +59,11 @@ prints what each table absorbed, then the tables.`,
 			if err != nil {
 				return err
 			}
-			job, tables, err := loadJob(cmd.Context(), jobPath, nil)
+			job, prep, tables, err := loadJobPrepared(cmd.Context(), jobPath, nil)
 			if err != nil {
 				return fmt.Errorf("demo job file: %w", err)
 			}
-			sum, err := a.run(cmd.Context(), log, job, tables)
+			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: jobPath, prep: prep})
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ prints what each table absorbed, then the tables.`,
 			if !sum.OK {
 				return errTablesFailed
 			}
-			if err := printTables(cmd.Context(), a.stdout, job, tables); err != nil {
+			if err := printTables(cmd.Context(), a.stdout, job, tables, prep); err != nil {
 				return err
 			}
 			self := invocation()
@@ -154,25 +154,46 @@ func resetDemoDir(dir string) error {
 	return nil
 }
 
-// printTables prints every live row of each table, user columns only,
-// sorted by primary key.
-func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []config.Table) error {
+// printTables prints every live row of each table, then of its prepared
+// tables (prep: what the load's check found), user columns only, sorted
+// by key.
+func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []config.Table, prep []preparedTable) error {
 	w, err := wire.Build(ctx, job, tables, memory.NewGoAllocator(), nil)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	type shown struct {
+		name  string
+		table interface {
+			Read(context.Context) (arrow.Table, error)
+		}
+		keys []string
+	}
+	var all []shown
 	for _, t := range w.Tables {
-		tbl, err := t.Table.Read(ctx)
+		all = append(all, shown{t.Config.Target.Database + "." + t.Config.Target.Table, t.Table, t.Config.PrimaryKey})
+		for _, p := range t.Config.Prepared {
+			name := p.Target.Database + "." + p.Target.Table
+			i := slices.IndexFunc(prep, func(pt preparedTable) bool { return pt.Table == t.Config.Name && pt.Target == name })
+			if i < 0 {
+				return fmt.Errorf("prepared table %s was not checked", name)
+			}
+			tbl, _ := w.PreparedWriter(t.Config, p, prep[i].Key)
+			all = append(all, shown{name + " (prepared, " + p.Mode + ")", tbl, prep[i].Key})
+		}
+	}
+	for _, t := range all {
+		tbl, err := t.table.Read(ctx)
 		if err != nil {
 			return err
 		}
-		rows, header, err := renderRows(tbl, t.Config.PrimaryKey)
+		rows, header, err := renderRows(tbl, t.keys)
 		tbl.Release()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\n%s.%s (%d rows)\n", t.Config.Target.Database, t.Config.Target.Table, len(rows))
+		fmt.Fprintf(out, "\n%s (%d rows)\n", t.name, len(rows))
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(header, "\t"))
 		for _, r := range rows {

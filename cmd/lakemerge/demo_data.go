@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/lakemerge/lakemerge/prepared/transform"
 )
 
-// demoJob is the job file the demo writes; %[1]s is the demo folder.
+// demoJob is the job file the demo writes; %[1]s is the demo folder, %[2]s
+// and %[3]s the prepared tables of customers and shipments
+// (demoPreparedCustomers, demoPreparedShipments), or nothing in a binary
+// without the SQL engine.
 const demoJob = `# Written by "lakemerge demo". Run it again with:
 #   lakemerge run --config %[1]s/job.yaml
 raw: file://%[1]s/raw
@@ -18,6 +23,7 @@ catalog:
   path: %[1]s/catalog.db
 defaults:
   buckets: 4
+  prepared: { database: demo_prepared }
 tables:
   # DMS with AddColumnName=true, IncludeOpForFullLoad=true, a timestamp
   # column and an AR_H_CHANGE_SEQ transformation column.
@@ -34,7 +40,7 @@ tables:
       - { name: change_seq, type: string }
     target: { database: demo, table: customers }
     dms: { header: true, include_op_for_full_load: true, timestamp_column: dms_ts, change_seq_column: change_seq }
-  # DMS with default settings: no header, full-load rows without Op.
+%[2]s  # DMS with default settings: no header, full-load rows without Op.
   - name: orders
     source: { schema: public, table: orders }
     primary_key: [order_id]
@@ -61,6 +67,29 @@ tables:
     target: { database: demo, table: shipments }
     debezium:
       encodings: { weight_kg: string, shipped_at: io.debezium.time.Timestamp }
+%[3]s`
+
+const demoPreparedCustomers = `    # A prepared table for analysts: VIP customers only, the e-mail address
+    # masked, the balance as a double, the sign-up year derived.
+    prepared:
+      - target: { table: vip_customers }
+        mode: mirror
+        select:
+          - customer_id
+          - name
+          - sha256(lower(email)) AS email_sha256
+          - CAST(balance AS double) AS balance
+          - signed_up
+          - year(signed_up) AS signup_year
+        where: vip
+`
+
+const demoPreparedShipments = `    # A Delta prepared table of the weighed shipments, with the day shipped.
+    prepared:
+      - target: { table: weighed_shipments, format: delta }
+        mode: mirror
+        select: [shipment_id, order_id, upper(carrier) AS carrier, weight_kg, CAST(shipped_at AS date) AS shipped_on]
+        where: weight_kg IS NOT NULL
 `
 
 // demoFiles are realistic DMS outputs: full loads, CDC files with inserts,
@@ -172,7 +201,13 @@ func writeDemo(dir string) (jobPath string, err error) {
 		}
 	}
 	jobPath = filepath.Join(dir, "job.yaml")
-	if err := os.WriteFile(jobPath, []byte(fmt.Sprintf(demoJob, dir)), 0o644); err != nil {
+	customers, shipments := demoPreparedCustomers, demoPreparedShipments
+	if !transform.Available() {
+		// A binary without the SQL engine refuses prepared tables: its demo
+		// shows the base tables only.
+		customers, shipments = "", ""
+	}
+	if err := os.WriteFile(jobPath, []byte(fmt.Sprintf(demoJob, dir, customers, shipments)), 0o644); err != nil {
 		return "", fmt.Errorf("write demo job: %w", err)
 	}
 	return jobPath, nil

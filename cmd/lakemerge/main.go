@@ -10,7 +10,10 @@
 // is), turns merge events into structured logs, progress bars and
 // CloudWatch EMF metric lines, prints a machine-readable summary and
 // chooses the exit code. It reads the job file from a path, S3 or SSM
-// (configsrc.go), plans runs for a scheduler (plan.go) and reports its
+// (configsrc.go), checks the SQL of its prepared tables with
+// prepared/transform when it loads it (prepared.go, `lakemerge check`),
+// keeps the prepared tables after each base commit with prepared/apply
+// (keep.go, `lakemerge rebuild`), plans runs for a scheduler (plan.go) and reports its
 // build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one

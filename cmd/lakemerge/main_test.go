@@ -128,6 +128,24 @@ func TestDemo(t *testing.T) {
 		got.Write(o)
 	}
 	golden(t, "demo_pyiceberg.golden", got.String())
+
+	// The prepared tables, by pyiceberg (Iceberg) and deltalake (Delta).
+	got.Reset()
+	for _, r := range []struct {
+		name   string
+		reader []string
+	}{
+		{"demo_prepared.vip_customers", []string{"read_iceberg.py", "sqlite", filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "demo_prepared.vip_customers", "customer_id"}},
+		{"demo_prepared.weighed_shipments", []string{"read_delta.py", filepath.Join(dir, "warehouse", "demo_prepared.db", "weighed_shipments"), "shipment_id"}},
+	} {
+		o, err := exec.Command(py, append([]string{filepath.Join("..", "..", "interop", r.reader[0])}, r.reader[1:]...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("read %s: %v\n%s", r.name, err, o)
+		}
+		got.WriteString("# " + r.name + "\n")
+		got.Write(o)
+	}
+	golden(t, "demo_prepared.golden", got.String())
 }
 
 func pythonForInterop(t *testing.T) string {

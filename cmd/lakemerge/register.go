@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -26,7 +27,9 @@ type registerResult struct {
 	SnapshotIDStr string `json:"snapshot_id_str"`
 	Rows          int64  `json:"rows"`
 	Bookmark      string `json:"bookmark"`
-	Error         string `json:"error,omitempty"`
+	// Prepared is set on the result of a prepared table of Table.
+	Prepared bool   `json:"prepared,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 func (a *app) registerCmd() *cobra.Command {
@@ -46,7 +49,9 @@ Iceberg: the newest metadata file under <warehouse>/<db>.db/<table>/metadata
 (the highest version number) is registered; when two files share the highest
 version (a commit and a failed attempt), register names them and --metadata
 chooses (with one --table). A table the catalog knows is left alone. Delta:
-the table is (re)registered from its log, as every run does.
+the table is (re)registered from its log, as every run does. The prepared
+tables of each table are registered the same way after it (their newest
+metadata file; one that no run has made yet is reported as not registered).
 
 Prints one JSON object per table. Exit codes as for run.`,
 		Args: cobra.NoArgs,
@@ -55,7 +60,7 @@ Prints one JSON object per table. Exit codes as for run.`,
 				return fmt.Errorf("%w: --metadata needs exactly one --table", errUsage)
 			}
 			ctx := cmd.Context()
-			job, tables, err := loadJob(ctx, cfgPath, names)
+			job, prep, tables, err := loadJobPrepared(ctx, cfgPath, names)
 			if err != nil {
 				return err
 			}
@@ -85,6 +90,29 @@ Prints one JSON object per table. Exit codes as for run.`,
 				}
 				if err := enc.Encode(r); err != nil {
 					return err
+				}
+				for _, p := range t.Config.Prepared {
+					r := registerResult{Table: t.Config.Name, Target: p.Target.Database + "." + p.Target.Table,
+						Format: p.Target.Format, Prepared: true}
+					i := slices.IndexFunc(prep, func(pt preparedTable) bool { return pt.Table == t.Config.Name && pt.Target == r.Target })
+					if i < 0 {
+						return fmt.Errorf("prepared table %s was not checked", r.Target)
+					}
+					tbl, _ := w.PreparedWriter(t.Config, p, prep[i].Key)
+					var info table.Info
+					r.Registered, err = tbl.Register(ctx, "")
+					if err == nil {
+						info, err = tbl.Describe(ctx)
+					}
+					r.SnapshotID, r.Rows, r.Bookmark = info.Snapshot, info.Rows, info.Bookmark.Summary()
+					r.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
+					if err != nil {
+						r.Error = err.Error()
+						failed = true
+					}
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
 				}
 			}
 			if failed {

@@ -20,6 +20,7 @@ import (
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/prepared/apply"
 )
 
 // app carries what every command shares: its output streams and flags.
@@ -41,6 +42,10 @@ type app struct {
 	// emf writes a CloudWatch EMF line per table (run --metrics emf);
 	// nil: none.
 	emf *emf
+	// wireOpts are handed to wire.Build by run: in-process tests inject
+	// faults into the stores through them (wire.WithStoreWrapper). The
+	// binary sets none.
+	wireOpts []wire.Option
 }
 
 // execute runs the command line args (without the program name) and
@@ -113,7 +118,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.versionCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.rebuildCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -156,21 +161,36 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// loadJob reads the job file (a path, s3:// or ssm:, see readJob) and
-// picks the tables named by --table.
+// loadJob reads the job file (a path, s3:// or ssm:, see readJob), checks
+// its prepared tables (checkPrepared) and picks the tables named by
+// --table.
 func loadJob(ctx context.Context, path string, names []string) (*config.Job, []config.Table, error) {
+	job, _, tables, err := loadJobPrepared(ctx, path, names)
+	return job, tables, err
+}
+
+// loadJobPrepared is loadJob that also returns what checkPrepared found.
+func loadJobPrepared(ctx context.Context, path string, names []string) (*config.Job, []preparedTable, []config.Table, error) {
 	if path == "" {
-		return nil, nil, fmt.Errorf("%w: --config is required", errUsage)
+		return nil, nil, nil, fmt.Errorf("%w: --config is required", errUsage)
 	}
 	job, err := readJob(ctx, path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	prep, err := checkPrepared(ctx, job, path)
+	var errs config.Errors
+	switch {
+	case errors.As(err, &errs):
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	case err != nil:
+		return nil, nil, nil, err
 	}
 	tables, err := job.Select(names)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return job, tables, nil
+	return job, prep, tables, nil
 }
 
 // summary is the machine-readable result of a run, printed on stdout.
@@ -193,7 +213,10 @@ type tableResult struct {
 	// was committed in the source, when its files tell.
 	PhasesMS     phases     `json:"phases_ms"`
 	NewestChange *time.Time `json:"newest_change,omitempty"`
-	durationMS   int64
+	// Prepared is what keeping each of the table's prepared tables did,
+	// after its commit.
+	Prepared   []apply.Result `json:"prepared,omitempty"`
+	durationMS int64
 }
 
 // errInterrupted is the error of a run that a signal stopped.
@@ -227,11 +250,14 @@ CloudWatch Logs turns them into metrics.`,
 			if a.emf, err = newEMF(metricsKind, metricsNS, a.errOut); err != nil {
 				return err
 			}
-			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
+			job, prep, tables, err := loadJobPrepared(cmd.Context(), cfgPath, names)
 			if err != nil {
 				return err
 			}
-			sum, err := a.run(cmd.Context(), log, job, tables)
+			if err := refusePrepared(job, tables, cfgPath); err != nil {
+				return err
+			}
+			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: cfgPath, prep: prep})
 			if err != nil {
 				return err
 			}
@@ -260,12 +286,16 @@ CloudWatch Logs turns them into metrics.`,
 // canceled ctx (SIGINT, SIGTERM) stops the run: the summary then lists the
 // table that was running and those not started as interrupted. The error
 // is for failures before any table ran (opening the raw zone or catalog).
-func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table) (summary, error) {
+// After a table's commit, k keeps its prepared tables (k.prep: what the
+// load's check found).
+func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table, k *keeper) (summary, error) {
 	start := time.Now()
 	mem := memory.NewGoAllocator()
+	k.mem = mem
+	defer k.Close()
 	obs := newObserver(log, a.errOut, a.terminal)
 	rec := newRecorder(time.Now)
-	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event))
+	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event), a.wireOpts...)
 	if err != nil {
 		return summary{}, err
 	}
@@ -282,6 +312,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			"target", t.Config.Target.Database+"."+t.Config.Target.Table)
 		tstart := time.Now()
 		rec.begin(t.Config.Name)
+		t.Merge.KeepChanges = len(t.Config.Prepared) > 0
 		res, err := t.Merge.Run(ctx)
 		obs.done(t.Config.Name)
 		var catalog time.Duration
@@ -294,7 +325,19 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			}
 			catalog = time.Since(cstart)
 		}
-		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), durationMS: time.Since(tstart).Milliseconds()}
+		var kept []apply.Result
+		if err == nil && len(t.Config.Prepared) > 0 {
+			run := apply.Run{Changes: res.Applied, Parent: res.Parent, Next: res.Bookmark, TruncateBefore: res.TruncateBefore, Stale: res.Stats.Stale}
+			var kerr error
+			if kept, kerr = k.keep(ctx, w, t, run, false); kerr != nil {
+				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, kerr)
+			}
+		}
+		if res.Applied != nil {
+			res.Applied.Release()
+			res.Applied = nil
+		}
+		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), Prepared: kept, durationMS: time.Since(tstart).Milliseconds()}
 		var newest time.Time
 		if tr.PhasesMS, newest = rec.end(t.Config.Name, catalog); !newest.IsZero() && err == nil && !res.UpToDate {
 			tr.NewestChange = &newest

@@ -27,12 +27,17 @@ type versionInfo struct {
 	Platform   string `json:"platform"`
 	IcebergGo  string `json:"iceberg_go"`
 	ArrowGo    string `json:"arrow_go"`
+	// DuckDBGo is the version of the SQL engine's module (duckdb-go, with
+	// DuckDB linked in) that prepared tables need; empty in a binary built
+	// without it (no cgo, or no -tags duckdb_arrow).
+	DuckDBGo string `json:"duckdb_go,omitempty"`
 }
 
 // The modules whose versions decide what lakemerge writes.
 const (
 	icebergModule = "github.com/apache/iceberg-go"
 	arrowModule   = "github.com/apache/arrow-go/v18"
+	duckdbModule  = "github.com/duckdb/duckdb-go/v2"
 )
 
 func buildVersion() versionInfo {
@@ -62,6 +67,8 @@ func buildVersion() versionInfo {
 			v.IcebergGo = m.Version
 		case arrowModule:
 			v.ArrowGo = m.Version
+		case duckdbModule:
+			v.DuckDBGo = m.Version
 		}
 	}
 	return v
@@ -71,7 +78,7 @@ func (a *app) versionCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "version [--json]",
-		Short: "Print lakemerge's version, commit, Go version and the iceberg-go and arrow-go versions",
+		Short: "Print lakemerge's version, commit, Go version, the iceberg-go and arrow-go versions and the SQL engine",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			v := buildVersion()
@@ -93,6 +100,11 @@ func (a *app) versionCmd() *cobra.Command {
 			fmt.Fprintf(tw, "go\t%s %s\n", v.Go, v.Platform)
 			fmt.Fprintf(tw, "iceberg-go\t%s\n", v.IcebergGo)
 			fmt.Fprintf(tw, "arrow-go\t%s\n", v.ArrowGo)
+			engine := "none: built without cgo or -tags duckdb_arrow, so prepared tables are refused"
+			if v.DuckDBGo != "" {
+				engine = "duckdb-go " + v.DuckDBGo + " (DuckDB, linked in)"
+			}
+			fmt.Fprintf(tw, "sql engine\t%s\n", engine)
 			return tw.Flush()
 		},
 	}

@@ -39,6 +39,12 @@ func TestVersion(t *testing.T) {
 		Version: v.Version, Commit: v.Commit, CommitTime: v.CommitTime, Modified: v.Modified,
 		Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		IcebergGo: requiredVersion(t, icebergModule), ArrowGo: requiredVersion(t, arrowModule),
+		DuckDBGo: v.DuckDBGo,
+	}
+	// The SQL engine is in the binary when it was built with cgo and
+	// -tags duckdb_arrow, as clitest and scripts/test.sh build it.
+	if v.DuckDBGo != "" && v.DuckDBGo != requiredVersion(t, duckdbModule) {
+		t.Errorf("duckdb-go %s, go.mod requires %s", v.DuckDBGo, requiredVersion(t, duckdbModule))
 	}
 	if v != want || v.Version == "" {
 		t.Fatalf("version --json:\n%+v\nwant\n%+v", v, want)
@@ -56,6 +62,8 @@ func TestVersion(t *testing.T) {
 		"go +" + regexp.QuoteMeta(v.Go+" "+v.Platform),
 		"iceberg-go +" + regexp.QuoteMeta(v.IcebergGo),
 		"arrow-go +" + regexp.QuoteMeta(v.ArrowGo),
+		map[bool]string{true: "sql engine +duckdb-go " + regexp.QuoteMeta(v.DuckDBGo) + ` \(DuckDB, linked in\)`,
+			false: "sql engine +none: built without cgo or -tags duckdb_arrow, so prepared tables are refused"}[v.DuckDBGo != ""],
 	} {
 		if !regexp.MustCompile(`(?m)^` + line + `$`).MatchString(r.Stdout) {
 			t.Errorf("version text has no line %q:\n%s", line, r.Stdout)

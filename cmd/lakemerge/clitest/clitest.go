@@ -44,7 +44,8 @@ func Main(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "lakemerge")
-	build := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, "github.com/lakemerge/lakemerge/cmd/lakemerge")
+	// As scripts/test.sh builds it: with the SQL engine (duckdb_arrow).
+	build := exec.Command("go", "build", "-tags", "grpcnotrace,duckdb_arrow", "-o", bin, "github.com/lakemerge/lakemerge/cmd/lakemerge")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "clitest: build lakemerge:", err)

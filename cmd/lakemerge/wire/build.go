@@ -87,6 +87,9 @@ type Job struct {
 	// WarehouseCatalog).
 	Catalog Catalog
 	Tables  []Table
+
+	warehouseURL string
+	mem          memory.Allocator
 }
 
 // Table is one configured table: its merge runner, whose Target is the
@@ -202,12 +205,18 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		}
 		cat = wcat
 	}
-	w := &Job{Raw: raw, Warehouse: warehouse, Catalog: cat}
+	w := &Job{Raw: raw, Warehouse: warehouse, Catalog: cat, warehouseURL: job.Warehouse, mem: mem}
 	for _, tc := range tables {
 		if !o.readOnly {
-			if err := cat.EnsureNamespace(ctx, tc.Target.Database); err != nil {
-				w.Close()
-				return nil, err
+			dbs := []string{tc.Target.Database}
+			for _, p := range tc.Prepared {
+				dbs = append(dbs, p.Target.Database)
+			}
+			for _, db := range dbs {
+				if err := cat.EnsureNamespace(ctx, db); err != nil {
+					w.Close()
+					return nil, err
+				}
 			}
 		}
 		wt := Table{Config: tc, Merge: &merge.Table{
@@ -226,6 +235,18 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
+}
+
+// PreparedWriter is the writer of prepared table p of base table base,
+// keyed by keys (the curated key columns; none for a table without a
+// key): as a table.Table, and as the Target that prepared/apply commits
+// through. It takes the base table's file size, bucket count and tombstone
+// horizon.
+func (j *Job) PreparedWriter(base config.Table, p config.Prepared, keys []string) (table.Table, PreparedTarget) {
+	tc := config.Table{Name: base.Name, Target: p.Target, PrimaryKey: keys, Buckets: base.Buckets,
+		TargetFileMB: base.TargetFileMB, TombstoneHorizon: base.TombstoneHorizon}
+	t, target := writerOf(tc, j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
+	return t, PreparedTarget{Target: target}
 }
 
 // writerOf is the writer of a configured table, as a table.Table and as

@@ -7,6 +7,7 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/merge"
+	"github.com/lakemerge/lakemerge/prepared/apply"
 	"github.com/lakemerge/lakemerge/table/delta"
 )
 
@@ -15,6 +16,18 @@ type DeltaTarget struct{ Table *delta.Table }
 
 func (t DeltaTarget) Begin(ctx context.Context) (merge.Txn, error) {
 	x, err := t.Table.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// PreparedTarget adapts a writer's merge.Target to prepared/apply's Target
+// (the same contract).
+type PreparedTarget struct{ Target merge.Target }
+
+func (t PreparedTarget) Begin(ctx context.Context) (apply.Txn, error) {
+	x, err := t.Target.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}

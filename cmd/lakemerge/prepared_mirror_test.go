@@ -1,0 +1,513 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
+)
+
+// account is a row of the mirrorWorkload's source table.
+type account struct {
+	id      int64
+	name    string
+	email   string
+	balance int64
+	status  string // "" is NULL
+	seq     int64  // the change's order key (change_seq)
+}
+
+// mirrorModel is the reference model of a base table and its mirror
+// tables: changes apply one by one, each only when its order key is
+// greater than the key's stored one (live row or tombstone); a mirror holds
+// the curated row of every live row that passes where.
+type mirrorModel struct {
+	live map[int64]account
+	seqs map[int64]int64 // the order key stored per key (row or tombstone)
+}
+
+// apply applies one change.
+func (m *mirrorModel) apply(op byte, a account, seq int64) {
+	if s, ok := m.seqs[a.id]; ok && seq <= s {
+		return
+	}
+	m.seqs[a.id] = seq
+	a.seq = seq
+	if op == 'D' {
+		delete(m.live, a.id)
+		return
+	}
+	m.live[a.id] = a
+}
+
+// mirrorDef is a definition of the test's mirror tables and its plain Go
+// meaning.
+type mirrorDef struct {
+	selects []string
+	where   string
+	// row is the curated row of a, and whether a passes where.
+	row func(a account) (map[string]any, bool)
+}
+
+func curatedAccount(a account, withName bool) map[string]any {
+	sum := sha256.Sum256([]byte(a.email))
+	r := map[string]any{"id": a.id, "email_hash": hex.EncodeToString(sum[:]), "twice": 2 * a.balance, "status_uc": nil}
+	if a.status != "" {
+		r["status_uc"] = strings.ToUpper(a.status)
+	}
+	if withName {
+		r["holder"] = a.name
+	}
+	return r
+}
+
+var (
+	defV1 = mirrorDef{
+		selects: []string{"id", "name AS holder", "sha256(email) AS email_hash", "balance * 2 AS twice", "upper(status) AS status_uc"},
+		where:   "status <> 'closed' AND balance >= 10",
+		row: func(a account) (map[string]any, bool) {
+			return curatedAccount(a, true), a.status != "" && a.status != "closed" && a.balance >= 10
+		},
+	}
+	// defV2 changes where only.
+	defV2 = mirrorDef{
+		selects: defV1.selects,
+		where:   "status <> 'closed' AND balance >= 40",
+		row: func(a account) (map[string]any, bool) {
+			return curatedAccount(a, true), a.status != "" && a.status != "closed" && a.balance >= 40
+		},
+	}
+	// defV3 adds a column and drops the filter on balance.
+	defV3 = mirrorDef{
+		selects: append(slices.Clone(defV1.selects), "balance >= 40 AS rich"),
+		where:   "status IS DISTINCT FROM 'closed'",
+		row: func(a account) (map[string]any, bool) {
+			r := curatedAccount(a, true)
+			r["rich"] = a.balance >= 40
+			return r, a.status != "closed"
+		},
+	}
+)
+
+// want is the rows of a mirror table of m under def, as canonical lines.
+func (m *mirrorModel) want(def mirrorDef) []string {
+	var out []string
+	for _, a := range m.live {
+		if r, ok := def.row(a); ok {
+			out = append(out, canonicalRow(r))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// canonicalRow writes a row as name=value pairs in name order, values as
+// JSON writes them.
+func canonicalRow(r map[string]any) string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		v, _ := json.Marshal(r[n])
+		fmt.Fprintf(&b, "%s=%s ", n, v)
+	}
+	return b.String()
+}
+
+// readerRows turns a reader's JSON lines (interop/read_*.py) into
+// canonical lines.
+func readerRows(t *testing.T, reader string, out []byte) []string {
+	t.Helper()
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber()
+		var r map[string]any
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%s: %v in %q", reader, err, line)
+		}
+		rows = append(rows, canonicalRow(r))
+	}
+	sort.Strings(rows)
+	return rows
+}
+
+// mirrorEnv is where the test's job runs: the local default in dir, or
+// S3 and Glue on the moto server (aws set; dir holds the job file and the
+// raw files before they are uploaded).
+type mirrorEnv struct {
+	dir string
+	aws *mirrorAWS
+}
+
+type mirrorAWS struct {
+	ep                 string
+	raw, wh            string // buckets
+	baseDB, preparedDB string
+	s3                 *s3.Client
+	uploaded           map[string]bool
+}
+
+// databases are the base and prepared databases of the job.
+func (e *mirrorEnv) databases() (string, string) {
+	if e.aws != nil {
+		return e.aws.baseDB, e.aws.preparedDB
+	}
+	return "base", "prepared"
+}
+
+// sync uploads the raw files not uploaded yet (S3 only).
+func (e *mirrorEnv) sync(t *testing.T) {
+	t.Helper()
+	if e.aws == nil {
+		return
+	}
+	root := filepath.Join(e.dir, "raw")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if !e.aws.uploaded[rel] {
+			putFile(t, e.aws.s3, e.aws.raw, filepath.ToSlash(rel), p)
+			e.aws.uploaded[rel] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mirrorJob writes the test's job file: two base tables of the same
+// source (one Iceberg, one Delta), with their mirror tables under def.
+// withLater adds a second mirror of the Iceberg base (a Delta table),
+// onChange is the prepared tables' on_change.
+func mirrorJob(t *testing.T, dir string, def mirrorDef, withLater bool, onChange string) {
+	t.Helper()
+	(&mirrorEnv{dir: dir}).job(t, def, withLater, onChange)
+}
+
+func (e *mirrorEnv) job(t *testing.T, def mirrorDef, withLater bool, onChange string) {
+	t.Helper()
+	dir := e.dir
+	baseDB, prepDB := e.databases()
+	prep := func(table, format string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "      - target: { table: %s%s }\n        mode: mirror\n        on_change: %s\n        select:\n", table, format, onChange)
+		for _, s := range def.selects {
+			fmt.Fprintf(&b, "          - %s\n", s)
+		}
+		fmt.Fprintf(&b, "        where: %s\n", def.where)
+		return b.String()
+	}
+	var b strings.Builder
+	if e.aws == nil {
+		fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
+	} else {
+		fmt.Fprintf(&b, "raw: s3://%s/\nwarehouse: s3://%s/tables\ncatalog: { type: glue, endpoint: %s }\ns3: { endpoint: %s }\n", e.aws.raw, e.aws.wh, e.aws.ep, e.aws.ep)
+	}
+	fmt.Fprintf(&b, "defaults: { buckets: 2, prepared: { database: %s } }\ntables:\n", prepDB)
+	cols := `    primary_key: [id]
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+      - { name: email, type: string }
+      - { name: balance, type: long }
+      - { name: status, type: string }
+      - { name: change_seq, type: string }
+    dms: { header: true, change_seq_column: change_seq }
+`
+	fmt.Fprintf(&b, "  - name: acc_ice\n    source: { schema: bank, table: acc_ice }\n    target: { database: %s, table: acc_ice }\n%s    prepared:\n%s", baseDB, cols, prep("acc_ice_m", ""))
+	if withLater {
+		b.WriteString(prep("acc_ice_md", ", format: delta"))
+	}
+	fmt.Fprintf(&b, "  - name: acc_delta\n    source: { schema: bank, table: acc_delta }\n    target: { database: %s, table: acc_delta, format: delta }\n%s    prepared:\n%s", baseDB, cols, prep("acc_delta_m", ""))
+	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mirrorWorkload draws the change files of the test's runs.
+type mirrorWorkload struct {
+	rng   *rand.Rand
+	seq   int64
+	used  map[int64]bool
+	model *mirrorModel
+	files int
+}
+
+var statuses = []string{"open", "open", "frozen", "closed", ""}
+
+// run writes one or two change files of random changes into both base
+// tables' folders and applies them to the model: inserts, updates,
+// deletes (of live and absent keys), re-inserts, NULL statuses, and late
+// changes (an order key lower than the key's stored one).
+func (w *mirrorWorkload) run(t *testing.T, dir string) {
+	t.Helper()
+	for range 1 + w.rng.IntN(2) {
+		var b strings.Builder
+		b.WriteString("Op,id,name,email,balance,status,change_seq\n")
+		for range w.rng.IntN(16) {
+			id := int64(1 + w.rng.IntN(24))
+			cur, live := w.model.live[id]
+			a := account{id: id, name: fmt.Sprintf("holder %d \"%c\"", id, 'a'+w.rng.IntN(26)), email: fmt.Sprintf("u%d@example.com", w.rng.IntN(5)),
+				balance: int64(w.rng.IntN(60)), status: statuses[w.rng.IntN(len(statuses))]}
+			op := byte('U')
+			switch {
+			case !live && w.rng.IntN(5) > 0:
+				op = 'I'
+			case live && w.rng.IntN(4) == 0, !live:
+				op = 'D'
+				if live {
+					a = cur
+				}
+			}
+			w.seq += 10
+			seq := w.seq
+			if stored, ok := w.model.seqs[id]; ok && w.rng.IntN(20) == 0 {
+				// A late change: older than what the key stores.
+				for late := stored - 1; late > stored-10; late-- {
+					if late > 0 && !w.used[late] {
+						seq = late
+						break
+					}
+				}
+			}
+			w.used[seq] = true
+			status := a.status
+			fmt.Fprintf(&b, "%c,%d,%s,%s,%d,%s,%035d\n", op, a.id, `"`+strings.ReplaceAll(a.name, `"`, `""`)+`"`, a.email, a.balance, status, seq)
+			w.model.apply(op, a, seq)
+		}
+		w.files++
+		name := fmt.Sprintf("2024/06/01/20240601-%09d.csv", w.files*1000)
+		for _, table := range []string{"acc_ice", "acc_delta"} {
+			p := filepath.Join(dir, "raw", "bank", table, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// runSummary runs lakemerge run and decodes its summary.
+func runSummary(t *testing.T, dir string) (summary, clitest.Result) {
+	t.Helper()
+	r := clitest.Cmd{Args: []string{"run", "--config", "job.yaml"}, Dir: dir}.Run(t)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
+		t.Fatalf("run: %v\n%s", err, r)
+	}
+	return sum, r
+}
+
+// checkMirrors reads the Iceberg base table and every mirror table back
+// with pyiceberg or deltalake (and DuckDB, locally, when duck is set) and
+// compares them with the model.
+func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, withLater, duck bool) {
+	t.Helper()
+	py := pythonForInterop(t)
+	if py == "" {
+		return
+	}
+	dir := e.dir
+	baseDB, prepDB := e.databases()
+	want := m.want(def)
+	var base []string
+	for _, a := range m.live {
+		r := map[string]any{"id": a.id, "name": a.name, "email": a.email, "balance": a.balance, "status": nil, "change_seq": fmt.Sprintf("%035d", a.seq)}
+		if a.status != "" {
+			r["status"] = a.status
+		}
+		base = append(base, canonicalRow(r))
+	}
+	sort.Strings(base)
+	read := func(reader string, args ...string) {
+		want := want
+		if strings.Contains(reader, " "+baseDB+".") {
+			want = base
+		}
+		out, err := exec.Command(py, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", reader, err, out)
+		}
+		if got := readerRows(t, reader, out); !slices.Equal(got, want) {
+			t.Fatalf("%s reads\n%s\nthe model has\n%s", reader, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	interop := filepath.Join("..", "..", "interop")
+	iceberg := func(name string) {
+		if e.aws != nil {
+			read("pyiceberg (Glue) "+name, filepath.Join(interop, "read_iceberg.py"), "glue", e.aws.ep, name, "id")
+			return
+		}
+		read("pyiceberg "+name, filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
+			"file://"+filepath.Join(dir, "warehouse"), name, "id")
+	}
+	iceberg(baseDB + ".acc_ice")
+	iceberg(prepDB + ".acc_ice_m")
+	deltas := []string{"acc_delta_m"}
+	if withLater {
+		deltas = append(deltas, "acc_ice_md")
+	}
+	for _, d := range deltas {
+		if e.aws != nil {
+			read("deltalake (S3) "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "s3://"+e.aws.wh+"/tables/"+prepDB+".db/"+d, "id", e.aws.ep)
+			continue
+		}
+		loc := filepath.Join(dir, "warehouse", prepDB+".db", d)
+		read("deltalake "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), loc, "id")
+		if duck {
+			read("DuckDB "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
+		}
+	}
+	if duck && e.aws == nil {
+		metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", prepDB+".db", "acc_ice_m", "metadata", "*.metadata.json"))
+		slices.Sort(metas)
+		if len(metas) == 0 {
+			t.Fatal("no Iceberg metadata file for the prepared acc_ice_m")
+		}
+		read("DuckDB "+prepDB+".acc_ice_m", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
+	}
+}
+
+// TestPreparedMirrorModel: mirror tables of an Iceberg and a Delta base
+// table, kept by runs of the binary over a random multi-run workload
+// (inserts, updates, deletes, re-inserts, late changes, NULLs and a filter),
+// read back by pyiceberg, deltalake and DuckDB, equal the reference model
+// after every run. A mirror added later catches up from its base table; a
+// changed definition stops the table (exit 1) naming lakemerge rebuild,
+// which rebuilds it; with on_change: rebuild a run rebuilds it itself.
+func TestPreparedMirrorModel(t *testing.T) {
+	mirrorModelRuns(t, &mirrorEnv{dir: t.TempDir()}, 1)
+}
+
+// TestPreparedMirrorModelOnAWS is TestPreparedMirrorModel on S3 and Glue
+// (the moto server): the raw zone and the warehouse on S3, the base and
+// prepared tables in their own Glue databases, read back through Glue
+// (pyiceberg) and from S3 (deltalake).
+func TestPreparedMirrorModelOnAWS(t *testing.T) {
+	ep := awsEndpoint(t)
+	c := s3Client(t, ep)
+	sfx := time.Now().UnixNano()
+	e := &mirrorEnv{dir: t.TempDir(), aws: &mirrorAWS{ep: ep, raw: fmt.Sprintf("lm-praw-%d", sfx), wh: fmt.Sprintf("lm-pwh-%d", sfx),
+		baseDB: fmt.Sprintf("base%d", sfx), preparedDB: fmt.Sprintf("prepared%d", sfx), s3: c, uploaded: map[string]bool{}}}
+	for _, b := range []string{e.aws.raw, e.aws.wh} {
+		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mirrorModelRuns(t, e, 2)
+}
+
+func mirrorModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
+	dir := e.dir
+	_, prepDB := e.databases()
+	m := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+	w := &mirrorWorkload{rng: rand.New(rand.NewPCG(seed, 14)), used: map[int64]bool{}, model: m}
+	later := false
+	hows := map[string]int{}
+	for run := 1; run <= 6; run++ {
+		later = run >= 3
+		e.job(t, defV1, later, "stop")
+		w.run(t, dir)
+		e.sync(t)
+		sum, r := runSummary(t, dir)
+		if r.Code != 0 || !sum.OK {
+			t.Fatalf("run %d: %s", run, r)
+		}
+		for _, tr := range sum.Tables {
+			want := 1
+			if later && tr.Table == "acc_ice" {
+				want = 2
+			}
+			if len(tr.Prepared) != want {
+				t.Fatalf("run %d: table %s kept %d prepared tables", run, tr.Table, len(tr.Prepared))
+			}
+			for _, p := range tr.Prepared {
+				hows[p.How]++
+				// A prepared table's first run catches up; after that each
+				// base commit's change set is applied as it is, unless the
+				// base table found late changes stale.
+				want := "changes"
+				switch {
+				case run == 1 || (run == 3 && p.Table == prepDB+".acc_ice_md") || tr.Stats.Stale > 0:
+					want = "catch-up"
+				case tr.UpToDate:
+					want = "up to date"
+				}
+				if p.How != want {
+					t.Errorf("run %d: %s went %q, want %q (base stats %+v)", run, p.Table, p.How, want, tr.Stats)
+				}
+			}
+		}
+		e.checkMirrors(t, m, defV1, later, run == 6)
+	}
+	t.Logf("ways the runs went: %v", hows)
+	if hows["changes"] < 5 {
+		t.Errorf("ways the runs went: %v", hows)
+	}
+
+	// The definition changes, on_change stop: the base tables commit, the
+	// prepared tables fail naming the command that rebuilds them.
+	e.job(t, defV2, true, "stop")
+	w.run(t, dir)
+	e.sync(t)
+	sum, r := runSummary(t, dir)
+	if r.Code != exitTableFailed || sum.OK {
+		t.Fatalf("run after the definition changed: %s", r)
+	}
+	for _, tr := range sum.Tables {
+		if !strings.Contains(tr.Error, "committed, but prepared table "+prepDB+"."+tr.Table+"_m: the definition changed since the table was built") ||
+			!strings.Contains(tr.Error, "rebuild it with `lakemerge rebuild --config job.yaml --table "+tr.Table+"`, or set on_change: rebuild") {
+			t.Errorf("table %s: %s", tr.Table, tr.Error)
+		}
+	}
+	r = clitest.Cmd{Args: []string{"rebuild", "--config", "job.yaml", "--table", "acc_ice,acc_delta"}, Dir: dir}.Run(t)
+	if r.Code != 0 || strings.Count(r.Stdout, `"how":"rebuild"`) != 3 {
+		t.Fatalf("rebuild: %s", r)
+	}
+	e.checkMirrors(t, m, defV2, true, false)
+
+	// on_change: rebuild, and a column more: the run rebuilds.
+	e.job(t, defV3, true, "rebuild")
+	w.run(t, dir)
+	e.sync(t)
+	sum, r = runSummary(t, dir)
+	if r.Code != 0 || !sum.OK {
+		t.Fatalf("run with on_change rebuild: %s", r)
+	}
+	for _, tr := range sum.Tables {
+		for _, p := range tr.Prepared {
+			if p.How != "rebuild" {
+				t.Errorf("%s: %s, want rebuild", p.Table, p.How)
+			}
+		}
+	}
+	e.checkMirrors(t, m, defV3, true, true)
+}

@@ -1,0 +1,335 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/prepared"
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// Target is a prepared table's writer: the same contract as merge.Target.
+type Target interface {
+	// Begin loads the table's current state and starts one commit attempt.
+	Begin(ctx context.Context) (Txn, error)
+}
+
+// Txn is one single-use commit attempt, with the contract of merge.Txn
+// (the base table's writers implement both): Evolve, then Apply at most
+// once, then Commit once. Errors are classified as merge.Txn's are
+// (table.ErrConflict, table.ErrCommitUnknown, table.ErrTransient, or
+// permanent).
+type Txn interface {
+	// Bookmark is the bookmark of the table state this Txn started from:
+	// for a prepared table, its State (StateOf).
+	Bookmark() bookmarks.Bookmark
+	// Columns lists the table's user columns; none when it does not exist.
+	Columns() ([]change.Column, error)
+	// Evolve makes the table's columns equal cols, creating the table when
+	// needed; cols extends the current columns.
+	Evolve(ctx context.Context, cols []change.Column) error
+	// Apply writes changes (one row per key, sorted by key, the columns of
+	// Evolve then _op and _seq; borrowed). With truncateBefore set, every
+	// live row whose _seq is less and whose key is not among the changes
+	// is deleted too.
+	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error)
+	// Commit makes what Apply wrote visible in one commit together with bm.
+	Commit(ctx context.Context, bm bookmarks.Bookmark) error
+}
+
+// Base is the base table, read when a prepared table catches up.
+type Base interface {
+	// Describe reads the base table's current state.
+	Describe(ctx context.Context) (table.Info, error)
+	// Read returns every live row of the current state: the user columns
+	// and _seq, the whole table in memory; the caller releases it.
+	Read(ctx context.Context) (arrow.Table, error)
+}
+
+// Program is a prepared table's SQL compiled against the base table's
+// columns (prepared/transform.Program): Transform turns a change batch
+// into the curated columns, the batch's system columns but _keep, and
+// transform.ColPass, one row per input row in order.
+type Program interface {
+	Columns() []change.Column
+	Transform(ctx context.Context, mem memory.Allocator, batch arrow.RecordBatch) (arrow.RecordBatch, error)
+	Close() error
+}
+
+// Compiler compiles the prepared table's SQL against the base table's
+// user columns.
+type Compiler func(ctx context.Context, base []change.Column) (Program, error)
+
+// Table is one prepared table of a base table.
+type Table struct {
+	// Name names the prepared table in results and errors (database.table).
+	Name string
+	// BaseTable names the base table (the job file's table name).
+	BaseTable string
+	Def       prepared.Definition
+	// BaseKeys is the base table's primary key; Keys the curated columns
+	// that are bare references of them, in the same order: the prepared
+	// table's key.
+	BaseKeys, Keys []string
+	// Rebuild is OnChangeRebuild to rebuild when the definition changed,
+	// anything else to stop; RebuildCommand is the command a user runs to
+	// rebuild the table, for the message of a stop.
+	OnChange       string
+	RebuildCommand string
+	Target         Target
+	Compile        Compiler
+	Mem            memory.Allocator
+	// MaxAttempts bounds commit attempts on conflicts, unknown outcomes and
+	// transient failures; 0 means 8.
+	MaxAttempts int
+}
+
+// OnChangeRebuild is the Table.OnChange that rebuilds a prepared table
+// whose definition changed.
+const OnChangeRebuild = "rebuild"
+
+// ErrDefinitionChanged is the error of a run that stopped because a
+// prepared table's definition changed and its on_change is stop.
+var ErrDefinitionChanged = errors.New("the definition changed")
+
+// Run is what the base table's run just did, from merge.Result: the change
+// set it committed (nil when it committed none, or its own commit was not
+// seen to land), the base bookmark its commit was made on and the one it
+// made, the truncateBefore it applied, and how many of its changes the
+// base table found stale (table.ApplyStats.Stale).
+type Run struct {
+	Changes        arrow.RecordBatch
+	Parent, Next   bookmarks.Bookmark
+	TruncateBefore []byte
+	Stale          int64
+}
+
+// The ways a Keep or Rebuild went (Result.How).
+const (
+	HowUpToDate = "up to date"
+	HowChanges  = "changes"
+	HowCatchUp  = "catch-up"
+	HowRebuild  = "rebuild"
+	HowNoBase   = "no base table"
+)
+
+// Result is what keeping one prepared table did.
+type Result struct {
+	Table    string           `json:"table"`
+	Mode     string           `json:"mode"`
+	How      string           `json:"how"`
+	Rows     int64            `json:"rows"` // changes transformed
+	Stats    table.ApplyStats `json:"stats"`
+	Attempts int              `json:"attempts"`
+	// BaseSnapshot is the base snapshot id or Delta version the prepared
+	// table reflects now.
+	BaseSnapshot int64  `json:"base_snapshot"`
+	Generation   uint32 `json:"generation"`
+	// DurationMS is how long keeping the table took (set by the caller).
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// Keep brings the prepared table in step with the base table's current
+// state after a run of the base table (see the package doc for the ways
+// it goes).
+func (t *Table) Keep(ctx context.Context, base Base, run Run) (Result, error) {
+	return t.loop(ctx, base, run, false)
+}
+
+// Rebuild re-derives the prepared table from the whole base table, under
+// the next generation, whatever its State.
+func (t *Table) Rebuild(ctx context.Context, base Base) (Result, error) {
+	return t.loop(ctx, base, Run{}, true)
+}
+
+// loop runs attempts until one commits or there is nothing to do.
+func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Result, error) {
+	if t.Def.Mode != prepared.Mirror {
+		return Result{Table: t.Name, Mode: string(t.Def.Mode)}, fmt.Errorf("prepared table %s: mode %s is not kept yet by this version of lakemerge (mirror is)", t.Name, t.Def.Mode)
+	}
+	maxAttempts := t.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 8
+	}
+	res := Result{Table: t.Name, Mode: string(t.Def.Mode)}
+	fp := prepared.Fingerprint(t.Def)
+	// from is the generation the first attempt found: a forced rebuild is
+	// done once the table holds a later one.
+	from := int64(-1)
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		err := t.attempt(ctx, base, run, rebuild, fp, &from, &res)
+		if err == nil {
+			return res, nil
+		}
+		switch {
+		case errors.Is(err, ErrDefinitionChanged) || !table.Retryable(err):
+			return res, fmt.Errorf("prepared table %s: %w", t.Name, err)
+		case attempt >= maxAttempts:
+			return res, fmt.Errorf("prepared table %s: gave up after %d attempts: %w", t.Name, attempt, err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return res, fmt.Errorf("prepared table %s: %w", t.Name, err)
+		}
+	}
+}
+
+// attempt makes one commit attempt, or finds there is nothing to do.
+func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, fp string, from *int64, res *Result) error {
+	info, err := base.Describe(ctx)
+	if err != nil {
+		return fmt.Errorf("describe the base table: %w", err)
+	}
+	if !info.Exists {
+		res.How = HowNoBase
+		return nil
+	}
+	txn, err := t.Target.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := StateOf(txn.Bookmark())
+	if err != nil {
+		return err
+	}
+	if st.BaseTable != "" && st.BaseTable != t.BaseTable {
+		return fmt.Errorf("it was made from base table %s, not %s: its target is another prepared table's", st.BaseTable, t.BaseTable)
+	}
+	if *from < 0 {
+		*from = int64(st.Generation)
+	}
+	current := BaseDigest(info.Bookmark)
+	res.BaseSnapshot, res.Generation = st.BaseSnapshot, st.Generation
+	how := HowCatchUp
+	switch {
+	case rebuild && int64(st.Generation) > *from && st.Base == current && st.Fingerprint == fp:
+		// An earlier attempt's commit landed after all.
+		res.How = HowRebuild
+		return nil
+	case rebuild:
+		how = HowRebuild
+	case st.Fingerprint != "" && st.Fingerprint != fp && t.OnChange != OnChangeRebuild:
+		return fmt.Errorf("%w since the table was built (fingerprint %s, now %s): rebuild it with `%s`, or set on_change: rebuild", ErrDefinitionChanged, st.Fingerprint, fp, t.RebuildCommand)
+	case st.Fingerprint != "" && st.Fingerprint != fp:
+		how = HowRebuild
+	case st.Base == current && st.Fingerprint == fp:
+		res.How = HowUpToDate
+		return nil
+	case run.Changes != nil && st.Fingerprint == fp && st.Base == BaseDigest(run.Parent) &&
+		current == BaseDigest(run.Next) && run.TruncateBefore == nil && run.Stale == 0 && whole(run.Changes):
+		how = HowChanges
+	}
+	if how == HowChanges && current == "" {
+		how = HowCatchUp
+	}
+
+	next := State{BaseTable: t.BaseTable, Base: current, BaseSnapshot: info.Snapshot, Fingerprint: fp,
+		Generation: st.Generation, Runs: st.Runs + 1}
+	var changes arrow.RecordBatch // base changes: user columns, _op, _seq
+	var truncate []byte
+	if how == HowChanges {
+		changes = run.Changes
+		changes.Retain()
+	} else {
+		next.Generation++
+		truncate = genPrefix(next.Generation)
+		if changes, err = readBase(ctx, t.Mem, base, info, t.BaseKeys); err != nil {
+			return err
+		}
+	}
+	// The base rows, the curated rows and the prepared changes are each
+	// let go of as soon as the next holds what it needs: a catch-up holds
+	// a whole table.
+	nrows := changes.NumRows()
+	prog, err := t.Compile(ctx, info.Columns)
+	if err != nil {
+		changes.Release()
+		return fmt.Errorf("compile against the base table's columns: %w", err)
+	}
+	defer prog.Close()
+	curated, err := prog.Transform(ctx, t.Mem, changes)
+	changes.Release()
+	if err != nil {
+		return err
+	}
+	cur, err := txn.Columns()
+	if err != nil {
+		curated.Release()
+		return err
+	}
+	cols, err := extendColumns(slices.Clone(cur), prog.Columns())
+	if err != nil {
+		curated.Release()
+		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
+	}
+	batch, err := mirrorChanges(t.Mem, curated, cols, next.Generation)
+	curated.Release()
+	if err != nil {
+		return err
+	}
+	defer batch.Release()
+	if err := txn.Evolve(ctx, cols); err != nil {
+		return err
+	}
+	stats, err := txn.Apply(ctx, batch, truncate)
+	if err != nil {
+		return err
+	}
+	if err := txn.Commit(ctx, next.Bookmark()); err != nil {
+		return err
+	}
+	res.How, res.Rows, res.Stats = how, nrows, stats
+	res.BaseSnapshot, res.Generation = next.BaseSnapshot, next.Generation
+	return nil
+}
+
+// genPrefix is the first part of the order key of a generation's changes,
+// and the truncateBefore that deletes the rows of older generations.
+func genPrefix(gen uint32) []byte {
+	var sb change.SeqBuilder
+	return slices.Clone(sb.Uint32(gen).Bytes())
+}
+
+// extendColumns widens the columns of cols that more has with other types
+// and appends the columns cols lacks; a type change that is not a
+// widening is an error naming the column.
+func extendColumns(cols, more []change.Column) ([]change.Column, error) {
+	for _, c := range more {
+		i := slices.IndexFunc(cols, func(x change.Column) bool { return x.Name == c.Name })
+		if i < 0 {
+			cols = append(cols, c)
+			continue
+		}
+		w, err := change.Widen(cols[i].Type, c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		cols[i].Type = w
+	}
+	return cols, nil
+}
+
+// backoff waits 50ms·2^(attempt-1), at most 5s, less a random part of up
+// to half, or until ctx ends.
+func backoff(ctx context.Context, attempt int) error {
+	d := 50 * time.Millisecond << min(attempt-1, 7)
+	d = min(d, 5*time.Second)
+	d -= rand.N(d/2 + 1)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}

@@ -1,0 +1,189 @@
+//go:build duckdb_arrow && cgo
+
+package apply
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/prepared"
+	"github.com/lakemerge/lakemerge/prepared/transform"
+	"github.com/lakemerge/lakemerge/table/delta"
+)
+
+// deltaTarget is table/delta as a Target.
+type deltaTarget struct{ t *delta.Table }
+
+func (d deltaTarget) Begin(ctx context.Context) (Txn, error) {
+	x, err := d.t.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// TestKeepMirrorModel: a mirror table kept by Keep after each commit of a
+// base table (both real Delta tables in memory, the SQL evaluated by the
+// real engine) over random change sets holds the curated rows of the base
+// table's live rows that pass where, whichever way each run goes; every
+// Arrow buffer Keep allocates is released.
+func TestKeepMirrorModel(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	wmem := memory.NewGoAllocator()
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+
+	long, _ := change.ParseType("long")
+	str, _ := change.ParseType("string")
+	cols := []change.Column{{Name: "id", Type: long}, {Name: "v", Type: long}, {Name: "tag", Type: str}}
+	base := delta.New(store, "base/t/", delta.Options{Name: "base.t", Keys: []string{"id"}}, wmem)
+	mirror := delta.New(store, "prepared/t/", delta.Options{Name: "prepared.t", Keys: []string{"key"}}, wmem)
+	engine, err := transform.Open(ctx, transform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	def := prepared.Definition{Mode: prepared.Mirror, Format: "delta",
+		Select: []string{"id AS key", "v * 10 AS v10", "upper(tag) AS tag"}, Where: "v % 3 <> 0 AND tag IS NOT NULL"}
+	keep := &Table{Name: "prepared.t", BaseTable: "t", Def: def, BaseKeys: []string{"id"}, Keys: []string{"key"},
+		OnChange: "stop", RebuildCommand: "lakemerge rebuild", Target: deltaTarget{mirror}, Mem: checked,
+		Compile: func(ctx context.Context, base []change.Column) (Program, error) {
+			p, err := engine.Compile(ctx, base, transform.Definition{Select: def.Select, Where: def.Where})
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}}
+
+	type row struct {
+		v   int64
+		tag string // "" is NULL
+	}
+	live := map[int64]row{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var bm bookmarks.Bookmark
+	seq := uint32(0)
+	hows := map[string]int{}
+	for run := range 12 {
+		// One change per key, sorted by key, as dedupe leaves them.
+		keys := map[int64]bool{}
+		for range rng.IntN(12) {
+			keys[int64(rng.IntN(20))] = true
+		}
+		ids := make([]int64, 0, len(keys))
+		for k := range keys {
+			ids = append(ids, k)
+		}
+		slices.Sort(ids)
+		b := array.NewRecordBuilder(wmem, change.Schema(cols))
+		for _, id := range ids {
+			seq++
+			var sb change.SeqBuilder
+			op := change.OpUpdate
+			r := row{v: int64(rng.IntN(10))}
+			if rng.IntN(3) > 0 {
+				r.tag = fmt.Sprintf("t%d", rng.IntN(3))
+			}
+			if rng.IntN(4) == 0 {
+				op = change.OpDelete
+				delete(live, id)
+			} else {
+				live[id] = r
+			}
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.Int64Builder).Append(r.v)
+			if r.tag == "" {
+				b.Field(2).AppendNull()
+			} else {
+				b.Field(2).(*array.StringBuilder).Append(r.tag)
+			}
+			b.Field(3).(*array.Int8Builder).Append(int8(op))
+			b.Field(4).(*array.BinaryBuilder).Append(sb.Uint32(0).Uint32(seq).Bytes())
+		}
+		changes := b.NewRecordBatch()
+		b.Release()
+
+		txn, err := base.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := txn.Bookmark()
+		next := parent.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("f%03d.csv", run), ETag: "e", Size: 1}})
+		if err := txn.Evolve(ctx, cols); err != nil {
+			t.Fatal(err)
+		}
+		st, err := txn.Apply(ctx, changes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Commit(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		bm = next
+		r := Run{Changes: changes, Parent: parent, Next: bm, Stale: st.Stale}
+		if run == 5 {
+			r = Run{} // as after a crash between the commits: a catch-up
+		}
+		res, err := keep.Keep(ctx, base, r)
+		changes.Release()
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		hows[res.How]++
+
+		var want []string
+		for id, r := range live {
+			if r.v%3 != 0 && r.tag != "" {
+				want = append(want, fmt.Sprintf("%d %d %s", id, r.v*10, strings.ToUpper(r.tag)))
+			}
+		}
+		sort.Strings(want)
+		tbl, err := mirror.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		tr := array.NewTableReader(tbl, 1024)
+		for tr.Next() {
+			rec := tr.RecordBatch()
+			for i := 0; i < int(rec.NumRows()); i++ {
+				got = append(got, fmt.Sprintf("%d %d %s", rec.Column(0).(*array.Int64).Value(i), rec.Column(1).(*array.Int64).Value(i), rec.Column(2).(*array.String).Value(i)))
+			}
+		}
+		tr.Release()
+		tbl.Release()
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("run %d (%s): mirror\n%s\nmodel\n%s", run, res.How, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// Keeping again finds nothing to do.
+		if res, err := keep.Keep(ctx, base, Run{}); err != nil || res.How != HowUpToDate {
+			t.Fatalf("run %d again: %+v, %v", run, res, err)
+		}
+	}
+	if hows[HowCatchUp] != 2 || hows[HowChanges] != 10 {
+		t.Errorf("ways: %v", hows)
+	}
+
+	// Another definition: stop names the command; rebuild rebuilds.
+	keep.Def.Where = "v % 2 = 0"
+	if _, err := keep.Keep(ctx, base, Run{}); err == nil || !strings.Contains(err.Error(), "rebuild it with `lakemerge rebuild`") {
+		t.Fatalf("changed definition: %v", err)
+	}
+	res, err := keep.Rebuild(ctx, base)
+	if err != nil || res.How != HowRebuild || res.Rows != int64(len(live)) {
+		t.Fatalf("rebuild: %+v, %v (%d live rows)", res, err, len(live))
+	}
+}
