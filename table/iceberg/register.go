@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
@@ -28,7 +29,8 @@ var ErrUnregistered = errors.New("table metadata exists where the catalog has no
 // metadataFile is a table metadata file under a table's location.
 type metadataFile struct {
 	Location string
-	Version  int // the number the file name starts with (00012-<uuid>.metadata.json); -1 if none
+	Version  int       // the number the file name starts with (00012-<uuid>.metadata.json); -1 if none
+	Modified time.Time // when it was written, as the store reports it
 }
 
 // metadataFiles lists the table metadata files under the table's Location,
@@ -58,7 +60,11 @@ func (t *Table) metadataFiles(ctx context.Context) ([]metadataFile, error) {
 				v = x
 			}
 		}
-		out = append(out, metadataFile{Location: p, Version: v})
+		var mod time.Time
+		if info, err := d.Info(); err == nil {
+			mod = info.ModTime()
+		}
+		out = append(out, metadataFile{Location: p, Version: v, Modified: mod})
 		return nil
 	})
 	if err != nil {
@@ -89,9 +95,42 @@ func (t *Table) refuseExisting(ctx context.Context) error {
 	if tbl, err := t.Load(ctx); err == nil && tbl != nil {
 		return fmt.Errorf("create %s.%s: created concurrently: %w", t.opts.Database, t.opts.Name, table.ErrConflict)
 	}
+	// Or be creating it right now: a create writes the first metadata
+	// file (version 0) before the catalog entry, so between the two the
+	// table looks exactly like a lost one. Only version-0 files written a
+	// moment ago are taken for that: a conflict, retried after a backoff,
+	// by which time the catalog holds the table. A table that committed
+	// anything has later versions, and one whose catalog entry was lost
+	// for longer than createGrace is what it seems.
+	if young(files, time.Now()) {
+		return fmt.Errorf("create %s.%s: another writer is creating it (%s yet: its first metadata file is a moment old; "+
+			"if no other run is creating it, record it with `lakemerge register`): %w",
+			t.opts.Database, t.opts.Name, ErrUnregistered.Error(), table.ErrConflict)
+	}
 	return fmt.Errorf("create %s.%s: %w: %d metadata file(s) under %s, the newest %s; nothing was written. "+
 		"Register the existing table with `lakemerge register` (it takes the newest metadata file), or move its files away to start a new one",
 		t.opts.Database, t.opts.Name, ErrUnregistered, len(files), t.opts.Location, path.Base(files[len(files)-1].Location))
+}
+
+// createGrace is how long a table's first metadata file may wait for its
+// catalog entry while another writer creates the table (between the two
+// writes of iceberg-go's CreateTable).
+const createGrace = 2 * time.Minute
+
+// young reports whether files are only the first metadata files of a table
+// being created (version 0), the newest written less than createGrace
+// before now.
+func young(files []metadataFile, now time.Time) bool {
+	var newest time.Time
+	for _, f := range files {
+		if f.Version != 0 || f.Modified.IsZero() {
+			return false
+		}
+		if f.Modified.After(newest) {
+			newest = f.Modified
+		}
+	}
+	return len(files) > 0 && now.Sub(newest) < createGrace
 }
 
 // registrar is what Register needs of a catalog beyond Catalog: iceberg-go's
