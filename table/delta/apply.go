@@ -157,6 +157,13 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
 	}
 	keyCols = append(keyCols, seqColumn)
+	idx, err := p.KeyIndex()
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	// The usual merge (an integer key, no reload) reads only what holds a
+	// changed key; a reload sees every row's _seq.
+	sparse := truncateBefore == nil && idx != nil && idx.Ints() && len(keys) == 1
 	var scanned int64
 	for _, f := range x.snap.paths() {
 		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[f].Stats) {
@@ -170,6 +177,16 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			continue
 		}
 		scanned++
+		if sparse {
+			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[0], idx)
+			if err == nil {
+				err = p.MatchFound(f, ms, cnt.Rows)
+			}
+			if err != nil {
+				return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
+			}
+			continue
+		}
 		err := x.t.readColumns(ctx, f, keyCols, func(rec arrow.RecordBatch, base int64) error {
 			return p.Match(f, rec, base, nil)
 		})
