@@ -24,7 +24,8 @@ import (
 // released. Apply may be called once per Txn.
 //
 // Copy-on-write: Apply prunes the live files by key min/max, reads the key
-// columns and _seq of the rest to find the stored rows of the changed keys,
+// columns and _seq of the rest to find the stored rows of the changed keys
+// (for a single integer key without truncateBefore: table.ScanMatches),
 // and rewrites exactly the files that hold a row to replace or delete: rows
 // not changed (or changed only by a stale change) are copied, replaced and
 // deleted rows dropped, and each updated row is written into the new
