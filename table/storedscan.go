@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
 // Match is a live stored row that holds a changed key: the change row
@@ -15,7 +17,11 @@ import (
 type Match struct {
 	Change int
 	Pos    int64
-	Seq    []byte
+	// Seq is the row's _seq, unless Older is set: then it was not read
+	// (nil), because the statistics of its row group show that every
+	// _seq in it is less than every change's.
+	Seq   []byte
+	Older bool
 }
 
 // ScanCounts counts what ScanMatches read of a file.
@@ -39,14 +45,17 @@ const scanBatch = 32 << 10
 //     integers, without building Arrow arrays;
 //   - _seq is read for the matched rows only, skipping the values between
 //     them, and whole pages through the file's offset index when it has
-//     one.
+//     one; and not at all in a row group whose _seq statistics show every
+//     value less than minSeq, the least _seq of the changes (the usual
+//     case: changes newer than everything stored), whose matches come
+//     with Older set instead. A nil minSeq reads every matched _seq.
 //
 // keyLeaf and seqLeaf are the leaf column indexes of the key (int32 or
 // int64) and _seq (binary) columns; dead are the sorted positions of rows
 // an earlier delete removed (they match nothing). The matches come in
 // position order; their Seq are copies the caller may keep. A stored row
 // with a null key matches nothing.
-func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int64) ([]Match, ScanCounts, error) {
+func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
 	var cnt ScanCounts
 	if !x.Ints() {
 		return nil, cnt, fmt.Errorf("scan matches: key is not a single integer column")
@@ -79,12 +88,38 @@ func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int6
 		if out, err = matchKeys(rgr, keyLeaf, x, base, dead, out); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
 		}
-		if arena, err = readSeqs(pr, rg, rgr, seqLeaf, base, out[first:], arena); err != nil {
+		if len(out) > first && seqsBelow(pr, rgr, seqLeaf, minSeq) {
+			for k := first; k < len(out); k++ {
+				out[k].Older = true
+			}
+		} else if arena, err = readSeqs(pr, rg, rgr, seqLeaf, base, out[first:], arena); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read _seq: %w", rg, err)
 		}
 		base += n
 	}
 	return out, cnt, nil
+}
+
+// seqsBelow reports whether the _seq statistics of a row group show every
+// value less than minSeq (compared as change.CompareSeq does: unsigned
+// bytes, which is the column's sort order only when it is unsigned).
+func seqsBelow(pr *file.Reader, rgr *file.RowGroupReader, seqLeaf int, minSeq []byte) bool {
+	if minSeq == nil || pr.MetaData().Schema.Column(seqLeaf).SortOrder() != schema.SortUNSIGNED {
+		return false
+	}
+	cc, err := rgr.MetaData().ColumnChunk(seqLeaf)
+	if err != nil {
+		return false
+	}
+	if set, err := cc.StatsSet(); err != nil || !set {
+		return false
+	}
+	st, err := cc.Statistics()
+	if err != nil || st == nil || !st.HasMinMax() {
+		return false
+	}
+	bs, ok := st.(*metadata.ByteArrayStatistics)
+	return ok && bytes.Compare(bs.Max(), minSeq) < 0
 }
 
 // skipRowGroup reports whether row group rg cannot hold a changed key, by

@@ -126,6 +126,12 @@ func TestScanMatchesAgreesWithFullScan(t *testing.T) {
 	changeSets["one-max"] = []int64{2 * (rgRows - 1)} // the max of the first row group only
 	changeSets["one-min"] = []int64{2 * rgRows}       // the min of the second row group only
 	deadSets := map[string][]int64{"none": nil, "some": {0, 1, 699, 700, 701, 2500, 4999}}
+	// The changes' least _seq: none (read every matched _seq), above every
+	// stored one (read none), within them (row groups of a sorted file
+	// below it are not read; others are), and equal to a stored one (that
+	// row group must be read: equal is stale).
+	minSeqs := map[string][]byte{"none": nil, "above": []byte("seq-999999"), "within": []byte("seq-002100"),
+		"equal": sorted.seqs[2*rgRows-1]}
 
 	layouts := map[string][]parquet.WriterProperty{
 		"one-group": nil,
@@ -145,10 +151,12 @@ func TestScanMatchesAgreesWithFullScan(t *testing.T) {
 				for cname, ks := range changeSets {
 					ks = uniq(ks)
 					for dname, dead := range deadSets {
-						name := fmt.Sprintf("%s/%s/%s/%s/dead-%s", fname, lname, kt, cname, dname)
-						t.Run(name, func(t *testing.T) {
-							checkScan(t, mem, raw, f, ks, dead)
-						})
+						for mname, minSeq := range minSeqs {
+							name := fmt.Sprintf("%s/%s/%s/%s/dead-%s/minseq-%s", fname, lname, kt, cname, dname, mname)
+							t.Run(name, func(t *testing.T) {
+								checkScan(t, mem, raw, f, ks, dead, minSeq)
+							})
+						}
 					}
 				}
 			}
@@ -162,7 +170,7 @@ func uniq(ks []int64) []int64 {
 	return slices.Compact(ks)
 }
 
-func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, keys []int64, dead []int64) {
+func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, keys []int64, dead []int64, minSeq []byte) {
 	t.Helper()
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
@@ -184,9 +192,21 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	got, cnt, err := ScanMatches(pr, 1, 2, x, dead)
+	got, cnt, err := ScanMatches(pr, 1, 2, x, dead, minSeq)
 	if err != nil {
 		t.Fatal(err)
+	}
+	older := 0
+	for _, m := range got {
+		if m.Older {
+			older++
+		}
+	}
+	if minSeq == nil && older > 0 {
+		t.Fatalf("%d matches Older without a minSeq", older)
+	}
+	if string(minSeq) == "seq-999999" && older != len(got) {
+		t.Fatalf("%d of %d matches Older with minSeq above every stored _seq", older, len(got))
 	}
 	// The reference: every row, one by one.
 	var want []Match
@@ -202,6 +222,13 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 		t.Fatalf("%d matches, want %d (got %v, want %v)", len(got), len(want), short(got), short(want))
 	}
 	for i := range got {
+		if got[i].Older {
+			// Not read: it must really be below every change's _seq.
+			if bytes.Compare(want[i].Seq, minSeq) >= 0 || got[i].Seq != nil {
+				t.Fatalf("match %d at %d: Older, but its _seq %q is not below %q", i, got[i].Pos, want[i].Seq, minSeq)
+			}
+			got[i].Seq = want[i].Seq
+		}
 		if got[i].Change != want[i].Change || got[i].Pos != want[i].Pos || !bytes.Equal(got[i].Seq, want[i].Seq) {
 			t.Fatalf("match %d: %d@%d %q, want %d@%d %q", i, got[i].Change, got[i].Pos, got[i].Seq, want[i].Change, want[i].Pos, want[i].Seq)
 		}
@@ -268,7 +295,7 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pr.Close()
-			_, cnt, err := ScanMatches(pr, 1, 2, x, nil)
+			_, cnt, err := ScanMatches(pr, 1, 2, x, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -165,6 +165,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	// The usual merge (an integer key, no reload) reads only what holds a
 	// changed key; a reload sees every row's _seq.
 	sparse := truncateBefore == nil && idx != nil && idx.Ints() && len(keys) == 1
+	minSeq := p.MinSeq()
 	var scanned int64
 	for _, f := range x.snap.paths() {
 		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[f].Stats) {
@@ -179,7 +180,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		scanned++
 		if sparse {
-			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[0], idx)
+			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[0], idx, minSeq)
 			if err == nil {
 				err = p.MatchFound(f, ms, cnt.Rows)
 			}

@@ -119,7 +119,7 @@ func leafIndex(fsch *schema.Schema, phys string) int {
 
 // scanMatches runs table.ScanMatches on the data file at path (size
 // bytes) for the key column key.
-func (t *Table) scanMatches(ctx context.Context, path string, size int64, key column, idx *table.KeyIndex) ([]table.Match, table.ScanCounts, error) {
+func (t *Table) scanMatches(ctx context.Context, path string, size int64, key column, idx *table.KeyIndex, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
 	pr, err := t.openRanged(ctx, path, size)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
@@ -130,7 +130,7 @@ func (t *Table) scanMatches(ctx context.Context, path string, size int64, key co
 	if k < 0 || seq < 0 {
 		return nil, table.ScanCounts{}, fmt.Errorf("column %s or %s missing", key.phys, seqColumn.phys)
 	}
-	return table.ScanMatches(pr, k, seq, idx, nil)
+	return table.ScanMatches(pr, k, seq, idx, nil, minSeq)
 }
 
 // readColumns reads the columns want (table columns) of the data file at

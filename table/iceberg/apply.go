@@ -272,6 +272,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 		err error
 	}
 	res := make([]result, len(tasks))
+	minSeq := p.MinSeq()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
@@ -280,7 +281,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 			defer wg.Done()
 			for i := range work {
 				r := &res[i]
-				r.ms, r.cnt, r.err = x.scanMatches(fs, tasks[i].File.FilePath(), idx, deads[i])
+				r.ms, r.cnt, r.err = x.scanMatches(fs, tasks[i].File.FilePath(), idx, deads[i], minSeq)
 			}
 		}()
 	}
@@ -308,7 +309,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 }
 
 // scanMatches runs table.ScanMatches on the data file at path.
-func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64) ([]table.Match, table.ScanCounts, error) {
+func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
 	f, err := fs.Open(path)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
@@ -324,7 +325,7 @@ func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []
 	if key < 0 || seq < 0 {
 		return nil, table.ScanCounts{}, fmt.Errorf("column %s or %s missing", x.t.opts.Keys[0], change.ColSeq)
 	}
-	return table.ScanMatches(pr, key, seq, idx, dead)
+	return table.ScanMatches(pr, key, seq, idx, dead, minSeq)
 }
 
 // writeRows writes the rows of changes at idx (without _op) as new data files.

@@ -249,7 +249,7 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 			}
 			continue
 		}
-		if err := p.matchRow(file, i, pos, rseq.Value(r), &gone); err != nil {
+		if err := p.matchRow(file, i, pos, rseq.Value(r), false, &gone); err != nil {
 			return err
 		}
 	}
@@ -257,19 +257,33 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 }
 
 // matchRow records that stored row pos of file, whose _seq is seq, holds
-// the key of change i; gone collects the positions that go.
-func (p *Plan) matchRow(file string, i int, pos int64, seq []byte, gone *[]int64) error {
+// the key of change i; gone collects the positions that go. With older set
+// the row is known to be older than every change, and seq is not read.
+func (p *Plan) matchRow(file string, i int, pos int64, seq []byte, older bool, gone *[]int64) error {
 	if p.found[i] {
 		return fmt.Errorf("key of change row %d has two live rows (the second in %s at %d): table violates one row per key", i, file, pos)
 	}
 	p.found[i] = true
 	p.at[i] = Row{File: file, Pos: pos}
-	if change.CompareSeq(p.seqs.Value(i), seq) <= 0 {
+	if !older && change.CompareSeq(p.seqs.Value(i), seq) <= 0 {
 		p.stale[i] = true
 		return nil
 	}
 	*gone = append(*gone, pos)
 	return nil
+}
+
+// MinSeq is the least _seq of the changes (nil without changes): a stored
+// row whose _seq is below it is older than every change (table.Match's
+// Older).
+func (p *Plan) MinSeq() []byte {
+	var least []byte
+	for i := range p.n {
+		if s := p.seqs.Value(i); least == nil || change.CompareSeq(s, least) < 0 {
+			least = s
+		}
+	}
+	return slices.Clone(least)
 }
 
 // KeyIndex returns the index of the changes' keys that Match probes, for
@@ -286,8 +300,8 @@ func (p *Plan) KeyIndex() (*table.KeyIndex, error) {
 
 // MatchFound is Match for a caller that found the stored rows holding a
 // changed key itself (through KeyIndex): found are the live rows of data
-// file file that hold one (their Seq borrowed for the call), in
-// increasing position, and scanned is how
+// file file that hold one (their Seq borrowed for the call; an Older row
+// is not stale whatever its _seq), in increasing position, and scanned is how
 // many stored rows the caller looked at to find them (counted in
 // RowsScanned). Every other live row of the file must hold no changed
 // key. Without TruncateBefore only: a reload must see every row's _seq.
@@ -304,7 +318,7 @@ func (p *Plan) MatchFound(file string, found []table.Match, scanned int64) error
 		if f.Change < 0 || f.Change >= p.n {
 			return fmt.Errorf("plan: stored row %d of %s matched change row %d of %d", f.Pos, file, f.Change, p.n)
 		}
-		if err := p.matchRow(file, f.Change, f.Pos, f.Seq, &gone); err != nil {
+		if err := p.matchRow(file, f.Change, f.Pos, f.Seq, f.Older, &gone); err != nil {
 			return err
 		}
 	}
