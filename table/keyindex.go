@@ -133,8 +133,9 @@ func (x *KeyIndex) indexInts(vals []int64) error {
 			x.ints[v] = int32(i)
 		}
 		x.sorted = slices.Sorted(maps.Keys(x.ints))
-		// About 8 bits per key: a miss passes the filter 1 time in 8.
-		logBits := max(10, bits.Len(uint(len(vals)*8)))
+		// 32 to 64 bits per key, at most 1 MiB: a miss passes the filter
+		// about 1 time in 32 while the filter stays in cache.
+		logBits := min(23, max(10, bits.Len(uint(len(vals)*32))))
 		x.filter, x.shift = make([]uint64, 1<<logBits/64), uint(64-logBits)
 		for _, v := range vals {
 			b := x.filterBit(v)
