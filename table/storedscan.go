@@ -51,7 +51,9 @@ const scanBatch = 32 << 10
 //     with Older set instead. A nil minSeq reads every matched _seq.
 //
 // keyLeaf and seqLeaf are the leaf column indexes of the key (int32 or
-// int64) and _seq (binary) columns; dead are the sorted positions of rows
+// int64) and _seq (binary) columns; seqLeaf -1 is a file without _seq (one
+// another writer wrote before lakemerge took the table over), whose rows
+// are older than every change (Older, as a null _seq in Match); dead are the sorted positions of rows
 // an earlier delete removed (they match nothing). The matches come in
 // position order; their Seq are copies the caller may keep. A stored row
 // with a null key matches nothing.
@@ -61,10 +63,10 @@ func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int6
 		return nil, cnt, fmt.Errorf("scan matches: key is not a single integer column")
 	}
 	sch := pr.MetaData().Schema
-	if keyLeaf < 0 || keyLeaf >= sch.NumColumns() || seqLeaf < 0 || seqLeaf >= sch.NumColumns() {
+	if keyLeaf < 0 || keyLeaf >= sch.NumColumns() || seqLeaf < -1 || seqLeaf >= sch.NumColumns() {
 		return nil, cnt, fmt.Errorf("scan matches: column %d or %d not in file", keyLeaf, seqLeaf)
 	}
-	if sch.Column(keyLeaf).MaxRepetitionLevel() > 0 || sch.Column(seqLeaf).MaxRepetitionLevel() > 0 {
+	if sch.Column(keyLeaf).MaxRepetitionLevel() > 0 || (seqLeaf >= 0 && sch.Column(seqLeaf).MaxRepetitionLevel() > 0) {
 		return nil, cnt, fmt.Errorf("scan matches: key or %s column is repeated", "_seq")
 	}
 	var out []Match
@@ -88,7 +90,7 @@ func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int6
 		if out, err = matchKeys(rgr, keyLeaf, x, base, dead, out); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
 		}
-		if len(out) > first && seqsBelow(pr, rgr, seqLeaf, minSeq) {
+		if len(out) > first && (seqLeaf < 0 || seqsBelow(pr, rgr, seqLeaf, minSeq)) {
 			for k := first; k < len(out); k++ {
 				out[k].Older = true
 			}

@@ -305,3 +305,41 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestScanMatchesWithoutSeqColumn: a file without _seq (seqLeaf -1, one
+// another writer wrote) matches by key as any other, every match Older.
+func TestScanMatchesWithoutSeqColumn(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var f storedFile
+	for i := range 300 {
+		v := int64(i)
+		f.keys = append(f.keys, &v)
+		f.seqs = append(f.seqs, []byte{1})
+	}
+	raw := f.write(t, mem, arrow.PrimitiveTypes.Int64, parquet.WithMaxRowGroupLength(100))
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues([]int64{299, 5, 150, 1000}, nil)
+	col := b.NewArray()
+	defer col.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, 4)
+	defer rec.Release()
+	x, err := NewKeyIndex(rec, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	got, _, err := ScanMatches(pr, 1, -1, x, []int64{150}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Match{{Change: 1, Pos: 5, Older: true}, {Change: 0, Pos: 299, Older: true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("matches %v, want %v", got, want)
+	}
+}

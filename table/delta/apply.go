@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -184,10 +185,12 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			if err == nil {
 				err = p.MatchFound(f, ms, cnt.Rows)
 			}
-			if err != nil {
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errNoKeyColumn) {
 				return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
 			}
-			continue
 		}
 		err := x.t.readColumns(ctx, f, keyCols, func(rec arrow.RecordBatch, base int64) error {
 			return p.Match(f, rec, base, nil)

@@ -117,8 +117,12 @@ func leafIndex(fsch *schema.Schema, phys string) int {
 	return -1
 }
 
+// errNoKeyColumn is scanMatches' error for a data file without the key
+// column: every row's key is null, which readColumns and plan.Match handle.
+var errNoKeyColumn = errors.New("data file has no key column")
+
 // scanMatches runs table.ScanMatches on the data file at path (size
-// bytes) for the key column key.
+// bytes) for the key column key; errNoKeyColumn when the file lacks it.
 func (t *Table) scanMatches(ctx context.Context, path string, size int64, key column, idx *table.KeyIndex, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
 	pr, err := t.openRanged(ctx, path, size)
 	if err != nil {
@@ -126,9 +130,11 @@ func (t *Table) scanMatches(ctx context.Context, path string, size int64, key co
 	}
 	defer pr.Close()
 	fsch := pr.MetaData().Schema
+	// A file without _seq (written before lakemerge took the table over)
+	// is scanned with seq -1: its rows are older than every change.
 	k, seq := leafIndex(fsch, key.phys), leafIndex(fsch, seqColumn.phys)
-	if k < 0 || seq < 0 {
-		return nil, table.ScanCounts{}, fmt.Errorf("column %s or %s missing", key.phys, seqColumn.phys)
+	if k < 0 {
+		return nil, table.ScanCounts{}, errNoKeyColumn
 	}
 	return table.ScanMatches(pr, k, seq, idx, nil, minSeq)
 }
