@@ -37,6 +37,12 @@ func TestPruningKeepsKeysAtBounds(t *testing.T) {
 	}{
 		{"long", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
 			[]string{"-7", "1000", "4"}, table.ApplyStats{Updated: 2, Inserted: 1}},
+		{"long-max-only", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
+			[]string{"1000"}, table.ApplyStats{Updated: 1}},
+		{"long-min-only", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
+			[]string{"-7"}, table.ApplyStats{Updated: 1}},
+		{"string-max-only", arrow.BinaryTypes.String, []string{prefix + "a", prefix + "zz"},
+			[]string{prefix + "zz"}, table.ApplyStats{Updated: 1}},
 		{"int", arrow.PrimitiveTypes.Int32, []string{"10", "20", "30"},
 			[]string{"30", "10"}, table.ApplyStats{Updated: 2}},
 		{"truncated-string", arrow.BinaryTypes.String, []string{prefix + "a", prefix + "m", prefix + "zz"},
