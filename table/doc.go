@@ -11,7 +11,11 @@
 //     ErrTransient that merge's commit loop reacts to, FaultOf (what kind
 //     of failure an error is, by its types) and Classify, the part of each
 //     writer's classifier that types and the table's state decide alike;
-//   - KeyIndex, which matches stored rows with the changes by key;
+//   - KeyIndex, which matches stored rows with the changes by key, and
+//     ScanMatches, which finds the rows of a Parquet data file that hold
+//     a changed integer key reading as little of the file as it can (row
+//     groups skipped by key statistics and bloom filter, _seq read for
+//     matched rows only);
 //   - Tombstones, the deleted keys a table remembers so that a late change
 //     never resurrects a row, and their file (EncodeTombstones);
 //   - SideFile, a file a commit references by digest (bookmark file,
@@ -20,6 +24,6 @@
 //
 // Which stored row a change replaces, and whether it applies at all, is
 // table/plan's; table/tabletest is the suite every writer passes. The
-// package does no I/O of its own: writers hand it bytes and stat
-// functions.
+// package opens nothing itself: writers hand it bytes, stat functions and
+// the Parquet readers of files they opened.
 package table

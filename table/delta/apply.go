@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -24,7 +25,8 @@ import (
 // released. Apply may be called once per Txn.
 //
 // Copy-on-write: Apply prunes the live files by key min/max, reads the key
-// columns and _seq of the rest to find the stored rows of the changed keys,
+// columns and _seq of the rest to find the stored rows of the changed keys
+// (for a single integer key without truncateBefore: table.ScanMatches),
 // and rewrites exactly the files that hold a row to replace or delete: rows
 // not changed (or changed only by a stale change) are copied, replaced and
 // deleted rows dropped, and each updated row is written into the new
@@ -157,6 +159,14 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
 	}
 	keyCols = append(keyCols, seqColumn)
+	idx, err := p.KeyIndex()
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	// The usual merge (an integer key, no reload) reads only what holds a
+	// changed key; a reload sees every row's _seq.
+	sparse := truncateBefore == nil && idx != nil && idx.Ints() && len(keys) == 1
+	minSeq := p.MinSeq()
 	var scanned int64
 	for _, f := range x.snap.paths() {
 		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[f].Stats) {
@@ -170,6 +180,18 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 			continue
 		}
 		scanned++
+		if sparse {
+			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[0], idx, minSeq)
+			if err == nil {
+				err = p.MatchFound(f, ms, cnt.Rows)
+			}
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errNoKeyColumn) {
+				return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
+			}
+		}
 		err := x.t.readColumns(ctx, f, keyCols, func(rec arrow.RecordBatch, base int64) error {
 			return p.Match(f, rec, base, nil)
 		})

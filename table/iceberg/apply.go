@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -85,18 +87,34 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	}
 	dels := newDeleteCache(fs, x.t.mem)
 	refs := make(map[string]ice.DataFile, len(tasks))
-	for _, task := range tasks {
+	deads := make([][]int64, len(tasks))
+	for i, task := range tasks {
 		path := task.File.FilePath()
 		refs[path] = task.File
-		dead, err := dels.positionsFor(ctx, path, task.DeleteFiles)
-		if err != nil {
+		if deads[i], err = dels.positionsFor(ctx, path, task.DeleteFiles); err != nil {
 			return st, err
 		}
-		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
-			return p.Match(path, rec, base, dead)
-		})
-		if err != nil {
-			return st, fmt.Errorf("read keys of %s: %w", path, err)
+	}
+	idx, err := p.KeyIndex()
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	if truncateBefore == nil && idx != nil && idx.Ints() {
+		// The usual merge: only the rows holding a changed key matter.
+		if err := x.matchFiles(ctx, fs, tasks, deads, idx, p); err != nil {
+			return st, err
+		}
+	} else {
+		// A reload sees every row's _seq; other keys are matched by
+		// their encoding.
+		for i, task := range tasks {
+			path := task.File.FilePath()
+			err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+				return p.Match(path, rec, base, deads[i])
+			})
+			if err != nil {
+				return st, fmt.Errorf("read keys of %s: %w", path, err)
+			}
 		}
 	}
 	d, err := p.Decide()
@@ -241,6 +259,73 @@ func (x *Txn) scanKeys(ctx context.Context, fs iceio.IO, path string, fn func(ar
 		return err
 	}
 	return nil
+}
+
+// matchFiles finds the stored rows of the changed (integer) keys in the
+// data files of tasks (deads: each file's deleted positions) with
+// table.ScanMatches, several files at a time, and hands them to the plan
+// file by file in task order.
+func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.FileScanTask, deads [][]int64, idx *table.KeyIndex, p *plan.Plan) error {
+	type result struct {
+		ms  []table.Match
+		cnt table.ScanCounts
+		err error
+	}
+	res := make([]result, len(tasks))
+	minSeq := p.MinSeq()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r := &res[i]
+				r.ms, r.cnt, r.err = x.scanMatches(fs, tasks[i].File.FilePath(), idx, deads[i], minSeq)
+			}
+		}()
+	}
+	for i := range tasks {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, task := range tasks {
+		path := task.File.FilePath()
+		if res[i].err != nil {
+			return fmt.Errorf("read keys of %s: %w", path, res[i].err)
+		}
+		if err := p.MatchFound(path, res[i].ms, res[i].cnt.Rows); err != nil {
+			return fmt.Errorf("apply to %s: %w", x.name(), err)
+		}
+	}
+	return nil
+}
+
+// scanMatches runs table.ScanMatches on the data file at path.
+func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	defer f.Close()
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	defer pr.Close()
+	sch := pr.MetaData().Schema
+	key, seq := sch.ColumnIndexByName(x.t.opts.Keys[0]), sch.ColumnIndexByName(change.ColSeq)
+	if key < 0 || seq < 0 {
+		return nil, table.ScanCounts{}, fmt.Errorf("column %s or %s missing", x.t.opts.Keys[0], change.ColSeq)
+	}
+	return table.ScanMatches(pr, key, seq, idx, dead, minSeq)
 }
 
 // writeRows writes the rows of changes at idx (without _op) as new data files.

@@ -30,7 +30,8 @@
 // per key (invariant 3), and nothing is decided for it.
 //
 // The package does no I/O: stored rows come in as Arrow batches of their
-// key columns and _seq, and it keeps no reference to them.
+// key columns and _seq (Match), or as the rows a writer found through the
+// plan's KeyIndex (MatchFound), and it keeps no reference to them.
 package plan
 
 import (
@@ -206,12 +207,9 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 	if p.decided {
 		return fmt.Errorf("plan: Match after Decide")
 	}
-	if p.index == nil && p.n > 0 {
-		// Built on the first stored batch: a table's first load has none.
-		var err error
-		if p.index, err = table.NewKeyIndex(p.in.Changes, p.in.Keys); err != nil {
-			return fmt.Errorf("plan: %w", err)
-		}
+	// Built on the first stored batch: a table's first load has none.
+	if _, err := p.KeyIndex(); err != nil {
+		return err
 	}
 	probe := func(int) (int, bool) { return 0, false }
 	if p.index != nil {
@@ -251,16 +249,81 @@ func (p *Plan) Match(file string, rows arrow.RecordBatch, base int64, dead []int
 			}
 			continue
 		}
-		if p.found[i] {
-			return fmt.Errorf("key of change row %d has two live rows (the second in %s at %d): table violates one row per key", i, file, pos)
+		if err := p.matchRow(file, i, pos, rseq.Value(r), false, &gone); err != nil {
+			return err
 		}
-		p.found[i] = true
-		p.at[i] = Row{File: file, Pos: pos}
-		if change.CompareSeq(p.seqs.Value(i), rseq.Value(r)) <= 0 {
-			p.stale[i] = true
-			continue
+	}
+	return nil
+}
+
+// matchRow records that stored row pos of file, whose _seq is seq, holds
+// the key of change i; gone collects the positions that go. With older set
+// the row is known to be older than every change, and seq is not read.
+func (p *Plan) matchRow(file string, i int, pos int64, seq []byte, older bool, gone *[]int64) error {
+	if p.found[i] {
+		return fmt.Errorf("key of change row %d has two live rows (the second in %s at %d): table violates one row per key", i, file, pos)
+	}
+	p.found[i] = true
+	p.at[i] = Row{File: file, Pos: pos}
+	if !older && change.CompareSeq(p.seqs.Value(i), seq) <= 0 {
+		p.stale[i] = true
+		return nil
+	}
+	*gone = append(*gone, pos)
+	return nil
+}
+
+// MinSeq is the least _seq of the changes (nil without changes): a stored
+// row whose _seq is below it is older than every change (table.Match's
+// Older).
+func (p *Plan) MinSeq() []byte {
+	var least []byte
+	for i := range p.n {
+		if s := p.seqs.Value(i); least == nil || change.CompareSeq(s, least) < 0 {
+			least = s
 		}
-		gone = append(gone, pos)
+	}
+	return slices.Clone(least)
+}
+
+// KeyIndex returns the index of the changes' keys that Match probes, for
+// a caller that finds the matching stored rows itself (MatchFound).
+func (p *Plan) KeyIndex() (*table.KeyIndex, error) {
+	if p.index == nil && p.n > 0 {
+		var err error
+		if p.index, err = table.NewKeyIndex(p.in.Changes, p.in.Keys); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
+	return p.index, nil
+}
+
+// MatchFound is Match for a caller that found the stored rows holding a
+// changed key itself (through KeyIndex): found are the live rows of data
+// file file that hold one (their Seq borrowed for the call; an Older row
+// is not stale whatever its _seq), in increasing position, and scanned is how
+// many stored rows the caller looked at to find them (counted in
+// RowsScanned). Every other live row of the file must hold no changed
+// key. Without TruncateBefore only: a reload must see every row's _seq.
+func (p *Plan) MatchFound(file string, found []table.Match, scanned int64) error {
+	if p.decided {
+		return fmt.Errorf("plan: Match after Decide")
+	}
+	if p.in.TruncateBefore != nil {
+		return fmt.Errorf("plan: MatchFound with truncateBefore set")
+	}
+	p.stats.RowsScanned += scanned
+	gone := p.removed[file]
+	for _, f := range found {
+		if f.Change < 0 || f.Change >= p.n {
+			return fmt.Errorf("plan: stored row %d of %s matched change row %d of %d", f.Pos, file, f.Change, p.n)
+		}
+		if err := p.matchRow(file, f.Change, f.Pos, f.Seq, f.Older, &gone); err != nil {
+			return err
+		}
+	}
+	if len(gone) > 0 {
+		p.removed[file] = gone
 	}
 	return nil
 }

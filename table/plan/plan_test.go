@@ -166,7 +166,12 @@ var keyed = arrow.NewSchema([]arrow.Field{
 	{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
 }, nil)
 
-func (c planCase) run(t *testing.T, mem memory.Allocator) {
+// run decides the case with the stored rows handed over via "match"
+// (Plan.Match, a row at a time), "found" (Plan.MatchFound with the rows
+// whose key KeyIndex finds, as table.ScanMatches hands them) or "older"
+// (the same, rows whose _seq is below Plan.MinSeq marked Older, without
+// their _seq).
+func (c planCase) run(t *testing.T, mem memory.Allocator, via string) {
 	// The changes: id, v, _op, _seq, _keep.
 	sch := arrow.NewSchema(append(change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.BinaryTypes.String}}).Fields(),
 		arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
@@ -229,6 +234,14 @@ func (c planCase) run(t *testing.T, mem memory.Allocator) {
 		}
 		rec := sb.NewRecordBatch()
 		sb.Release()
+		if via != "match" {
+			err := matchFound(p, name, rec, dead, via == "older")
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		// Matched in batches of one row, as a file read in small batches.
 		for pos := int64(0); pos < rec.NumRows(); pos++ {
 			one := rec.NewSlice(pos, pos+1)
@@ -280,6 +293,34 @@ func (c planCase) run(t *testing.T, mem memory.Allocator) {
 	}
 }
 
+// matchFound hands the plan the live rows of rec (keyed) whose key a
+// change has, through MatchFound; with older, those whose _seq is below
+// every change's come as Older, without their _seq.
+func matchFound(p *plan.Plan, file string, rec arrow.RecordBatch, dead []int64, older bool) error {
+	x, err := p.KeyIndex()
+	if err != nil || x == nil {
+		return err
+	}
+	least := p.MinSeq()
+	keys, seqs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.Binary)
+	var found []table.Match
+	for pos := range int(rec.NumRows()) {
+		if slices.Contains(dead, int64(pos)) {
+			continue
+		}
+		i, ok := x.LookupInt(keys.Value(pos))
+		if !ok {
+			continue
+		}
+		m := table.Match{Change: i, Pos: int64(pos), Seq: seqs.Value(pos)}
+		if older && change.CompareSeq(m.Seq, least) < 0 {
+			m.Seq, m.Older = nil, true
+		}
+		found = append(found, m)
+	}
+	return p.MatchFound(file, found, rec.NumRows())
+}
+
 func seqValue(b []byte) uint64 {
 	var v uint64
 	for _, c := range b {
@@ -293,8 +334,27 @@ func TestRule(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			c.run(t, mem)
+			c.run(t, mem, "match")
 		})
+	}
+}
+
+// TestRuleThroughMatchFound: the rule decides the same whether the stored
+// rows come through Match or, as the writers' integer-key scan hands them,
+// through MatchFound — with their _seq, or marked Older when it is below
+// every change's. (A reload sees every row through Match only.)
+func TestRuleThroughMatchFound(t *testing.T) {
+	for _, via := range []string{"found", "older"} {
+		for _, c := range planCases {
+			if c.truncate > 0 {
+				continue
+			}
+			t.Run(via+"/"+c.name, func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				c.run(t, mem, via)
+			})
+		}
 	}
 }
 

@@ -1,0 +1,163 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/catalog/local"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// TestPruningKeepsKeysAtBounds: the files a merge skips by their key
+// bounds (manifest bounds, row-group statistics) never hold a changed
+// key. On an unpartitioned table, whose one data file has key bounds
+// equal to its first and last key, updates of exactly those keys update
+// them (no second live row, no insert), and a key inside the bounds that
+// the file lacks is an insert. String keys longer than the 16 characters
+// Iceberg truncates manifest bounds to, sharing a 20-character prefix,
+// are the case where a truncated upper bound below the real maximum would
+// skip the file.
+func TestPruningKeepsKeysAtBounds(t *testing.T) {
+	prefix := strings.Repeat("customer-0000000", 2)[:20]
+	cases := []struct {
+		name   string
+		typ    arrow.DataType
+		stored []string
+		change []string // updated (or inserted when not stored)
+		want   table.ApplyStats
+	}{
+		{"long", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
+			[]string{"-7", "1000", "4"}, table.ApplyStats{Updated: 2, Inserted: 1}},
+		{"long-max-only", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
+			[]string{"1000"}, table.ApplyStats{Updated: 1}},
+		{"long-min-only", arrow.PrimitiveTypes.Int64, []string{"-7", "3", "1000"},
+			[]string{"-7"}, table.ApplyStats{Updated: 1}},
+		{"string-max-only", arrow.BinaryTypes.String, []string{prefix + "a", prefix + "zz"},
+			[]string{prefix + "zz"}, table.ApplyStats{Updated: 1}},
+		{"int", arrow.PrimitiveTypes.Int32, []string{"10", "20", "30"},
+			[]string{"30", "10"}, table.ApplyStats{Updated: 2}},
+		{"truncated-string", arrow.BinaryTypes.String, []string{prefix + "a", prefix + "m", prefix + "zz"},
+			[]string{prefix + "zz", prefix + "a", prefix + "b"}, table.ApplyStats{Updated: 2, Inserted: 1}},
+		{"string-prefix-of-bound", arrow.BinaryTypes.String, []string{prefix, prefix + "\xff\xff"},
+			[]string{prefix + "\xff\xff", prefix}, table.ApplyStats{Updated: 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cat.Close()
+			ctx := context.Background()
+			if err := cat.EnsureNamespace(ctx, "db"); err != nil {
+				t.Fatal(err)
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			cols := []change.Column{{Name: "id", Type: c.typ}, {Name: "v", Type: arrow.BinaryTypes.String}}
+			tb := New(cat, Options{Database: "db", Name: "t", Keys: []string{"id"}}, mem)
+			var bm bookmarks.Bookmark
+			run := func(seq byte, keys []string) table.ApplyStats {
+				t.Helper()
+				x, err := tb.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := x.Evolve(ctx, cols); err != nil {
+					t.Fatal(err)
+				}
+				rec := keyChanges(t, mem, cols, seq, keys)
+				defer rec.Release()
+				st, err := x.Apply(ctx, rec, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bm = bm.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("raw/%d", seq)}})
+				if err := x.Commit(ctx, bm); err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			run(1, c.stored)
+			st := run(2, c.change)
+			got := table.ApplyStats{Inserted: st.Inserted, Updated: st.Updated, Deleted: st.Deleted, Stale: st.Stale}
+			if got != c.want {
+				t.Errorf("merge: %+v, want %+v", got, c.want)
+			}
+			tbl, err := tb.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at, err := tbl.Scan().ToArrowTable(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer at.Release()
+			want := int64(len(c.stored)) + c.want.Inserted
+			if at.NumRows() != want {
+				t.Errorf("table holds %d rows, want %d", at.NumRows(), want)
+			}
+		})
+	}
+}
+
+// keyChanges builds an update per key (keys given as text, sorted by key
+// as the merge hands them over); the caller releases it.
+func keyChanges(t *testing.T, mem memory.Allocator, cols []change.Column, seq byte, keys []string) arrow.RecordBatch {
+	t.Helper()
+	keys = sortedKeys(t, cols[0].Type, keys)
+	b := array.NewRecordBuilder(mem, change.Schema(cols))
+	defer b.Release()
+	for i, k := range keys {
+		switch kb := b.Field(0).(type) {
+		case *array.Int64Builder:
+			var v int64
+			fmt.Sscan(k, &v)
+			kb.Append(v)
+		case *array.Int32Builder:
+			var v int32
+			fmt.Sscan(k, &v)
+			kb.Append(v)
+		case *array.StringBuilder:
+			kb.Append(k)
+		}
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("v%d", seq))
+		b.Field(2).(*array.Int8Builder).Append(int8(change.OpUpdate))
+		var sb change.SeqBuilder
+		b.Field(3).(*array.BinaryBuilder).Append(sb.Byte(seq).Uint64(uint64(i)).Bytes())
+	}
+	return b.NewRecordBatch()
+}
+
+// sortedKeys orders text keys as the key column orders them.
+func sortedKeys(t *testing.T, typ arrow.DataType, keys []string) []string {
+	t.Helper()
+	out := append([]string(nil), keys...)
+	less := func(a, b string) bool { return a < b }
+	if typ.ID() != arrow.STRING {
+		less = func(a, b string) bool {
+			var x, y int64
+			fmt.Sscan(a, &x)
+			fmt.Sscan(b, &y)
+			return x < y
+		}
+	}
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if less(out[j], out[i]) {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
