@@ -13,8 +13,8 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
-	"github.com/lakemerge/lakemerge/table/iceberg"
 	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/iceberg"
 	"github.com/lakemerge/lakemerge/table/tabletest"
 )
 
