@@ -317,10 +317,10 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond}
 	build := func(t *testing.T) *fixture {
 		f := newFixture(t, "local", tabletest.Columns[:4])
-		g := tabletest.NewGen(33, 80)
+		g := tabletest.NewGen(33, 40)
 		g.Partial = false
-		for run := range 4 {
-			f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+		for run := range 3 {
+			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 		}
 		return f
 	}
