@@ -91,6 +91,32 @@ type Table struct {
 	// Prepared are the prepared tables kept from this table, in file
 	// order (see Prepared).
 	Prepared []Prepared
+	// Maintenance is the table's maintenance policy: what `lakemerge
+	// maintain` does, and what run does after the table's commit when
+	// Enabled and a threshold is crossed.
+	Maintenance Maintenance
+}
+
+// Maintenance is a table's maintenance policy (the job file's
+// maintenance section, in defaults and per table, field by field).
+type Maintenance struct {
+	// Enabled: run maintains the table after its commit when a threshold
+	// is crossed. `lakemerge maintain` maintains it either way.
+	Enabled bool
+	// CompactDeleteFiles: a bucket with this many delete files is
+	// compacted (Delta: the table, counting files rewritten since its last
+	// optimize is not possible, so small files only); 0 = never.
+	CompactDeleteFiles int
+	// CompactSmallFiles: a bucket (Delta: the table) with this many small
+	// data files is compacted; 0 = never.
+	CompactSmallFiles int
+	SmallFileMB       int // a data file smaller than this many MiB is small
+	// KeepSnapshots: at least the newest N table versions are kept.
+	KeepSnapshots int
+	// TimeTravel: versions younger than this are kept; 0 = never expire.
+	TimeTravel time.Duration
+	// OrphanAge: unreferenced files are deleted once older than this.
+	OrphanAge time.Duration
 }
 
 // Debezium holds the settings of a debezium-json table (Debezium events
@@ -166,6 +192,13 @@ const (
 	FormatDMSCSV            = "dms-csv"
 	FormatDebezium          = "debezium-json"
 )
+
+// DefaultMaintenance is the maintenance policy of a table whose job file
+// says nothing: on; a bucket is compacted at 8 delete files or 16 data
+// files under 32 MiB; table versions are kept for 24 hours and at least
+// the newest 10; unreferenced files are deleted after 24 hours.
+var DefaultMaintenance = Maintenance{Enabled: true, CompactDeleteFiles: 8, CompactSmallFiles: 16, SmallFileMB: 32,
+	KeepSnapshots: 10, TimeTravel: 24 * time.Hour, OrphanAge: 24 * time.Hour}
 
 // Load reads and checks the job file at path; a relative sqlite catalog
 // path is taken relative to the job file's folder.

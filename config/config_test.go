@@ -94,6 +94,7 @@ func TestExample(t *testing.T) {
 				Line:       line("- target: { table: customers_history"),
 				SelectLine: hist,
 			}},
+			Maintenance: DefaultMaintenance,
 		}, {
 			Name:             "orders", // from source.table
 			Source:           Source{Schema: "public", Table: "orders", Prefix: "public/orders/"},
@@ -106,6 +107,9 @@ func TestExample(t *testing.T) {
 			TombstoneHorizon: week,
 			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: '|', NullValue: "NULL"},
+			// compact_delete_files from the table, the rest from defaults.
+			Maintenance: Maintenance{Enabled: true, CompactDeleteFiles: 4, CompactSmallFiles: 16, SmallFileMB: 32,
+				KeepSnapshots: 10, TimeTravel: 24 * time.Hour, OrphanAge: 24 * time.Hour},
 		}, {
 			Name:             "payments",
 			Source:           Source{Schema: "public", Table: "payments", Topic: "pg.public.payments", Prefix: "topics/pg.public.payments/"},
@@ -119,6 +123,7 @@ func TestExample(t *testing.T) {
 			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: ','},
 			Debezium:         Debezium{Tombstones: "skip", WideDecimals: WideDecimalsError, Encodings: map[string]string{"amount": "string"}},
+			Maintenance:      DefaultMaintenance,
 		}},
 	}
 	if !reflect.DeepEqual(job, want) {
@@ -161,6 +166,7 @@ tables:
 		TargetFileMB:     DefaultTargetFileMB,
 		TombstoneHorizon: DefaultTombstoneHorizon,
 		DMS:              DMS{Delimiter: ';', NullValue: "N", NoSupValue: "@NOSUP", Header: true},
+		Maintenance:      DefaultMaintenance,
 	}
 	if !reflect.DeepEqual(job.Tables[0], want) {
 		t.Fatalf("got  %+v\nwant %+v", job.Tables[0], want)

@@ -25,6 +25,16 @@ defaults:
   # ignore: list names them: without a slash it matches the file name in any
   # folder, with one the path below the prefix.
   ignore: [_SUCCESS, "*.tmp"]
+  # Maintenance: run applies it after a table's commit when a threshold is
+  # crossed; "lakemerge maintain" applies it on demand.
+  maintenance:
+    enabled: true             # false: only "lakemerge maintain" maintains the table
+    compact_delete_files: 8   # compact an Iceberg bucket with this many delete files; 0 = never
+    compact_small_files: 16   # compact a bucket (Delta: the table) with this many small files; 0 = never
+    small_file_mb: 32         # a data file smaller than this is small
+    keep_snapshots: 10        # keep at least the newest N table versions
+    time_travel: 24h          # keep versions younger than this (time travel, rollback); 0 = never expire
+    orphan_age: 24h           # delete unreferenced files once older than this (at least 1h)
   dms:
     delimiter: ","          # CsvDelimiter (one character)
     null_value: ""          # CsvNullValue: an unquoted field equal to it is NULL
@@ -98,6 +108,7 @@ tables:
       - { name: quantity, type: int }
       - { name: price, type: "decimal(10,2)" }
     dms: { delimiter: "|", null_value: NULL }
+    maintenance: { compact_delete_files: 4 }   # the other fields from defaults
   # Debezium events (here: PostgreSQL connector) written by the Kafka
   # Connect S3 sink (JSON lines, topics/<topic>/partition=<p>/...).
   - name: payments

@@ -17,8 +17,9 @@ var (
 	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
-	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared"}
-	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared"}
+	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared", "maintenance"}
+	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared", "maintenance"}
+	maintFields    = []string{"enabled", "compact_delete_files", "compact_small_files", "small_file_mb", "keep_snapshots", "time_travel", "orphan_age"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
@@ -360,7 +361,7 @@ func (p *parser) s3(n *yaml.Node, job *Job) S3 {
 // database ("" for the source schema) and the defaults of prepared tables.
 func (p *parser) defaults(n *yaml.Node) (def Table, database string, prep PreparedDefaults) {
 	def = Table{Format: FormatDMSCSV, Buckets: DefaultBuckets, TargetFileMB: DefaultTargetFileMB,
-		TombstoneHorizon: DefaultTombstoneHorizon, DMS: DMS{Delimiter: ','}}
+		TombstoneHorizon: DefaultTombstoneHorizon, DMS: DMS{Delimiter: ','}, Maintenance: DefaultMaintenance}
 	prep = p.preparedDefaults(nil)
 	if n == nil {
 		return def, "", prep
@@ -509,6 +510,60 @@ func (p *parser) settings(f map[string]*yaml.Node, path string, t *Table) {
 	if d := f["debezium"]; d != nil {
 		p.debezium(d, join(path, "debezium"), &t.Debezium)
 	}
+	if m := f["maintenance"]; m != nil {
+		p.maintenance(m, join(path, "maintenance"), &t.Maintenance)
+	}
+}
+
+// maintenance applies a maintenance section onto m, field by field.
+func (p *parser) maintenance(n *yaml.Node, path string, m *Maintenance) {
+	f, ok := p.fields(n, path, maintFields...)
+	if !ok {
+		return
+	}
+	if b, ok := p.boolean(f["enabled"], join(path, "enabled")); ok {
+		m.Enabled = b
+	}
+	if v, ok := p.integer(f["compact_delete_files"], join(path, "compact_delete_files"), 0, 10000); ok {
+		m.CompactDeleteFiles = v
+	}
+	if v, ok := p.integer(f["compact_small_files"], join(path, "compact_small_files"), 0, 10000); ok {
+		if v == 1 {
+			p.errorf(f["compact_small_files"], join(path, "compact_small_files"), "1: one small file has nothing to be merged with; want 0 (never) or 2 or more")
+		} else {
+			m.CompactSmallFiles = v
+		}
+	}
+	if v, ok := p.integer(f["small_file_mb"], join(path, "small_file_mb"), 1, 4096); ok {
+		m.SmallFileMB = v
+	}
+	if v, ok := p.integer(f["keep_snapshots"], join(path, "keep_snapshots"), 1, 100000); ok {
+		m.KeepSnapshots = v
+	}
+	if d, ok := p.duration(f["time_travel"], join(path, "time_travel")); ok {
+		m.TimeTravel = d
+	}
+	if d, ok := p.duration(f["orphan_age"], join(path, "orphan_age")); ok {
+		if d < time.Hour {
+			p.errorf(f["orphan_age"], join(path, "orphan_age"), "%s is shorter than 1h: a running commit's files could be deleted", d)
+		} else {
+			m.OrphanAge = d
+		}
+	}
+}
+
+// duration returns the duration n holds ("0" for none).
+func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		p.errorf(n, path, "%q: want a duration like 24h or 30m (0 for none)", s)
+		return 0, false
+	}
+	return d, true
 }
 
 func (p *parser) dms(n *yaml.Node, path string, d *DMS) {

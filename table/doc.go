@@ -11,6 +11,9 @@
 //     ErrTransient that merge's commit loop reacts to, FaultOf (what kind
 //     of failure an error is, by its types) and Classify, the part of each
 //     writer's classifier that types and the table's state decide alike;
+//   - Policy, Maintainer, MaintenanceStats and FileStats: the maintenance
+//     both writers do under one policy (compaction, version expiry,
+//     unreferenced files, tombstone pruning) and what a table's files are;
 //   - KeyIndex, which matches stored rows with the changes by key, and
 //     ScanMatches, which finds the rows of a Parquet data file that hold
 //     a changed integer key reading as little of the file as it can (row

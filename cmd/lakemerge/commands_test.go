@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -64,6 +65,18 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	snap := currentSnapshot(t, filepath.Join(dir, "warehouse", "demo.db", "orders"))
+	var dataBytes int64
+	err := filepath.WalkDir(filepath.Join(dir, "warehouse", "demo.db", "orders", "data"), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		dataBytes += fi.Size()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// notes.txt is not a change file and no ignore: glob names it: status
 	// says that a run would stop on it.
@@ -89,8 +102,18 @@ func TestStatus(t *testing.T) {
 		"last_file":     "public/orders/20240529-081502114.csv",
 		"pending_files": json.Number("1"), "pending_ignored": json.Number("0"), "pending_unknown": json.Number("1"),
 		"error": unknownErr,
+		// The one run wrote a data file per bucket with rows and no
+		// delete file; every file under data/ is live.
+		"files": map[string]any{"data_files": json.Number("2"), "delete_files": json.Number("0"), "small_files": json.Number("2"),
+			"bytes": json.Number(strconv.FormatInt(dataBytes, 10)), "versions": json.Number("1")},
 	}
 	for k, v := range want {
+		if m, ok := v.(map[string]any); ok {
+			if !reflect.DeepEqual(got[k], m) {
+				t.Errorf("status --json %s = %v, want %v", k, got[k], m)
+			}
+			continue
+		}
 		if got[k] != v {
 			t.Errorf("status --json %s = %v (%T), want %v", k, got[k], got[k], v)
 		}
@@ -112,10 +135,11 @@ func TestStatus(t *testing.T) {
   location:   file://%s/warehouse/demo.db/orders
   snapshot:   %s
   rows:       4
+  files:      2 data files (2 small), 0 delete files, %d bytes, 1 versions
   absorbed:   3 files, load generation 0, 1 runs
   last file:  public/orders/20240529-081502114.csv
   pending:    1 change files, 0 ignored objects, 1 unknown objects (a run stops on these)
-`, unknownErr, dir, snap)
+`, unknownErr, dir, snap, dataBytes)
 	if r.Stdout != wantText {
 		t.Fatalf("status text:\n%s\nwant\n%s", r.Stdout, wantText)
 	}

@@ -25,6 +25,9 @@ type phases struct {
 	Write   int64 `json:"write"`
 	Commit  int64 `json:"commit"`
 	Catalog int64 `json:"catalog"`
+	// Maintain is the maintenance pass after the commit, and listing the
+	// table's files for the summary.
+	Maintain int64 `json:"maintain"`
 }
 
 // phase indexes the durations a recorder adds up.

@@ -21,6 +21,7 @@ import (
 	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/merge"
 	"github.com/lakemerge/lakemerge/prepared/apply"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // app carries what every command shares: its output streams and flags.
@@ -118,7 +119,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 			}
 		}
 	}
-	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.registerCmd(), a.rebuildCmd(), a.versionCmd())
+	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.maintainCmd(), a.registerCmd(), a.rebuildCmd(), a.versionCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	return root, a
 }
@@ -215,8 +216,13 @@ type tableResult struct {
 	NewestChange *time.Time `json:"newest_change,omitempty"`
 	// Prepared is what keeping each of the table's prepared tables did,
 	// after its commit.
-	Prepared   []apply.Result `json:"prepared,omitempty"`
-	durationMS int64
+	Prepared []apply.Result `json:"prepared,omitempty"`
+	// Maintenance is what the maintenance pass after the commit did
+	// (absent when the policy is off or no threshold was crossed); Files
+	// describes the table's files after the run.
+	Maintenance *table.MaintenanceStats `json:"maintenance,omitempty"`
+	TableFiles  *table.FileStats        `json:"table_files,omitempty"`
+	durationMS  int64
 }
 
 // errInterrupted is the error of a run that a signal stopped.
@@ -337,11 +343,27 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			res.Applied.Release()
 			res.Applied = nil
 		}
-		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), Prepared: kept, durationMS: time.Since(tstart).Milliseconds()}
+		var maint *table.MaintenanceStats
+		var files *table.FileStats
+		var mtime time.Duration
+		if err == nil && !res.UpToDate {
+			// The commit stands whatever maintenance does: its failure
+			// is a warning, as a Delta checkpoint's is.
+			mstart := time.Now()
+			var merr error
+			if maint, files, merr = maintainAfterRun(ctx, t); merr != nil {
+				res.Warnings = append(res.Warnings, merr.Error())
+				log.Warn("maintenance after the commit failed", "table", t.Config.Name, "error", merr.Error())
+			}
+			mtime = time.Since(mstart)
+		}
+		tr := tableResult{Result: res, Bookmark: res.Bookmark.Summary(), Prepared: kept, durationMS: time.Since(tstart).Milliseconds(),
+			Maintenance: maint, TableFiles: files}
 		var newest time.Time
 		if tr.PhasesMS, newest = rec.end(t.Config.Name, catalog); !newest.IsZero() && err == nil && !res.UpToDate {
 			tr.NewestChange = &newest
 		}
+		tr.PhasesMS.Maintain = mtime.Milliseconds()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			sum.OK, sum.Interrupted = false, true

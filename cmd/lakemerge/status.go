@@ -13,6 +13,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // tableStatus is what `status` reports for one table.
@@ -36,7 +37,10 @@ type tableStatus struct {
 	PendingFiles   int    `json:"pending_files"`
 	PendingIgnored int    `json:"pending_ignored"` // objects matched by the table's ignore globs
 	PendingUnknown int    `json:"pending_unknown"` // objects that are not change files and not ignored: run fails on them
-	Error          string `json:"error,omitempty"`
+	// Files describes the files of the current version (what a reader
+	// opens); small means under the table's maintenance.small_file_mb.
+	Files *table.FileStats `json:"files,omitempty"`
+	Error string           `json:"error,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -48,7 +52,9 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Show each table's bookmark, snapshot, row count and pending files",
 		Long: `status shows, for each table of the job file (or those named by --table),
 its target and location, the current Iceberg snapshot or Delta version, the
-live rows, what its bookmark holds (files absorbed, load generation, runs,
+live rows, its files (data files, small ones, delete files, bytes, and the
+versions kept: Iceberg snapshots, Delta log entries since the checkpoint),
+what its bookmark holds (files absorbed, load generation, runs,
 last file) and the raw files not absorbed yet: change files, and objects
 that are not change files of the table's format (recorded, never read).
 
@@ -96,6 +102,15 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		}
 		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.Snapshot, info.Rows
 		s.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
+		if m, ok := t.Table.(table.Maintainer); ok && info.Exists {
+			fs, err := m.Files(ctx, policyOf(t.Config.Maintenance).SmallFileBytes)
+			if err != nil {
+				s.Error = err.Error()
+				out = append(out, s)
+				continue
+			}
+			s.Files = &fs
+		}
 		bm := info.Bookmark
 		s.FilesAbsorbed, s.LastFile, s.Generation, s.Runs = len(bm.Entries), bm.Last, bm.Generation, bm.Runs
 		pend, err := t.Merge.Pending(ctx, bm)
@@ -137,6 +152,10 @@ func printStatus(w io.Writer, sts []tableStatus) error {
 		}
 		if s.Exists {
 			fmt.Fprintf(tw, "  rows:\t%d\n", s.Rows)
+		}
+		if f := s.Files; f != nil {
+			fmt.Fprintf(tw, "  files:\t%d data files (%d small), %d delete files, %d bytes, %d versions\n",
+				f.DataFiles, f.SmallFiles, f.DeleteFiles, f.Bytes, f.Versions)
 		}
 		fmt.Fprintf(tw, "  absorbed:\t%d files, load generation %d, %d runs\n", s.FilesAbsorbed, s.Generation, s.Runs)
 		last := s.LastFile

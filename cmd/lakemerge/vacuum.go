@@ -55,7 +55,8 @@ referenced by no snapshot and no retained metadata file (those of commit
 attempts that crashed or lost a conflict, expired metadata files), written
 longer ago than the retention; lakemerge's bookmark and tombstone files are
 kept while the current or a retained metadata file references them. Iceberg
-snapshots are not expired.
+snapshots are not expired here: "lakemerge maintain" (and a run's
+maintenance policy) expires them.
 
 Keep the retention longer than the longest query or time travel you need
 and than any run takes: a run's files are unreferenced until it commits.

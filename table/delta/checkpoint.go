@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -453,11 +454,16 @@ func listAt(a arrow.Array, i int) []string {
 // cutoff (the protocol's metadata cleanup), oldest first, so that an
 // interrupted cleanup leaves a log without gaps.
 func (t *Table) cleanLog(ctx context.Context) error {
+	return t.cleanLogBefore(ctx, t.opts.LogRetention)
+}
+
+// cleanLogBefore is cleanLog with the log retention given.
+func (t *Table) cleanLogBefore(ctx context.Context, retention time.Duration) error {
 	l, err := t.list(ctx)
 	if err != nil {
 		return err
 	}
-	cutoff := t.now().Add(-t.opts.LogRetention)
+	cutoff := t.now().Add(-retention)
 	cutoffCommit := int64(-1)
 	for v, o := range l.commits {
 		if !o.LastModified.After(cutoff) && v > cutoffCommit {

@@ -75,6 +75,13 @@
 // kept in Txn.MaintenanceErr (merge.Maintainer), which a run reports as a
 // warning. Vacuum deletes data files no longer referenced.
 //
+// Maintenance (optimize.go): Table implements table.Maintainer. Maintain
+// rewrites the small data files into files of the target size in key
+// order (an OPTIMIZE entry with dataChange false, which a run that read
+// those files loses to), checkpoints, cleans the log by the table's
+// delta.logRetentionDuration and vacuums by at least its
+// delta.deletedFileRetentionDuration.
+//
 // Begin reads _last_checkpoint, the checkpoint it names and the JSON entries
 // after it one by one until the next is missing; without _last_checkpoint,
 // or when the entry after it is missing, it lists _delta_log instead, so a
@@ -180,8 +187,8 @@
 //
 // # Not done
 //
-// Compaction (small files from microbatches accumulate; files are only ever
-// rewritten when a change touches them), deletion vectors, partitioned or
+// Z-ordering (Maintain's optimize rewrites small files in key order only),
+// deletion vectors, partitioned or
 // column-mapped tables, Spark's S3DynamoDBLogStore protocol (never let Spark
 // with that log store write a table lakemerge writes), ranged reads (a data
 // file is read whole even when only its key columns are needed), and the

@@ -56,6 +56,16 @@
 // outcome may have committed them (data files of a write that failed
 // before any commit are removed, best effort).
 //
+// Maintenance (maintain.go, compact.go): Table implements
+// table.Maintainer. Maintain compacts every bucket whose position-delete
+// or small files reach the policy's thresholds (one rewrite snapshot per
+// bucket, planned from the state its commit asserts, carrying the table
+// properties forward), prunes tombstones past the horizon, expires
+// snapshots past the time-travel window (iceberg-go's ExpireSnapshots,
+// without its file deletion) and then deletes unreferenced files through
+// Vacuum. A compaction that loses its compare-and-swap to a run is planned
+// again; a run that loses to a compaction applies its changes again.
+//
 // Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
 // URLs, file:// for local tables), and Register, which does nothing since
 // every commit goes through the catalog.

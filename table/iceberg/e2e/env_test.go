@@ -62,6 +62,9 @@ type env struct {
 	// policy on S3.
 	deny        func(pattern string) func()
 	unreachable func(o tabletest.Options) tabletest.Writer
+	// gate fails the writes under the warehouse its rule matches (local
+	// only; nil on S3).
+	gate *tabletest.Gate
 }
 
 // awsRun numbers the buckets and Glue databases of this process.
@@ -74,6 +77,7 @@ func newEnv(t *testing.T, backend string) *env {
 	switch backend {
 	case "local":
 		gate := &tabletest.Gate{}
+		e.gate = gate
 		inner, err := objlocal.New(filepath.Join(e.dir, "warehouse"))
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -40,6 +41,7 @@ type fixture struct {
 	cols []change.Column
 	mod  *tabletest.Model
 	bm   bookmarks.Bookmark
+	now  func() time.Time // the writer's clock; nil: time.Now
 }
 
 func newFixture(t *testing.T, backend string, cols []change.Column) *fixture {
@@ -49,7 +51,7 @@ func newFixture(t *testing.T, backend string, cols []change.Column) *fixture {
 }
 
 func (f *fixture) table() *iceberg.Table {
-	return iceberg.New(f.e.cat, f.e.options(tabletest.Options{}, f.e.db), f.mem)
+	return iceberg.New(f.e.cat, f.e.options(tabletest.Options{Now: f.now}, f.e.db), f.mem)
 }
 
 // commit applies rows to the model and commits them with a bookmark that

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Microbatch benchmark of the maintenance policy: RUNS runs of CHANGES
+# changes each (70% updates, 20% inserts, 10% deletes) into a ROWS-row
+# table, once with the policy off (maintenance: { enabled: false }) and
+# once with the defaults, for an Iceberg and a Delta target. Every EVERY
+# runs it records, per target: data files, delete files, bytes (lakemerge
+# status), and what a reader pays: SELECT count(*) and a filtered scan by
+# DuckDB's iceberg_scan (Iceberg) or deltalake (Delta), best of 3. At the
+# end the same rows are loaded into a fresh table in one run, the
+# reference reader time. Prints a markdown table; writes DIR/results.md
+# and DIR/results.jsonl.
+#
+# Usage: benchmarks/maintain.sh [RUNS] [ROWS] [CHANGES] [EVERY] [DIR]
+#   defaults: 300 1000000 1000 25 /tmp/lakemerge-maintain
+# Needs a Python with duckdb, duckdb-extension-iceberg, -avro and deltalake
+# (interop/requirements.txt): $LAKEMERGE_PYTHON, else python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-300}
+rows=${2:-1000000}
+changes=${3:-1000}
+every=${4:-25}
+dir=${5:-/tmp/lakemerge-maintain}
+py=${LAKEMERGE_PYTHON:-python3}
+here=$PWD
+
+mkdir -p bin
+go build -o bin/lakemerge ./cmd/lakemerge
+go build -o bin/lmbench ./benchmarks/lmbench
+rm -rf "$dir"
+mkdir -p "$dir"
+# One generation: the full load (ROWS rows in one file) and RUNS change
+# files of CHANGES rows each.
+bin/lmbench gen --dir "$dir/gen" --rows "$rows" --changes $((runs * changes)) --rows-per-file "$changes" >/dev/null
+mkdir -p "$dir/gen/load"
+cat "$dir"/gen/raw/public/orders/LOAD*.csv >"$dir/gen/load/LOAD00000001.csv"
+mapfile -t cdc < <(ls "$dir/gen/cdc/public/orders/" | sort)
+max_id=$((rows + runs * changes))
+
+job() { # job DIR MAINTENANCE
+	cat >"$1/job.yaml" <<YAML
+raw: file://$1/raw
+warehouse: file://$1/warehouse
+catalog: { type: sqlite, path: $1/catalog.db }
+defaults:
+  buckets: 16
+  maintenance: $2
+tables:
+  - name: ice
+    source: { schema: public, table: orders }
+    primary_key: [id]
+    target: { database: bench, table: orders }
+    columns:
+$(sed -n '/^    columns:/,$p' "$dir/gen/job.yaml" | sed 1d)
+  - name: dl
+    source: { schema: public, table: orders }
+    primary_key: [id]
+    target: { database: bench, table: orders_delta, format: delta }
+    columns:
+$(sed -n '/^    columns:/,$p' "$dir/gen/job.yaml" | sed 1d)
+YAML
+}
+
+# measure DIR POLICY RUN RUN_MS: one JSON line per target.
+measure() {
+	local d=$1 policy=$2 run=$3 run_ms=$4
+	local st
+	st=$(bin/lakemerge status --config "$d/job.yaml" --json)
+	for t in ice dl; do
+		local files meta q
+		files=$(jq -c --arg t "$t" '.[] | select(.table == $t) | .files' <<<"$st")
+		if [[ $t == ice ]]; then
+			meta=$(ls "$d"/warehouse/bench.db/orders/metadata/*.metadata.json | sort -V | tail -1)
+			q=$("$py" benchmarks/maintain_query.py iceberg "$meta" "$max_id")
+		else
+			q=$("$py" benchmarks/maintain_query.py delta "$d/warehouse/bench.db/orders_delta" "$max_id")
+		fi
+		jq -c -n --arg policy "$policy" --arg t "$t" --argjson run "$run" --argjson run_ms "$run_ms" \
+			--argjson files "$files" --argjson q "$q" \
+			'{policy: $policy, table: $t, run: $run, run_ms: $run_ms, files: $files} + $q' | tee -a "$dir/results.jsonl"
+	done
+}
+
+: >"$dir/results.jsonl"
+for policy in off on; do
+	d=$dir/$policy
+	mkdir -p "$d/raw/public/orders"
+	if [[ $policy == off ]]; then job "$d" "{ enabled: false }"; else job "$d" "{ enabled: true }"; fi
+	cp "$dir/gen/load/LOAD00000001.csv" "$d/raw/public/orders/"
+	bin/lakemerge run --config "$d/job.yaml" --log-format json >/dev/null 2>"$d/run.log"
+	total_ms=0
+	for ((r = 1; r <= runs; r++)); do
+		cp "$dir/gen/cdc/public/orders/${cdc[r - 1]}" "$d/raw/public/orders/"
+		start=$(date +%s%N)
+		bin/lakemerge run --config "$d/job.yaml" --log-format json >"$d/last.json" 2>>"$d/run.log"
+		ms=$((($(date +%s%N) - start) / 1000000))
+		total_ms=$((total_ms + ms))
+		if ((r % every == 0 || r == runs)); then
+			measure "$d" "$policy" "$r" "$((total_ms / r))"
+		fi
+	done
+done
+
+# The reference: the same rows written by one run into fresh tables.
+d=$dir/fresh
+mkdir -p "$d/raw/public/orders"
+job "$d" "{ enabled: false }"
+cp "$dir/gen/load/LOAD00000001.csv" "$d/raw/public/orders/"
+for ((r = 1; r <= runs; r++)); do cp "$dir/gen/cdc/public/orders/${cdc[r - 1]}" "$d/raw/public/orders/"; done
+bin/lakemerge run --config "$d/job.yaml" --log-format json >/dev/null 2>"$d/run.log"
+measure "$d" fresh "$runs" 0
+
+jq -r -s '
+  "| policy | table | run | avg run ms | data files | delete files | small files | MB | count(*) s | filtered s | rows |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.policy) | \(.table) | \(.run) | \(.run_ms) | \(.files.data_files) | \(.files.delete_files) | \(.files.small_files) | \(.files.bytes / 1048576 * 10 | round / 10) | \(.count_s) | \(.filter_s) | \(.count) |")
+' "$dir/results.jsonl" | tee "$dir/results.md"
+echo "results: $dir/results.md ($runs runs of $changes changes into $rows rows, $(nproc) cores)"

@@ -1,0 +1,314 @@
+package iceberg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	ice "github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// maxCompactAttempts bounds how often one bucket's compaction is planned
+// again after a concurrent commit won: a table a run commits to every few
+// seconds can starve a compaction; the next pass tries again.
+const maxCompactAttempts = 3
+
+// bucket is one partition's part of a compaction plan: the data files to
+// rewrite (each with the delete files that apply to it) and how many
+// delete and small files the partition holds.
+type bucket struct {
+	key         string // the partition values, rendered
+	tasks       []icetable.FileScanTask
+	deleteFiles int
+	smallFiles  int
+}
+
+// due reports whether b crosses one of p's compaction thresholds and
+// rewriting it would change something.
+func (b bucket) due(p table.Policy) bool {
+	if len(b.tasks) == 0 || (b.deleteFiles == 0 && len(b.tasks) < 2) {
+		return false
+	}
+	return (p.CompactDeleteFiles > 0 && b.deleteFiles >= p.CompactDeleteFiles) ||
+		(p.CompactSmallFiles > 0 && b.smallFiles >= p.CompactSmallFiles)
+}
+
+// buckets plans the current snapshot of tbl by partition: per partition,
+// the data files that have position deletes or are smaller than
+// smallBytes (the files a compaction rewrites), and the table's file
+// statistics.
+func buckets(ctx context.Context, tbl *icetable.Table, smallBytes int64) ([]bucket, table.FileStats, error) {
+	var fs table.FileStats
+	fs.Versions = int64(len(tbl.Metadata().Snapshots()))
+	if tbl.CurrentSnapshot() == nil {
+		return nil, fs, nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return nil, fs, fmt.Errorf("plan files: %w", err)
+	}
+	byKey := map[string]*bucket{}
+	seenDel := map[string]bool{}
+	for _, task := range tasks {
+		key := partitionKey(task.File)
+		b := byKey[key]
+		if b == nil {
+			b = &bucket{key: key}
+			byKey[key] = b
+		}
+		fs.DataFiles++
+		fs.Bytes += task.File.FileSizeBytes()
+		small := task.File.FileSizeBytes() < smallBytes
+		if small {
+			fs.SmallFiles++
+			b.smallFiles++
+		}
+		posDeletes := 0
+		for _, d := range task.DeleteFiles {
+			if d.ContentType() != ice.EntryContentPosDeletes {
+				continue
+			}
+			posDeletes++
+			if !seenDel[d.FilePath()] {
+				seenDel[d.FilePath()] = true
+				fs.DeleteFiles++
+				fs.Bytes += d.FileSizeBytes()
+				b.deleteFiles++
+			}
+		}
+		if small || posDeletes > 0 {
+			b.tasks = append(b.tasks, task)
+		}
+	}
+	out := make([]bucket, 0, len(byKey))
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
+		out = append(out, *byKey[k])
+	}
+	return out, fs, nil
+}
+
+// partitionKey renders a data file's spec and partition values.
+func partitionKey(df ice.DataFile) string {
+	p := df.Partition()
+	var s strings.Builder
+	fmt.Fprintf(&s, "spec=%d", df.SpecID())
+	for _, id := range slices.Sorted(maps.Keys(p)) {
+		fmt.Fprintf(&s, " %d=%v", id, p[id])
+	}
+	return s.String()
+}
+
+// compact rewrites every bucket p makes due, one commit per bucket. Each
+// bucket is planned from the table state its commit asserts (the state
+// the previous bucket's commit left, or the one a concurrent commit left
+// when it won): a bucket planned from an earlier state would miss the
+// delete files committed since and bring their rows back.
+func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceStats, error) {
+	var st table.MaintenanceStats
+	tbl, err := t.Load(ctx)
+	if err != nil || tbl == nil {
+		return st, err
+	}
+	done := map[string]bool{}
+	attempts := 0
+	for {
+		bs, _, err := buckets(ctx, tbl, p.SmallFileBytes)
+		if err != nil {
+			return st, fmt.Errorf("compact %s: %w", t.fullName(), err)
+		}
+		i := slices.IndexFunc(bs, func(b bucket) bool { return !done[b.key] && b.due(p) })
+		if i < 0 {
+			return st, nil
+		}
+		b := bs[i]
+		bst, landed, err := t.compactBucket(ctx, tbl, b)
+		if err == nil {
+			st.Add(bst)
+			done[b.key], attempts = true, 0
+			tbl = landed // the next bucket begins from this commit
+			continue
+		}
+		attempts++
+		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrCommitUnknown) || attempts == maxCompactAttempts {
+			return st, err
+		}
+		// Someone committed first (or our commit may have landed): plan
+		// again from what the table holds now.
+		st.Retries++
+		if tbl, err = t.Load(ctx); err != nil || tbl == nil {
+			return st, err
+		}
+	}
+}
+
+// compactBucket rewrites the data files of b (planned from tbl) into files sorted by key, of
+// the table's target size, with the position deletes applied, and commits
+// them as one rewrite snapshot that replaces those data files and their
+// position-delete files. The table properties (bookmark, tombstones) are
+// not touched: the new metadata carries them forward unchanged.
+//
+// The commit is a compare-and-swap on the snapshot tbl holds: a run that
+// committed since (deleting rows of these files, or adding rows) makes it
+// fail with table.ErrConflict and nothing is committed, so a rewrite never
+// brings back a row deleted after it read the files, nor drops a row added
+// after. A run that began before the rewrite and commits after it fails
+// its own compare-and-swap and applies its changes again to the rewritten
+// files.
+func (t *Table) compactBucket(ctx context.Context, tbl *icetable.Table, b bucket) (table.MaintenanceStats, *icetable.Table, error) {
+	var st table.MaintenanceStats
+	began := tbl.MetadataLocation()
+	fail := func(p table.Phase, err error) (table.MaintenanceStats, *icetable.Table, error) {
+		return st, nil, t.classify(ctx, p, began, "", fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err))
+	}
+	rec, err := t.readLive(ctx, tbl, b.tasks)
+	if err != nil {
+		return fail(table.BeforeCommit, err)
+	}
+	defer rec.Release()
+	order, err := keyOrder(rec, t.opts.Keys, t.mem)
+	if err != nil {
+		return fail(table.BeforeCommit, err)
+	}
+	defer order.Release()
+	x := &Txn{t: t, tbl: tbl}
+	var files []ice.DataFile
+	if rec.NumRows() > 0 {
+		if files, _, err = x.writeRows(ctx, rec, order); err != nil {
+			return fail(table.BeforeCommit, err)
+		}
+	}
+	// Verify before committing: the new files hold exactly the live rows
+	// read, and each exists with the size recorded.
+	w := table.Written{}
+	for _, df := range files {
+		w.Rows += df.Count()
+		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return fail(table.BeforeCommit, fmt.Errorf("open table io: %w", err))
+	}
+	stat := func(_ context.Context, path string) (int64, error) { return statSize(fsys, path) }
+	if err := table.Verify(ctx, table.ApplyStats{Inserted: rec.NumRows()}, w, stat); err != nil {
+		return st, nil, fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err)
+	}
+
+	props := ice.Properties{}
+	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil {
+		for _, k := range []string{SummaryRunsProperty, SummaryObjectsProperty} {
+			if v, ok := s.Summary.Properties[k]; ok {
+				props[k] = v
+			}
+		}
+	}
+	tx := tbl.NewTransaction()
+	rw := tx.NewRewrite(props)
+	dels := map[string]bool{}
+	for _, task := range b.tasks {
+		rw.DeleteFile(task.File)
+		st.FilesRewritten++
+		for _, d := range task.DeleteFiles {
+			if d.ContentType() == ice.EntryContentPosDeletes && !dels[d.FilePath()] {
+				dels[d.FilePath()] = true
+				rw.DeleteFile(d)
+				st.DeleteFilesRemoved++
+			}
+		}
+	}
+	for _, df := range files {
+		rw.AddDataFile(df)
+	}
+	st.FilesWritten = int64(len(files))
+	if err := rw.Commit(ctx); err != nil {
+		return fail(table.BeforeCommit, fmt.Errorf("stage rewrite: %w", err))
+	}
+	// A table with an error means the catalog accepted the rewrite and a
+	// step after it failed (deleting metadata files past the log's
+	// length): the rewrite stands, Vacuum deletes what is left.
+	landed, err := tx.Commit(ctx)
+	if err != nil && landed == nil {
+		return fail(table.InCommit, err)
+	}
+	st.Compactions = 1
+	return st, landed, nil
+}
+
+// readLive reads the live rows of the tasks' data files (their position
+// and equality deletes applied) as one record with the table's columns;
+// the caller releases it.
+func (t *Table) readLive(ctx context.Context, tbl *icetable.Table, tasks []icetable.FileScanTask) (arrow.RecordBatch, error) {
+	sc, recs, err := tbl.Scan().ReadTasks(ctx, tasks)
+	if err != nil {
+		return nil, fmt.Errorf("read files: %w", err)
+	}
+	var batches []arrow.RecordBatch
+	defer func() {
+		for _, r := range batches {
+			r.Release()
+		}
+	}()
+	for r, err := range recs {
+		if err != nil {
+			return nil, fmt.Errorf("read files: %w", err)
+		}
+		batches = append(batches, r)
+	}
+	var n int64
+	for _, r := range batches {
+		n += r.NumRows()
+	}
+	cols := make([]arrow.Array, sc.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range cols {
+		parts := make([]arrow.Array, 0, len(batches))
+		for _, r := range batches {
+			parts = append(parts, r.Column(i))
+		}
+		if len(parts) == 0 {
+			cols[i] = array.MakeArrayOfNull(t.mem, sc.Field(i).Type, 0)
+			continue
+		}
+		if cols[i], err = array.Concatenate(parts, t.mem); err != nil {
+			return nil, fmt.Errorf("gather column %s: %w", sc.Field(i).Name, err)
+		}
+	}
+	return array.NewRecordBatch(sc, cols, n), nil
+}
+
+// keyOrder returns the row indices of rec in key order; the caller
+// releases it. Keys are unique among live rows (invariant 3).
+func keyOrder(rec arrow.RecordBatch, keys []string, mem memory.Allocator) (*array.Int64, error) {
+	enc, err := change.NewKeyEncoder(rec, keys)
+	if err != nil {
+		return nil, err
+	}
+	n := int(rec.NumRows())
+	ks := make([][]byte, n)
+	idx := make([]int64, n)
+	for i := range n {
+		ks[i] = enc.Append(nil, i)
+		idx[i] = int64(i)
+	}
+	slices.SortFunc(idx, func(a, b int64) int { return bytes.Compare(ks[a], ks[b]) })
+	ib := array.NewInt64Builder(mem)
+	defer ib.Release()
+	ib.AppendValues(idx, nil)
+	return ib.NewInt64Array(), nil
+}

@@ -1,0 +1,436 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
+	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/iceberg"
+	"github.com/lakemerge/lakemerge/table/tabletest"
+)
+
+// tight is a policy that does everything it can at once: any two delete
+// files or two small files compact a bucket, every snapshot but the
+// newest keep expires, every unreferenced file goes.
+var tight = table.Policy{CompactDeleteFiles: 2, CompactSmallFiles: 2, SmallFileBytes: 1 << 20,
+	KeepVersions: 4, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond}
+
+// history is the runs of a maintenance scenario: their change sets, and
+// the model after each (models[k] holds runs 0 … k-1).
+type history struct {
+	rounds [][]tabletest.Change
+}
+
+// model replays the first k rounds into a fresh model.
+func (h *history) model(f *fixture, k int) *tabletest.Model {
+	m := tabletest.NewModel(f.cols)
+	for _, rows := range h.rounds[:k] {
+		rec := tabletest.BuildChanges(f.t, f.mem, f.cols, rows, false)
+		m.Apply(rec, rows, nil)
+		rec.Release()
+	}
+	return m
+}
+
+// maintain runs one pass of p and checks the table against the model:
+// its rows, and its live-row count (which the snapshot summary keeps).
+func (f *fixture) maintain(p table.Policy) table.MaintenanceStats {
+	f.t.Helper()
+	ctx := context.Background()
+	st, err := f.table().Maintain(ctx, p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.check(fmt.Sprintf("after maintenance %+v", st))
+	info, err := f.table().Describe(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if want := int64(len(f.mod.Render())); info.Rows != want {
+		f.t.Fatalf("after maintenance %+v: Describe says %d rows, the model %d", st, info.Rows, want)
+	}
+	return st
+}
+
+// TestMaintainCompactsAndExpires: runs interleaved with maintenance
+// passes keep the table equal to the model; compaction bounds the delete
+// and small files, expiry the snapshots, and the unreferenced files go.
+func TestMaintainCompactsAndExpires(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := tabletest.NewGen(5, 200)
+			g.Partial = false // fixture.commit writes whole rows
+			var total table.MaintenanceStats
+			for run := range 12 {
+				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				f.check(fmt.Sprintf("run %d", run))
+				if run%3 == 2 {
+					total.Add(f.maintain(tight))
+				}
+			}
+			if total.Compactions == 0 || total.DeleteFilesRemoved == 0 || total.VersionsExpired == 0 || total.FilesDeleted == 0 {
+				t.Fatalf("maintenance did not do everything: %+v", total)
+			}
+			fs, err := f.table().Files(ctx, tight.SmallFileBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The last pass compacted every bucket with deletes: at most
+			// one run's worth of delete files are left (one per bucket).
+			if fs.DeleteFiles > 4 || fs.Versions > int64(tight.KeepVersions)+3 {
+				t.Fatalf("after the passes: %+v", fs)
+			}
+			st := f.maintain(tight)
+			if fs2, _ := f.table().Files(ctx, tight.SmallFileBytes); fs2.DeleteFiles != 0 || fs2.SmallFiles > 4 {
+				t.Fatalf("after a pass with nothing new: %+v (pass %+v)", fs2, st)
+			}
+			if got := f.bookmark(); got.Runs != 12 {
+				t.Fatalf("bookmark after maintenance: %s", got.Summary())
+			}
+		})
+	}
+}
+
+// TestRollbackToEveryKeptSnapshot: after runs and maintenance passes,
+// pointing the catalog at any retained metadata file whose snapshot is
+// kept (a restore) and running again works: the side files it references
+// exist, its data files too, and the runs after it applied again give the
+// table of the runs that never rolled back.
+func TestRollbackToEveryKeptSnapshot(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := tabletest.NewGen(9, 60)
+			g.Partial = false // fixture.commit writes whole rows
+			h := &history{}
+			const runs = 10
+			for run := range runs {
+				rows := g.Next(f.mod, 15)
+				h.rounds = append(h.rounds, rows)
+				f.commit(rows, bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				if run%2 == 1 {
+					f.maintain(tight)
+				}
+			}
+			want := f.mod.Render()
+			cur, err := f.e.cat.LoadTable(ctx, icetable.Identifier{f.e.db, "items"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys, err := cur.FS(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := map[int64]bool{}
+			for _, s := range cur.Metadata().Snapshots() {
+				kept[s.SnapshotID] = true
+			}
+			targets := []string{cur.MetadataLocation()}
+			for e := range cur.Metadata().PreviousFiles() {
+				targets = append(targets, e.MetadataFile)
+			}
+			tried := 0
+			for _, loc := range targets {
+				r, err := fsys.Open(loc)
+				if errors.Is(err, iofs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				meta, err := icetable.ParseMetadata(r)
+				r.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := meta.CurrentSnapshot()
+				if s == nil || !kept[s.SnapshotID] {
+					continue // expired: its data files may be gone
+				}
+				tried++
+				f.e.rollBack(loc)
+				f.bm = f.bookmark()
+				k := int(f.bm.Runs)
+				f.mod = h.model(f, k)
+				f.check(fmt.Sprintf("rolled back to %s (run %d)", loc, k))
+				for run := k; run < runs; run++ {
+					f.commit(h.rounds[run], bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				}
+				tbl, err := f.table().Read(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tabletest.DiffRows(t, fmt.Sprintf("rolled back to run %d and run again", k), tabletest.TableRows(t, tbl, f.cols, "id"), want)
+				tbl.Release()
+				f.e.rollBack(cur.MetadataLocation())
+			}
+			if tried < tight.KeepVersions {
+				t.Fatalf("rolled back to %d metadata files, want at least %d", tried, tight.KeepVersions)
+			}
+		})
+	}
+}
+
+// TestMaintainPrunesTombstones: a pass drops tombstones past the horizon
+// by the run's rule, and keeps younger ones.
+func TestMaintainPrunesTombstones(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "local", small)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.now = func() time.Time { return now }
+	f.commit([]tabletest.Change{upsert(1, 1, "a"), upsert(1, 2, "b"), upsert(1, 3, "c")}, bookmarks.Entry{Key: "r0"})
+	f.commit([]tabletest.Change{{Op: change.OpDelete, Seq: 2, Vals: map[string]any{"id": int64(1)}}}, bookmarks.Entry{Key: "r1"})
+	now = now.Add(5 * 24 * time.Hour)
+	f.commit([]tabletest.Change{{Op: change.OpDelete, Seq: 3, Vals: map[string]any{"id": int64(2)}}}, bookmarks.Entry{Key: "r2"})
+	if st, err := f.table().Maintain(ctx, table.Policy{}); err != nil || st.TombstonesPruned != 0 {
+		t.Fatalf("before the horizon: %+v, %v", st, err)
+	}
+	now = now.Add(3 * 24 * time.Hour) // key 1's tombstone is 8 days old, key 2's 3
+	st, err := f.table().Maintain(ctx, table.Policy{})
+	if err != nil || st.TombstonesPruned != 1 {
+		t.Fatalf("past the horizon of one: %+v, %v", st, err)
+	}
+	// Key 2 still has its tombstone: a late insert stays stale. Key 1 has
+	// none: a late insert comes back (the horizon is the bound on
+	// lateness).
+	delete(f.mod.Tombs, 1)
+	f.commit([]tabletest.Change{upsert(1, 1, "late1"), upsert(2, 2, "late2")}, bookmarks.Entry{Key: "r3"})
+	f.check("late changes after pruning")
+	if got := f.bookmark(); got.Runs != 4 {
+		t.Fatalf("bookmark: %s", got.Summary())
+	}
+}
+
+// hookCatalog runs hook once, before the first catalog commit whose
+// updates add a snapshot made by a rewrite: a run that commits between a
+// compaction's read of the files and its commit.
+type hookCatalog struct {
+	wire.Catalog
+	hook func()
+}
+
+func (c *hookCatalog) CommitTable(ctx context.Context, ident icetable.Identifier, reqs []icetable.Requirement, updates []icetable.Update) (icetable.Metadata, string, error) {
+	if h := c.hook; h != nil {
+		for _, u := range updates {
+			if u.Action() == icetable.UpdateAddSnapshot {
+				c.hook = nil
+				h()
+				break
+			}
+		}
+	}
+	return c.Catalog.CommitTable(ctx, ident, reqs, updates)
+}
+
+func (c *hookCatalog) LoadTable(ctx context.Context, ident icetable.Identifier) (*icetable.Table, error) {
+	tbl, err := c.Catalog.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, err
+	}
+	// Commits of the table loaded here go through c.
+	return icetable.New(tbl.Identifier(), tbl.Metadata(), tbl.MetadataLocation(), tbl.FS, c), nil
+}
+
+// TestCompactionConcurrentRun: a run and a compaction of the same files
+// race both ways; whichever commits second loses its compare-and-swap and
+// goes again from the new state, so no row comes back and none is lost.
+func TestCompactionConcurrentRun(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := tabletest.NewGen(21, 40)
+			g.Partial = false
+			for run := range 4 {
+				f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+			}
+			policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20}
+
+			// A run commits while the compaction is between its read and
+			// its commit: the compaction retries on the new state.
+			hc := &hookCatalog{Catalog: f.e.cat}
+			hc.hook = func() { f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "during-compaction"}) }
+			st, err := iceberg.New(hc, f.e.options(tabletest.Options{}, f.e.db), f.mem).Maintain(ctx, policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hc.hook != nil || st.Retries == 0 || st.Compactions == 0 {
+				t.Fatalf("the run did not land inside the compaction: %+v", st)
+			}
+			f.check("a run inside a compaction")
+
+			// A run that began before a compaction commits after it: its
+			// commit conflicts, and the run goes again from the compacted
+			// state.
+			rows := g.Next(f.mod, 20)
+			rec := tabletest.BuildChanges(t, f.mem, f.cols, rows, false)
+			defer rec.Release()
+			x, err := f.table().Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Evolve(ctx, f.cols); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := x.Apply(ctx, rec, nil); err != nil {
+				t.Fatal(err)
+			}
+			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "more deletes"}) // something to compact
+			if st, err := f.table().Maintain(ctx, policy); err != nil || st.Compactions == 0 {
+				t.Fatalf("compaction: %+v, %v", st, err)
+			}
+			err = x.Commit(ctx, f.bm.Advance([]bookmarks.Entry{{Key: "began-before"}}))
+			if !errors.Is(err, table.ErrConflict) {
+				t.Fatalf("a run that began before the compaction committed after it: %v, want a conflict", err)
+			}
+			f.check("a run that lost to a compaction")
+			f.commit(rows, bookmarks.Entry{Key: "began-before"})
+			f.check("the run again")
+		})
+	}
+}
+
+// TestCompactionCrashAtEveryStep: a maintenance pass that fails at any
+// write of a compaction (data file, manifest, manifest list, metadata
+// file) leaves a table equal to the model that the next pass finishes;
+// Vacuum then deletes what the failed pass left.
+func TestCompactionCrashAtEveryStep(t *testing.T) {
+	ctx := context.Background()
+	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond}
+	build := func(t *testing.T) *fixture {
+		f := newFixture(t, "local", tabletest.Columns[:4])
+		g := tabletest.NewGen(33, 40)
+		g.Partial = false
+		for run := range 3 {
+			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+		}
+		return f
+	}
+	// Count the writes of a pass that does not fail.
+	f := build(t)
+	writes := 0
+	undo := f.e.gate.Deny(func(string) bool { writes++; return false })
+	f.maintain(policy)
+	undo()
+	if writes < 8 {
+		t.Fatalf("a pass wrote %d files", writes)
+	}
+	for k := 1; k <= writes; k++ {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			f := build(t)
+			n := 0
+			undo := f.e.gate.Deny(func(key string) bool { n++; return n == k })
+			_, err := f.table().Maintain(ctx, policy)
+			undo()
+			if err == nil {
+				t.Fatalf("write %d failed and the pass did not say so", k)
+			}
+			f.check(fmt.Sprintf("after a pass that failed at write %d (%v)", k, err))
+			f.maintain(policy)
+			fs, err := f.table().Files(ctx, policy.SmallFileBytes)
+			if err != nil || fs.DeleteFiles != 0 {
+				t.Fatalf("after the next pass: %+v, %v", fs, err)
+			}
+			if _, err := f.table().Vacuum(ctx, time.Nanosecond); err != nil {
+				t.Fatal(err)
+			}
+			f.check("after vacuum")
+			f.commit([]tabletest.Change{{Op: change.OpDelete, Seq: 1 << 40, Vals: map[string]any{"id": int64(3)}}}, bookmarks.Entry{Key: "after"})
+			f.check("a run after")
+		})
+	}
+}
+
+// readersAgree reads the table with pyiceberg (through the catalog) and,
+// on a folder, with DuckDB's iceberg_scan (the current metadata file), and
+// compares both with what lakemerge reads, which equals the model.
+func readersAgree(t *testing.T, f *fixture, py string) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := f.table().Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := jsonRows(t, tbl, f.cols)
+	tbl.Release()
+	var names []string
+	for _, c := range f.cols {
+		names = append(names, c.Name)
+	}
+	script := filepath.Join("..", "..", "..", "interop", "read_iceberg.py")
+	runs := map[string][]string{"pyiceberg": append(append([]string{script}, f.e.catArgs...), f.e.db+".items", "id", strings.Join(names, ","))}
+	if f.e.backend == "local" {
+		cur, err := f.e.cat.LoadTable(ctx, icetable.Identifier{f.e.db, "items"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs["duckdb"] = []string{script, "--duckdb", strings.TrimPrefix(cur.MetadataLocation(), "file://"), "id"}
+	}
+	for engine, args := range runs {
+		out, err := exec.Command(py, args...).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("%s read failed: %v\n%s", engine, err, ee.Stderr)
+			}
+			t.Fatalf("%s read failed: %v", engine, err)
+		}
+		var got []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line == "" {
+				continue
+			}
+			var r map[string]any
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("%s line %q: %v", engine, line, err)
+			}
+			got = append(got, r)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s reads %d rows, lakemerge %d", engine, len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("%s row %d:\n%s: %v\nlakemerge: %v", engine, i, engine, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestReadersAfterMaintenance: pyiceberg and DuckDB read a table that
+// compaction rewrote and expiry thinned as lakemerge and the model do.
+func TestReadersAfterMaintenance(t *testing.T) {
+	py := testenv.Python(t)
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := tabletest.NewGen(17, 120)
+			g.Partial = false
+			for run := range 8 {
+				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				if run%4 == 3 {
+					f.maintain(tight)
+				}
+			}
+			readersAgree(t, f, py)
+		})
+	}
+}

@@ -1,0 +1,265 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	ice "github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/table"
+)
+
+var _ table.Maintainer = (*Table)(nil)
+
+func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
+
+// Maintain runs one maintenance pass of p over the table, in this order:
+//
+//  1. compaction: every bucket (partition) whose position-delete files
+//     or small data files reach p's thresholds gets its data files that
+//     have deletes or are small rewritten into key-sorted files of the
+//     target size with the deletes applied: one rewrite snapshot per
+//     bucket, which replaces those data files and their delete files and
+//     carries the table properties (bookmark, tombstones) forward as they
+//     are (compactBucket says why a concurrent run is safe);
+//  2. tombstone pruning: tombstones written longer ago than the horizon
+//     are dropped, by the same rule a run applies when it writes the
+//     tombstone file (docs/format/tombstones.md), in a commit that fails
+//     when a run changed the tombstones or the bookmark since;
+//  3. snapshot expiry: snapshots older than p.KeepFor and beyond the
+//     newest p.KeepVersions leave the metadata (iceberg-go's
+//     ExpireSnapshots, without its own file deletion);
+//  4. unreferenced files: Vacuum with p.OrphanAge deletes the data,
+//     delete, manifest and metadata files no kept snapshot or retained
+//     metadata file references, and the bookmark and tombstone files no
+//     retained metadata file references.
+//
+// A metadata file whose current snapshot is kept can be restored in the
+// catalog (a rollback) and run from: its data files, delete files and
+// side files are all referenced and kept. A metadata file whose snapshot
+// expired cannot: its data files may be gone.
+//
+// Steps that p turns off (thresholds of 0, KeepFor 0) are skipped; a table
+// that does not exist has nothing to maintain.
+func (t *Table) Maintain(ctx context.Context, p table.Policy) (table.MaintenanceStats, error) {
+	var st table.MaintenanceStats
+	tbl, err := t.Load(ctx)
+	if err != nil || tbl == nil {
+		return st, err
+	}
+	if p.Compacts() {
+		cst, err := t.compact(ctx, p)
+		st.Add(cst)
+		if err != nil {
+			return st, err
+		}
+	}
+	pruned, err := t.pruneTombstones(ctx)
+	st.TombstonesPruned = pruned
+	if err != nil {
+		return st, err
+	}
+	if p.Expires() {
+		n, err := t.expire(ctx, p)
+		st.VersionsExpired = n
+		if err != nil {
+			return st, err
+		}
+	}
+	if p.OrphanAge > 0 && (st.Compactions > 0 || st.VersionsExpired > 0 || st.TombstonesPruned > 0) {
+		vs, err := t.Vacuum(ctx, p.OrphanAge)
+		st.FilesDeleted, st.BytesDeleted = vs.FilesDeleted, vs.BytesDeleted
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// Due reports whether a bucket reaches p's compaction thresholds or
+// snapshots are past p's retention, from the table's metadata and
+// manifests (no data file is read).
+func (t *Table) Due(ctx context.Context, p table.Policy) (bool, error) {
+	tbl, err := t.Load(ctx)
+	if err != nil || tbl == nil {
+		return false, err
+	}
+	if p.Expires() && len(expirable(tbl, p, time.Now())) > 0 {
+		return true, nil
+	}
+	if !p.Compacts() {
+		return false, nil
+	}
+	bs, _, err := buckets(ctx, tbl, p.SmallFileBytes)
+	if err != nil {
+		return false, fmt.Errorf("plan maintenance of %s: %w", t.fullName(), err)
+	}
+	for _, b := range bs {
+		if b.due(p) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Files describes the current snapshot's files; Versions is the number of
+// snapshots the metadata keeps.
+func (t *Table) Files(ctx context.Context, smallBytes int64) (table.FileStats, error) {
+	tbl, err := t.Load(ctx)
+	if err != nil || tbl == nil {
+		return table.FileStats{}, err
+	}
+	_, fs, err := buckets(ctx, tbl, smallBytes)
+	if err != nil {
+		return fs, fmt.Errorf("list files of %s: %w", t.fullName(), err)
+	}
+	return fs, nil
+}
+
+// expirable lists the snapshots of the main branch's history that p
+// expires at now: older than p.KeepFor and not among the newest
+// p.KeepVersions (at least the current one is kept). It is what
+// iceberg-go's ExpireSnapshots removes for a table with one branch, used
+// to decide whether a pass is due.
+func expirable(tbl *icetable.Table, p table.Policy, now time.Time) []int64 {
+	keep := max(p.KeepVersions, 1)
+	var out []int64
+	cut := now.Add(-p.KeepFor).UnixMilli()
+	n := 0
+	cur := tbl.CurrentSnapshot()
+	for cur != nil {
+		n++
+		if n > keep && cur.TimestampMs < cut {
+			out = append(out, cur.SnapshotID)
+		}
+		if cur.ParentSnapshotID == nil {
+			break
+		}
+		cur = tbl.SnapshotByID(*cur.ParentSnapshotID)
+	}
+	return out
+}
+
+// expire removes the snapshots p expires from the table's metadata, in
+// one catalog commit, and returns how many it removed. Files are not
+// deleted here (Maintain's Vacuum does, once older than p.OrphanAge).
+func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		tbl, err := t.Load(ctx)
+		if err != nil || tbl == nil {
+			return 0, err
+		}
+		before := len(tbl.Metadata().Snapshots())
+		tx := tbl.NewTransaction()
+		if err := tx.ExpireSnapshots(icetable.WithRetainLast(max(p.KeepVersions, 1)), icetable.WithOlderThan(p.KeepFor),
+			icetable.WithPostCommit(false)); err != nil {
+			return 0, fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err)
+		}
+		landed, err := tx.Commit(ctx)
+		if err != nil && landed == nil {
+			err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err))
+			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
+				continue
+			}
+			return 0, err
+		}
+		return int64(before - len(landed.Metadata().Snapshots())), nil
+	}
+}
+
+// pruneTombstones drops the tombstones written longer ago than the
+// horizon, by the rule a run applies (table.Tombstones.Apply with no
+// edits), and commits the new tombstone reference alone. It returns how
+// many it dropped.
+//
+// The commit goes to the catalog with a requirement that the bookmark and
+// tombstone properties are still the ones the pruned set was read from
+// (propertiesUnchanged): iceberg-go's catalogs apply a commit to the
+// table's current metadata and check only its requirements, and a run
+// that deleted keys with no live row changes the tombstones without a
+// new snapshot; without it, this commit could drop that run's tombstones.
+func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		tbl, err := t.Load(ctx)
+		if err != nil || tbl == nil {
+			return 0, err
+		}
+		tomb, err := loadTombstones(ctx, tbl, t.mem)
+		if err != nil {
+			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
+		}
+		at := t.now().UnixMicro()
+		kept, changed := tomb.Apply(nil, at, at-t.opts.TombstoneHorizon.Microseconds(), nil)
+		if !changed {
+			return 0, nil
+		}
+		x := &Txn{t: t, tbl: tbl}
+		ref, err := x.tombstonesProperty(ctx, kept)
+		if err != nil {
+			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
+		}
+		if err := x.verify(ctx); err != nil {
+			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
+		}
+		props := tbl.Properties()
+		var update icetable.Update
+		if ref == "" {
+			update = icetable.NewRemovePropertiesUpdate([]string{TombstonesProperty})
+		} else {
+			update = icetable.NewSetPropertiesUpdate(ice.Properties{TombstonesProperty: ref})
+		}
+		var snap *int64
+		if s := tbl.CurrentSnapshot(); s != nil {
+			id := s.SnapshotID
+			snap = &id
+		}
+		reqs := []icetable.Requirement{
+			icetable.AssertTableUUID(tbl.Metadata().TableUUID()),
+			icetable.AssertRefSnapshotID(icetable.MainBranch, snap),
+			propertiesUnchanged{BookmarkProperty: props[BookmarkProperty], TombstonesProperty: props[TombstonesProperty]},
+		}
+		_, _, err = t.cat.CommitTable(ctx, t.ident(), reqs, []icetable.Update{update})
+		if err != nil {
+			var moved *movedError
+			if errors.As(err, &moved) {
+				err = fmt.Errorf("%w: %w", table.ErrConflict, err)
+			} else {
+				err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", err)
+			}
+			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
+				continue
+			}
+			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
+		}
+		return int64(tomb.Len() - kept.Len()), nil
+	}
+}
+
+// propertiesUnchanged is a commit requirement: the table properties named
+// hold the values given ("" for absent). iceberg-go's SQL and Glue
+// catalogs check requirements against the current metadata in the process
+// that commits (a REST catalog would not know it).
+type propertiesUnchanged map[string]string
+
+func (r propertiesUnchanged) GetType() string { return "lakemerge-assert-properties" }
+
+func (r propertiesUnchanged) Validate(m icetable.Metadata) error {
+	if m == nil {
+		return &movedError{what: "the table is gone"}
+	}
+	for k, v := range r {
+		if m.Properties()[k] != v {
+			return &movedError{what: "property " + k + " changed"}
+		}
+	}
+	return nil
+}
+
+// movedError is a failed propertiesUnchanged: another commit changed the
+// table since it was read.
+type movedError struct{ what string }
+
+func (e *movedError) Error() string { return "table moved on: " + e.what }
