@@ -197,11 +197,20 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		src = emptyRecord(t.Mem, change.Schema(p.cols))
 		defer src.Release()
 	}
-	changes, err := conform(t.Mem, src, cols, hasKeep(src))
+	// The writers take no _ts (it is not stored); the applied change set
+	// handed to the prepared tables keeps it.
+	changes, err := conform(t.Mem, src, cols, hasKeep(src), false)
 	if err != nil {
 		return table.ApplyStats{}, nil, err
 	}
 	defer changes.Release()
+	kept := changes
+	if t.KeepChanges && hasTS(src) {
+		if kept, err = conform(t.Mem, src, cols, hasKeep(src), true); err != nil {
+			return table.ApplyStats{}, nil, err
+		}
+		defer kept.Release()
+	}
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)
 	if err != nil {
 		return st, nil, err
@@ -211,8 +220,8 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		return st, nil, err
 	}
 	if t.KeepChanges {
-		changes.Retain()
-		applied = changes
+		kept.Retain()
+		applied = kept
 	}
 	return st, applied, nil
 }
