@@ -10,7 +10,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/lakemerge/lakemerge/objstore/fault"
 )
 
 // changelogDef is the changelog tables' definition and its plain Go
@@ -292,4 +295,97 @@ func TestPreparedChangelogModel(t *testing.T) {
 		t.Errorf("ways: %v", hows)
 	}
 	t.Logf("ways: %v, %d changelog rows", hows, len(m.rows))
+}
+
+// TestPreparedChangelogCrashThenRerun: a run that fails at any write to
+// the warehouse from the base table's commit on (before the write reaches
+// the store, or after it landed), then a run without faults, leaves the
+// changelog either as one clean run does (the changelog's commit landed)
+// or caught up as documented: the rows it had, then the clean run's new
+// rows but its deletes, each as U without a commit time — never a row
+// twice.
+func TestPreparedChangelogCrashThenRerun(t *testing.T) {
+	setup := func(t *testing.T) string {
+		dir := t.TempDir()
+		changelogJob(t, dir)
+		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+		rng := rand.New(rand.NewPCG(3, 9))
+		var seq int64
+		used := map[int64]bool{}
+		files := 0
+		changelogFiles(t, dir, rng, base, &seq, used, &files)
+		if sum := runInProcess(t, dir, nil, nil, nil); !sum.OK {
+			t.Fatalf("first run: %+v", sum)
+		}
+		for _, c := range changelogFiles(t, dir, rng, base, &seq, used, &files) {
+			base.apply(c.op, c.a, c.a.seq)
+		}
+		return dir
+	}
+	const log = "prepared.acc_ice_log"
+	ref := setup(t)
+	prior := tableRows(t, ref)[log]
+	var points atomic.Int64
+	var keys []string
+	sum := runInProcess(t, ref, nil, &points, &keys)
+	if !sum.OK || sum.Tables[0].Prepared[0].How != "changes" {
+		t.Fatalf("clean run: %+v", sum)
+	}
+	clean := tableRows(t, ref)[log]
+	// The caught-up changelog: the rows it had, then each new row of the
+	// clean run but a delete as U without a commit time.
+	caughtUp := slices.Clone(prior)
+	for _, r := range clean {
+		if slices.Contains(prior, r) || strings.Contains(r, "op=D ") {
+			continue
+		}
+		r = strings.Replace(r, "op=I ", "op=U ", 1)
+		i, j := strings.Index(r, "commit_time="), strings.Index(r, " order_key=")
+		if i < 0 || j < i {
+			t.Fatalf("row layout: %s", r)
+		}
+		caughtUp = append(caughtUp, r[:i]+"commit_time=(null)"+r[j:])
+	}
+	slices.Sort(caughtUp)
+	if len(clean) == len(prior) || slices.Equal(clean, caughtUp) {
+		t.Fatalf("the clean run appended nothing a catch-up would not:\n%s", strings.Join(clean, "\n"))
+	}
+	var writes []int64
+	for _, k := range keys {
+		var n int64
+		var op, key string
+		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
+		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
+		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
+			writes = append(writes, n)
+		}
+	}
+	if len(writes) < 3 {
+		t.Fatalf("no base commit among the calls: %q", keys)
+	}
+	ways := map[string]int{}
+	for _, n := range writes {
+		for _, kind := range []fault.Kind{fault.Fail, fault.FailAfter} {
+			dir := setup(t)
+			faulty := runInProcess(t, dir, fault.Nth(n, kind), nil, nil)
+			again := runInProcess(t, dir, nil, nil, nil)
+			if !again.OK {
+				t.Fatalf("write %d %s: the re-run failed: %+v", n, kind, again.Tables[0].Error)
+			}
+			got := tableRows(t, dir)[log]
+			switch {
+			case slices.Equal(got, clean):
+				ways["as a clean run"]++
+			case slices.Equal(got, caughtUp):
+				ways["caught up"]++
+			default:
+				t.Fatalf("write %d %s (faulty run ok=%v: %s): the changelog after the re-run\n%s\nclean run\n%s\ncaught up\n%s", n, kind, faulty.OK,
+					faulty.Tables[0].Error, strings.Join(got, "\n"), strings.Join(clean, "\n"), strings.Join(caughtUp, "\n"))
+			}
+		}
+	}
+	t.Logf("%d faults at the writes among calls %d..%d: %v", 2*len(writes), writes[0], writes[len(writes)-1], ways)
+	if ways["caught up"] == 0 {
+		t.Errorf("no fault fell between the base commit and the changelog's: %v", ways)
+	}
 }
