@@ -62,8 +62,10 @@ type Result struct {
 	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
 	// not found landed by another run) sets Applied, Parent and
 	// TruncateBefore: the change set it applied (one row per key, sorted
-	// by key, the table's columns after the commit then _op, _seq and
-	// _keep when some rows are partial; the caller releases it), the
+	// by key, the table's columns after the commit then _op, _seq,
+	// _keep when some rows are partial, and _ts when the decoders gave
+	// commit times (change.ColTS; never written to the table); the caller
+	// releases it), the
 	// bookmark of the table state the commit was made on, and the
 	// truncateBefore it was applied with (nil for none).
 	Applied        arrow.RecordBatch  `json:"-"`
