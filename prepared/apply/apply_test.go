@@ -216,10 +216,11 @@ func TestKeepChangelogModel(t *testing.T) {
 	defer engine.Close()
 	def := prepared.Definition{Mode: prepared.Changelog, Format: "delta",
 		Select: []string{"id", "v * 10 AS v10", "upper(tag) AS tag"}, Where: "v % 3 <> 0 AND tag IS NOT NULL"}
-	keep := &Table{Name: "prepared.log", BaseTable: "t", Def: def, BaseKeys: []string{"id"},
+	var keep *Table
+	keep = &Table{Name: "prepared.log", BaseTable: "t", Def: def, BaseKeys: []string{"id"},
 		OnChange: "stop", RebuildCommand: "lakemerge rebuild", Target: deltaTarget{log}, Mem: checked,
 		Compile: func(ctx context.Context, base []change.Column) (Program, error) {
-			p, err := engine.Compile(ctx, base, transform.Definition{Select: def.Select, Where: def.Where})
+			p, err := engine.Compile(ctx, base, transform.Definition{Select: keep.Def.Select, Where: keep.Def.Where})
 			if err != nil {
 				return nil, err
 			}
@@ -338,6 +339,27 @@ func TestKeepChangelogModel(t *testing.T) {
 		if res, err := keep.Keep(ctx, base, Run{}); err != nil || res.How != HowUpToDate {
 			t.Fatalf("run %d again: %+v, %v", run, res, err)
 		}
+	}
+
+	// A rebuild starts the changelog over: the live rows that pass the new
+	// where, as I without a commit time.
+	keep.Def.Where = "v % 2 = 0"
+	rb, err := keep.Rebuild(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.How != HowRebuild {
+		t.Fatalf("rebuild: %+v", rb)
+	}
+	var want []string
+	for id, lr := range live {
+		if lr.v%2 == 0 {
+			want = append(want, fmt.Sprintf("%s|I|NULL|%d|%d|%s", lr.seq, id, lr.v*10, upperOrNull(lr.tag)))
+		}
+	}
+	sort.Strings(want)
+	if got := readChangelog(t, ctx, log); !slices.Equal(got, want) {
+		t.Fatalf("rebuild: changelog\n%s\nmodel\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
