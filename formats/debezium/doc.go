@@ -85,7 +85,8 @@
 // columns in the order the file first names them, then key columns the
 // file never names (string), then _op, _seq, _keep and _ts (the commit
 // time, change.ColTS: source.ts_ms, or __source_ts_ms of a flattened row;
-// null for a tombstone or a value that is not a non-negative integer).
+// null for a tombstone, for 0 — what some connectors write for snapshot
+// reads — and for a value that is not a non-negative integer).
 // Every batch of a file has this schema; files of one table may differ
 // (the merge widens).
 //

@@ -291,9 +291,9 @@ func (o *oracle) line(i int, raw json.RawMessage) {
 	desc := fmt.Sprintf("g=%d ph=%d%s p=%d o=%d", o.opts.Generation, phase, posDesc, o.part, o.start+uint64(i))
 	var image json.RawMessage
 	r := orow{seq: seq, desc: desc, vals: map[string]string{}, keep: map[string]bool{}}
-	// _ts is source.ts_ms, rendered as the golden layout renders a
-	// timestamp.
-	if tsRaw, ok := get(srcMs, "ts_ms"); ok && string(tsRaw) != "null" {
+	// _ts is source.ts_ms (0, a snapshot read of some connectors, is
+	// none), rendered as the golden layout renders a timestamp.
+	if tsRaw, ok := get(srcMs, "ts_ms"); ok && string(tsRaw) != "null" && string(tsRaw) != "0" {
 		r.ts = time.UnixMilli(integer(t, tsRaw).Int64()).UTC().Format("2006-01-02 15:04:05.000000")
 	}
 	switch op {

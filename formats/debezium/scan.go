@@ -478,9 +478,9 @@ func (d *Decoder) addRow(r rowRec, s *srcFields, index int) error {
 
 // noteSourceTime keeps the greatest source.ts_ms (or __source_ts_ms) of the
 // file's changes for SourceTime and returns the event's, -1 for none. A
-// value that is not a non-negative integer (or is past year 294246, out of
-// the µs range of _ts) is not a time and is passed over: ts_ms never
-// orders changes.
+// value that is not a non-negative integer (or is 0, or past year 294246,
+// out of the µs range of _ts) is not a time and is passed over: ts_ms
+// never orders changes.
 func (d *Decoder) noteSourceTime(s *srcFields) int64 {
 	if absent(s.tsMs) {
 		return -1
@@ -490,7 +490,8 @@ func (d *Decoder) noteSourceTime(s *srcFields) int64 {
 		return -1
 	}
 	d.stats.NewestSourceMs = max(d.stats.NewestSourceMs, int64(ms))
-	if ms > math.MaxInt64/1000 {
+	if ms == 0 || ms > math.MaxInt64/1000 {
+		// 0 is what some connectors write for snapshot reads: no time.
 		return -1
 	}
 	return int64(ms)
