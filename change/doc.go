@@ -12,5 +12,9 @@
 //	_op   int8    one of OpInsert, OpUpdate, OpDelete
 //	_seq  binary  order key; bytes.Compare gives commit order (see Seq)
 //
+// and, from sources that have them, the optional system columns _keep
+// (partial row images, ColKeep) and _ts (the change's commit time in the
+// source, timestamp µs UTC, ColTS; never stored in the base tables).
+//
 // The package imports nothing from the module; it depends on arrow only.
 package change

@@ -1,6 +1,10 @@
 package change
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
 
 // Op is what a change row does to its key. The values are stored in the
 // int8 column ColOp.
@@ -29,6 +33,20 @@ const (
 // (schema order, system columns not counted) was not sent: the table must
 // keep the value it stores for that column, and the batch holds null there.
 const ColKeep = "_keep"
+
+// ColTS is an optional system column of change batches: when the change
+// was committed in the source database, type TSType (µs, UTC), null when
+// the source does not tell. The decoders fill it (DMS: the
+// dms.timestamp_column when the job configures one, else the instant in a
+// CDC file's name, null for full-load rows without a timestamp column;
+// Debezium: source.ts_ms). It never orders changes (_seq does) and is not
+// stored in the base tables: the merge hands it to the prepared tables
+// only (merge.Result.Applied), where a changelog table keeps it as its
+// commit time.
+const ColTS = "_ts"
+
+// TSType is the type of ColTS.
+func TSType() arrow.DataType { return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"} }
 
 // String returns the DMS letter of the op.
 func (o Op) String() string {
@@ -59,4 +77,6 @@ func ParseOp(s string) (Op, error) {
 }
 
 // IsSystemColumn reports whether name is one of the columns lakemerge adds.
-func IsSystemColumn(name string) bool { return name == ColOp || name == ColSeq || name == ColKeep }
+func IsSystemColumn(name string) bool {
+	return name == ColOp || name == ColSeq || name == ColKeep || name == ColTS
+}

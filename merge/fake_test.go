@@ -148,7 +148,8 @@ func (f lineFormat) Open(_ context.Context, r io.Reader, key string, generation 
 	if err != nil {
 		return nil, err
 	}
-	sch := arrow.NewSchema(append(change.Schema(lineCols).Fields(), arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
+	sch := arrow.NewSchema(append(change.Schema(lineCols).Fields(), arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true},
+		arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)
 	b := array.NewRecordBuilder(mem, sch)
 	defer b.Release()
 	lr := &lineReader{}
@@ -197,6 +198,13 @@ func (f lineFormat) Open(_ context.Context, r io.Reader, key string, generation 
 		}
 		b.Field(2).(*array.Int8Builder).Append(int8(op))
 		b.Field(3).(*array.BinaryBuilder).Append(sb.Bytes())
+		// _ts: a CDC change's commit time is its seq in seconds; a load's
+		// rows have none.
+		if kind == "load" {
+			b.Field(5).AppendNull()
+		} else {
+			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(seqN) * 1_000_000))
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -362,6 +370,9 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 		}
 	}
 	sch := changes.Schema()
+	if len(sch.FieldIndices(change.ColTS)) != 0 {
+		return table.ApplyStats{}, fmt.Errorf("fake table: the changes carry %s, which a table does not store", change.ColTS)
+	}
 	idCol := changes.Column(sch.FieldIndices("id")[0]).(*array.Int64)
 	seqs := changes.Column(sch.FieldIndices(change.ColSeq)[0]).(*array.Binary)
 	var keep *array.Binary

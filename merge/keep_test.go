@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/lakemerge/lakemerge/change"
@@ -29,19 +30,30 @@ func TestKeepChanges(t *testing.T) {
 	if ids.Value(0) != 1 || ids.Value(1) != 2 || len(res.Applied.Schema().FieldIndices(change.ColSeq)) != 1 {
 		t.Fatalf("applied set: %v", res.Applied)
 	}
+	// The commit times (_ts) go with the applied set: none for full-load
+	// rows without a timestamp column.
+	if ts := res.Applied.Schema().FieldIndices(change.ColTS); len(ts) != 1 || res.Applied.Column(ts[0]).NullN() != 2 {
+		t.Fatalf("applied set's _ts: %v", res.Applied)
+	}
 	res.Applied.Release()
 	first := e.bookmark()
 	if !res.Bookmark.Equal(first) {
 		t.Fatalf("bookmark %+v, table %+v", res.Bookmark, first)
 	}
 
-	e.writeCDC([]change1{{op: 'D', id: 1}})
+	e.writeCDC([]change1{{op: 'D', id: 1, seq: 7}})
 	res, err = tb.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Applied == nil || res.Applied.NumRows() != 1 || !res.Parent.Equal(first) || res.TruncateBefore != nil {
 		t.Fatalf("second run: applied %v, parent %+v (want %+v)", res.Applied, res.Parent, first)
+	}
+	// A CDC row's commit time is the source's (the test format: its seq
+	// in seconds).
+	if ts := res.Applied.Schema().FieldIndices(change.ColTS); len(ts) != 1 || res.Applied.Column(ts[0]).NullN() != 0 ||
+		res.Applied.Column(ts[0]).(*array.Timestamp).Value(0) != arrow.Timestamp(7*1_000_000) {
+		t.Fatalf("applied set's _ts: %v", res.Applied)
 	}
 	res.Applied.Release()
 

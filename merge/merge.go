@@ -62,8 +62,10 @@ type Result struct {
 	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
 	// not found landed by another run) sets Applied, Parent and
 	// TruncateBefore: the change set it applied (one row per key, sorted
-	// by key, the table's columns after the commit then _op, _seq and
-	// _keep when some rows are partial; the caller releases it), the
+	// by key, the table's columns after the commit then _op, _seq,
+	// _keep when some rows are partial, and _ts when the decoders gave
+	// commit times (change.ColTS; never written to the table); the caller
+	// releases it), the
 	// bookmark of the table state the commit was made on, and the
 	// truncateBefore it was applied with (nil for none).
 	Applied        arrow.RecordBatch  `json:"-"`
@@ -197,11 +199,20 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		src = emptyRecord(t.Mem, change.Schema(p.cols))
 		defer src.Release()
 	}
-	changes, err := conform(t.Mem, src, cols, hasKeep(src))
+	// The writers take no _ts (it is not stored); the applied change set
+	// handed to the prepared tables keeps it.
+	changes, err := conform(t.Mem, src, cols, hasKeep(src), false)
 	if err != nil {
 		return table.ApplyStats{}, nil, err
 	}
 	defer changes.Release()
+	kept := changes
+	if t.KeepChanges && hasTS(src) {
+		if kept, err = conform(t.Mem, src, cols, hasKeep(src), true); err != nil {
+			return table.ApplyStats{}, nil, err
+		}
+		defer kept.Release()
+	}
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)
 	if err != nil {
 		return st, nil, err
@@ -211,8 +222,8 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		return st, nil, err
 	}
 	if t.KeepChanges {
-		changes.Retain()
-		applied = changes
+		kept.Retain()
+		applied = kept
 	}
 	return st, applied, nil
 }

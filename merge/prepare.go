@@ -127,8 +127,9 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	defer releaseConformed()
 	withKeep := slices.ContainsFunc(batches, hasKeep)
+	withTS := t.KeepChanges && slices.ContainsFunc(batches, hasTS)
 	for i, b := range batches {
-		c, err := conform(t.Mem, b, cols, withKeep)
+		c, err := conform(t.Mem, b, cols, withKeep, withTS)
 		if err != nil {
 			return nil, err
 		}
@@ -321,13 +322,17 @@ func extendColumns(cols, more []change.Column) ([]change.Column, error) {
 }
 
 // conform returns b with exactly cols (in order, cast to their types, null
-// where b lacks them) followed by _op and _seq, and by _keep when withKeep:
+// where b lacks them) followed by _op and _seq, by _keep when withKeep:
 // its bits renumbered from b's user columns to cols (a row of b without
-// _keep keeps nothing). The caller releases the result; b is borrowed.
-func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column, withKeep bool) (arrow.RecordBatch, error) {
+// _keep keeps nothing), and by _ts when withTS (null where b lacks it).
+// The caller releases the result; b is borrowed.
+func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column, withKeep, withTS bool) (arrow.RecordBatch, error) {
 	schema := change.Schema(cols)
 	if withKeep {
 		schema = arrow.NewSchema(append(schema.Fields(), arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
+	}
+	if withTS {
+		schema = arrow.NewSchema(append(schema.Fields(), arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)
 	}
 	n := int(b.NumRows())
 	out := make([]arrow.Array, 0, schema.NumFields())
@@ -344,7 +349,7 @@ func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column, wi
 		}
 		idx := b.Schema().FieldIndices(f.Name)
 		if len(idx) == 0 {
-			if change.IsSystemColumn(f.Name) {
+			if change.IsSystemColumn(f.Name) && f.Name != change.ColTS {
 				release()
 				return nil, fmt.Errorf("conform: batch lacks %s", f.Name)
 			}
@@ -368,6 +373,9 @@ func conform(mem memory.Allocator, b arrow.RecordBatch, cols []change.Column, wi
 	release()
 	return rec, nil
 }
+
+// hasTS reports whether a batch has the _ts column.
+func hasTS(b arrow.RecordBatch) bool { return len(b.Schema().FieldIndices(change.ColTS)) > 0 }
 
 // hasKeep reports whether a batch has the _keep column.
 func hasKeep(b arrow.RecordBatch) bool { return len(b.Schema().FieldIndices(change.ColKeep)) > 0 }

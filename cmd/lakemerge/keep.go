@@ -58,7 +58,12 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			k.engine = e
 		}
 		def := definition(p)
-		tbl, target := w.PreparedWriter(t.Config, p, k.prep[i].Key)
+		key := k.prep[i].Key
+		if def.Mode == prepared.Changelog {
+			// A changelog row is identified by its order key.
+			key = apply.ChangelogKeys()
+		}
+		tbl, target := w.PreparedWriter(t.Config, p, key)
 		engine := k.engine
 		sqlDef := transform.Definition{Select: def.Select, Where: def.Where}
 		out = append(out, &apply.Table{
@@ -66,7 +71,7 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			BaseTable:      t.Config.Name,
 			Def:            def,
 			BaseKeys:       t.Config.PrimaryKey,
-			Keys:           k.prep[i].Key,
+			Keys:           key,
 			OnChange:       p.OnChange,
 			RebuildCommand: fmt.Sprintf("lakemerge rebuild --config %s --table %s", k.cfgPath, t.Config.Name),
 			Target:         target,
@@ -133,8 +138,8 @@ func refusePrepared(job *config.Job, tables []config.Table, file string) error {
 		for pi, p := range t.Prepared {
 			path := fmt.Sprintf("tables[%d].prepared[%d]", ti, pi)
 			var missing []string
-			if p.Mode != string(prepared.Mirror) {
-				missing = append(missing, "mode "+p.Mode+" (mirror is kept)")
+			if p.Mode != string(prepared.Mirror) && p.Mode != string(prepared.Changelog) {
+				missing = append(missing, "mode "+p.Mode+" (mirror and changelog are kept)")
 			}
 			if len(p.PartitionBy) > 0 {
 				missing = append(missing, "partition_by (prepared tables are written unpartitioned but for bucket(N, key))")

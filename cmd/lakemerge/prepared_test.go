@@ -101,7 +101,7 @@ func TestCheckExample(t *testing.T) {
 	second := strings.Count(config.Example[:strings.Index(config.Example, "      - target: { table: customers_history")], "\n") + 1
 	if r.Code != exitUsage || r.Stdout != "" ||
 		!strings.Contains(r.Stderr, "job.yaml:"+strconv.Itoa(first)+": tables[0].prepared[0]: this version of lakemerge checks but does not keep yet: partition_by (prepared tables are written unpartitioned but for bucket(N, key)); sort_by (files are sorted by key): remove it, or run the other tables with --table") ||
-		!strings.Contains(r.Stderr, "job.yaml:"+strconv.Itoa(second)+": tables[0].prepared[1]: this version of lakemerge checks but does not keep yet: mode history (mirror is kept)") {
+		!strings.Contains(r.Stderr, "job.yaml:"+strconv.Itoa(second)+": tables[0].prepared[1]: this version of lakemerge checks but does not keep yet: mode history (mirror and changelog are kept)") {
 		t.Errorf("run: %s", r)
 	}
 }

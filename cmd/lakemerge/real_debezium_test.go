@@ -325,6 +325,10 @@ func parseChangeRow(t *testing.T, line string, cols []col) *changeRow {
 		r.vals[c.name] = v
 		rest = rest[len(v):]
 	}
+	// The commit time (_ts) is not stored in the tables.
+	if i := strings.Index(rest, " _ts="); i >= 0 {
+		rest = rest[:i]
+	}
 	if k, ok := strings.CutPrefix(rest, " _keep=["); ok {
 		for _, n := range strings.Split(strings.TrimSuffix(k, "]"), ",") {
 			r.keep[n] = true

@@ -154,6 +154,11 @@ func (d *Decoder) appendRow(r *rowRec) error {
 	} else {
 		d.keepB.AppendNull()
 	}
+	if r.tsMs >= 0 {
+		d.tsB.Append(arrow.Timestamp(r.tsMs * 1000))
+	} else {
+		d.tsB.AppendNull()
+	}
 	switch r.op {
 	case change.OpInsert:
 		d.stats.Inserts++

@@ -84,6 +84,9 @@ type rowRec struct {
 	seq    [2]int      // span of _seq in Decoder.seqs; seq[0] < 0 while unresolved
 	op     change.Op
 	flags  uint8
+	// tsMs is the change's source.ts_ms (flattened: __source_ts_ms), the
+	// _ts of the row; -1 when the event carries none.
+	tsMs int64
 }
 
 // Decoder turns one S3 sink file of Debezium change events into change
@@ -120,6 +123,7 @@ type Decoder struct {
 	opB    *array.Int8Builder
 	seqB   *array.BinaryBuilder
 	keepB  *array.BinaryBuilder
+	tsB    *array.TimestampBuilder
 
 	vp, kp  jsonParser // parsers of values and keys lines
 	env     envelope
@@ -183,14 +187,15 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	d.scan(nlines)
 	d.settleColumns()
 
-	fields := make([]arrow.Field, 0, len(d.cols)+3)
+	fields := make([]arrow.Field, 0, len(d.cols)+4)
 	for _, c := range d.cols {
 		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ, Nullable: true})
 	}
 	fields = append(fields,
 		arrow.Field{Name: change.ColOp, Type: arrow.PrimitiveTypes.Int8},
 		arrow.Field{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
-		arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true})
+		arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true},
+		arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true})
 	d.schema = arrow.NewSchema(fields, nil)
 	d.rb = array.NewRecordBuilder(mem, d.schema)
 	for i := range d.cols {
@@ -199,6 +204,7 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	d.opB = d.rb.Field(len(d.cols)).(*array.Int8Builder)
 	d.seqB = d.rb.Field(len(d.cols) + 1).(*array.BinaryBuilder)
 	d.keepB = d.rb.Field(len(d.cols) + 2).(*array.BinaryBuilder)
+	d.tsB = d.rb.Field(len(d.cols) + 3).(*array.TimestampBuilder)
 	d.keep = make([]byte, (len(d.cols)+7)/8)
 	return d, nil
 }

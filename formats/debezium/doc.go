@@ -83,8 +83,12 @@
 //
 // The batches' columns are Options.Columns in order, then the other
 // columns in the order the file first names them, then key columns the
-// file never names (string), then _op, _seq and _keep. Every batch of a
-// file has this schema; files of one table may differ (the merge widens).
+// file never names (string), then _op, _seq, _keep and _ts (the commit
+// time, change.ColTS: source.ts_ms, or __source_ts_ms of a flattened row;
+// null for a tombstone, for 0 — what some connectors write for snapshot
+// reads — and for a value that is not a non-negative integer).
+// Every batch of a file has this schema; files of one table may differ
+// (the merge widens).
 //
 // Lines with a wrapper are typed by it: the fields of the envelope's
 // "after" struct (or "before"), the top-level fields of a flattened row or

@@ -174,6 +174,7 @@ type orow struct {
 	vals  map[string]string
 	keep  map[string]bool
 	order []string // members of the image, in order
+	ts    string   // _ts: source.ts_ms, "" for none
 }
 
 type oracle struct {
@@ -290,6 +291,11 @@ func (o *oracle) line(i int, raw json.RawMessage) {
 	desc := fmt.Sprintf("g=%d ph=%d%s p=%d o=%d", o.opts.Generation, phase, posDesc, o.part, o.start+uint64(i))
 	var image json.RawMessage
 	r := orow{seq: seq, desc: desc, vals: map[string]string{}, keep: map[string]bool{}}
+	// _ts is source.ts_ms (0, a snapshot read of some connectors, is
+	// none), rendered as the golden layout renders a timestamp.
+	if tsRaw, ok := get(srcMs, "ts_ms"); ok && string(tsRaw) != "null" && string(tsRaw) != "0" {
+		r.ts = time.UnixMilli(integer(t, tsRaw).Int64()).UTC().Format("2006-01-02 15:04:05.000000")
+	}
 	switch op {
 	case "t":
 		o.stats.Truncates++
@@ -617,6 +623,9 @@ func (o *oracle) render() string {
 		}
 		if len(kept) > 0 {
 			sb.WriteString(" _keep=[" + strings.Join(kept, ",") + "]")
+		}
+		if r.ts != "" {
+			sb.WriteString(" _ts=" + r.ts)
 		}
 		sb.WriteByte('\n')
 	}

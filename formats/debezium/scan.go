@@ -417,7 +417,7 @@ func (d *Decoder) tombstone(lineNo int64, index int) error {
 		d.stats.TombstonesSkipped++
 		return nil
 	}
-	r := rowRec{line: lineNo, op: change.OpDelete, flags: rowTombstone}
+	r := rowRec{line: lineNo, op: change.OpDelete, flags: rowTombstone, tsMs: -1}
 	if err := d.keyImage(&r, index, "tombstone"); err != nil {
 		return err
 	}
@@ -470,24 +470,31 @@ func (d *Decoder) addRow(r rowRec, s *srcFields, index int) error {
 		phase = 0
 	}
 	d.setSeq(&r, phase, pos, index)
+	r.tsMs = d.noteSourceTime(s)
 	d.rows = append(d.rows, r)
 	d.resolvePending(pos)
-	d.noteSourceTime(s)
 	return nil
 }
 
 // noteSourceTime keeps the greatest source.ts_ms (or __source_ts_ms) of the
-// file's changes for SourceTime. A value that is not a non-negative integer
-// is not a time and is passed over: ts_ms never orders changes.
-func (d *Decoder) noteSourceTime(s *srcFields) {
+// file's changes for SourceTime and returns the event's, -1 for none. A
+// value that is not a non-negative integer (or is 0, or past year 294246,
+// out of the µs range of _ts) is not a time and is passed over: ts_ms
+// never orders changes.
+func (d *Decoder) noteSourceTime(s *srcFields) int64 {
 	if absent(s.tsMs) {
-		return
+		return -1
 	}
 	ms, err := uintField(s.tsMs, "ts_ms")
 	if err != nil || ms > math.MaxInt64 {
-		return
+		return -1
 	}
 	d.stats.NewestSourceMs = max(d.stats.NewestSourceMs, int64(ms))
+	if ms == 0 || ms > math.MaxInt64/1000 {
+		// 0 is what some connectors write for snapshot reads: no time.
+		return -1
+	}
+	return int64(ms)
 }
 
 // resolvePending orders tombstones that came before any positioned change

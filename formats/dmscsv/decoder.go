@@ -56,7 +56,8 @@ type Decoder struct {
 	isGz  bool
 	batch int
 
-	schema  *arrow.Schema
+	schema  *arrow.Schema // the builder's columns, then _ts
+	mem     memory.Allocator
 	rb      *array.RecordBuilder
 	cols    []outCol
 	opB     *array.Int8Builder
@@ -147,6 +148,9 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 			arrow.Field{Name: change.ColKeep, Type: arrow.BinaryTypes.Binary, Nullable: true}), nil)
 	}
 	d.rb = array.NewRecordBuilder(mem, d.schema)
+	d.mem = mem
+	d.schema = arrow.NewSchema(append(d.schema.Fields(),
+		arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)
 	for i := range d.cols {
 		d.cols[i].b = d.rb.Field(i)
 	}
@@ -523,10 +527,40 @@ func (d *Decoder) Next() (arrow.RecordBatch, error) {
 	}
 	d.noteSizes(rows)
 	rec := d.rb.NewRecordBatch()
+	defer rec.Release()
 	if d.tsCol >= 0 {
 		d.noteTimestamps(rec.Column(d.tsCol).(*array.Timestamp))
 	}
-	return rec, nil
+	return d.withTS(rec), nil
+}
+
+// withTS returns rec with the _ts column appended: the value of the
+// timestamp column where the job configures one and the row has it, else
+// a CDC file's instant, else null (a full-load row without a timestamp
+// column). The caller releases both.
+func (d *Decoder) withTS(rec arrow.RecordBatch) arrow.RecordBatch {
+	n := int(rec.NumRows())
+	b := array.NewTimestampBuilder(d.mem, change.TSType().(*arrow.TimestampType))
+	defer b.Release()
+	b.Reserve(n)
+	var col *array.Timestamp
+	if d.tsCol >= 0 {
+		col = rec.Column(d.tsCol).(*array.Timestamp)
+	}
+	instant := d.file.Name.Kind == KindCDC
+	for i := range n {
+		switch {
+		case col != nil && col.IsValid(i):
+			b.UnsafeAppend(col.Value(i))
+		case instant:
+			b.UnsafeAppend(arrow.Timestamp(d.file.Name.Instant.UnixMicro()))
+		default:
+			b.UnsafeAppendBoolToBitmap(false)
+		}
+	}
+	ts := b.NewArray()
+	defer ts.Release()
+	return array.NewRecordBatch(d.schema, append(rec.Columns(), ts), int64(n))
 }
 
 // noteTimestamps keeps the greatest value of the timestamp column.

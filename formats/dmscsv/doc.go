@@ -73,6 +73,11 @@
 //
 // # Order
 //
+// Every batch ends with the system column _ts (change.ColTS), the row's
+// commit time: the value of Options.TimestampColumn when set and not null,
+// else a CDC file's instant (from its name), else null (a full-load row
+// without a timestamp column).
+//
 // Files are applied in Compare order: every LOAD file before every CDC file,
 // LOAD files by key, CDC files by the instant in their name, then key. Inside
 // a file rows keep their order. Each row gets the order key _seq, built with

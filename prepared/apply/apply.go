@@ -153,8 +153,8 @@ func (t *Table) Rebuild(ctx context.Context, base Base) (Result, error) {
 
 // loop runs attempts until one commits or there is nothing to do.
 func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Result, error) {
-	if t.Def.Mode != prepared.Mirror {
-		return Result{Table: t.Name, Mode: string(t.Def.Mode)}, fmt.Errorf("prepared table %s: mode %s is not kept yet by this version of lakemerge (mirror is)", t.Name, t.Def.Mode)
+	if t.Def.Mode != prepared.Mirror && t.Def.Mode != prepared.Changelog {
+		return Result{Table: t.Name, Mode: string(t.Def.Mode)}, fmt.Errorf("prepared table %s: mode %s is not kept yet by this version of lakemerge (mirror and changelog are)", t.Name, t.Def.Mode)
 	}
 	maxAttempts := t.MaxAttempts
 	if maxAttempts <= 0 {
@@ -208,6 +208,10 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		*from = int64(st.Generation)
 	}
 	current := BaseDigest(info.Bookmark)
+	// A new changelog table of a base table that was empty before this
+	// run takes the run's changes as they are, with their ops and commit
+	// times, rather than the base table's rows.
+	fresh := t.Def.Mode == prepared.Changelog && st.Runs == 0 && st.Fingerprint == ""
 	res.BaseSnapshot, res.Generation = st.BaseSnapshot, st.Generation
 	how := HowCatchUp
 	switch {
@@ -224,7 +228,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	case st.Base == current && st.Fingerprint == fp:
 		res.How = HowUpToDate
 		return nil
-	case run.Changes != nil && st.Fingerprint == fp && st.Base == BaseDigest(run.Parent) &&
+	case run.Changes != nil && (st.Fingerprint == fp || fresh) && st.Base == BaseDigest(run.Parent) &&
 		current == BaseDigest(run.Next) && run.TruncateBefore == nil && run.Stale == 0 && whole(run.Changes):
 		how = HowChanges
 	}
@@ -232,6 +236,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		how = HowCatchUp
 	}
 
+	changelog := t.Def.Mode == prepared.Changelog
 	next := State{BaseTable: t.BaseTable, Base: current, BaseSnapshot: info.Snapshot, Fingerprint: fp,
 		Generation: st.Generation, Runs: st.Runs + 1}
 	var changes arrow.RecordBatch // base changes: user columns, _op, _seq
@@ -240,8 +245,13 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		changes = run.Changes
 		changes.Retain()
 	} else {
-		next.Generation++
-		truncate = genPrefix(next.Generation)
+		// A changelog keeps its rows across a catch-up (the rows it
+		// has are found present and not appended again); a rebuild
+		// starts it over.
+		if !changelog || how == HowRebuild {
+			next.Generation++
+			truncate = genPrefix(next.Generation)
+		}
 		if changes, err = readBase(ctx, t.Mem, base, info, t.BaseKeys); err != nil {
 			return err
 		}
@@ -271,7 +281,26 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		curated.Release()
 		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
 	}
-	batch, err := mirrorChanges(t.Mem, curated, cols, next.Generation)
+	var batch arrow.RecordBatch
+	if changelog {
+		// Rows read from the base table: the op of their change is not
+		// known. A changelog's first rows, or a rebuild's, are the base
+		// table's rows as inserts; the rows a catch-up finds missing
+		// are upserts (U).
+		catchUp := ""
+		switch {
+		case how == HowChanges:
+		case how == HowRebuild || st.Runs == 0:
+			catchUp = change.OpInsert.String()
+		default:
+			catchUp = change.OpUpdate.String()
+		}
+		if cols, err = extendColumns(cols, prepared.ChangelogColumns()); err == nil {
+			batch, err = changelogChanges(t.Mem, curated, cols, next.Generation, catchUp)
+		}
+	} else {
+		batch, err = mirrorChanges(t.Mem, curated, cols, next.Generation)
+	}
 	curated.Release()
 	if err != nil {
 		return err

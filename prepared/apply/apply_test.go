@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -186,4 +187,210 @@ func TestKeepMirrorModel(t *testing.T) {
 	if err != nil || res.How != HowRebuild || res.Rows != int64(len(live)) {
 		t.Fatalf("rebuild: %+v, %v (%d live rows)", res, err, len(live))
 	}
+}
+
+// TestKeepChangelogModel: a changelog table kept by Keep after each commit
+// of a base table (real Delta tables in memory, the real SQL engine) holds
+// exactly what a plain model appends: per run, each delete and each insert
+// or update that passes where, with its op, its commit time (_ts) and its
+// order key; a run missed (as after a crash between the commits) is
+// caught up from the base table's rows as U without commit time, rows
+// already present are not appended twice, and keeping again appends
+// nothing.
+func TestKeepChangelogModel(t *testing.T) {
+	ctx := context.Background()
+	store := mem.New()
+	wmem := memory.NewGoAllocator()
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+
+	long, _ := change.ParseType("long")
+	str, _ := change.ParseType("string")
+	cols := []change.Column{{Name: "id", Type: long}, {Name: "v", Type: long}, {Name: "tag", Type: str}}
+	base := delta.New(store, "base/t/", delta.Options{Name: "base.t", Keys: []string{"id"}}, wmem)
+	log := delta.New(store, "prepared/log/", delta.Options{Name: "prepared.log", Keys: ChangelogKeys()}, wmem)
+	engine, err := transform.Open(ctx, transform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	def := prepared.Definition{Mode: prepared.Changelog, Format: "delta",
+		Select: []string{"id", "v * 10 AS v10", "upper(tag) AS tag"}, Where: "v % 3 <> 0 AND tag IS NOT NULL"}
+	var keep *Table
+	keep = &Table{Name: "prepared.log", BaseTable: "t", Def: def, BaseKeys: []string{"id"},
+		OnChange: "stop", RebuildCommand: "lakemerge rebuild", Target: deltaTarget{log}, Mem: checked,
+		Compile: func(ctx context.Context, base []change.Column) (Program, error) {
+			p, err := engine.Compile(ctx, base, transform.Definition{Select: keep.Def.Select, Where: keep.Def.Where})
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}}
+
+	type row struct {
+		v   int64
+		tag string // "" is NULL
+		seq string // hex of the base _seq of the key's latest change
+	}
+	upperOrNull := func(s string) string {
+		if s == "" {
+			return "NULL"
+		}
+		return strings.ToUpper(s)
+	}
+	live := map[int64]row{}
+	var model []string // "order_key|op|commit_time|id|v10|tag"
+	inModel := map[string]bool{}
+	rng := rand.New(rand.NewPCG(5, 6))
+	seq := uint32(0)
+	schema := arrow.NewSchema(append(change.Schema(cols).Fields(), arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)
+	for run := range 10 {
+		keys := map[int64]bool{}
+		for range rng.IntN(10) {
+			keys[int64(rng.IntN(15))] = true
+		}
+		ids := make([]int64, 0, len(keys))
+		for k := range keys {
+			ids = append(ids, k)
+		}
+		slices.Sort(ids)
+		var appended []string
+		b := array.NewRecordBuilder(wmem, schema)
+		for _, id := range ids {
+			seq++
+			var sb change.SeqBuilder
+			s := sb.Uint32(0).Uint32(seq).Bytes()
+			op := change.OpUpdate
+			if _, ok := live[id]; !ok {
+				op = change.OpInsert
+			}
+			r := row{v: int64(rng.IntN(10)), seq: fmt.Sprintf("%x", s)}
+			if rng.IntN(3) > 0 {
+				r.tag = fmt.Sprintf("t%d", rng.IntN(3))
+			}
+			if rng.IntN(4) == 0 {
+				op = change.OpDelete
+				delete(live, id)
+			} else {
+				live[id] = r
+			}
+			ts := int64(1_700_000_000_000_000) + int64(seq)*1000
+			if op == change.OpDelete || (r.v%3 != 0 && r.tag != "") {
+				appended = append(appended, fmt.Sprintf("%x|%s|%d|%d|%d|%s", s, op, ts, id, r.v*10, upperOrNull(r.tag)))
+			}
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.Int64Builder).Append(r.v)
+			if r.tag == "" {
+				b.Field(2).AppendNull()
+			} else {
+				b.Field(2).(*array.StringBuilder).Append(r.tag)
+			}
+			b.Field(3).(*array.Int8Builder).Append(int8(op))
+			b.Field(4).(*array.BinaryBuilder).Append(s)
+			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(ts))
+		}
+		changes := b.NewRecordBatch()
+		b.Release()
+
+		txn, err := base.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := txn.Bookmark()
+		next := parent.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("f%03d.csv", run), ETag: "e", Size: 1}})
+		if err := txn.Evolve(ctx, cols); err != nil {
+			t.Fatal(err)
+		}
+		st, err := txn.Apply(ctx, changes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Commit(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		r := Run{Changes: changes, Parent: parent, Next: next, Stale: st.Stale}
+		if run == 4 {
+			// As after a crash between the commits: a catch-up appends
+			// the live rows that pass where and are not in the log yet.
+			r = Run{}
+			appended = nil
+			for id, lr := range live {
+				if lr.v%3 != 0 && lr.tag != "" && !inModel[lr.seq] {
+					appended = append(appended, fmt.Sprintf("%s|U|NULL|%d|%d|%s", lr.seq, id, lr.v*10, upperOrNull(lr.tag)))
+				}
+			}
+		}
+		res, err := keep.Keep(ctx, base, r)
+		changes.Release()
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		for _, a := range appended {
+			inModel[strings.SplitN(a, "|", 2)[0]] = true
+		}
+		model = append(model, appended...)
+		want := slices.Clone(model)
+		sort.Strings(want)
+		got := readChangelog(t, ctx, log)
+		if !slices.Equal(got, want) {
+			t.Fatalf("run %d (%s): changelog\n%s\nmodel\n%s", run, res.How, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// Keeping again, and a catch-up over what is there, append nothing.
+		if res, err := keep.Keep(ctx, base, Run{}); err != nil || res.How != HowUpToDate {
+			t.Fatalf("run %d again: %+v, %v", run, res, err)
+		}
+	}
+
+	// A rebuild starts the changelog over: the live rows that pass the new
+	// where, as I without a commit time.
+	keep.Def.Where = "v % 2 = 0"
+	rb, err := keep.Rebuild(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.How != HowRebuild {
+		t.Fatalf("rebuild: %+v", rb)
+	}
+	var want []string
+	for id, lr := range live {
+		if lr.v%2 == 0 {
+			want = append(want, fmt.Sprintf("%s|I|NULL|%d|%d|%s", lr.seq, id, lr.v*10, upperOrNull(lr.tag)))
+		}
+	}
+	sort.Strings(want)
+	if got := readChangelog(t, ctx, log); !slices.Equal(got, want) {
+		t.Fatalf("rebuild: changelog\n%s\nmodel\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// readChangelog reads a changelog table as sorted
+// "order_key|op|commit_time|id|v10|tag" lines.
+func readChangelog(t *testing.T, ctx context.Context, tb *delta.Table) []string {
+	t.Helper()
+	tbl, err := tb.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var got []string
+	tr := array.NewTableReader(tbl, 1024)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		c := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		for i := 0; i < int(rec.NumRows()); i++ {
+			ts := "NULL"
+			if a := c("commit_time"); a.IsValid(i) {
+				ts = fmt.Sprint(int64(a.(*array.Timestamp).Value(i)))
+			}
+			tag := "NULL"
+			if a := c("tag"); a.IsValid(i) {
+				tag = a.(*array.String).Value(i)
+			}
+			got = append(got, fmt.Sprintf("%x|%s|%s|%s|%s|%s", c("order_key").(*array.Binary).Value(i), c("op").(*array.String).Value(i),
+				ts, c("id").ValueStr(i), c("v10").ValueStr(i), tag))
+		}
+	}
+	sort.Strings(got)
+	return got
 }

@@ -23,6 +23,38 @@
 // and deletes, in the same commit, every row of older generations whose key
 // it did not write (the writers' truncateBefore, as for a DMS reload).
 //
+// # Changelog
+//
+// A changelog table appends every net change of each run of its base
+// table: the curated row with the columns of prepared.ChangelogColumns —
+// op (I, U or D: the base change's), commit_time (the change's _ts, see
+// change.ColTS; null when the source does not tell) and order_key (the
+// base change's _seq). Inserts and updates are appended when they pass
+// where; deletes always, with the curated row computed from what the
+// change carries (the key, and the before image where the source sends
+// one: a DMS delete row, a Debezium before).
+//
+// Its writer's key is order_key (ChangelogKeys): a base table's changes
+// have distinct _seqs, so a row's identity is its base change. Each row is
+// written as an insert with the order key generation ‖ _seq; appending a
+// change again (a re-run after a crash whose commit landed, a catch-up)
+// finds the row stored with an equal order key, which the writer leaves as
+// it is (stale): nothing is appended twice.
+//
+// A new changelog table of a base table that was empty before the run
+// takes the run's changes as they are. Otherwise a changelog that is
+// behind (added later, a run that stopped between the commits, a change
+// set that is not whole) catches up from the base table's live rows,
+// under the same generation: the rows whose order key it lacks are
+// appended, the table's first rows as I, later ones as U (an upsert of
+// the key: the base table does not tell whether it was an insert or an
+// update), without a commit time (the base table does not store _ts). A
+// key deleted while the changelog was behind leaves no D row, and a key
+// changed several times leaves one row: the changes in between are not
+// in the base table any more. A rebuild (changed definition) starts the
+// changelog over: the base table's rows as I under the next generation,
+// the older rows deleted in the same commit.
+//
 // # What the commit records (State)
 //
 // A prepared table's commit carries, where a base table's carries the

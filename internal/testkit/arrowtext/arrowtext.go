@@ -68,7 +68,7 @@ func Schema(s *arrow.Schema) string {
 
 // Rows is how a change batch renders, a line per row:
 //
-//	<op> seq=<hex>[ (<Seq(_seq)>)][ keep=<bits>] <column>=<Value>...[ _keep=[<columns>]]
+//	<op> seq=<hex>[ (<Seq(_seq)>)][ keep=<bits>] <column>=<Value>...[ _keep=[<columns>]][ _ts=<Value>]
 //
 // The two layouts of _keep are those of the decoders' golden files.
 type Rows struct {
@@ -88,6 +88,10 @@ func (l Rows) Write(sb *strings.Builder, rec arrow.RecordBatch) {
 	var keep *array.Binary
 	if ki := s.FieldIndices(change.ColKeep); len(ki) == 1 {
 		keep = rec.Column(ki[0]).(*array.Binary)
+	}
+	var ts arrow.Array
+	if ti := s.FieldIndices(change.ColTS); len(ti) == 1 {
+		ts = rec.Column(ti[0])
 	}
 	var user []int
 	for i, f := range s.Fields() {
@@ -116,6 +120,9 @@ func (l Rows) Write(sb *strings.Builder, rec arrow.RecordBatch) {
 				}
 			}
 			sb.WriteString(" _keep=[" + strings.Join(names, ",") + "]")
+		}
+		if ts != nil && ts.IsValid(r) {
+			sb.WriteString(" _ts=" + Value(ts, r))
 		}
 		sb.WriteByte('\n')
 	}

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lakemerge/lakemerge/objstore/fault"
+)
+
+// changelogDef is the changelog tables' definition and its plain Go
+// meaning (the curated row of a, and whether a passes where).
+var changelogDef = mirrorDef{
+	selects: []string{"id", "sha256(email) AS email_hash", "balance * 2 AS twice", "upper(status) AS status_uc", "change_seq"},
+	where:   "status <> 'closed' AND balance >= 10",
+	row: func(a account) (map[string]any, bool) {
+		r := curatedAccount(a, false)
+		r["change_seq"] = fmt.Sprintf("%035d", a.seq)
+		return r, a.status != "" && a.status != "closed" && a.balance >= 10
+	},
+}
+
+// changelogJob writes a job file of two base tables of one source (Iceberg
+// and Delta), each with a changelog table of its own format.
+func changelogJob(t *testing.T, dir string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
+	b.WriteString("defaults: { buckets: 2, prepared: { database: prepared } }\ntables:\n")
+	cols := `    primary_key: [id]
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+      - { name: email, type: string }
+      - { name: balance, type: long }
+      - { name: status, type: string }
+      - { name: change_seq, type: string }
+    dms: { header: true, change_seq_column: change_seq }
+    prepared:
+      - target: { table: %s }
+        mode: changelog
+        select:
+`
+	for _, tb := range []struct{ name, format string }{{"acc_ice", ""}, {"acc_delta", ", format: delta"}} {
+		fmt.Fprintf(&b, "  - name: %s\n    source: { schema: bank, table: %s }\n    target: { database: base, table: %s%s }\n", tb.name, tb.name, tb.name, tb.format)
+		fmt.Fprintf(&b, cols, tb.name+"_log"+tb.format)
+		for _, s := range changelogDef.selects {
+			fmt.Fprintf(&b, "          - %s\n", s)
+		}
+		fmt.Fprintf(&b, "        where: %s\n", changelogDef.where)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clChange is one change of the changelog workload.
+type clChange struct {
+	op   byte
+	a    account // a.seq is the change's order key
+	time string  // the commit time: its CDC file's instant, ISO
+}
+
+// changelogModel is the reference model of a changelog table: the base
+// table's model and the rows appended so far, as canonical lines.
+type changelogModel struct {
+	base   *mirrorModel
+	rows   []string
+	logged map[int64]bool // order keys (change_seq) appended
+}
+
+func (m *changelogModel) line(op string, a account, at any) string {
+	r, _ := changelogDef.row(a)
+	r["op"], r["commit_time"] = op, at
+	m.logged[a.seq] = true
+	return canonicalRow(r)
+}
+
+// run applies one run's changes (in file order) and returns the way the
+// changelog table should go: the run's net changes (the latest per key)
+// are appended (a delete always, an insert or update when it passes
+// where) unless one of them is stale against what the base table stores,
+// then the table catches up: the live rows that pass where and are not
+// in the log yet are appended as U without a commit time.
+func (m *changelogModel) run(changes []clChange) string {
+	net := map[int64]clChange{}
+	for _, c := range changes {
+		if n, ok := net[c.a.id]; !ok || c.a.seq > n.a.seq {
+			net[c.a.id] = c
+		}
+	}
+	stale := false
+	for id, c := range net {
+		if s, ok := m.base.seqs[id]; ok && c.a.seq <= s {
+			stale = true
+		}
+	}
+	for _, c := range changes {
+		m.base.apply(c.op, c.a, c.a.seq)
+	}
+	if stale {
+		for _, a := range m.base.live {
+			if _, ok := changelogDef.row(a); ok && !m.logged[a.seq] {
+				m.rows = append(m.rows, m.line("U", a, nil))
+			}
+		}
+		return "catch-up"
+	}
+	for _, c := range net {
+		if _, ok := changelogDef.row(c.a); ok || c.op == 'D' {
+			m.rows = append(m.rows, m.line(string(c.op), c.a, c.time))
+		}
+	}
+	return "changes"
+}
+
+// changelogFiles writes one or two CDC files of random changes into both
+// base tables' folders (inserts, updates, deletes of live and absent keys,
+// re-inserts, NULL statuses, late changes) and returns their changes.
+func changelogFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, seq *int64, used map[int64]bool, files *int) []clChange {
+	t.Helper()
+	var out []clChange
+	live := map[int64]account{}
+	for k, v := range m.live {
+		live[k] = v
+	}
+	seqs := map[int64]int64{}
+	for k, v := range m.seqs {
+		seqs[k] = v
+	}
+	for range 1 + rng.IntN(2) {
+		*files++
+		at := fmt.Sprintf("2024-06-01T00:00:%02d", *files)
+		var b strings.Builder
+		b.WriteString("Op,id,name,email,balance,status,change_seq\n")
+		for range rng.IntN(14) {
+			id := int64(1 + rng.IntN(20))
+			cur, isLive := live[id]
+			a := account{id: id, name: fmt.Sprintf("holder %d", id), email: fmt.Sprintf("u%d@example.com", rng.IntN(5)),
+				balance: int64(rng.IntN(60)), status: statuses[rng.IntN(len(statuses))]}
+			op := byte('U')
+			switch {
+			case !isLive && rng.IntN(5) > 0:
+				op = 'I'
+			case isLive && rng.IntN(4) == 0, !isLive:
+				op = 'D'
+				if isLive {
+					a = cur
+				}
+			}
+			*seq += 10
+			s := *seq
+			if stored, ok := seqs[id]; ok && rng.IntN(12) == 0 {
+				for late := stored - 1; late > stored-10; late-- {
+					if late > 0 && !used[late] {
+						s = late
+						break
+					}
+				}
+			}
+			used[s] = true
+			a.seq = s
+			if s > seqs[id] {
+				seqs[id] = s
+				if op == 'D' {
+					delete(live, id)
+				} else {
+					live[id] = a
+				}
+			}
+			fmt.Fprintf(&b, "%c,%d,%s,%s,%d,%s,%035d\n", op, a.id, a.name, a.email, a.balance, a.status, s)
+			out = append(out, clChange{op: op, a: a, time: at})
+		}
+		name := fmt.Sprintf("2024/06/01/20240601-%06d000.csv", *files)
+		for _, table := range []string{"acc_ice", "acc_delta"} {
+			p := filepath.Join(dir, "raw", "bank", table, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+// readChangelogRows reads a changelog table with a reader script and
+// returns its rows as canonical lines without order_key, after checking
+// that order_key is unique and orders the rows as change_seq does.
+func readChangelogRows(t *testing.T, py, reader string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(py, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", reader, err, out)
+	}
+	type kv struct{ key, seq string }
+	var keys []kv
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber()
+		var r map[string]any
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%s: %v in %q", reader, err, line)
+		}
+		k, _ := r["order_key"].(string)
+		s, _ := r["change_seq"].(string)
+		keys = append(keys, kv{k, s})
+		delete(r, "order_key")
+		rows = append(rows, canonicalRow(r))
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].key < keys[j].key })
+	for i := 1; i < len(keys); i++ {
+		if keys[i].key == keys[i-1].key || keys[i].seq <= keys[i-1].seq {
+			t.Fatalf("%s: order_key %s (change_seq %s) after %s (change_seq %s): not unique or not in change_seq order",
+				reader, keys[i].key, keys[i].seq, keys[i-1].key, keys[i-1].seq)
+		}
+	}
+	sort.Strings(rows)
+	return rows
+}
+
+// TestPreparedChangelogModel: changelog tables (Iceberg and Delta) of an
+// Iceberg and a Delta base table, kept by runs of the binary over a random
+// multi-run workload (inserts, updates, deletes, re-inserts, late changes,
+// NULLs and a filter), read back by pyiceberg, deltalake and DuckDB, equal
+// the reference model after every run: each net change of a run appended
+// once with its op and commit time (the CDC file's instant), or, after a
+// run with stale late changes, the catch-up's rows; a run without new
+// files appends nothing.
+func TestPreparedChangelogModel(t *testing.T) {
+	dir := t.TempDir()
+	changelogJob(t, dir)
+	py := pythonForInterop(t)
+	base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+	m := &changelogModel{base: base, logged: map[int64]bool{}}
+	rng := rand.New(rand.NewPCG(7, 14))
+	var seq int64
+	used := map[int64]bool{}
+	files := 0
+	hows := map[string]int{}
+	for run := 1; run <= 7; run++ {
+		want := "up to date"
+		if run != 4 { // run 4 finds no new files
+			want = m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+		}
+		sum, r := runSummary(t, dir)
+		if r.Code != 0 || !sum.OK {
+			t.Fatalf("run %d: %s", run, r)
+		}
+		for _, tr := range sum.Tables {
+			if len(tr.Prepared) != 1 || tr.Prepared[0].How != want {
+				t.Fatalf("run %d: table %s kept %+v, want one that went %q", run, tr.Table, tr.Prepared, want)
+			}
+			hows[want]++
+		}
+		if py == "" {
+			continue
+		}
+		wantRows := slices.Clone(m.rows)
+		sort.Strings(wantRows)
+		check := func(reader string, args ...string) {
+			if got := readChangelogRows(t, py, reader, args...); !slices.Equal(got, wantRows) {
+				t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, reader, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+			}
+		}
+		interop := filepath.Join("..", "..", "interop")
+		check("pyiceberg prepared.acc_ice_log", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
+			"file://"+filepath.Join(dir, "warehouse"), "prepared.acc_ice_log", "order_key")
+		loc := filepath.Join(dir, "warehouse", "prepared.db", "acc_delta_log")
+		check("deltalake prepared.acc_delta_log", filepath.Join(interop, "read_delta.py"), loc, "order_key")
+		if run == 7 {
+			check("DuckDB prepared.acc_delta_log", filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "order_key")
+			metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", "prepared.db", "acc_ice_log", "metadata", "*.metadata.json"))
+			slices.Sort(metas)
+			if len(metas) == 0 {
+				t.Fatal("no Iceberg metadata file for prepared.acc_ice_log")
+			}
+			check("DuckDB prepared.acc_ice_log", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "order_key")
+		}
+	}
+	if hows["changes"] == 0 || hows["up to date"] == 0 {
+		t.Errorf("ways: %v", hows)
+	}
+	t.Logf("ways: %v, %d changelog rows", hows, len(m.rows))
+}
+
+// TestPreparedChangelogCrashThenRerun: a run that fails at any write to
+// the warehouse from the base table's commit on (before the write reaches
+// the store, or after it landed), then a run without faults, leaves the
+// changelog either as one clean run does (the changelog's commit landed)
+// or caught up as documented: the rows it had, then the clean run's new
+// rows but its deletes, each as U without a commit time — never a row
+// twice.
+func TestPreparedChangelogCrashThenRerun(t *testing.T) {
+	setup := func(t *testing.T) string {
+		dir := t.TempDir()
+		changelogJob(t, dir)
+		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+		rng := rand.New(rand.NewPCG(3, 9))
+		var seq int64
+		used := map[int64]bool{}
+		files := 0
+		changelogFiles(t, dir, rng, base, &seq, used, &files)
+		if sum := runInProcess(t, dir, nil, nil, nil); !sum.OK {
+			t.Fatalf("first run: %+v", sum)
+		}
+		for _, c := range changelogFiles(t, dir, rng, base, &seq, used, &files) {
+			base.apply(c.op, c.a, c.a.seq)
+		}
+		return dir
+	}
+	const log = "prepared.acc_ice_log"
+	ref := setup(t)
+	prior := tableRows(t, ref)[log]
+	var points atomic.Int64
+	var keys []string
+	sum := runInProcess(t, ref, nil, &points, &keys)
+	if !sum.OK || sum.Tables[0].Prepared[0].How != "changes" {
+		t.Fatalf("clean run: %+v", sum)
+	}
+	clean := tableRows(t, ref)[log]
+	// The caught-up changelog: the rows it had, then each new row of the
+	// clean run but a delete as U without a commit time.
+	caughtUp := slices.Clone(prior)
+	for _, r := range clean {
+		if slices.Contains(prior, r) || strings.Contains(r, "op=D ") {
+			continue
+		}
+		r = strings.Replace(r, "op=I ", "op=U ", 1)
+		i, j := strings.Index(r, "commit_time="), strings.Index(r, " order_key=")
+		if i < 0 || j < i {
+			t.Fatalf("row layout: %s", r)
+		}
+		caughtUp = append(caughtUp, r[:i]+"commit_time=(null)"+r[j:])
+	}
+	slices.Sort(caughtUp)
+	if len(clean) == len(prior) || slices.Equal(clean, caughtUp) {
+		t.Fatalf("the clean run appended nothing a catch-up would not:\n%s", strings.Join(clean, "\n"))
+	}
+	var writes []int64
+	for _, k := range keys {
+		var n int64
+		var op, key string
+		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
+		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
+		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
+			writes = append(writes, n)
+		}
+	}
+	if len(writes) < 3 {
+		t.Fatalf("no base commit among the calls: %q", keys)
+	}
+	ways := map[string]int{}
+	for _, n := range writes {
+		for _, kind := range []fault.Kind{fault.Fail, fault.FailAfter} {
+			dir := setup(t)
+			faulty := runInProcess(t, dir, fault.Nth(n, kind), nil, nil)
+			again := runInProcess(t, dir, nil, nil, nil)
+			if !again.OK {
+				t.Fatalf("write %d %s: the re-run failed: %+v", n, kind, again.Tables[0].Error)
+			}
+			got := tableRows(t, dir)[log]
+			switch {
+			case slices.Equal(got, clean):
+				ways["as a clean run"]++
+			case slices.Equal(got, caughtUp):
+				ways["caught up"]++
+			default:
+				t.Fatalf("write %d %s (faulty run ok=%v: %s): the changelog after the re-run\n%s\nclean run\n%s\ncaught up\n%s", n, kind, faulty.OK,
+					faulty.Tables[0].Error, strings.Join(got, "\n"), strings.Join(clean, "\n"), strings.Join(caughtUp, "\n"))
+			}
+		}
+	}
+	t.Logf("%d faults at the writes among calls %d..%d: %v", 2*len(writes), writes[0], writes[len(writes)-1], ways)
+	if ways["caught up"] == 0 {
+		t.Errorf("no fault fell between the base commit and the changelog's: %v", ways)
+	}
+}
