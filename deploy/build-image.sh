@@ -9,7 +9,8 @@
 #
 # Usage: deploy/build-image.sh OUT.tar [imagebuild flags: --tag, --format, --created, --source]
 #   GOARCH=arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ deploy/build-image.sh lakemerge-arm64.tar
-#   (Graviton tasks; Debian: apt-get install g++-aarch64-linux-gnu)
+#   (Graviton; Debian: g++-aarch64-linux-gnu. Fails today at the static link:
+#   "too many GOT entries for -fpic" in Debian 12's aarch64 libc.a.)
 # Push it with e.g. skopeo copy oci-archive:OUT.tar docker://<registry>/lakemerge:<tag>
 # (the README's "Deploying on AWS" has the ECR steps).
 #
@@ -23,7 +24,7 @@
 # Go's own lookups do not use them: -tags netgo,osusergo.
 set -euo pipefail
 if [[ $# -lt 1 || $1 == -* ]]; then
-	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
