@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ const (
 
 // Options say what to build.
 type Options struct {
-	Binary  string    // path of the static lakemerge binary
+	Binary  string    // path of the lakemerge binary: static, with the SQL engine (see checkBinary)
 	Tag     string    // reference name; default lakemerge:<module version>
 	Source  string    // org.opencontainers.image.source
 	Created time.Time // zero: the binary's commit time, else the Unix epoch
@@ -65,11 +66,7 @@ func Build(o Options) (Image, error) {
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
 	}
-	if settings["GOOS"] != "linux" || settings["CGO_ENABLED"] != "0" {
-		return Image{}, fmt.Errorf("%s: built for GOOS=%s with CGO_ENABLED=%s; the image needs GOOS=linux CGO_ENABLED=0 (a static binary: the image has no C library)",
-			o.Binary, settings["GOOS"], settings["CGO_ENABLED"])
-	}
-	if err := checkStatic(bin); err != nil {
+	if err := checkBinary(bin, bi); err != nil {
 		return Image{}, fmt.Errorf("%s: %w", o.Binary, err)
 	}
 	created := o.Created
@@ -113,7 +110,7 @@ func Build(o Options) (Image, error) {
 		Layer: layer,
 		History: v1.History{
 			Created:   v1.Time{Time: created},
-			CreatedBy: "deploy/imagebuild: " + BinaryPath + ", CA bundle, passwd, /tmp",
+			CreatedBy: "deploy/imagebuild: " + BinaryPath + " (static, with the SQL engine), CA bundle, passwd, /tmp",
 		},
 	})
 	if err != nil {
@@ -158,7 +155,53 @@ func Build(o Options) (Image, error) {
 	return Image{Image: img, Tag: tag, Platform: "linux/" + cf.Architecture, CACerts: n}, nil
 }
 
-// checkStatic refuses a dynamically linked ELF binary.
+// SQLEngineModule is the Go module of the SQL engine that prepared tables
+// need (DuckDB, linked in through cgo); a binary without it refuses job
+// files with prepared tables.
+const SQLEngineModule = "github.com/duckdb/duckdb-go/v2"
+
+// checkBinary refuses a binary that would not run in the image, or not
+// fully: the image is FROM scratch, with no C library, no loader and no
+// name-service modules, so the binary must be
+//
+//   - built for GOOS=linux;
+//   - linked statically: no ELF interpreter, no shared libraries needed;
+//   - built with the SQL engine (SQLEngineModule, which needs cgo and
+//     -tags duckdb_arrow), so that prepared tables work in production;
+//   - when built with cgo, built with -tags netgo,osusergo, so that host
+//     names and users are looked up by Go's own code (/etc/hosts,
+//     /etc/resolv.conf, /etc/passwd) and not by glibc's getaddrinfo and
+//     getpwuid, which a static glibc can only do with the shared NSS
+//     modules of its own version at run time.
+func checkBinary(bin []byte, bi *buildinfo.BuildInfo) error {
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if settings["GOOS"] != "linux" {
+		return fmt.Errorf("built for GOOS=%s; the image needs GOOS=linux", settings["GOOS"])
+	}
+	if err := checkStatic(bin); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == SQLEngineModule }) {
+		return fmt.Errorf("built without the SQL engine (%s; CGO_ENABLED=%s, -tags %q), so it would refuse job files with prepared tables: build it with deploy/build-image.sh (CGO_ENABLED=1, -tags duckdb_arrow, linked statically)",
+			SQLEngineModule, settings["CGO_ENABLED"], settings["-tags"])
+	}
+	if settings["CGO_ENABLED"] == "1" {
+		tags := strings.Split(settings["-tags"], ",")
+		for _, want := range []string{"netgo", "osusergo"} {
+			if !slices.Contains(tags, want) {
+				return fmt.Errorf("built with cgo but without -tags %s (tags %q): it would look up %s through glibc, which a static binary cannot do in an image without glibc's shared NSS modules; add -tags netgo,osusergo",
+					want, settings["-tags"], map[string]string{"netgo": "host names", "osusergo": "users"}[want])
+			}
+		}
+	}
+	return nil
+}
+
+// checkStatic refuses a dynamically linked ELF binary: one with an ELF
+// interpreter (the loader) or that needs shared libraries.
 func checkStatic(bin []byte) error {
 	f, err := elf.NewFile(bytes.NewReader(bin))
 	if err != nil {
@@ -167,8 +210,15 @@ func checkStatic(bin []byte) error {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return errors.New("dynamically linked (it has an ELF interpreter); build it with CGO_ENABLED=0")
+			return errors.New("dynamically linked (it has an ELF interpreter), and the image has no C library or loader: link it statically (CGO_ENABLED=1 with -ldflags '-linkmode external -extldflags \"-static\"', as deploy/build-image.sh does)")
 		}
+	}
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return fmt.Errorf("read its dynamic section: %w", err)
+	}
+	if len(libs) > 0 {
+		return fmt.Errorf("needs shared libraries %v, and the image has none: link it statically", libs)
 	}
 	return nil
 }

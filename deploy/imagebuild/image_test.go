@@ -4,15 +4,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/x509"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,6 +102,9 @@ func binarySettings(t *testing.T, bin string) map[string]string {
 		if len(f) >= 3 && f[0] == "mod" {
 			s["mod"] = f[2]
 		}
+		if len(f) >= 3 && f[0] == "dep" {
+			s[f[1]] = f[2]
+		}
 	}
 	return s
 }
@@ -108,6 +114,12 @@ func binarySettings(t *testing.T, bin string) map[string]string {
 // user namespace (unshare -r) as a mapped root otherwise; where neither
 // works, straight from the unpacked folder.
 func inImage(t *testing.T, rootfs string, cfg v1.Config, args ...string) (string, string, error) {
+	t.Helper()
+	return inImageEnv(t, rootfs, cfg, nil, args...)
+}
+
+// inImageEnv is inImage with env added to the image's environment.
+func inImageEnv(t *testing.T, rootfs string, cfg v1.Config, env []string, args ...string) (string, string, error) {
 	t.Helper()
 	var cmd *exec.Cmd
 	switch {
@@ -120,7 +132,7 @@ func inImage(t *testing.T, rootfs string, cfg v1.Config, args ...string) (string
 		t.Log("neither root nor user namespaces: running the image's binary from the unpacked folder, without chroot")
 		cmd = exec.Command(filepath.Join(rootfs, cfg.Entrypoint[0]), args...)
 	}
-	cmd.Env = cfg.Env
+	cmd.Env = append(slices.Clone(cfg.Env), env...)
 	cmd.Dir = "/"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -193,7 +205,8 @@ func TestImage(t *testing.T) {
 		!slices.Contains(c.Env, "SSL_CERT_FILE="+CAPath) || !slices.Contains(c.Env, "HOME="+HomeDir) {
 		t.Errorf("config %+v", c)
 	}
-	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH || settings["GOARCH"] != runtime.GOARCH || settings["CGO_ENABLED"] != "0" {
+	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH || settings["GOARCH"] != runtime.GOARCH || settings["CGO_ENABLED"] != "1" ||
+		!slices.Equal(strings.Split(settings["-tags"], ","), []string{"grpcnotrace", "duckdb_arrow", "netgo", "osusergo"}) {
 		t.Errorf("platform %s/%s, binary %v", cf.OS, cf.Architecture, settings)
 	}
 	wantVersion := settings["mod"]
@@ -240,6 +253,9 @@ func TestImage(t *testing.T) {
 			t.Errorf("%s is dynamically linked", BinaryPath)
 		}
 	}
+	if libs, err := ef.ImportedLibraries(); err != nil || len(libs) != 0 {
+		t.Errorf("%s needs shared libraries %v (%v)", BinaryPath, libs, err)
+	}
 	ef.Close()
 	pemData, err := os.ReadFile(filepath.Join(rootfs, CAPath))
 	if err != nil {
@@ -258,19 +274,53 @@ func TestImage(t *testing.T) {
 		t.Errorf("CA bundle: %d certificates (%v)", len(subjects), subjects[:min(5, len(subjects))])
 	}
 
-	// Run it in the image, as its user.
+	// Run it in the image, as its user: it has the SQL engine and keeps
+	// the demo's prepared tables.
 	stdout, stderr, err := inImage(t, rootfs, c, "version", "--json")
 	var v struct {
 		Version   string `json:"version"`
 		Commit    string `json:"commit"`
 		IcebergGo string `json:"iceberg_go"`
+		DuckDBGo  string `json:"duckdb_go"`
 	}
-	if err != nil || json.Unmarshal([]byte(stdout), &v) != nil || v.Commit != settings["vcs.revision"] || v.Version != settings["mod"] || v.IcebergGo == "" {
-		t.Fatalf("lakemerge version --json in the image: %v %+v\n%s\n%s", err, v, stdout, stderr)
+	if err != nil || json.Unmarshal([]byte(stdout), &v) != nil || v.Commit != settings["vcs.revision"] || v.Version != settings["mod"] || v.IcebergGo == "" ||
+		v.DuckDBGo == "" || v.DuckDBGo != settings[SQLEngineModule] {
+		t.Fatalf("lakemerge version --json in the image: %v %+v (duckdb-go in the binary: %q)\n%s\n%s", err, v, settings[SQLEngineModule], stdout, stderr)
+	}
+	stdout, stderr, err = inImage(t, rootfs, c, "version")
+	if want := "sql engine  duckdb-go " + v.DuckDBGo + " (DuckDB, linked in)"; err != nil || !strings.Contains(stdout, want) {
+		t.Fatalf("lakemerge version in the image: %v, want %q\n%s\n%s", err, want, stdout, stderr)
 	}
 	stdout, stderr, err = inImage(t, rootfs, c, "demo", "--dir", "/tmp/demo")
-	if err != nil || !strings.Contains(stdout, "demo.customers") || !strings.Contains(stdout, "demo.shipments") {
+	if err != nil || !strings.Contains(stdout, "demo.customers") || !strings.Contains(stdout, "demo.shipments") ||
+		!strings.Contains(stdout, "demo_prepared.vip_customers (prepared, mirror) (4 rows)") ||
+		!strings.Contains(stdout, "demo_prepared.weighed_shipments (prepared, mirror) (2 rows)") {
 		t.Fatalf("lakemerge demo in the image: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if strings.Contains(stderr, "prepared") {
+		t.Errorf("lakemerge demo in the image said on stderr:\n%s", stderr)
+	}
+
+	// Host names are resolved by Go's resolver (-tags netgo) from the
+	// image's /etc/hosts: the job file is asked of an SSM endpoint named
+	// by a host name only /etc/hosts knows (the moto server), which
+	// answers that the parameter does not exist.
+	if ep := os.Getenv("LAKEMERGE_AWS_ENDPOINT"); ep == "" {
+		t.Log("LAKEMERGE_AWS_ENDPOINT is not set (deploy/check.sh sets it): name resolution in the image not checked")
+	} else {
+		u, err := url.Parse(ep)
+		if err != nil || u.Port() == "" {
+			t.Fatalf("LAKEMERGE_AWS_ENDPOINT %q: want http://127.0.0.1:PORT", ep)
+		}
+		if err := os.WriteFile(filepath.Join(rootfs, "etc", "hosts"), []byte("127.0.0.1 moto.lakemerge.test\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
+			"AWS_ENDPOINT_URL_SSM=http://moto.lakemerge.test:" + u.Port()}
+		_, stderr, err = inImageEnv(t, rootfs, c, env, "check", "--config", "ssm:/lakemerge/image-test/absent")
+		if err == nil || !strings.Contains(stderr, "ParameterNotFound") || strings.Contains(stderr, "no such host") {
+			t.Errorf("lakemerge check --config ssm:... against moto.lakemerge.test (in the image's /etc/hosts): %v, want ParameterNotFound\n%s", err, stderr)
+		}
 	}
 
 	// Again from the same binary: the same image, in both formats.
@@ -302,28 +352,84 @@ func TestImage(t *testing.T) {
 	}
 }
 
-// TestRefusesDynamicBinary: a binary linked against the C library cannot
-// run FROM scratch, and imagebuild says so.
-func TestRefusesDynamicBinary(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("builds a linux binary")
-	}
+// buildProgram builds a small Go program with the environment env added
+// and returns the binary's path; it skips the test where cgo is wanted and
+// there is no C toolchain.
+func buildProgram(t *testing.T, env ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
 	if err := os.WriteFile(src, []byte("package main\n\nimport \"os/user\"\n\nfunc main() { _, _ = user.Current() }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "dyn")
+	bin := filepath.Join(dir, "prog")
 	cmd := exec.Command("go", "build", "-o", bin, src)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("no cgo toolchain here: %v\n%s", err, out)
+		if slices.Contains(env, "CGO_ENABLED=1") {
+			t.Skipf("no cgo toolchain here: %v\n%s", err, out)
+		}
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	err := run([]string{"--binary", bin, "--out", filepath.Join(dir, "x.tar")}, io.Discard, "")
-	if err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
-		t.Fatalf("dynamic binary: %v", err)
+	return bin
+}
+
+// TestRefusesBinary: imagebuild refuses, and writes no image for, a
+// binary that cannot run FROM scratch (linked against the C library) or
+// that lacks the SQL engine (CGO_ENABLED=0: prepared tables would be
+// refused in production).
+func TestRefusesBinary(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("builds linux binaries")
 	}
-	if _, serr := os.Stat(filepath.Join(dir, "x.tar")); !errors.Is(serr, os.ErrNotExist) {
-		t.Errorf("an image was written: %v", serr)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"dynamic", []string{"CGO_ENABLED=1"}, "dynamically linked (it has an ELF interpreter)"},
+		{"no SQL engine", []string{"CGO_ENABLED=0"}, "built without the SQL engine (github.com/duckdb/duckdb-go/v2; CGO_ENABLED=0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := buildProgram(t, tc.env...)
+			out := filepath.Join(t.TempDir(), "x.tar")
+			err := run([]string{"--binary", bin, "--out", out}, io.Discard, "")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("an image was written: %v", serr)
+			}
+		})
+	}
+}
+
+// TestCheckBinaryLookups: a static cgo binary with the SQL engine is
+// refused unless built with -tags netgo,osusergo. The build information
+// is made up around a real static ELF binary: building one with DuckDB
+// linked in takes the C++ link of the whole engine, which TestImage does
+// once.
+func TestCheckBinaryLookups(t *testing.T) {
+	bin, err := os.ReadFile(buildProgram(t, "CGO_ENABLED=0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := func(tags string) *buildinfo.BuildInfo {
+		return &buildinfo.BuildInfo{
+			Deps: []*debug.Module{{Path: SQLEngineModule, Version: "v2.10506.0"}},
+			Settings: []debug.BuildSetting{{Key: "-tags", Value: tags}, {Key: "CGO_ENABLED", Value: "1"},
+				{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: runtime.GOARCH}},
+		}
+	}
+	for tags, want := range map[string]string{
+		"grpcnotrace,duckdb_arrow,netgo,osusergo": "",
+		"duckdb_arrow,osusergo,netgo":             "",
+		"grpcnotrace,duckdb_arrow":                "without -tags netgo",
+		"duckdb_arrow,netgo":                      "without -tags osusergo",
+	} {
+		err := checkBinary(bin, info(tags))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("-tags %s: got %v, want %q", tags, err, want)
+		}
 	}
 }

@@ -1,4 +1,5 @@
-// Command imagebuild packs a static lakemerge binary into a container
+// Command imagebuild packs a static lakemerge binary with the SQL engine
+// (DuckDB linked in; see checkBinary for what it refuses) into a container
 // image without a Docker daemon or a registry: FROM scratch, one layer
 // holding the binary, a CA bundle, a passwd entry for a non-root user and
 // a writable /tmp, written as an OCI image layout tarball (oci-archive) or
@@ -35,7 +36,7 @@ func run(args []string, stdout io.Writer, sourceDateEpoch string) error {
 	fs := flag.NewFlagSet("imagebuild", flag.ContinueOnError)
 	var opts Options
 	var out, format, created string
-	fs.StringVar(&opts.Binary, "binary", "", "the static lakemerge binary (CGO_ENABLED=0, GOOS=linux)")
+	fs.StringVar(&opts.Binary, "binary", "", "the lakemerge binary: GOOS=linux, linked statically, with the SQL engine (as deploy/build-image.sh builds it)")
 	fs.StringVar(&out, "out", "", "the image tarball to write")
 	fs.StringVar(&opts.Tag, "tag", "", "the image's reference name (default lakemerge:<version>)")
 	fs.StringVar(&format, "format", "oci", "oci (an OCI image layout tarball) or docker (docker save format)")
