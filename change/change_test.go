@@ -158,3 +158,19 @@ func TestMalformedError(t *testing.T) {
 		t.Fatalf("got %q want %q", got, want)
 	}
 }
+
+// TestExtendColumns: a column more has is widened or appended; a type
+// change that is not a widening names the column.
+func TestExtendColumns(t *testing.T) {
+	cols := []Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}, {Name: "note", Type: arrow.BinaryTypes.String}}
+	got, err := ExtendColumns(cols, []Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "qty", Type: arrow.PrimitiveTypes.Int32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Type.ID() != arrow.INT64 || got[1].Name != "note" || got[2].Name != "qty" {
+		t.Fatalf("got %v", got)
+	}
+	if _, err := ExtendColumns(got, []Column{{Name: "note", Type: arrow.PrimitiveTypes.Int64}}); err == nil || !strings.Contains(err.Error(), "column note") {
+		t.Fatalf("narrowing: %v", err)
+	}
+}

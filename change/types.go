@@ -2,6 +2,7 @@ package change
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,4 +143,23 @@ func UserColumns(s *arrow.Schema) []Column {
 		}
 	}
 	return cols
+}
+
+// ExtendColumns widens the columns of cols that more has with other types
+// (Widen) and appends the columns cols lacks; a type change that is not a
+// widening is an error naming the column. It changes cols in place.
+func ExtendColumns(cols, more []Column) ([]Column, error) {
+	for _, c := range more {
+		i := slices.IndexFunc(cols, func(x Column) bool { return x.Name == c.Name })
+		if i < 0 {
+			cols = append(cols, c)
+			continue
+		}
+		w, err := Widen(cols[i].Type, c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		cols[i].Type = w
+	}
+	return cols, nil
 }

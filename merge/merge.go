@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -117,7 +115,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 				unknown = err
 			}
 			t.emit(Event{Kind: EventCommitRetry, Attempt: attempt, Err: err})
-			out = backoff(ctx, attempt)
+			out = table.Backoff(ctx, attempt)
 		}
 		if out != nil && unknown != nil && !errors.Is(out, table.ErrCommitUnknown) {
 			out = fmt.Errorf("%w (after a commit whose outcome is unknown: %w)", out, unknown)
@@ -240,21 +238,4 @@ func emptyRecord(mem memory.Allocator, schema *arrow.Schema) arrow.RecordBatch {
 		c.Release()
 	}
 	return rec
-}
-
-// backoff waits 50ms·2^(attempt-1), at most 5s, less a random part of up
-// to half (so that writers that lost to each other do not meet again in
-// step), or until ctx ends.
-func backoff(ctx context.Context, attempt int) error {
-	d := 50 * time.Millisecond << min(attempt-1, 7)
-	d = min(d, 5*time.Second)
-	d -= rand.N(d/2 + 1)
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }

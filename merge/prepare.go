@@ -284,7 +284,7 @@ func changeColumns(configured []change.Column, batches []arrow.RecordBatch) ([]c
 	cols := slices.Clone(configured)
 	for _, b := range batches {
 		var err error
-		if cols, err = extendColumns(cols, change.UserColumns(b.Schema())); err != nil {
+		if cols, err = change.ExtendColumns(cols, change.UserColumns(b.Schema())); err != nil {
 			return nil, err
 		}
 	}
@@ -299,26 +299,7 @@ func unionColumns(txn Txn, changeCols []change.Column) ([]change.Column, error) 
 	if err != nil {
 		return nil, err
 	}
-	return extendColumns(slices.Clone(cur), changeCols)
-}
-
-// extendColumns widens the columns of cols that more has with other types
-// and appends the columns cols lacks; a type change that is not a widening
-// is an error naming the column.
-func extendColumns(cols, more []change.Column) ([]change.Column, error) {
-	for _, c := range more {
-		i := slices.IndexFunc(cols, func(x change.Column) bool { return x.Name == c.Name })
-		if i < 0 {
-			cols = append(cols, c)
-			continue
-		}
-		w, err := change.Widen(cols[i].Type, c.Type)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", c.Name, err)
-		}
-		cols[i].Type = w
-	}
-	return cols, nil
+	return change.ExtendColumns(slices.Clone(cur), changeCols)
 }
 
 // conform returns b with exactly cols (in order, cast to their types, null

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/lakemerge/lakemerge/objstore"
 )
@@ -218,4 +220,22 @@ func Classify(ctx context.Context, p Phase, err error, moved func(context.Contex
 		return fmt.Errorf("%w: the table moved on since this attempt began: %w", ErrConflict, err)
 	}
 	return err
+}
+
+// Backoff waits before attempt (the second is 1) of a commit that lost a
+// conflict or met a transient error: 50ms·2^(attempt-1), at most 5s, less
+// a random part of up to half (so that writers that lost to each other do
+// not meet again in step), or until ctx ends, returning its error.
+func Backoff(ctx context.Context, attempt int) error {
+	d := 50 * time.Millisecond << min(attempt-1, 7)
+	d = min(d, 5*time.Second)
+	d -= rand.N(d/2 + 1)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -91,5 +92,26 @@ func TestRetryable(t *testing.T) {
 		if table.Retryable(err) {
 			t.Errorf("%v is retryable", err)
 		}
+	}
+}
+
+// TestBackoff: the wait grows with the attempt up to 5s, with up to half
+// taken off at random, and ends early with the context's error.
+func TestBackoff(t *testing.T) {
+	start := time.Now()
+	if err := table.Backoff(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 25*time.Millisecond {
+		t.Errorf("first backoff waited %v, want at least 25ms", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start = time.Now()
+	if err := table.Backoff(ctx, 20); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled backoff: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("cancelled backoff waited %v", d)
 	}
 }

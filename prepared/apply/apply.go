@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -177,7 +175,7 @@ func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Res
 		case attempt >= maxAttempts:
 			return res, fmt.Errorf("prepared table %s: gave up after %d attempts: %w", t.Name, attempt, err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := table.Backoff(ctx, attempt); err != nil {
 			return res, fmt.Errorf("prepared table %s: %w", t.Name, err)
 		}
 	}
@@ -276,7 +274,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		curated.Release()
 		return err
 	}
-	cols, err := extendColumns(slices.Clone(cur), prog.Columns())
+	cols, err := change.ExtendColumns(slices.Clone(cur), prog.Columns())
 	if err != nil {
 		curated.Release()
 		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
@@ -295,7 +293,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		default:
 			catchUp = change.OpUpdate.String()
 		}
-		if cols, err = extendColumns(cols, prepared.ChangelogColumns()); err == nil {
+		if cols, err = change.ExtendColumns(cols, prepared.ChangelogColumns()); err == nil {
 			batch, err = changelogChanges(t.Mem, curated, cols, next.Generation, catchUp)
 		}
 	} else {
@@ -326,39 +324,4 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 func genPrefix(gen uint32) []byte {
 	var sb change.SeqBuilder
 	return slices.Clone(sb.Uint32(gen).Bytes())
-}
-
-// extendColumns widens the columns of cols that more has with other types
-// and appends the columns cols lacks; a type change that is not a
-// widening is an error naming the column.
-func extendColumns(cols, more []change.Column) ([]change.Column, error) {
-	for _, c := range more {
-		i := slices.IndexFunc(cols, func(x change.Column) bool { return x.Name == c.Name })
-		if i < 0 {
-			cols = append(cols, c)
-			continue
-		}
-		w, err := change.Widen(cols[i].Type, c.Type)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", c.Name, err)
-		}
-		cols[i].Type = w
-	}
-	return cols, nil
-}
-
-// backoff waits 50ms·2^(attempt-1), at most 5s, less a random part of up
-// to half, or until ctx ends.
-func backoff(ctx context.Context, attempt int) error {
-	d := 50 * time.Millisecond << min(attempt-1, 7)
-	d = min(d, 5*time.Second)
-	d -= rand.N(d/2 + 1)
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
 }
