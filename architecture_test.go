@@ -46,14 +46,14 @@ var allowed = map[string][]string{
 	// and the base table through Base, never a writer; it sorts a catch-up's
 	// rows with merge/dedupe.
 	"prepared/apply": {"change", "bookmarks", "table", "prepared", "prepared/transform", "merge/dedupe"},
-	"catalog/*":          {},
-	"bookmarks":          {},
-	"objstore":           {},
-	"objstore/*":         {"objstore", "objstore/*"},
-	"benchmarks":         {"!cmd"},
-	"benchmarks/*":       {"!cmd"},
-	"cmd/*":              {"*"},
-	"cmd/lakemerge":      {"*"},
+	"catalog/*":      {},
+	"bookmarks":      {},
+	"objstore":       {},
+	"objstore/*":     {"objstore", "objstore/*"},
+	"benchmarks":     {"!cmd"},
+	"benchmarks/*":   {"!cmd"},
+	"cmd/*":          {"*"},
+	"cmd/lakemerge":  {"*"},
 	// deploy/imagebuild is a module of its own (the image builder): it
 	// imports nothing of lakemerge's.
 	"deploy/*": {},
