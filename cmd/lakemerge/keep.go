@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -194,8 +193,7 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 			defer w.Close()
 			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem}
 			defer k.Close()
-			enc := json.NewEncoder(a.stdout)
-			failed := false
+			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {
 				out := struct {
 					Table    string         `json:"table"`
@@ -211,15 +209,11 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 						out.Error = err.Error()
 					}
 				}
-				failed = failed || out.Error != ""
-				if err := enc.Encode(out); err != nil {
+				if err := rep.add(out, out.Error != ""); err != nil {
 					return err
 				}
 			}
-			if failed {
-				return errTablesFailed
-			}
-			return nil
+			return rep.err()
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -60,23 +59,19 @@ the table's files after it. Exit code 1 when a table failed.`,
 				return err
 			}
 			defer w.Close()
-			enc := json.NewEncoder(a.stdout)
-			failed := false
+			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {
 				r := maintainResult{Table: t.Config.Name}
 				st, files, err := maintain(cmd.Context(), t)
 				r.MaintenanceStats, r.Files = st, files
 				if err != nil {
-					r.Error, failed = err.Error(), true
+					r.Error = err.Error()
 				}
-				if err := enc.Encode(r); err != nil {
+				if err := rep.add(r, err != nil); err != nil {
 					return err
 				}
 			}
-			if failed {
-				return errTablesFailed
-			}
-			return nil
+			return rep.err()
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")

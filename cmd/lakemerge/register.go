@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -69,8 +68,7 @@ Prints one JSON object per table. Exit codes as for run.`,
 				return err
 			}
 			defer w.Close()
-			enc := json.NewEncoder(a.stdout)
-			failed := false
+			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {
 				r := registerResult{Table: t.Config.Name, Target: t.Config.Target.Database + "." + t.Config.Target.Table,
 					Format: t.Config.Target.Format}
@@ -86,9 +84,8 @@ Prints one JSON object per table. Exit codes as for run.`,
 				r.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
 				if err != nil {
 					r.Error = err.Error()
-					failed = true
 				}
-				if err := enc.Encode(r); err != nil {
+				if err := rep.add(r, err != nil); err != nil {
 					return err
 				}
 				for _, p := range t.Config.Prepared {
@@ -108,17 +105,13 @@ Prints one JSON object per table. Exit codes as for run.`,
 					r.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
 					if err != nil {
 						r.Error = err.Error()
-						failed = true
 					}
-					if err := enc.Encode(r); err != nil {
+					if err := rep.add(r, err != nil); err != nil {
 						return err
 					}
 				}
 			}
-			if failed {
-				return errTablesFailed
-			}
-			return nil
+			return rep.err()
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -77,8 +76,7 @@ deleting nothing.`,
 				return err
 			}
 			defer w.Close()
-			enc := json.NewEncoder(a.stdout)
-			failed := false
+			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {
 				var out any
 				var err error
@@ -103,15 +101,11 @@ deleting nothing.`,
 					}
 					out = r
 				}
-				failed = failed || err != nil
-				if err := enc.Encode(out); err != nil {
+				if err := rep.add(out, err != nil); err != nil {
 					return err
 				}
 			}
-			if failed {
-				return errTablesFailed
-			}
-			return nil
+			return rep.err()
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
