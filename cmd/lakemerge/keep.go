@@ -16,6 +16,7 @@ import (
 	"github.com/lakemerge/lakemerge/prepared"
 	"github.com/lakemerge/lakemerge/prepared/apply"
 	"github.com/lakemerge/lakemerge/prepared/transform"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // A run keeps the prepared tables of each base table after the base
@@ -49,13 +50,6 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 		if i < 0 {
 			return nil, nil, fmt.Errorf("prepared table %s was not checked", name)
 		}
-		if k.engine == nil {
-			e, err := transform.Open(ctx, transform.Options{})
-			if err != nil {
-				return nil, nil, err
-			}
-			k.engine = e
-		}
 		def := definition(p)
 		key := k.prep[i].Key
 		if def.Mode == prepared.Changelog {
@@ -63,7 +57,6 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			key = apply.ChangelogKeys()
 		}
 		tbl, target := w.PreparedWriter(t.Config, p, key)
-		engine := k.engine
 		sqlDef := transform.Definition{Select: def.Select, Where: def.Where}
 		out = append(out, &apply.Table{
 			Name:           name,
@@ -76,6 +69,10 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			Target:         target,
 			Mem:            k.mem,
 			Compile: func(ctx context.Context, base []change.Column) (apply.Program, error) {
+				engine, err := k.open(ctx)
+				if err != nil {
+					return nil, err
+				}
 				prog, err := engine.Compile(ctx, base, sqlDef)
 				if err != nil {
 					return nil, err
@@ -83,27 +80,54 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 				return prog, nil
 			},
 		})
-		writers = append(writers, wireTable{name: name, register: tbl.Register})
+		writers = append(writers, wireTable{name: name, format: p.Target.Format, table: tbl})
 	}
 	return out, writers, nil
 }
 
-// wireTable is what a command does with a prepared table's writer beside
-// applying: register it in the catalog.
+// open opens the SQL engine on first use: only a prepared table that has
+// changes to transform needs it (maintain and an up-to-date table do not).
+func (k *keeper) open(ctx context.Context) (*transform.Engine, error) {
+	if k.engine == nil {
+		e, err := transform.Open(ctx, transform.Options{})
+		if err != nil {
+			return nil, err
+		}
+		k.engine = e
+	}
+	return k.engine, nil
+}
+
+// wireTable is a prepared table's writer, for what a command does with it
+// beside applying: register it in the catalog, maintain it.
 type wireTable struct {
-	name     string
-	register func(ctx context.Context, metadata string) (bool, error)
+	name   string // database.table
+	format string // config.TargetIceberg or config.TargetDelta
+	table  table.Table
+}
+
+// keptTable is what keeping one prepared table did: how apply went, and,
+// as for its base table, the maintenance pass after its commit (by the
+// base table's maintenance policy; absent when the policy is off or no
+// threshold was crossed) and the table's files after it. Warnings are
+// maintenance failures: the commit stands.
+type keptTable struct {
+	apply.Result
+	Maintenance *table.MaintenanceStats `json:"maintenance,omitempty"`
+	TableFiles  *table.FileStats        `json:"table_files,omitempty"`
+	Warnings    []string                `json:"warnings,omitempty"`
 }
 
 // keep keeps every prepared table of t after its run (run: what the run
-// committed). It returns each prepared table's result and the first
-// error; a failed prepared table does not stop the others.
-func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.Run, rebuild bool) ([]apply.Result, error) {
+// committed), then maintains each one that committed, by t's maintenance
+// policy. It returns each prepared table's result and the first error; a
+// failed prepared table does not stop the others.
+func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.Run, rebuild bool) ([]keptTable, error) {
 	tables, writers, err := k.tables(ctx, w, t)
 	if err != nil {
 		return nil, err
 	}
-	var out []apply.Result
+	var out []keptTable
 	var first error
 	for i, pt := range tables {
 		var res apply.Result
@@ -115,12 +139,20 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 			res, err = pt.Keep(ctx, t.Table, run)
 		}
 		if err == nil {
-			if _, rerr := writers[i].register(ctx, ""); rerr != nil {
+			if _, rerr := writers[i].table.Register(ctx, ""); rerr != nil {
 				err = fmt.Errorf("prepared table %s: committed, but %w", pt.Name, rerr)
 			}
 		}
-		res.DurationMS = time.Since(start).Milliseconds()
-		out = append(out, res)
+		kt := keptTable{Result: res}
+		if err == nil && res.How != apply.HowUpToDate {
+			var merr error
+			kt.Maintenance, kt.TableFiles, merr = maintainAfterRun(ctx, writers[i].name, writers[i].format, writers[i].table, t.Config.Maintenance)
+			if merr != nil {
+				kt.Warnings = append(kt.Warnings, merr.Error())
+			}
+		}
+		kt.DurationMS = time.Since(start).Milliseconds()
+		out = append(out, kt)
 		if err != nil && first == nil {
 			first = err
 		}
@@ -196,10 +228,10 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {
 				out := struct {
-					Table    string         `json:"table"`
-					Prepared []apply.Result `json:"prepared"`
-					Error    string         `json:"error,omitempty"`
-				}{Table: t.Config.Name, Prepared: []apply.Result{}}
+					Table    string      `json:"table"`
+					Prepared []keptTable `json:"prepared"`
+					Error    string      `json:"error,omitempty"`
+				}{Table: t.Config.Name, Prepared: []keptTable{}}
 				if len(t.Config.Prepared) == 0 {
 					out.Error = "the table has no prepared tables"
 				} else {

@@ -16,6 +16,9 @@ import (
 // did, and the table's files after it.
 type maintainResult struct {
 	Table string `json:"table"`
+	// Prepared is set on the result of a prepared table of Table: its
+	// database.table.
+	Prepared string `json:"prepared,omitempty"`
 	table.MaintenanceStats
 	Files *table.FileStats `json:"files,omitempty"`
 	Error string           `json:"error,omitempty"`
@@ -44,31 +47,53 @@ Delta: a table with compact_small_files small files has them rewritten
 into files of the target size in key order (an optimize commit), then a
 checkpoint, log cleanup, and vacuum of files older than orphan_age.
 
+The prepared tables of each table are maintained after it, by its policy.
+
 A compaction that loses to a concurrent run is planned again from the new
 state; a run that began before a compaction commits after it by applying
-its changes again. Prints one JSON object per table: what the pass did and
-the table's files after it. Exit code 1 when a table failed.`,
+its changes again. Prints one JSON object per table (a prepared table's has
+"prepared": its database.table): what the pass did and the table's files
+after it. Exit code 1 when a table failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
+			ctx := cmd.Context()
+			job, prep, tables, err := loadJobPrepared(ctx, cfgPath, names)
 			if err != nil {
 				return err
 			}
-			w, err := wire.Build(cmd.Context(), job, tables, memory.NewGoAllocator(), nil)
+			mem := memory.NewGoAllocator()
+			w, err := wire.Build(ctx, job, tables, mem, nil)
 			if err != nil {
 				return err
 			}
 			defer w.Close()
+			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem}
+			defer k.Close()
 			rep := newTableReport(a.stdout)
-			for _, t := range w.Tables {
-				r := maintainResult{Table: t.Config.Name}
-				st, files, err := maintain(cmd.Context(), t)
+			report := func(r maintainResult, tbl table.Table, format string, p config.Maintenance) error {
+				st, files, err := maintain(ctx, tbl, format, p)
 				r.MaintenanceStats, r.Files = st, files
 				if err != nil {
 					r.Error = err.Error()
 				}
-				if err := rep.add(r, err != nil); err != nil {
+				return rep.add(r, err != nil)
+			}
+			for _, t := range w.Tables {
+				name := t.Config.Name
+				if err := report(maintainResult{Table: name}, t.Table, t.Config.Target.Format, t.Config.Maintenance); err != nil {
 					return err
+				}
+				_, writers, err := k.tables(ctx, w, t)
+				if err != nil {
+					if err := rep.add(maintainResult{Table: name, Error: err.Error()}, true); err != nil {
+						return err
+					}
+					continue
+				}
+				for _, pw := range writers {
+					if err := report(maintainResult{Table: name, Prepared: pw.name}, pw.table, pw.format, t.Config.Maintenance); err != nil {
+						return err
+					}
 				}
 			}
 			return rep.err()
@@ -92,59 +117,60 @@ func policyOf(m config.Maintenance) table.Policy {
 }
 
 // maintainer is the table's maintenance, or an error for a writer without.
-func maintainer(t wire.Table) (table.Maintainer, error) {
-	m, ok := t.Table.(table.Maintainer)
+func maintainer(t table.Table, format string) (table.Maintainer, error) {
+	m, ok := t.(table.Maintainer)
 	if !ok {
-		return nil, fmt.Errorf("table %s: %s tables have no maintenance", t.Config.Name, t.Config.Target.Format)
+		return nil, fmt.Errorf("%s tables have no maintenance", format)
 	}
 	return m, nil
 }
 
-// maintain runs one pass of the table's policy and describes its files
+// maintain runs one pass of policy c on table t and describes its files
 // after it (nil when that failed or the table does not exist).
-func maintain(ctx context.Context, t wire.Table) (table.MaintenanceStats, *table.FileStats, error) {
-	m, err := maintainer(t)
+func maintain(ctx context.Context, t table.Table, format string, c config.Maintenance) (table.MaintenanceStats, *table.FileStats, error) {
+	m, err := maintainer(t, format)
 	if err != nil {
 		return table.MaintenanceStats{}, nil, err
 	}
-	p := policyOf(t.Config.Maintenance)
+	p := policyOf(c)
 	st, err := m.Maintain(ctx, p)
 	if err != nil {
-		return st, nil, fmt.Errorf("maintain %s: %w", t.Config.Name, err)
+		return st, nil, fmt.Errorf("maintain: %w", err)
 	}
 	fs, err := m.Files(ctx, p.SmallFileBytes)
 	if err != nil {
-		return st, nil, fmt.Errorf("maintain %s: %w", t.Config.Name, err)
+		return st, nil, fmt.Errorf("maintain: %w", err)
 	}
 	return st, &fs, nil
 }
 
-// maintainAfterRun is the maintenance a run does after a table's commit:
-// a pass when the policy is enabled and Due, then the table's files. Its
-// error does not fail the run (the commit stands): it becomes a warning.
-func maintainAfterRun(ctx context.Context, t wire.Table) (*table.MaintenanceStats, *table.FileStats, error) {
-	m, err := maintainer(t)
+// maintainAfterRun is the maintenance a run does after table t's commit
+// (name: its database.table or job name, for messages): a pass of policy
+// c when it is enabled and Due, then the table's files. Its error does not
+// fail the run (the commit stands): it becomes a warning.
+func maintainAfterRun(ctx context.Context, name, format string, t table.Table, c config.Maintenance) (*table.MaintenanceStats, *table.FileStats, error) {
+	m, err := maintainer(t, format)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := policyOf(t.Config.Maintenance)
+	p := policyOf(c)
 	var st *table.MaintenanceStats
-	if t.Config.Maintenance.Enabled {
+	if c.Enabled {
 		due, err := m.Due(ctx, p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("maintenance after the commit: %w", err)
+			return nil, nil, fmt.Errorf("maintenance of %s after the commit: %w", name, err)
 		}
 		if due {
 			s, err := m.Maintain(ctx, p)
 			st = &s
 			if err != nil {
-				return st, nil, fmt.Errorf("maintenance after the commit: %w", err)
+				return st, nil, fmt.Errorf("maintenance of %s after the commit: %w", name, err)
 			}
 		}
 	}
 	fs, err := m.Files(ctx, p.SmallFileBytes)
 	if err != nil {
-		return st, nil, fmt.Errorf("list files after the commit: %w", err)
+		return st, nil, fmt.Errorf("list the files of %s after the commit: %w", name, err)
 	}
 	return st, &fs, nil
 }

@@ -216,7 +216,7 @@ type tableResult struct {
 	NewestChange *time.Time `json:"newest_change,omitempty"`
 	// Prepared is what keeping each of the table's prepared tables did,
 	// after its commit.
-	Prepared []apply.Result `json:"prepared,omitempty"`
+	Prepared []keptTable `json:"prepared,omitempty"`
 	// Maintenance is what the maintenance pass after the commit did
 	// (absent when the policy is off or no threshold was crossed); Files
 	// describes the table's files after the run.
@@ -331,7 +331,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			}
 			catalog = time.Since(cstart)
 		}
-		var kept []apply.Result
+		var kept []keptTable
 		if err == nil && len(t.Config.Prepared) > 0 {
 			run := apply.Run{Changes: res.Applied, Parent: res.Parent, Next: res.Bookmark, TruncateBefore: res.TruncateBefore, Stale: res.Stats.Stale}
 			var kerr error
@@ -351,7 +351,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			// is a warning, as a Delta checkpoint's is.
 			mstart := time.Now()
 			var merr error
-			if maint, files, merr = maintainAfterRun(ctx, t); merr != nil {
+			if maint, files, merr = maintainAfterRun(ctx, t.Config.Name, t.Config.Target.Format, t.Table, t.Config.Maintenance); merr != nil {
 				res.Warnings = append(res.Warnings, merr.Error())
 				log.Warn("maintenance after the commit failed", "table", t.Config.Name, "error", merr.Error())
 			}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// preparedMaintainJob is maintainJob's Iceberg table with two prepared
+// mirror tables (one Iceberg, one Delta) under the given policy.
+func preparedMaintainJob(t *testing.T, dir, maintenance string) (job, raw string) {
+	t.Helper()
+	raw = filepath.Join(dir, "raw", "public", "items")
+	if err := os.MkdirAll(raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	job = filepath.Join(dir, "job.yaml")
+	body := fmt.Sprintf(`raw: file://%[1]s/raw
+warehouse: file://%[1]s/warehouse
+catalog: { type: sqlite, path: %[1]s/catalog.db }
+defaults:
+  maintenance: %[2]s
+tables:
+  - name: ice
+    source: { schema: public, table: items }
+    primary_key: [id]
+    target: { database: shop, table: items }
+    buckets: 2
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+    prepared:
+      - target: { table: items_ice }
+        mode: mirror
+        select: [id, upper(name) AS name_uc]
+      - target: { table: items_delta, format: delta }
+        mode: mirror
+        select: [id, name]
+        where: "name <> 'new3'"
+`, dir, maintenance)
+	if err := os.WriteFile(job, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return job, raw
+}
+
+// TestBinaryMaintainsPreparedTables: a run maintains each prepared table
+// after its commit by the base table's policy (the summary says what it
+// did and the table's files, and delete files do not pile up), and
+// `lakemerge maintain` maintains the prepared tables after their base
+// table, one JSON object each, leaving their rows as they were.
+func TestBinaryMaintainsPreparedTables(t *testing.T) {
+	dir := t.TempDir()
+	job, raw := preparedMaintainJob(t, dir, "{ compact_delete_files: 3, compact_small_files: 4 }")
+	maintained := map[string]bool{}
+	for r := range 6 {
+		sum := runOnce(t, job, raw, r)
+		if len(sum.Tables) != 1 || len(sum.Tables[0].Prepared) != 2 {
+			t.Fatalf("run %d: %+v", r, sum.Tables)
+		}
+		for _, p := range sum.Tables[0].Prepared {
+			if len(p.Warnings) > 0 || p.TableFiles == nil {
+				t.Fatalf("run %d, %s: %+v", r, p.Table, p)
+			}
+			if p.Maintenance != nil && p.Maintenance.Compactions > 0 {
+				maintained[p.Table] = true
+			}
+			if p.TableFiles.DeleteFiles >= 3*2 {
+				t.Fatalf("run %d, %s: delete files pile up: %+v", r, p.Table, p.TableFiles)
+			}
+		}
+	}
+	if !maintained["prepared.items_ice"] || !maintained["prepared.items_delta"] {
+		t.Fatalf("runs maintained %v", maintained)
+	}
+
+	rowsBefore := preparedRows(t, dir)
+	out, errs, code := runBinary(t, "maintain", "--config", job)
+	if code != 0 {
+		t.Fatalf("maintain exit %d\n%s\n%s", code, out, errs)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r maintainResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("maintain line %q: %v", line, err)
+		}
+		if r.Error != "" || r.Files == nil {
+			t.Fatalf("maintain: %+v", r)
+		}
+		got = append(got, r.Table+"/"+r.Prepared)
+	}
+	if want := []string{"ice/", "ice/prepared.items_ice", "ice/prepared.items_delta"}; !slices.Equal(got, want) {
+		t.Fatalf("maintain reported %v, want %v", got, want)
+	}
+	if after := preparedRows(t, dir); !slices.Equal(after, rowsBefore) {
+		t.Fatalf("maintain changed the prepared tables:\nbefore %v\nafter  %v", rowsBefore, after)
+	}
+}
+
+// preparedRows is the rows of both prepared tables as pyiceberg and
+// deltalake read them (nil without the interop Python).
+func preparedRows(t *testing.T, dir string) []string {
+	t.Helper()
+	py := pythonForInterop(t)
+	if py == "" {
+		return nil
+	}
+	interop := filepath.Join("..", "..", "interop")
+	read := func(reader string, args ...string) []string {
+		out, err := exec.Command(py, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", reader, err, out)
+		}
+		return readerRows(t, reader, out)
+	}
+	ice := read("pyiceberg prepared.items_ice", filepath.Join(interop, "read_iceberg.py"), "sqlite",
+		filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), "prepared.items_ice", "id")
+	dl := read("deltalake prepared.items_delta", filepath.Join(interop, "read_delta.py"),
+		filepath.Join(dir, "warehouse", "prepared.db", "items_delta"), "id")
+	if len(ice) == 0 || len(dl) == 0 {
+		t.Fatalf("prepared tables read empty: %d and %d rows", len(ice), len(dl))
+	}
+	return append(ice, dl...)
+}
