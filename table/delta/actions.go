@@ -45,8 +45,8 @@ type txnAction struct {
 
 type addAction struct {
 	Path             string            `json:"path"`
-	PartitionValues  map[string]string `json:"partitionValues"`
-	Size             int64             `json:"size"`
+	PartitionValues  map[string]*string `json:"partitionValues"` // nil value: null
+	Size             int64              `json:"size"`
 	ModificationTime int64             `json:"modificationTime"`
 	DataChange       bool              `json:"dataChange"`
 	Stats            string            `json:"stats,omitempty"`
@@ -59,7 +59,7 @@ type removeAction struct {
 	DeletionTimestamp    *int64            `json:"deletionTimestamp,omitempty"`
 	DataChange           bool              `json:"dataChange"`
 	ExtendedFileMetadata bool              `json:"extendedFileMetadata,omitempty"`
-	PartitionValues      map[string]string `json:"partitionValues"`
+	PartitionValues      map[string]*string `json:"partitionValues"`
 	Size                 *int64            `json:"size,omitempty"`
 	DeletionVector       json.RawMessage   `json:"deletionVector,omitempty"`
 }

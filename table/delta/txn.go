@@ -108,6 +108,10 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	case x.meta != nil:
 		x.meta.SchemaString = schema
 	case x.snap.version < 0:
+		pcols, err := partitionColumns(x.t.opts.Layout, out)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", x.name(), err)
+		}
 		now := x.t.now().UnixMilli()
 		x.meta = &metadataAction{
 			ID:               uuid.NewString(),
@@ -116,6 +120,10 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 			PartitionColumns: []string{},
 			Configuration:    map[string]string{"lakemerge.primaryKey": strings.Join(x.t.opts.Keys, ",")},
 			CreatedTime:      &now,
+		}
+		if len(pcols) > 0 {
+			x.meta.PartitionColumns = pcols
+			x.meta.Configuration[partitionsInFiles] = "true"
 		}
 		x.create = true
 	default:
