@@ -12,9 +12,11 @@ iceberg (pyiceberg, SqlCatalog "lakemerge" on the SQLite file):
   data_files   the live data files, deletes         the live position-delete files
   bad_partition   data files whose rows do not all have, by pyiceberg's own
                   transforms, the partition values the manifest records
-  bad_delete_partition  delete files whose partition is not that of every
-                  data file they reference (read from the delete file)
-  unsorted     data files whose rows are not in the sort order
+                  (under the file's spec: older files keep theirs)
+  bad_delete_partition  delete files whose spec and partition are not those
+                  of every data file they reference (read from the delete file)
+  unsorted     data files with live rows whose rows are not in the sort
+               order
   pruned_files the data files plan_files keeps for the row filter COLUMN = VALUE
   filtered_rows   the rows a scan with that filter returns
 delta (deltalake):
@@ -42,7 +44,7 @@ def iceberg(db, warehouse, name, column, value):
 
     cat = SqlCatalog("lakemerge", uri=f"sqlite:///{db}", warehouse=warehouse)
     tbl = cat.load_table(name)
-    schema, spec = tbl.schema(), tbl.spec()
+    schema, spec, specs = tbl.schema(), tbl.spec(), tbl.specs()
     out = {"spec": [], "sort_order": [], "data_files": 0, "deletes": 0, "bad_partition": [],
            "bad_delete_partition": [], "unsorted": []}
     for f in spec.fields:
@@ -58,17 +60,23 @@ def iceberg(db, warehouse, name, column, value):
         df = task.file
         out["data_files"] += 1
         path = df.file_path
-        data_partition[path] = tuple(df.partition)
+        data_partition[path] = (df.spec_id, tuple(df.partition))
         rows = pq.read_table(io.new_input(path).open()).to_pylist()
-        # The partition values of each row, by pyiceberg's transforms.
-        for i, f in enumerate(spec.fields):
+        # The partition values of each row, by pyiceberg's transforms under
+        # the file's spec.
+        for i, f in enumerate(specs[df.spec_id].fields):
             src = schema.find_field(f.source_id)
             fn = f.transform.transform(src.field_type)
             want = df.partition[i]
             got = {fn(r[src.name]) for r in rows}
             if got != {want}:
                 out["bad_partition"].append(f"{path}: field {f.name} records {want!r}, rows give {sorted(map(repr, got))}")
-        if order.fields:
+        dead = set()
+        for d in task.delete_files:
+            pd = pq.read_table(io.new_input(d.file_path).open()).to_pylist()
+            dead.update(r["pos"] for r in pd if r["file_path"] == path)
+        if order.fields and len(dead) < len(rows):
+            # Files whose rows are all deleted may be in an older order.
             keys = []
             for f in order.fields:
                 keys.append((schema.find_column_name(f.source_id), str(f.direction), str(f.null_order)))
@@ -90,8 +98,9 @@ def iceberg(db, warehouse, name, column, value):
             out["deletes"] += 1
             refs = set(pq.read_table(io.new_input(d.file_path).open(), columns=["file_path"]).column(0).to_pylist())
             for ref in refs:
-                if ref in data_partition and data_partition[ref] != tuple(d.partition):
-                    out["bad_delete_partition"].append(f"{d.file_path}: {tuple(d.partition)!r}, its data file {ref}: {data_partition[ref]!r}")
+                got = (d.spec_id, tuple(d.partition))
+                if ref in data_partition and data_partition[ref] != got:
+                    out["bad_delete_partition"].append(f"{d.file_path}: spec and partition {got!r}, its data file {ref}: {data_partition[ref]!r}")
     flt = EqualTo(column, value)
     out["pruned_files"] = len(list(tbl.scan(row_filter=flt).plan_files()))
     out["filtered_rows"] = tbl.scan(row_filter=flt).to_arrow().num_rows

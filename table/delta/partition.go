@@ -314,3 +314,39 @@ func (t *Table) newFileWriter(cols []column, pcols []string) (*fileWriter, error
 	}
 	return &fileWriter{t: t, cols: cols, pcols: pcols, parts: parts}, nil
 }
+
+// evolvePartitions makes the partition columns of an existing table (with
+// columns cols after Evolve) those Options.Layout asks for, when they
+// differ (a prepared table whose partition_by changed: the change
+// rebuilds it). Every data file must hold the partition values of the
+// table's partition columns, so the new metaData goes with a rewrite of
+// every live file (rewriteAll) in the same commit.
+func (x *Txn) evolvePartitions(cols []column) error {
+	if x.snap.version < 0 {
+		return nil
+	}
+	want, err := partitionColumns(x.t.opts.Layout, cols)
+	if err != nil {
+		return fmt.Errorf("evolve %s: %w", x.name(), err)
+	}
+	m := x.meta
+	if m == nil {
+		m = x.snap.meta
+	}
+	if slices.Equal(m.PartitionColumns, want) {
+		return nil
+	}
+	nm := *m
+	nm.PartitionColumns = append([]string{}, want...)
+	nm.Configuration = maps.Clone(m.Configuration)
+	if nm.Configuration == nil {
+		nm.Configuration = map[string]string{}
+	}
+	delete(nm.Configuration, partitionsInFiles)
+	if len(want) > 0 {
+		nm.Configuration[partitionsInFiles] = "true"
+	}
+	x.meta = &nm
+	x.rewriteAll = true
+	return nil
+}

@@ -93,7 +93,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		return fmt.Errorf("evolve %s: %w", x.name(), err)
 	}
 	if !changed {
-		return nil
+		return x.evolvePartitions(out)
 	}
 	for _, k := range x.t.opts.Keys {
 		if findColumn(out, k) < 0 {
@@ -140,7 +140,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	if widened && x.snap.version >= 0 {
 		x.rewriteAll = true
 	}
-	return nil
+	return x.evolvePartitions(out)
 }
 
 // Commit publishes what Apply staged, the metaData of Evolve and bm in one

@@ -471,9 +471,15 @@ func (x *Txn) writePositionDeletes(ctx context.Context, fs iceio.IO, ref ice.Dat
 	if err != nil {
 		return nil, 0, fmt.Errorf("footer of %s: %w", path, err)
 	}
+	// The delete file takes the partition of its data file, under that
+	// file's spec (an older one after partition evolution).
+	spec := x.tbl.Spec()
+	if s := x.tbl.Metadata().PartitionSpecByID(int(ref.SpecID())); s != nil {
+		spec = *s
+	}
 	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
 		Schema:             ice.PositionalDeleteSchema,
-		Spec:               x.tbl.Spec(),
+		Spec:               spec,
 		Format:             ice.ParquetFile,
 		Metadata:           meta,
 		FilePath:           path,

@@ -1,6 +1,8 @@
 package iceberg
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -129,4 +131,99 @@ func sortOrder(opts Options, sc *ice.Schema) (icetable.SortOrder, error) {
 		fields = append(fields, f)
 	}
 	return icetable.NewSortOrder(icetable.InitialSortOrderID, fields)
+}
+
+// evolveLayout makes the partition spec and sort order of an existing
+// table those opts.Layout asks for, when opts.EvolveLayout is set and they
+// differ (a prepared table whose partition_by or sort_by changed: the
+// change rebuilds it). Like a schema change it is its own catalog commit,
+// before the data commit: files written from then on have the new spec,
+// older files keep theirs (and position deletes of their rows take it,
+// writePositionDeletes), as Iceberg's partition evolution has it.
+func (x *Txn) evolveLayout(ctx context.Context) error {
+	if !x.t.opts.EvolveLayout || x.tbl == nil {
+		return nil
+	}
+	sc := x.tbl.Schema()
+	want, err := partitionSpec(x.t.opts, sc)
+	if err != nil {
+		return fmt.Errorf("evolve the partitions of %s: %w", x.name(), err)
+	}
+	order, err := sortOrder(x.t.opts, sc)
+	if err != nil {
+		return fmt.Errorf("evolve the sort order of %s: %w", x.name(), err)
+	}
+	type key struct {
+		source    int
+		transform string
+	}
+	keyOf := func(f ice.PartitionField) key { return key{f.SourceID(), f.Transform.String()} }
+	cur := x.tbl.Spec()
+	var have, wanted []key
+	for _, f := range cur.Fields() {
+		have = append(have, keyOf(f))
+	}
+	for _, f := range want.Fields() {
+		wanted = append(wanted, keyOf(f))
+	}
+	specChanged := !slices.Equal(have, wanted)
+	curOrder := x.tbl.SortOrder()
+	orderChanged := !sameOrder(curOrder, order)
+	if !specChanged && !orderChanged {
+		return nil
+	}
+	tx := x.tbl.NewTransaction()
+	if specChanged {
+		us := tx.UpdateSpec(true)
+		for _, f := range cur.Fields() {
+			if !slices.Contains(wanted, keyOf(f)) {
+				us.RemoveField(f.Name)
+			}
+		}
+		for _, f := range want.Fields() {
+			if slices.Contains(have, keyOf(f)) {
+				continue
+			}
+			col, _ := sc.FindColumnName(f.SourceID())
+			us.AddField(col, f.Transform, f.Name)
+		}
+		if err := us.Commit(); err != nil {
+			return fmt.Errorf("evolve the partitions of %s: %w", x.name(), err)
+		}
+	}
+	if orderChanged {
+		if err := tx.ReplaceSortOrder(order); err != nil {
+			return fmt.Errorf("evolve the sort order of %s: %w", x.name(), err)
+		}
+	}
+	tbl, err := tx.Commit(ctx)
+	if err != nil && tbl == nil {
+		return x.t.classify(ctx, table.InCommit, x.began(), "", fmt.Errorf("commit the layout of %s: %w", x.name(), err))
+	}
+	if err != nil {
+		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the layout commit of %s: %w", x.name(), err))
+	}
+	x.tbl = tbl
+	return nil
+}
+
+// sameOrder reports whether two sort orders sort alike.
+func sameOrder(a, b icetable.SortOrder) bool {
+	if a.Len() != b.Len() {
+		return false
+	}
+	var af, bf []icetable.SortField
+	for _, f := range a.Fields() {
+		af = append(af, f)
+	}
+	for _, f := range b.Fields() {
+		bf = append(bf, f)
+	}
+	for i := range af {
+		if af[i].SourceID() != bf[i].SourceID() || af[i].Direction != bf[i].Direction ||
+			af[i].NullOrder != bf[i].NullOrder || af[i].Transform.String() != bf[i].Transform.String() {
+			return false
+		}
+	}
+	return true
 }

@@ -42,6 +42,11 @@ type Options struct {
 	// table's sort order, and the order of rows in the files written
 	// (layout.go).
 	Layout table.Layout
+	// EvolveLayout makes Evolve change the partition spec and sort order
+	// of an existing table to what Layout (or Buckets) asks for when they
+	// differ (prepared tables); unset, a table keeps the layout it was
+	// created with.
+	EvolveLayout bool
 	// TargetFileBytes caps data file size; 0 means 128 MiB.
 	TargetFileBytes int64
 	// TombstoneHorizon is how long a deleted key is remembered, so that

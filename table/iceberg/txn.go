@@ -89,7 +89,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		changed = true
 	}
 	if !changed {
-		return nil
+		return x.evolveLayout(ctx)
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("evolve schema of %s: %w", x.name(), err)
@@ -103,7 +103,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		x.maintErr = fmt.Errorf("after the schema commit of %s: %w", x.name(), err)
 	}
 	x.tbl = tbl
-	return nil
+	return x.evolveLayout(ctx)
 }
 
 func (x *Txn) name() string { return x.t.opts.Database + "." + x.t.opts.Name }

@@ -231,7 +231,7 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Mem:         mem,
 			Observe:     observe,
 		}}
-		wt.Table, wt.Merge.Target = writerOf(tc, table.Layout{}, job.Warehouse, warehouse, cat, mem)
+		wt.Table, wt.Merge.Target = writerOf(tc, nil, job.Warehouse, warehouse, cat, mem)
 		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
@@ -246,7 +246,8 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 func (j *Job) PreparedWriter(base config.Table, p config.Prepared, keys []string) (table.Table, PreparedTarget) {
 	tc := config.Table{Name: base.Name, Target: p.Target, PrimaryKey: keys, Buckets: base.Buckets,
 		TargetFileMB: base.TargetFileMB, TombstoneHorizon: base.TombstoneHorizon}
-	t, target := writerOf(tc, PreparedLayout(p), j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
+	layout := PreparedLayout(p)
+	t, target := writerOf(tc, &layout, j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
 	return t, PreparedTarget{Target: target}
 }
 
@@ -263,10 +264,16 @@ func PreparedLayout(p config.Prepared) table.Layout {
 }
 
 // writerOf is the writer of a configured table, as a table.Table and as
-// merge's Target, laid out as layout says (the zero Layout: the writers'
-// default). cat is nil when a read-only look finds no catalog file (no
-// Iceberg table exists yet).
-func writerOf(tc config.Table, layout table.Layout, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
+// merge's Target. A prepared table's layout (non-nil) is the one it is
+// created with, and the one an existing table's is changed to (a changed
+// partition_by or sort_by rebuilds the table); nil: the writers' default,
+// kept as created (base tables). cat is nil when a read-only look finds no
+// catalog file (no Iceberg table exists yet).
+func writerOf(tc config.Table, layout *table.Layout, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
+	var lay table.Layout
+	if layout != nil {
+		lay = *layout
+	}
 	if tc.Target.Format == config.TargetDelta {
 		root := tc.Target.Database + ".db/" + tc.Target.Table + "/"
 		d := delta.New(warehouse, root, delta.Options{
@@ -278,7 +285,7 @@ func writerOf(tc config.Table, layout table.Layout, whURL string, warehouse objs
 			Catalog:          deltaCatalog(cat),
 			Database:         tc.Target.Database,
 			Table:            tc.Target.Table,
-			Layout:           layout,
+			Layout:           lay,
 		}, mem)
 		return d, DeltaTarget{Table: d}
 	}
@@ -297,7 +304,8 @@ func writerOf(tc config.Table, layout table.Layout, whURL string, warehouse objs
 		Buckets:          tc.Buckets,
 		TargetFileBytes:  int64(tc.TargetFileMB) << 20,
 		TombstoneHorizon: tc.TombstoneHorizon,
-		Layout:           layout,
+		Layout:           lay,
+		EvolveLayout:     layout != nil,
 	}, mem)
 	return ic, IcebergTarget{Table: ic}
 }
