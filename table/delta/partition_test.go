@@ -3,6 +3,7 @@ package delta
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -242,6 +243,29 @@ func TestPartitionedModel(t *testing.T) {
 	}
 	diffRows(t, "after checkpoint", readRows(t, tb), mod.Render())
 	checkPartitions(t, tb, "after checkpoint")
+	// Vacuum finds the unreferenced files in the partition folders.
+	clock.advance(400 * 24 * time.Hour)
+	vs, err := tb.Vacuum(ctx, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onDisk int
+	err = filepath.WalkDir(filepath.Join(dir, "t"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") && !strings.Contains(p, "_delta_log") {
+			onDisk++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = tb.current(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if vs.FilesDeleted == 0 || onDisk != len(s.files) {
+		t.Fatalf("vacuum %+v left %d data files, %d live", vs, onDisk, len(s.files))
+	}
+	diffRows(t, "after vacuum", readRows(t, tb), mod.Render())
 	if py := interopPython(t); py != "" {
 		compareWithDeltalake(t, py, tb, filepath.Join(dir, "t"), bm.Runs)
 	}
