@@ -166,6 +166,15 @@ func Check(def Definition, key []string, cols []Column) []Problem {
 		if msg == "" && c.Type != nil {
 			msg = suits(p, c.Type)
 		}
+		if msg == "" && isTime(p.Transform) {
+			// Iceberg refuses two time transforms of one column.
+			for _, q := range def.PartitionBy[:i] {
+				if q.Column == p.Column && isTime(q.Transform) {
+					msg = fmt.Sprintf("%s and %s both partition %s by time, which Iceberg refuses: keep one", q, p, p.Column)
+					break
+				}
+			}
+		}
 		if msg != "" {
 			out = append(out, Problem{FieldPartitionBy, i, msg})
 		}
@@ -191,6 +200,11 @@ func find(cols []Column, name string) (Column, string) {
 		names[i] = c.Name
 	}
 	return Column{}, fmt.Sprintf("%s is not a curated column (select names %s)", name, strings.Join(names, ", "))
+}
+
+// isTime reports whether transform is year, month, day or hour.
+func isTime(transform string) bool {
+	return transform == Year || transform == Month || transform == Day || transform == Hour
 }
 
 // suits reports why partition transform p cannot apply to a column of

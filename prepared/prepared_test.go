@@ -39,6 +39,7 @@ func TestCheck(t *testing.T) {
 			{Transform: Day, Column: "nope"},
 			{Transform: Year, Column: "unknown"},
 			{Transform: Day, Column: "updated_at"},
+			{Transform: Year, Column: "updated_at"},
 		},
 		SortBy: []SortKey{{Column: "customer_id"}, {Column: "missing", Descending: true}},
 	}
@@ -50,6 +51,7 @@ func TestCheck(t *testing.T) {
 		{FieldPartitionBy, 2, "bucket(16, amount): column amount is double, which bucket does not apply to"},
 		{FieldPartitionBy, 4, "Region is not a curated column; did you mean region?"},
 		{FieldPartitionBy, 5, "nope is not a curated column (select names customer_id, region, amount, signed_up, updated_at, valid_from, unknown)"},
+		{FieldPartitionBy, 8, "day(updated_at) and year(updated_at) both partition updated_at by time, which Iceberg refuses: keep one"},
 		{FieldSortBy, 1, "missing is not a curated column (select names customer_id, region, amount, signed_up, updated_at, valid_from, unknown)"},
 	}
 	if !reflect.DeepEqual(got, want) {

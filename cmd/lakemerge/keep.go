@@ -172,12 +172,6 @@ func refusePrepared(job *config.Job, tables []config.Table, file string) error {
 			if p.Mode != string(prepared.Mirror) && p.Mode != string(prepared.Changelog) {
 				missing = append(missing, "mode "+p.Mode+" (mirror and changelog are kept)")
 			}
-			if len(p.PartitionBy) > 0 {
-				missing = append(missing, "partition_by (prepared tables are written unpartitioned but for bucket(N, key))")
-			}
-			if len(p.SortBy) > 0 {
-				missing = append(missing, "sort_by (files are sorted by key)")
-			}
 			if len(missing) > 0 {
 				errs = append(errs, config.FieldError{File: file, Line: p.Line, Path: path,
 					Msg: "this version of lakemerge checks but does not keep yet: " + strings.Join(missing, "; ") + ": remove it, or run the other tables with --table"})

@@ -44,24 +44,24 @@ type txnAction struct {
 }
 
 type addAction struct {
-	Path             string            `json:"path"`
-	PartitionValues  map[string]string `json:"partitionValues"`
-	Size             int64             `json:"size"`
-	ModificationTime int64             `json:"modificationTime"`
-	DataChange       bool              `json:"dataChange"`
-	Stats            string            `json:"stats,omitempty"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	DeletionVector   json.RawMessage   `json:"deletionVector,omitempty"`
+	Path             string             `json:"path"`
+	PartitionValues  map[string]*string `json:"partitionValues"` // nil value: null
+	Size             int64              `json:"size"`
+	ModificationTime int64              `json:"modificationTime"`
+	DataChange       bool               `json:"dataChange"`
+	Stats            string             `json:"stats,omitempty"`
+	Tags             map[string]string  `json:"tags,omitempty"`
+	DeletionVector   json.RawMessage    `json:"deletionVector,omitempty"`
 }
 
 type removeAction struct {
-	Path                 string            `json:"path"`
-	DeletionTimestamp    *int64            `json:"deletionTimestamp,omitempty"`
-	DataChange           bool              `json:"dataChange"`
-	ExtendedFileMetadata bool              `json:"extendedFileMetadata,omitempty"`
-	PartitionValues      map[string]string `json:"partitionValues"`
-	Size                 *int64            `json:"size,omitempty"`
-	DeletionVector       json.RawMessage   `json:"deletionVector,omitempty"`
+	Path                 string             `json:"path"`
+	DeletionTimestamp    *int64             `json:"deletionTimestamp,omitempty"`
+	DataChange           bool               `json:"dataChange"`
+	ExtendedFileMetadata bool               `json:"extendedFileMetadata,omitempty"`
+	PartitionValues      map[string]*string `json:"partitionValues"`
+	Size                 *int64             `json:"size,omitempty"`
+	DeletionVector       json.RawMessage    `json:"deletionVector,omitempty"`
 }
 
 // stateRef is lakemerge's entry in a commitInfo: where the state file of the

@@ -239,7 +239,8 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	// New files for the inserts.
 	if len(inserts) > 0 {
 		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
-		w := &fileWriter{t: x.t, cols: x.cols, rowBytes: x.snap.rowBytes()}
+		w := x.writer()
+		w.rowBytes = x.snap.rowBytes()
 		rec, err := x.take(ctx, nil, cs, p, inserts, nil)
 		if err != nil {
 			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
@@ -308,14 +309,14 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 		DeletionTimestamp:    ptr(x.t.now().UnixMilli()),
 		DataChange:           true,
 		ExtendedFileMetadata: true,
-		PartitionValues:      map[string]string{},
+		PartitionValues:      add.PartitionValues,
 		Size:                 &size,
 	})
 	st.FilesRewritten++
 	if rec.NumRows() == 0 {
 		return nil
 	}
-	w := &fileWriter{t: x.t, cols: x.cols}
+	w := x.writer()
 	if ps, ok := parseStats(add.Stats); ok && ps.NumRecords != nil && *ps.NumRecords >= minEstimateRows {
 		w.rowBytes = float64(add.Size) / float64(*ps.NumRecords)
 	}

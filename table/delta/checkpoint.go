@@ -129,7 +129,7 @@ func (t *Table) checkpointRecord(s *snapshot, tombstoneCutoff int64) (arrow.Reco
 		f := s.files[p]
 		row(addB)
 		addB.FieldBuilder(0).(*array.StringBuilder).Append(f.Path)
-		appendMap(addB.FieldBuilder(1).(*array.MapBuilder), f.PartitionValues)
+		appendPartitionValues(addB.FieldBuilder(1).(*array.MapBuilder), f.PartitionValues)
 		addB.FieldBuilder(2).(*array.Int64Builder).Append(f.Size)
 		addB.FieldBuilder(3).(*array.Int64Builder).Append(f.ModificationTime)
 		addB.FieldBuilder(4).(*array.BooleanBuilder).Append(false)
@@ -156,7 +156,7 @@ func (t *Table) checkpointRecord(s *snapshot, tombstoneCutoff int64) (arrow.Reco
 		remB.FieldBuilder(2).(*array.BooleanBuilder).Append(false)
 		remB.FieldBuilder(3).(*array.BooleanBuilder).Append(r.ExtendedFileMetadata)
 		if r.ExtendedFileMetadata {
-			appendMap(remB.FieldBuilder(4).(*array.MapBuilder), r.PartitionValues)
+			appendPartitionValues(remB.FieldBuilder(4).(*array.MapBuilder), r.PartitionValues)
 		} else {
 			remB.FieldBuilder(4).(*array.MapBuilder).AppendNull()
 		}
@@ -348,7 +348,7 @@ func checkpointActions(rec arrow.RecordBatch) ([]action, error) {
 		case valid(add, i):
 			a := &addAction{}
 			a.Path, _ = strAt(field(add, "path"), i)
-			a.PartitionValues = mapAt(field(add, "partitionValues"), i)
+			a.PartitionValues = partitionValuesAt(field(add, "partitionValues"), i)
 			a.Size, _ = intAt(field(add, "size"), i)
 			a.ModificationTime, _ = intAt(field(add, "modificationTime"), i)
 			a.Stats, _ = strAt(field(add, "stats"), i)
@@ -369,7 +369,7 @@ func checkpointActions(rec arrow.RecordBatch) ([]action, error) {
 			if b, ok := field(rem, "extendedFileMetadata").(*array.Boolean); ok && b.IsValid(i) {
 				r.ExtendedFileMetadata = b.Value(i)
 			}
-			r.PartitionValues = mapAt(field(rem, "partitionValues"), i)
+			r.PartitionValues = partitionValuesAt(field(rem, "partitionValues"), i)
 			out = append(out, action{Remove: r})
 		}
 	}

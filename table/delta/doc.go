@@ -20,7 +20,8 @@
 // Timestamps). Begin refuses (ErrUnsupported) a table that needs more:
 // reader 2, reader 3 with a reader feature other than timestampNtz, writer
 // 3 to 6, writer 7 with a writer feature other than appendOnly, invariants
-// and timestampNtz, partition columns, delta.appendOnly, column invariants,
+// and timestampNtz, partition columns of a table lakemerge did not create
+// (see Partitioning), delta.appendOnly, column invariants,
 // or column types outside lakemerge's set (long, integer, float, double,
 // boolean, string, binary, date, timestamp, timestamp_ntz, decimal(p,s)
 // with p ≤ 38).
@@ -91,11 +92,20 @@
 //
 // Partitioning: Delta has no bucket transform, and a computed bucket column
 // would show up in every reader's schema. Tables are unpartitioned
-// (Options.Buckets is ignored); data files are written sorted by key, a
-// rewritten file keeps the key range it had (an updated row goes back into
-// the file its old version came from; only inserts go to new files), and
-// Apply prunes files by the key's min/max stats (single-column int, long and
-// string keys; other keys read the key columns of every live file).
+// (Options.Buckets is ignored) unless Options.Layout names partition
+// columns (a prepared table's partition_by): then metaData.partitionColumns
+// lists them, each add and remove carries its file's partitionValues, files
+// lie in Hive-style folders, and the partition columns are also written in
+// the files, so that lakemerge reads a partitioned table as an
+// unpartitioned one (partition.go has the details, and how a changed
+// partition_by rewrites the table). Data files are written sorted by key
+// (by Options.Layout.Sort when it has sort fields), a rewritten file keeps
+// the key range it had (an updated row goes back into the file its old
+// version came from, unless its partition changed; only inserts go to new
+// files), and Apply prunes files by the key's min/max stats (single-column
+// int, long and string keys; other keys read the key columns of every live
+// file). A file sorted by another order than the key spans a wider key
+// range: more files and row groups are read per merge.
 //
 // Column names: Glue and Athena lower-case names, and Delta names are unique
 // regardless of case. A column's Delta (and Parquet) name is its lakemerge
@@ -188,8 +198,8 @@
 // # Not done
 //
 // Z-ordering (Maintain's optimize rewrites small files in key order only),
-// deletion vectors, partitioned or
-// column-mapped tables, Spark's S3DynamoDBLogStore protocol (never let Spark
+// deletion vectors, partitioned tables whose files lack the partition
+// columns (other writers'), column-mapped tables, Spark's S3DynamoDBLogStore protocol (never let Spark
 // with that log store write a table lakemerge writes), ranged reads (a data
 // file is read whole even when only its key columns are needed), and the
 // _last_checkpoint checksum.

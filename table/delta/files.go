@@ -314,10 +314,14 @@ func releaseAll(as []arrow.Array) {
 }
 
 // fileWriter writes logical batches as data files of about
-// TargetFileBytes, learning bytes per row from the files it wrote.
+// TargetFileBytes, learning bytes per row from the files it wrote: one
+// partition's rows a file, in the table's sort order when it has one
+// (partition.go).
 type fileWriter struct {
-	t    *Table
-	cols []column
+	t     *Table
+	cols  []column
+	pcols []string // partition columns (Delta names); none: unpartitioned
+	parts []int    // their indexes in cols
 	// rowBytes estimates the compressed bytes of a row; 0 until known.
 	rowBytes float64
 	adds     []addAction
@@ -326,8 +330,39 @@ type fileWriter struct {
 }
 
 // write writes rec (logical, columns cols, sorted by key) as one or more
-// data files.
+// data files per partition, the rows of each in the table's sort order,
+// else in the order given.
 func (w *fileWriter) write(ctx context.Context, rec arrow.RecordBatch) error {
+	if len(w.parts) == 0 {
+		return w.writeSorted(ctx, rec, "", map[string]*string{})
+	}
+	groups, err := groupByPartition(rec, w.cols, w.parts, w.pcols)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		part, err := w.t.takeRows(ctx, rec, g.rows)
+		if err != nil {
+			return err
+		}
+		err = w.writeSorted(ctx, part, g.dir, g.values)
+		part.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSorted writes the rows of rec, all of one partition (values; files
+// in folder dir), in the table's sort order.
+func (w *fileWriter) writeSorted(ctx context.Context, rec arrow.RecordBatch, dir string, values map[string]*string) error {
+	sorted, err := table.SortRows(ctx, w.t.mem, rec, w.t.opts.Layout.Sort)
+	if err != nil {
+		return err
+	}
+	defer sorted.Release()
+	rec = sorted
 	n := rec.NumRows()
 	for off := int64(0); off < n; {
 		per := w.rowsPerFile(rec)
@@ -336,7 +371,7 @@ func (w *fileWriter) write(ctx context.Context, rec arrow.RecordBatch) error {
 			end = n // no runt file at the end
 		}
 		part := rec.NewSlice(off, end)
-		err := w.writeFile(ctx, part)
+		err := w.writeFile(ctx, part, dir, values)
 		part.Release()
 		if err != nil {
 			return err
@@ -360,8 +395,9 @@ func (w *fileWriter) rowsPerFile(rec arrow.RecordBatch) int64 {
 	return max(1, int64(float64(w.t.opts.TargetFileBytes)/rb))
 }
 
-// writeFile writes rec as one data file and records its add action.
-func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error {
+// writeFile writes rec as one data file in folder dir (partition.go) and
+// records its add action with the partition values.
+func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch, dir string, values map[string]*string) error {
 	t := w.t
 	phys := physicalSchema(w.cols)
 	cols := make([]arrow.Array, len(w.cols))
@@ -406,15 +442,15 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch) error
 	if err != nil {
 		return fmt.Errorf("write data file: %w", err)
 	}
-	path := "part-" + uuid.NewString() + ".zstd.parquet"
+	path := dir + "part-" + uuid.NewString() + ".zstd.parquet"
 	raw := buf.Bytes()
 	size := int64(len(raw))
 	if err := t.store.Put(ctx, t.root+path, bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("write data file %s: %w", path, err)
 	}
 	w.adds = append(w.adds, addAction{
-		Path:             path,
-		PartitionValues:  map[string]string{},
+		Path:             logPath(path),
+		PartitionValues:  values,
 		Size:             size,
 		ModificationTime: t.now().UnixMilli(),
 		DataChange:       true,

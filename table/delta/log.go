@@ -96,8 +96,8 @@ func (s *snapshot) check(forWrite bool) error {
 	if s.meta.Format.Provider != "" && s.meta.Format.Provider != "parquet" {
 		return fmt.Errorf("%w: data file format %s", ErrUnsupported, s.meta.Format.Provider)
 	}
-	if len(s.meta.PartitionColumns) > 0 {
-		return fmt.Errorf("%w: partitioned by %v; lakemerge writes unpartitioned tables", ErrUnsupported, s.meta.PartitionColumns)
+	if len(s.meta.PartitionColumns) > 0 && s.meta.Configuration[partitionsInFiles] != "true" {
+		return fmt.Errorf("%w: partitioned by %v, with data files that may lack the partition columns (lakemerge reads partitioned tables it created, whose files hold them)", ErrUnsupported, s.meta.PartitionColumns)
 	}
 	if forWrite && strings.EqualFold(s.meta.Configuration["delta.appendOnly"], "true") {
 		return fmt.Errorf("%w: delta.appendOnly is set, and upserts remove files", ErrUnsupported)
@@ -108,6 +108,9 @@ func (s *snapshot) check(forWrite bool) error {
 			return err
 		}
 		s.cols = cols
+	}
+	if _, err := partitionIndexes(s.cols, s.meta.PartitionColumns); err != nil {
+		return err
 	}
 	return nil
 }

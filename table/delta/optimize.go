@@ -174,7 +174,11 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
 	}
 	defer sorted.Release()
-	w := &fileWriter{t: t, cols: s.cols, rowBytes: s.rowBytes()}
+	w, err := t.newFileWriter(s.cols, s.meta.PartitionColumns)
+	if err != nil {
+		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
+	}
+	w.rowBytes = s.rowBytes()
 	if sorted.NumRows() > 0 {
 		if err := w.write(ctx, sorted); err != nil {
 			return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
@@ -197,7 +201,7 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 		size := a.Size
 		removed += size
 		acts = append(acts, action{Remove: &removeAction{Path: a.Path, DeletionTimestamp: &now, DataChange: false,
-			ExtendedFileMetadata: true, PartitionValues: map[string]string{}, Size: &size}})
+			ExtendedFileMetadata: true, PartitionValues: a.PartitionValues, Size: &size}})
 	}
 	for i := range w.adds {
 		w.adds[i].DataChange = false

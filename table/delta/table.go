@@ -36,6 +36,11 @@ type Options struct {
 	// unpartitioned with files sorted by key (see the package doc). It is
 	// here so that both writers take the same table options.
 	Buckets int
+	// Layout: its partition fields (identity only) are the partition
+	// columns a table is created with; its sort fields order the rows of
+	// every data file written (partition.go). The zero Layout:
+	// unpartitioned, files in key order.
+	Layout table.Layout
 	// TargetFileBytes caps the size of new data files; 0 means 128 MiB.
 	TargetFileBytes int64
 	// TombstoneHorizon is how long a deleted key is remembered, so that a

@@ -93,7 +93,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		return fmt.Errorf("evolve %s: %w", x.name(), err)
 	}
 	if !changed {
-		return nil
+		return x.evolvePartitions(out)
 	}
 	for _, k := range x.t.opts.Keys {
 		if findColumn(out, k) < 0 {
@@ -108,6 +108,10 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	case x.meta != nil:
 		x.meta.SchemaString = schema
 	case x.snap.version < 0:
+		pcols, err := partitionColumns(x.t.opts.Layout, out)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", x.name(), err)
+		}
 		now := x.t.now().UnixMilli()
 		x.meta = &metadataAction{
 			ID:               uuid.NewString(),
@@ -116,6 +120,10 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 			PartitionColumns: []string{},
 			Configuration:    map[string]string{"lakemerge.primaryKey": strings.Join(x.t.opts.Keys, ",")},
 			CreatedTime:      &now,
+		}
+		if len(pcols) > 0 {
+			x.meta.PartitionColumns = pcols
+			x.meta.Configuration[partitionsInFiles] = "true"
 		}
 		x.create = true
 	default:
@@ -132,7 +140,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 	if widened && x.snap.version >= 0 {
 		x.rewriteAll = true
 	}
-	return nil
+	return x.evolvePartitions(out)
 }
 
 // Commit publishes what Apply staged, the metaData of Evolve and bm in one

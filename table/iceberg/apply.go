@@ -366,6 +366,18 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 	}
 	rec := array.NewRecordBatch(target, cols, int64(idx.Len()))
 	defer rec.Release()
+	wopts := []icetable.WriteRecordOption{icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)}
+	if len(x.t.opts.Layout.Sort) > 0 {
+		// Files in sort order (layout.go): the rows sorted, handed over
+		// in order by one fan-out worker.
+		sorted, err := table.SortRows(ctx, x.t.mem, rec, x.t.opts.Layout.Sort)
+		if err != nil {
+			return nil, 0, fmt.Errorf("write %s: %w", x.name(), err)
+		}
+		defer sorted.Release()
+		rec = sorted
+		wopts = append(wopts, icetable.WithMaxWriteWorkers(1))
+	}
 	// Hand the rows over in slices (zero-copy), so the partitioned writer
 	// streams them into row groups instead of fanning out one huge batch.
 	const slice = 128 << 10
@@ -395,8 +407,7 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		}
 		return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
 	}
-	for df, err := range icetable.WriteRecords(ctx, wtbl, target, iter.Seq2[arrow.RecordBatch, error](batches),
-		icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)) {
+	for df, err := range icetable.WriteRecords(ctx, wtbl, target, iter.Seq2[arrow.RecordBatch, error](batches), wopts...) {
 		if err != nil {
 			return fail(err)
 		}
@@ -460,9 +471,15 @@ func (x *Txn) writePositionDeletes(ctx context.Context, fs iceio.IO, ref ice.Dat
 	if err != nil {
 		return nil, 0, fmt.Errorf("footer of %s: %w", path, err)
 	}
+	// The delete file takes the partition of its data file, under that
+	// file's spec (an older one after partition evolution).
+	spec := x.tbl.Spec()
+	if s := x.tbl.Metadata().PartitionSpecByID(int(ref.SpecID())); s != nil {
+		spec = *s
+	}
 	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
 		Schema:             ice.PositionalDeleteSchema,
-		Spec:               x.tbl.Spec(),
+		Spec:               spec,
 		Format:             ice.ParquetFile,
 		Metadata:           meta,
 		FilePath:           path,

@@ -22,8 +22,9 @@
 // becomes a row of a new data file.
 //
 // Layout: tables are created with bucket(N, first key column) partitioning
-// (N = Options.Buckets, 0 for none), Parquet data page v1, zstd, and
-// write.delete.mode=merge-on-read. The bookmark is the table property
+// (N = Options.Buckets, 0 for none), or the partition spec and sort order
+// of Options.Layout (prepared tables' partition_by and sort_by; layout.go),
+// Parquet data page v1, zstd, and write.delete.mode=merge-on-read. The bookmark is the table property
 // BookmarkProperty, set in the same catalog commit as the snapshot; the
 // snapshot summary carries the bookmark's run number and object count
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,

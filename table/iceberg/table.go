@@ -37,6 +37,16 @@ type Options struct {
 	Name     string
 	Keys     []string // primary key columns, in key order
 	Buckets  int      // bucket(N, Keys[0]) partitioning at creation; 0 = unpartitioned
+	// Layout, when it has partition fields, is the partition spec the
+	// table is created with instead of Buckets'; its sort fields are the
+	// table's sort order, and the order of rows in the files written
+	// (layout.go).
+	Layout table.Layout
+	// EvolveLayout makes Evolve change the partition spec and sort order
+	// of an existing table to what Layout (or Buckets) asks for when they
+	// differ (prepared tables); unset, a table keeps the layout it was
+	// created with.
+	EvolveLayout bool
 	// TargetFileBytes caps data file size; 0 means 128 MiB.
 	TargetFileBytes int64
 	// TombstoneHorizon is how long a deleted key is remembered, so that

@@ -89,7 +89,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		changed = true
 	}
 	if !changed {
-		return nil
+		return x.evolveLayout(ctx)
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("evolve schema of %s: %w", x.name(), err)
@@ -103,7 +103,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 		x.maintErr = fmt.Errorf("after the schema commit of %s: %w", x.name(), err)
 	}
 	x.tbl = tbl
-	return nil
+	return x.evolveLayout(ctx)
 }
 
 func (x *Txn) name() string { return x.t.opts.Database + "." + x.t.opts.Name }
@@ -113,18 +113,13 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 	if err != nil {
 		return fmt.Errorf("schema of %s: %w", x.name(), err)
 	}
-	spec := *ice.UnpartitionedSpec
-	if x.t.opts.Buckets > 0 {
-		key, ok := sc.FindFieldByName(x.t.opts.Keys[0])
-		if !ok {
-			return fmt.Errorf("create %s: key column %s not in schema", x.name(), x.t.opts.Keys[0])
-		}
-		spec = ice.NewPartitionSpec(ice.PartitionField{
-			SourceIDs: []int{key.ID},
-			FieldID:   1000,
-			Name:      key.Name + "_bucket",
-			Transform: ice.BucketTransform{NumBuckets: x.t.opts.Buckets},
-		})
+	spec, err := partitionSpec(x.t.opts, sc)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", x.name(), err)
+	}
+	order, err := sortOrder(x.t.opts, sc)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", x.name(), err)
 	}
 	if ns, ok := x.t.cat.(interface {
 		EnsureNamespace(context.Context, string) error
@@ -140,6 +135,9 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		return err
 	}
 	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties())}
+	if len(x.t.opts.Layout.Sort) > 0 {
+		opts = append(opts, catalog.WithSortOrder(order))
+	}
 	if x.t.opts.Location != "" {
 		opts = append(opts, catalog.WithLocation(x.t.opts.Location))
 	}

@@ -231,7 +231,7 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Mem:         mem,
 			Observe:     observe,
 		}}
-		wt.Table, wt.Merge.Target = writerOf(tc, job.Warehouse, warehouse, cat, mem)
+		wt.Table, wt.Merge.Target = writerOf(tc, nil, job.Warehouse, warehouse, cat, mem)
 		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
@@ -241,18 +241,39 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 // keyed by keys (the curated key columns; none for a table without a
 // key): as a table.Table, and as the Target that prepared/apply commits
 // through. It takes the base table's file size, bucket count and tombstone
-// horizon.
+// horizon; p's partition_by, when it has one, partitions the table instead
+// of the bucket count, and its sort_by orders the rows of its files.
 func (j *Job) PreparedWriter(base config.Table, p config.Prepared, keys []string) (table.Table, PreparedTarget) {
 	tc := config.Table{Name: base.Name, Target: p.Target, PrimaryKey: keys, Buckets: base.Buckets,
 		TargetFileMB: base.TargetFileMB, TombstoneHorizon: base.TombstoneHorizon}
-	t, target := writerOf(tc, j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
+	layout := PreparedLayout(p)
+	t, target := writerOf(tc, &layout, j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
 	return t, PreparedTarget{Target: target}
 }
 
+// PreparedLayout is the table layout p's partition_by and sort_by ask for.
+func PreparedLayout(p config.Prepared) table.Layout {
+	var l table.Layout
+	for _, f := range p.PartitionBy {
+		l.Partition = append(l.Partition, table.PartitionField{Transform: f.Transform, Column: f.Column, Param: f.Param})
+	}
+	for _, f := range p.SortBy {
+		l.Sort = append(l.Sort, table.SortField{Column: f.Column, Descending: f.Descending})
+	}
+	return l
+}
+
 // writerOf is the writer of a configured table, as a table.Table and as
-// merge's Target. cat is nil when a read-only look finds no catalog file
-// (no Iceberg table exists yet).
-func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
+// merge's Target. A prepared table's layout (non-nil) is the one it is
+// created with, and the one an existing table's is changed to (a changed
+// partition_by or sort_by rebuilds the table); nil: the writers' default,
+// kept as created (base tables). cat is nil when a read-only look finds no
+// catalog file (no Iceberg table exists yet).
+func writerOf(tc config.Table, layout *table.Layout, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
+	var lay table.Layout
+	if layout != nil {
+		lay = *layout
+	}
 	if tc.Target.Format == config.TargetDelta {
 		root := tc.Target.Database + ".db/" + tc.Target.Table + "/"
 		d := delta.New(warehouse, root, delta.Options{
@@ -264,6 +285,7 @@ func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catal
 			Catalog:          deltaCatalog(cat),
 			Database:         tc.Target.Database,
 			Table:            tc.Target.Table,
+			Layout:           lay,
 		}, mem)
 		return d, DeltaTarget{Table: d}
 	}
@@ -282,6 +304,8 @@ func writerOf(tc config.Table, whURL string, warehouse objstore.Store, cat Catal
 		Buckets:          tc.Buckets,
 		TargetFileBytes:  int64(tc.TargetFileMB) << 20,
 		TombstoneHorizon: tc.TombstoneHorizon,
+		Layout:           lay,
+		EvolveLayout:     layout != nil,
 	}, mem)
 	return ic, IcebergTarget{Table: ic}
 }

@@ -5,8 +5,9 @@ Usage: read_delta.py TABLE_DIR KEY_COLUMN
 
 deltalake (delta-rs) replays the log and reads the table
 (DeltaTable(path).to_pyarrow_table()); DuckDB reads the live Parquet files
-that deltalake lists, as plain Parquet. Both must give the same rows, or
-the script exits 1. It prints one JSON object: the table version, the
+that deltalake lists, as plain Parquet (partition columns from the files,
+which lakemerge writes them in, not from their folder names). Both must
+give the same rows, or the script exits 1. It prints one JSON object: the table version, the
 lakemerge txn version, the number of history entries, and the rows sorted
 by KEY_COLUMN, each value in a canonical form (decimals and timestamps as
 strings, binary as hex, timestamps in UTC without zone).
@@ -54,7 +55,7 @@ def main():
     if files:
         con = duckdb.connect()
         cols = ", ".join('"' + n + '"' for n in tbl.column_names)
-        rel = con.sql(f"SELECT {cols} FROM read_parquet(?, union_by_name = true)", params=[files])
+        rel = con.sql(f"SELECT {cols} FROM read_parquet(?, union_by_name = true, hive_partitioning = false)", params=[files])
         duck = rows_of(rel.to_arrow_table(), key)
     else:
         duck = []
