@@ -12,7 +12,8 @@ import (
 )
 
 // preparedMaintainJob is maintainJob's Iceberg table with two prepared
-// mirror tables (one Iceberg, one Delta) under the given policy.
+// mirror tables under the given policy, both partitioned (not by key): an
+// Iceberg one sorted by another column than the key, and a Delta one.
 func preparedMaintainJob(t *testing.T, dir, maintenance string) (job, raw string) {
 	t.Helper()
 	raw = filepath.Join(dir, "raw", "public", "items")
@@ -37,11 +38,14 @@ tables:
     prepared:
       - target: { table: items_ice }
         mode: mirror
-        select: [id, upper(name) AS name_uc]
+        select: [id, upper(name) AS name_uc, CASE WHEN id %% 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
+        partition_by: [parity]
+        sort_by: [name_uc]
       - target: { table: items_delta, format: delta }
         mode: mirror
-        select: [id, name]
+        select: [id, name, CASE WHEN id %% 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
         where: "name <> 'new3'"
+        partition_by: [parity]
 `, dir, maintenance)
 	if err := os.WriteFile(job, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -53,7 +57,9 @@ tables:
 // after its commit by the base table's policy (the summary says what it
 // did and the table's files, and delete files do not pile up), and
 // `lakemerge maintain` maintains the prepared tables after their base
-// table, one JSON object each, leaving their rows as they were.
+// table, one JSON object each, leaving their rows as they were and their
+// layout intact: every file in its partition, Iceberg files in the
+// table's sort order (interop/partitions.py).
 func TestBinaryMaintainsPreparedTables(t *testing.T) {
 	dir := t.TempDir()
 	job, raw := preparedMaintainJob(t, dir, "{ compact_delete_files: 3, compact_small_files: 4 }")
@@ -100,6 +106,28 @@ func TestBinaryMaintainsPreparedTables(t *testing.T) {
 	}
 	if after := preparedRows(t, dir); !slices.Equal(after, rowsBefore) {
 		t.Fatalf("maintain changed the prepared tables:\nbefore %v\nafter  %v", rowsBefore, after)
+	}
+	if py := pythonForInterop(t); py != "" {
+		script := filepath.Join("..", "..", "interop", "partitions.py")
+		for _, args := range [][]string{
+			{"iceberg", filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "prepared.items_ice", "parity", "odd"},
+			{"delta", filepath.Join(dir, "warehouse", "prepared.db", "items_delta"), "parity", "odd"},
+		} {
+			cmd := exec.Command(py, append([]string{script}, args...)...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("partitions.py %v: %v\n%s", args, err, stderr.String())
+			}
+			var l partLayout
+			if err := json.Unmarshal(out, &l); err != nil {
+				t.Fatalf("partitions.py %v: %v\n%s", args, err, out)
+			}
+			if len(l.BadPartition)+len(l.BadDeletePartition)+len(l.Unsorted)+len(l.BadFolder) > 0 || l.DataFiles+len(l.Files) == 0 {
+				t.Fatalf("after maintain, %s: %+v", args[0], l)
+			}
+		}
 	}
 }
 
