@@ -31,6 +31,8 @@ type prepared struct {
 	bytes          int64
 	cols           []change.Column // user columns of the change set
 	truncateBefore []byte
+	spilledRows    int64             // change rows spilled to disk; 0 when none
+	spilledBytes   int64             // bytes they took there
 	changes        arrow.RecordBatch // latest change per key; nil when no rows
 }
 
@@ -77,21 +79,78 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 
 	var batches []arrow.RecordBatch
+	var sp *spiller
 	defer func() {
 		for _, b := range batches {
 			if b != nil {
 				b.Release()
 			}
 		}
+		if sp != nil {
+			// Removes the spill folder on every path; an error here
+			// only leaves files in a temporary folder.
+			_ = sp.close()
+		}
 	}()
+	var held int64 // bytes of the batches held in memory
+	var rawBytes int64
+	for _, f := range p.files {
+		rawBytes += f.Size
+	}
+	// cols is the union of the batches' columns, kept as they come
+	// (spilled batches are conformed to it when read back).
+	cols := slices.Clone(t.Columns)
+	withKeep, withTS := false, false
+	take := func(b arrow.RecordBatch) error {
+		var err error
+		if cols, err = change.ExtendColumns(cols, change.UserColumns(b.Schema())); err != nil {
+			b.Release()
+			return err
+		}
+		withKeep = withKeep || hasKeep(b)
+		withTS = withTS || (t.KeepChanges && hasTS(b))
+		if sp != nil {
+			return sp.add(b)
+		}
+		batches = append(batches, b)
+		held += recordBytes(b)
+		if t.MemoryBudget <= 0 || held <= t.MemoryBudget/2 {
+			return nil
+		}
+		// The run does not fit its budget: from here on its changes go
+		// to disk, partitioned by key.
+		if sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, spillParts(rawBytes, t.MemoryBudget), t.MemoryBudget/8); err != nil {
+			return err
+		}
+		t.emit(Event{Kind: EventSpilling, Bytes: held})
+		moved := batches
+		batches = nil
+		for i, b := range moved {
+			if err := sp.add(b); err != nil {
+				for _, b := range moved[i+1:] {
+					b.Release()
+				}
+				return err
+			}
+		}
+		return nil
+	}
 	// Files are decoded concurrently (decoding is CPU-bound) and absorbed
 	// in apply order; the first error in that order is the one reported,
 	// whichever worker met it first.
 	decoded := t.decodeAll(ctx, p.files, gen)
 	var firstErr error
 	for i, f := range p.files {
-		d := <-decoded[i]
-		batches = append(batches, d.batches...)
+		d := decoded[i]
+		for b := range d.batches {
+			if firstErr != nil {
+				b.Release()
+				continue
+			}
+			if err := take(b); err != nil {
+				firstErr = err
+			}
+		}
 		if firstErr != nil {
 			continue
 		}
@@ -111,49 +170,62 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-
-	// Bring every batch to one schema, then keep the latest change per key.
-	cols, err := changeColumns(t.Columns, batches)
-	if err != nil {
-		return nil, err
-	}
 	p.cols = cols
-	conformed := make([]arrow.RecordBatch, 0, len(batches))
-	releaseConformed := func() {
-		for _, b := range conformed {
+
+	var latest arrow.RecordBatch
+	var st dedupe.Stats
+	if sp != nil {
+		if err := sp.finish(); err != nil {
+			return nil, err
+		}
+		p.spilledRows, p.spilledBytes = sp.rows, sp.bytes
+		t.emit(Event{Kind: EventSpilled, Rows: sp.rows, Bytes: sp.bytes, Files: len(sp.parts)})
+		var err error
+		if latest, st.In, err = t.dedupeSpilled(sp, cols, withKeep, withTS, p.truncateBefore); err != nil {
+			return nil, err
+		}
+		if latest != nil {
+			st.Out = latest.NumRows()
+		}
+	} else {
+		// Bring every batch to one schema, then keep the latest change per
+		// key.
+		conformed := make([]arrow.RecordBatch, 0, len(batches))
+		releaseConformed := func() {
+			for _, b := range conformed {
+				b.Release()
+			}
+			conformed = nil
+		}
+		defer releaseConformed()
+		for i, b := range batches {
+			c, err := conform(t.Mem, b, cols, withKeep, withTS)
+			if err != nil {
+				return nil, err
+			}
+			conformed = append(conformed, c)
+			// The conformed batch holds what it needs of b.
 			b.Release()
+			batches[i] = nil
 		}
+		batches = nil
+		// Consume releases the conformed batches column by column as it
+		// builds the result.
+		var err error
+		latest, st, err = dedupe.Consume(t.Mem, conformed, t.Keys)
 		conformed = nil
-	}
-	defer releaseConformed()
-	withKeep := slices.ContainsFunc(batches, hasKeep)
-	withTS := t.KeepChanges && slices.ContainsFunc(batches, hasTS)
-	for i, b := range batches {
-		c, err := conform(t.Mem, b, cols, withKeep, withTS)
 		if err != nil {
 			return nil, err
 		}
-		conformed = append(conformed, c)
-		// The conformed batch holds what it needs of b.
-		b.Release()
-		batches[i] = nil
-	}
-	batches = nil
-	// Consume releases the conformed batches column by column as it
-	// builds the result.
-	latest, st, err := dedupe.Consume(t.Mem, conformed, t.Keys)
-	conformed = nil
-	if err != nil {
-		return nil, err
-	}
-	if p.truncateBefore != nil && latest != nil {
-		// Changes older than a truncate are gone with it.
-		kept, err := dropOlder(t.Mem, latest, p.truncateBefore)
-		latest.Release()
-		if err != nil {
-			return nil, err
+		if p.truncateBefore != nil && latest != nil {
+			// Changes older than a truncate are gone with it.
+			kept, err := dropOlder(t.Mem, latest, p.truncateBefore)
+			latest.Release()
+			if err != nil {
+				return nil, err
+			}
+			latest = kept
 		}
-		latest = kept
 	}
 	p.changes, p.nchanges, p.keys = latest, st.In, 0
 	if latest != nil {
@@ -161,6 +233,15 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	t.emit(Event{Kind: EventDeduped, Rows: st.In, Keys: st.Out})
 	return p, nil
+}
+
+// spillParts is the number of partitions a spilling run splits its
+// changes into: enough that each holds about a quarter of the budget,
+// taking the decoded changes to be twice the size of the raw files.
+func spillParts(rawBytes, budget int64) int {
+	per := max(budget/4, 1)
+	n := (2*rawBytes + per - 1) / per
+	return int(min(max(n, minSpillParts), maxSpillParts))
 }
 
 // reload reports whether the pending files start a new load generation.
@@ -189,9 +270,11 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 	})
 }
 
-// decodedFile is what decoding one file gave.
+// decodedFile is one file being decoded: its batches arrive on batches,
+// which is closed after the last; the other fields are set before the
+// close.
 type decodedFile struct {
-	batches []arrow.RecordBatch
+	batches chan arrow.RecordBatch
 	rows    int64
 	truncs  [][]byte
 	skipped int64
@@ -199,14 +282,21 @@ type decodedFile struct {
 	err     error
 }
 
+// decodeAhead is how many batches a file's decoder may hold ready before
+// the run takes them: decoders run ahead of the run's apply order by at
+// most this many batches each, so a run that spills holds little more
+// than its budget.
+const decodeAhead = 2
+
 // decodeAll decodes files on up to GOMAXPROCS workers, starting them in
-// order; the i-th channel delivers the i-th file. Every channel delivers
-// exactly once, also after an error (later files are still decoded, so
-// the error reported does not depend on timing).
-func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) []chan decodedFile {
-	out := make([]chan decodedFile, len(files))
+// order; the i-th entry streams the i-th file. The caller must drain every
+// entry's batches in order (a worker blocks until its file is taken), also
+// after an error: later files are still decoded, so the error reported
+// does not depend on timing.
+func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) []*decodedFile {
+	out := make([]*decodedFile, len(files))
 	for i := range out {
-		out[i] = make(chan decodedFile, 1)
+		out[i] = &decodedFile{batches: make(chan arrow.RecordBatch, decodeAhead)}
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(files))
 	next := make(chan int)
@@ -219,27 +309,27 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 	for range workers {
 		go func() {
 			for i := range next {
-				out[i] <- t.decode(ctx, files[i], gen)
+				t.decode(ctx, files[i], gen, out[i])
+				close(out[i].batches)
 			}
 		}()
 	}
 	return out
 }
 
-// decode reads one file into batches, checking that no key is null, with
-// the _seq of the truncate events it holds. On error, the batches read so
-// far are returned too (the caller releases them).
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) (d decodedFile) {
+// decode reads one file into d's batches, checking that no key is null,
+// with the _seq of the truncate events it holds.
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *decodedFile) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
 		d.err = fmt.Errorf("open %s: %w", f.Key, err)
-		return d
+		return
 	}
 	defer rc.Close()
 	br, err := t.Format.Open(ctx, rc, f.Key, gen, t.Mem)
 	if err != nil {
 		d.err = fmt.Errorf("decode %s: %w", f.Key, err)
-		return d
+		return
 	}
 	defer br.Close()
 	for {
@@ -254,41 +344,29 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) (d de
 			if st, ok := br.(SourceTimer); ok {
 				d.srcTime = st.SourceTime()
 			}
-			return d
+			return
 		}
 		if err != nil {
 			d.err = fmt.Errorf("decode %s: %w", f.Key, err)
-			return d
+			return
 		}
-		d.batches = append(d.batches, b)
 		enc, err := change.NewKeyEncoder(b, t.Keys)
 		if err != nil {
+			b.Release()
 			d.err = &change.MalformedError{File: f.Key, Reason: err.Error()}
-			return d
+			return
 		}
 		for r := 0; r < int(b.NumRows()); r++ {
 			if enc.HasNull(r) {
+				b.Release()
 				d.err = &change.MalformedError{File: f.Key,
 					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", d.rows+int64(r)+1, t.Keys)}
-				return d
+				return
 			}
 		}
 		d.rows += b.NumRows()
+		d.batches <- b
 	}
-}
-
-// changeColumns is the union of the configured columns and the columns of
-// every batch, widened where types grew: configured columns first in their
-// order, then new columns in order of appearance.
-func changeColumns(configured []change.Column, batches []arrow.RecordBatch) ([]change.Column, error) {
-	cols := slices.Clone(configured)
-	for _, b := range batches {
-		var err error
-		if cols, err = change.ExtendColumns(cols, change.UserColumns(b.Schema())); err != nil {
-			return nil, err
-		}
-	}
-	return cols, nil
 }
 
 // unionColumns extends the table's columns with the change set's: existing
