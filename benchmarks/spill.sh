@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Full-load memory benchmark: one generated DMS full load absorbed by
+# Memory-budget benchmark: one generated DMS workload absorbed by
 # `lakemerge run` under different memory budgets (memory_mb), and by the
 # binary of another commit for a before/after. Prints a markdown table:
 # wall time and peak RSS from /usr/bin/time -v, the summary's spilled rows
 # and bytes, and /proc/loadavg just before each run (the machine is
 # shared: read the figures beside it).
 #
-# Usage: benchmarks/spill.sh [ROWS] [DIR] [BUDGETS] [BASE_REV]
-#   defaults: 10000000 /tmp/lakemerge-spill "default 256" ""
+# Usage: benchmarks/spill.sh [ROWS] [CHANGES] [DIR] [BUDGETS] [BASE_REV]
+#   defaults: 10000000 0 /tmp/lakemerge-spill "default 256" ""
+#   CHANGES 0: the measured run is the full load of ROWS rows. Otherwise
+#   the measured run is the merge of CHANGES changes (70% updates, 20%
+#   inserts, 10% deletes; a CDC backfill) into the table that each binary
+#   loaded first (unmeasured).
 #   BUDGETS: memory_mb values, "default" for none in the job file (60% of
 #   the container's or machine's memory).
-#   BASE_REV: a commit whose binary also loads the same files with its
-#   own defaults (e.g. main), built from `git archive` in a temporary folder.
+#   BASE_REV: a commit whose binary also runs, with its own defaults (e.g.
+#   main), built from `git archive` in a temporary folder.
 # The workload folder is deleted at the end (KEEP=1 keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-10000000}
-dir=${2:-/tmp/lakemerge-spill}
-budgets=${3:-default 256}
-base=${4:-}
+changes=${2:-0}
+dir=${3:-/tmp/lakemerge-spill}
+budgets=${4:-default 256}
+base=${5:-}
 
 mkdir -p bin
 go build -o bin/lakemerge ./cmd/lakemerge
@@ -35,8 +40,12 @@ fi
 cleanup() { [[ ${KEEP:-} == 1 ]] || rm -rf "$dir"; }
 trap cleanup EXIT
 rm -rf "$dir"
-bin/lmbench gen --dir "$dir" --rows "$rows" --changes 1 >/dev/null
-echo "full load: $(du -sh "$dir/raw" | cut -f1) of DMS CSV, $rows rows, $(nproc) cores"
+bin/lmbench gen --dir "$dir" --rows "$rows" --changes "$((changes > 0 ? changes : 1))" >/dev/null
+if ((changes > 0)); then
+	echo "merge: $(du -sh "$dir/cdc" | cut -f1) of DMS CSV, $changes changes into $rows rows, $(nproc) cores"
+else
+	echo "full load: $(du -sh "$dir/raw" | cut -f1) of DMS CSV, $rows rows, $(nproc) cores"
+fi
 echo
 echo "| binary | memory_mb | wall (s) | peak RSS (MiB) | spilled rows | spilled (MiB) | loadavg before |"
 echo "|---|---|---:|---:|---:|---:|---|"
@@ -55,6 +64,16 @@ for entry in "${bins[@]}"; do
 			[[ $name == before* ]] || echo "spill_dir: $dir/spill"
 			cat "$dir/job.yaml"
 		} >"$job"
+		if ((changes > 0)); then
+			# The table to merge into, loaded by the same binary; then
+			# the CDC files join the raw zone (hard links).
+			find "$dir/raw/public/orders" -mindepth 1 -not -name 'LOAD*' -delete
+			"$bin" run --config "$job" --log-format json >/dev/null 2>"$dir/load.log" || {
+				cat "$dir/load.log" >&2
+				exit 1
+			}
+			ln "$dir"/cdc/public/orders/* "$dir/raw/public/orders/"
+		fi
 		load=$(cut -d' ' -f1-3 /proc/loadavg)
 		/usr/bin/time -v "$bin" run --config "$job" --log-format json >"$dir/summary.json" 2>"$dir/time.txt" || {
 			cat "$dir/time.txt" >&2

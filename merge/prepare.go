@@ -143,6 +143,11 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	for i, f := range p.files {
 		d := decoded[i]
 		for b := range d.batches {
+			if firstErr == nil && ctx.Err() != nil {
+				// Interrupted: stop taking changes (the decoders stop
+				// too); the spill folder goes with the deferred close.
+				firstErr = ctx.Err()
+			}
 			if firstErr != nil {
 				b.Release()
 				continue
@@ -333,6 +338,10 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *de
 	}
 	defer br.Close()
 	for {
+		if err := ctx.Err(); err != nil {
+			d.err = fmt.Errorf("decode %s: %w", f.Key, err)
+			return
+		}
 		b, err := br.Next()
 		if errors.Is(err, io.EOF) {
 			if tr, ok := br.(Truncator); ok {

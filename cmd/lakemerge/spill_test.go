@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 )
@@ -117,6 +119,21 @@ tables:
 	t.Logf("peak RSS: spilling %d MiB, in memory %d MiB", smallRes.MaxRSS>>20, largeRes.MaxRSS>>20)
 	if smallRes.MaxRSS <= 0 || smallRes.MaxRSS >= largeRes.MaxRSS {
 		t.Fatalf("peak RSS of the spilling run %d MiB, of the in-memory run %d MiB", smallRes.MaxRSS>>20, largeRes.MaxRSS>>20)
+	}
+
+	// Interrupted while spilling: exit 130, nothing committed, and the
+	// spill folder is removed all the same.
+	p := clitest.Cmd{Args: []string{"run", "--config", job("interrupted", 64)}}.Start(t)
+	if !p.WaitStderr("spilling them to local disk", 5*time.Minute) {
+		t.Fatalf("the run did not start spilling:\n%s", p.Wait(t))
+	}
+	p.Signal(t, syscall.SIGINT)
+	r := p.Wait(t)
+	if r.Code != exitInterrupted || !strings.Contains(r.Stdout, `"interrupted": true`) {
+		t.Fatalf("interrupted run: %s", r)
+	}
+	if left, err := os.ReadDir(spill); err != nil || len(left) > 0 {
+		t.Fatalf("spill folder after the interrupted run: %v %v", left, err)
 	}
 
 	var model strings.Builder
