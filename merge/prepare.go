@@ -242,10 +242,12 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 
 // spillParts is the number of partitions a spilling run splits its
 // changes into: enough that each holds about a quarter of the budget,
-// taking the decoded changes to be twice the size of the raw files.
+// taking the decoded changes to be twice the size of the raw files, but
+// no more than one per MiB of raw files (smaller partitions cost more in
+// files than they save), within minSpillParts..maxSpillParts.
 func spillParts(rawBytes, budget int64) int {
 	per := max(budget/4, 1)
-	n := (2*rawBytes + per - 1) / per
+	n := min((2*rawBytes+per-1)/per, rawBytes>>20)
 	return int(min(max(n, minSpillParts), maxSpillParts))
 }
 

@@ -25,10 +25,8 @@ import (
 // out of space.
 var ErrSpillDiskFull = errors.New("spill folder is full")
 
-// Spill partition counts: a spilling run splits its changes into enough
-// partitions that each holds about a quarter of the memory budget once
-// decoded (estimated from the raw bytes of its files), within these
-// bounds. Each open partition holds a small write buffer.
+// Spill partition counts (see spillParts). Each open partition holds a
+// small write buffer.
 const (
 	minSpillParts = 4
 	maxSpillParts = 512

@@ -56,3 +56,20 @@ func TestSpillDiskFull(t *testing.T) {
 		t.Fatalf("left after close: %v %v", left, err)
 	}
 }
+
+func TestSpillParts(t *testing.T) {
+	for _, tc := range []struct {
+		raw, budget int64
+		want        int
+	}{
+		{10 << 10, 1, minSpillParts},         // a few KiB: no more than one partition per MiB
+		{1 << 30, 256 << 20, 32},             // 2 GiB decoded, 64 MiB a partition
+		{10 << 30, 256 << 20, 320},           //
+		{100 << 30, 256 << 20, 512},          // capped
+		{100 << 20, 16 << 30, minSpillParts}, // a budget far above the input
+	} {
+		if got := spillParts(tc.raw, tc.budget); got != tc.want {
+			t.Errorf("spillParts(%d, %d) = %d, want %d", tc.raw, tc.budget, got, tc.want)
+		}
+	}
+}

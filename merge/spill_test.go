@@ -90,7 +90,7 @@ var spillBudgets = []int64{0, 1, 3 << 10, 12 << 10}
 // _keep and _ts included) as the in-memory path; the runs that spilled
 // say so, the in-memory ones do not; no spill file is left behind.
 func TestSpillMatchesInMemory(t *testing.T) {
-	for _, seed := range []uint64{11, 12, 13} {
+	for _, seed := range []uint64{11, 12} {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			g := newGen(seed, 400)
 			var load []change1
