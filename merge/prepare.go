@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
-	"github.com/lakemerge/lakemerge/merge/dedupe"
 )
 
 // prepared is the decoded, deduplicated change set planned from one
@@ -78,81 +78,29 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		return p, nil
 	}
 
-	var batches []arrow.RecordBatch
-	var sp *spiller
-	defer func() {
-		for _, b := range batches {
-			if b != nil {
-				b.Release()
-			}
-		}
-		if sp != nil {
-			// Removes the spill folder on every path; an error here
-			// only leaves files in a temporary folder.
-			_ = sp.close()
-		}
-	}()
-	var held int64 // bytes of the batches held in memory
-	var rawBytes int64
+	in := &intake{t: t, cols: slices.Clone(t.Columns)}
 	for _, f := range p.files {
-		rawBytes += f.Size
+		in.rawBytes += f.Size
 	}
-	// cols is the union of the batches' columns, kept as they come
-	// (spilled batches are conformed to it when read back).
-	cols := slices.Clone(t.Columns)
-	withKeep, withTS := false, false
-	take := func(b arrow.RecordBatch) error {
-		var err error
-		if cols, err = change.ExtendColumns(cols, change.UserColumns(b.Schema())); err != nil {
-			b.Release()
-			return err
-		}
-		withKeep = withKeep || hasKeep(b)
-		withTS = withTS || (t.KeepChanges && hasTS(b))
-		if sp != nil {
-			return sp.add(b)
-		}
-		batches = append(batches, b)
-		held += recordBytes(b)
-		if t.MemoryBudget <= 0 || held <= t.MemoryBudget/2 {
-			return nil
-		}
-		// The run does not fit its budget: from here on its changes go
-		// to disk, partitioned by key.
-		if sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, spillParts(rawBytes, t.MemoryBudget), t.MemoryBudget/8); err != nil {
-			return err
-		}
-		t.emit(Event{Kind: EventSpilling, Bytes: held})
-		moved := batches
-		batches = nil
-		for i, b := range moved {
-			if err := sp.add(b); err != nil {
-				for _, b := range moved[i+1:] {
-					b.Release()
-				}
-				return err
-			}
-		}
-		return nil
-	}
+	defer in.release()
 	// Files are decoded concurrently (decoding is CPU-bound) and absorbed
 	// in apply order; the first error in that order is the one reported,
 	// whichever worker met it first.
-	decoded := t.decodeAll(ctx, p.files, gen)
+	queue, decoded := t.decodeAll(ctx, p.files, gen)
 	var firstErr error
 	for i, f := range p.files {
 		d := decoded[i]
-		for b := range d.batches {
+		for b, ok := queue.next(i); ok; b, ok = queue.next(i) {
 			if firstErr == nil && ctx.Err() != nil {
 				// Interrupted: stop taking changes (the decoders stop
-				// too); the spill folder goes with the deferred close.
+				// too); the spill folder goes with in.release.
 				firstErr = ctx.Err()
 			}
 			if firstErr != nil {
 				b.Release()
 				continue
 			}
-			if err := take(b); err != nil {
+			if err := in.add(b); err != nil {
 				firstErr = err
 			}
 		}
@@ -175,62 +123,13 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	p.cols = cols
-
-	var latest arrow.RecordBatch
-	var st dedupe.Stats
-	if sp != nil {
-		if err := sp.finish(); err != nil {
-			return nil, err
-		}
-		p.spilledRows, p.spilledBytes = sp.rows, sp.bytes
-		t.emit(Event{Kind: EventSpilled, Rows: sp.rows, Bytes: sp.bytes, Files: len(sp.parts)})
-		var err error
-		if latest, st.In, err = t.dedupeSpilled(sp, cols, withKeep, withTS, p.truncateBefore); err != nil {
-			return nil, err
-		}
-		if latest != nil {
-			st.Out = latest.NumRows()
-		}
-	} else {
-		// Bring every batch to one schema, then keep the latest change per
-		// key.
-		conformed := make([]arrow.RecordBatch, 0, len(batches))
-		releaseConformed := func() {
-			for _, b := range conformed {
-				b.Release()
-			}
-			conformed = nil
-		}
-		defer releaseConformed()
-		for i, b := range batches {
-			c, err := conform(t.Mem, b, cols, withKeep, withTS)
-			if err != nil {
-				return nil, err
-			}
-			conformed = append(conformed, c)
-			// The conformed batch holds what it needs of b.
-			b.Release()
-			batches[i] = nil
-		}
-		batches = nil
-		// Consume releases the conformed batches column by column as it
-		// builds the result.
-		var err error
-		latest, st, err = dedupe.Consume(t.Mem, conformed, t.Keys)
-		conformed = nil
-		if err != nil {
-			return nil, err
-		}
-		if p.truncateBefore != nil && latest != nil {
-			// Changes older than a truncate are gone with it.
-			kept, err := dropOlder(t.Mem, latest, p.truncateBefore)
-			latest.Release()
-			if err != nil {
-				return nil, err
-			}
-			latest = kept
-		}
+	p.cols = in.cols
+	latest, st, err := in.latest(p.truncateBefore)
+	if err != nil {
+		return nil, err
+	}
+	if in.sp != nil {
+		p.spilledRows, p.spilledBytes = in.sp.rows, in.sp.bytes
 	}
 	p.changes, p.nchanges, p.keys = latest, st.In, 0
 	if latest != nil {
@@ -277,11 +176,9 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 	})
 }
 
-// decodedFile is one file being decoded: its batches arrive on batches,
-// which is closed after the last; the other fields are set before the
-// close.
+// decodedFile is what decoding one file gave, besides its batches; set
+// before decodeQueue.finish.
 type decodedFile struct {
-	batches chan arrow.RecordBatch
 	rows    int64
 	truncs  [][]byte
 	skipped int64
@@ -289,23 +186,91 @@ type decodedFile struct {
 	err     error
 }
 
-// decodeAhead is how many batches a file's decoder may hold ready before
-// the run takes them: decoders run ahead of the run's apply order by at
-// most this many batches each, so a run that spills holds little more
-// than its budget.
-const decodeAhead = 2
+// decodeQueue holds the batches of a run's files between their decoders
+// and the run, which takes them file by file in apply order (next). The
+// decoder of a later file waits (push) while the batches queued and not
+// taken yet reach limit (0: no limit); the decoder of the file being taken
+// never waits, so the run always progresses.
+type decodeQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	batches [][]arrow.RecordBatch // per file, not taken yet
+	done    []bool
+	queued  int64 // bytes in batches
+	limit   int64
+	current int // the file being taken
+}
+
+func newDecodeQueue(files int, limit int64) *decodeQueue {
+	q := &decodeQueue{batches: make([][]arrow.RecordBatch, files), done: make([]bool, files), limit: limit}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// push queues b of file i.
+func (q *decodeQueue) push(i int, b arrow.RecordBatch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.limit > 0 && q.queued >= q.limit && i != q.current {
+		q.cond.Wait()
+	}
+	q.batches[i] = append(q.batches[i], b)
+	q.queued += recordBytes(b)
+	q.cond.Broadcast()
+}
+
+// finish says that no batch of file i follows.
+func (q *decodeQueue) finish(i int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.done[i] = true
+	q.cond.Broadcast()
+}
+
+// next returns the next batch of file i, waiting for it; false after its
+// last. Files are taken in order: taking from i lets i's decoder past the
+// limit.
+func (q *decodeQueue) next(i int) (arrow.RecordBatch, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.current != i {
+		q.current = i
+		q.cond.Broadcast()
+	}
+	for len(q.batches[i]) == 0 && !q.done[i] {
+		q.cond.Wait()
+	}
+	if len(q.batches[i]) == 0 {
+		return nil, false
+	}
+	b := q.batches[i][0]
+	q.batches[i][0] = nil
+	q.batches[i] = q.batches[i][1:]
+	q.queued -= recordBytes(b)
+	q.cond.Broadcast()
+	return b, true
+}
 
 // decodeAll decodes files on up to GOMAXPROCS workers, starting them in
-// order; the i-th entry streams the i-th file. The caller must drain every
-// entry's batches in order (a worker blocks until its file is taken), also
-// after an error: later files are still decoded, so the error reported
-// does not depend on timing.
-func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) []*decodedFile {
+// order: their batches go to the queue, the rest of what each file gave to
+// its decodedFile (complete once the queue's next says the file has no
+// more batches). With a memory budget, the batches decoded ahead of the
+// file being taken hold at most a quarter of it (a run then holds about
+// half its budget in changes and a quarter in batches decoded ahead). The
+// caller must take every file's batches in order, also after an error:
+// later files are still decoded, so the error reported does not depend on
+// timing.
+func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) (*decodeQueue, []*decodedFile) {
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var ahead int64
+	if t.MemoryBudget > 0 {
+		ahead = max(t.MemoryBudget/4, 1)
+	}
+	q := newDecodeQueue(len(files), ahead)
 	out := make([]*decodedFile, len(files))
 	for i := range out {
-		out[i] = &decodedFile{batches: make(chan arrow.RecordBatch, decodeAhead)}
+		out[i] = &decodedFile{}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(files))
 	next := make(chan int)
 	go func() {
 		for i := range files {
@@ -316,17 +281,18 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 	for range workers {
 		go func() {
 			for i := range next {
-				t.decode(ctx, files[i], gen, out[i])
-				close(out[i].batches)
+				t.decode(ctx, files[i], gen, out[i], func(b arrow.RecordBatch) { q.push(i, b) })
+				q.finish(i)
 			}
 		}()
 	}
-	return out
+	return q, out
 }
 
-// decode reads one file into d's batches, checking that no key is null,
-// with the _seq of the truncate events it holds.
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *decodedFile) {
+// decode reads one file, handing each batch to emit after checking that
+// no key is null, and fills d: rows, the _seq of the truncate events it
+// holds, skipped events, source time, or the error.
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *decodedFile, emit func(arrow.RecordBatch)) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
 		d.err = fmt.Errorf("open %s: %w", f.Key, err)
@@ -376,7 +342,7 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *de
 			}
 		}
 		d.rows += b.NumRows()
-		d.batches <- b
+		emit(b)
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
-	"github.com/lakemerge/lakemerge/merge/dedupe"
 )
 
 // ErrSpillDiskFull is matched by the error of a run whose spill folder ran
@@ -40,7 +39,9 @@ const (
 // order). Batches are staged in memory up to flushBytes, then split into
 // partitions and appended to each partition's file as Arrow IPC streams
 // with LZ4 frame compression (a new file whenever the batches' schema
-// changes). Close removes the folder, whatever happened before.
+// changes). Each open partition file has its own compressor; LZ4 is the
+// IPC codec with the smaller per-writer state and the faster one. close
+// removes the folder, whatever happened before.
 type spiller struct {
 	mem        memory.Allocator
 	keys       []string
@@ -347,76 +348,6 @@ func (s *spiller) close() error {
 		return fmt.Errorf("remove spill folder: %w", err)
 	}
 	return nil
-}
-
-// dedupeSpilled deduplicates the spilled changes partition by partition
-// (each conformed to cols, then cut by truncateBefore) and returns the
-// latest change per key of the whole run, sorted by key, with the number
-// of change rows read. Each partition's input goes as its result is
-// built, so memory holds the results plus one partition.
-func (t *Table) dedupeSpilled(s *spiller, cols []change.Column, withKeep, withTS bool, truncateBefore []byte) (arrow.RecordBatch, int64, error) {
-	var results []arrow.RecordBatch
-	releaseResults := func() {
-		for _, r := range results {
-			r.Release()
-		}
-		results = nil
-	}
-	var in int64
-	for p := range s.parts {
-		batches, err := s.read(p)
-		if err != nil {
-			releaseResults()
-			return nil, 0, err
-		}
-		if len(batches) == 0 {
-			continue
-		}
-		conformed := make([]arrow.RecordBatch, 0, len(batches))
-		for i, b := range batches {
-			c, err := conform(t.Mem, b, cols, withKeep, withTS)
-			b.Release()
-			batches[i] = nil
-			if err != nil {
-				for _, b := range batches[i+1:] {
-					b.Release()
-				}
-				for _, c := range conformed {
-					c.Release()
-				}
-				releaseResults()
-				return nil, 0, err
-			}
-			conformed = append(conformed, c)
-		}
-		latest, st, err := dedupe.Consume(t.Mem, conformed, t.Keys)
-		if err != nil {
-			releaseResults()
-			return nil, 0, err
-		}
-		in += st.In
-		if truncateBefore != nil {
-			kept, err := dropOlder(t.Mem, latest, truncateBefore)
-			latest.Release()
-			if err != nil {
-				releaseResults()
-				return nil, 0, err
-			}
-			latest = kept
-		}
-		results = append(results, latest)
-	}
-	if len(results) == 0 {
-		return nil, in, nil
-	}
-	// One key per row across partitions: dedupe only sorts them by key
-	// into one batch, letting go of each partition's column as it goes.
-	latest, _, err := dedupe.Consume(t.Mem, results, t.Keys)
-	results = nil
-	if err != nil {
-		return nil, 0, err
-	}
-	return latest, in, nil
 }
 
 // recordBytes is the size of the buffers of rec (a slice counts its
