@@ -2,7 +2,8 @@
 # Memory-budget benchmark: one generated DMS workload absorbed by
 # `lakemerge run` under different memory budgets (memory_mb), and by the
 # binary of another commit for a before/after. Prints a markdown table:
-# wall time and peak RSS from /usr/bin/time -v, the summary's spilled rows
+# wall time, CPU time (user + system) and peak RSS from /usr/bin/time -v,
+# the run's phases (summary phases_ms: read, dedupe, write), the spilled rows
 # and bytes, and /proc/loadavg just before each run (the machine is
 # shared: read the figures beside it).
 #
@@ -47,8 +48,8 @@ else
 	echo "full load: $(du -sh "$dir/raw" | cut -f1) of DMS CSV, $rows rows, $(nproc) cores"
 fi
 echo
-echo "| binary | memory_mb | wall (s) | peak RSS (MiB) | spilled rows | spilled (MiB) | loadavg before |"
-echo "|---|---|---:|---:|---:|---:|---|"
+echo "| binary | memory_mb | wall (s) | CPU (s) | peak RSS (MiB) | read / dedupe / write (s) | spilled rows | spilled (MiB) | loadavg before |"
+echo "|---|---|---:|---:|---:|---|---:|---:|---|"
 for entry in "${bins[@]}"; do
 	name=${entry%%:*}
 	bin=${entry#*:}
@@ -80,13 +81,19 @@ for entry in "${bins[@]}"; do
 			exit 1
 		}
 		wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; printf "%.2f", s}' "$dir/time.txt")
+		cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ {s+=$2} END {printf "%.1f", s}' "$dir/time.txt")
 		rss=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2/1024}' "$dir/time.txt")
-		read -r srows sbytes < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["tables"][0]; print(t.get("spilled_rows","-"), round(t.get("spilled_bytes",0)/2**20) if "spilled_bytes" in t else "-")' "$dir/summary.json")
+		read -r phases srows sbytes < <(python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))["tables"][0]
+p = t["phases_ms"]
+print("%.1f/%.1f/%.1f" % (p["read"]/1e3, p["dedupe"]/1e3, p["write"]/1e3),
+      t.get("spilled_rows", "-"), round(t["spilled_bytes"]/2**20) if "spilled_bytes" in t else "-")' "$dir/summary.json")
 		left=$(find "$dir/spill" -mindepth 1 | wc -l)
 		if [[ $left != 0 ]]; then
 			echo "spill folder not empty after the run: $left entries" >&2
 			exit 1
 		fi
-		echo "| $name | $budget | $wall | $rss | $srows | $sbytes | $load |"
+		echo "| $name | $budget | $wall | $cpu | $rss | $phases | $srows | $sbytes | $load |"
 	done
 done
