@@ -7,6 +7,8 @@
 //   - catalog: which catalog records the tables: sqlite (a file; relative
 //     paths are relative to the job file) or glue (needs an s3:// warehouse).
 //   - s3: how to reach S3 when raw or warehouse is s3:// (optional).
+//   - memory_mb, spill_dir: the memory budget of one table's run and where
+//     a run that does not fit it spills its changes (optional).
 //   - defaults: settings every table gets unless it sets them itself.
 //   - tables: per table its name, source (schema, table, prefix), format,
 //     primary key, columns, target (database, table), partitioning, file
@@ -48,7 +50,23 @@ type Job struct {
 	Catalog   Catalog
 	S3        S3      // how to reach S3 when raw or warehouse is s3://
 	Tables    []Table // in file order, defaults merged in
+	// MemoryMB is the memory budget of one table's run in MiB (tables run
+	// one after another): a run whose decoded changes pass half of it
+	// spills them to SpillDir. 0 when the job file does not set it: cmd
+	// then takes 60% of the container's memory limit, else of the
+	// machine's memory.
+	MemoryMB int
+	// SpillDir is the local folder spilling runs put their temporary
+	// files in; "" for the system's (TMPDIR, else /tmp). Absolute after
+	// Load (a relative path is relative to the job file).
+	SpillDir string
 }
+
+// Memory budget bounds (memory_mb), in MiB.
+const (
+	MinMemoryMB = 64
+	MaxMemoryMB = 1 << 24 // 16 TiB
+)
 
 // S3 says how to reach S3. Credentials always come from the default AWS
 // chain (environment, profile, ECS task role), never from the job file.
@@ -201,7 +219,7 @@ var DefaultMaintenance = Maintenance{Enabled: true, CompactDeleteFiles: 8, Compa
 	KeepSnapshots: 10, TimeTravel: 24 * time.Hour, OrphanAge: 24 * time.Hour}
 
 // Load reads and checks the job file at path; a relative sqlite catalog
-// path is taken relative to the job file's folder.
+// path or spill_dir is taken relative to the job file's folder.
 func Load(path string) (*Job, error) {
 	return load(path, nil)
 }
@@ -222,6 +240,13 @@ func load(path string, env Env) (*Job, error) {
 			return nil, fmt.Errorf("resolve catalog path: %w", err)
 		}
 		job.Catalog.Path = filepath.Join(dir, job.Catalog.Path)
+	}
+	if job.SpillDir != "" && !filepath.IsAbs(job.SpillDir) {
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, fmt.Errorf("resolve spill_dir: %w", err)
+		}
+		job.SpillDir = filepath.Join(dir, job.SpillDir)
 	}
 	return job, nil
 }

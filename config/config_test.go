@@ -227,6 +227,27 @@ func TestLoadResolvesCatalogPath(t *testing.T) {
 	}
 }
 
+// TestMemoryKeys: memory_mb and spill_dir are read; a relative spill_dir
+// is relative to the job file, like the catalog path; left out, both are
+// zero (cmd picks the defaults).
+func TestMemoryKeys(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(p, []byte("memory_mb: 256\nspill_dir: spill\n"+Example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.MemoryMB != 256 || job.SpillDir != filepath.Join(dir, "spill") {
+		t.Fatalf("memory_mb %d, spill_dir %q", job.MemoryMB, job.SpillDir)
+	}
+	if job, err = Parse([]byte("spill_dir: /var/tmp/lm\n"+Example), "job.yaml"); err != nil || job.SpillDir != "/var/tmp/lm" || job.MemoryMB != 0 {
+		t.Fatalf("absolute spill_dir: %+v, %v", job, err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {

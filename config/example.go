@@ -14,6 +14,12 @@ warehouse: file:///data/warehouse
 catalog:
   type: sqlite
   path: catalog.db
+# Memory budget of one table's run, in MiB (tables run one after another).
+# A run whose decoded changes pass half of it spills them to local disk,
+# partitioned by primary key, and deduplicates them partition by partition.
+# Default: 60% of the container's memory limit, else of the machine's memory.
+# memory_mb: 4096
+# spill_dir: /var/tmp/lakemerge  # where spilled changes go; default TMPDIR, else /tmp
 # Settings every table gets unless it sets them itself (field by field).
 defaults:
   database: base            # target database; else the source schema

@@ -14,7 +14,7 @@ import (
 
 // The keys each mapping of a job file may hold.
 var (
-	topFields      = []string{"raw", "warehouse", "catalog", "s3", "defaults", "tables"}
+	topFields      = []string{"raw", "warehouse", "catalog", "s3", "memory_mb", "spill_dir", "defaults", "tables"}
 	s3Fields       = []string{"region", "endpoint", "path_style", "kms_key_id"}
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
 	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared", "maintenance"}
@@ -282,6 +282,17 @@ func (p *parser) job(n *yaml.Node) *Job {
 	job.Catalog = p.catalog(f["catalog"], n, job.Warehouse)
 	if s := f["s3"]; s != nil {
 		job.S3 = p.s3(s, job)
+	}
+	if n := f["memory_mb"]; n != nil {
+		job.MemoryMB, _ = p.integer(n, "memory_mb", MinMemoryMB, MaxMemoryMB)
+	}
+	if n := f["spill_dir"]; n != nil {
+		if s, ok := p.optional(n, "spill_dir"); ok {
+			if strings.Contains(s, "://") {
+				p.errorf(n, "spill_dir", "%q: want a local folder (spilled changes stay on this machine)", s)
+			}
+			job.SpillDir = s
+		}
 	}
 	def, defDB, defPrep := p.defaults(f["defaults"])
 	job.Tables = p.tables(f["tables"], n, def, defDB, defPrep)

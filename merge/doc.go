@@ -13,8 +13,25 @@
 // A run decodes its files concurrently (one worker per core; Format and Raw
 // must be safe for concurrent use) but absorbs them strictly in apply
 // order: events, truncates and the error reported (the first bad file in
-// apply order) do not depend on which worker finished first. All of a
-// run's changes are held in memory until its commit.
+// apply order) do not depend on which worker finished first. A decoder
+// runs at most a few batches ahead of the file being absorbed.
+//
+// # Memory budget and spilling
+//
+// A run holds its decoded changes in memory while they take at most half
+// of Table.MemoryBudget. Past that, it spills them to a temporary folder
+// under Table.SpillDir: partitioned by a hash of the primary key (every
+// change of a key in one partition, in apply order), as Arrow IPC streams
+// with LZ4 compression. Once every file is read, it deduplicates partition
+// by partition (conform, dedupe, the truncate cut: the steps of the
+// in-memory path, on one partition's changes at a time) and sorts the
+// partitions' results into the one change set Txn.Apply takes, so the
+// table, the applied set and the commit are exactly those of the
+// in-memory path: one commit, with the bookmark. The folder is removed on
+// every way out of the run (success, error, cancellation); a full disk is
+// ErrSpillDiskFull. The budget does not bound the deduplicated change set
+// itself (one row per distinct key, which the writers take whole) nor the
+// writer's own buffers.
 //
 // # Invariants
 //

@@ -23,6 +23,12 @@ const (
 	// the commit comes next. Between EventCommitAttempt and EventApplied the
 	// attempt writes, between EventApplied and EventCommitted it commits.
 	EventApplied
+	// EventSpilling: Bytes; the run's decoded changes passed half its
+	// memory budget (Bytes held), so they go to local disk from here on.
+	EventSpilling
+	// EventSpilled: Rows, Bytes, Files (partitions); every change is on
+	// disk, deduplication partition by partition comes next.
+	EventSpilled
 )
 
 // Event is one observation of a table run. cmd turns events into structured

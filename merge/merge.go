@@ -39,6 +39,14 @@ type Table struct {
 	// to the caller (Result.Applied), for the prepared tables derived from
 	// the table.
 	KeepChanges bool
+	// MemoryBudget bounds, in bytes, the decoded changes a run holds in
+	// memory: once they pass half of it, the run spills them to SpillDir,
+	// partitioned by primary key, and deduplicates them partition by
+	// partition (see the package doc). 0 means no bound.
+	MemoryBudget int64
+	// SpillDir is where a spilling run creates its temporary folder;
+	// os.TempDir() (TMPDIR) when empty.
+	SpillDir string
 }
 
 // Result is what one Run did.
@@ -53,6 +61,11 @@ type Result struct {
 	Stats    table.ApplyStats `json:"stats"`
 	Attempts int              `json:"attempts"`
 	UpToDate bool             `json:"up_to_date"` // nothing was pending
+	// SpilledRows and SpilledBytes say how many change rows the run
+	// spilled to local disk, in how many bytes (compressed); 0 when its
+	// changes fit its memory budget.
+	SpilledRows  int64 `json:"spilled_rows"`
+	SpilledBytes int64 `json:"spilled_bytes"`
 	// Warnings are problems that did not fail the run: maintenance after
 	// the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
@@ -150,6 +163,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			}
 			res.Files, res.Ignored, res.Changes, res.Keys, res.Bytes = len(p.files), p.ignored, p.nchanges, p.keys, p.bytes
 			res.Skipped = p.skipped
+			res.SpilledRows, res.SpilledBytes = p.spilledRows, p.spilledBytes
 			if len(p.files) == 0 {
 				res.UpToDate = true
 				res.Bookmark = cur

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
-	"github.com/lakemerge/lakemerge/merge/dedupe"
 )
 
 // prepared is the decoded, deduplicated change set planned from one
@@ -31,6 +31,8 @@ type prepared struct {
 	bytes          int64
 	cols           []change.Column // user columns of the change set
 	truncateBefore []byte
+	spilledRows    int64             // change rows spilled to disk; 0 when none
+	spilledBytes   int64             // bytes they took there
 	changes        arrow.RecordBatch // latest change per key; nil when no rows
 }
 
@@ -76,22 +78,32 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		return p, nil
 	}
 
-	var batches []arrow.RecordBatch
-	defer func() {
-		for _, b := range batches {
-			if b != nil {
-				b.Release()
-			}
-		}
-	}()
+	in := &intake{t: t, cols: slices.Clone(t.Columns)}
+	for _, f := range p.files {
+		in.rawBytes += f.Size
+	}
+	defer in.release()
 	// Files are decoded concurrently (decoding is CPU-bound) and absorbed
 	// in apply order; the first error in that order is the one reported,
 	// whichever worker met it first.
-	decoded := t.decodeAll(ctx, p.files, gen)
+	queue, decoded := t.decodeAll(ctx, p.files, gen)
 	var firstErr error
 	for i, f := range p.files {
-		d := <-decoded[i]
-		batches = append(batches, d.batches...)
+		d := decoded[i]
+		for b, ok := queue.next(i); ok; b, ok = queue.next(i) {
+			if firstErr == nil && ctx.Err() != nil {
+				// Interrupted: stop taking changes (the decoders stop
+				// too); the spill folder goes with in.release.
+				firstErr = ctx.Err()
+			}
+			if firstErr != nil {
+				b.Release()
+				continue
+			}
+			if err := in.add(b); err != nil {
+				firstErr = err
+			}
+		}
 		if firstErr != nil {
 			continue
 		}
@@ -111,49 +123,13 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
-
-	// Bring every batch to one schema, then keep the latest change per key.
-	cols, err := changeColumns(t.Columns, batches)
+	p.cols = in.cols
+	latest, st, err := in.latest(p.truncateBefore)
 	if err != nil {
 		return nil, err
 	}
-	p.cols = cols
-	conformed := make([]arrow.RecordBatch, 0, len(batches))
-	releaseConformed := func() {
-		for _, b := range conformed {
-			b.Release()
-		}
-		conformed = nil
-	}
-	defer releaseConformed()
-	withKeep := slices.ContainsFunc(batches, hasKeep)
-	withTS := t.KeepChanges && slices.ContainsFunc(batches, hasTS)
-	for i, b := range batches {
-		c, err := conform(t.Mem, b, cols, withKeep, withTS)
-		if err != nil {
-			return nil, err
-		}
-		conformed = append(conformed, c)
-		// The conformed batch holds what it needs of b.
-		b.Release()
-		batches[i] = nil
-	}
-	batches = nil
-	// Consume releases the conformed batches column by column as it
-	// builds the result.
-	latest, st, err := dedupe.Consume(t.Mem, conformed, t.Keys)
-	conformed = nil
-	if err != nil {
-		return nil, err
-	}
-	if p.truncateBefore != nil && latest != nil {
-		// Changes older than a truncate are gone with it.
-		kept, err := dropOlder(t.Mem, latest, p.truncateBefore)
-		latest.Release()
-		if err != nil {
-			return nil, err
-		}
-		latest = kept
+	if in.sp != nil {
+		p.spilledRows, p.spilledBytes = in.sp.rows, in.sp.bytes
 	}
 	p.changes, p.nchanges, p.keys = latest, st.In, 0
 	if latest != nil {
@@ -161,6 +137,17 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	t.emit(Event{Kind: EventDeduped, Rows: st.In, Keys: st.Out})
 	return p, nil
+}
+
+// spillParts is the number of partitions a spilling run splits its
+// changes into: enough that each holds about a quarter of the budget,
+// taking the decoded changes to be twice the size of the raw files, but
+// no more than one per MiB of raw files (smaller partitions cost more in
+// files than they save), within minSpillParts..maxSpillParts.
+func spillParts(rawBytes, budget int64) int {
+	per := max(budget/4, 1)
+	n := min((2*rawBytes+per-1)/per, rawBytes>>20)
+	return int(min(max(n, minSpillParts), maxSpillParts))
 }
 
 // reload reports whether the pending files start a new load generation.
@@ -189,9 +176,9 @@ func (t *Table) reload(base bookmarks.Bookmark, fresh, changed []bookmarks.Entry
 	})
 }
 
-// decodedFile is what decoding one file gave.
+// decodedFile is what decoding one file gave, besides its batches; set
+// before decodeQueue.finish.
 type decodedFile struct {
-	batches []arrow.RecordBatch
 	rows    int64
 	truncs  [][]byte
 	skipped int64
@@ -199,16 +186,91 @@ type decodedFile struct {
 	err     error
 }
 
-// decodeAll decodes files on up to GOMAXPROCS workers, starting them in
-// order; the i-th channel delivers the i-th file. Every channel delivers
-// exactly once, also after an error (later files are still decoded, so
-// the error reported does not depend on timing).
-func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) []chan decodedFile {
-	out := make([]chan decodedFile, len(files))
-	for i := range out {
-		out[i] = make(chan decodedFile, 1)
+// decodeQueue holds the batches of a run's files between their decoders
+// and the run, which takes them file by file in apply order (next). The
+// decoder of a later file waits (push) while the batches queued and not
+// taken yet reach limit (0: no limit); the decoder of the file being taken
+// never waits, so the run always progresses.
+type decodeQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	batches [][]arrow.RecordBatch // per file, not taken yet
+	done    []bool
+	queued  int64 // bytes in batches
+	limit   int64
+	current int // the file being taken
+}
+
+func newDecodeQueue(files int, limit int64) *decodeQueue {
+	q := &decodeQueue{batches: make([][]arrow.RecordBatch, files), done: make([]bool, files), limit: limit}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// push queues b of file i.
+func (q *decodeQueue) push(i int, b arrow.RecordBatch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.limit > 0 && q.queued >= q.limit && i != q.current {
+		q.cond.Wait()
 	}
+	q.batches[i] = append(q.batches[i], b)
+	q.queued += recordBytes(b)
+	q.cond.Broadcast()
+}
+
+// finish says that no batch of file i follows.
+func (q *decodeQueue) finish(i int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.done[i] = true
+	q.cond.Broadcast()
+}
+
+// next returns the next batch of file i, waiting for it; false after its
+// last. Files are taken in order: taking from i lets i's decoder past the
+// limit.
+func (q *decodeQueue) next(i int) (arrow.RecordBatch, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.current != i {
+		q.current = i
+		q.cond.Broadcast()
+	}
+	for len(q.batches[i]) == 0 && !q.done[i] {
+		q.cond.Wait()
+	}
+	if len(q.batches[i]) == 0 {
+		return nil, false
+	}
+	b := q.batches[i][0]
+	q.batches[i][0] = nil
+	q.batches[i] = q.batches[i][1:]
+	q.queued -= recordBytes(b)
+	q.cond.Broadcast()
+	return b, true
+}
+
+// decodeAll decodes files on up to GOMAXPROCS workers, starting them in
+// order: their batches go to the queue, the rest of what each file gave to
+// its decodedFile (complete once the queue's next says the file has no
+// more batches). With a memory budget, the batches decoded ahead of the
+// file being taken hold at most a quarter of it (a run then holds about
+// half its budget in changes and a quarter in batches decoded ahead). The
+// caller must take every file's batches in order, also after an error:
+// later files are still decoded, so the error reported does not depend on
+// timing.
+func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint32) (*decodeQueue, []*decodedFile) {
 	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var ahead int64
+	if t.MemoryBudget > 0 {
+		ahead = max(t.MemoryBudget/4, 1)
+	}
+	q := newDecodeQueue(len(files), ahead)
+	out := make([]*decodedFile, len(files))
+	for i := range out {
+		out[i] = &decodedFile{}
+	}
 	next := make(chan int)
 	go func() {
 		for i := range files {
@@ -219,30 +281,35 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 	for range workers {
 		go func() {
 			for i := range next {
-				out[i] <- t.decode(ctx, files[i], gen)
+				t.decode(ctx, files[i], gen, out[i], func(b arrow.RecordBatch) { q.push(i, b) })
+				q.finish(i)
 			}
 		}()
 	}
-	return out
+	return q, out
 }
 
-// decode reads one file into batches, checking that no key is null, with
-// the _seq of the truncate events it holds. On error, the batches read so
-// far are returned too (the caller releases them).
-func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) (d decodedFile) {
+// decode reads one file, handing each batch to emit after checking that
+// no key is null, and fills d: rows, the _seq of the truncate events it
+// holds, skipped events, source time, or the error.
+func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *decodedFile, emit func(arrow.RecordBatch)) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
 		d.err = fmt.Errorf("open %s: %w", f.Key, err)
-		return d
+		return
 	}
 	defer rc.Close()
 	br, err := t.Format.Open(ctx, rc, f.Key, gen, t.Mem)
 	if err != nil {
 		d.err = fmt.Errorf("decode %s: %w", f.Key, err)
-		return d
+		return
 	}
 	defer br.Close()
 	for {
+		if err := ctx.Err(); err != nil {
+			d.err = fmt.Errorf("decode %s: %w", f.Key, err)
+			return
+		}
 		b, err := br.Next()
 		if errors.Is(err, io.EOF) {
 			if tr, ok := br.(Truncator); ok {
@@ -254,41 +321,29 @@ func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32) (d de
 			if st, ok := br.(SourceTimer); ok {
 				d.srcTime = st.SourceTime()
 			}
-			return d
+			return
 		}
 		if err != nil {
 			d.err = fmt.Errorf("decode %s: %w", f.Key, err)
-			return d
+			return
 		}
-		d.batches = append(d.batches, b)
 		enc, err := change.NewKeyEncoder(b, t.Keys)
 		if err != nil {
+			b.Release()
 			d.err = &change.MalformedError{File: f.Key, Reason: err.Error()}
-			return d
+			return
 		}
 		for r := 0; r < int(b.NumRows()); r++ {
 			if enc.HasNull(r) {
+				b.Release()
 				d.err = &change.MalformedError{File: f.Key,
 					Reason: fmt.Sprintf("record %d: primary key (%v) has a null value", d.rows+int64(r)+1, t.Keys)}
-				return d
+				return
 			}
 		}
 		d.rows += b.NumRows()
+		emit(b)
 	}
-}
-
-// changeColumns is the union of the configured columns and the columns of
-// every batch, widened where types grew: configured columns first in their
-// order, then new columns in order of appearance.
-func changeColumns(configured []change.Column, batches []arrow.RecordBatch) ([]change.Column, error) {
-	cols := slices.Clone(configured)
-	for _, b := range batches {
-		var err error
-		if cols, err = change.ExtendColumns(cols, change.UserColumns(b.Schema())); err != nil {
-			return nil, err
-		}
-	}
-	return cols, nil
 }
 
 // unionColumns extends the table's columns with the change set's: existing

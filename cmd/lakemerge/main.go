@@ -48,7 +48,7 @@ var errTablesFailed = errors.New("some tables failed")
 
 func main() {
 	wire.RegisterFileIO()
-	setMemoryLimit([]string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"})
+	setMemoryLimit(cgroupFiles())
 	setGCPercent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -1,11 +1,71 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 )
+
+// cgroupFiles are where a container's memory limit is: cgroup v2, then v1.
+func cgroupFiles() []string {
+	return []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+}
+
+// budgetPercent is the share of the container's (else the machine's)
+// memory a table's run may hold when the job file sets no memory_mb.
+const budgetPercent = 60
+
+// Where a memory budget comes from (the summary's memory_budget_from).
+const (
+	budgetFromJob       = "job file"
+	budgetFromContainer = "container limit"
+	budgetFromMachine   = "machine memory"
+	budgetFromNone      = "none"
+)
+
+// memoryBudget is one table run's memory budget in bytes (merge spills
+// past half of it) and where it comes from: memory_mb of the job file
+// when set (jobMB > 0); else budgetPercent of the cgroup memory limit
+// (cgroup files, see cgroupLimit); else of MemTotal in meminfo
+// (/proc/meminfo); else 0, no bound.
+func memoryBudget(jobMB int, cgroup []string, meminfo string) (int64, string) {
+	if jobMB > 0 {
+		return int64(jobMB) << 20, budgetFromJob
+	}
+	if limit := cgroupLimit(cgroup); limit > 0 {
+		return limit / 100 * budgetPercent, budgetFromContainer
+	}
+	if total := memTotal(meminfo); total > 0 {
+		return total / 100 * budgetPercent, budgetFromMachine
+	}
+	return 0, budgetFromNone
+}
+
+// memTotal reads MemTotal of a /proc/meminfo file in bytes; 0 when it
+// cannot.
+func memTotal(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
+		if !ok {
+			continue
+		}
+		num, unit, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || v <= 0 || unit != "kB" {
+			return 0
+		}
+		return v << 10
+	}
+	return 0
+}
 
 // setMemoryLimit (with files: cgroup v2 "/sys/fs/cgroup/memory.max", then
 // v1 "/sys/fs/cgroup/memory/memory.limit_in_bytes") gives the Go runtime a soft memory limit of 80% of the

@@ -59,3 +59,40 @@ func TestGCPercent(t *testing.T) {
 		t.Fatalf("GOGC set, but set %d", got)
 	}
 }
+
+// TestMemoryBudget: memory_mb wins; else 60% of the cgroup limit; else
+// 60% of the machine's MemTotal; else none.
+func TestMemoryBudget(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	limit := write("memory.max", "4294967296\n")
+	unlimited := write("max", "max\n")
+	meminfo := write("meminfo", "MemTotal:       24576000 kB\nMemFree:        1000 kB\n")
+	badinfo := write("badinfo", "MemFree:        1000 kB\n")
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		jobMB   int
+		cgroup  []string
+		meminfo string
+		want    int64
+		from    string
+	}{
+		{256, []string{limit}, meminfo, 256 << 20, budgetFromJob},
+		{0, []string{limit}, meminfo, 4294967296 / 100 * 60, budgetFromContainer},
+		{0, []string{unlimited}, meminfo, 24576000 << 10 / 100 * 60, budgetFromMachine},
+		{0, []string{missing}, meminfo, 24576000 << 10 / 100 * 60, budgetFromMachine},
+		{0, []string{unlimited}, badinfo, 0, budgetFromNone},
+		{0, nil, missing, 0, budgetFromNone},
+	} {
+		got, from := memoryBudget(tc.jobMB, tc.cgroup, tc.meminfo)
+		if got != tc.want || from != tc.from {
+			t.Errorf("memoryBudget(%d, %v, %s) = %d, %q; want %d, %q", tc.jobMB, tc.cgroup, tc.meminfo, got, from, tc.want, tc.from)
+		}
+	}
+}

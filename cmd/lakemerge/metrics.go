@@ -91,6 +91,9 @@ func (r *recorder) event(e merge.Event) {
 		if e.SourceTime.After(c.newest) {
 			c.newest = e.SourceTime
 		}
+	case merge.EventSpilled:
+		// Writing the last spill files is part of reading.
+		ended, next = phaseRead, phaseDedupe
 	case merge.EventDeduped:
 		ended, next = phaseDedupe, phaseWrite
 	case merge.EventCommitAttempt:

@@ -81,6 +81,12 @@ func (o *observer) event(e merge.Event) {
 				"table", e.Table, "file", e.File, "skipped", e.Skipped)
 		}
 		o.bar(e.Table, func(b *progressbar.ProgressBar) { _ = b.Add(1) })
+	case merge.EventSpilling:
+		o.log.Info("decoded changes pass half the memory budget: spilling them to local disk",
+			"table", e.Table, "held_bytes", e.Bytes)
+	case merge.EventSpilled:
+		o.log.Info("changes spilled; deduplicating partition by partition",
+			"table", e.Table, "rows", e.Rows, "bytes", e.Bytes, "partitions", e.Files)
 	case merge.EventDeduped:
 		o.log.Info("changes deduplicated", "table", e.Table, "changes", e.Rows, "keys", e.Keys)
 	case merge.EventGeneration:

@@ -34,6 +34,12 @@ type plan struct {
 	// lakemerge run --config <config> --table <item.table_arg>.
 	Config     string `json:"config"`
 	GroupBytes int64  `json:"group_bytes"`
+	// MemoryBudgetMB is each table run's memory budget and
+	// MemoryBudgetFrom where it comes from, as run would take them; a
+	// table whose changes do not fit spills them to SpillDir.
+	MemoryBudgetMB   int64  `json:"memory_budget_mb"`
+	MemoryBudgetFrom string `json:"memory_budget_from"`
+	SpillDir         string `json:"spill_dir"`
 	// Counts over the tables of the job file (or --table).
 	TablesTotal    int   `json:"tables_total"`
 	TablesPending  int   `json:"tables_pending"`    // with pending change files
@@ -111,6 +117,8 @@ or job-file error.`,
 				return err
 			}
 			p.Config = cfgPath
+			budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
+			p.MemoryBudgetMB, p.MemoryBudgetFrom, p.SpillDir = budget>>20, from, spillDirOf(job)
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)
 			enc.SetIndent("", "  ")
@@ -326,6 +334,8 @@ func printPlan(w io.Writer, p plan) error {
 	}
 	fmt.Fprintf(w, "\n%d tables: %d with pending files, %d up to date, %d could not be planned.\n",
 		p.TablesTotal, p.TablesPending, p.TablesUpToDate, p.TablesFailed)
+	fmt.Fprintf(w, "memory budget per table run: %d MiB (%s); changes that do not fit spill to %s\n",
+		p.MemoryBudgetMB, p.MemoryBudgetFrom, p.SpillDir)
 	for i, it := range p.Items {
 		fmt.Fprintf(w, "item %d: lakemerge run --config %s --table %s   (%d files, %s)\n",
 			i+1, p.Config, it.TableArg, it.PendingFiles, humanize.IBytes(uint64(it.PendingBytes)))

@@ -315,6 +315,7 @@ func TestPrintPlan(t *testing.T) {
 	old := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	p := plan{
 		Config: "ssm:/lakemerge/job", TablesTotal: 4, TablesPending: 2, TablesUpToDate: 1, TablesFailed: 1,
+		MemoryBudgetMB: 2457, MemoryBudgetFrom: budgetFromContainer, SpillDir: "/tmp",
 		Tables: []planTable{
 			{Table: "orders", Target: "base.orders", PendingFiles: 12, PendingBytes: 3 << 20, OldestPending: &old, OldestPendingAgeS: 5400},
 			{Table: "customers", Target: "base.customers", PendingFiles: 1, PendingBytes: 2048, OldestPending: &old, OldestPendingAgeS: 60},

@@ -200,9 +200,15 @@ type summary struct {
 	// Interrupted is set when SIGINT or SIGTERM stopped the run: the table
 	// that was running and those not started yet have an error saying so,
 	// and commit nothing (a commit that had already landed stays).
-	Interrupted bool          `json:"interrupted,omitempty"`
-	DurationMS  int64         `json:"duration_ms"`
-	Tables      []tableResult `json:"tables"`
+	Interrupted bool  `json:"interrupted,omitempty"`
+	DurationMS  int64 `json:"duration_ms"`
+	// MemoryBudgetMB is each table run's memory budget (memory_mb, see
+	// memoryBudget; 0 for none) and MemoryBudgetFrom where it comes from;
+	// a table's spilled_rows and spilled_bytes say whether its run
+	// spilled.
+	MemoryBudgetMB   int64         `json:"memory_budget_mb"`
+	MemoryBudgetFrom string        `json:"memory_budget_from"`
+	Tables           []tableResult `json:"tables"`
 }
 
 type tableResult struct {
@@ -223,6 +229,14 @@ type tableResult struct {
 	Maintenance *table.MaintenanceStats `json:"maintenance,omitempty"`
 	TableFiles  *table.FileStats        `json:"table_files,omitempty"`
 	durationMS  int64
+}
+
+// spillDirOf is where spilling runs put their temporary folders.
+func spillDirOf(job *config.Job) string {
+	if job.SpillDir != "" {
+		return job.SpillDir
+	}
+	return os.TempDir()
 }
 
 // errInterrupted is the error of a run that a signal stopped.
@@ -307,6 +321,12 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	}
 	defer w.Close()
 	sum := summary{OK: true}
+	budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
+	sum.MemoryBudgetMB, sum.MemoryBudgetFrom = budget>>20, from
+	for _, t := range w.Tables {
+		t.Merge.MemoryBudget, t.Merge.SpillDir = budget, job.SpillDir
+	}
+	log.Info("memory budget", "budget_mb", budget>>20, "from", from, "spill_dir", spillDirOf(job))
 	for _, t := range w.Tables {
 		if ctx.Err() != nil {
 			sum.OK, sum.Interrupted = false, true

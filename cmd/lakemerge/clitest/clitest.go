@@ -69,6 +69,9 @@ func Binary(tb testing.TB) string {
 type Result struct {
 	Stdout, Stderr string
 	Code           int // exit code; -1 if it died of a signal it did not handle
+	// MaxRSS is the process's peak resident set size in bytes (Linux
+	// getrusage ru_maxrss); 0 when the system does not tell.
+	MaxRSS int64
 }
 
 // String renders the result for test failure messages.
@@ -193,6 +196,11 @@ func (p *Proc) Wait(tb testing.TB) Result {
 	res := Result{Stdout: p.stdout.String(), Stderr: p.stderr.String()}
 	if p.copied != nil {
 		res.Stdout = strings.ReplaceAll(res.Stdout, "\r\n", "\n")
+	}
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			res.MaxRSS = int64(ru.Maxrss) << 10 // KiB on Linux
+		}
 	}
 	var ee *exec.ExitError
 	switch {

@@ -1,0 +1,377 @@
+package merge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/change"
+)
+
+// ErrSpillDiskFull is matched by the error of a run whose spill folder ran
+// out of space.
+var ErrSpillDiskFull = errors.New("spill folder is full")
+
+// Spill partition counts (see spillParts). Each open partition holds a
+// small write buffer.
+const (
+	minSpillParts = 4
+	maxSpillParts = 512
+	// spillBufBytes is each partition file's write buffer.
+	spillBufBytes = 32 << 10
+)
+
+// spiller holds a run's decoded changes in files under one temporary
+// folder, partitioned by a hash of the primary key, so that every change
+// of a key is in the same partition, in the order it was added (apply
+// order). Batches are staged in memory up to flushBytes, then split into
+// partitions and appended to each partition's file as Arrow IPC streams
+// with LZ4 frame compression (a new file whenever the batches' schema
+// changes). Each open partition file has its own compressor; LZ4 is the
+// IPC codec with the smaller per-writer state and the faster one. close
+// removes the folder, whatever happened before.
+type spiller struct {
+	mem        memory.Allocator
+	keys       []string
+	dir        string
+	seed       maphash.Seed
+	parts      []*spillPart
+	flushBytes int64
+
+	staged      []arrow.RecordBatch // one schema
+	stagedBytes int64
+
+	rows, bytes int64 // rows spilled, bytes written
+}
+
+// spillPart is one partition: its files in order, the open one last.
+type spillPart struct {
+	files []string
+	f     *os.File
+	bw    *bufio.Writer
+	cw    *countWriter
+	w     *ipc.Writer
+	sch   *arrow.Schema
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// newSpiller creates a spill folder under dir (os.TempDir() when empty)
+// with nparts partitions; batches are flushed to disk flushBytes at a time.
+func newSpiller(mem memory.Allocator, keys []string, dir string, nparts int, flushBytes int64) (*spiller, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	d, err := os.MkdirTemp(dir, "lakemerge-spill-")
+	if err != nil {
+		return nil, fmt.Errorf("create spill folder: %w", spillErr(dir, err))
+	}
+	s := &spiller{mem: mem, keys: keys, dir: d, seed: maphash.MakeSeed(), flushBytes: flushBytes}
+	for range nparts {
+		s.parts = append(s.parts, &spillPart{})
+	}
+	return s, nil
+}
+
+// spillErr marks an out-of-space error so that it says what to do.
+func spillErr(dir string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %s: free space there, point spill_dir (or TMPDIR) at a larger disk, or raise memory_mb: %w",
+			ErrSpillDiskFull, dir, err)
+	}
+	return err
+}
+
+// add takes b (the spiller releases it) and spills it once enough is
+// staged.
+func (s *spiller) add(b arrow.RecordBatch) error {
+	if len(s.staged) > 0 && !s.staged[0].Schema().Equal(b.Schema()) {
+		if err := s.flush(); err != nil {
+			b.Release()
+			return err
+		}
+	}
+	s.staged = append(s.staged, b)
+	s.stagedBytes += recordBytes(b)
+	if s.stagedBytes >= s.flushBytes {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush writes the staged batches to their partitions: it orders their
+// rows by partition (stable, so each partition keeps apply order) and
+// appends each partition's slice.
+func (s *spiller) flush() error {
+	staged := s.staged
+	s.staged, s.stagedBytes = nil, 0
+	defer func() {
+		for _, b := range staged {
+			b.Release()
+		}
+	}()
+	if len(staged) == 0 {
+		return nil
+	}
+	// Partition of every row, then the rows grouped by partition.
+	counts := make([]int64, len(s.parts)+1)
+	var total int64
+	var parts []int32
+	var key []byte
+	for _, b := range staged {
+		enc, err := change.NewKeyEncoder(b, s.keys)
+		if err != nil {
+			return fmt.Errorf("spill changes: %w", err)
+		}
+		for r := range int(b.NumRows()) {
+			key = enc.Append(key[:0], r)
+			p := int32(maphash.Bytes(s.seed, key) % uint64(len(s.parts)))
+			parts = append(parts, p)
+			counts[p+1]++
+		}
+		total += b.NumRows()
+	}
+	if total == 0 {
+		return nil
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	start := append([]int64(nil), counts...)
+	idx := make([]int64, total)
+	for r, p := range parts {
+		idx[counts[p]] = int64(r)
+		counts[p]++
+	}
+	rec, err := takeConcat(s.mem, staged, idx)
+	if err != nil {
+		return fmt.Errorf("spill changes: %w", err)
+	}
+	defer rec.Release()
+	for p, part := range s.parts {
+		lo, hi := start[p], start[p+1]
+		if lo == hi {
+			continue
+		}
+		slice := rec.NewSlice(lo, hi)
+		err := s.write(p, part, slice)
+		slice.Release()
+		if err != nil {
+			return err
+		}
+	}
+	s.rows += total
+	return nil
+}
+
+// takeConcat concatenates batches (one schema) and takes the rows idx.
+func takeConcat(mem memory.Allocator, batches []arrow.RecordBatch, idx []int64) (arrow.RecordBatch, error) {
+	sch := batches[0].Schema()
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues(idx, nil)
+	indices := ib.NewArray()
+	ib.Release()
+	defer indices.Release()
+	ctx := compute.WithAllocator(context.Background(), mem)
+	cols := make([]arrow.Array, 0, sch.NumFields())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for c := range sch.NumFields() {
+		parts := make([]arrow.Array, len(batches))
+		for i, b := range batches {
+			parts[i] = b.Column(c)
+		}
+		whole := parts[0]
+		whole.Retain()
+		if len(parts) > 1 {
+			whole.Release()
+			var err error
+			if whole, err = array.Concatenate(parts, mem); err != nil {
+				return nil, fmt.Errorf("concatenate %s: %w", sch.Field(c).Name, err)
+			}
+		}
+		taken, err := compute.TakeArray(ctx, whole, indices)
+		whole.Release()
+		if err != nil {
+			return nil, fmt.Errorf("take %s: %w", sch.Field(c).Name, err)
+		}
+		cols = append(cols, taken)
+	}
+	return array.NewRecordBatch(sch, cols, int64(len(idx))), nil
+}
+
+// write appends rec to partition p, starting a new file when its schema
+// differs from the open file's.
+func (s *spiller) write(p int, part *spillPart, rec arrow.RecordBatch) error {
+	if part.w != nil && !part.sch.Equal(rec.Schema()) {
+		if err := s.closePart(part); err != nil {
+			return err
+		}
+	}
+	if part.w == nil {
+		name := filepath.Join(s.dir, fmt.Sprintf("p%04d-%04d.arrows", p, len(part.files)))
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("spill changes: %w", spillErr(s.dir, err))
+		}
+		part.f, part.files, part.sch = f, append(part.files, name), rec.Schema()
+		part.cw = &countWriter{w: f}
+		part.bw = bufio.NewWriterSize(part.cw, spillBufBytes)
+		part.w = ipc.NewWriter(part.bw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(s.mem), ipc.WithLZ4())
+	}
+	if err := part.w.Write(rec); err != nil {
+		return fmt.Errorf("spill changes to %s: %w", part.f.Name(), spillErr(s.dir, err))
+	}
+	return nil
+}
+
+// closePart finishes the open file of part.
+func (s *spiller) closePart(part *spillPart) error {
+	if part.w == nil {
+		return nil
+	}
+	err := part.w.Close()
+	if err == nil {
+		err = part.bw.Flush()
+	}
+	if cerr := part.f.Close(); err == nil {
+		err = cerr
+	}
+	s.bytes += part.cw.n
+	name := part.f.Name()
+	part.w, part.bw, part.cw, part.f, part.sch = nil, nil, nil, nil, nil
+	if err != nil {
+		return fmt.Errorf("spill changes to %s: %w", name, spillErr(s.dir, err))
+	}
+	return nil
+}
+
+// finish writes what is staged and closes every partition's file.
+func (s *spiller) finish() error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	for _, part := range s.parts {
+		if err := s.closePart(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read returns the batches of partition p in the order they were added,
+// and removes its files; the caller releases the batches.
+func (s *spiller) read(p int) (out []arrow.RecordBatch, err error) {
+	defer func() {
+		if err != nil {
+			for _, b := range out {
+				b.Release()
+			}
+			out = nil
+		}
+	}()
+	for _, name := range s.parts[p].files {
+		if err := readSpillFile(s.mem, name, &out); err != nil {
+			return out, err
+		}
+		if err := os.Remove(name); err != nil {
+			return out, fmt.Errorf("remove spilled changes: %w", err)
+		}
+	}
+	s.parts[p].files = nil
+	return out, nil
+}
+
+// readSpillFile appends the batches of one spill file to out.
+func readSpillFile(mem memory.Allocator, name string, out *[]arrow.RecordBatch) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("read spilled changes: %w", err)
+	}
+	defer f.Close()
+	r, err := ipc.NewReader(bufio.NewReaderSize(f, spillBufBytes), ipc.WithAllocator(mem))
+	if err != nil {
+		return fmt.Errorf("read spilled changes %s: %w", name, err)
+	}
+	defer r.Release()
+	for r.Next() {
+		rec := r.RecordBatch()
+		rec.Retain()
+		*out = append(*out, rec)
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("read spilled changes %s: %w", name, err)
+	}
+	return nil
+}
+
+// close releases what is staged, closes the open files and removes the
+// spill folder.
+func (s *spiller) close() error {
+	for _, b := range s.staged {
+		b.Release()
+	}
+	s.staged = nil
+	for _, part := range s.parts {
+		if part.w != nil {
+			part.w.Close()
+			part.f.Close()
+			part.w = nil
+		}
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		return fmt.Errorf("remove spill folder: %w", err)
+	}
+	return nil
+}
+
+// recordBytes is the size of the buffers of rec (a slice counts its
+// buffers whole).
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataBytes(c.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if d.DataType().ID() == arrow.DICTIONARY {
+		n += dataBytes(d.Dictionary())
+	}
+	return n
+}
