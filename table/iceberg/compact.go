@@ -158,9 +158,10 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 // position-delete files. The table properties (bookmark, tombstones) are
 // not touched: the new metadata carries them forward unchanged.
 //
-// The commit is a compare-and-swap on the snapshot tbl holds: a run that
-// committed since (deleting rows of these files, or adding rows) makes it
-// fail with table.ErrConflict and nothing is committed, so a rewrite never
+// The commit is a compare-and-swap on the snapshot tbl holds (commitOn,
+// never iceberg-go's refresh-and-replay): a run that committed a snapshot
+// since (deleting rows of these files, or adding rows) makes it fail with
+// table.ErrConflict and nothing is committed, so a rewrite never
 // brings back a row deleted after it read the files, nor drops a row added
 // after. A run that began before the rewrite and commits after it fails
 // its own compare-and-swap and applies its changes again to the rewritten
@@ -233,11 +234,14 @@ func (t *Table) compactBucket(ctx context.Context, tbl *icetable.Table, b bucket
 	if err := rw.Commit(ctx); err != nil {
 		return fail(table.BeforeCommit, fmt.Errorf("stage rewrite: %w", err))
 	}
-	// A table with an error means the catalog accepted the rewrite and a
-	// step after it failed (deleting metadata files past the log's
-	// length): the rewrite stands, Vacuum deletes what is left.
-	landed, err := tx.Commit(ctx)
-	if err != nil && landed == nil {
+	// The rewrite lands on the snapshot it was planned on only (commitOn);
+	// the properties are not asserted: the rewrite does not set them, so
+	// the catalog carries forward whatever a run committed meanwhile
+	// without a snapshot. An error after the commit (deleting metadata
+	// files past the log's length) leaves the rewrite standing; Vacuum
+	// deletes what is left.
+	landed, _, err := t.commitOn(ctx, tbl, tx, stateOf(tbl))
+	if err != nil {
 		return fail(table.InCommit, err)
 	}
 	st.Compactions = 1

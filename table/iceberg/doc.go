@@ -29,6 +29,22 @@
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,
 // so metadata.json does not grow by a bookmark per snapshot.
 //
+// Concurrency: every commit this package makes lands only on the state it
+// was planned on (commitOn, commit.go). It goes to the catalog once, with
+// a requirement (plannedState) that the main branch still references the
+// snapshot planned on and, for commits that set the bookmark or tombstone
+// properties (a run's, tombstone pruning's), that both properties still
+// hold the values read when the plan began. Both catalogs (the SQL catalog,
+// Glue) apply a commit's updates to the metadata current when it arrives
+// and check only its requirements, and a run whose changes wrote no file
+// moves only those properties; without the requirement two such commits
+// would both land and the later one would replace the earlier one's
+// bookmark or tombstones. iceberg-go's Transaction.Commit is not used for
+// data or property commits: its retry rebuilds a staged snapshot on a
+// newer head and sends it again, where lakemerge plans again instead.
+// Compaction and snapshot expiry set no property, so they carry forward
+// what a run committed meanwhile.
+//
 // Before every commit, Commit verifies it against the plan (Txn.verify):
 // the rows of the new data files equal the inserts and updates planned, the
 // positions of the new delete files equal the stored rows planned to go,

@@ -144,8 +144,11 @@ func expirable(tbl *icetable.Table, p table.Policy, now time.Time) []int64 {
 }
 
 // expire removes the snapshots p expires from the table's metadata, in
-// one catalog commit, and returns how many it removed. Files are not
-// deleted here (Maintain's Vacuum does, once older than p.OrphanAge).
+// one catalog commit that lands only on the snapshot it was planned on
+// (commitOn; it sets no property, so a run's property-only commit
+// meanwhile is carried forward), and returns how many it removed. Files
+// are not deleted here (Maintain's Vacuum does, once older than
+// p.OrphanAge).
 func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		tbl, err := t.Load(ctx)
@@ -158,15 +161,19 @@ func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 			icetable.WithPostCommit(false)); err != nil {
 			return 0, fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err)
 		}
-		landed, err := tx.Commit(ctx)
-		if err != nil && landed == nil {
+		landed, after, err := t.commitOn(ctx, tbl, tx, stateOf(tbl))
+		if err != nil {
 			err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err))
 			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
 				continue
 			}
 			return 0, err
 		}
-		return int64(before - len(landed.Metadata().Snapshots())), nil
+		n := int64(before - len(landed.Metadata().Snapshots()))
+		if after != nil {
+			return n, fmt.Errorf("after expiring snapshots of %s: %w", t.fullName(), after)
+		}
+		return n, nil
 	}
 }
 
@@ -175,12 +182,12 @@ func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 // edits), and commits the new tombstone reference alone. It returns how
 // many it dropped.
 //
-// The commit goes to the catalog with a requirement that the bookmark and
-// tombstone properties are still the ones the pruned set was read from
-// (propertiesUnchanged): iceberg-go's catalogs apply a commit to the
-// table's current metadata and check only its requirements, and a run
-// that deleted keys with no live row changes the tombstones without a
-// new snapshot; without it, this commit could drop that run's tombstones.
+// The commit lands only on the state the pruned set was read from
+// (commitOn: the main branch, the bookmark and tombstone properties):
+// iceberg-go's catalogs apply a commit to the table's current metadata and
+// check only its requirements, and a run that deleted keys with no live
+// row changes the tombstones without a new snapshot; without it, this
+// commit could drop that run's tombstones.
 func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		tbl, err := t.Load(ctx)
@@ -204,62 +211,26 @@ func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 		if err := x.verify(ctx); err != nil {
 			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
 		}
-		props := tbl.Properties()
-		var update icetable.Update
+		tx := tbl.NewTransaction()
 		if ref == "" {
-			update = icetable.NewRemovePropertiesUpdate([]string{TombstonesProperty})
+			err = tx.RemoveProperties([]string{TombstonesProperty})
 		} else {
-			update = icetable.NewSetPropertiesUpdate(ice.Properties{TombstonesProperty: ref})
+			err = tx.SetProperties(ice.Properties{TombstonesProperty: ref})
 		}
-		var snap *int64
-		if s := tbl.CurrentSnapshot(); s != nil {
-			id := s.SnapshotID
-			snap = &id
-		}
-		reqs := []icetable.Requirement{
-			icetable.AssertTableUUID(tbl.Metadata().TableUUID()),
-			icetable.AssertRefSnapshotID(icetable.MainBranch, snap),
-			propertiesUnchanged{BookmarkProperty: props[BookmarkProperty], TombstonesProperty: props[TombstonesProperty]},
-		}
-		_, _, err = t.cat.CommitTable(ctx, t.ident(), reqs, []icetable.Update{update})
 		if err != nil {
-			var moved *movedError
-			if errors.As(err, &moved) {
-				err = fmt.Errorf("%w: %w", table.ErrConflict, err)
-			} else {
-				err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", err)
-			}
+			return 0, fmt.Errorf("prune tombstones of %s: stage: %w", t.fullName(), err)
+		}
+		_, after, err := t.commitOn(ctx, tbl, tx, stateOf(tbl, BookmarkProperty, TombstonesProperty))
+		if err != nil {
+			err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", err)
 			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
 				continue
 			}
 			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
 		}
+		if after != nil {
+			return int64(tomb.Len() - kept.Len()), fmt.Errorf("after pruning tombstones of %s: %w", t.fullName(), after)
+		}
 		return int64(tomb.Len() - kept.Len()), nil
 	}
 }
-
-// propertiesUnchanged is a commit requirement: the table properties named
-// hold the values given ("" for absent). iceberg-go's SQL and Glue
-// catalogs check requirements against the current metadata in the process
-// that commits (a REST catalog would not know it).
-type propertiesUnchanged map[string]string
-
-func (r propertiesUnchanged) GetType() string { return "lakemerge-assert-properties" }
-
-func (r propertiesUnchanged) Validate(m icetable.Metadata) error {
-	if m == nil {
-		return &movedError{what: "the table is gone"}
-	}
-	for k, v := range r {
-		if m.Properties()[k] != v {
-			return &movedError{what: "property " + k + " changed"}
-		}
-	}
-	return nil
-}
-
-// movedError is a failed propertiesUnchanged: another commit changed the
-// table since it was read.
-type movedError struct{ what string }
-
-func (e *movedError) Error() string { return "table moved on: " + e.what }

@@ -118,7 +118,7 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 		}
 		return nil, err
 	}
-	x := &Txn{t: t, tbl: tbl}
+	x := &Txn{t: t, tbl: tbl, planned: stateOf(tbl, BookmarkProperty, TombstonesProperty)}
 	if tbl != nil {
 		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
 			return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", err)
