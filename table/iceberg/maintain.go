@@ -69,7 +69,13 @@ func (t *Table) Maintain(ctx context.Context, p table.Policy) (table.Maintenance
 			return st, err
 		}
 	}
-	if p.OrphanAge > 0 && (st.Compactions > 0 || st.VersionsExpired > 0 || st.TombstonesPruned > 0) {
+	// Files become unreferenced when snapshots expire; a compaction's
+	// rewritten files stay referenced by the snapshots kept, so after a
+	// compaction alone there is nothing new to delete, unless snapshots
+	// never expire (then only orphans of failed attempts are left).
+	// Vacuum reads the manifests of every kept snapshot: it runs only
+	// when it can find something.
+	if p.OrphanAge > 0 && (st.VersionsExpired > 0 || st.Compactions > 0 && !p.Expires()) {
 		vs, err := t.Vacuum(ctx, p.OrphanAge)
 		st.FilesDeleted, st.BytesDeleted = vs.FilesDeleted, vs.BytesDeleted
 		if err != nil {
@@ -87,13 +93,13 @@ func (t *Table) Due(ctx context.Context, p table.Policy) (bool, error) {
 	if err != nil || tbl == nil {
 		return false, err
 	}
-	if p.Expires() && len(expirable(tbl, p, time.Now())) > 0 {
+	if p.Expires() && expiryDue(tbl, p, time.Now()) {
 		return true, nil
 	}
 	if !p.Compacts() {
 		return false, nil
 	}
-	bs, _, err := buckets(ctx, tbl, p.SmallFileBytes)
+	bs, _, err := t.plan(ctx, tbl, p.SmallFileBytes)
 	if err != nil {
 		return false, fmt.Errorf("plan maintenance of %s: %w", t.fullName(), err)
 	}
@@ -112,7 +118,7 @@ func (t *Table) Files(ctx context.Context, smallBytes int64) (table.FileStats, e
 	if err != nil || tbl == nil {
 		return table.FileStats{}, err
 	}
-	_, fs, err := buckets(ctx, tbl, smallBytes)
+	_, fs, err := t.plan(ctx, tbl, smallBytes)
 	if err != nil {
 		return fs, fmt.Errorf("list files of %s: %w", t.fullName(), err)
 	}
@@ -141,6 +147,24 @@ func expirable(tbl *icetable.Table, p table.Policy, now time.Time) []int64 {
 		cur = tbl.SnapshotByID(*cur.ParentSnapshotID)
 	}
 	return out
+}
+
+// expirySlack is how far past p.KeepFor (as a fraction of it) the oldest
+// expirable snapshot must be before a run's pass expires: snapshots
+// expire in batches (every KeepFor/8: 3 hours for a 24-hour window),
+// not one per run, since each expiry is followed by a Vacuum that reads
+// the manifests of every kept snapshot.
+const expirySlack = 8
+
+// expiryDue reports whether the oldest snapshot p expires at now is
+// older than p.KeepFor + p.KeepFor/expirySlack.
+func expiryDue(tbl *icetable.Table, p table.Policy, now time.Time) bool {
+	ids := expirable(tbl, p, now)
+	if len(ids) == 0 {
+		return false
+	}
+	oldest := tbl.SnapshotByID(ids[len(ids)-1])
+	return oldest != nil && oldest.TimestampMs < now.Add(-p.KeepFor-p.KeepFor/expirySlack).UnixMilli()
 }
 
 // expire removes the snapshots p expires from the table's metadata, in
@@ -177,10 +201,21 @@ func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 	}
 }
 
+// pruneMin is the least share (1/pruneMin) of the tombstones that must be
+// past the horizon before a maintenance pass prunes them: pruning writes
+// a new tombstone file and commits, and a run that deletes keys prunes
+// in its own commit anyway.
+const pruneMin = 8
+
+// pruneDue reports whether pruning a set of have tombstones to kept is
+// worth a commit: at least one in pruneMin of them goes.
+func pruneDue(have, kept int) bool { return have > kept && (have-kept)*pruneMin >= have }
+
 // pruneTombstones drops the tombstones written longer ago than the
 // horizon, by the rule a run applies (table.Tombstones.Apply with no
-// edits), and commits the new tombstone reference alone. It returns how
-// many it dropped.
+// edits), and commits the new tombstone reference alone, when at least
+// one in pruneMin of them goes (pruneDue). It returns how many it
+// dropped.
 //
 // The commit lands only on the state the pruned set was read from
 // (commitOn: the main branch, the bookmark and tombstone properties):
@@ -200,7 +235,7 @@ func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 		}
 		at := t.now().UnixMicro()
 		kept, changed := tomb.Apply(nil, at, at-t.opts.TombstoneHorizon.Microseconds(), nil)
-		if !changed {
+		if !changed || !pruneDue(tomb.Len(), kept.Len()) {
 			return 0, nil
 		}
 		x := &Txn{t: t, tbl: tbl}
