@@ -74,13 +74,18 @@
 //
 // Maintenance (maintain.go, compact.go): Table implements
 // table.Maintainer. Maintain compacts every bucket whose position-delete
-// or small files reach the policy's thresholds (one rewrite snapshot per
-// bucket, planned from the state its commit asserts, carrying the table
-// properties forward), prunes tombstones past the horizon, expires
-// snapshots past the time-travel window (iceberg-go's ExpireSnapshots,
-// without its file deletion) and then deletes unreferenced files through
-// Vacuum. A compaction that loses its compare-and-swap to a run is planned
-// again; a run that loses to a compaction applies its changes again.
+// or small files reach the policy's thresholds (one rewrite snapshot for
+// all of them, planned from the state its commit asserts, carrying the
+// table properties forward), prunes tombstones past the horizon when at
+// least an eighth of them are, expires snapshots past the time-travel
+// window (iceberg-go's ExpireSnapshots, without its file deletion) and
+// then, when snapshots expired, deletes unreferenced files through Vacuum.
+// A compaction that loses its compare-and-swap to a run is planned again;
+// a run that loses to a compaction applies its changes again. Due (what a
+// run asks after its commit), Maintain and Files plan a snapshot's
+// manifests once between them (Table.plan); a run's pass expires
+// snapshots in batches, once the oldest expirable one is an eighth of the
+// window past it.
 //
 // Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
 // URLs, file:// for local tables), and Register, which does nothing since

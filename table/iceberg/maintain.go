@@ -21,18 +21,21 @@ func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
 //  1. compaction: every bucket (partition) whose position-delete files
 //     or small data files reach p's thresholds gets its data files that
 //     have deletes or are small rewritten into key-sorted files of the
-//     target size with the deletes applied: one rewrite snapshot per
-//     bucket, which replaces those data files and their delete files and
-//     carries the table properties (bookmark, tombstones) forward as they
-//     are (compactBucket says why a concurrent run is safe);
-//  2. tombstone pruning: tombstones written longer ago than the horizon
-//     are dropped, by the same rule a run applies when it writes the
-//     tombstone file (docs/format/tombstones.md), in a commit that fails
-//     when a run changed the tombstones or the bookmark since;
+//     target size with the deletes applied, bucket by bucket, all in one
+//     rewrite snapshot, which replaces those data files and their delete
+//     files and carries the table properties (bookmark, tombstones)
+//     forward as they are (compactBuckets says why a concurrent run is
+//     safe);
+//  2. tombstone pruning: when at least one in pruneMin tombstones was
+//     written longer ago than the horizon, they are dropped, by the same
+//     rule a run applies when it writes the tombstone file
+//     (docs/format/tombstones.md), in a commit that fails when a run
+//     changed the tombstones or the bookmark since;
 //  3. snapshot expiry: snapshots older than p.KeepFor and beyond the
 //     newest p.KeepVersions leave the metadata (iceberg-go's
 //     ExpireSnapshots, without its own file deletion);
-//  4. unreferenced files: Vacuum with p.OrphanAge deletes the data,
+//  4. unreferenced files, when snapshots expired (or, with expiry off,
+//     after a compaction): Vacuum with p.OrphanAge deletes the data,
 //     delete, manifest and metadata files no kept snapshot or retained
 //     metadata file references, and the bookmark and tombstone files no
 //     retained metadata file references.
@@ -86,8 +89,9 @@ func (t *Table) Maintain(ctx context.Context, p table.Policy) (table.Maintenance
 }
 
 // Due reports whether a bucket reaches p's compaction thresholds or
-// snapshots are past p's retention, from the table's metadata and
-// manifests (no data file is read).
+// snapshots are well past p's retention (expiryDue), from the table's
+// metadata and manifests (no data file is read). The plan of the
+// manifests is kept for Maintain and Files of the same snapshot.
 func (t *Table) Due(ctx context.Context, p table.Policy) (bool, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
