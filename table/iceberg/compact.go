@@ -36,12 +36,16 @@ type bucket struct {
 
 // due reports whether b crosses one of p's compaction thresholds and
 // rewriting it would change something.
-func (b bucket) due(p table.Policy) bool {
+func (b bucket) due(p table.Policy) bool { return b.reaches(p, 1) }
+
+// reaches reports whether b holds at least 1/part of one of p's
+// compaction thresholds and rewriting it would change something.
+func (b bucket) reaches(p table.Policy, part int) bool {
 	if len(b.tasks) == 0 || (b.deleteFiles == 0 && len(b.tasks) < 2) {
 		return false
 	}
-	return (p.CompactDeleteFiles > 0 && b.deleteFiles >= p.CompactDeleteFiles) ||
-		(p.CompactSmallFiles > 0 && b.smallFiles >= p.CompactSmallFiles)
+	return (p.CompactDeleteFiles > 0 && b.deleteFiles*part >= p.CompactDeleteFiles) ||
+		(p.CompactSmallFiles > 0 && b.smallFiles*part >= p.CompactSmallFiles)
 }
 
 // buckets plans the current snapshot of tbl by partition: per partition,
@@ -145,7 +149,8 @@ func partitionKey(df ice.DataFile) string {
 	return s.String()
 }
 
-// compact rewrites every bucket p makes due, all in ONE rewrite commit,
+// compact rewrites, when a bucket is due under p, every bucket halfway
+// to p's thresholds (the due ones among them), all in ONE rewrite commit,
 // planned from the table state that commit asserts. A commit per bucket
 // would rewrite every manifest once per bucket (each run's manifests hold
 // files of every bucket) and add a snapshot per bucket; one commit
@@ -164,14 +169,17 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 		if err != nil {
 			return st, fmt.Errorf("compact %s: %w", t.fullName(), err)
 		}
+		if !slices.ContainsFunc(bs, func(b bucket) bool { return b.due(p) }) {
+			return st, nil
+		}
+		// The pass takes along the buckets halfway to a threshold: they
+		// would make the next passes, each rewriting the manifests and
+		// adding a snapshot; together, the buckets keep in step.
 		var due []bucket
 		for _, b := range bs {
-			if b.due(p) {
+			if b.reaches(p, 2) {
 				due = append(due, b)
 			}
-		}
-		if len(due) == 0 {
-			return st, nil
 		}
 		bst, err := t.compactBuckets(ctx, tbl, due)
 		if err == nil {

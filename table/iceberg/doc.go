@@ -73,9 +73,9 @@
 // before any commit are removed, best effort).
 //
 // Maintenance (maintain.go, compact.go): Table implements
-// table.Maintainer. Maintain compacts every bucket whose position-delete
-// or small files reach the policy's thresholds (one rewrite snapshot for
-// all of them, planned from the state its commit asserts, carrying the
+// table.Maintainer. Maintain compacts, when a bucket's position-delete
+// or small files reach the policy's thresholds, every bucket halfway to
+// them too (one rewrite snapshot for all of them, planned from the state its commit asserts, carrying the
 // table properties forward), prunes tombstones past the horizon when at
 // least an eighth of them are, expires snapshots past the time-travel
 // window (iceberg-go's ExpireSnapshots, without its file deletion) and

@@ -18,9 +18,10 @@ func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
 
 // Maintain runs one maintenance pass of p over the table, in this order:
 //
-//  1. compaction: every bucket (partition) whose position-delete files
-//     or small data files reach p's thresholds gets its data files that
-//     have deletes or are small rewritten into key-sorted files of the
+//  1. compaction: when a bucket (partition) has position-delete files
+//     or small data files that reach p's thresholds, it and every bucket
+//     halfway to one get their data files that have deletes or are
+//     small rewritten into key-sorted files of the
 //     target size with the deletes applied, bucket by bucket, all in one
 //     rewrite snapshot, which replaces those data files and their delete
 //     files and carries the table properties (bookmark, tombstones)
