@@ -181,10 +181,10 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 				due = append(due, b)
 			}
 		}
-		bst, err := t.compactBuckets(ctx, tbl, due)
+		bst, after, err := t.compactBuckets(ctx, tbl, due)
 		if err == nil {
 			st.Add(bst)
-			return st, nil
+			return st, after
 		}
 		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrCommitUnknown) || attempt == maxCompactAttempts {
 			return st, err
@@ -209,13 +209,14 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 // brings back a row deleted after it read the files, nor drops a row added
 // after. A run that began before the rewrite and commits after it fails
 // its own compare-and-swap and applies its changes again to the rewritten
-// files.
-func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bucket) (table.MaintenanceStats, error) {
-	var st table.MaintenanceStats
+// files. after is the error of a step after the commit, which stands
+// (deleting metadata files past the log's length; Vacuum deletes what is
+// left).
+func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bucket) (st table.MaintenanceStats, after, err error) {
 	began := tbl.MetadataLocation()
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
-		return st, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: open table io: %w", t.fullName(), err))
+		return st, nil, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: open table io: %w", t.fullName(), err))
 	}
 	stat := func(_ context.Context, path string) (int64, error) { return statSize(fsys, path) }
 	props := ice.Properties{}
@@ -232,7 +233,7 @@ func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bu
 	for _, b := range bs {
 		files, err := t.rewriteBucket(ctx, tbl, b, stat)
 		if err != nil {
-			return st, err
+			return st, nil, err
 		}
 		for _, task := range b.tasks {
 			rw.DeleteFile(task.File)
@@ -251,19 +252,21 @@ func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bu
 		st.FilesWritten += int64(len(files))
 	}
 	if err := rw.Commit(ctx); err != nil {
-		return st, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: stage rewrite: %w", t.fullName(), err))
+		return st, nil, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: stage rewrite: %w", t.fullName(), err))
 	}
 	// The rewrite lands on the snapshot it was planned on only (commitOn);
 	// the properties are not asserted: the rewrite does not set them, so
 	// the catalog carries forward whatever a run committed meanwhile
-	// without a snapshot. An error after the commit (deleting metadata
-	// files past the log's length) leaves the rewrite standing; Vacuum
-	// deletes what is left.
-	if _, _, err := t.commitOn(ctx, tbl, tx, stateOf(tbl)); err != nil {
-		return st, t.classify(ctx, table.InCommit, began, "", fmt.Errorf("compact %s: %w", t.fullName(), err))
+	// without a snapshot.
+	_, after, err = t.commitOn(ctx, tbl, tx, stateOf(tbl))
+	if err != nil {
+		return st, nil, t.classify(ctx, table.InCommit, began, "", fmt.Errorf("compact %s: %w", t.fullName(), err))
 	}
 	st.Compactions = int64(len(bs))
-	return st, nil
+	if after != nil {
+		after = fmt.Errorf("after compacting %s: %w", t.fullName(), after)
+	}
+	return st, after, nil
 }
 
 // rewriteBucket reads the live rows of b's data files (planned from tbl)
