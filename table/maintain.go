@@ -43,7 +43,7 @@ func (p Policy) Expires() bool { return p.KeepFor > 0 }
 
 // MaintenanceStats is what one maintenance pass did.
 type MaintenanceStats struct {
-	Compactions        int64 `json:"compactions"`          // commits that rewrote files (one per Iceberg bucket)
+	Compactions        int64 `json:"compactions"`          // Iceberg buckets compacted (all in one rewrite commit); Delta optimize commits
 	FilesRewritten     int64 `json:"files_rewritten"`      // data files replaced by compaction
 	DeleteFilesRemoved int64 `json:"delete_files_removed"` // delete files whose rows compaction applied
 	FilesWritten       int64 `json:"files_written"`        // data files compaction wrote

@@ -18,8 +18,10 @@ import (
 //
 //   - icetable.ErrCommitFailed (the catalog's compare-and-swap failed:
 //     Glue's ConcurrentModificationException, the SQL catalog's moved
-//     metadata location) or catalog.ErrTableAlreadyExists (another writer
-//     created the table first): table.ErrConflict;
+//     metadata location), catalog.ErrTableAlreadyExists (another writer
+//     created the table first) or a *movedError (a commit's plannedState
+//     requirement failed: another commit landed since it was planned):
+//     table.ErrConflict;
 //   - everything else as table.Classify puts it, the catalog telling
 //     whether the table moved on since the attempt began (iceberg-go's
 //     requirement checks fail with untyped errors when a concurrent commit
@@ -31,7 +33,8 @@ func (t *Table) classify(ctx context.Context, p table.Phase, began, landed strin
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	if errors.Is(err, icetable.ErrCommitFailed) || errors.Is(err, catalog.ErrTableAlreadyExists) {
+	var moved *movedError
+	if errors.Is(err, icetable.ErrCommitFailed) || errors.Is(err, catalog.ErrTableAlreadyExists) || errors.As(err, &moved) {
 		return fmt.Errorf("%w: %w", table.ErrConflict, err)
 	}
 	return table.Classify(ctx, p, err, func(ctx context.Context) (table.Moved, error) {

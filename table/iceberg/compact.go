@@ -36,12 +36,16 @@ type bucket struct {
 
 // due reports whether b crosses one of p's compaction thresholds and
 // rewriting it would change something.
-func (b bucket) due(p table.Policy) bool {
+func (b bucket) due(p table.Policy) bool { return b.reaches(p, 1) }
+
+// reaches reports whether b holds at least 1/part of one of p's
+// compaction thresholds and rewriting it would change something.
+func (b bucket) reaches(p table.Policy, part int) bool {
 	if len(b.tasks) == 0 || (b.deleteFiles == 0 && len(b.tasks) < 2) {
 		return false
 	}
-	return (p.CompactDeleteFiles > 0 && b.deleteFiles >= p.CompactDeleteFiles) ||
-		(p.CompactSmallFiles > 0 && b.smallFiles >= p.CompactSmallFiles)
+	return (p.CompactDeleteFiles > 0 && b.deleteFiles*part >= p.CompactDeleteFiles) ||
+		(p.CompactSmallFiles > 0 && b.smallFiles*part >= p.CompactSmallFiles)
 }
 
 // buckets plans the current snapshot of tbl by partition: per partition,
@@ -98,6 +102,42 @@ func buckets(ctx context.Context, tbl *icetable.Table, smallBytes int64) ([]buck
 	return out, fs, nil
 }
 
+// filePlan is a plan of a snapshot's files by bucket (buckets), kept by
+// Table.plan for the next caller that plans the same snapshot.
+type filePlan struct {
+	manifestList string // the snapshot's, which names its files for good
+	small        int64
+	buckets      []bucket
+	stats        table.FileStats
+}
+
+// plan is buckets, planned once per snapshot and small-file size: a run
+// that commits and then asks Due and Files (and Maintain, when due)
+// reads the snapshot's manifests once. The plan is kept by the snapshot's
+// manifest list, which no commit changes; Versions is counted anew.
+func (t *Table) plan(ctx context.Context, tbl *icetable.Table, smallBytes int64) ([]bucket, table.FileStats, error) {
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
+		return buckets(ctx, tbl, smallBytes)
+	}
+	t.planMu.Lock()
+	last := t.lastPlan
+	t.planMu.Unlock()
+	if last != nil && last.manifestList == cur.ManifestList && last.small == smallBytes {
+		fs := last.stats
+		fs.Versions = int64(len(tbl.Metadata().Snapshots()))
+		return last.buckets, fs, nil
+	}
+	bs, fs, err := buckets(ctx, tbl, smallBytes)
+	if err != nil {
+		return nil, fs, err
+	}
+	t.planMu.Lock()
+	t.lastPlan = &filePlan{manifestList: cur.ManifestList, small: smallBytes, buckets: bs, stats: fs}
+	t.planMu.Unlock()
+	return bs, fs, nil
+}
+
 // partitionKey renders a data file's spec and partition values.
 func partitionKey(df ice.DataFile) string {
 	p := df.Partition()
@@ -109,101 +149,76 @@ func partitionKey(df ice.DataFile) string {
 	return s.String()
 }
 
-// compact rewrites every bucket p makes due, one commit per bucket. Each
-// bucket is planned from the table state its commit asserts (the state
-// the previous bucket's commit left, or the one a concurrent commit left
-// when it won): a bucket planned from an earlier state would miss the
-// delete files committed since and bring their rows back.
+// compact rewrites, when a bucket is due under p, every bucket halfway
+// to p's thresholds (the due ones among them), all in ONE rewrite commit,
+// planned from the table state that commit asserts. A commit per bucket
+// would rewrite every manifest once per bucket (each run's manifests hold
+// files of every bucket) and add a snapshot per bucket; one commit
+// rewrites them once. When a concurrent commit wins, the pass is planned
+// again from the new state (at most maxCompactAttempts times): a rewrite
+// planned from an earlier state would miss the delete files committed
+// since and bring their rows back.
 func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceStats, error) {
 	var st table.MaintenanceStats
-	tbl, err := t.Load(ctx)
-	if err != nil || tbl == nil {
-		return st, err
-	}
-	done := map[string]bool{}
-	attempts := 0
-	for {
-		bs, _, err := buckets(ctx, tbl, p.SmallFileBytes)
+	for attempt := 1; ; attempt++ {
+		tbl, err := t.Load(ctx)
+		if err != nil || tbl == nil {
+			return st, err
+		}
+		bs, _, err := t.plan(ctx, tbl, p.SmallFileBytes)
 		if err != nil {
 			return st, fmt.Errorf("compact %s: %w", t.fullName(), err)
 		}
-		i := slices.IndexFunc(bs, func(b bucket) bool { return !done[b.key] && b.due(p) })
-		if i < 0 {
+		if !slices.ContainsFunc(bs, func(b bucket) bool { return b.due(p) }) {
 			return st, nil
 		}
-		b := bs[i]
-		bst, landed, err := t.compactBucket(ctx, tbl, b)
+		// The pass takes along the buckets halfway to a threshold: they
+		// would make the next passes, each rewriting the manifests and
+		// adding a snapshot; together, the buckets keep in step.
+		var due []bucket
+		for _, b := range bs {
+			if b.reaches(p, 2) {
+				due = append(due, b)
+			}
+		}
+		bst, after, err := t.compactBuckets(ctx, tbl, due)
 		if err == nil {
 			st.Add(bst)
-			done[b.key], attempts = true, 0
-			tbl = landed // the next bucket begins from this commit
-			continue
+			return st, after
 		}
-		attempts++
-		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrCommitUnknown) || attempts == maxCompactAttempts {
+		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrCommitUnknown) || attempt == maxCompactAttempts {
 			return st, err
 		}
 		// Someone committed first (or our commit may have landed): plan
 		// again from what the table holds now.
 		st.Retries++
-		if tbl, err = t.Load(ctx); err != nil || tbl == nil {
-			return st, err
-		}
 	}
 }
 
-// compactBucket rewrites the data files of b (planned from tbl) into files sorted by key, of
-// the table's target size, with the position deletes applied, and commits
-// them as one rewrite snapshot that replaces those data files and their
+// compactBuckets rewrites the data files of the buckets bs (planned from
+// tbl), bucket by bucket, into files sorted by key, of the table's target
+// size, with the position deletes applied, and commits them as one
+// rewrite snapshot that replaces those data files and their
 // position-delete files. The table properties (bookmark, tombstones) are
 // not touched: the new metadata carries them forward unchanged.
 //
-// The commit is a compare-and-swap on the snapshot tbl holds: a run that
-// committed since (deleting rows of these files, or adding rows) makes it
-// fail with table.ErrConflict and nothing is committed, so a rewrite never
+// The commit is a compare-and-swap on the snapshot tbl holds (commitOn,
+// never iceberg-go's refresh-and-replay): a run that committed a snapshot
+// since (deleting rows of these files, or adding rows) makes it fail with
+// table.ErrConflict and nothing is committed, so a rewrite never
 // brings back a row deleted after it read the files, nor drops a row added
 // after. A run that began before the rewrite and commits after it fails
 // its own compare-and-swap and applies its changes again to the rewritten
-// files.
-func (t *Table) compactBucket(ctx context.Context, tbl *icetable.Table, b bucket) (table.MaintenanceStats, *icetable.Table, error) {
-	var st table.MaintenanceStats
+// files. after is the error of a step after the commit, which stands
+// (deleting metadata files past the log's length; Vacuum deletes what is
+// left).
+func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bucket) (st table.MaintenanceStats, after, err error) {
 	began := tbl.MetadataLocation()
-	fail := func(p table.Phase, err error) (table.MaintenanceStats, *icetable.Table, error) {
-		return st, nil, t.classify(ctx, p, began, "", fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err))
-	}
-	rec, err := t.readLive(ctx, tbl, b.tasks)
-	if err != nil {
-		return fail(table.BeforeCommit, err)
-	}
-	defer rec.Release()
-	order, err := keyOrder(rec, t.opts.Keys, t.mem)
-	if err != nil {
-		return fail(table.BeforeCommit, err)
-	}
-	defer order.Release()
-	x := &Txn{t: t, tbl: tbl}
-	var files []ice.DataFile
-	if rec.NumRows() > 0 {
-		if files, _, err = x.writeRows(ctx, rec, order); err != nil {
-			return fail(table.BeforeCommit, err)
-		}
-	}
-	// Verify before committing: the new files hold exactly the live rows
-	// read, and each exists with the size recorded.
-	w := table.Written{}
-	for _, df := range files {
-		w.Rows += df.Count()
-		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
-	}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
-		return fail(table.BeforeCommit, fmt.Errorf("open table io: %w", err))
+		return st, nil, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: open table io: %w", t.fullName(), err))
 	}
 	stat := func(_ context.Context, path string) (int64, error) { return statSize(fsys, path) }
-	if err := table.Verify(ctx, table.ApplyStats{Inserted: rec.NumRows()}, w, stat); err != nil {
-		return st, nil, fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err)
-	}
-
 	props := ice.Properties{}
 	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil {
 		for _, k := range []string{SummaryRunsProperty, SummaryObjectsProperty} {
@@ -215,33 +230,79 @@ func (t *Table) compactBucket(ctx context.Context, tbl *icetable.Table, b bucket
 	tx := tbl.NewTransaction()
 	rw := tx.NewRewrite(props)
 	dels := map[string]bool{}
-	for _, task := range b.tasks {
-		rw.DeleteFile(task.File)
-		st.FilesRewritten++
-		for _, d := range task.DeleteFiles {
-			if d.ContentType() == ice.EntryContentPosDeletes && !dels[d.FilePath()] {
-				dels[d.FilePath()] = true
-				rw.DeleteFile(d)
-				st.DeleteFilesRemoved++
+	for _, b := range bs {
+		files, err := t.rewriteBucket(ctx, tbl, b, stat)
+		if err != nil {
+			return st, nil, err
+		}
+		for _, task := range b.tasks {
+			rw.DeleteFile(task.File)
+			st.FilesRewritten++
+			for _, d := range task.DeleteFiles {
+				if d.ContentType() == ice.EntryContentPosDeletes && !dels[d.FilePath()] {
+					dels[d.FilePath()] = true
+					rw.DeleteFile(d)
+					st.DeleteFilesRemoved++
+				}
 			}
 		}
+		for _, df := range files {
+			rw.AddDataFile(df)
+		}
+		st.FilesWritten += int64(len(files))
 	}
-	for _, df := range files {
-		rw.AddDataFile(df)
-	}
-	st.FilesWritten = int64(len(files))
 	if err := rw.Commit(ctx); err != nil {
-		return fail(table.BeforeCommit, fmt.Errorf("stage rewrite: %w", err))
+		return st, nil, t.classify(ctx, table.BeforeCommit, began, "", fmt.Errorf("compact %s: stage rewrite: %w", t.fullName(), err))
 	}
-	// A table with an error means the catalog accepted the rewrite and a
-	// step after it failed (deleting metadata files past the log's
-	// length): the rewrite stands, Vacuum deletes what is left.
-	landed, err := tx.Commit(ctx)
-	if err != nil && landed == nil {
-		return fail(table.InCommit, err)
+	// The rewrite lands on the snapshot it was planned on only (commitOn);
+	// the properties are not asserted: the rewrite does not set them, so
+	// the catalog carries forward whatever a run committed meanwhile
+	// without a snapshot.
+	_, after, err = t.commitOn(ctx, tbl, tx, stateOf(tbl))
+	if err != nil {
+		return st, nil, t.classify(ctx, table.InCommit, began, "", fmt.Errorf("compact %s: %w", t.fullName(), err))
 	}
-	st.Compactions = 1
-	return st, landed, nil
+	st.Compactions = int64(len(bs))
+	if after != nil {
+		after = fmt.Errorf("after compacting %s: %w", t.fullName(), after)
+	}
+	return st, after, nil
+}
+
+// rewriteBucket reads the live rows of b's data files (planned from tbl)
+// and writes them sorted by key into new data files, which it verifies
+// (they hold exactly the live rows read, and each exists with the size
+// recorded) and returns. Only one bucket's rows are in memory at a time.
+func (t *Table) rewriteBucket(ctx context.Context, tbl *icetable.Table, b bucket, stat func(context.Context, string) (int64, error)) ([]ice.DataFile, error) {
+	fail := func(err error) ([]ice.DataFile, error) {
+		return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err))
+	}
+	rec, err := t.readLive(ctx, tbl, b.tasks)
+	if err != nil {
+		return fail(err)
+	}
+	defer rec.Release()
+	order, err := keyOrder(rec, t.opts.Keys, t.mem)
+	if err != nil {
+		return fail(err)
+	}
+	defer order.Release()
+	x := &Txn{t: t, tbl: tbl}
+	var files []ice.DataFile
+	if rec.NumRows() > 0 {
+		if files, _, err = x.writeRows(ctx, rec, order); err != nil {
+			return fail(err)
+		}
+	}
+	w := table.Written{}
+	for _, df := range files {
+		w.Rows += df.Count()
+		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
+	}
+	if err := table.Verify(ctx, table.ApplyStats{Inserted: rec.NumRows()}, w, stat); err != nil {
+		return nil, fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err)
+	}
+	return files, nil
 }
 
 // readLive reads the live rows of the tasks' data files (their position

@@ -30,6 +30,22 @@
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,
 // so metadata.json does not grow by a bookmark per snapshot.
 //
+// Concurrency: every commit this package makes lands only on the state it
+// was planned on (commitOn, commit.go). It goes to the catalog once, with
+// a requirement (plannedState) that the main branch still references the
+// snapshot planned on and, for commits that set the bookmark or tombstone
+// properties (a run's, tombstone pruning's), that both properties still
+// hold the values read when the plan began. Both catalogs (the SQL catalog,
+// Glue) apply a commit's updates to the metadata current when it arrives
+// and check only its requirements, and a run whose changes wrote no file
+// moves only those properties; without the requirement two such commits
+// would both land and the later one would replace the earlier one's
+// bookmark or tombstones. iceberg-go's Transaction.Commit is not used for
+// data or property commits: its retry rebuilds a staged snapshot on a
+// newer head and sends it again, where lakemerge plans again instead.
+// Compaction and snapshot expiry set no property, so they carry forward
+// what a run committed meanwhile.
+//
 // Before every commit, Commit verifies it against the plan (Txn.verify):
 // the rows of the new data files equal the inserts and updates planned, the
 // positions of the new delete files equal the stored rows planned to go,
@@ -58,14 +74,19 @@
 // before any commit are removed, best effort).
 //
 // Maintenance (maintain.go, compact.go): Table implements
-// table.Maintainer. Maintain compacts every bucket whose position-delete
-// or small files reach the policy's thresholds (one rewrite snapshot per
-// bucket, planned from the state its commit asserts, carrying the table
-// properties forward), prunes tombstones past the horizon, expires
-// snapshots past the time-travel window (iceberg-go's ExpireSnapshots,
-// without its file deletion) and then deletes unreferenced files through
-// Vacuum. A compaction that loses its compare-and-swap to a run is planned
-// again; a run that loses to a compaction applies its changes again.
+// table.Maintainer. Maintain compacts, when a bucket's position-delete
+// or small files reach the policy's thresholds, every bucket halfway to
+// them too (one rewrite snapshot for all of them, planned from the state its commit asserts, carrying the
+// table properties forward), prunes tombstones past the horizon when at
+// least an eighth of them are, expires snapshots past the time-travel
+// window (iceberg-go's ExpireSnapshots, without its file deletion) and
+// then, when snapshots expired, deletes unreferenced files through Vacuum.
+// A compaction that loses its compare-and-swap to a run is planned again;
+// a run that loses to a compaction applies its changes again. Due (what a
+// run asks after its commit), Maintain and Files plan a snapshot's
+// manifests once between them (Table.plan); a run's pass expires
+// snapshots in batches, once the oldest expirable one is an eighth of the
+// window past it.
 //
 // Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
 // URLs, file:// for local tables), and Register, which does nothing since

@@ -18,21 +18,25 @@ func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
 
 // Maintain runs one maintenance pass of p over the table, in this order:
 //
-//  1. compaction: every bucket (partition) whose position-delete files
-//     or small data files reach p's thresholds gets its data files that
-//     have deletes or are small rewritten into key-sorted files of the
-//     target size with the deletes applied: one rewrite snapshot per
-//     bucket, which replaces those data files and their delete files and
-//     carries the table properties (bookmark, tombstones) forward as they
-//     are (compactBucket says why a concurrent run is safe);
-//  2. tombstone pruning: tombstones written longer ago than the horizon
-//     are dropped, by the same rule a run applies when it writes the
-//     tombstone file (docs/format/tombstones.md), in a commit that fails
-//     when a run changed the tombstones or the bookmark since;
+//  1. compaction: when a bucket (partition) has position-delete files
+//     or small data files that reach p's thresholds, it and every bucket
+//     halfway to one get their data files that have deletes or are
+//     small rewritten into key-sorted files of the
+//     target size with the deletes applied, bucket by bucket, all in one
+//     rewrite snapshot, which replaces those data files and their delete
+//     files and carries the table properties (bookmark, tombstones)
+//     forward as they are (compactBuckets says why a concurrent run is
+//     safe);
+//  2. tombstone pruning: when at least one in pruneMin tombstones was
+//     written longer ago than the horizon, they are dropped, by the same
+//     rule a run applies when it writes the tombstone file
+//     (docs/format/tombstones.md), in a commit that fails when a run
+//     changed the tombstones or the bookmark since;
 //  3. snapshot expiry: snapshots older than p.KeepFor and beyond the
 //     newest p.KeepVersions leave the metadata (iceberg-go's
 //     ExpireSnapshots, without its own file deletion);
-//  4. unreferenced files: Vacuum with p.OrphanAge deletes the data,
+//  4. unreferenced files, when snapshots expired (or, with expiry off,
+//     after a compaction): Vacuum with p.OrphanAge deletes the data,
 //     delete, manifest and metadata files no kept snapshot or retained
 //     metadata file references, and the bookmark and tombstone files no
 //     retained metadata file references.
@@ -69,7 +73,13 @@ func (t *Table) Maintain(ctx context.Context, p table.Policy) (table.Maintenance
 			return st, err
 		}
 	}
-	if p.OrphanAge > 0 && (st.Compactions > 0 || st.VersionsExpired > 0 || st.TombstonesPruned > 0) {
+	// Files become unreferenced when snapshots expire; a compaction's
+	// rewritten files stay referenced by the snapshots kept, so after a
+	// compaction alone there is nothing new to delete, unless snapshots
+	// never expire (then only orphans of failed attempts are left).
+	// Vacuum reads the manifests of every kept snapshot: it runs only
+	// when it can find something.
+	if p.OrphanAge > 0 && (st.VersionsExpired > 0 || st.Compactions > 0 && !p.Expires()) {
 		vs, err := t.Vacuum(ctx, p.OrphanAge)
 		st.FilesDeleted, st.BytesDeleted = vs.FilesDeleted, vs.BytesDeleted
 		if err != nil {
@@ -80,20 +90,21 @@ func (t *Table) Maintain(ctx context.Context, p table.Policy) (table.Maintenance
 }
 
 // Due reports whether a bucket reaches p's compaction thresholds or
-// snapshots are past p's retention, from the table's metadata and
-// manifests (no data file is read).
+// snapshots are well past p's retention (expiryDue), from the table's
+// metadata and manifests (no data file is read). The plan of the
+// manifests is kept for Maintain and Files of the same snapshot.
 func (t *Table) Due(ctx context.Context, p table.Policy) (bool, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
 		return false, err
 	}
-	if p.Expires() && len(expirable(tbl, p, time.Now())) > 0 {
+	if p.Expires() && expiryDue(tbl, p, time.Now()) {
 		return true, nil
 	}
 	if !p.Compacts() {
 		return false, nil
 	}
-	bs, _, err := buckets(ctx, tbl, p.SmallFileBytes)
+	bs, _, err := t.plan(ctx, tbl, p.SmallFileBytes)
 	if err != nil {
 		return false, fmt.Errorf("plan maintenance of %s: %w", t.fullName(), err)
 	}
@@ -112,7 +123,7 @@ func (t *Table) Files(ctx context.Context, smallBytes int64) (table.FileStats, e
 	if err != nil || tbl == nil {
 		return table.FileStats{}, err
 	}
-	_, fs, err := buckets(ctx, tbl, smallBytes)
+	_, fs, err := t.plan(ctx, tbl, smallBytes)
 	if err != nil {
 		return fs, fmt.Errorf("list files of %s: %w", t.fullName(), err)
 	}
@@ -143,9 +154,30 @@ func expirable(tbl *icetable.Table, p table.Policy, now time.Time) []int64 {
 	return out
 }
 
+// expirySlack is how far past p.KeepFor (as a fraction of it) the oldest
+// expirable snapshot must be before a run's pass expires: snapshots
+// expire in batches (every KeepFor/8: 3 hours for a 24-hour window),
+// not one per run, since each expiry is followed by a Vacuum that reads
+// the manifests of every kept snapshot.
+const expirySlack = 8
+
+// expiryDue reports whether the oldest snapshot p expires at now is
+// older than p.KeepFor + p.KeepFor/expirySlack.
+func expiryDue(tbl *icetable.Table, p table.Policy, now time.Time) bool {
+	ids := expirable(tbl, p, now)
+	if len(ids) == 0 {
+		return false
+	}
+	oldest := tbl.SnapshotByID(ids[len(ids)-1])
+	return oldest != nil && oldest.TimestampMs < now.Add(-p.KeepFor-p.KeepFor/expirySlack).UnixMilli()
+}
+
 // expire removes the snapshots p expires from the table's metadata, in
-// one catalog commit, and returns how many it removed. Files are not
-// deleted here (Maintain's Vacuum does, once older than p.OrphanAge).
+// one catalog commit that lands only on the snapshot it was planned on
+// (commitOn; it sets no property, so a run's property-only commit
+// meanwhile is carried forward), and returns how many it removed. Files
+// are not deleted here (Maintain's Vacuum does, once older than
+// p.OrphanAge).
 func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		tbl, err := t.Load(ctx)
@@ -158,29 +190,44 @@ func (t *Table) expire(ctx context.Context, p table.Policy) (int64, error) {
 			icetable.WithPostCommit(false)); err != nil {
 			return 0, fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err)
 		}
-		landed, err := tx.Commit(ctx)
-		if err != nil && landed == nil {
+		landed, after, err := t.commitOn(ctx, tbl, tx, stateOf(tbl))
+		if err != nil {
 			err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", fmt.Errorf("expire snapshots of %s: %w", t.fullName(), err))
 			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
 				continue
 			}
 			return 0, err
 		}
-		return int64(before - len(landed.Metadata().Snapshots())), nil
+		n := int64(before - len(landed.Metadata().Snapshots()))
+		if after != nil {
+			return n, fmt.Errorf("after expiring snapshots of %s: %w", t.fullName(), after)
+		}
+		return n, nil
 	}
 }
 
+// pruneMin is the least share (1/pruneMin) of the tombstones that must be
+// past the horizon before a maintenance pass prunes them: pruning writes
+// a new tombstone file and commits, and a run that deletes keys prunes
+// in its own commit anyway.
+const pruneMin = 8
+
+// pruneDue reports whether pruning a set of have tombstones to kept is
+// worth a commit: at least one in pruneMin of them goes.
+func pruneDue(have, kept int) bool { return have > kept && (have-kept)*pruneMin >= have }
+
 // pruneTombstones drops the tombstones written longer ago than the
 // horizon, by the rule a run applies (table.Tombstones.Apply with no
-// edits), and commits the new tombstone reference alone. It returns how
-// many it dropped.
+// edits), and commits the new tombstone reference alone, when at least
+// one in pruneMin of them goes (pruneDue). It returns how many it
+// dropped.
 //
-// The commit goes to the catalog with a requirement that the bookmark and
-// tombstone properties are still the ones the pruned set was read from
-// (propertiesUnchanged): iceberg-go's catalogs apply a commit to the
-// table's current metadata and check only its requirements, and a run
-// that deleted keys with no live row changes the tombstones without a
-// new snapshot; without it, this commit could drop that run's tombstones.
+// The commit lands only on the state the pruned set was read from
+// (commitOn: the main branch, the bookmark and tombstone properties):
+// iceberg-go's catalogs apply a commit to the table's current metadata and
+// check only its requirements, and a run that deleted keys with no live
+// row changes the tombstones without a new snapshot; without it, this
+// commit could drop that run's tombstones.
 func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		tbl, err := t.Load(ctx)
@@ -193,7 +240,7 @@ func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 		}
 		at := t.now().UnixMicro()
 		kept, changed := tomb.Apply(nil, at, at-t.opts.TombstoneHorizon.Microseconds(), nil)
-		if !changed {
+		if !changed || !pruneDue(tomb.Len(), kept.Len()) {
 			return 0, nil
 		}
 		x := &Txn{t: t, tbl: tbl}
@@ -204,62 +251,26 @@ func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 		if err := x.verify(ctx); err != nil {
 			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
 		}
-		props := tbl.Properties()
-		var update icetable.Update
+		tx := tbl.NewTransaction()
 		if ref == "" {
-			update = icetable.NewRemovePropertiesUpdate([]string{TombstonesProperty})
+			err = tx.RemoveProperties([]string{TombstonesProperty})
 		} else {
-			update = icetable.NewSetPropertiesUpdate(ice.Properties{TombstonesProperty: ref})
+			err = tx.SetProperties(ice.Properties{TombstonesProperty: ref})
 		}
-		var snap *int64
-		if s := tbl.CurrentSnapshot(); s != nil {
-			id := s.SnapshotID
-			snap = &id
-		}
-		reqs := []icetable.Requirement{
-			icetable.AssertTableUUID(tbl.Metadata().TableUUID()),
-			icetable.AssertRefSnapshotID(icetable.MainBranch, snap),
-			propertiesUnchanged{BookmarkProperty: props[BookmarkProperty], TombstonesProperty: props[TombstonesProperty]},
-		}
-		_, _, err = t.cat.CommitTable(ctx, t.ident(), reqs, []icetable.Update{update})
 		if err != nil {
-			var moved *movedError
-			if errors.As(err, &moved) {
-				err = fmt.Errorf("%w: %w", table.ErrConflict, err)
-			} else {
-				err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", err)
-			}
+			return 0, fmt.Errorf("prune tombstones of %s: stage: %w", t.fullName(), err)
+		}
+		_, after, err := t.commitOn(ctx, tbl, tx, stateOf(tbl, BookmarkProperty, TombstonesProperty))
+		if err != nil {
+			err = t.classify(ctx, table.InCommit, tbl.MetadataLocation(), "", err)
 			if errors.Is(err, table.ErrConflict) && attempt < maxCompactAttempts {
 				continue
 			}
 			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
 		}
+		if after != nil {
+			return int64(tomb.Len() - kept.Len()), fmt.Errorf("after pruning tombstones of %s: %w", t.fullName(), after)
+		}
 		return int64(tomb.Len() - kept.Len()), nil
 	}
 }
-
-// propertiesUnchanged is a commit requirement: the table properties named
-// hold the values given ("" for absent). iceberg-go's SQL and Glue
-// catalogs check requirements against the current metadata in the process
-// that commits (a REST catalog would not know it).
-type propertiesUnchanged map[string]string
-
-func (r propertiesUnchanged) GetType() string { return "lakemerge-assert-properties" }
-
-func (r propertiesUnchanged) Validate(m icetable.Metadata) error {
-	if m == nil {
-		return &movedError{what: "the table is gone"}
-	}
-	for k, v := range r {
-		if m.Properties()[k] != v {
-			return &movedError{what: "property " + k + " changed"}
-		}
-	}
-	return nil
-}
-
-// movedError is a failed propertiesUnchanged: another commit changed the
-// table since it was read.
-type movedError struct{ what string }
-
-func (e *movedError) Error() string { return "table moved on: " + e.what }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +67,8 @@ type Options struct {
 }
 
 // Table writes to one Iceberg table. It is safe to Begin several Txns one
-// after another; a Table holds no per-commit state. It implements
+// after another; a Table holds no per-commit state (only the last plan of
+// a snapshot's files, kept by that snapshot's manifest list). It implements
 // table.Table; a Table with no catalog (a read-only look before the first
 // run created the catalog file) is a table that does not exist yet.
 type Table struct {
@@ -76,6 +78,10 @@ type Table struct {
 	// known is set once the catalog was seen to hold the table (a load
 	// found it, a create made it): Register after a run has nothing to do.
 	known atomic.Bool
+	// lastPlan is the last plan of the table's files by bucket (plan),
+	// for Due, Maintain and Files of the same snapshot.
+	planMu   sync.Mutex
+	lastPlan *filePlan
 }
 
 // New returns a writer for the table named in opts. The table need not exist;
@@ -128,7 +134,7 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 		}
 		return nil, err
 	}
-	x := &Txn{t: t, tbl: tbl}
+	x := &Txn{t: t, tbl: tbl, planned: stateOf(tbl, BookmarkProperty, TombstonesProperty)}
 	if tbl != nil {
 		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
 			return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", err)

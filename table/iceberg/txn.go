@@ -21,6 +21,9 @@ type Txn struct {
 	t   *Table
 	tbl *icetable.Table // nil until the table exists
 	bm  bookmarks.Bookmark
+	// planned is the state Begin read: Commit asserts its bookmark and
+	// tombstone properties (and the main branch as Apply planned on it).
+	planned plannedState
 
 	dataFiles   []ice.DataFile
 	delFiles    []ice.DataFile
@@ -156,10 +159,16 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 
 // Commit puts the files written by Apply and the bookmark bm into one
 // snapshot (no snapshot when Apply wrote nothing: then only the bookmark
-// property moves), after verifying them against the plan (verify). The Txn
-// is finished afterwards, whatever the outcome. Errors are classified
-// (classify): table.ErrConflict, table.ErrCommitUnknown,
+// and tombstone properties move), after verifying them against the plan
+// (verify). The Txn is finished afterwards, whatever the outcome. Errors
+// are classified (classify): table.ErrConflict, table.ErrCommitUnknown,
 // table.ErrTransient, or permanent.
+//
+// The commit lands only on the state it was planned on (commitOn): the
+// main branch where Apply found it, and the bookmark and tombstone
+// properties as Begin read them. Any other commit in between, one that
+// moved only the properties included, makes it fail with
+// table.ErrConflict, and nothing of it is visible.
 //
 // The bookmark and tombstone files of earlier commits are not deleted:
 // the metadata files of earlier states still reference them, and a run
@@ -211,14 +220,12 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if err := tx.SetProperties(props); err != nil {
 		return before(fmt.Errorf("stage bookmark: %w", err))
 	}
-	tbl, err := tx.Commit(ctx)
-	if err != nil && tbl != nil {
-		// The catalog accepted the commit; a step after it failed.
-		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the commit of %s: %w", x.name(), err))
-		return nil
-	}
+	_, after, err := x.t.commitOn(ctx, x.tbl, tx, x.planned.withMain(x.tbl))
 	if err != nil {
 		return x.t.classify(ctx, table.InCommit, began, enc, fmt.Errorf("commit %s: %w", x.name(), err))
+	}
+	if after != nil {
+		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the commit of %s: %w", x.name(), after))
 	}
 	return nil
 }

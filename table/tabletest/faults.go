@@ -168,6 +168,84 @@ func concurrentCommits(t *testing.T, f *fixture) {
 	}
 }
 
+// concurrentBookkeeping: like concurrentCommits, for commits that write
+// no file and move only the table's bookkeeping: a run whose changes were
+// all stale keeps its bookmark only, a run that deleted keys with no live
+// row changes its tombstones too. Two Txns begun from the same state, in
+// every pairing of such a commit with one that writes files: the second
+// Commit fails with table.ErrConflict, because committing it would replace
+// the first's bookmark (its files absorbed again) or tombstones (a late
+// change of a deleted key brings the row back). The table keeps the
+// first's bookmark, and the first's deletes hold against late changes.
+func concurrentBookkeeping(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	mod := NewModel(small)
+	var bm bookmarks.Bookmark
+	var rows []Change
+	for id := int64(1); id <= 10; id++ {
+		rows = append(rows, upsert(change.OpInsert, 10, id, "v"))
+	}
+	f.step(t, "load", small, mod, &bm, rows, "10 0 0 0 0")
+	stage := func(rows []Change) (Txn, arrow.RecordBatch) {
+		t.Helper()
+		x, err := f.open().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Evolve(ctx, small); err != nil {
+			t.Fatal(err)
+		}
+		rec := BuildChanges(t, f.mem, small, rows, false)
+		if _, err := x.Apply(ctx, rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		return x, rec
+	}
+	seq := uint64(20)
+	absentDelete := func(id int64) []Change { seq++; return []Change{del(seq, id)} }
+	staleUpdate := func(id int64) []Change { return []Change{upsert(change.OpUpdate, 1, id, "stale")} }
+	update := func(id int64) []Change { seq++; return []Change{upsert(change.OpUpdate, seq, id, "new")} }
+	for _, c := range []struct {
+		name          string
+		first, second []Change
+	}{
+		{"tombstones then tombstones", absentDelete(101), absentDelete(102)},
+		{"tombstones then bookmark", absentDelete(103), staleUpdate(1)},
+		{"bookmark then tombstones", staleUpdate(2), absentDelete(104)},
+		{"tombstones then files", absentDelete(105), update(3)},
+		{"files then tombstones", update(4), absentDelete(106)},
+		{"bookmark then files", staleUpdate(5), update(6)},
+		{"files then bookmark", update(7), staleUpdate(8)},
+	} {
+		a, recA := stage(c.first)
+		b, recB := stage(c.second)
+		bmA := bm.Advance([]bookmarks.Entry{{Key: c.name + "/a"}})
+		if err := a.Commit(ctx, bmA); err != nil {
+			t.Fatalf("%s: first commit: %v", c.name, err)
+		}
+		mod.Apply(recA, c.first, nil)
+		bm = bmA
+		err := b.Commit(ctx, bm.Advance([]bookmarks.Entry{{Key: c.name + "/b"}}))
+		recA.Release()
+		recB.Release()
+		if !errors.Is(err, table.ErrConflict) {
+			t.Fatalf("%s: second commit from the same state: %v, want a conflict", c.name, err)
+		}
+		if got := f.describe(); !got.Bookmark.Equal(bm) {
+			t.Fatalf("%s: bookmark after the conflict %s, want the first commit's %s", c.name, got.Bookmark.Summary(), bm.Summary())
+		}
+		DiffRows(t, c.name+": after the conflict", f.rows(small), mod.Render())
+		f.step(t, c.name+": the second's changes again", small, mod, &bm, c.second, "")
+	}
+	// Every absent key deleted above is remembered: an insert no newer
+	// than its delete is stale (invariant 4).
+	var late []Change
+	for id := int64(101); id <= 106; id++ {
+		late = append(late, upsert(change.OpInsert, 21, id, "late"))
+	}
+	f.step(t, "late inserts of the deleted keys", small, mod, &bm, late, "0 0 0 6 0")
+}
+
 // concurrentCreate: two runs create the same table at once; one wins, the
 // other fails with table.ErrConflict (at Evolve or Commit) and, begun
 // again, commits on top of it.

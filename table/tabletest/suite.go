@@ -149,6 +149,7 @@ var scenarios = []struct {
 	{"DescribeAndRead", describeAndRead},
 	{"CrashAtEveryStep", crashAtEveryStep},
 	{"ConcurrentCommits", concurrentCommits},
+	{"ConcurrentBookkeeping", concurrentBookkeeping},
 	{"ConcurrentCreate", concurrentCreate},
 	{"ConcurrentRuns", concurrentRuns},
 	{"RunsRaceArrivals", runsRaceArrivals},

@@ -219,18 +219,24 @@ func TestMaintainPrunesTombstones(t *testing.T) {
 	}
 }
 
-// hookCatalog runs hook once, before the first catalog commit whose
-// updates add a snapshot made by a rewrite: a run that commits between a
-// compaction's read of the files and its commit.
+// hookCatalog runs hook once, before the first catalog commit with an
+// update of action on (icetable.UpdateAddSnapshot when empty: a snapshot
+// made by a rewrite): a run that commits between a maintenance step's
+// read of the table and its commit.
 type hookCatalog struct {
 	wire.Catalog
+	on   string
 	hook func()
 }
 
 func (c *hookCatalog) CommitTable(ctx context.Context, ident icetable.Identifier, reqs []icetable.Requirement, updates []icetable.Update) (icetable.Metadata, string, error) {
+	on := c.on
+	if on == "" {
+		on = icetable.UpdateAddSnapshot
+	}
 	if h := c.hook; h != nil {
 		for _, u := range updates {
-			if u.Action() == icetable.UpdateAddSnapshot {
+			if u.Action() == on {
 				c.hook = nil
 				h()
 				break
@@ -305,6 +311,83 @@ func TestCompactionConcurrentRun(t *testing.T) {
 			f.commit(rows, bookmarks.Entry{Key: "began-before"})
 			f.check("the run again")
 		})
+	}
+}
+
+// TestMaintenanceKeepsConcurrentBookkeeping: a run whose commit writes no
+// file (its changes were a delete of a key with no live row and a stale
+// update: only the bookmark and the tombstones move) lands between a
+// maintenance step's read of the table and its commit. Compaction and
+// expiry set no property, so they land on top of it and carry its
+// bookmark and tombstones forward; tombstone pruning rewrites the
+// tombstones, so it loses its compare-and-swap and plans again from the
+// run's state (where the run pruned already). Either way the table keeps the run's bookmark, and its
+// delete holds against a late insert.
+func TestMaintenanceKeepsConcurrentBookkeeping(t *testing.T) {
+	for _, b := range backends(t) {
+		for _, c := range []struct {
+			step   string
+			on     string
+			policy table.Policy
+		}{
+			{"compaction", icetable.UpdateAddSnapshot, table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20}},
+			{"expiry", icetable.UpdateRemoveSnapshots, table.Policy{KeepVersions: 1, KeepFor: time.Nanosecond}},
+			{"pruning", icetable.UpdateSetProperties, table.Policy{}},
+		} {
+			t.Run(b+"/"+c.step, func(t *testing.T) {
+				ctx := context.Background()
+				f := newFixture(t, b, small)
+				now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				f.now = func() time.Time { return now }
+				del := func(seq uint64, id int64) tabletest.Change {
+					return tabletest.Change{Op: change.OpDelete, Seq: seq, Vals: map[string]any{"id": id}}
+				}
+				f.commit([]tabletest.Change{upsert(1, 1, "a"), upsert(1, 2, "b"), upsert(1, 3, "c")}, bookmarks.Entry{Key: "r0"})
+				f.commit([]tabletest.Change{del(2, 1), upsert(2, 2, "b2")}, bookmarks.Entry{Key: "r1"})
+				now = now.Add(5 * 24 * time.Hour)
+				f.commit([]tabletest.Change{del(3, 3)}, bookmarks.Entry{Key: "r2"}) // a tombstone that stays
+				if c.step == "pruning" {
+					now = now.Add(3 * 24 * time.Hour) // key 1's tombstone is past the horizon
+				}
+				hc := &hookCatalog{Catalog: f.e.cat, on: c.on}
+				hc.hook = func() {
+					f.commit([]tabletest.Change{del(3, 9), upsert(1, 3, "stale")}, bookmarks.Entry{Key: "during-" + c.step})
+				}
+				opts := f.e.options(tabletest.Options{Now: f.now}, f.e.db)
+				st, err := iceberg.New(hc, opts, f.mem).Maintain(ctx, c.policy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if hc.hook != nil {
+					t.Fatalf("the run did not land inside the %s: %+v", c.step, st)
+				}
+				switch c.step {
+				case "compaction":
+					if st.Compactions == 0 {
+						t.Fatalf("no compaction: %+v", st)
+					}
+				case "expiry":
+					if st.VersionsExpired == 0 {
+						t.Fatalf("nothing expired: %+v", st)
+					}
+				case "pruning":
+					// The run inside pruned key 1's tombstone too, by the
+					// same rule; the pass, planned again, finds nothing left.
+					if st.TombstonesPruned != 0 {
+						t.Fatalf("pruned %d tombstones after the run did: %+v", st.TombstonesPruned, st)
+					}
+					delete(f.mod.Tombs, 1)
+				}
+				if got := f.bookmark(); !got.Equal(f.bm) {
+					t.Fatalf("bookmark after the %s %s, want the run's %s", c.step, got.Summary(), f.bm.Summary())
+				}
+				f.check("after the " + c.step)
+				// Key 9 was deleted by the run inside the step: an insert
+				// older than the delete stays stale.
+				f.commit([]tabletest.Change{upsert(2, 9, "late")}, bookmarks.Entry{Key: "late"})
+				f.check("a late insert of the key the run deleted")
+			})
+		}
 	}
 }
 
