@@ -78,8 +78,8 @@ tables:
       change_seq_column: change_seq   # a column holding AR_H_CHANGE_SEQ: orders changes exactly
     # Prepared tables: the table's rows curated by SQL expressions over the
     # base row (DuckDB SQL; see "Prepared zone" in the README). They
-    # are checked when the job file is loaded. Runs keep mirror tables;
-    # history, changelog, partition_by and sort_by are checked, not kept yet.
+    # are checked when the job file is loaded. Runs keep mirror, history and
+    # changelog tables; partition_by and sort_by are checked, not kept yet.
     prepared:
       - target:
           table: customers          # database: defaults.prepared.database; format: the base table's

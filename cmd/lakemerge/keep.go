@@ -59,11 +59,18 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 		}
 		def := definition(p)
 		key := k.prep[i].Key
-		if def.Mode == prepared.Changelog {
+		writerKey := key
+		switch def.Mode {
+		case prepared.Changelog:
 			// A changelog row is identified by its order key.
 			key = apply.ChangelogKeys()
+			writerKey = key
+		case prepared.History:
+			// A history row is a version of a key: the key and its
+			// order key.
+			writerKey = apply.HistoryKeys(key)
 		}
-		tbl, target := w.PreparedWriter(t.Config, p, key)
+		tbl, target := w.PreparedWriter(t.Config, p, writerKey)
 		engine := k.engine
 		sqlDef := transform.Definition{Select: def.Select, Where: def.Where}
 		out = append(out, &apply.Table{
@@ -75,6 +82,7 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			OnChange:       p.OnChange,
 			RebuildCommand: fmt.Sprintf("lakemerge rebuild --config %s --table %s", k.cfgPath, t.Config.Name),
 			Target:         target,
+			Stored:         tbl,
 			Mem:            k.mem,
 			Compile: func(ctx context.Context, base []change.Column) (apply.Program, error) {
 				prog, err := engine.Compile(ctx, base, sqlDef)
@@ -138,9 +146,6 @@ func refusePrepared(job *config.Job, tables []config.Table, file string) error {
 		for pi, p := range t.Prepared {
 			path := fmt.Sprintf("tables[%d].prepared[%d]", ti, pi)
 			var missing []string
-			if p.Mode != string(prepared.Mirror) && p.Mode != string(prepared.Changelog) {
-				missing = append(missing, "mode "+p.Mode+" (mirror and changelog are kept)")
-			}
 			if len(p.PartitionBy) > 0 {
 				missing = append(missing, "partition_by (prepared tables are written unpartitioned but for bucket(N, key))")
 			}
