@@ -142,22 +142,18 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 		defer c.Release()
 		ts = c.(*array.Timestamp)
 	}
-	newKey, err := keyStrings(mem, cur, keys, cols)
-	if err != nil {
-		return nil, fmt.Errorf("the curated batch: %w", err)
-	}
-
-	// The entries of each key, stored first.
+	// The stored entries of the keys the batch touches (of every key on a
+	// catch-up), grouped by key. A key without stored entries has one
+	// new entry (the batch holds one row per key): it is not grouped.
 	hist := map[string][]*entry{}
-	var order []string // keys in first-seen order
-	add := func(k string, e *entry) {
-		if _, ok := hist[k]; !ok {
-			order = append(order, k)
-		}
-		hist[k] = append(hist[k], e)
-	}
+	var order []string // the grouped keys, in first-seen order
+	var newKey []string
 	if in.stored != nil && in.stored.NumRows() > 0 {
-		touched := map[string]bool{}
+		var err error
+		if newKey, err = keyStrings(mem, cur, keys, cols); err != nil {
+			return nil, fmt.Errorf("the curated batch: %w", err)
+		}
+		touched := make(map[string]bool, len(newKey))
 		for _, k := range newKey {
 			touched[k] = true
 		}
@@ -165,27 +161,41 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 		if err != nil {
 			return nil, fmt.Errorf("the stored rows: %w", err)
 		}
-		v, err := readStoredEntries(mem, in.stored)
+		var rows []int
+		for i, k := range storedKey {
+			if in.catchUp || touched[k] {
+				rows = append(rows, i)
+			}
+		}
+		stored, err := readStoredEntries(mem, in.stored, rows)
 		if err != nil {
 			return nil, fmt.Errorf("the stored rows: %w", err)
 		}
-		for i, k := range storedKey {
-			if in.catchUp || touched[k] {
-				e := v[i]
-				e.row = i
-				add(k, e)
+		for _, e := range stored {
+			k := storedKey[e.row]
+			if _, ok := hist[k]; !ok {
+				order = append(order, k)
 			}
+			hist[k] = append(hist[k], e)
 		}
 	}
-	for i, k := range newKey {
-		es := hist[k]
+	var out [2][]*entry // the entries to write, by src
+	inBase := map[string]bool{}
+	for i := range int(cur.NumRows()) {
+		var es []*entry
+		var k string
+		if newKey != nil {
+			k = newKey[i]
+			es = hist[k]
+			inBase[k] = true
+		}
 		seq := seqs.Value(i)
 		if slices.ContainsFunc(es, func(e *entry) bool { return bytes.Equal(e.seq, seq) }) {
 			continue // that version is in the history already
 		}
 		passes := pass.IsValid(i) && pass.Value(i)
 		op := change.Op(ops.Value(i))
-		e := &entry{seq: slices.Clone(seq), src: srcNew, row: i}
+		e := &entry{seq: seq, src: srcNew, row: i}
 		if ts != nil && ts.IsValid(i) {
 			e.from = nullTime{int64(ts.Value(i)), true}
 		}
@@ -202,30 +212,24 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 		if e.gap && len(es) == 0 && in.catchUp {
 			continue // nothing to close: a catch-up records no gap of a key it never had
 		}
-		add(k, e)
-	}
-	if in.catchUp {
-		inBase := make(map[string]bool, len(newKey))
-		for _, k := range newKey {
-			inBase[k] = true
+		if len(es) == 0 {
+			settle([]*entry{e})
+			out[srcNew] = append(out[srcNew], e)
+			continue
 		}
-		for _, k := range order {
-			es := hist[k]
-			if inBase[k] {
-				continue
-			}
-			last := slices.MaxFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
-			if last.gap {
-				continue
-			}
-			hist[k] = append(es, &entry{seq: append(slices.Clone(last.seq), 0), gap: true, op: change.OpDelete.String(),
-				src: srcStored, row: last.row, keyOnly: true})
-		}
+		hist[k] = append(es, e)
 	}
-
-	var out [2][]*entry // by src
 	for _, k := range order {
 		es := hist[k]
+		if in.catchUp && !inBase[k] {
+			// A key the base table does not hold any more: its last
+			// version, if the history has it open, is closed.
+			last := slices.MaxFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
+			if !last.gap {
+				es = append(es, &entry{seq: append(slices.Clone(last.seq), 0), gap: true, op: change.OpDelete.String(),
+					src: srcStored, row: last.row, keyOnly: true})
+			}
+		}
 		slices.SortFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
 		settle(es)
 		for _, e := range es {
@@ -294,8 +298,9 @@ func keyStrings(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols
 	return out, nil
 }
 
-// readStoredEntries reads the history columns of the stored rows.
-func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch) ([]*entry, error) {
+// readStoredEntries reads the history columns of the stored rows rows
+// (indexes of rec).
+func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) ([]*entry, error) {
 	get := func(name string, t arrow.DataType) (arrow.Array, error) {
 		idx := rec.Schema().FieldIndices(name)
 		if len(idx) != 1 {
@@ -323,8 +328,8 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch) ([]*entry, e
 	}
 	from, to := arrs[0].(*array.Timestamp), arrs[1].(*array.Timestamp)
 	cur, op, seq := arrs[2].(*array.Boolean), arrs[3].(*array.String), arrs[4].(*array.Binary)
-	out := make([]*entry, rec.NumRows())
-	for i := range out {
+	out := make([]*entry, len(rows))
+	for j, i := range rows {
 		if seq.IsNull(i) {
 			return nil, fmt.Errorf("row %d has no %s", i, colOrderKey)
 		}
@@ -340,7 +345,7 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch) ([]*entry, e
 			e.op = op.Value(i)
 		}
 		e.gap = e.op == change.OpDelete.String()
-		out[i] = e
+		out[j] = e
 	}
 	return out, nil
 }
