@@ -115,7 +115,9 @@
 // delete's own is not known). What a catch-up cannot recover: the commit
 // times of the changes it finds, the versions between (a key changed
 // twice while the history was behind has one new entry), and the deletes
-// and re-inserts in between. A rebuild (changed definition) starts the
+// and re-inserts in between. A late change that arrives after such a D
+// row and belongs between the last version and the delete it stands for
+// is placed after the D row, and is current until the key changes again. A rebuild (changed definition) starts the
 // history over under the next generation: one open version per live row
 // that passes where, op I, valid_from NULL; the older rows are deleted in
 // the same commit.
