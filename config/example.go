@@ -84,9 +84,9 @@ tables:
       change_seq_column: change_seq   # a column holding AR_H_CHANGE_SEQ: orders changes exactly
     # Prepared tables: the table's rows curated by SQL expressions over the
     # base row (DuckDB SQL; see "Prepared zone" in the README). They
-    # are checked when the job file is loaded. Runs keep mirror and changelog
-    # tables, partitioned by partition_by and with files in sort_by order;
-    # history is checked, not kept yet.
+    # are checked when the job file is loaded. Runs keep mirror, history and
+    # changelog tables, partitioned by partition_by and with files in
+    # sort_by order.
     prepared:
       - target:
           table: customers          # database: defaults.prepared.database; format: the base table's

@@ -10,7 +10,7 @@
 // the columns a mode adds, partition transforms and sort columns against
 // the curated types) and the Fingerprint that tells when a definition
 // changed. Package prepared/apply keeps prepared tables in step with their
-// base table (mirror mode so far).
+// base table (mirror, history and changelog).
 //
 // # The seam for applying changes
 //
@@ -20,9 +20,10 @@
 // column once the decoders add one), and _pass, true when the change's new
 // row is in the prepared table. A writer of a mode consumes that batch:
 // mirror deletes the key of every row and inserts those that pass; history
-// closes the key's current version at the change's commit time and opens
-// a new one for rows that pass; changelog appends every row with its op,
-// commit time and order key. The key of a prepared table of mode mirror or
+// places each row by its order key among the key's versions, a new version
+// for rows that pass and a D row for the others, closing the version
+// before it at the change's commit time; changelog appends every row with
+// its op, commit time and order key. The key of a prepared table of mode mirror or
 // history is the curated columns that are bare references of the base
 // table's primary key (Column.Source), which Check demands.
 package prepared

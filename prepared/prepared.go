@@ -90,14 +90,18 @@ type Column struct {
 
 // HistoryColumns are the columns a History table adds after the curated
 // ones: when the version began (the commit time of the change that made
-// it), when it ended (NULL while current), whether it is current, and the
-// operation that made it (I or U; D for the version a delete closed).
+// it), when it ended (NULL while current), whether it is current, the
+// operation that made it (I or U; D for the row that records a delete, or
+// a new row that fails where: the key left the table), and its order key
+// (the base change's _seq: bytes that compare in commit order), which
+// with the key identifies the version.
 func HistoryColumns() []change.Column {
 	return []change.Column{
 		{Name: "valid_from", Type: &arrow.TimestampType{Unit: arrow.Microsecond}},
 		{Name: "valid_to", Type: &arrow.TimestampType{Unit: arrow.Microsecond}},
 		{Name: "is_current", Type: arrow.FixedWidthTypes.Boolean},
 		{Name: "op", Type: arrow.BinaryTypes.String},
+		{Name: "order_key", Type: arrow.BinaryTypes.Binary},
 	}
 }
 

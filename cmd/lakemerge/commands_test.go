@@ -98,14 +98,15 @@ func TestStatus(t *testing.T) {
 		"table": "orders", "target": "demo.orders", "exists": true, "format": "iceberg",
 		"location":    "file://" + filepath.Join(dir, "warehouse", "demo.db", "orders"),
 		"snapshot_id": json.Number(snap), "snapshot_id_str": snap,
-		"rows": json.Number("4"), "files_absorbed": json.Number("3"), "generation": json.Number("0"), "runs": json.Number("1"),
+		"rows": json.Number("4"), "files_absorbed": json.Number("3"), "generation": json.Number("0"), "runs": json.Number("3"),
 		"last_file":     "public/orders/20240529-081502114.csv",
 		"pending_files": json.Number("1"), "pending_ignored": json.Number("0"), "pending_unknown": json.Number("1"),
 		"error": unknownErr,
-		// The one run wrote a data file per bucket with rows and no
-		// delete file; every file under data/ is live.
-		"files": map[string]any{"data_files": json.Number("2"), "delete_files": json.Number("0"), "small_files": json.Number("2"),
-			"bytes": json.Number(strconv.FormatInt(dataBytes, 10)), "versions": json.Number("1")},
+		// The demo's three runs (full load, then a day's changes each)
+		// wrote six data files and, as the changes update and delete
+		// rows, three delete files; every file under data/ is live.
+		"files": map[string]any{"data_files": json.Number("6"), "delete_files": json.Number("3"), "small_files": json.Number("6"),
+			"bytes": json.Number(strconv.FormatInt(dataBytes, 10)), "versions": json.Number("3")},
 	}
 	for k, v := range want {
 		if m, ok := v.(map[string]any); ok {
@@ -135,8 +136,8 @@ func TestStatus(t *testing.T) {
   location:   file://%s/warehouse/demo.db/orders
   snapshot:   %s
   rows:       4
-  files:      2 data files (2 small), 0 delete files, %d bytes, 1 versions
-  absorbed:   3 files, load generation 0, 1 runs
+  files:      6 data files (6 small), 3 delete files, %d bytes, 3 versions
+  absorbed:   3 files, load generation 0, 3 runs
   last file:  public/orders/20240529-081502114.csv
   pending:    1 change files, 0 ignored objects, 1 unknown objects (a run stops on these)
 `, unknownErr, dir, snap, dataBytes)

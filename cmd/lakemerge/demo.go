@@ -22,6 +22,8 @@ import (
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
+	"github.com/lakemerge/lakemerge/prepared"
+	"github.com/lakemerge/lakemerge/prepared/apply"
 	"github.com/lakemerge/lakemerge/table"
 )
 
@@ -33,12 +35,14 @@ func (a *app) demoCmd() *cobra.Command {
 		Long: `demo writes realistic AWS DMS output (full loads and CDC files with inserts,
 updates, deletes, quoted values, a gzip file) for two tables and Debezium
 events (MySQL connector, two Kafka partitions) for a third into a folder,
-runs the job on them with the embedded SQLite catalog, and prints the
-resulting tables. The folder keeps the job file, so you can add files and
-run "lakemerge run --config <folder>/job.yaml" again.
+runs the job on them with the embedded SQLite catalog — three times: the full
+loads, the first day's changes, the second day's — and prints the
+resulting tables with their prepared tables (the VIP customers, every version
+of each customer, the weighed shipments). The folder keeps the job file, so
+you can add files and run "lakemerge run --config <folder>/job.yaml" again.
 
 It logs warnings and errors only (--log-level info shows every step) and
-prints what each table absorbed, then the tables.`,
+prints what each table absorbed in each run, then the tables.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f := cmd.Flag("log-level"); f != nil && !f.Changed {
@@ -55,7 +59,7 @@ prints what each table absorbed, then the tables.`,
 			if err := resetDemoDir(abs); err != nil {
 				return err
 			}
-			jobPath, err := writeDemo(abs)
+			jobPath, err := writeDemoJob(abs)
 			if err != nil {
 				return err
 			}
@@ -63,19 +67,27 @@ prints what each table absorbed, then the tables.`,
 			if err != nil {
 				return fmt.Errorf("demo job file: %w", err)
 			}
-			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: jobPath, prep: prep})
-			if err != nil {
-				return err
-			}
-			for _, t := range sum.Tables {
-				if t.Error != "" {
-					fmt.Fprintf(a.stdout, "table %s failed: %s\n", t.Table, t.Error)
-					continue
+			// A run per day's files, so that the history table has
+			// versions to show.
+			for i, what := range demoRuns {
+				if err := writeDemoFiles(abs, i); err != nil {
+					return err
 				}
-				fmt.Fprintf(a.stdout, "%s: %d files, %d changes to %d keys: %s\n", t.Table, t.Files, t.Changes, t.Keys, outcome(t.Stats))
-			}
-			if !sum.OK {
-				return errTablesFailed
+				sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: jobPath, prep: prep})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "run %d (%s):\n", i+1, what)
+				for _, t := range sum.Tables {
+					if t.Error != "" {
+						fmt.Fprintf(a.stdout, "  table %s failed: %s\n", t.Table, t.Error)
+						continue
+					}
+					fmt.Fprintf(a.stdout, "  %s: %d files, %d changes to %d keys: %s\n", t.Table, t.Files, t.Changes, t.Keys, outcome(t.Stats))
+				}
+				if !sum.OK {
+					return errTablesFailed
+				}
 			}
 			if err := printTables(cmd.Context(), a.stdout, job, tables, prep); err != nil {
 				return err
@@ -169,10 +181,11 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 			Read(context.Context) (arrow.Table, error)
 		}
 		keys []string
+		hide []string // columns not printed
 	}
 	var all []shown
 	for _, t := range w.Tables {
-		all = append(all, shown{t.Config.Target.Database + "." + t.Config.Target.Table, t.Table, t.Config.PrimaryKey})
+		all = append(all, shown{t.Config.Target.Database + "." + t.Config.Target.Table, t.Table, t.Config.PrimaryKey, nil})
 		for _, p := range t.Config.Prepared {
 			name := p.Target.Database + "." + p.Target.Table
 			i := slices.IndexFunc(prep, func(pt preparedTable) bool { return pt.Table == t.Config.Name && pt.Target == name })
@@ -180,7 +193,12 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 				return fmt.Errorf("prepared table %s was not checked", name)
 			}
 			tbl, _ := w.PreparedWriter(t.Config, p, prep[i].Key)
-			all = append(all, shown{name + " (prepared, " + p.Mode + ")", tbl, prep[i].Key})
+			s := shown{name + " (prepared, " + p.Mode + ")", tbl, prep[i].Key, nil}
+			if p.Mode == string(prepared.History) {
+				// Each key's versions in order; the order key is bytes.
+				s.keys, s.hide = apply.HistoryKeys(prep[i].Key), []string{"order_key"}
+			}
+			all = append(all, s)
 		}
 	}
 	for _, t := range all {
@@ -188,7 +206,7 @@ func printTables(ctx context.Context, out io.Writer, job *config.Job, tables []c
 		if err != nil {
 			return err
 		}
-		rows, header, err := renderRows(tbl, t.keys)
+		rows, header, err := renderRows(tbl, t.keys, t.hide)
 		tbl.Release()
 		if err != nil {
 			return err
@@ -212,12 +230,13 @@ type renderedRow struct {
 }
 
 // renderRows formats the user columns of tbl as text (strings quoted,
-// decimals at their scale, NULL for nulls), sorted by the key columns.
-func renderRows(tbl arrow.Table, keys []string) ([]renderedRow, []string, error) {
+// decimals at their scale, NULL for nulls) but those in hide, sorted by
+// the key columns.
+func renderRows(tbl arrow.Table, keys, hide []string) ([]renderedRow, []string, error) {
 	var header []string
 	var cols []int
 	for i, f := range tbl.Schema().Fields() {
-		if !change.IsSystemColumn(f.Name) {
+		if !change.IsSystemColumn(f.Name) && !slices.Contains(hide, f.Name) {
 			cols = append(cols, i)
 			header = append(header, f.Name)
 		}

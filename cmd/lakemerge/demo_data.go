@@ -82,6 +82,11 @@ const demoPreparedCustomers = `    # A prepared table for analysts: VIP customer
           - signed_up
           - year(signed_up) AS signup_year
         where: vip
+      # Every version of each customer (SCD type 2): valid_from and
+      # valid_to are the changes' commit times (dms_ts), a delete is a D row.
+      - target: { table: customers_history }
+        mode: history
+        select: [customer_id, name, sha256(lower(email)) AS email_sha256, balance, vip]
 `
 
 const demoPreparedShipments = `    # A Delta prepared table of the weighed shipments, with the day shipped.
@@ -94,46 +99,49 @@ const demoPreparedShipments = `    # A Delta prepared table of the weighed shipm
 
 // demoFiles are realistic DMS outputs: full loads, CDC files with inserts,
 // updates, deletes (key-only, as PostgreSQL writes them), quoted values with
-// commas, quotes and newlines, and a gzip-compressed CDC file.
+// commas, quotes and newlines, and a gzip-compressed CDC file. The demo
+// runs three times (run: 0 the full loads, 1 the first day's changes, 2
+// the second day's), so that its history table has versions to show.
 var demoFiles = []struct {
 	path string
 	body string
 	gzip bool
+	run  int
 }{
 	{"public/customers/LOAD00000001.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
 I,2024-05-28 19:40:00.000000,1,Ada Lovelace,ada@example.com,120.50,true,2021-03-01,
 I,2024-05-28 19:40:00.000000,2,"Grace ""Amazing"" Hopper",grace@example.com,99.99,false,2022-07-15,
 I,2024-05-28 19:40:00.000000,3,"Lovelace, Byron",byron@example.com,0.00,false,2023-01-09,
-`, false},
+`, false, 0},
 	{"public/customers/LOAD00000002.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
 I,2024-05-28 19:40:00.000000,4,Alan Turing,alan@example.com,1500.00,true,2020-11-30,
 I,2024-05-28 19:40:00.000000,5,Edsger Dijkstra,,42.00,false,2021-08-08,
-`, false},
+`, false, 0},
 	{"public/customers/2024/05/28/20240528-195141380.csv", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
 U,2024-05-28 19:51:41.388146,1,Ada Lovelace,ada@analytical.engine,130.50,true,2021-03-01,20240528195141380000000000000000061
 I,2024-05-28 20:21:48.298940,6,Barbara Liskov,barbara@example.com,10.00,false,2024-05-28,20240528202148290000000000000000133
 U,2024-05-28 20:21:48.298940,6,Barbara Liskov,barbara@example.com,15.00,true,2024-05-28,20240528202148290000000000000000137
 D,2024-05-28 20:21:48.298940,3,,,,,,20240528202148290000000000000000141
-`, false},
+`, false, 1},
 	{"public/customers/2024/05/29/20240529-081502114.csv.gz", `Op,dms_ts,customer_id,name,email,balance,vip,signed_up,change_seq
 U,2024-05-29 08:15:02.101000,5,Edsger Dijkstra,ewd@example.com,42.00,false,2021-08-08,20240529081502100000000000000000200
 U,2024-05-29 08:15:02.105000,2,"Grace ""Amazing"" Hopper","grace@navy.mil",250.00,true,2022-07-15,20240529081502100000000000000000201
 D,2024-05-29 08:15:02.109000,4,,,,,,20240529081502100000000000000000202
 I,2024-05-29 08:15:02.111000,4,Alan Turing,alan@bletchley.uk,1500.00,true,2020-11-30,20240529081502100000000000000000203
-`, true},
+`, true, 2},
 	{"public/orders/LOAD00000001.csv", `1001,1,shipped,32.38,"says ""hi"", twice"
 1002,2,open,11.61,"line one
 line two"
 1003,4,open,250.00,
-`, false},
+`, false, 0},
 	{"public/orders/20240528-195141380.csv", `U,1002,2,shipped,11.61,"line one
 line two"
 I,1004,6,open,75.10,first order
 D,1003,,,,
-`, false},
+`, false, 1},
 	{"public/orders/20240529-081502114.csv", `U,1004,6,cancelled,75.10,customer changed their mind
 I,1005,1,open,9.99,
-`, false},
+`, false, 2},
 }
 
 // dbzSource is the source block of the demo's MySQL events.
@@ -174,10 +182,27 @@ func demoDebezium() []struct{ path, body string } {
 
 // writeDemo writes the demo's raw files and job file into dir.
 func writeDemo(dir string) (jobPath string, err error) {
+	for run := range demoRuns {
+		if err := writeDemoFiles(dir, run); err != nil {
+			return "", err
+		}
+	}
+	return writeDemoJob(dir)
+}
+
+// demoRuns names the demo's runs by the files they find (demoFiles.run;
+// the Debezium events come with the full loads).
+var demoRuns = []string{"the full loads", "the first day's changes", "the second day's changes"}
+
+// writeDemoFiles writes the demo's raw files of run into dir.
+func writeDemoFiles(dir string, run int) error {
 	for _, f := range demoFiles {
+		if f.run != run {
+			continue
+		}
 		p := filepath.Join(dir, "raw", filepath.FromSlash(f.path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", fmt.Errorf("write demo: %w", err)
+			return fmt.Errorf("write demo: %w", err)
 		}
 		data := []byte(f.body)
 		if f.gzip {
@@ -188,17 +213,28 @@ func writeDemo(dir string) (jobPath string, err error) {
 			data = b.Bytes()
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return "", fmt.Errorf("write demo: %w", err)
+			return fmt.Errorf("write demo: %w", err)
 		}
+	}
+	if run != 0 {
+		return nil
 	}
 	for _, f := range demoDebezium() {
 		p := filepath.Join(dir, "raw", filepath.FromSlash(f.path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", fmt.Errorf("write demo: %w", err)
+			return fmt.Errorf("write demo: %w", err)
 		}
 		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
-			return "", fmt.Errorf("write demo: %w", err)
+			return fmt.Errorf("write demo: %w", err)
 		}
+	}
+	return nil
+}
+
+// writeDemoJob writes the demo's job file into dir.
+func writeDemoJob(dir string) (jobPath string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write demo job: %w", err)
 	}
 	jobPath = filepath.Join(dir, "job.yaml")
 	customers, shipments := demoPreparedCustomers, demoPreparedShipments

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
-	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/prepared"
 	"github.com/lakemerge/lakemerge/prepared/apply"
 	"github.com/lakemerge/lakemerge/prepared/transform"
@@ -52,11 +50,18 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 		}
 		def := definition(p)
 		key := k.prep[i].Key
-		if def.Mode == prepared.Changelog {
+		writerKey := key
+		switch def.Mode {
+		case prepared.Changelog:
 			// A changelog row is identified by its order key.
 			key = apply.ChangelogKeys()
+			writerKey = key
+		case prepared.History:
+			// A history row is a version of a key: the key and its
+			// order key.
+			writerKey = apply.HistoryKeys(key)
 		}
-		tbl, target := w.PreparedWriter(t.Config, p, key)
+		tbl, target := w.PreparedWriter(t.Config, p, writerKey)
 		sqlDef := transform.Definition{Select: def.Select, Where: def.Where}
 		out = append(out, &apply.Table{
 			Name:           name,
@@ -67,6 +72,7 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			OnChange:       p.OnChange,
 			RebuildCommand: fmt.Sprintf("lakemerge rebuild --config %s --table %s", k.cfgPath, t.Config.Name),
 			Target:         target,
+			Stored:         tbl,
 			Mem:            k.mem,
 			Compile: func(ctx context.Context, base []change.Column) (apply.Program, error) {
 				engine, err := k.open(ctx)
@@ -160,30 +166,6 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 	return out, first
 }
 
-// refusePrepared stops a run of prepared tables that ask for what this
-// version does not keep yet, rather than leave it out in silence.
-func refusePrepared(job *config.Job, tables []config.Table, file string) error {
-	var errs config.Errors
-	for _, t := range tables {
-		ti := slices.IndexFunc(job.Tables, func(u config.Table) bool { return u.Name == t.Name })
-		for pi, p := range t.Prepared {
-			path := fmt.Sprintf("tables[%d].prepared[%d]", ti, pi)
-			var missing []string
-			if p.Mode != string(prepared.Mirror) && p.Mode != string(prepared.Changelog) {
-				missing = append(missing, "mode "+p.Mode+" (mirror and changelog are kept)")
-			}
-			if len(missing) > 0 {
-				errs = append(errs, config.FieldError{File: file, Line: p.Line, Path: path,
-					Msg: "this version of lakemerge checks but does not keep yet: " + strings.Join(missing, "; ") + ": remove it, or run the other tables with --table"})
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", errUsage, errs)
-	}
-	return nil
-}
-
 func (a *app) rebuildCmd() *cobra.Command {
 	var cfgPath string
 	var names []string
@@ -206,9 +188,6 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 			}
 			job, prep, tables, err := loadJobPrepared(cmd.Context(), cfgPath, names)
 			if err != nil {
-				return err
-			}
-			if err := refusePrepared(job, tables, cfgPath); err != nil {
 				return err
 			}
 			mem := memory.NewGoAllocator()

@@ -57,9 +57,7 @@ func TestPreparedSQLErrorsExit2(t *testing.T) {
 }
 
 // TestCheckExample: the example job file's prepared tables pass, and check
-// prints their curated columns, key and fingerprint; run refuses the one
-// this version does not keep yet (mode history), naming it, and not the
-// partitioned and sorted mirror table.
+// prints their curated columns, key and fingerprint.
 func TestCheckExample(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(config.Example), 0o644); err != nil {
@@ -94,15 +92,6 @@ func TestCheckExample(t *testing.T) {
 	r = clitest.Cmd{Args: []string{"check", "--config", "job.yaml", "--table", "orders"}, Dir: dir}.Run(t)
 	if r.Code != 0 || !strings.Contains(r.Stdout, `"prepared": []`) {
 		t.Errorf("check --table orders: %s", r)
-	}
-
-	r = clitest.Cmd{Args: []string{"run", "--config", "job.yaml"}, Dir: dir}.Run(t)
-	first := strings.Count(config.Example[:strings.Index(config.Example, "      - target:\n")], "\n") + 1
-	second := strings.Count(config.Example[:strings.Index(config.Example, "      - target: { table: customers_history")], "\n") + 1
-	if r.Code != exitUsage || r.Stdout != "" ||
-		strings.Contains(r.Stderr, "job.yaml:"+strconv.Itoa(first)+": tables[0].prepared[0]") ||
-		!strings.Contains(r.Stderr, "job.yaml:"+strconv.Itoa(second)+": tables[0].prepared[1]: this version of lakemerge checks but does not keep yet: mode history (mirror and changelog are kept)") {
-		t.Errorf("run: %s", r)
 	}
 }
 

@@ -274,9 +274,6 @@ CloudWatch Logs turns them into metrics.`,
 			if err != nil {
 				return err
 			}
-			if err := refusePrepared(job, tables, cfgPath); err != nil {
-				return err
-			}
 			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: cfgPath, prep: prep})
 			if err != nil {
 				return err

@@ -84,8 +84,11 @@ type Table struct {
 	OnChange       string
 	RebuildCommand string
 	Target         Target
-	Compile        Compiler
-	Mem            memory.Allocator
+	// Stored reads the prepared table itself: a history table merges a
+	// run's versions into the versions it stores (nil for other modes).
+	Stored  Base
+	Compile Compiler
+	Mem     memory.Allocator
 	// MaxAttempts bounds commit attempts on conflicts, unknown outcomes and
 	// transient failures; 0 means 8.
 	MaxAttempts int
@@ -151,8 +154,8 @@ func (t *Table) Rebuild(ctx context.Context, base Base) (Result, error) {
 
 // loop runs attempts until one commits or there is nothing to do.
 func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Result, error) {
-	if t.Def.Mode != prepared.Mirror && t.Def.Mode != prepared.Changelog {
-		return Result{Table: t.Name, Mode: string(t.Def.Mode)}, fmt.Errorf("prepared table %s: mode %s is not kept yet by this version of lakemerge (mirror and changelog are)", t.Name, t.Def.Mode)
+	if t.Def.Mode != prepared.Mirror && t.Def.Mode != prepared.Changelog && t.Def.Mode != prepared.History {
+		return Result{Table: t.Name, Mode: string(t.Def.Mode)}, fmt.Errorf("prepared table %s: mode %s is not kept by this version of lakemerge", t.Name, t.Def.Mode)
 	}
 	maxAttempts := t.MaxAttempts
 	if maxAttempts <= 0 {
@@ -206,10 +209,11 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		*from = int64(st.Generation)
 	}
 	current := BaseDigest(info.Bookmark)
-	// A new changelog table of a base table that was empty before this
-	// run takes the run's changes as they are, with their ops and commit
-	// times, rather than the base table's rows.
-	fresh := t.Def.Mode == prepared.Changelog && st.Runs == 0 && st.Fingerprint == ""
+	// A new changelog or history table of a base table that was empty
+	// before this run takes the run's changes as they are, with their ops
+	// and commit times, rather than the base table's rows.
+	history := t.Def.Mode == prepared.History
+	fresh := (t.Def.Mode == prepared.Changelog || history) && st.Runs == 0 && st.Fingerprint == ""
 	res.BaseSnapshot, res.Generation = st.BaseSnapshot, st.Generation
 	how := HowCatchUp
 	switch {
@@ -227,7 +231,9 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		res.How = HowUpToDate
 		return nil
 	case run.Changes != nil && (st.Fingerprint == fp || fresh) && st.Base == BaseDigest(run.Parent) &&
-		current == BaseDigest(run.Next) && run.TruncateBefore == nil && run.Stale == 0 && whole(run.Changes):
+		current == BaseDigest(run.Next) && run.TruncateBefore == nil && (run.Stale == 0 || history) && whole(run.Changes):
+		// A history keeps a change the base table found stale: it is a
+		// version all the same, placed by its order key.
 		how = HowChanges
 	}
 	if how == HowChanges && current == "" {
@@ -243,10 +249,10 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		changes = run.Changes
 		changes.Retain()
 	} else {
-		// A changelog keeps its rows across a catch-up (the rows it
-		// has are found present and not appended again); a rebuild
-		// starts it over.
-		if !changelog || how == HowRebuild {
+		// A changelog or history keeps its rows across a catch-up (the
+		// rows it has are found present and not appended again); a
+		// rebuild starts it over.
+		if !(changelog || history) || how == HowRebuild {
 			next.Generation++
 			truncate = genPrefix(next.Generation)
 		}
@@ -295,6 +301,10 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		}
 		if cols, err = change.ExtendColumns(cols, prepared.ChangelogColumns()); err == nil {
 			batch, err = changelogChanges(t.Mem, curated, cols, next.Generation, catchUp)
+		}
+	} else if history {
+		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
+			batch, err = t.history(ctx, txn, curated, cols, how, next)
 		}
 	} else {
 		batch, err = mirrorChanges(t.Mem, curated, cols, next.Generation)

@@ -55,6 +55,79 @@
 // changelog over: the base table's rows as I under the next generation,
 // the older rows deleted in the same commit.
 //
+// # History
+//
+// A history table (SCD type 2) keeps one row per version of each base key:
+// the curated row with the columns of prepared.HistoryColumns — valid_from
+// (the version's commit time: the base change's _ts, never the run's
+// clock), valid_to (the commit time of the key's next entry; NULL while
+// the version is current), is_current, op (I or U: the base change's; D
+// below) and order_key (the base change's _seq). Its writer's key is the
+// curated key and order_key (HistoryKeys), so each version is a row.
+//
+// A key's entries are ordered by order_key — the order the base table
+// gives its changes — not by commit time, and a run merges its changes
+// into the stored entries of the keys it touches, then recomputes their
+// intervals (settle): a version is valid from its commit time to the next
+// entry's; the last entry, when it is a version, is current. A late
+// change (an order key below the key's newest) inserts its version in the
+// right place: the entry before it is closed at the late version's
+// commit time, the late version at the next entry's. The rows whose
+// values changed (new entries; stored ones whose valid_to or is_current
+// changed) are written as upserts with the order key generation ‖ the
+// commit's run count (State.Runs) ‖ order_key: each commit's run count is
+// greater than every earlier commit's, so a row rewritten again and again
+// (closed, re-opened by a late delete, closed again) always beats what it
+// rewrites.
+//
+//   - A delete is a row of its own: op D, the key only (the other curated
+//     columns NULL), valid_from = valid_to = its commit time (an empty
+//     interval, which no "as of" query finds), is_current false. It
+//     closes the version before it, and keeps closing it when a late
+//     change arrives later: a late version before the delete is closed by
+//     it, not left current.
+//   - A new row that fails where (or where is NULL) is recorded the same
+//     way, as a D row: the key left the prepared table, as a mirror
+//     deletes it. Without that row a later late change could not tell
+//     whether the key was still in.
+//   - A change the base table found stale (lost to what it stores) is a
+//     version all the same: a history run applies it by its order key,
+//     where a mirror or changelog catches up instead.
+//   - A change whose order key the key's history holds is that version:
+//     it is not written again (exactly once: a re-run, a catch-up).
+//   - A change without a commit time (_ts null: full-load rows without a
+//     timestamp column, Debezium snapshot reads with ts_ms 0, a catch-up)
+//     is a version with valid_from NULL; the version before it gets
+//     valid_to NULL, and is_current tells it from the current one.
+//
+// The run's change set holds one change per key (the latest of the run):
+// a key changed several times within one run gets one version, the
+// run's last. The changes between are not handed to the prepared tables.
+//
+// A catch-up (a run that stopped between the base commit and the
+// history's, a history table added later, a change set that is not
+// whole) keeps the stored history and reads the base table's live rows:
+// a row whose order key the history lacks is a new entry without a commit
+// time (I for a key the history does not have, U otherwise; a D row when
+// it fails where and the key has entries); a key the history has open but
+// the base table does not hold any more gets a D row without a commit
+// time, with the order key of its last version followed by a 0 byte (the
+// delete's own is not known). What a catch-up cannot recover: the commit
+// times of the changes it finds, the versions between (a key changed
+// twice while the history was behind has one new entry), and the deletes
+// and re-inserts in between. A late change that arrives after such a D
+// row and belongs between the last version and the delete it stands for
+// is placed after the D row, and is current until the key changes again. A rebuild (changed definition) starts the
+// history over under the next generation: one open version per live row
+// that passes where, op I, valid_from NULL; the older rows are deleted in
+// the same commit.
+//
+// Cost: a history run reads the whole history table (Stored.Read, into
+// memory) to find the stored versions of the keys it touches, then
+// writes only the rows that changed. The read is proportional to the
+// history table, not to the change: reading only the files whose key
+// statistics can hold a touched key is not built yet.
+//
 // # What the commit records (State)
 //
 // A prepared table's commit carries, where a base table's carries the
@@ -79,16 +152,18 @@
 //     to the change. Every change of such a set was applied to the base
 //     table, so it applies to the prepared table alike.
 //   - A change set with stale changes (late changes that lost to what the
-//     base table stores) is not applied as it is: the base table may hold
-//     a tombstone the prepared table lacks (a catch-up writes live rows
-//     only), and the late change would bring back a row the base table
-//     deleted. The prepared table catches up instead.
+//     base table stores) is not applied as it is to a mirror or changelog:
+//     the base table may hold a tombstone the prepared table lacks (a
+//     catch-up writes live rows only), and the late change would bring
+//     back a row the base table deleted. The prepared table catches up
+//     instead. A history applies them (see History).
 //   - Otherwise (a run that stopped between the base commit and this one,
 //     a prepared table added later, a base commit that another run made):
 //     the prepared table catches up by re-deriving it from the whole base
-//     table (Base.Read), under the next generation ("catch-up"). This reads
-//     the whole base table into memory: catching up from the base table's
-//     own commits since the recorded state is not built yet.
+//     table (Base.Read), a mirror under the next generation, a changelog
+//     or history under its own ("catch-up"). This reads the whole base
+//     table into memory: catching up from the base table's own commits
+//     since the recorded state is not built yet.
 //   - The definition changed (another fingerprint): with on_change rebuild
 //     the table is re-derived ("rebuild"); with stop the table fails with
 //     an error that names the command that rebuilds it (Table.Rebuild).

@@ -1,0 +1,465 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lakemerge/lakemerge/objstore/fault"
+)
+
+// historyJob writes a job file of two base tables of one source (Iceberg
+// and Delta), each with a history table of its own format, curated and
+// filtered as changelogDef says.
+func historyJob(t *testing.T, dir string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
+	b.WriteString("defaults: { buckets: 2, prepared: { database: prepared } }\ntables:\n")
+	cols := `    primary_key: [id]
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+      - { name: email, type: string }
+      - { name: balance, type: long }
+      - { name: status, type: string }
+      - { name: change_seq, type: string }
+    dms: { header: true, change_seq_column: change_seq }
+    prepared:
+      - target: { table: %s }
+        mode: history
+        select:
+`
+	for _, tb := range []struct{ name, format string }{{"acc_ice", ""}, {"acc_delta", ", format: delta"}} {
+		fmt.Fprintf(&b, "  - name: %s\n    source: { schema: bank, table: %s }\n    target: { database: base, table: %s%s }\n", tb.name, tb.name, tb.name, tb.format)
+		fmt.Fprintf(&b, cols, tb.name+"_hist"+tb.format)
+		for _, s := range changelogDef.selects {
+			fmt.Fprintf(&b, "          - %s\n", s)
+		}
+		fmt.Fprintf(&b, "        where: %s\n", changelogDef.where)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// histEntry is a row of the reference model's history of a key: a
+// version (the curated row) or a D row (the key only), at its order key
+// (change_seq; a catch-up's D row has the one of the version it closes
+// and after), with its commit time (nil: none).
+type histEntry struct {
+	seq   int64
+	after bool // a catch-up's D row: just after seq
+	at    any
+	op    string
+	row   map[string]any
+}
+
+func (e histEntry) less(o histEntry) bool {
+	if e.seq != o.seq {
+		return e.seq < o.seq
+	}
+	return !e.after && o.after
+}
+
+// historyModel is the reference model of a history table: the base
+// table's model and the entries of each key.
+type historyModel struct {
+	base *mirrorModel
+	hist map[int64][]histEntry
+	// middle counts the versions placed before a newer entry of their
+	// key (late changes that land in the middle of the history).
+	middle int
+}
+
+func (m *historyModel) has(id, seq int64) bool {
+	return slices.ContainsFunc(m.hist[id], func(e histEntry) bool { return e.seq == seq && !e.after })
+}
+
+// entry is the history entry of change a: a version when it is not a
+// delete and passes where, else a D row with the key only.
+func entry(op string, a account, at any) histEntry {
+	r, ok := changelogDef.row(a)
+	if op == "D" || !ok {
+		return histEntry{seq: a.seq, at: at, op: "D", row: map[string]any{"id": a.id, "email_hash": nil, "twice": nil, "status_uc": nil, "change_seq": nil}}
+	}
+	return histEntry{seq: a.seq, at: at, op: op, row: r}
+}
+
+// run applies one run's changes (in file order): the run's net change of
+// each key (its latest) is a new entry of the key's history unless the
+// history has its order key — stale or not in the base table.
+func (m *historyModel) run(changes []clChange) {
+	net := map[int64]clChange{}
+	for _, c := range changes {
+		if n, ok := net[c.a.id]; !ok || c.a.seq > n.a.seq {
+			net[c.a.id] = c
+		}
+	}
+	for _, c := range changes {
+		m.base.apply(c.op, c.a, c.a.seq)
+	}
+	for id, c := range net {
+		if m.has(id, c.a.seq) {
+			continue
+		}
+		if slices.ContainsFunc(m.hist[id], func(e histEntry) bool { return e.seq > c.a.seq }) {
+			m.middle++
+		}
+		m.hist[id] = append(m.hist[id], entry(string(c.op), c.a, c.time))
+	}
+}
+
+// catchUp applies what a catch-up does after a run whose history commit
+// was lost: each live row not in the history is a new entry without a
+// commit time (I for a key the history lacks, U for one it has; a row
+// that fails where only closes a key the history has); a key gone from
+// the base table whose last entry is a version gets a D row after it.
+func (m *historyModel) catchUp() {
+	for id, a := range m.base.live {
+		if m.has(id, a.seq) {
+			continue
+		}
+		had := len(m.hist[id]) > 0
+		op := "I"
+		if had {
+			op = "U"
+		}
+		e := entry(op, a, nil)
+		if e.op == "D" && !had {
+			continue
+		}
+		m.hist[id] = append(m.hist[id], e)
+	}
+	for id, es := range m.hist {
+		if _, ok := m.base.live[id]; ok || len(es) == 0 {
+			continue
+		}
+		last := slices.MaxFunc(es, func(a, b histEntry) int {
+			if a.less(b) {
+				return -1
+			}
+			return 1
+		})
+		if last.op != "D" {
+			d := entry("D", account{id: id, seq: last.seq}, nil)
+			d.after = true
+			m.hist[id] = append(es, d)
+		}
+	}
+}
+
+// want is the history table's rows as canonical lines (without
+// order_key): each entry's row with valid_from (its commit time),
+// valid_to (the next entry's commit time; a D row's own) and is_current
+// (the last entry, unless a D row).
+func (m *historyModel) want() []string {
+	var out []string
+	for _, es := range m.hist {
+		es = slices.Clone(es)
+		sort.Slice(es, func(i, j int) bool { return es[i].less(es[j]) })
+		for i, e := range es {
+			r := map[string]any{}
+			for k, v := range e.row {
+				r[k] = v
+			}
+			r["op"], r["valid_from"], r["valid_to"], r["is_current"] = e.op, e.at, nil, false
+			switch {
+			case e.op == "D":
+				r["valid_to"] = e.at
+			case i+1 < len(es):
+				r["valid_to"] = es[i+1].at
+			default:
+				r["is_current"] = true
+			}
+			out = append(out, canonicalRow(r))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readHistoryRows reads a history table with a reader script and returns
+// its rows as canonical lines without order_key, after checking that id
+// and order_key identify each row.
+func readHistoryRows(t *testing.T, py, reader string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(py, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", reader, err, out)
+	}
+	seen := map[string]bool{}
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber()
+		var r map[string]any
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%s: %v in %q", reader, err, line)
+		}
+		k := fmt.Sprint(r["id"], "/", r["order_key"])
+		if seen[k] {
+			t.Fatalf("%s: id and order_key %s twice", reader, k)
+		}
+		seen[k] = true
+		delete(r, "order_key")
+		rows = append(rows, canonicalRow(r))
+	}
+	sort.Strings(rows)
+	return rows
+}
+
+// TestPreparedHistoryModel: history tables (Iceberg and Delta) of an
+// Iceberg and a Delta base table, kept by runs of the binary over a random
+// multi-run workload (inserts, updates, deletes, re-inserts, late changes
+// the base table finds stale, NULLs and a filter), read back by
+// pyiceberg, deltalake and DuckDB, equal the SCD2 reference model after
+// every run: the run's net change of each key a version at its commit
+// time (the CDC file's instant), placed by its order key — a late change
+// in the middle of its key's history, closing the version before it at
+// its time and closed by the one after it; deletes and rows that fail
+// where as D rows. A run without new files changes nothing.
+func TestPreparedHistoryModel(t *testing.T) {
+	dir := t.TempDir()
+	historyJob(t, dir)
+	py := pythonForInterop(t)
+	base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+	m := &historyModel{base: base, hist: map[int64][]histEntry{}}
+	rng := rand.New(rand.NewPCG(4, 14))
+	var seq int64
+	used := map[int64]bool{}
+	files := 0
+	hows := map[string]int{}
+	for run := 1; run <= 10; run++ {
+		want := "up to date"
+		if run != 4 { // run 4 finds no new files
+			m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+			want = "changes"
+		}
+		sum, r := runSummary(t, dir)
+		if r.Code != 0 || !sum.OK {
+			t.Fatalf("run %d: %s", run, r)
+		}
+		for _, tr := range sum.Tables {
+			if len(tr.Prepared) != 1 || tr.Prepared[0].How != want || tr.Prepared[0].Mode != "history" {
+				t.Fatalf("run %d: table %s kept %+v, want one that went %q", run, tr.Table, tr.Prepared, want)
+			}
+			hows[want]++
+		}
+		if py == "" {
+			continue
+		}
+		wantRows := m.want()
+		check := func(reader string, args ...string) {
+			if got := readHistoryRows(t, py, reader, args...); !slices.Equal(got, wantRows) {
+				t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, reader, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+			}
+		}
+		interop := filepath.Join("..", "..", "interop")
+		check("pyiceberg prepared.acc_ice_hist", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
+			"file://"+filepath.Join(dir, "warehouse"), "prepared.acc_ice_hist", "id")
+		loc := filepath.Join(dir, "warehouse", "prepared.db", "acc_delta_hist")
+		check("deltalake prepared.acc_delta_hist", filepath.Join(interop, "read_delta.py"), loc, "id")
+		if run == 10 {
+			check("DuckDB prepared.acc_delta_hist", filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
+			metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", "prepared.db", "acc_ice_hist", "metadata", "*.metadata.json"))
+			slices.Sort(metas)
+			if len(metas) == 0 {
+				t.Fatal("no Iceberg metadata file for prepared.acc_ice_hist")
+			}
+			check("DuckDB prepared.acc_ice_hist", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
+		}
+	}
+	// The workload must hold what the test is about: late changes that
+	// land before a key's newest version, and closed versions.
+	closed := 0
+	for _, r := range m.want() {
+		if strings.Contains(r, "is_current=false") && strings.Contains(r, `op="U"`) {
+			closed++
+		}
+	}
+	if hows["changes"] == 0 || hows["up to date"] == 0 || m.middle < 2 || closed == 0 {
+		t.Errorf("ways: %v, %d versions placed in the middle, %d closed updates", hows, m.middle, closed)
+	}
+	t.Logf("ways: %v, %d versions placed in the middle, %d closed updates, %d history rows", hows, m.middle, closed, len(m.want()))
+}
+
+// lines renders the model as tableRows does (lakemerge's own readers:
+// name=value in column order), without order_key (the base change's _seq,
+// which holds more than change_seq), for the crash test.
+func (m *historyModel) lines() []string {
+	var out []string
+	for _, es := range m.hist {
+		es = slices.Clone(es)
+		sort.Slice(es, func(i, j int) bool { return es[i].less(es[j]) })
+		for i, e := range es {
+			val := func(v any) string {
+				if v == nil {
+					return "(null)"
+				}
+				return fmt.Sprint(v)
+			}
+			at := func(v any) string {
+				if v == nil {
+					return "(null)"
+				}
+				return v.(string)
+			}
+			to, current := "(null)", "false"
+			switch {
+			case e.op == "D":
+				to = at(e.at)
+			case i+1 < len(es):
+				to = at(es[i+1].at)
+			default:
+				current = "true"
+			}
+			out = append(out, fmt.Sprintf("id=%s email_hash=%s twice=%s status_uc=%s change_seq=%s valid_from=%s valid_to=%s is_current=%s op=%s ",
+				val(e.row["id"]), val(e.row["email_hash"]), val(e.row["twice"]), val(e.row["status_uc"]), val(e.row["change_seq"]),
+				at(e.at), to, current, e.op))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// historyRows is the history table of the run in dir as tableRows reads
+// it, without order_key, after checking that id and order_key identify
+// each row.
+func historyRows(t *testing.T, dir, name string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range tableRows(t, dir)[name] {
+		i := strings.Index(r, "order_key=")
+		if i < 0 || !strings.HasPrefix(r, "id=") {
+			t.Fatalf("row layout: %s", r)
+		}
+		k := r[:strings.Index(r, " ")] + r[i:]
+		if seen[k] {
+			t.Fatalf("%s twice", k)
+		}
+		seen[k] = true
+		out = append(out, r[:i])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPreparedHistoryCrashThenRerun: a run that fails at any write to the
+// warehouse from the base table's commit on (before the write reaches the
+// store, or after it landed), then a run without faults, leaves the
+// history table either as one clean run does (the history's commit
+// landed) or caught up as documented (the reference model's catch-up:
+// the run's new versions without a commit time, its deletes as D rows
+// after the version they close) — never a version twice.
+func TestPreparedHistoryCrashThenRerun(t *testing.T) {
+	type setupOut struct {
+		dir   string
+		model *historyModel
+		next  []clChange // the run under test
+	}
+	setup := func(t *testing.T) setupOut {
+		dir := t.TempDir()
+		historyJob(t, dir)
+		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+		m := &historyModel{base: base, hist: map[int64][]histEntry{}}
+		rng := rand.New(rand.NewPCG(5, 9))
+		var seq int64
+		used := map[int64]bool{}
+		files := 0
+		m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+		if sum := runInProcess(t, dir, nil, nil, nil); !sum.OK {
+			t.Fatalf("first run: %+v", sum)
+		}
+		next := changelogFiles(t, dir, rng, base, &seq, used, &files)
+		return setupOut{dir, m, next}
+	}
+	const hist = "prepared.acc_ice_hist"
+	ref := setup(t)
+	if got, want := historyRows(t, ref.dir, hist), ref.model.lines(); !slices.Equal(got, want) {
+		t.Fatalf("after the first run: the history\n%s\nthe model\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The two outcomes the model allows.
+	cleanModel := &historyModel{base: &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}, hist: map[int64][]histEntry{}}
+	caughtModel := &historyModel{base: &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}, hist: map[int64][]histEntry{}}
+	for _, c := range []*historyModel{cleanModel, caughtModel} {
+		for k, v := range ref.model.base.live {
+			c.base.live[k] = v
+		}
+		for k, v := range ref.model.base.seqs {
+			c.base.seqs[k] = v
+		}
+		for k, v := range ref.model.hist {
+			c.hist[k] = slices.Clone(v)
+		}
+	}
+	cleanModel.run(ref.next)
+	for _, c := range ref.next {
+		caughtModel.base.apply(c.op, c.a, c.a.seq)
+	}
+	caughtModel.catchUp()
+	clean, caughtUp := cleanModel.lines(), caughtModel.lines()
+	if slices.Equal(clean, caughtUp) {
+		t.Fatal("a catch-up would make what the clean run makes: the run under test shows nothing")
+	}
+
+	var points atomic.Int64
+	var keys []string
+	sum := runInProcess(t, ref.dir, nil, &points, &keys)
+	if !sum.OK || sum.Tables[0].Prepared[0].How != "changes" {
+		t.Fatalf("clean run: %+v", sum)
+	}
+	if got := historyRows(t, ref.dir, hist); !slices.Equal(got, clean) {
+		t.Fatalf("clean run: the history\n%s\nthe model\n%s", strings.Join(got, "\n"), strings.Join(clean, "\n"))
+	}
+	var writes []int64
+	for _, k := range keys {
+		var n int64
+		var op, key string
+		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
+		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
+		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
+			writes = append(writes, n)
+		}
+	}
+	if len(writes) < 3 {
+		t.Fatalf("no base commit among the calls: %q", keys)
+	}
+	ways := map[string]int{}
+	for _, n := range writes {
+		for _, kind := range []fault.Kind{fault.Fail, fault.FailAfter} {
+			s := setup(t)
+			faulty := runInProcess(t, s.dir, fault.Nth(n, kind), nil, nil)
+			again := runInProcess(t, s.dir, nil, nil, nil)
+			if !again.OK {
+				t.Fatalf("write %d %s: the re-run failed: %+v", n, kind, again.Tables[0].Error)
+			}
+			got := historyRows(t, s.dir, hist)
+			switch {
+			case slices.Equal(got, clean):
+				ways["as a clean run"]++
+			case slices.Equal(got, caughtUp):
+				ways["caught up"]++
+			default:
+				t.Fatalf("write %d %s (faulty run ok=%v: %s): the history after the re-run\n%s\nclean run\n%s\ncaught up\n%s", n, kind, faulty.OK,
+					faulty.Tables[0].Error, strings.Join(got, "\n"), strings.Join(clean, "\n"), strings.Join(caughtUp, "\n"))
+			}
+		}
+	}
+	t.Logf("%d faults at the writes among calls %d..%d: %v", 2*len(writes), writes[0], writes[len(writes)-1], ways)
+	if ways["caught up"] == 0 || ways["as a clean run"] == 0 {
+		t.Errorf("the faults did not fall on both sides of the history's commit: %v", ways)
+	}
+}

@@ -1,0 +1,475 @@
+//go:build duckdb_arrow && cgo
+
+package apply
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/prepared"
+	"github.com/lakemerge/lakemerge/prepared/transform"
+	"github.com/lakemerge/lakemerge/table/delta"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata")
+
+// historyRig is a base table and its history table (real Delta tables in
+// memory, the SQL evaluated by the real engine): id, v, tag → id, v10,
+// tag (upper), where v % 3 <> 0.
+type historyRig struct {
+	t       *testing.T
+	ctx     context.Context
+	base    *delta.Table
+	hist    *delta.Table
+	keep    *Table
+	cols    []change.Column
+	schema  *arrow.Schema
+	wmem    memory.Allocator
+	run     int
+	checked *memory.CheckedAllocator
+}
+
+func newHistoryRig(t *testing.T) *historyRig {
+	t.Helper()
+	ctx := context.Background()
+	store := mem.New()
+	wmem := memory.NewGoAllocator()
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { checked.AssertSize(t, 0) })
+	long, _ := change.ParseType("long")
+	str, _ := change.ParseType("string")
+	cols := []change.Column{{Name: "id", Type: long}, {Name: "v", Type: long}, {Name: "tag", Type: str}}
+	base := delta.New(store, "base/t/", delta.Options{Name: "base.t", Keys: []string{"id"}}, wmem)
+	hist := delta.New(store, "prepared/h/", delta.Options{Name: "prepared.h", Keys: HistoryKeys([]string{"id"})}, wmem)
+	engine, err := transform.Open(ctx, transform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	def := prepared.Definition{Mode: prepared.History, Format: "delta",
+		Select: []string{"id", "v * 10 AS v10", "upper(tag) AS tag"}, Where: "v % 3 <> 0"}
+	r := &historyRig{t: t, ctx: ctx, base: base, hist: hist, cols: cols, wmem: wmem, checked: checked,
+		schema: arrow.NewSchema(append(change.Schema(cols).Fields(), arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)}
+	r.keep = &Table{Name: "prepared.h", BaseTable: "t", Def: def, BaseKeys: []string{"id"}, Keys: []string{"id"},
+		OnChange: "stop", RebuildCommand: "lakemerge rebuild", Target: deltaTarget{hist}, Stored: hist, Mem: checked,
+		Compile: func(ctx context.Context, base []change.Column) (Program, error) {
+			p, err := engine.Compile(ctx, base, transform.Definition{Select: r.keep.Def.Select, Where: r.keep.Def.Where})
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}}
+	return r
+}
+
+// hChange is one change of a test run: op, key, order key (a number),
+// commit time (seconds; < 0 for none), v and tag ("" is NULL).
+type hChange struct {
+	op     change.Op
+	id     int64
+	seq    uint32
+	ts     int64
+	v      int64
+	tag    string
+	passes bool // set by the rig: v % 3 <> 0
+}
+
+func hSeq(n uint32) []byte {
+	var sb change.SeqBuilder
+	return slices.Clone(sb.Uint32(0).Uint32(n).Bytes())
+}
+
+const hEpoch = int64(1_700_000_000_000_000) // µs
+
+// commit commits changes (one per key) to the base table and keeps the
+// history table with them (or, with lost set, as after a crash between
+// the commits: Keep without the run). It returns how Keep went.
+func (r *historyRig) commit(changes []hChange, lost bool) string {
+	t := r.t
+	t.Helper()
+	r.run++
+	slices.SortFunc(changes, func(a, b hChange) int { return int(a.id - b.id) })
+	b := array.NewRecordBuilder(r.wmem, r.schema)
+	for _, c := range changes {
+		b.Field(0).(*array.Int64Builder).Append(c.id)
+		b.Field(1).(*array.Int64Builder).Append(c.v)
+		if c.tag == "" {
+			b.Field(2).AppendNull()
+		} else {
+			b.Field(2).(*array.StringBuilder).Append(c.tag)
+		}
+		b.Field(3).(*array.Int8Builder).Append(int8(c.op))
+		b.Field(4).(*array.BinaryBuilder).Append(hSeq(c.seq))
+		if c.ts < 0 {
+			b.Field(5).AppendNull()
+		} else {
+			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(hEpoch + c.ts*1_000_000))
+		}
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	txn, err := r.base.Begin(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := txn.Bookmark()
+	next := parent.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("f%03d.csv", r.run), ETag: "e", Size: 1}})
+	if err := txn.Evolve(r.ctx, r.cols); err != nil {
+		t.Fatal(err)
+	}
+	st, err := txn.Apply(r.ctx, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(r.ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	run := Run{Changes: rec, Parent: parent, Next: next, Stale: st.Stale}
+	if lost {
+		run = Run{}
+	}
+	res, err := r.keep.Keep(r.ctx, r.base, run)
+	if err != nil {
+		t.Fatalf("run %d: %v", r.run, err)
+	}
+	// Keeping again does nothing.
+	if again, err := r.keep.Keep(r.ctx, r.base, Run{}); err != nil || again.How != HowUpToDate {
+		t.Fatalf("run %d again: %+v, %v", r.run, again, err)
+	}
+	return res.How
+}
+
+// rows reads the history table as sorted lines
+// "id|order_key|op|valid_from|valid_to|is_current|v10|tag", times in
+// seconds after hEpoch, order keys as numbers ("35+0" for the order key
+// of 35 followed by a 0 byte).
+func (r *historyRig) rows() []string {
+	t := r.t
+	t.Helper()
+	tbl, err := r.hist.Read(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var got []string
+	tr := array.NewTableReader(tbl, 1024)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		c := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		for i := 0; i < int(rec.NumRows()); i++ {
+			ts := func(name string) string {
+				if a := c(name); a.IsValid(i) {
+					return fmt.Sprint((int64(a.(*array.Timestamp).Value(i)) - hEpoch) / 1_000_000)
+				}
+				return "NULL"
+			}
+			str := func(name string) string {
+				if a := c(name); a.IsValid(i) {
+					return a.ValueStr(i)
+				}
+				return "NULL"
+			}
+			ok := c("order_key").(*array.Binary).Value(i)
+			seq := fmt.Sprint(uint32(ok[4])<<24 | uint32(ok[5])<<16 | uint32(ok[6])<<8 | uint32(ok[7]))
+			if len(ok) > 8 {
+				seq += fmt.Sprintf("+%x", ok[8:])
+			}
+			got = append(got, fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%s", str("id"), seq, str("op"), ts("valid_from"), ts("valid_to"),
+				str("is_current"), str("v10"), str("tag")))
+		}
+	}
+	sort.Slice(got, func(i, j int) bool { return lineLess(got[i], got[j]) })
+	return got
+}
+
+// lineLess orders lines by id then order key, as numbers.
+func lineLess(a, b string) bool {
+	var ai, aseq, bi, bseq float64
+	fmt.Sscanf(strings.ReplaceAll(a, "|", " "), "%g %g", &ai, &aseq)
+	fmt.Sscanf(strings.ReplaceAll(b, "|", " "), "%g %g", &bi, &bseq)
+	if ai != bi {
+		return ai < bi
+	}
+	if aseq != bseq {
+		return aseq < bseq
+	}
+	// "35+00" (a catch-up's D row) comes after "35".
+	return strings.ReplaceAll(a, "+", "~") < strings.ReplaceAll(b, "+", "~")
+}
+
+// TestHistoryIntervals: the interval rule over hand-written runs of one
+// base table, each run's history table in a golden file
+// (testdata/history_intervals.golden); among them a late change that
+// lands in the middle of a key's history (asserted on its own too).
+func TestHistoryIntervals(t *testing.T) {
+	r := newHistoryRig(t)
+	steps := []struct {
+		name    string
+		changes []hChange
+		lost    bool
+	}{
+		{"inserts", []hChange{{op: change.OpInsert, id: 1, seq: 10, ts: 10, v: 1, tag: "a"}, {op: change.OpInsert, id: 2, seq: 11, ts: 11, v: 2}}, false},
+		{"updates", []hChange{{op: change.OpUpdate, id: 1, seq: 30, ts: 30, v: 4, tag: "b"}, {op: change.OpUpdate, id: 2, seq: 31, ts: 31, v: 5}}, false},
+		{"a late change of key 1 (stale in the base table) lands between its versions", []hChange{{op: change.OpUpdate, id: 1, seq: 20, ts: 20, v: 7, tag: "late"}}, false},
+		{"the same late change again is the same version", []hChange{{op: change.OpUpdate, id: 1, seq: 20, ts: 20, v: 7, tag: "late"}}, false},
+		{"key 1 deleted, key 2 fails where", []hChange{{op: change.OpDelete, id: 1, seq: 40, ts: 40, v: 4, tag: "b"}, {op: change.OpUpdate, id: 2, seq: 41, ts: 41, v: 3}}, false},
+		{"a late change of key 1 before its delete is closed by the delete", []hChange{{op: change.OpUpdate, id: 1, seq: 35, ts: 35, v: 8, tag: "c"}}, false},
+		{"a late change of key 2 before the row that failed where is closed by it", []hChange{{op: change.OpUpdate, id: 2, seq: 36, ts: 36, v: 10}}, false},
+		{"key 1 re-inserted, key 2 passes again, key 3 without a commit time", []hChange{{op: change.OpInsert, id: 1, seq: 50, ts: 50, v: 1, tag: "d"}, {op: change.OpUpdate, id: 2, seq: 51, ts: 51, v: 2}, {op: change.OpInsert, id: 3, seq: 52, ts: -1, v: 1}}, false},
+		{"a late delete of key 1 between two versions", []hChange{{op: change.OpDelete, id: 1, seq: 25, ts: 25}}, false},
+		{"key 3 updated, key 2 deleted, key 4 inserted: the run lost (a catch-up)", []hChange{{op: change.OpUpdate, id: 3, seq: 60, ts: 60, v: 2}, {op: change.OpDelete, id: 2, seq: 61, ts: 61}, {op: change.OpInsert, id: 4, seq: 62, ts: 62, v: 1}}, true},
+	}
+	var b strings.Builder
+	for i, s := range steps {
+		how := r.commit(s.changes, s.lost)
+		rows := r.rows()
+		fmt.Fprintf(&b, "# run %d: %s (%s)\n%s\n\n", i+1, s.name, how, strings.Join(rows, "\n"))
+		if i == 2 {
+			// The late version (order key 20) lands between 10 and 30:
+			// 10 closes at 20, 20 closes at 30, 30 stays current.
+			want := []string{
+				"1|10|I|10|20|false|10|A",
+				"1|20|U|20|30|false|70|LATE",
+				"1|30|U|30|NULL|true|40|B",
+			}
+			if got := rows[:3]; !slices.Equal(got, want) {
+				t.Fatalf("the late version did not land in the middle:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if how != HowChanges {
+				t.Fatalf("a stale change went %s, want %s", how, HowChanges)
+			}
+		}
+	}
+	// A rebuild starts the history over from the base table's live rows.
+	r.keep.Def.Where = "v % 2 = 1"
+	res, err := r.keep.Rebuild(r.ctx, r.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "# a rebuild with where v %% 2 = 1 (%s)\n%s\n", res.How, strings.Join(r.rows(), "\n"))
+	golden := filepath.Join("testdata", "history_intervals.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Fatalf("history tables:\n%s\ngolden file %s:\n%s", b.String(), golden, want)
+	}
+}
+
+// hEntry is one entry of the reference model's history of a key.
+type hEntry struct {
+	seq  string // order key as the test writes it (see rows)
+	sort []byte
+	ts   int64 // < 0: none
+	op   string
+	v10  string
+	tag  string
+}
+
+// historyModel is a plain reference model of a base table and its
+// history table.
+type historyModel struct {
+	live map[int64]hChange // the base table's live rows
+	seqs map[int64]uint32  // the base table's stored order key per key
+	hist map[int64][]hEntry
+}
+
+func (m *historyModel) entry(c hChange, op string, gap bool) hEntry {
+	e := hEntry{seq: fmt.Sprint(c.seq), sort: hSeq(c.seq), ts: c.ts, op: op, v10: fmt.Sprint(c.v * 10), tag: strings.ToUpper(c.tag)}
+	if c.tag == "" {
+		e.tag = "NULL"
+	}
+	if gap {
+		e.v10, e.tag = "NULL", "NULL"
+	}
+	return e
+}
+
+func (m *historyModel) has(id int64, seq []byte) bool {
+	return slices.ContainsFunc(m.hist[id], func(e hEntry) bool { return string(e.sort) == string(seq) })
+}
+
+// base applies a run's changes to the base table's model.
+func (m *historyModel) base(changes []hChange) {
+	for _, c := range changes {
+		if s, ok := m.seqs[c.id]; ok && c.seq <= s {
+			continue
+		}
+		m.seqs[c.id] = c.seq
+		if c.op == change.OpDelete {
+			delete(m.live, c.id)
+		} else {
+			m.live[c.id] = c
+		}
+	}
+}
+
+// changes is a run whose change set reaches the history: every change is
+// a version of its key (stale or not) unless the key has its order key.
+func (m *historyModel) changes(changes []hChange) {
+	for _, c := range changes {
+		if m.has(c.id, hSeq(c.seq)) {
+			continue
+		}
+		gap := c.op == change.OpDelete || c.v%3 == 0
+		op := c.op.String()
+		if gap {
+			op = "D"
+		}
+		m.hist[c.id] = append(m.hist[c.id], m.entry(c, op, gap))
+	}
+}
+
+// catchUp is a run whose change set was lost: the live rows not in the
+// history are added without a commit time, and keys gone from the base
+// table get a D row after their last version.
+func (m *historyModel) catchUp() {
+	for id, c := range m.live {
+		if m.has(id, hSeq(c.seq)) {
+			continue
+		}
+		had := len(m.hist[id]) > 0
+		gap := c.v%3 == 0
+		if gap && !had {
+			continue
+		}
+		op := "I"
+		if had {
+			op = "U"
+		}
+		if gap {
+			op = "D"
+		}
+		c.ts = -1
+		m.hist[id] = append(m.hist[id], m.entry(c, op, gap))
+	}
+	for id, es := range m.hist {
+		if _, ok := m.live[id]; ok || len(es) == 0 {
+			continue
+		}
+		last := slices.MaxFunc(es, func(a, b hEntry) int { return strings.Compare(string(a.sort), string(b.sort)) })
+		if last.op == "D" {
+			continue
+		}
+		m.hist[id] = append(es, hEntry{seq: last.seq + "+00", sort: append(slices.Clone(last.sort), 0), ts: -1, op: "D", v10: "NULL", tag: "NULL"})
+	}
+}
+
+// want is the history table's rows, as rows writes them.
+func (m *historyModel) want() []string {
+	var out []string
+	tsText := func(ts int64) string {
+		if ts < 0 {
+			return "NULL"
+		}
+		return fmt.Sprint(ts)
+	}
+	for id, es := range m.hist {
+		es = slices.Clone(es)
+		slices.SortFunc(es, func(a, b hEntry) int { return strings.Compare(string(a.sort), string(b.sort)) })
+		for i, e := range es {
+			to, current := "NULL", "false"
+			switch {
+			case e.op == "D":
+				to = tsText(e.ts)
+			case i+1 < len(es):
+				to = tsText(es[i+1].ts)
+			default:
+				current = "true"
+			}
+			out = append(out, fmt.Sprintf("%d|%s|%s|%s|%s|%s|%s|%s", id, e.seq, e.op, tsText(e.ts), to, current, e.v10, e.tag))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return lineLess(out[i], out[j]) })
+	return out
+}
+
+// TestKeepHistoryModel: a history table kept by Keep after each commit of
+// a base table over random runs (inserts, updates, deletes, re-inserts,
+// late changes the base table finds stale, rows that fail where, changes
+// without a commit time, runs whose change set is lost) equals a plain
+// reference model after every run; every Arrow buffer Keep allocates is
+// released.
+func TestKeepHistoryModel(t *testing.T) {
+	r := newHistoryRig(t)
+	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	rng := rand.New(rand.NewPCG(11, 12))
+	seq := uint32(1000)
+	used := map[uint32]bool{}
+	hows := map[string]int{}
+	for run := range 16 {
+		var changes []hChange
+		for _, id := range rng.Perm(12)[:rng.IntN(8)] {
+			seq += 10
+			c := hChange{id: int64(id), seq: seq, ts: int64(seq), v: int64(rng.IntN(10))}
+			if rng.IntN(3) > 0 {
+				c.tag = fmt.Sprintf("t%d", rng.IntN(3))
+			}
+			if rng.IntN(8) == 0 {
+				c.ts = -1
+			}
+			if s, ok := m.seqs[c.id]; ok && rng.IntN(4) == 0 {
+				// A late change: older than what the key stores.
+				for late := s - 1; late > s-10; late-- {
+					if !used[late] {
+						c.seq, c.ts = late, int64(late)
+						break
+					}
+				}
+			}
+			used[c.seq] = true
+			_, live := m.live[c.id]
+			switch {
+			case live && rng.IntN(4) == 0:
+				c.op = change.OpDelete
+			case live:
+				c.op = change.OpUpdate
+			default:
+				c.op = change.OpInsert
+			}
+			changes = append(changes, c)
+		}
+		lost := run%5 == 4
+		how := r.commit(changes, lost)
+		m.base(changes)
+		if lost {
+			m.catchUp()
+		} else {
+			m.changes(changes)
+		}
+		hows[how]++
+		if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
+			t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if hows[HowChanges] == 0 || hows[HowCatchUp] == 0 {
+		t.Fatalf("ways: %v", hows)
+	}
+	t.Logf("ways %v, %d history rows", hows, len(m.want()))
+}
