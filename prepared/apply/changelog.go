@@ -37,20 +37,11 @@ func ChangelogKeys() []string { return []string{colOrderKey} }
 // change's _seq. Each row is an insert of the writer with the order key
 // gen ‖ _seq, sorted by order_key. The caller releases the result.
 func changelogChanges(mem memory.Allocator, curated arrow.RecordBatch, cols []change.Column, gen uint32, catchUp string) (arrow.RecordBatch, error) {
-	sch := curated.Schema()
-	col := func(name string) arrow.Array {
-		if idx := sch.FieldIndices(name); len(idx) == 1 {
-			return curated.Column(idx[0])
-		}
-		return nil
+	pass, ops, seqs, err := systemColumns(curated)
+	if err != nil {
+		return nil, err
 	}
-	pass, _ := col(transform.ColPass).(*array.Boolean)
-	ops, _ := col(change.ColOp).(*array.Int8)
-	seqs, _ := col(change.ColSeq).(*array.Binary)
-	if pass == nil || ops == nil || seqs == nil {
-		return nil, fmt.Errorf("the curated batch lacks %s, %s or %s", transform.ColPass, change.ColOp, change.ColSeq)
-	}
-	ts, _ := col(change.ColTS).(*array.Timestamp)
+	ts, _ := column(curated, change.ColTS).(*array.Timestamp)
 	var rows []int
 	for i := range int(curated.NumRows()) {
 		if change.Op(ops.Value(i)) == change.OpDelete || (pass.IsValid(i) && pass.Value(i)) {
@@ -108,7 +99,7 @@ func changelogChanges(mem memory.Allocator, curated arrow.RecordBatch, cols []ch
 			bb.Release()
 			continue
 		}
-		src := col(c.Name)
+		src := column(curated, c.Name)
 		if src == nil {
 			out = append(out, array.MakeArrayOfNull(mem, c.Type, n))
 			continue
@@ -142,4 +133,24 @@ func changelogChanges(mem memory.Allocator, curated arrow.RecordBatch, cols []ch
 		return nil, fmt.Errorf("sort the changelog rows by order key: %w", err)
 	}
 	return sorted, nil
+}
+
+// column is rec's column name, or nil when rec has none (or several).
+func column(rec arrow.RecordBatch, name string) arrow.Array {
+	if idx := rec.Schema().FieldIndices(name); len(idx) == 1 {
+		return rec.Column(idx[0])
+	}
+	return nil
+}
+
+// systemColumns are the columns of a curated batch that every mode reads:
+// whether the row passes where, the change's op and its _seq.
+func systemColumns(curated arrow.RecordBatch) (*array.Boolean, *array.Int8, *array.Binary, error) {
+	pass, _ := column(curated, transform.ColPass).(*array.Boolean)
+	ops, _ := column(curated, change.ColOp).(*array.Int8)
+	seqs, _ := column(curated, change.ColSeq).(*array.Binary)
+	if pass == nil || ops == nil || seqs == nil {
+		return nil, nil, nil, fmt.Errorf("the curated batch lacks %s, %s or %s", transform.ColPass, change.ColOp, change.ColSeq)
+	}
+	return pass, ops, seqs, nil
 }

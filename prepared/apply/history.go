@@ -16,7 +16,6 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/merge/dedupe"
-	"github.com/lakemerge/lakemerge/prepared/transform"
 	"github.com/lakemerge/lakemerge/table"
 )
 
@@ -120,21 +119,12 @@ type historyInput struct {
 // byte: the delete's own order key is not known.
 func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column, keys []string, prefix []byte) (arrow.RecordBatch, error) {
 	cur := in.curated
-	sch := cur.Schema()
-	col := func(name string) arrow.Array {
-		if idx := sch.FieldIndices(name); len(idx) == 1 {
-			return cur.Column(idx[0])
-		}
-		return nil
-	}
-	pass, _ := col(transform.ColPass).(*array.Boolean)
-	ops, _ := col(change.ColOp).(*array.Int8)
-	seqs, _ := col(change.ColSeq).(*array.Binary)
-	if pass == nil || ops == nil || seqs == nil {
-		return nil, fmt.Errorf("the curated batch lacks %s, %s or %s", transform.ColPass, change.ColOp, change.ColSeq)
+	pass, ops, seqs, err := systemColumns(cur)
+	if err != nil {
+		return nil, err
 	}
 	var ts *array.Timestamp
-	if a := col(change.ColTS); a != nil {
+	if a := column(cur, change.ColTS); a != nil {
 		c, err := castTo(mem, a, &arrow.TimestampType{Unit: arrow.Microsecond})
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", change.ColTS, err)
