@@ -3,7 +3,6 @@ package interop_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
+	"github.com/lakemerge/lakemerge/internal/testkit/trino"
 )
 
 // TestTrinoPrunesPartitions: partitioned prepared tables (an Iceberg one
@@ -24,7 +24,7 @@ import (
 // (bucket(N, id): statuses spread over every file) reads them all. The
 // second run moves rows between partitions.
 func TestTrinoPrunesPartitions(t *testing.T) {
-	url := trinoURL(t)
+	url := trino.URL(t)
 	bin := testenv.Require(t, "LAKEMERGE_BIN", "a lakemerge binary built with -tags duckdb_arrow (scripts/test.sh builds it)")
 	dir := t.TempDir()
 	wh := filepath.Join(dir, "warehouse")
@@ -108,7 +108,7 @@ tables:
 
 	schema := fmt.Sprintf("lm_part_%d", time.Now().UnixNano())
 	for _, c := range []string{"iceberg_local", "delta_local"} {
-		query(t, url, "CREATE SCHEMA "+c+"."+schema)
+		trino.Query(t, url, "CREATE SCHEMA "+c+"."+schema)
 	}
 	cat := openLocalCatalog(t, catPath, wh)
 	defer cat.Close()
@@ -118,10 +118,10 @@ tables:
 		if err != nil {
 			t.Fatal(err)
 		}
-		query(t, url, fmt.Sprintf("CALL iceberg_local.system.register_table(schema_name => '%s', table_name => '%s', table_location => '%s', metadata_file_name => '%s')",
+		trino.Query(t, url, fmt.Sprintf("CALL iceberg_local.system.register_table(schema_name => '%s', table_name => '%s', table_location => '%s', metadata_file_name => '%s')",
 			schema, tb, tbl.Location(), filepath.Base(tbl.MetadataLocation())))
 	}
-	query(t, url, fmt.Sprintf("CALL delta_local.system.register_table(schema_name => '%s', table_name => 'orders_pd', table_location => 'file://%s')",
+	trino.Query(t, url, fmt.Sprintf("CALL delta_local.system.register_table(schema_name => '%s', table_name => 'orders_pd', table_location => 'file://%s')",
 		schema, filepath.Join(wh, "prepared.db", "orders_pd")))
 
 	for _, c := range []struct {
@@ -146,9 +146,9 @@ tables:
 		}
 	}
 	// The rows themselves.
-	res := query(t, url, "SELECT id, status FROM delta_local."+schema+".orders_pd ORDER BY id")
-	res2 := query(t, url, "SELECT id, status FROM iceberg_local."+schema+".orders_p ORDER BY id")
-	for _, r := range [][][]any{res.rows, res2.rows} {
+	res := trino.Query(t, url, "SELECT id, status FROM delta_local."+schema+".orders_pd ORDER BY id")
+	res2 := trino.Query(t, url, "SELECT id, status FROM iceberg_local."+schema+".orders_p ORDER BY id")
+	for _, r := range [][][]any{res.Rows, res2.Rows} {
 		if len(r) != len(want) {
 			t.Fatalf("Trino reads %d rows, want %d", len(r), len(want))
 		}
@@ -161,49 +161,13 @@ tables:
 	}
 }
 
-// queryStats runs a one-value query through Trino's client protocol and
-// returns the value and the rows the query read (stats.processedRows of
-// its last page).
+// queryStats runs a one-value query and returns the value and the rows
+// the query read.
 func queryStats(t *testing.T, url, sql string) (string, int64) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/v1/statement", strings.NewReader(sql))
-	var value string
-	var processed int64
-	for req != nil {
-		req.Header.Set("X-Trino-User", "lakemerge")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("trino %q: %v", sql, err)
-		}
-		var page struct {
-			NextURI string  `json:"nextUri"`
-			Data    [][]any `json:"data"`
-			Stats   struct {
-				State         string `json:"state"`
-				ProcessedRows int64  `json:"processedRows"`
-			} `json:"stats"`
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		dec := json.NewDecoder(resp.Body)
-		dec.UseNumber()
-		err = dec.Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("trino %q: %v", sql, err)
-		}
-		if page.Error != nil {
-			t.Fatalf("trino %q: %s", sql, page.Error.Message)
-		}
-		if len(page.Data) > 0 {
-			value = fmt.Sprint(page.Data[0][0])
-		}
-		processed = page.Stats.ProcessedRows
-		req = nil
-		if page.NextURI != "" {
-			req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, page.NextURI, nil)
-		}
+	res := trino.Query(t, url, sql)
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		t.Fatalf("trino %q: %d rows, want one value", sql, len(res.Rows))
 	}
-	return value, processed
+	return fmt.Sprint(res.Rows[0][0]), res.ProcessedRows
 }

@@ -12,9 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 	"math/big"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -24,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	objlocal "github.com/lakemerge/lakemerge/objstore/local"
 
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
@@ -35,101 +35,15 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
+	"github.com/lakemerge/lakemerge/internal/testkit/trino"
 	objs3 "github.com/lakemerge/lakemerge/objstore/s3"
 )
-
-// trinoURL returns the Trino server scripts/trino.sh started, waiting
-// until it accepts queries. Without one the test is skipped, except under
-// CI, where it fails.
-func trinoURL(t *testing.T) string {
-	t.Helper()
-	u := testenv.Require(t, "LAKEMERGE_TRINO", "the Trino (Athena) server scripts/trino.sh starts")
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		var info struct{ Starting bool }
-		resp, err := http.Get(u + "/v1/info")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&info)
-			resp.Body.Close()
-			if err == nil && !info.Starting {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(os.Getenv("LAKEMERGE_TRINO_LOG"))
-			t.Fatalf("Trino at %s did not start in 4 minutes (%v); its log:\n%s", u, err, tail(string(log), 4000))
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
 
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// trinoResult is a query's columns (name, Trino type) and rows as the
-// client protocol sends them (JSON values, numbers kept as json.Number).
-type trinoResult struct {
-	cols  []string
-	types []string
-	rows  [][]any
-}
-
-// query runs one statement through Trino's client REST protocol
-// (POST /v1/statement, then follow nextUri until the last page).
-func query(t *testing.T, url, sql string) trinoResult {
-	t.Helper()
-	var res trinoResult
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/v1/statement", strings.NewReader(sql))
-	for req != nil {
-		req.Header.Set("X-Trino-User", "lakemerge")
-		// Without it Trino rounds timestamps to milliseconds for clients
-		// that predate parametric types.
-		req.Header.Set("X-Trino-Client-Capabilities", "PARAMETRIC_DATETIME")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("trino %q: %v", sql, err)
-		}
-		var page struct {
-			NextURI string `json:"nextUri"`
-			Columns []struct {
-				Name string `json:"name"`
-				Type string `json:"type"`
-			} `json:"columns"`
-			Data  [][]any `json:"data"`
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		dec := json.NewDecoder(resp.Body)
-		dec.UseNumber()
-		err = dec.Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("trino %q: decode page (HTTP %d): %v", sql, resp.StatusCode, err)
-		}
-		if page.Error != nil {
-			t.Fatalf("trino %q: %s", sql, page.Error.Message)
-		}
-		if res.cols == nil && page.Columns != nil {
-			for _, c := range page.Columns {
-				res.cols, res.types = append(res.cols, c.Name), append(res.types, c.Type)
-			}
-		}
-		res.rows = append(res.rows, page.Data...)
-		req = nil
-		if page.NextURI != "" {
-			req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, page.NextURI, nil)
-		}
-	}
-	return res
 }
 
 // The table of the scenario: every lakemerge type, changed over twelve
@@ -388,15 +302,15 @@ func canonRow(t *testing.T, obj map[string]any, base64Binary bool) map[string]*s
 // and the column types Trino gives.
 func trinoLines(t *testing.T, url, table string, withNote bool) ([]string, map[string]string) {
 	t.Helper()
-	res := query(t, url, "SELECT * FROM "+table)
+	res := trino.Query(t, url, "SELECT * FROM "+table)
 	types := map[string]string{}
-	for i, n := range res.cols {
-		types[n] = res.types[i]
+	for i, n := range res.Cols {
+		types[n] = res.Types[i]
 	}
 	var out []string
-	for _, rw := range res.rows {
+	for _, rw := range res.Rows {
 		obj := map[string]any{}
-		for i, n := range res.cols {
+		for i, n := range res.Cols {
 			obj[n] = rw[i]
 		}
 		out = append(out, jsonLine(canonRow(t, obj, true), withNote))
@@ -596,9 +510,9 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 		// A timestamp with microseconds found by value: the data file's
 		// max stat is truncated to milliseconds and must not prune it.
 		for at, id := range map[string]string{"1999-12-31 23:59:59.999999": "9", "1969-12-31 23:59:59.054736": "3"} {
-			res := query(t, a.url, fmt.Sprintf("SELECT id FROM %s WHERE at = TIMESTAMP '%s'", tb, at))
-			if len(res.rows) != 1 || fmt.Sprint(res.rows[0][0]) != id {
-				t.Errorf("Trino %s: WHERE at = %s gives %v, want id %s", tb, at, res.rows, id)
+			res := trino.Query(t, a.url, fmt.Sprintf("SELECT id FROM %s WHERE at = TIMESTAMP '%s'", tb, at))
+			if len(res.Rows) != 1 || fmt.Sprint(res.Rows[0][0]) != id {
+				t.Errorf("Trino %s: WHERE at = %s gives %v, want id %s", tb, at, res.Rows, id)
 			}
 		}
 	}
@@ -613,21 +527,21 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 	// Iceberg metadata tables against the table's metadata.
 	st := a.icebergMeta()
 	var got []string
-	for _, rw := range query(t, a.url, `SELECT snapshot_id, parent_id, operation FROM `+metaTable(ice, "snapshots")+` ORDER BY committed_at, snapshot_id`).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT snapshot_id, parent_id, operation FROM `+metaTable(ice, "snapshots")+` ORDER BY committed_at, snapshot_id`).Rows {
 		got = append(got, joinRow(rw))
 	}
 	if !slices.Equal(got, st.snapshots) {
 		t.Errorf("Trino $snapshots %v, metadata %v", got, st.snapshots)
 	}
 	got = nil
-	for _, rw := range query(t, a.url, `SELECT snapshot_id FROM `+metaTable(ice, "history")+` ORDER BY made_current_at, snapshot_id`).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT snapshot_id FROM `+metaTable(ice, "history")+` ORDER BY made_current_at, snapshot_id`).Rows {
 		got = append(got, joinRow(rw))
 	}
 	if !slices.Equal(got, st.history) {
 		t.Errorf("Trino $history %v, metadata log %v", got, st.history)
 	}
 	got = nil
-	for _, rw := range query(t, a.url, `SELECT content, file_path, record_count FROM `+metaTable(ice, "files")).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT content, file_path, record_count FROM `+metaTable(ice, "files")).Rows {
 		got = append(got, joinRow(rw))
 	}
 	slices.Sort(got)
@@ -644,7 +558,7 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 		}
 	}
 	got = nil
-	for _, rw := range query(t, a.url, `SELECT version, operation FROM `+metaTable(delta, "history")+` ORDER BY version`).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT version, operation FROM `+metaTable(delta, "history")+` ORDER BY version`).Rows {
 		got = append(got, joinRow(rw))
 	}
 	if len(versions) != len(scenario()) || !slices.Equal(got, versions) {
@@ -656,7 +570,7 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 	// The files Trino reads rows from are the log's live files, with
 	// their record counts (Trino 476 has no $files table for Delta).
 	got = nil
-	for _, rw := range query(t, a.url, `SELECT "$path", count(*) FROM `+delta+` GROUP BY 1`).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT "$path", count(*) FROM `+delta+` GROUP BY 1`).Rows {
 		got = append(got, path.Base(fmt.Sprint(rw[0]))+" "+fmt.Sprint(rw[1]))
 	}
 	slices.Sort(got)
@@ -670,7 +584,7 @@ func (a *athena) check(t *testing.T, ck string, m model, final bool) {
 		t.Errorf("Trino reads rows from\n%s\nthe log's live files are (deltalake)\n%s", strings.Join(got, "\n"), strings.Join(live, "\n"))
 	}
 	props := map[string]string{}
-	for _, rw := range query(t, a.url, `SELECT key, value FROM `+metaTable(delta, "properties")).rows {
+	for _, rw := range trino.Query(t, a.url, `SELECT key, value FROM `+metaTable(delta, "properties")).Rows {
 		props[fmt.Sprint(rw[0])] = fmt.Sprint(rw[1])
 	}
 	if props["delta.minReaderVersion"] != "3" || props["delta.minWriterVersion"] != "7" || props["delta.feature.timestampNtz"] != "supported" {
@@ -749,7 +663,7 @@ func TestMain(m *testing.M) {
 // register_table), pyiceberg, deltalake and DuckDB, and equal to the
 // expected rows.
 func TestTrinoReadsLocalTables(t *testing.T) {
-	url := trinoURL(t)
+	url := trino.URL(t)
 	dir := t.TempDir()
 	schema := fmt.Sprintf("lm_local_%d", time.Now().UnixNano())
 	a := &athena{url: url, bin: lakemergeBinary(t), rawDir: filepath.Join(dir, "raw"), db: "trino"}
@@ -770,14 +684,14 @@ func TestTrinoReadsLocalTables(t *testing.T) {
 	}
 	deltaDir := filepath.Join(wh, a.db+".db", "items_delta")
 	for _, c := range []string{"iceberg_local", "delta_local"} {
-		query(t, url, "CREATE SCHEMA "+c+"."+schema)
+		trino.Query(t, url, "CREATE SCHEMA "+c+"."+schema)
 	}
 	a.trinoTables = func(ck string) (string, string) {
 		tbl := loadIceberg()
 		ice, delta := "iceberg_local."+schema+".items_iceberg_"+ck, "delta_local."+schema+".items_delta_"+ck
-		query(t, url, fmt.Sprintf("CALL iceberg_local.system.register_table(schema_name => '%s', table_name => 'items_iceberg_%s', table_location => '%s', metadata_file_name => '%s')",
+		trino.Query(t, url, fmt.Sprintf("CALL iceberg_local.system.register_table(schema_name => '%s', table_name => 'items_iceberg_%s', table_location => '%s', metadata_file_name => '%s')",
 			schema, ck, tbl.Location(), filepath.Base(tbl.MetadataLocation())))
-		query(t, url, fmt.Sprintf("CALL delta_local.system.register_table(schema_name => '%s', table_name => 'items_delta_%s', table_location => 'file://%s')",
+		trino.Query(t, url, fmt.Sprintf("CALL delta_local.system.register_table(schema_name => '%s', table_name => 'items_delta_%s', table_location => 'file://%s')",
 			schema, ck, deltaDir))
 		return ice, delta
 	}
@@ -806,7 +720,7 @@ func TestTrinoReadsLocalTables(t *testing.T) {
 // Iceberg tables by their Glue entries, Delta tables by the storage
 // descriptor lakemerge registers (SerDe path).
 func TestTrinoReadsGlueTables(t *testing.T) {
-	url := trinoURL(t)
+	url := trino.URL(t)
 	ep := testenv.AWS(t)
 	ctx := t.Context()
 	cfg, err := config.LoadDefaultConfig(ctx)

@@ -8,18 +8,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/trino"
 )
 
 // This file compares the dialect with Athena's engine: each expression is
@@ -143,7 +141,7 @@ func TestDialectDifferences(t *testing.T) {
 }
 
 func compareWithTrino(t *testing.T, cases []dialectCase) {
-	url := trinoURL(t)
+	url := trino.URL(t)
 	ctx := context.Background()
 	e := openEngine(t, Options{})
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -180,19 +178,19 @@ func compareWithTrino(t *testing.T, cases []dialectCase) {
 	// ORDER BY keeps the rows in input order (the ts column tells them
 	// apart, the NULL row last).
 	q := fmt.Sprintf("SELECT %s FROM (VALUES %s) AS t(s, n, ts, d, iso, j) ORDER BY ts NULLS LAST", strings.Join(trinoSel, ", "), strings.Join(values, ", "))
-	res := trinoQuery(t, url, q)
+	res := trino.Query(t, url, q)
 	order := []int{1, 3, 0, 2} // rows by ts: 1970, 2021, 2024, NULL
 	for j, c := range cases {
 		var diffs []string
 		for k, i := range order {
-			ours, theirs := render(out.Column(j), i), trinoText(t, res.types[j], res.rows[k][j])
+			ours, theirs := render(out.Column(j), i), trinoText(t, res.Types[j], res.Rows[k][j])
 			if ours != theirs {
 				diffs = append(diffs, fmt.Sprintf("row %d: ours %q, Trino's %q", i, ours, theirs))
 			}
 		}
 		switch {
 		case c.same && len(diffs) > 0:
-			t.Errorf("%s (Trino: %s, %s) differs:\n\t%s", c.ours, c.trino, res.types[j], strings.Join(diffs, "\n\t"))
+			t.Errorf("%s (Trino: %s, %s) differs:\n\t%s", c.ours, c.trino, res.Types[j], strings.Join(diffs, "\n\t"))
 		case !c.same && len(diffs) == 0:
 			t.Errorf("%s gives Trino's results: the package doc says it differs", c.ours)
 		}
@@ -223,91 +221,4 @@ func trinoText(t *testing.T, typ string, v any) string {
 		return strconv.FormatFloat(f, 'g', -1, bits)
 	}
 	return fmt.Sprint(v)
-}
-
-type trinoResult struct {
-	types []string
-	rows  [][]any
-}
-
-// trinoURL returns the Trino server scripts/trino.sh started, once it
-// accepts queries. Without one the test is skipped, except under CI,
-// where it fails.
-func trinoURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("LAKEMERGE_TRINO")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LAKEMERGE_TRINO is not set under CI: the dialect would not be compared with Trino; run the tests through scripts/test.sh")
-		}
-		t.Skip("LAKEMERGE_TRINO not set; run scripts/test.sh (it starts Trino through scripts/trino.sh)")
-	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		var info struct{ Starting bool }
-		resp, err := http.Get(u + "/v1/info")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&info)
-			resp.Body.Close()
-			if err == nil && !info.Starting {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Trino at %s did not start in 4 minutes: %v", u, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-// trinoQuery runs one statement through Trino's client protocol (POST
-// /v1/statement, then nextUri to the last page), in the UTC time zone.
-func trinoQuery(t *testing.T, url, sql string) trinoResult {
-	t.Helper()
-	var res trinoResult
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/v1/statement", strings.NewReader(sql))
-	for req != nil {
-		req.Header.Set("X-Trino-User", "lakemerge")
-		req.Header.Set("X-Trino-Time-Zone", "UTC")
-		req.Header.Set("X-Trino-Client-Capabilities", "PARAMETRIC_DATETIME")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("trino: %v", err)
-		}
-		var page struct {
-			NextURI string `json:"nextUri"`
-			Columns []struct {
-				Type string `json:"type"`
-			} `json:"columns"`
-			Data  [][]any `json:"data"`
-			Error *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		dec := json.NewDecoder(resp.Body)
-		dec.UseNumber()
-		err = dec.Decode(&page)
-		resp.Body.Close()
-		switch {
-		case err != nil:
-			t.Fatalf("trino: %v", err)
-		case page.Error != nil:
-			t.Fatalf("trino %s: %s", sql, page.Error.Message)
-		}
-		if res.types == nil && page.Columns != nil {
-			for _, c := range page.Columns {
-				res.types = append(res.types, c.Type)
-			}
-		}
-		res.rows = append(res.rows, page.Data...)
-		req = nil
-		if page.NextURI != "" {
-			req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, page.NextURI, nil)
-		}
-	}
-	return res
 }
