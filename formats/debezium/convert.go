@@ -348,20 +348,9 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		var micros int64
 		switch {
 		case v.kind == jNumber && e.kind != encZoned:
-			n, err := values.ParseInt(v.raw, 64)
+			m, sub, err := numberMicros(v, e.kind)
 			if err != nil {
-				return false, valueErr(v, err)
-			}
-			per := int64(1_000_000)
-			switch e.kind {
-			case encMillis:
-				per = 1000
-			case encNanos:
-				per = 1_000_000_000
-			}
-			m, sub, err := scaleToMicros(n, per)
-			if err != nil {
-				return false, valueErr(v, err)
+				return false, err
 			}
 			if err := d.subMicro(v, sub); err != nil {
 				return false, err
@@ -389,19 +378,9 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		var sub bool
 		switch {
 		case v.kind == jNumber && e.kind != encISOTime:
-			n, err := values.ParseInt(v.raw, 64)
-			if err != nil {
-				return false, valueErr(v, err)
-			}
-			per := int64(1_000_000)
-			switch e.kind {
-			case encTimeMillis:
-				per = 1000
-			case encTimeNanos:
-				per = 1_000_000_000
-			}
-			if micros, sub, err = scaleToMicros(n, per); err != nil {
-				return false, valueErr(v, err)
+			var err error
+			if micros, sub, err = numberMicros(v, e.kind); err != nil {
+				return false, err
 			}
 		case v.kind == jString && e.kind == encISOTime:
 			var err error
@@ -421,6 +400,28 @@ func (d *Decoder) appendValue(c *outCol, e enc, v jval) (keep bool, err error) {
 		return false, fmt.Errorf("internal: encoding %d", e.kind)
 	}
 	return false, nil
+}
+
+// numberMicros reads v, an integer in the unit of a timestamp or time
+// encoding (milliseconds, microseconds or nanoseconds), as microseconds,
+// and whether it has a part below a microsecond.
+func numberMicros(v jval, k encKind) (int64, bool, error) {
+	n, err := values.ParseInt(v.raw, 64)
+	if err != nil {
+		return 0, false, valueErr(v, err)
+	}
+	per := int64(1_000_000)
+	switch k {
+	case encMillis, encTimeMillis:
+		per = 1000
+	case encNanos, encTimeNanos:
+		per = 1_000_000_000
+	}
+	m, sub, err := scaleToMicros(n, per)
+	if err != nil {
+		return 0, false, valueErr(v, err)
+	}
+	return m, sub, nil
 }
 
 func (d *Decoder) base64(v jval) ([]byte, error) {

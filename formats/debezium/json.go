@@ -223,17 +223,9 @@ func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
 			return end, err
 		}
 		p.stack = append(p.stack, member{key, v})
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return i, &syntaxError{i, "unexpected end of line"}
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or '}'", quoteByte(b[i]))}
+		var done bool
+		if i, done, err = separator(b, end, '}'); done || err != nil {
+			return i, err
 		}
 	}
 }
@@ -250,19 +242,27 @@ func (p *jsonParser) parseArray(b []byte, i, depth int) (int, error) {
 		if err != nil {
 			return end, err
 		}
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return i, &syntaxError{i, "unexpected end of line"}
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or ']'", quoteByte(b[i]))}
+		var done bool
+		if i, done, err = separator(b, end, ']'); done || err != nil {
+			return i, err
 		}
 	}
+}
+
+// separator reads what follows a member or an element that ends at end: a
+// comma (the index of the next member or element) or the closing bracket
+// (the index after it, done).
+func separator(b []byte, end int, closing byte) (i int, done bool, err error) {
+	i = skipSpace(b, end)
+	switch {
+	case i >= len(b):
+		return i, false, &syntaxError{i, "unexpected end of line"}
+	case b[i] == ',':
+		return skipSpace(b, i+1), false, nil
+	case b[i] == closing:
+		return i + 1, true, nil
+	}
+	return i, false, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or '%c'", quoteByte(b[i]), closing)}
 }
 
 // parseString validates the string at b[i] (the opening quote) and returns
