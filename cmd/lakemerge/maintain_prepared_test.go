@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,41 +14,18 @@ import (
 // Iceberg one sorted by another column than the key, and a Delta one.
 func preparedMaintainJob(t *testing.T, dir, maintenance string) (job, raw string) {
 	t.Helper()
-	raw = filepath.Join(dir, "raw", "public", "items")
-	if err := os.MkdirAll(raw, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	job = filepath.Join(dir, "job.yaml")
-	body := fmt.Sprintf(`raw: file://%[1]s/raw
-warehouse: file://%[1]s/warehouse
-catalog: { type: sqlite, path: %[1]s/catalog.db }
-defaults:
-  maintenance: %[2]s
-tables:
-  - name: ice
-    source: { schema: public, table: items }
-    primary_key: [id]
-    target: { database: shop, table: items }
-    buckets: 2
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-    prepared:
+	return itemsJob(t, dir, maintenance, `    prepared:
       - target: { table: items_ice }
         mode: mirror
-        select: [id, upper(name) AS name_uc, CASE WHEN id %% 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
+        select: [id, upper(name) AS name_uc, CASE WHEN id % 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
         partition_by: [parity]
         sort_by: [name_uc]
       - target: { table: items_delta, format: delta }
         mode: mirror
-        select: [id, name, CASE WHEN id %% 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
+        select: [id, name, CASE WHEN id % 2 = 0 THEN 'even' ELSE 'odd' END AS parity]
         where: "name <> 'new3'"
         partition_by: [parity]
-`, dir, maintenance)
-	if err := os.WriteFile(job, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return job, raw
+`)
 }
 
 // TestBinaryMaintainsPreparedTables: a run maintains each prepared table

@@ -14,6 +14,22 @@ import (
 // its path and the raw folder.
 func maintainJob(t *testing.T, dir, maintenance string) (job, raw string) {
 	t.Helper()
+	return itemsJob(t, dir, maintenance, `  - name: dl
+    source: { schema: public, table: items }
+    primary_key: [id]
+    target: { database: shop, table: items_delta, format: delta }
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+`)
+}
+
+// itemsJob writes a job file with the maintenance section given and the
+// Iceberg table ice of the DMS files of public.items (id, name), followed
+// by more (YAML: its prepared tables, more tables), and returns its path
+// and the raw folder.
+func itemsJob(t *testing.T, dir, maintenance, more string) (job, raw string) {
+	t.Helper()
 	raw = filepath.Join(dir, "raw", "public", "items")
 	if err := os.MkdirAll(raw, 0o755); err != nil {
 		t.Fatal(err)
@@ -33,14 +49,7 @@ tables:
     columns:
       - { name: id, type: long }
       - { name: name, type: string }
-  - name: dl
-    source: { schema: public, table: items }
-    primary_key: [id]
-    target: { database: shop, table: items_delta, format: delta }
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-`, dir, maintenance)
+`, dir, maintenance) + more
 	if err := os.WriteFile(job, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -30,36 +29,11 @@ var changelogDef = mirrorDef{
 
 // changelogJob writes a job file of two base tables of one source (Iceberg
 // and Delta), each with a changelog table of its own format.
-func changelogJob(t *testing.T, dir string) {
+func changelogJob(t *testing.T, e *mirrorEnv) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
-	b.WriteString("defaults: { buckets: 2, prepared: { database: prepared } }\ntables:\n")
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-    prepared:
-      - target: { table: %s }
-        mode: changelog
-        select:
-`
-	for _, tb := range []struct{ name, format string }{{"acc_ice", ""}, {"acc_delta", ", format: delta"}} {
-		fmt.Fprintf(&b, "  - name: %s\n    source: { schema: bank, table: %s }\n    target: { database: base, table: %s%s }\n", tb.name, tb.name, tb.name, tb.format)
-		fmt.Fprintf(&b, cols, tb.name+"_log"+tb.format)
-		for _, s := range changelogDef.selects {
-			fmt.Fprintf(&b, "          - %s\n", s)
-		}
-		fmt.Fprintf(&b, "        where: %s\n", changelogDef.where)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	e.accountsJob(t, func(base string) []prepEntry {
+		return []prepEntry{{table: base + "_log", mode: "changelog", selects: changelogDef.selects, where: changelogDef.where}}
+	})
 }
 
 // clChange is one change of the changelog workload.
@@ -205,16 +179,7 @@ func readChangelogRows(t *testing.T, py, reader string, args ...string) []string
 	type kv struct{ key, seq string }
 	var keys []kv
 	var rows []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line == "" {
-			continue
-		}
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.UseNumber()
-		var r map[string]any
-		if err := dec.Decode(&r); err != nil {
-			t.Fatalf("%s: %v in %q", reader, err, line)
-		}
+	for _, r := range jsonRows(t, reader, out) {
 		k, _ := r["order_key"].(string)
 		s, _ := r["change_seq"].(string)
 		keys = append(keys, kv{k, s})
@@ -241,12 +206,24 @@ func readChangelogRows(t *testing.T, py, reader string, args ...string) []string
 // run with stale late changes, the catch-up's rows; a run without new
 // files appends nothing.
 func TestPreparedChangelogModel(t *testing.T) {
-	dir := t.TempDir()
-	changelogJob(t, dir)
+	changelogModelRuns(t, &mirrorEnv{dir: t.TempDir()}, 7)
+}
+
+// TestPreparedChangelogModelOnAWS is TestPreparedChangelogModel on S3 and
+// Glue (the moto server), read back through Glue (pyiceberg) and from S3
+// (deltalake).
+func TestPreparedChangelogModelOnAWS(t *testing.T) {
+	changelogModelRuns(t, awsEnv(t), 8)
+}
+
+func changelogModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
+	dir := e.dir
+	changelogJob(t, e)
+	_, prepDB := e.databases()
 	py := pythonForInterop(t)
 	base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 	m := &changelogModel{base: base, logged: map[int64]bool{}}
-	rng := rand.New(rand.NewPCG(7, 14))
+	rng := rand.New(rand.NewPCG(seed, 14))
 	var seq int64
 	used := map[int64]bool{}
 	files := 0
@@ -255,6 +232,7 @@ func TestPreparedChangelogModel(t *testing.T) {
 		want := "up to date"
 		if run != 4 { // run 4 finds no new files
 			want = m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+			e.sync(t)
 		}
 		sum, r := runSummary(t, dir)
 		if r.Code != 0 || !sum.OK {
@@ -271,24 +249,12 @@ func TestPreparedChangelogModel(t *testing.T) {
 		}
 		wantRows := slices.Clone(m.rows)
 		sort.Strings(wantRows)
-		check := func(reader string, args ...string) {
-			if got := readChangelogRows(t, py, reader, args...); !slices.Equal(got, wantRows) {
-				t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, reader, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+		for _, tb := range [][2]string{{"acc_ice_log", "iceberg"}, {"acc_delta_log", "delta"}} {
+			for _, rd := range e.readers(t, prepDB, tb[0], tb[1], "order_key", run == 7) {
+				if got := readChangelogRows(t, py, rd.label, rd.args...); !slices.Equal(got, wantRows) {
+					t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, rd.label, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+				}
 			}
-		}
-		interop := filepath.Join("..", "..", "interop")
-		check("pyiceberg prepared.acc_ice_log", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
-			"file://"+filepath.Join(dir, "warehouse"), "prepared.acc_ice_log", "order_key")
-		loc := filepath.Join(dir, "warehouse", "prepared.db", "acc_delta_log")
-		check("deltalake prepared.acc_delta_log", filepath.Join(interop, "read_delta.py"), loc, "order_key")
-		if run == 7 {
-			check("DuckDB prepared.acc_delta_log", filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "order_key")
-			metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", "prepared.db", "acc_ice_log", "metadata", "*.metadata.json"))
-			slices.Sort(metas)
-			if len(metas) == 0 {
-				t.Fatal("no Iceberg metadata file for prepared.acc_ice_log")
-			}
-			check("DuckDB prepared.acc_ice_log", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "order_key")
 		}
 	}
 	if hows["changes"] == 0 || hows["up to date"] == 0 {
@@ -307,7 +273,7 @@ func TestPreparedChangelogModel(t *testing.T) {
 func TestPreparedChangelogCrashThenRerun(t *testing.T) {
 	setup := func(t *testing.T) string {
 		dir := t.TempDir()
-		changelogJob(t, dir)
+		changelogJob(t, &mirrorEnv{dir: dir})
 		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 		rng := rand.New(rand.NewPCG(3, 9))
 		var seq int64
@@ -350,19 +316,7 @@ func TestPreparedChangelogCrashThenRerun(t *testing.T) {
 	if len(clean) == len(prior) || slices.Equal(clean, caughtUp) {
 		t.Fatalf("the clean run appended nothing a catch-up would not:\n%s", strings.Join(clean, "\n"))
 	}
-	var writes []int64
-	for _, k := range keys {
-		var n int64
-		var op, key string
-		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
-		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
-		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
-			writes = append(writes, n)
-		}
-	}
-	if len(writes) < 3 {
-		t.Fatalf("no base commit among the calls: %q", keys)
-	}
+	writes := writesFromBaseCommit(t, keys)
 	ways := map[string]int{}
 	for _, n := range writes {
 		for _, kind := range []fault.Kind{fault.Fail, fault.FailAfter} {

@@ -108,6 +108,31 @@ func tableRows(t *testing.T, dir string) map[string][]string {
 	return out
 }
 
+// writesFromBaseCommit returns the numbers of the writes (puts, exclusive
+// creates, deletes) among a run's calls to the warehouse (keys: "N op
+// key", as runInProcess records them) from the Iceberg base table's commit
+// on: from its first write of metadata (a manifest under
+// base.db/acc_ice/metadata/) to the run's last write. Reads that fail there
+// fail the run before the write they lead to, which the failed writes
+// cover.
+func writesFromBaseCommit(t *testing.T, keys []string) []int64 {
+	t.Helper()
+	var writes []int64
+	for _, k := range keys {
+		var n int64
+		var op, key string
+		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
+		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
+		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
+			writes = append(writes, n)
+		}
+	}
+	if len(writes) < 3 {
+		t.Fatalf("no base commit among the calls: %q", keys)
+	}
+	return writes
+}
+
 // TestPreparedCrashThenRerun: a run that fails at any call to the
 // warehouse from the base table's commit on — before a call reaches the
 // store, or after it landed (an unknown outcome) — then a run without
@@ -136,23 +161,9 @@ func TestPreparedCrashThenRerun(t *testing.T) {
 		t.Fatalf("clean run: %+v", sum)
 	}
 	want := tableRows(t, ref)
-	// The writes from the base table's commit on: from its first write of
-	// metadata (a manifest under base.db/acc_ice/metadata/) to the last
-	// prepared table's commit. Reads that fail there fail the run before
-	// the write they lead to, which the failed writes cover.
-	var writes []int64
-	for _, k := range keys {
-		var n int64
-		var op, key string
-		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
-		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
-		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
-			writes = append(writes, n)
-		}
-	}
-	if len(writes) < 3 {
-		t.Fatalf("no base commit among the calls: %q", keys)
-	}
+	// The writes from the base table's commit to the last prepared
+	// table's commit.
+	writes := writesFromBaseCommit(t, keys)
 	t.Logf("faults at the %d writes among calls %d..%d", len(writes), writes[0], writes[len(writes)-1])
 	failed := 0
 	for _, n := range writes {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -19,36 +16,11 @@ import (
 // historyJob writes a job file of two base tables of one source (Iceberg
 // and Delta), each with a history table of its own format, curated and
 // filtered as changelogDef says.
-func historyJob(t *testing.T, dir string) {
+func historyJob(t *testing.T, e *mirrorEnv) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
-	b.WriteString("defaults: { buckets: 2, prepared: { database: prepared } }\ntables:\n")
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-    prepared:
-      - target: { table: %s }
-        mode: history
-        select:
-`
-	for _, tb := range []struct{ name, format string }{{"acc_ice", ""}, {"acc_delta", ", format: delta"}} {
-		fmt.Fprintf(&b, "  - name: %s\n    source: { schema: bank, table: %s }\n    target: { database: base, table: %s%s }\n", tb.name, tb.name, tb.name, tb.format)
-		fmt.Fprintf(&b, cols, tb.name+"_hist"+tb.format)
-		for _, s := range changelogDef.selects {
-			fmt.Fprintf(&b, "          - %s\n", s)
-		}
-		fmt.Fprintf(&b, "        where: %s\n", changelogDef.where)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	e.accountsJob(t, func(base string) []prepEntry {
+		return []prepEntry{{table: base + "_hist", mode: "history", selects: changelogDef.selects, where: changelogDef.where}}
+	})
 }
 
 // histEntry is a row of the reference model's history of a key: a
@@ -198,16 +170,7 @@ func readHistoryRows(t *testing.T, py, reader string, args ...string) []string {
 	}
 	seen := map[string]bool{}
 	var rows []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line == "" {
-			continue
-		}
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.UseNumber()
-		var r map[string]any
-		if err := dec.Decode(&r); err != nil {
-			t.Fatalf("%s: %v in %q", reader, err, line)
-		}
+	for _, r := range jsonRows(t, reader, out) {
 		k := fmt.Sprint(r["id"], "/", r["order_key"])
 		if seen[k] {
 			t.Fatalf("%s: id and order_key %s twice", reader, k)
@@ -231,12 +194,25 @@ func readHistoryRows(t *testing.T, py, reader string, args ...string) []string {
 // its time and closed by the one after it; deletes and rows that fail
 // where as D rows. A run without new files changes nothing.
 func TestPreparedHistoryModel(t *testing.T) {
-	dir := t.TempDir()
-	historyJob(t, dir)
+	historyModelRuns(t, &mirrorEnv{dir: t.TempDir()}, 4)
+}
+
+// TestPreparedHistoryModelOnAWS is TestPreparedHistoryModel on S3 and
+// Glue (the moto server): the raw zone and the warehouse on S3, the base
+// and history tables in their own Glue databases, read back through Glue
+// (pyiceberg) and from S3 (deltalake).
+func TestPreparedHistoryModelOnAWS(t *testing.T) {
+	historyModelRuns(t, awsEnv(t), 5)
+}
+
+func historyModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
+	dir := e.dir
+	historyJob(t, e)
+	_, prepDB := e.databases()
 	py := pythonForInterop(t)
 	base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 	m := &historyModel{base: base, hist: map[int64][]histEntry{}}
-	rng := rand.New(rand.NewPCG(4, 14))
+	rng := rand.New(rand.NewPCG(seed, 14))
 	var seq int64
 	used := map[int64]bool{}
 	files := 0
@@ -245,6 +221,7 @@ func TestPreparedHistoryModel(t *testing.T) {
 		want := "up to date"
 		if run != 4 { // run 4 finds no new files
 			m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+			e.sync(t)
 			want = "changes"
 		}
 		sum, r := runSummary(t, dir)
@@ -261,24 +238,12 @@ func TestPreparedHistoryModel(t *testing.T) {
 			continue
 		}
 		wantRows := m.want()
-		check := func(reader string, args ...string) {
-			if got := readHistoryRows(t, py, reader, args...); !slices.Equal(got, wantRows) {
-				t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, reader, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+		for _, tb := range [][2]string{{"acc_ice_hist", "iceberg"}, {"acc_delta_hist", "delta"}} {
+			for _, rd := range e.readers(t, prepDB, tb[0], tb[1], "id", run == 10) {
+				if got := readHistoryRows(t, py, rd.label, rd.args...); !slices.Equal(got, wantRows) {
+					t.Fatalf("run %d: %s reads\n%s\nthe model has\n%s", run, rd.label, strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+				}
 			}
-		}
-		interop := filepath.Join("..", "..", "interop")
-		check("pyiceberg prepared.acc_ice_hist", filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
-			"file://"+filepath.Join(dir, "warehouse"), "prepared.acc_ice_hist", "id")
-		loc := filepath.Join(dir, "warehouse", "prepared.db", "acc_delta_hist")
-		check("deltalake prepared.acc_delta_hist", filepath.Join(interop, "read_delta.py"), loc, "id")
-		if run == 10 {
-			check("DuckDB prepared.acc_delta_hist", filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
-			metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", "prepared.db", "acc_ice_hist", "metadata", "*.metadata.json"))
-			slices.Sort(metas)
-			if len(metas) == 0 {
-				t.Fatal("no Iceberg metadata file for prepared.acc_ice_hist")
-			}
-			check("DuckDB prepared.acc_ice_hist", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
 		}
 	}
 	// The workload must hold what the test is about: late changes that
@@ -372,7 +337,7 @@ func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 	}
 	setup := func(t *testing.T) setupOut {
 		dir := t.TempDir()
-		historyJob(t, dir)
+		historyJob(t, &mirrorEnv{dir: dir})
 		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 		m := &historyModel{base: base, hist: map[int64][]histEntry{}}
 		rng := rand.New(rand.NewPCG(5, 9))
@@ -424,19 +389,7 @@ func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 	if got := historyRows(t, ref.dir, hist); !slices.Equal(got, clean) {
 		t.Fatalf("clean run: the history\n%s\nthe model\n%s", strings.Join(got, "\n"), strings.Join(clean, "\n"))
 	}
-	var writes []int64
-	for _, k := range keys {
-		var n int64
-		var op, key string
-		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
-		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
-		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
-			writes = append(writes, n)
-		}
-	}
-	if len(writes) < 3 {
-		t.Fatalf("no base commit among the calls: %q", keys)
-	}
+	writes := writesFromBaseCommit(t, keys)
 	ways := map[string]int{}
 	for _, n := range writes {
 		for _, kind := range []fault.Kind{fault.Fail, fault.FailAfter} {

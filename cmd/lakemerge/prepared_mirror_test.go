@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,10 +13,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 )
@@ -138,6 +132,18 @@ func canonicalRow(r map[string]any) string {
 func readerRows(t *testing.T, reader string, out []byte) []string {
 	t.Helper()
 	var rows []string
+	for _, r := range jsonRows(t, reader, out) {
+		rows = append(rows, canonicalRow(r))
+	}
+	sort.Strings(rows)
+	return rows
+}
+
+// jsonRows decodes a reader's output: a JSON object a line, numbers as
+// json.Number.
+func jsonRows(t *testing.T, reader string, out []byte) []map[string]any {
+	t.Helper()
+	var rows []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line == "" {
 			continue
@@ -148,57 +154,9 @@ func readerRows(t *testing.T, reader string, out []byte) []string {
 		if err := dec.Decode(&r); err != nil {
 			t.Fatalf("%s: %v in %q", reader, err, line)
 		}
-		rows = append(rows, canonicalRow(r))
+		rows = append(rows, r)
 	}
-	sort.Strings(rows)
 	return rows
-}
-
-// mirrorEnv is where the test's job runs: the local default in dir, or
-// S3 and Glue on the moto server (aws set; dir holds the job file and the
-// raw files before they are uploaded).
-type mirrorEnv struct {
-	dir string
-	aws *mirrorAWS
-}
-
-type mirrorAWS struct {
-	ep                 string
-	raw, wh            string // buckets
-	baseDB, preparedDB string
-	s3                 *s3.Client
-	uploaded           map[string]bool
-}
-
-// databases are the base and prepared databases of the job.
-func (e *mirrorEnv) databases() (string, string) {
-	if e.aws != nil {
-		return e.aws.baseDB, e.aws.preparedDB
-	}
-	return "base", "prepared"
-}
-
-// sync uploads the raw files not uploaded yet (S3 only).
-func (e *mirrorEnv) sync(t *testing.T) {
-	t.Helper()
-	if e.aws == nil {
-		return
-	}
-	root := filepath.Join(e.dir, "raw")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if !e.aws.uploaded[rel] {
-			putFile(t, e.aws.s3, e.aws.raw, filepath.ToSlash(rel), p)
-			e.aws.uploaded[rel] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // mirrorJob writes the test's job file: two base tables of the same
@@ -212,42 +170,13 @@ func mirrorJob(t *testing.T, dir string, def mirrorDef, withLater bool, onChange
 
 func (e *mirrorEnv) job(t *testing.T, def mirrorDef, withLater bool, onChange string) {
 	t.Helper()
-	dir := e.dir
-	baseDB, prepDB := e.databases()
-	prep := func(table, format string) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "      - target: { table: %s%s }\n        mode: mirror\n        on_change: %s\n        select:\n", table, format, onChange)
-		for _, s := range def.selects {
-			fmt.Fprintf(&b, "          - %s\n", s)
+	e.accountsJob(t, func(base string) []prepEntry {
+		ps := []prepEntry{{table: base + "_m", mode: "mirror", onChange: onChange, selects: def.selects, where: def.where}}
+		if withLater && base == "acc_ice" {
+			ps = append(ps, prepEntry{table: "acc_ice_md", format: "delta", mode: "mirror", onChange: onChange, selects: def.selects, where: def.where})
 		}
-		fmt.Fprintf(&b, "        where: %s\n", def.where)
-		return b.String()
-	}
-	var b strings.Builder
-	if e.aws == nil {
-		fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
-	} else {
-		fmt.Fprintf(&b, "raw: s3://%s/\nwarehouse: s3://%s/tables\ncatalog: { type: glue, endpoint: %s }\ns3: { endpoint: %s }\n", e.aws.raw, e.aws.wh, e.aws.ep, e.aws.ep)
-	}
-	fmt.Fprintf(&b, "defaults: { buckets: 2, prepared: { database: %s } }\ntables:\n", prepDB)
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-`
-	fmt.Fprintf(&b, "  - name: acc_ice\n    source: { schema: bank, table: acc_ice }\n    target: { database: %s, table: acc_ice }\n%s    prepared:\n%s", baseDB, cols, prep("acc_ice_m", ""))
-	if withLater {
-		b.WriteString(prep("acc_ice_md", ", format: delta"))
-	}
-	fmt.Fprintf(&b, "  - name: acc_delta\n    source: { schema: bank, table: acc_delta }\n    target: { database: %s, table: acc_delta, format: delta }\n%s    prepared:\n%s", baseDB, cols, prep("acc_delta_m", ""))
-	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		return ps
+	})
 }
 
 // mirrorWorkload draws the change files of the test's runs.
@@ -335,7 +264,6 @@ func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, wi
 	if py == "" {
 		return
 	}
-	dir := e.dir
 	baseDB, prepDB := e.databases()
 	want := m.want(def)
 	var base []string
@@ -347,52 +275,27 @@ func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, wi
 		base = append(base, canonicalRow(r))
 	}
 	sort.Strings(base)
-	read := func(reader string, args ...string) {
+	check := func(r reader) {
 		want := want
-		if strings.Contains(reader, " "+baseDB+".") {
+		if strings.Contains(r.label, " "+baseDB+".") {
 			want = base
 		}
-		out, err := exec.Command(py, args...).CombinedOutput()
+		out, err := exec.Command(py, r.args...).CombinedOutput()
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", reader, err, out)
+			t.Fatalf("%s: %v\n%s", r.label, err, out)
 		}
-		if got := readerRows(t, reader, out); !slices.Equal(got, want) {
-			t.Fatalf("%s reads\n%s\nthe model has\n%s", reader, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		if got := readerRows(t, r.label, out); !slices.Equal(got, want) {
+			t.Fatalf("%s reads\n%s\nthe model has\n%s", r.label, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
-	interop := filepath.Join("..", "..", "interop")
-	iceberg := func(name string) {
-		if e.aws != nil {
-			read("pyiceberg (Glue) "+name, filepath.Join(interop, "read_iceberg.py"), "glue", e.aws.ep, name, "id")
-			return
-		}
-		read("pyiceberg "+name, filepath.Join(interop, "read_iceberg.py"), "sqlite", filepath.Join(dir, "catalog.db"),
-			"file://"+filepath.Join(dir, "warehouse"), name, "id")
-	}
-	iceberg(baseDB + ".acc_ice")
-	iceberg(prepDB + ".acc_ice_m")
-	deltas := []string{"acc_delta_m"}
+	tables := [][3]string{{baseDB, "acc_ice", "iceberg"}, {prepDB, "acc_ice_m", "iceberg"}, {prepDB, "acc_delta_m", "delta"}}
 	if withLater {
-		deltas = append(deltas, "acc_ice_md")
+		tables = append(tables, [3]string{prepDB, "acc_ice_md", "delta"})
 	}
-	for _, d := range deltas {
-		if e.aws != nil {
-			read("deltalake (S3) "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "s3://"+e.aws.wh+"/tables/"+prepDB+".db/"+d, "id", e.aws.ep)
-			continue
+	for _, tb := range tables {
+		for _, r := range e.readers(t, tb[0], tb[1], tb[2], "id", duck && tb[0] == prepDB) {
+			check(r)
 		}
-		loc := filepath.Join(dir, "warehouse", prepDB+".db", d)
-		read("deltalake "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), loc, "id")
-		if duck {
-			read("DuckDB "+prepDB+"."+d, filepath.Join(interop, "read_delta.py"), "--duckdb", loc, "id")
-		}
-	}
-	if duck && e.aws == nil {
-		metas, _ := filepath.Glob(filepath.Join(dir, "warehouse", prepDB+".db", "acc_ice_m", "metadata", "*.metadata.json"))
-		slices.Sort(metas)
-		if len(metas) == 0 {
-			t.Fatal("no Iceberg metadata file for the prepared acc_ice_m")
-		}
-		read("DuckDB "+prepDB+".acc_ice_m", filepath.Join(interop, "read_iceberg.py"), "--duckdb", metas[len(metas)-1], "id")
 	}
 }
 
@@ -412,17 +315,7 @@ func TestPreparedMirrorModel(t *testing.T) {
 // prepared tables in their own Glue databases, read back through Glue
 // (pyiceberg) and from S3 (deltalake).
 func TestPreparedMirrorModelOnAWS(t *testing.T) {
-	ep := awsEndpoint(t)
-	c := s3Client(t, ep)
-	sfx := time.Now().UnixNano()
-	e := &mirrorEnv{dir: t.TempDir(), aws: &mirrorAWS{ep: ep, raw: fmt.Sprintf("lm-praw-%d", sfx), wh: fmt.Sprintf("lm-pwh-%d", sfx),
-		baseDB: fmt.Sprintf("base%d", sfx), preparedDB: fmt.Sprintf("prepared%d", sfx), s3: c, uploaded: map[string]bool{}}}
-	for _, b := range []string{e.aws.raw, e.aws.wh} {
-		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mirrorModelRuns(t, e, 2)
+	mirrorModelRuns(t, awsEnv(t), 2)
 }
 
 func mirrorModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -89,39 +88,16 @@ func partRow(a account) (map[string]any, bool) {
 // rebuild.
 func partJob(t *testing.T, dir string, tables []partTable) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
-	b.WriteString("defaults: { buckets: 2 }\ntables:\n")
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-`
-	for _, base := range []string{"acc_ice", "acc_delta"} {
-		format := "iceberg"
-		if base == "acc_delta" {
-			format = "delta"
-		}
-		fmt.Fprintf(&b, "  - name: %s\n    source: { schema: bank, table: %s }\n    target: { database: base, table: %s, format: %s }\n%s    prepared:\n", base, base, base, format, cols)
+	(&mirrorEnv{dir: dir}).accountsJob(t, func(base string) []prepEntry {
+		var ps []prepEntry
 		for _, p := range tables {
-			if p.base != base {
-				continue
+			if p.base == base {
+				ps = append(ps, prepEntry{table: p.name, format: p.format, mode: "mirror", onChange: "rebuild",
+					selects: partSelect, where: partWhere, partitionBy: p.partitionBy, sortBy: p.sortBy})
 			}
-			fmt.Fprintf(&b, "      - target: { table: %s, format: %s }\n        mode: mirror\n        on_change: rebuild\n        select:\n", p.name, p.format)
-			for _, s := range partSelect {
-				fmt.Fprintf(&b, "          - %s\n", s)
-			}
-			fmt.Fprintf(&b, "        where: %s\n        partition_by: %s\n        sort_by: %s\n", partWhere, p.partitionBy, p.sortBy)
 		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		return ps
+	})
 }
 
 // partLayout is what interop/partitions.py reports of a table.
