@@ -52,6 +52,43 @@ func putFile(t *testing.T, c *s3.Client, bucket, key, path string) {
 	}
 }
 
+// createBuckets creates the S3 buckets names.
+func createBuckets(t *testing.T, c *s3.Client, names ...string) {
+	t.Helper()
+	for _, b := range names {
+		if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// putTree uploads the files under root that done does not hold (nil:
+// every file) to bucket, under prefix and their path below root, records
+// them in done and returns their paths below root.
+func putTree(t *testing.T, c *s3.Client, bucket, prefix, root string, done map[string]bool) []string {
+	t.Helper()
+	var put []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		if !done[rel] {
+			putFile(t, c, bucket, prefix+rel, p)
+			put = append(put, rel)
+			if done != nil {
+				done[rel] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return put
+}
+
 // TestDemoOnAWS runs the demo scenario of TestDemo with the raw zone and
 // the warehouse on S3 and the tables in the Glue catalog (both the moto
 // server's real APIs), and reads the tables back with pyiceberg's Glue
@@ -66,23 +103,9 @@ func TestDemoOnAWS(t *testing.T) {
 	c := s3Client(t, ep)
 	suffix := time.Now().UnixNano()
 	rawBucket, whBucket := fmt.Sprintf("lm-raw-%d", suffix), fmt.Sprintf("lm-wh-%d", suffix)
-	for _, b := range []string{rawBucket, whBucket} {
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBuckets(t, c, rawBucket, whBucket)
 	rawDir := filepath.Join(dir, "raw")
-	err := filepath.WalkDir(rawDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(rawDir, p)
-		putFile(t, c, rawBucket, "dms/"+filepath.ToSlash(rel), p)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putTree(t, c, rawBucket, "dms/", rawDir, nil)
 	// The demo job, moved to S3 and Glue.
 	local, err := os.ReadFile(filepath.Join(dir, "job.yaml"))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,26 +91,13 @@ func TestJobFileFromS3AndSSM(t *testing.T) {
 	sm := ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(ep) })
 	suffix := time.Now().UnixNano()
 	rawBucket, whBucket, cfgBucket := fmt.Sprintf("lm-raw-%d", suffix), fmt.Sprintf("lm-wh-%d", suffix), fmt.Sprintf("lm-cfg-%d", suffix)
-	for _, b := range []string{rawBucket, whBucket, cfgBucket} {
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBuckets(t, c, rawBucket, whBucket, cfgBucket)
 	rawDir := filepath.Join(dir, "raw")
 	var uploaded int
-	err = filepath.WalkDir(rawDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(rawDir, p)
-		putFile(t, c, rawBucket, "dms/"+filepath.ToSlash(rel), p)
+	for _, p := range putTree(t, c, rawBucket, "dms/", rawDir, nil) {
 		if !strings.HasSuffix(p, ".keys.json") {
 			uploaded++
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	local, err := os.ReadFile(job)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsglue "github.com/aws/aws-sdk-go-v2/service/glue"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // ordersGolden is the orders section of the demo's pyiceberg golden file:
@@ -114,11 +113,7 @@ func TestDeltaTargetOnAWS(t *testing.T) {
 	c := s3Client(t, ep)
 	suffix := time.Now().UnixNano()
 	rawBucket, whBucket := fmt.Sprintf("lm-draw-%d", suffix), fmt.Sprintf("lm-dwh-%d", suffix)
-	for _, b := range []string{rawBucket, whBucket} {
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBuckets(t, c, rawBucket, whBucket)
 	for _, f := range []string{"LOAD00000001.csv", "20240528-195141380.csv", "20240529-081502114.csv"} {
 		putFile(t, c, rawBucket, "public/orders/"+f, filepath.Join(dir, "raw", "public", "orders", f))
 	}

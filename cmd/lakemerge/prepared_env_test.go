@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -42,11 +39,7 @@ func awsEnv(t *testing.T) *mirrorEnv {
 	sfx := time.Now().UnixNano()
 	e := &mirrorEnv{dir: t.TempDir(), aws: &mirrorAWS{ep: ep, raw: fmt.Sprintf("lm-praw-%d", sfx), wh: fmt.Sprintf("lm-pwh-%d", sfx),
 		baseDB: fmt.Sprintf("base%d", sfx), preparedDB: fmt.Sprintf("prepared%d", sfx), s3: c, uploaded: map[string]bool{}}}
-	for _, b := range []string{e.aws.raw, e.aws.wh} {
-		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBuckets(t, c, e.aws.raw, e.aws.wh)
 	return e
 }
 
@@ -64,21 +57,7 @@ func (e *mirrorEnv) sync(t *testing.T) {
 	if e.aws == nil {
 		return
 	}
-	root := filepath.Join(e.dir, "raw")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if !e.aws.uploaded[rel] {
-			putFile(t, e.aws.s3, e.aws.raw, filepath.ToSlash(rel), p)
-			e.aws.uploaded[rel] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putTree(t, e.aws.s3, e.aws.raw, "", filepath.Join(e.dir, "raw"), e.aws.uploaded)
 }
 
 // prepEntry is one entry of a base table's prepared: list.

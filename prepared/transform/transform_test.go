@@ -7,7 +7,6 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/internal/testkit/arrowtext"
 )
 
 // openEngine starts an engine for one test and closes it after.
@@ -170,36 +170,19 @@ func appendOpt[T any, B interface {
 	}
 }
 
-// render writes row i of a as text: NULL, numbers as Go writes them,
-// decimals with their scale, binary in hex, dates and microsecond
-// timestamps in ISO form.
+// render writes row i of a as text: as arrowtext.Value does, but strings
+// bare and binary in hex without 0x (as the reference and Trino write
+// them).
 func render(a arrow.Array, i int) string {
-	if a.IsNull(i) {
-		return "NULL"
+	if !a.IsNull(i) {
+		switch a := a.(type) {
+		case *array.String:
+			return a.Value(i)
+		case *array.Binary:
+			return hex.EncodeToString(a.Value(i))
+		}
 	}
-	switch a := a.(type) {
-	case *array.Int32:
-		return strconv.FormatInt(int64(a.Value(i)), 10)
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(i), 10)
-	case *array.Float32:
-		return strconv.FormatFloat(float64(a.Value(i)), 'g', -1, 32)
-	case *array.Float64:
-		return strconv.FormatFloat(a.Value(i), 'g', -1, 64)
-	case *array.Decimal128:
-		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(i))
-	case *array.String:
-		return a.Value(i)
-	case *array.Binary:
-		return hex.EncodeToString(a.Value(i))
-	case *array.Date32:
-		return a.Value(i).ToTime().Format(dateLayout)
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(i))).UTC().Format(tsLayout)
-	}
-	return fmt.Sprintf("?%T", a)
+	return arrowtext.Value(a, i)
 }
 
 // expected computes a column's expected values from the fixture with plain
