@@ -16,6 +16,12 @@
 #
 # Usage: benchmarks/maintain.sh [RUNS] [ROWS] [CHANGES] [EVERY] [DIR]
 #   defaults: 300 1000000 1000 25 /tmp/lakemerge-maintain
+# $POLICIES (default "off on") picks the policies to run: off is
+# { enabled: false }, on the defaults ({ enabled: true }), any other NAME
+# the maintenance section in $POLICY_NAME (for example
+# POLICY_del4='{ enabled: true, compact_delete_files: 4 }'). The fresh
+# reference always runs. DIR/runs.jsonl has every run's maintain phase
+# and compactions per table.
 # Needs a Python with duckdb, duckdb-extension-iceberg, -avro and deltalake
 # (interop/requirements.txt): $LAKEMERGE_PYTHON, else python3.
 set -euo pipefail
@@ -29,7 +35,7 @@ py=${LAKEMERGE_PYTHON:-python3}
 here=$PWD
 
 mkdir -p bin
-go build -o bin/lakemerge ./cmd/lakemerge
+go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
 go build -o bin/lmbench ./benchmarks/lmbench
 rm -rf "$dir"
 mkdir -p "$dir"
@@ -86,11 +92,19 @@ measure() {
 }
 
 : >"$dir/results.jsonl"
+: >"$dir/runs.jsonl"
 load_start=$(cat /proc/loadavg)
-for policy in off on; do
+for policy in ${POLICIES:-off on}; do
 	d=$dir/$policy
 	mkdir -p "$d/raw/public/orders"
-	if [[ $policy == off ]]; then job "$d" "{ enabled: false }"; else job "$d" "{ enabled: true }"; fi
+	case $policy in
+	off) job "$d" "{ enabled: false }" ;;
+	on) job "$d" "{ enabled: true }" ;;
+	*)
+		v=POLICY_$policy
+		job "$d" "${!v:?POLICY_$policy is not set}"
+		;;
+	esac
 	cp "$dir/gen/load/LOAD00000001.csv" "$d/raw/public/orders/"
 	bin/lakemerge run --config "$d/job.yaml" --log-format json >/dev/null 2>"$d/run.log"
 	total_ms=0 maint_total=0
@@ -101,6 +115,9 @@ for policy in off on; do
 		ms=$((($(date +%s%N) - start) / 1000000))
 		total_ms=$((total_ms + ms))
 		maint_total=$((maint_total + $(jq '[.tables[].phases_ms.maintain // 0] | add' "$d/last.json")))
+		jq -c --arg policy "$policy" --argjson run "$r" --argjson ms "$ms" \
+			'{policy: $policy, run: $run, run_ms: $ms, tables: [.tables[] | {table, maintain_ms: (.phases_ms.maintain // 0), compactions: (.maintenance.compactions // 0)}]}' \
+			"$d/last.json" >>"$dir/runs.jsonl"
 		if ((r % every == 0 || r == runs)); then
 			measure "$d" "$policy" "$r" "$((total_ms / r))" "$((maint_total / r))"
 		fi
