@@ -5,7 +5,8 @@
 # once with the defaults, for an Iceberg and a Delta target. Every EVERY
 # runs it records, per target: data files, delete files, bytes (lakemerge
 # status), and what a reader pays: SELECT count(*) and a filtered scan by
-# DuckDB's iceberg_scan (Iceberg) or deltalake (Delta), best of 3. At the
+# DuckDB's iceberg_scan and pyiceberg (Iceberg, with its snapshots and
+# manifests counted) or deltalake (Delta), best of 3. At the
 # end the same rows are loaded into a fresh table in one run, the
 # reference reader time. The average run time is the whole process's;
 # the maintain column is the part the runs' summaries report as the
@@ -16,8 +17,15 @@
 #
 # Usage: benchmarks/maintain.sh [RUNS] [ROWS] [CHANGES] [EVERY] [DIR]
 #   defaults: 300 1000000 1000 25 /tmp/lakemerge-maintain
-# Needs a Python with duckdb, duckdb-extension-iceberg, -avro and deltalake
-# (interop/requirements.txt): $LAKEMERGE_PYTHON, else python3.
+# $POLICIES (default "off on") picks the policies to run: off is
+# { enabled: false }, on the defaults ({ enabled: true }), any other NAME
+# the maintenance section in $POLICY_NAME (for example
+# POLICY_del4='{ enabled: true, compact_delete_files: 4 }'). The fresh
+# reference always runs. DIR/runs.jsonl has every run's maintain phase
+# and compactions per table; benchmarks/maintain_chart.py draws
+# results.jsonl (of one or several DIRs).
+# Needs a Python with duckdb, duckdb-extension-iceberg, -avro, pyiceberg
+# and deltalake (interop/requirements.txt): $LAKEMERGE_PYTHON, else python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}
@@ -29,7 +37,7 @@ py=${LAKEMERGE_PYTHON:-python3}
 here=$PWD
 
 mkdir -p bin
-go build -o bin/lakemerge ./cmd/lakemerge
+go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
 go build -o bin/lmbench ./benchmarks/lmbench
 rm -rf "$dir"
 mkdir -p "$dir"
@@ -75,10 +83,14 @@ measure() {
 		files=$(jq -c --arg t "$t" '.[] | select(.table == $t) | .files' <<<"$st")
 		if [[ $t == ice ]]; then
 			meta=$(ls "$d"/warehouse/bench.db/orders/metadata/*.metadata.json | sort -V | tail -1)
-			q=$("$py" benchmarks/maintain_query.py iceberg "$meta" "$max_id")
+			set -- iceberg "$meta"
 		else
-			q=$("$py" benchmarks/maintain_query.py delta "$d/warehouse/bench.db/orders_delta" "$max_id")
+			set -- delta "$d/warehouse/bench.db/orders_delta"
 		fi
+		# Once more when the reader fails (deltalake's Python binding
+		# sometimes aborts at exit: "terminate called without an active
+		# exception").
+		q=$("$py" benchmarks/maintain_query.py "$@" "$max_id") || q=$("$py" benchmarks/maintain_query.py "$@" "$max_id")
 		jq -c -n --arg policy "$policy" --arg t "$t" --argjson run "$run" --argjson run_ms "$run_ms" \
 			--argjson maint_ms "$maint_ms" --argjson files "$files" --argjson q "$q" \
 			'{policy: $policy, table: $t, run: $run, run_ms: $run_ms, maint_ms: $maint_ms, files: $files} + $q' | tee -a "$dir/results.jsonl"
@@ -86,11 +98,19 @@ measure() {
 }
 
 : >"$dir/results.jsonl"
+: >"$dir/runs.jsonl"
 load_start=$(cat /proc/loadavg)
-for policy in off on; do
+for policy in ${POLICIES:-off on}; do
 	d=$dir/$policy
 	mkdir -p "$d/raw/public/orders"
-	if [[ $policy == off ]]; then job "$d" "{ enabled: false }"; else job "$d" "{ enabled: true }"; fi
+	case $policy in
+	off) job "$d" "{ enabled: false }" ;;
+	on) job "$d" "{ enabled: true }" ;;
+	*)
+		v=POLICY_$policy
+		job "$d" "${!v:?POLICY_$policy is not set}"
+		;;
+	esac
 	cp "$dir/gen/load/LOAD00000001.csv" "$d/raw/public/orders/"
 	bin/lakemerge run --config "$d/job.yaml" --log-format json >/dev/null 2>"$d/run.log"
 	total_ms=0 maint_total=0
@@ -101,6 +121,9 @@ for policy in off on; do
 		ms=$((($(date +%s%N) - start) / 1000000))
 		total_ms=$((total_ms + ms))
 		maint_total=$((maint_total + $(jq '[.tables[].phases_ms.maintain // 0] | add' "$d/last.json")))
+		jq -c --arg policy "$policy" --argjson run "$r" --argjson ms "$ms" \
+			'{policy: $policy, run: $run, run_ms: $ms, tables: [.tables[] | {table, maintain_ms: (.phases_ms.maintain // 0), compactions: (.maintenance.compactions // 0)}]}' \
+			"$d/last.json" >>"$dir/runs.jsonl"
 		if ((r % every == 0 || r == runs)); then
 			measure "$d" "$policy" "$r" "$((total_ms / r))" "$((maint_total / r))"
 		fi
@@ -117,9 +140,9 @@ bin/lakemerge run --config "$d/job.yaml" --log-format json >/dev/null 2>"$d/run.
 measure "$d" fresh "$runs" 0 0
 
 jq -r -s '
-  "| policy | table | run | avg run ms | avg maintain ms | data files | delete files | small files | MB | count(*) s | filtered s | rows |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|",
-  (.[] | "| \(.policy) | \(.table) | \(.run) | \(.run_ms) | \(.maint_ms) | \(.files.data_files) | \(.files.delete_files) | \(.files.small_files) | \(.files.bytes / 1048576 * 10 | round / 10) | \(.count_s) | \(.filter_s) | \(.count) |")
+  "| policy | table | run | avg run ms | avg maintain ms | data files | delete files | small files | MB | snapshots | manifests (data+delete) | count(*) s | filtered s | pyiceberg count(*) s | pyiceberg filtered s | rows |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.policy) | \(.table) | \(.run) | \(.run_ms) | \(.maint_ms) | \(.files.data_files) | \(.files.delete_files) | \(.files.small_files) | \(.files.bytes / 1048576 * 10 | round / 10) | \(.snapshots // "—") | \(if .data_manifests then "\(.data_manifests)+\(.delete_manifests)" else "—" end) | \(.count_s) | \(.filter_s) | \(.py_count_s // "—") | \(.py_filter_s // "—") | \(.count) |")
 ' "$dir/results.jsonl" | tee "$dir/results.md"
 echo "loadavg at the start: $load_start; at the end: $(cat /proc/loadavg)" | tee -a "$dir/results.md"
 echo "results: $dir/results.md ($runs runs of $changes changes into $rows rows, $(nproc) cores)"

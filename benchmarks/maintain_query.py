@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Time what a reader pays for a table's files: DuckDB's iceberg_scan (or
-deltalake for a Delta table) runs SELECT count(*) and a filtered scan
-(an id range of 1% of the keys, summing a column), best of 3 each, and
-prints one JSON object: {"count": n, "count_s": t, "filter_rows": m,
-"filter_s": t}. Used by benchmarks/maintain.sh.
+"""Time what a reader pays for a table's files and count what it opens.
+
+Iceberg: DuckDB's iceberg_scan and pyiceberg each run SELECT count(*) and
+a filtered scan (an id range of 1% of the keys, summing a column), best
+of 3 each; the metadata is counted: snapshots in the metadata file, data
+and delete manifests in the current snapshot's manifest list. Delta:
+deltalake (a pyarrow dataset) runs the same two queries. Prints one JSON
+object: {"count": n, "count_s": t, "filter_rows": m, "filter_s": t, ...}
+(Iceberg adds "py_count_s", "py_filter_s", "snapshots", "data_manifests",
+"delete_manifests"). Used by benchmarks/maintain.sh.
 
 Usage: maintain_query.py iceberg METADATA_JSON MAX_ID
        maintain_query.py delta TABLE_DIR MAX_ID
@@ -36,29 +41,58 @@ def best(f, n=3):
     return out, min(ts)
 
 
+def iceberg(where, lo, hi):
+    from pyiceberg.manifest import ManifestContent
+    from pyiceberg.table import StaticTable
+    import pyarrow.compute as pc
+
+    con = duckdb_con()
+    count, count_s = best(lambda: con.execute("SELECT count(*) FROM iceberg_scan(?)", [where]).fetchone()[0])
+    (rows, _), filter_s = best(lambda: con.execute(
+        "SELECT count(*), sum(qty) FROM iceberg_scan(?) WHERE id BETWEEN ? AND ?", [where, lo, hi]).fetchone())
+
+    def py_count():
+        return StaticTable.from_metadata(where).scan().count()
+
+    def py_filter():
+        t = StaticTable.from_metadata(where).scan(
+            row_filter=f"id >= {lo} and id <= {hi}", selected_fields=("id", "qty")).to_arrow()
+        return t.num_rows, pc.sum(t["qty"]).as_py()
+
+    py_count_n, py_count_s = best(py_count)
+    (py_rows, _), py_filter_s = best(py_filter)
+    if (py_count_n, py_rows) != (count, rows):
+        sys.exit(f"pyiceberg read {py_count_n} rows, {py_rows} filtered; DuckDB {count}, {rows}")
+    tbl = StaticTable.from_metadata(where)
+    mans = tbl.current_snapshot().manifests(tbl.io)
+    return {"count": count, "count_s": round(count_s, 4), "filter_rows": rows, "filter_s": round(filter_s, 4),
+            "py_count_s": round(py_count_s, 4), "py_filter_s": round(py_filter_s, 4),
+            "snapshots": len(tbl.metadata.snapshots),
+            "data_manifests": sum(m.content == ManifestContent.DATA for m in mans),
+            "delete_manifests": sum(m.content == ManifestContent.DELETES for m in mans)}
+
+
+def delta(where, lo, hi):
+    import deltalake
+    import pyarrow.compute as pc
+
+    def count_all():
+        return deltalake.DeltaTable(where).to_pyarrow_dataset().count_rows()
+
+    def filtered():
+        ds = deltalake.DeltaTable(where).to_pyarrow_dataset()
+        t = ds.to_table(columns=["id", "qty"], filter=(pc.field("id") >= lo) & (pc.field("id") <= hi))
+        return t.num_rows, pc.sum(t["qty"]).as_py()
+
+    count, count_s = best(count_all)
+    (rows, _), filter_s = best(filtered)
+    return {"count": count, "count_s": round(count_s, 4), "filter_rows": rows, "filter_s": round(filter_s, 4)}
+
+
 def main():
     kind, where, max_id = sys.argv[1], sys.argv[2], int(sys.argv[3])
     lo, hi = max_id // 2, max_id // 2 + max_id // 100
-    if kind == "iceberg":
-        con = duckdb_con()
-        count, count_s = best(lambda: con.execute("SELECT count(*) FROM iceberg_scan(?)", [where]).fetchone()[0])
-        (rows, _), filter_s = best(lambda: con.execute(
-            "SELECT count(*), sum(qty) FROM iceberg_scan(?) WHERE id BETWEEN ? AND ?", [where, lo, hi]).fetchone())
-    else:
-        import deltalake
-        import pyarrow.compute as pc
-
-        def count_all():
-            return deltalake.DeltaTable(where).to_pyarrow_dataset().count_rows()
-
-        def filtered():
-            ds = deltalake.DeltaTable(where).to_pyarrow_dataset()
-            t = ds.to_table(columns=["id", "qty"], filter=(pc.field("id") >= lo) & (pc.field("id") <= hi))
-            return t.num_rows, pc.sum(t["qty"]).as_py()
-
-        count, count_s = best(count_all)
-        (rows, _), filter_s = best(filtered)
-    print(json.dumps({"count": count, "count_s": round(count_s, 4), "filter_rows": rows, "filter_s": round(filter_s, 4)}))
+    print(json.dumps(iceberg(where, lo, hi) if kind == "iceberg" else delta(where, lo, hi)))
 
 
 main()

@@ -157,7 +157,9 @@ func partitionKey(df ice.DataFile) string {
 // rewrites them once. When a concurrent commit wins, the pass is planned
 // again from the new state (at most maxCompactAttempts times): a rewrite
 // planned from an earlier state would miss the delete files committed
-// since and bring their rows back.
+// since and bring their rows back. A landed rewrite is followed by
+// dropDeadManifests (a second snapshot without the manifests of the
+// removed files).
 func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceStats, error) {
 	var st table.MaintenanceStats
 	for attempt := 1; ; attempt++ {
@@ -184,6 +186,11 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 		bst, after, err := t.compactBuckets(ctx, tbl, due)
 		if err == nil {
 			st.Add(bst)
+			if after == nil {
+				if _, err := t.dropDeadManifests(ctx); err != nil {
+					after = fmt.Errorf("after compacting %s: drop the manifests of removed files: %w", t.fullName(), err)
+				}
+			}
 			return st, after
 		}
 		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrCommitUnknown) || attempt == maxCompactAttempts {

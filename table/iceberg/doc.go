@@ -73,11 +73,12 @@
 // outcome may have committed them (data files of a write that failed
 // before any commit are removed, best effort).
 //
-// Maintenance (maintain.go, compact.go): Table implements
+// Maintenance (maintain.go, compact.go, manifests.go): Table implements
 // table.Maintainer. Maintain compacts, when a bucket's position-delete
 // or small files reach the policy's thresholds, every bucket halfway to
 // them too (one rewrite snapshot for all of them, planned from the state its commit asserts, carrying the
-// table properties forward), prunes tombstones past the horizon when at
+// table properties forward, then a replace snapshot whose manifest list
+// leaves out the rewrite's manifests of only removed files), prunes tombstones past the horizon when at
 // least an eighth of them are, expires snapshots past the time-travel
 // window (iceberg-go's ExpireSnapshots, without its file deletion) and
 // then, when snapshots expired, deletes unreferenced files through Vacuum.

@@ -26,7 +26,8 @@ func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
 //     rewrite snapshot, which replaces those data files and their delete
 //     files and carries the table properties (bookmark, tombstones)
 //     forward as they are (compactBuckets says why a concurrent run is
-//     safe);
+//     safe), followed by a snapshot without the manifests that list only
+//     the removed files (dropDeadManifests);
 //  2. tombstone pruning: when at least one in pruneMin tombstones was
 //     written longer ago than the horizon, they are dropped, by the same
 //     rule a run applies when it writes the tombstone file

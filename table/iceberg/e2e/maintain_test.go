@@ -517,3 +517,61 @@ func TestReadersAfterMaintenance(t *testing.T) {
 		})
 	}
 }
+
+// deadManifests counts the manifests of the table's current snapshot that
+// list no live file (only files of status deleted).
+func deadManifests(t *testing.T, f *fixture) int {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := f.e.cat.LoadTable(ctx, icetable.Identifier{f.e.db, "items"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := tbl.CurrentSnapshot().Manifests(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range ms {
+		if !m.HasAddedFiles() && !m.HasExistingFiles() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCompactionDropsDeadManifests: after a compaction the current
+// snapshot lists no manifest without a live file (the rewrite keeps one
+// for the data files and one for the delete files it removed; a second
+// snapshot leaves them out), the table equals the model, and pyiceberg
+// and DuckDB read it as lakemerge does, before and after the next run.
+func TestCompactionDropsDeadManifests(t *testing.T) {
+	py := testenv.Python(t)
+	f := newFixture(t, "local", tabletest.Columns[:4])
+	g := tabletest.NewGen(21, 80)
+	g.Partial = false
+	for run := range 3 {
+		f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+	}
+	if n := deadManifests(t, f); n != 0 {
+		t.Fatalf("before any compaction: %d manifests without live files", n)
+	}
+	st := f.maintain(table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20})
+	if st.Compactions == 0 || st.DeleteFilesRemoved == 0 {
+		t.Fatalf("the pass compacted nothing: %+v", st)
+	}
+	if n := deadManifests(t, f); n != 0 {
+		t.Fatalf("after the compaction: %d manifests without live files", n)
+	}
+	readersAgree(t, f, py)
+	f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "after"})
+	f.check("a run after the compaction")
+	if n := deadManifests(t, f); n != 0 {
+		t.Fatalf("after the next run: %d manifests without live files", n)
+	}
+	readersAgree(t, f, py)
+}
