@@ -204,6 +204,16 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 	if err := txn.Evolve(ctx, cols); err != nil {
 		return table.ApplyStats{}, nil, err
 	}
+	if p.chunks != nil {
+		st, err := t.applyChunks(ctx, txn.(Chunker), cols, p)
+		if err != nil {
+			return st, nil, err
+		}
+		t.emit(Event{Kind: EventApplied, Stats: st})
+		// The change set was never whole in memory: the prepared tables
+		// get none and catch up from the table (Result.Applied).
+		return st, nil, txn.Commit(ctx, p.next)
+	}
 	src := p.changes
 	if src == nil {
 		// The files held no rows (header-only or empty files): commit the
@@ -238,6 +248,39 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		applied = kept
 	}
 	return st, applied, nil
+}
+
+// applyChunks hands the chunks of p to c one by one, each brought to cols,
+// then finishes them; the stats are the sums.
+func (t *Table) applyChunks(ctx context.Context, c Chunker, cols []change.Column, p *prepared) (table.ApplyStats, error) {
+	var st table.ApplyStats
+	for i := range p.chunks.files {
+		batches, err := p.chunks.read(t.Mem, i)
+		if err != nil {
+			return st, err
+		}
+		for j, b := range batches {
+			var changes arrow.RecordBatch
+			if err == nil {
+				changes, err = conform(t.Mem, b, cols, hasKeep(b), false)
+			}
+			b.Release()
+			batches[j] = nil
+			if err != nil {
+				continue
+			}
+			var cst table.ApplyStats
+			cst, err = c.ApplyChunk(ctx, changes)
+			changes.Release()
+			st.Add(cst)
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	fst, err := c.FinishChunks(ctx, p.truncateBefore)
+	st.Add(fst)
+	return st, err
 }
 
 // emptyRecord returns a record of schema with no rows; the caller releases
