@@ -66,12 +66,17 @@ type Result struct {
 	// changes fit its memory budget.
 	SpilledRows  int64 `json:"spilled_rows"`
 	SpilledBytes int64 `json:"spilled_bytes"`
+	// Chunks is how many pieces the committed change set was handed to
+	// the writer in (Chunker): 0 when it was handed whole.
+	Chunks int `json:"chunks,omitempty"`
 	// Warnings are problems that did not fail the run: maintenance after
 	// the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
 	Bookmark bookmarks.Bookmark `json:"-"`
 	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
-	// not found landed by another run) sets Applied, Parent and
+	// not found landed by another run) and whose change set was in memory
+	// whole (not applied in Chunks: then Applied is nil, and the prepared
+	// tables catch up from the table) sets Applied, Parent and
 	// TruncateBefore: the change set it applied (one row per key, sorted
 	// by key, the table's columns after the commit then _op, _seq,
 	// _keep when some rows are partial, and _ts when the decoders gave
@@ -175,6 +180,9 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 		if err == nil {
 			res.Stats = st
 			res.Bookmark = p.next
+			if p.chunks != nil {
+				res.Chunks = len(p.chunks.files)
+			}
 			if applied != nil {
 				res.Applied, res.Parent, res.TruncateBefore = applied, p.base, p.truncateBefore
 			}

@@ -40,7 +40,8 @@ const writerQueue = 4
 // Apply stages the deduplicated changes: at most one row per key, sorted by
 // key, with the table's user columns (same names and types as Columns after
 // Evolve, any order), _op and _seq. The batch is borrowed, not released.
-// Apply may be called once per Txn.
+// Apply may be called once per Txn; a change set too large for memory goes
+// in pieces instead (ApplyChunk, FinishChunks).
 //
 // With truncateBefore set (a new load generation), every live row whose _seq
 // is less than truncateBefore and whose key is not among the changes is
