@@ -30,21 +30,7 @@ func TestBinaryChunkedLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	model := map[int]string{}
-	writeFile := func(name string, rows func(w *bufio.Writer)) {
-		t.Helper()
-		f, err := os.Create(filepath.Join(raw, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := bufio.NewWriter(f)
-		rows(w)
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFile := func(name string, rows func(w *bufio.Writer)) { writeRawFile(t, raw, name, rows) }
 	// 200,000 rows of 200 bytes: decoded, more than half of 64 MiB.
 	const keys = 200_000
 	pad := strings.Repeat("padded-to-look-like-a-real-column-value ", 5)
@@ -64,27 +50,7 @@ func TestBinaryChunkedLoad(t *testing.T) {
 	if err := os.Mkdir(spill, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	job := func(name string, memoryMB int) string {
-		t.Helper()
-		p := filepath.Join(dir, name+".yaml")
-		body := fmt.Sprintf(`raw: file://%[1]s/raw
-warehouse: file://%[1]s/%[2]s
-catalog: { type: sqlite, path: %[1]s/%[2]s.db }
-memory_mb: %[3]d
-spill_dir: spill
-tables:
-  - source: { schema: public, table: items }
-    primary_key: [id]
-    target: { database: shop, table: items }
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-`, dir, name, memoryMB)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB) }
 	small, large := job("small", 64), job("large", 4096)
 	run := func(step, job string) tableResult {
 		t.Helper()
