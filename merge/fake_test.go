@@ -2,6 +2,7 @@ package merge_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -313,6 +314,7 @@ type memTxn struct {
 	base, next memState
 	applied    bool
 	done       bool
+	edits      []table.TombEdit // the tombstone edits of every apply
 }
 
 func (x *memTxn) Bookmark() bookmarks.Bookmark { return x.base.bm }
@@ -390,6 +392,7 @@ func (x *memTxn) apply(changes arrow.RecordBatch, truncateBefore []byte, claimed
 	}
 	from := x.next.rows
 	x.next.rows, x.next.tombs = rows, d.Tombstones
+	x.edits = append(x.edits, d.Edits...)
 	if changes == nil {
 		return d.Stats, nil
 	}
@@ -467,7 +470,19 @@ func (x *chunkTxn) FinishChunks(_ context.Context, truncateBefore []byte) (table
 	if truncateBefore == nil {
 		return table.ApplyStats{}, nil
 	}
-	return x.apply(nil, truncateBefore, x.claimed)
+	// The truncate drops the table's older tombstones, not the chunks'
+	// (as Apply keeps its changes' own): decide it on the table's, then
+	// put the chunks' edits back on top.
+	edits := x.edits
+	x.next.tombs = x.base.tombs
+	st, err := x.apply(nil, truncateBefore, x.claimed)
+	if err != nil {
+		return st, err
+	}
+	slices.SortFunc(edits, func(a, b table.TombEdit) int { return bytes.Compare(a.Key, b.Key) })
+	now := time.Now().UnixMicro()
+	x.next.tombs, _ = x.next.tombs.Apply(edits, now, now-table.DefaultTombstoneHorizon.Microseconds(), nil)
+	return st, nil
 }
 
 func (x *chunkTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
