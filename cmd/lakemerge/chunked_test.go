@@ -22,7 +22,8 @@ import (
 // summary says it applied several chunks (the large one's, none), the
 // inserted/updated/deleted counts agree, and pyiceberg (when
 // LAKEMERGE_PYTHON is set) reads the same rows from both tables, equal to
-// the reference model's.
+// the reference model's, and from both tables' prepared mirror (which the
+// chunked runs hand no change set: it catches up from the base table).
 func TestBinaryChunkedLoad(t *testing.T) {
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "raw", "public", "items")
@@ -50,7 +51,11 @@ func TestBinaryChunkedLoad(t *testing.T) {
 	if err := os.Mkdir(spill, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB) }
+	// A prepared mirror of the table: a chunked run hands it no change
+	// set, and it catches up from the base table.
+	mirror := []string{"    prepared:", "      - target: { table: items_uc }", "        mode: mirror",
+		"        select: [id, upper(name) AS name_uc]", ""}
+	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB, mirror...) }
 	small, large := job("small", 64), job("large", 4096)
 	run := func(step, job string) tableResult {
 		t.Helper()
@@ -80,21 +85,27 @@ func TestBinaryChunkedLoad(t *testing.T) {
 			t.Logf("%s: LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg", step)
 			return
 		}
-		var want []byte
+		var want, wantUC []byte
 		for id := range keys * 2 {
 			if name, ok := model[id]; ok {
 				want = fmt.Appendf(want, "{\"id\": %d, \"name\": %q}\n", id, name)
+				wantUC = fmt.Appendf(wantUC, "{\"id\": %d, \"name_uc\": %q}\n", id, strings.ToUpper(name))
 			}
 		}
 		for _, name := range []string{"small", "large"} {
-			o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
-				filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), "shop.items", "id").CombinedOutput()
-			if err != nil {
-				t.Fatalf("%s: pyiceberg read %s: %v\n%s", step, name, err, o)
-			}
-			if string(o) != string(want) {
-				t.Fatalf("%s: %s budget: pyiceberg reads %d bytes, the model %d; first lines:\n%.300s\nwant\n%.300s",
-					step, name, len(o), len(want), o, want)
+			for _, tc := range []struct {
+				table string
+				want  []byte
+			}{{"shop.items", want}, {"prepared.items_uc", wantUC}} {
+				o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+					filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), tc.table, "id").CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s: pyiceberg read %s %s: %v\n%s", step, name, tc.table, err, o)
+				}
+				if string(o) != string(tc.want) {
+					t.Fatalf("%s: %s budget, %s: pyiceberg reads %d bytes, the model %d; first lines:\n%.300s\nwant\n%.300s",
+						step, name, tc.table, len(o), len(tc.want), o, tc.want)
+				}
 			}
 		}
 	}

@@ -144,8 +144,8 @@ func writeRawFile(t *testing.T, raw, name string, rows func(w *bufio.Writer)) {
 // spillJob writes the job file name.yaml in dir: the DMS table
 // public.items (id long, name string) of dir/raw into an Iceberg warehouse
 // and SQLite catalog named name, with memory_mb memoryMB and spill_dir
-// spill; it returns its path.
-func spillJob(t *testing.T, dir, name string, memoryMB int) string {
+// spill, and the lines extra in the table's entry; it returns its path.
+func spillJob(t *testing.T, dir, name string, memoryMB int, extra ...string) string {
 	t.Helper()
 	p := filepath.Join(dir, name+".yaml")
 	body := fmt.Sprintf(`raw: file://%[1]s/raw
@@ -160,7 +160,7 @@ tables:
     columns:
       - { name: id, type: long }
       - { name: name, type: string }
-`, dir, name, memoryMB)
+`, dir, name, memoryMB) + strings.Join(extra, "\n")
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
