@@ -154,15 +154,16 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 }
 
 // spillParts is the number of partitions a spilling run splits its
-// changes into: enough that each holds about a sixteenth of the budget,
-// taking the decoded changes to be twice the size of the raw files (a
-// Chunker writer takes one partition's deduplicated changes at a time and
-// needs a few times their size: with a quarter of the budget, a 10M-row
-// full load under memory_mb 1024 peaked at 1470 MiB RSS), but no more
-// than one per MiB of raw files (smaller partitions cost more in files
-// than they save), within minSpillParts..maxSpillParts.
+// changes into: enough that each holds about a quarter of the budget,
+// taking the decoded changes to be twice the size of the raw files, but
+// no more than one per MiB of raw files (smaller partitions cost more in
+// files than they save), within minSpillParts..maxSpillParts. (A
+// sixteenth of the budget, for smaller chunks, was measured: a 10M-row
+// full load under memory_mb 1024 peaked at 1477 MiB RSS against 1470
+// with a quarter, its peak is in decoding and spilling, and used more
+// CPU.)
 func spillParts(rawBytes, budget int64) int {
-	per := max(budget/16, 1)
+	per := max(budget/4, 1)
 	n := min((2*rawBytes+per-1)/per, rawBytes>>20)
 	return int(min(max(n, minSpillParts), maxSpillParts))
 }

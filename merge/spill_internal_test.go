@@ -63,8 +63,8 @@ func TestSpillParts(t *testing.T) {
 		want        int
 	}{
 		{10 << 10, 1, minSpillParts},         // a few KiB: no more than one partition per MiB
-		{1 << 30, 256 << 20, 128},            // 2 GiB decoded, 16 MiB a partition
-		{10 << 30, 4 << 30, 80},              // 20 GiB decoded, 256 MiB a partition
+		{1 << 30, 256 << 20, 32},             // 2 GiB decoded, 64 MiB a partition
+		{10 << 30, 256 << 20, 320},           //
 		{100 << 30, 256 << 20, 512},          // capped
 		{100 << 20, 16 << 30, minSpillParts}, // a budget far above the input
 	} {
