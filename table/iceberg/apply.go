@@ -134,15 +134,24 @@ func (x *Txn) finishChunks(ctx context.Context, truncateBefore []byte) (table.Ap
 	for _, path := range paths {
 		pd := x.pending[path]
 		slices.Sort(pd.removed)
-		df, size, err := x.writePositionDeletes(ctx, fs, pd.ref, pd.removed)
-		if err != nil {
+		if err := x.addPositionDeletes(ctx, fs, pd.ref, pd.removed, &st); err != nil {
 			return st, err
 		}
-		x.delFiles = append(x.delFiles, df)
-		st.DeleteFiles++
-		st.BytesWritten += size
 	}
 	return st, nil
+}
+
+// addPositionDeletes writes the position-delete file of data file ref
+// and stages it, counting it in st.
+func (x *Txn) addPositionDeletes(ctx context.Context, fs iceio.IO, ref ice.DataFile, pos []int64, st *table.ApplyStats) error {
+	df, size, err := x.writePositionDeletes(ctx, fs, ref, pos)
+	if err != nil {
+		return err
+	}
+	x.delFiles = append(x.delFiles, df)
+	st.DeleteFiles++
+	st.BytesWritten += size
+	return nil
 }
 
 // truncateChunks plans truncateBefore over every live row that no chunk
@@ -325,13 +334,9 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	}
 	// A position-delete file per data file that loses rows.
 	for _, r := range removed {
-		df, size, err := x.writePositionDeletes(ctx, fs, refs[r.File], r.Positions)
-		if err != nil {
+		if err := x.addPositionDeletes(ctx, fs, refs[r.File], r.Positions, &st); err != nil {
 			return st, err
 		}
-		x.delFiles = append(x.delFiles, df)
-		st.DeleteFiles++
-		st.BytesWritten += size
 	}
 	return st, nil
 }
