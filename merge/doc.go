@@ -24,14 +24,20 @@
 // change of a key in one partition, in apply order), as Arrow IPC streams
 // with LZ4 compression. Once every file is read, it deduplicates partition
 // by partition (conform, dedupe, the truncate cut: the steps of the
-// in-memory path, on one partition's changes at a time) and sorts the
-// partitions' results into the one change set Txn.Apply takes, so the
-// table, the applied set and the commit are exactly those of the
-// in-memory path: one commit, with the bookmark. The folder is removed on
-// every way out of the run (success, error, cancellation); a full disk is
-// ErrSpillDiskFull. The budget does not bound the deduplicated change set
-// itself (one row per distinct key, which the writers take whole) nor the
-// writer's own buffers.
+// in-memory path, on one partition's changes at a time). When the Txn is a
+// Chunker (table/iceberg), each partition's result goes back to the spill
+// folder and the writer takes them one by one (ApplyChunk), then
+// FinishChunks (the truncate of a reload, across all chunks; the delete
+// files), then Commit: one commit with the bookmark, the same table as the
+// in-memory path, and the deduplicated change set is never whole in
+// memory. Such a run hands no change set to the prepared tables
+// (Result.Applied is nil; they catch up from the table) and says how many
+// chunks it applied (Result.Chunks). For a Txn that is no Chunker
+// (table/delta) the partitions' results are sorted into the one change set
+// Txn.Apply takes, so the budget does not bound the deduplicated change
+// set there (one row per distinct key). The folder is removed on every way
+// out of the run (success, error, cancellation); a full disk is
+// ErrSpillDiskFull. The budget does not bound the writer's own buffers.
 //
 // # Invariants
 //

@@ -2,6 +2,7 @@ package merge_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -265,6 +266,10 @@ type memTable struct {
 	states []memState
 	keys   []string
 	mem    memory.Allocator
+	// chunked makes Begin return Txns that take change sets in chunks
+	// (merge.Chunker); chunks counts the chunks they applied.
+	chunked bool
+	chunks  int
 }
 
 func newMemTable(mem memory.Allocator) *memTable {
@@ -279,7 +284,11 @@ func (t *memTable) current() memState {
 
 func (t *memTable) Begin(context.Context) (merge.Txn, error) {
 	s := t.current()
-	return &memTxn{t: t, base: s, next: s}, nil
+	x := &memTxn{t: t, base: s, next: s}
+	if t.chunked {
+		return &chunkTxn{memTxn: x, claimed: map[int64]bool{}}, nil
+	}
+	return x, nil
 }
 
 // render is the table's rows as "id|name" lines sorted by id.
@@ -305,6 +314,7 @@ type memTxn struct {
 	base, next memState
 	applied    bool
 	done       bool
+	edits      []table.TombEdit // the tombstone edits of every apply
 }
 
 func (x *memTxn) Bookmark() bookmarks.Bookmark { return x.base.bm }
@@ -330,14 +340,21 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 		return table.ApplyStats{}, errors.New("apply: once, before Commit")
 	}
 	x.applied = true
+	return x.apply(changes, truncateBefore, nil)
+}
+
+// apply decides changes against the rows and tombstones staged so far
+// (x.next): the table's, or what the Txn's earlier chunks left. The stored
+// rows of the keys in claimed are not seen (a truncate after chunks).
+func (x *memTxn) apply(changes arrow.RecordBatch, truncateBefore []byte, claimed map[int64]bool) (table.ApplyStats, error) {
 	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.keys, TruncateBefore: truncateBefore,
-		Tombstones: x.base.tombs, Now: time.Now(), Horizon: table.DefaultTombstoneHorizon})
+		Tombstones: x.next.tombs, Now: time.Now(), Horizon: table.DefaultTombstoneHorizon})
 	if err != nil {
 		return table.ApplyStats{}, err
 	}
 	// The stored rows, in key order, as one data file "mem".
 	ids := slices.Sorted(func(yield func(int64) bool) {
-		for id := range x.base.rows {
+		for id := range x.next.rows {
 			if !yield(id) {
 				return
 			}
@@ -345,13 +362,17 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 	})
 	b := array.NewRecordBuilder(x.t.mem, arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: change.ColSeq, Type: arrow.BinaryTypes.Binary}}, nil))
-	for _, id := range ids {
+	var dead []int64
+	for i, id := range ids {
 		b.Field(0).(*array.Int64Builder).Append(id)
-		b.Field(1).(*array.BinaryBuilder).Append(x.base.rows[id].seq)
+		b.Field(1).(*array.BinaryBuilder).Append(x.next.rows[id].seq)
+		if claimed[id] {
+			dead = append(dead, int64(i))
+		}
 	}
 	stored := b.NewRecordBatch()
 	b.Release()
-	err = p.Match("mem", stored, 0, nil)
+	err = p.Match("mem", stored, 0, dead)
 	stored.Release()
 	if err != nil {
 		return table.ApplyStats{}, err
@@ -360,14 +381,20 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 	if err != nil {
 		return table.ApplyStats{}, err
 	}
-	rows := make(map[int64]memRow, len(x.base.rows))
-	for id, r := range x.base.rows {
+	rows := make(map[int64]memRow, len(x.next.rows))
+	for id, r := range x.next.rows {
 		rows[id] = r
 	}
 	for _, rm := range p.Removed() {
 		for _, pos := range rm.Positions {
 			delete(rows, ids[pos])
 		}
+	}
+	from := x.next.rows
+	x.next.rows, x.next.tombs = rows, d.Tombstones
+	x.edits = append(x.edits, d.Edits...)
+	if changes == nil {
+		return d.Stats, nil
 	}
 	sch := changes.Schema()
 	if len(sch.FieldIndices(change.ColTS)) != 0 {
@@ -397,7 +424,7 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 			if keep != nil && keep.IsValid(i) && userBit/8 < len(keep.Value(i)) && keep.Value(i)[userBit/8]&(1<<(userBit%8)) != 0 {
 				v = "NULL"
 				if at, ok := p.StoredAt(i); ok {
-					v = x.base.rows[ids[at.Pos]].vals[f.Name]
+					v = from[ids[at.Pos]].vals[f.Name]
 				}
 			}
 			r.vals[f.Name] = v
@@ -405,8 +432,65 @@ func (x *memTxn) Apply(_ context.Context, changes arrow.RecordBatch, truncateBef
 		}
 		rows[idCol.Value(i)] = r
 	}
-	x.next.rows, x.next.tombs = rows, d.Tombstones
 	return d.Stats, nil
+}
+
+// chunkTxn is a memTxn that also takes a change set in chunks (merge.Chunker),
+// each decided against the rows the earlier ones left; FinishChunks
+// truncates the rows of the keys no chunk had. Its chunks are counted in
+// memTable.chunks.
+type chunkTxn struct {
+	*memTxn
+	claimed  map[int64]bool // the keys of the chunks
+	finished bool
+}
+
+func (x *chunkTxn) ApplyChunk(_ context.Context, changes arrow.RecordBatch) (table.ApplyStats, error) {
+	if x.finished || x.done || x.applied {
+		return table.ApplyStats{}, errors.New("apply chunk: not after Apply, before FinishChunks")
+	}
+	ids := changes.Column(changes.Schema().FieldIndices("id")[0]).(*array.Int64)
+	for i := range ids.Len() {
+		if x.claimed[ids.Value(i)] {
+			return table.ApplyStats{}, fmt.Errorf("apply chunk: key %d was in an earlier chunk", ids.Value(i))
+		}
+		x.claimed[ids.Value(i)] = true
+	}
+	x.t.mu.Lock()
+	x.t.chunks++
+	x.t.mu.Unlock()
+	return x.apply(changes, nil, nil)
+}
+
+func (x *chunkTxn) FinishChunks(_ context.Context, truncateBefore []byte) (table.ApplyStats, error) {
+	if x.finished || x.done {
+		return table.ApplyStats{}, errors.New("finish chunks: once, before Commit")
+	}
+	x.finished = true
+	if truncateBefore == nil {
+		return table.ApplyStats{}, nil
+	}
+	// The truncate drops the table's older tombstones, not the chunks'
+	// (as Apply keeps its changes' own): decide it on the table's, then
+	// put the chunks' edits back on top.
+	edits := x.edits
+	x.next.tombs = x.base.tombs
+	st, err := x.apply(nil, truncateBefore, x.claimed)
+	if err != nil {
+		return st, err
+	}
+	slices.SortFunc(edits, func(a, b table.TombEdit) int { return bytes.Compare(a.Key, b.Key) })
+	now := time.Now().UnixMicro()
+	x.next.tombs, _ = x.next.tombs.Apply(edits, now, now-table.DefaultTombstoneHorizon.Microseconds(), nil)
+	return st, nil
+}
+
+func (x *chunkTxn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
+	if len(x.claimed) > 0 && !x.finished {
+		x.done = true
+		return errors.New("commit: chunks not finished")
+	}
+	return x.memTxn.Commit(ctx, bm)
 }
 
 func (x *memTxn) Commit(_ context.Context, bm bookmarks.Bookmark) error {

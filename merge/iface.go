@@ -95,7 +95,9 @@ type Target interface {
 }
 
 // Txn is one single-use commit attempt. Call Evolve, then Apply at most
-// once, then Commit once; after Commit, successful or not, begin a new Txn.
+// once (or, on a Chunker, ApplyChunk any number of times and FinishChunks
+// once instead), then Commit once; after Commit, successful or not, begin
+// a new Txn.
 //
 // Errors of Target.Begin and of every Txn method are classified by the
 // writer: they match table.ErrConflict (nothing of this attempt landed;
@@ -117,4 +119,25 @@ type Txn interface {
 	Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error)
 	// Commit makes what Apply wrote visible in one snapshot together with bm.
 	Commit(ctx context.Context, bm bookmarks.Bookmark) error
+}
+
+// Chunker is implemented by a Txn that takes a change set too large for
+// memory in pieces (chunks) within its one commit: a run that spilled
+// hands its deduplicated changes partition by partition, so the whole set
+// is never in memory. Call ApplyChunk once per chunk, then FinishChunks
+// once, then Commit; never Apply on the same Txn. The chunks together are
+// exactly the change set Apply would take whole, and the commit is the
+// same: one snapshot with the bookmark, the same table.
+type Chunker interface {
+	// ApplyChunk writes one chunk: deduplicated changes, one row per key,
+	// sorted by key, columns as Apply's (borrowed, not released). No key
+	// is in two chunks of one Txn. The stats are the chunk's own.
+	ApplyChunk(ctx context.Context, changes arrow.RecordBatch) (table.ApplyStats, error)
+	// FinishChunks writes what the chunks left to the end (for a writer
+	// with delete files, one per data file that loses rows) and, with
+	// truncateBefore set, deletes every live row whose _seq is less than
+	// it and whose key is in no chunk of this Txn: Apply's truncateBefore,
+	// across all chunks. The stats are what FinishChunks itself did; the
+	// change set's are the sum of the chunks' and these.
+	FinishChunks(ctx context.Context, truncateBefore []byte) (table.ApplyStats, error)
 }

@@ -67,18 +67,27 @@ func (in *intake) add(b arrow.RecordBatch) error {
 // latest returns the latest change per key of everything added, sorted by
 // key, without the changes older than truncateBefore (when set), and the
 // dedupe counts; nil when nothing was added. The caller releases it.
-func (in *intake) latest(truncateBefore []byte) (arrow.RecordBatch, dedupe.Stats, error) {
+//
+// With chunked set, a run that spilled returns them as a chunkSet instead
+// (the caller closes it), never whole in memory; a run that did not spill
+// returns them in one batch either way.
+func (in *intake) latest(truncateBefore []byte, chunked bool) (arrow.RecordBatch, *chunkSet, dedupe.Stats, error) {
 	t := in.t
 	if in.sp == nil {
 		batches := in.batches
 		in.batches = nil
-		return latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
+		latest, st, err := latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
+		return latest, nil, st, err
 	}
 	sp := in.sp
 	if err := sp.finish(); err != nil {
-		return nil, dedupe.Stats{}, err
+		return nil, nil, dedupe.Stats{}, err
 	}
 	t.emit(Event{Kind: EventSpilled, Rows: sp.rows, Bytes: sp.bytes, Files: len(sp.parts)})
+	if chunked {
+		cs, st, err := in.chunks(truncateBefore)
+		return nil, cs, st, err
+	}
 	// Partition by partition: every change of a key is in one of them.
 	var results []arrow.RecordBatch
 	defer func() {
@@ -90,11 +99,11 @@ func (in *intake) latest(truncateBefore []byte) (arrow.RecordBatch, dedupe.Stats
 	for p := range sp.parts {
 		batches, err := sp.read(p)
 		if err != nil {
-			return nil, st, err
+			return nil, nil, st, err
 		}
 		latest, pst, err := latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
 		if err != nil {
-			return nil, st, err
+			return nil, nil, st, err
 		}
 		st.In += pst.In
 		st.Out += pst.Out
@@ -103,14 +112,47 @@ func (in *intake) latest(truncateBefore []byte) (arrow.RecordBatch, dedupe.Stats
 		}
 	}
 	if len(results) == 0 {
-		return nil, st, nil
+		return nil, nil, st, nil
 	}
 	// One row per key across the partitions: dedupe only sorts them by key
 	// into one batch, letting go of each input column as it goes.
 	all := results
 	results = nil
 	latest, _, err := dedupe.Consume(t.Mem, all, t.Keys)
-	return latest, st, err
+	return latest, nil, st, err
+}
+
+// chunks deduplicates the spilled changes partition by partition, as
+// latest does, and writes each partition's result back to the spill
+// folder: the chunkSet takes the folder over (in.release no longer removes
+// it).
+func (in *intake) chunks(truncateBefore []byte) (*chunkSet, dedupe.Stats, error) {
+	t, sp := in.t, in.sp
+	in.sp = nil
+	cs := &chunkSet{sp: sp}
+	var st dedupe.Stats
+	for p := range sp.parts {
+		batches, err := sp.read(p)
+		if err == nil && len(batches) == 0 {
+			continue
+		}
+		var latest arrow.RecordBatch
+		var pst dedupe.Stats
+		if err == nil {
+			latest, pst, err = latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
+		}
+		if err == nil && latest != nil {
+			err = cs.add(t.Mem, latest)
+			latest.Release()
+		}
+		if err != nil {
+			cs.close()
+			return nil, st, err
+		}
+		st.In += pst.In
+		st.Out += pst.Out
+	}
+	return cs, st, nil
 }
 
 // release frees the batches held and removes the spill folder.

@@ -66,12 +66,17 @@ type Result struct {
 	// changes fit its memory budget.
 	SpilledRows  int64 `json:"spilled_rows"`
 	SpilledBytes int64 `json:"spilled_bytes"`
+	// Chunks is how many pieces the committed change set was handed to
+	// the writer in (Chunker): 0 when it was handed whole.
+	Chunks int `json:"chunks,omitempty"`
 	// Warnings are problems that did not fail the run: maintenance after
 	// the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
 	Bookmark bookmarks.Bookmark `json:"-"`
 	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
-	// not found landed by another run) sets Applied, Parent and
+	// not found landed by another run) and whose change set was in memory
+	// whole (not applied in Chunks: then Applied is nil, and the prepared
+	// tables catch up from the table) sets Applied, Parent and
 	// TruncateBefore: the change set it applied (one row per key, sorted
 	// by key, the table's columns after the commit then _op, _seq,
 	// _keep when some rows are partial, and _ts when the decoders gave
@@ -175,6 +180,9 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 		if err == nil {
 			res.Stats = st
 			res.Bookmark = p.next
+			if p.chunks != nil {
+				res.Chunks = len(p.chunks.files)
+			}
 			if applied != nil {
 				res.Applied, res.Parent, res.TruncateBefore = applied, p.base, p.truncateBefore
 			}
@@ -203,6 +211,16 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 	}
 	if err := txn.Evolve(ctx, cols); err != nil {
 		return table.ApplyStats{}, nil, err
+	}
+	if p.chunks != nil {
+		st, err := t.applyChunks(ctx, txn.(Chunker), cols, p)
+		if err != nil {
+			return st, nil, err
+		}
+		t.emit(Event{Kind: EventApplied, Stats: st})
+		// The change set was never whole in memory: the prepared tables
+		// get none and catch up from the table (Result.Applied).
+		return st, nil, txn.Commit(ctx, p.next)
 	}
 	src := p.changes
 	if src == nil {
@@ -238,6 +256,39 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		applied = kept
 	}
 	return st, applied, nil
+}
+
+// applyChunks hands the chunks of p to c one by one, each brought to cols,
+// then finishes them; the stats are the sums.
+func (t *Table) applyChunks(ctx context.Context, c Chunker, cols []change.Column, p *prepared) (table.ApplyStats, error) {
+	var st table.ApplyStats
+	for i := range p.chunks.files {
+		batches, err := p.chunks.read(t.Mem, i)
+		if err != nil {
+			return st, err
+		}
+		for j, b := range batches {
+			var changes arrow.RecordBatch
+			if err == nil {
+				changes, err = conform(t.Mem, b, cols, hasKeep(b), false)
+			}
+			b.Release()
+			batches[j] = nil
+			if err != nil {
+				continue
+			}
+			var cst table.ApplyStats
+			cst, err = c.ApplyChunk(ctx, changes)
+			changes.Release()
+			st.Add(cst)
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	fst, err := c.FinishChunks(ctx, p.truncateBefore)
+	st.Add(fst)
+	return st, err
 }
 
 // emptyRecord returns a record of schema with no rows; the caller releases

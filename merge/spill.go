@@ -330,6 +330,64 @@ func readSpillFile(mem memory.Allocator, name string, out *[]arrow.RecordBatch) 
 	return nil
 }
 
+// chunkSet is a spilled run's deduplicated change set: one file per
+// partition that kept rows, each holding one batch sorted by key, one row
+// per key, no key in two files. The run applies it file by file
+// (Chunker); the files stay until close, so a retried commit attempt
+// reads them again. close removes the spill folder.
+type chunkSet struct {
+	sp    *spiller
+	files []string
+	rows  int64 // keys, over all files
+}
+
+// add writes rec (borrowed) as the next chunk.
+func (c *chunkSet) add(mem memory.Allocator, rec arrow.RecordBatch) error {
+	name := filepath.Join(c.sp.dir, fmt.Sprintf("chunk%04d.arrows", len(c.files)))
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("spill deduplicated changes: %w", spillErr(c.sp.dir, err))
+	}
+	bw := bufio.NewWriterSize(f, spillBufBytes)
+	w := ipc.NewWriter(bw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(mem), ipc.WithLZ4())
+	err = w.Write(rec)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("spill deduplicated changes to %s: %w", name, spillErr(c.sp.dir, err))
+	}
+	c.files = append(c.files, name)
+	c.rows += rec.NumRows()
+	return nil
+}
+
+// read returns the batches of chunk i; the caller releases them.
+func (c *chunkSet) read(mem memory.Allocator, i int) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	if err := readSpillFile(mem, c.files[i], &out); err != nil {
+		for _, b := range out {
+			b.Release()
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// close removes the spill folder; nil c is a no-op.
+func (c *chunkSet) close() {
+	if c != nil {
+		// An error here only leaves files in a temporary folder.
+		_ = c.sp.close()
+	}
+}
+
 // close releases what is staged, closes the open files and removes the
 // spill folder.
 func (s *spiller) close() error {

@@ -112,18 +112,23 @@ func TestSpillMatchesInMemory(t *testing.T) {
 				runs = append(runs, files)
 			}
 			type variant struct {
-				budget int64
-				split  bool // every file cut into files of at most 7 changes
+				budget  int64
+				split   bool // every file cut into files of at most 7 changes
+				chunked bool // the table takes a spilled change set in chunks
 			}
 			var variants []variant
 			for _, b := range spillBudgets {
-				variants = append(variants, variant{b, false}, variant{b, true})
+				variants = append(variants, variant{b, false, false}, variant{b, true, false})
+				if b > 0 {
+					variants = append(variants, variant{b, false, true}, variant{b, true, true})
+				}
 			}
 			m := model{}
 			m.apply(load)
 			envs := make([]*spillEnv, len(variants))
 			for i, v := range variants {
 				envs[i] = newSpillEnv(t, v.budget)
+				envs[i].tbl.chunked = v.chunked
 				envs[i].raw.put(prefix+"load-1", body(load[:150]))
 				envs[i].raw.put(prefix+"load-2", body(load[150:]))
 			}
@@ -151,15 +156,30 @@ func TestSpillMatchesInMemory(t *testing.T) {
 							}
 						}
 					}
+					chunks := e.tbl.chunks
 					res, applied, err := e.run()
+					what := fmt.Sprintf("run %d, budget %d, split %v, chunked %v", r, v.budget, v.split, v.chunked)
 					if err != nil {
-						t.Fatalf("run %d, budget %d, split %v: %v", r, v.budget, v.split, err)
+						t.Fatalf("%s: %v", what, err)
 					}
-					what := fmt.Sprintf("run %d, budget %d, split %v", r, v.budget, v.split)
 					diff(t, what, e.tbl.render(), m.render())
-					if v.budget == 0 {
+					chunks = e.tbl.chunks - chunks
+					switch {
+					case v.budget == 0:
 						wantApplied[v.split] = applied
-					} else {
+					case v.chunked && res.SpilledRows > 0:
+						// Never whole in memory: the prepared tables
+						// get no change set and catch up.
+						if applied != "" {
+							t.Fatalf("%s: a chunked run handed over its change set", what)
+						}
+						if v.budget == 1 && chunks < 2 {
+							t.Fatalf("%s: %d keys went in %d chunks", what, res.Keys, chunks)
+						}
+					default:
+						if chunks != 0 {
+							t.Fatalf("%s: a run that did not spill applied %d chunks", what, chunks)
+						}
 						diff(t, what+": applied change set", applied, wantApplied[v.split])
 					}
 					switch spilled := res.SpilledRows > 0 && res.SpilledBytes > 0; {
@@ -177,9 +197,18 @@ func TestSpillMatchesInMemory(t *testing.T) {
 // TestSpillTruncate: a truncate among spilled changes cuts them as it
 // does in memory (dropOlder runs on every partition).
 func TestSpillTruncate(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprint("chunked=", chunked), func(t *testing.T) { testSpillTruncate(t, chunked) })
+	}
+}
+
+// testSpillTruncate is TestSpillTruncate; chunked: the table takes the
+// spilled change set in chunks, and the truncate spans all of them.
+func testSpillTruncate(t *testing.T, chunked bool) {
 	var want string
 	for _, budget := range spillBudgets {
 		e := newSpillEnv(t, budget)
+		e.tbl.chunked = chunked
 		var lines strings.Builder
 		for i := range 200 {
 			fmt.Fprintf(&lines, "I,%d,v%d,%d\n", i%70, i, i+1)
@@ -199,6 +228,9 @@ func TestSpillTruncate(t *testing.T) {
 		}
 		if budget == 1 && res.SpilledRows == 0 {
 			t.Fatalf("budget %d did not spill", budget)
+		}
+		if chunked && res.SpilledRows > 0 {
+			applied = want[len(e.tbl.render()):] // none handed over
 		}
 		got := e.tbl.render() + applied
 		if budget == 0 {

@@ -19,3 +19,20 @@ type ApplyStats struct {
 	RowsScanned    int64 `json:"rows_scanned"`    // stored rows read to locate keys
 	FilesRewritten int64 `json:"files_rewritten"` // stored data files rewritten (copy-on-write writers)
 }
+
+// Add adds the counts of o to s: the stats of a change set applied in
+// pieces within one commit are the sums of the pieces'.
+func (s *ApplyStats) Add(o ApplyStats) {
+	s.Inserted += o.Inserted
+	s.Updated += o.Updated
+	s.Deleted += o.Deleted
+	s.Stale += o.Stale
+	s.Absent += o.Absent
+	s.KeptMissing += o.KeptMissing
+	s.DataFiles += o.DataFiles
+	s.DeleteFiles += o.DeleteFiles
+	s.BytesWritten += o.BytesWritten
+	s.FilesScanned += o.FilesScanned
+	s.RowsScanned += o.RowsScanned
+	s.FilesRewritten += o.FilesRewritten
+}

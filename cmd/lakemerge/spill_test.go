@@ -33,21 +33,7 @@ func TestBinarySpills(t *testing.T) {
 	}
 	const keys, files, perFile = 5000, 6, 100_000
 	want := make([]string, keys)
-	writeFile := func(name string, rows func(w *bufio.Writer)) {
-		t.Helper()
-		f, err := os.Create(filepath.Join(raw, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := bufio.NewWriter(f)
-		rows(w)
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFile := func(name string, rows func(w *bufio.Writer)) { writeRawFile(t, raw, name, rows) }
 	writeFile("LOAD00000001.csv", func(w *bufio.Writer) {
 		for id := range keys {
 			want[id] = fmt.Sprintf("load-%d", id)
@@ -69,27 +55,7 @@ func TestBinarySpills(t *testing.T) {
 	if err := os.Mkdir(spill, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	job := func(name string, memoryMB int) string {
-		t.Helper()
-		p := filepath.Join(dir, name+".yaml")
-		body := fmt.Sprintf(`raw: file://%[1]s/raw
-warehouse: file://%[1]s/%[2]s
-catalog: { type: sqlite, path: %[1]s/%[2]s.db }
-memory_mb: %[3]d
-spill_dir: spill
-tables:
-  - source: { schema: public, table: items }
-    primary_key: [id]
-    target: { database: shop, table: items }
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-`, dir, name, memoryMB)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB) }
 	run := func(job string) (summary, clitest.Result) {
 		t.Helper()
 		r := clitest.Cmd{Args: []string{"run", "--config", job}}.Run(t)
@@ -156,4 +122,47 @@ tables:
 				name, len(got), model.Len(), got, model.String())
 		}
 	}
+}
+
+// writeRawFile writes the raw file name in folder raw, its lines from rows.
+func writeRawFile(t *testing.T, raw, name string, rows func(w *bufio.Writer)) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(raw, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	rows(w)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spillJob writes the job file name.yaml in dir: the DMS table
+// public.items (id long, name string) of dir/raw into an Iceberg warehouse
+// and SQLite catalog named name, with memory_mb memoryMB and spill_dir
+// spill, and the lines extra in the table's entry; it returns its path.
+func spillJob(t *testing.T, dir, name string, memoryMB int, extra ...string) string {
+	t.Helper()
+	p := filepath.Join(dir, name+".yaml")
+	body := fmt.Sprintf(`raw: file://%[1]s/raw
+warehouse: file://%[1]s/%[2]s
+catalog: { type: sqlite, path: %[1]s/%[2]s.db }
+memory_mb: %[3]d
+spill_dir: spill
+tables:
+  - source: { schema: public, table: items }
+    primary_key: [id]
+    target: { database: shop, table: items }
+    columns:
+      - { name: id, type: long }
+      - { name: name, type: string }
+`, dir, name, memoryMB) + strings.Join(extra, "\n")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

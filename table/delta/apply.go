@@ -22,7 +22,8 @@ import (
 // Apply stages the deduplicated changes: at most one row per key, with the
 // table's user columns (names and types as Columns after Evolve, any
 // order), _op, _seq and optionally _keep. The batch is borrowed, not
-// released. Apply may be called once per Txn.
+// released. Apply may be called once per Txn. The Txn is no
+// merge.Chunker: a run that spilled hands it its change set whole.
 //
 // Copy-on-write: Apply prunes the live files by key min/max, reads the key
 // columns and _seq of the rest to find the stored rows of the changed keys

@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -39,7 +40,8 @@ const writerQueue = 4
 // Apply stages the deduplicated changes: at most one row per key, sorted by
 // key, with the table's user columns (same names and types as Columns after
 // Evolve, any order), _op and _seq. The batch is borrowed, not released.
-// Apply may be called once per Txn.
+// Apply may be called once per Txn; a change set too large for memory goes
+// in pieces instead (ApplyChunk, FinishChunks).
 //
 // With truncateBefore set (a new load generation), every live row whose _seq
 // is less than truncateBefore and whose key is not among the changes is
@@ -57,6 +59,174 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	return st, nil
 }
 
+// ApplyChunk stages one chunk of a change set that Apply would take whole
+// (merge.Chunker): one row per key, sorted by key, no key in two chunks
+// of the Txn. It finds and decides the chunk's keys as Apply does and
+// writes its data files; the stored rows it removes are kept (positions
+// per data file) for FinishChunks, which writes one position-delete file
+// per data file for all chunks. The batch is borrowed.
+func (x *Txn) ApplyChunk(ctx context.Context, changes arrow.RecordBatch) (table.ApplyStats, error) {
+	if x.finished {
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: ApplyChunk after FinishChunks", x.name())
+	}
+	if x.pending == nil {
+		x.pending = map[string]*pendingDeletes{}
+	}
+	st, err := x.apply(ctx, changes, nil)
+	if err != nil {
+		return st, x.t.classify(ctx, table.BeforeCommit, x.began(), "", err)
+	}
+	x.stats.Add(st)
+	return st, nil
+}
+
+// FinishChunks ends a change set applied by ApplyChunk (merge.Chunker).
+// With truncateBefore set, it reads the key columns and _seq of every live
+// data file and deletes the rows older than it that no chunk's key holds
+// (the rows a chunk matched, replaced or kept, are not read again), and
+// drops the tombstones older than it. Then it writes, for each data file
+// that loses rows, one position-delete file with every chunk's positions.
+func (x *Txn) FinishChunks(ctx context.Context, truncateBefore []byte) (table.ApplyStats, error) {
+	if x.finished {
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: FinishChunks called twice", x.name())
+	}
+	x.finished = true
+	if x.pending == nil {
+		x.pending = map[string]*pendingDeletes{} // no chunk had rows
+	}
+	st, err := x.finishChunks(ctx, truncateBefore)
+	if err != nil {
+		return st, x.t.classify(ctx, table.BeforeCommit, x.began(), "", err)
+	}
+	x.stats.Add(st)
+	return st, nil
+}
+
+// pendingDeletes are the stored rows of one data file that the chunks of a
+// Txn matched: removed go (sorted per chunk, not across chunks), kept stay
+// (stale changes).
+type pendingDeletes struct {
+	ref           ice.DataFile
+	removed, kept []int64
+}
+
+func (x *Txn) finishChunks(ctx context.Context, truncateBefore []byte) (table.ApplyStats, error) {
+	var st table.ApplyStats
+	if x.tbl == nil {
+		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
+	}
+	fs, err := x.tbl.FS(ctx)
+	if err != nil {
+		return st, fmt.Errorf("open table io of %s: %w", x.name(), err)
+	}
+	if truncateBefore != nil && x.tbl.CurrentSnapshot() != nil {
+		if st, err = x.truncateChunks(ctx, fs, truncateBefore); err != nil {
+			return st, err
+		}
+	}
+	paths := make([]string, 0, len(x.pending))
+	for path, pd := range x.pending {
+		if len(pd.removed) > 0 {
+			paths = append(paths, path)
+		}
+	}
+	slices.Sort(paths)
+	for _, path := range paths {
+		pd := x.pending[path]
+		slices.Sort(pd.removed)
+		if err := x.addPositionDeletes(ctx, fs, pd.ref, pd.removed, &st); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// addPositionDeletes writes the position-delete file of data file ref
+// and stages it, counting it in st.
+func (x *Txn) addPositionDeletes(ctx context.Context, fs iceio.IO, ref ice.DataFile, pos []int64, st *table.ApplyStats) error {
+	df, size, err := x.writePositionDeletes(ctx, fs, ref, pos)
+	if err != nil {
+		return err
+	}
+	x.delFiles = append(x.delFiles, df)
+	st.DeleteFiles++
+	st.BytesWritten += size
+	return nil
+}
+
+// truncateChunks plans truncateBefore over every live row that no chunk
+// matched: it adds the rows that go to x.pending.
+func (x *Txn) truncateChunks(ctx context.Context, fs iceio.IO, truncateBefore []byte) (table.ApplyStats, error) {
+	var st table.ApplyStats
+	// The truncate drops the table's tombstones older than it, not those
+	// the chunks left (as Apply keeps its own changes' tombstones): it is
+	// decided on the table's, and the chunks' edits go on top.
+	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	now := x.t.now()
+	p, err := plan.New(plan.Input{Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
+		Tombstones: tomb, Now: now, Horizon: x.t.opts.TombstoneHorizon})
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	tasks, err := x.tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return st, fmt.Errorf("plan files of %s: %w", x.name(), err)
+	}
+	dels := newDeleteCache(fs, x.t.mem)
+	for _, task := range tasks {
+		path := task.File.FilePath()
+		dead, err := dels.positionsFor(ctx, path, task.DeleteFiles)
+		if err != nil {
+			return st, err
+		}
+		pd := x.pending[path]
+		if pd == nil {
+			pd = &pendingDeletes{ref: task.File}
+			x.pending[path] = pd
+		}
+		// The rows the chunks matched are theirs: not live for the
+		// truncate.
+		dead = slices.Concat(dead, pd.removed, pd.kept)
+		slices.Sort(dead)
+		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+			return p.Match(path, rec, base, dead)
+		})
+		if err != nil {
+			return st, fmt.Errorf("read keys of %s: %w", path, err)
+		}
+	}
+	d, err := p.Decide()
+	if err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	slices.SortFunc(x.edits, func(a, b table.TombEdit) int { return bytes.Compare(a.Key, b.Key) })
+	at := now.UnixMicro()
+	tombs, changed := d.Tombstones.Apply(x.edits, at, at-x.t.opts.TombstoneHorizon.Microseconds(), nil)
+	x.tomb, x.tombChanged = tombs, x.tombChanged || d.TombstonesChanged || changed
+	st = d.Stats
+	st.FilesScanned = int64(len(tasks))
+	for _, r := range p.Removed() {
+		x.pending[r.File].removed = append(x.pending[r.File].removed, r.Positions...)
+	}
+	return st, nil
+}
+
+// tombstones returns the tombstone set the next change set is decided
+// against: the table's, or the one the Txn's earlier chunks left.
+func (x *Txn) tombstones(ctx context.Context) (*table.Tombstones, error) {
+	if x.tomb != nil {
+		return x.tomb, nil
+	}
+	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	if err != nil {
+		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	return tomb, nil
+}
+
 func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	var st table.ApplyStats
 	if x.tbl == nil {
@@ -66,9 +236,9 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if n == 0 && truncateBefore == nil {
 		return st, nil
 	}
-	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	tomb, err := x.tombstones(ctx)
 	if err != nil {
-		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+		return st, err
 	}
 	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
 		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
@@ -121,7 +291,10 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	x.tomb, x.tombChanged = d.Tombstones, d.TombstonesChanged
+	x.tomb, x.tombChanged = d.Tombstones, x.tombChanged || d.TombstonesChanged
+	if x.pending != nil {
+		x.edits = append(x.edits, d.Edits...) // for a truncate in FinishChunks
+	}
 	st = d.Stats
 	st.FilesScanned = int64(len(tasks)) // position deletes scanned with them
 	// The plan is not needed once the rows to write are filled: taking the
@@ -154,17 +327,45 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		st.DataFiles += int64(len(files))
 		st.BytesWritten += bytes
 	}
+	if x.pending != nil {
+		// A chunk: FinishChunks writes the deletes of all chunks.
+		x.keepPending(p, removed, refs)
+		return st, nil
+	}
 	// A position-delete file per data file that loses rows.
 	for _, r := range removed {
-		df, size, err := x.writePositionDeletes(ctx, fs, refs[r.File], r.Positions)
-		if err != nil {
+		if err := x.addPositionDeletes(ctx, fs, refs[r.File], r.Positions, &st); err != nil {
 			return st, err
 		}
-		x.delFiles = append(x.delFiles, df)
-		st.DeleteFiles++
-		st.BytesWritten += size
 	}
 	return st, nil
+}
+
+// keepPending adds what chunk plan p matched to x.pending: the rows it
+// removes and the stored rows of its stale changes (which stay, and which
+// a truncate must not take either).
+func (x *Txn) keepPending(p *plan.Plan, removed []plan.Removal, refs map[string]ice.DataFile) {
+	entry := func(path string) *pendingDeletes {
+		pd := x.pending[path]
+		if pd == nil {
+			pd = &pendingDeletes{ref: refs[path]}
+			x.pending[path] = pd
+		}
+		return pd
+	}
+	for _, r := range removed {
+		pd := entry(r.File)
+		pd.removed = append(pd.removed, r.Positions...)
+	}
+	for i := range p.Len() {
+		if p.Verdict(i) != plan.Stale {
+			continue
+		}
+		if at, ok := p.StoredAt(i); ok {
+			pd := entry(at.File)
+			pd.kept = append(pd.kept, at.Pos)
+		}
+	}
 }
 
 // candidates returns the live data files that may hold one of the changed

@@ -21,6 +21,17 @@
 // Every stored row that goes gets a position delete; every insert and update
 // becomes a row of a new data file.
 //
+// A change set too large for memory (a run that spilled) comes in chunks
+// (merge.Chunker): ApplyChunk per chunk (no key in two chunks) finds and
+// decides the chunk's keys as Apply does and writes its data files, but
+// keeps the positions its changes matched per data file; FinishChunks then
+// applies a reload's truncateBefore to the live rows no chunk matched (one
+// more read of the key columns and _seq of every live file) and writes ONE
+// position-delete file per data file for all chunks; Commit is the same
+// single snapshot. Each chunk with more keys than an IN filter takes reads
+// the key columns of every live file again: N chunks of a backfill read
+// the table's keys N times.
+//
 // Layout: tables are created with bucket(N, first key column) partitioning
 // (N = Options.Buckets, 0 for none), or the partition spec and sort order
 // of Options.Layout (prepared tables' partition_by and sort_by; layout.go),

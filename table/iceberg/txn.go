@@ -31,8 +31,14 @@ type Txn struct {
 	stats       table.ApplyStats  // what Apply planned (verify checks the files against it)
 	tomb        *table.Tombstones // the tombstone set after Apply
 	tombChanged bool
-	done        bool
-	maintErr    error
+	// pending are the stored rows matched by the chunks of a change set
+	// applied in pieces (ApplyChunk), per data file, until FinishChunks
+	// writes their deletes; nil for Apply.
+	pending  map[string]*pendingDeletes
+	edits    []table.TombEdit // the tombstone edits of the chunks
+	finished bool             // FinishChunks ran
+	done     bool
+	maintErr error
 }
 
 // Bookmark is the bookmark the table carried when the Txn began.

@@ -158,6 +158,9 @@ var scenarios = []struct {
 	{"UnreachableWarehouse", unreachableWarehouse},
 	{"Vacuum", vacuum},
 	{"LargeBookmark", largeBookmark},
+	{"ChunkedMatchesModel", chunkedMatchesModel},
+	{"ChunkedReload", chunkedReload},
+	{"ChunkedFault", chunkedFault},
 }
 
 // fixture is one (sub)test's backend, made when first used, and
@@ -170,6 +173,9 @@ type fixture struct {
 	b    Backend
 	mem  *memory.CheckedAllocator
 	opts Options // how the scenario opens its table
+	// chunks > 1 makes commit apply a change set in that many chunks
+	// (Chunker), split by key.
+	chunks int
 }
 
 func newFixture(t *testing.T, newBackend Factory, slow bool) *fixture {
@@ -179,8 +185,13 @@ func newFixture(t *testing.T, newBackend Factory, slow bool) *fixture {
 	return f
 }
 
-// fresh is a new fixture on a fresh backend, for subtest t.
-func (f *fixture) fresh(t *testing.T) *fixture { return newFixture(t, f.newB, f.slow) }
+// fresh is a new fixture on a fresh backend, for subtest t, applying in
+// as many chunks as f.
+func (f *fixture) fresh(t *testing.T) *fixture {
+	n := newFixture(t, f.newB, f.slow)
+	n.chunks = f.chunks
+	return n
+}
 
 // backend is the fixture's backend.
 func (f *fixture) backend() Backend {
@@ -202,7 +213,12 @@ func (f *fixture) commit(cols []change.Column, rec arrow.RecordBatch, truncateBe
 	if err := x.Evolve(ctx, cols); err != nil {
 		return table.ApplyStats{}, fmt.Errorf("evolve: %w", err)
 	}
-	st, err := x.Apply(ctx, rec, truncateBefore)
+	var st table.ApplyStats
+	if c, ok := x.(Chunker); ok && f.chunks > 1 {
+		st, err = f.applyChunks(ctx, c, rec, f.chunks, truncateBefore, 0, nil)
+	} else {
+		st, err = x.Apply(ctx, rec, truncateBefore)
+	}
 	if err != nil {
 		return st, fmt.Errorf("apply: %w", err)
 	}
