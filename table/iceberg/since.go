@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	ice "github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/change"
@@ -83,7 +86,13 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 	return out, nil
 }
 
-// diffSnapshots is table.Diff from snapshot p to snapshot q of tbl.
+// diffSnapshots is table.Diff from snapshot p to snapshot q of tbl: the
+// live rows of the data files q added; the key and _seq of the live rows
+// of the data files it dropped, and of the rows at the positions its new
+// position-delete files name in the data files both hold (lakemerge never
+// deletes a row twice, so those were live in p). A new delete file is
+// read once; a data file of both is read (its key columns) only when a
+// new delete file names it.
 func (t *Table) diffSnapshots(ctx context.Context, tbl *icetable.Table, p, q int64, cols []change.Column, out *table.Changes) (arrow.RecordBatch, error) {
 	plan := func(id int64) (map[string]icetable.FileScanTask, error) {
 		tasks, err := tbl.Scan(icetable.WithSnapshotID(id)).PlanFiles(ctx)
@@ -104,25 +113,11 @@ func (t *Table) diffSnapshots(ctx context.Context, tbl *icetable.Table, p, q int
 	if err != nil {
 		return nil, err
 	}
-	var gone, keptP, keptQ, added []icetable.FileScanTask
-	for _, path := range slices.Sorted(maps.Keys(before)) {
-		tp := before[path]
-		tq, ok := after[path]
-		switch {
-		case !ok:
-			gone = append(gone, tp)
-		case deleteSet(tp) != deleteSet(tq):
-			keptP, keptQ = append(keptP, tp), append(keptQ, tq)
-		}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open table io: %w", err)
 	}
-	for _, path := range slices.Sorted(maps.Keys(after)) {
-		if _, ok := before[path]; !ok {
-			added = append(added, after[path])
-		}
-	}
-	out.FilesRead += len(gone) + len(keptP) + len(keptQ) + len(added)
-	keyFields := append(slices.Clone(t.opts.Keys), change.ColSeq)
-	var recs [3][]arrow.RecordBatch
+	var recs [2][]arrow.RecordBatch // gone, added
 	defer func() {
 		for _, rs := range recs {
 			for _, r := range rs {
@@ -130,11 +125,56 @@ func (t *Table) diffSnapshots(ctx context.Context, tbl *icetable.Table, p, q int
 			}
 		}
 	}()
+	// The data files of both that a new delete file names: the rows at
+	// its positions are gone.
+	dels := newDeleteCache(fs, t.mem)
+	x := &Txn{t: t, tbl: tbl}
+	var gone, added []icetable.FileScanTask
+	for _, path := range slices.Sorted(maps.Keys(before)) {
+		tq, ok := after[path]
+		if !ok {
+			gone = append(gone, before[path])
+			continue
+		}
+		had := map[string]bool{}
+		for _, d := range before[path].DeleteFiles {
+			had[d.FilePath()] = true
+		}
+		var fresh []ice.DataFile
+		for _, d := range tq.DeleteFiles {
+			if !had[d.FilePath()] {
+				fresh = append(fresh, d)
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		pos, err := dels.positionsFor(ctx, path, fresh)
+		if err != nil {
+			return nil, err
+		}
+		if len(pos) == 0 {
+			continue
+		}
+		out.FilesRead++
+		rows, err := x.rowsAt(ctx, fs, path, pos)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		recs[0] = append(recs[0], rows...)
+	}
+	out.FilesRead += len(dels.read)
+	for _, path := range slices.Sorted(maps.Keys(after)) {
+		if _, ok := before[path]; !ok {
+			added = append(added, after[path])
+		}
+	}
+	out.FilesRead += len(gone) + len(added)
 	reads := []struct {
 		snap   int64
 		fields []string
 		tasks  []icetable.FileScanTask
-	}{{p, keyFields, append(gone, keptP...)}, {q, keyFields, keptQ}, {q, nil, added}}
+	}{{p, append(slices.Clone(t.opts.Keys), change.ColSeq), gone}, {q, nil, added}}
 	for i, r := range reads {
 		if len(r.tasks) == 0 {
 			continue
@@ -154,15 +194,49 @@ func (t *Table) diffSnapshots(ctx context.Context, tbl *icetable.Table, p, q int
 			recs[i] = append(recs[i], rec)
 		}
 	}
-	return table.Diff(t.mem, cols, t.opts.Keys, recs[0], recs[1], recs[2])
+	return table.Diff(t.mem, cols, t.opts.Keys, recs[0], nil, recs[1])
 }
 
-// deleteSet names the delete files that apply to a task's data file.
-func deleteSet(tk icetable.FileScanTask) string {
-	paths := make([]string, 0, len(tk.DeleteFiles))
-	for _, d := range tk.DeleteFiles {
-		paths = append(paths, d.FilePath())
+// rowsAt reads the key columns and _seq of the rows at positions pos
+// (sorted) of the data file at path; the caller releases the batches.
+func (x *Txn) rowsAt(ctx context.Context, fs iceio.IO, path string, pos []int64) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	cctx := compute.WithAllocator(ctx, x.t.mem)
+	err := x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+		lo, _ := slices.BinarySearch(pos, base)
+		hi, _ := slices.BinarySearch(pos, base+rec.NumRows())
+		if lo == hi {
+			return nil
+		}
+		ib := array.NewInt64Builder(x.t.mem)
+		defer ib.Release()
+		for _, p := range pos[lo:hi] {
+			ib.Append(p - base)
+		}
+		idx := ib.NewArray()
+		defer idx.Release()
+		cols := make([]arrow.Array, rec.NumCols())
+		defer func() {
+			for _, c := range cols {
+				if c != nil {
+					c.Release()
+				}
+			}
+		}()
+		for i := range cols {
+			var err error
+			if cols[i], err = compute.TakeArray(cctx, rec.Column(i), idx); err != nil {
+				return err
+			}
+		}
+		out = append(out, array.NewRecordBatch(rec.Schema(), cols, int64(idx.Len())))
+		return nil
+	})
+	if err != nil {
+		for _, r := range out {
+			r.Release()
+		}
+		return nil, err
 	}
-	slices.Sort(paths)
-	return strings.Join(paths, "\n")
+	return out, nil
 }
