@@ -59,6 +59,7 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 		points = append(points, state{s.version, maps.Clone(s.files)})
 	}
 	mark()
+	changed := false // a version without each that changed data
 	for v := from + 1; v <= to; v++ {
 		acts, err := t.readCommit(ctx, v)
 		if err != nil {
@@ -77,16 +78,20 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 		out.Commits++
 		switch {
 		case moves:
-		case each || len(points) == 1:
+		case each:
 			mark()
 		default:
-			points[1] = state{s.version, maps.Clone(s.files)}
+			changed = true
 		}
 	}
-	if len(points) == 1 {
+	switch {
+	case changed:
+		mark()
+	case len(points) == 1:
 		return out, nil // rows moved at most
+	default:
+		points[len(points)-1] = state{s.version, maps.Clone(s.files)} // and the moves after
 	}
-	points[len(points)-1] = state{s.version, maps.Clone(s.files)}
 	if err := s.check(false); err != nil {
 		return out, noHistory(err)
 	}
