@@ -230,16 +230,7 @@ func (e *mirrorEnv) job(t *testing.T, def mirrorDef, withLater bool, onChange st
 		fmt.Fprintf(&b, "raw: s3://%s/\nwarehouse: s3://%s/tables\ncatalog: { type: glue, endpoint: %s }\ns3: { endpoint: %s }\n", e.aws.raw, e.aws.wh, e.aws.ep, e.aws.ep)
 	}
 	fmt.Fprintf(&b, "defaults: { buckets: 2, prepared: { database: %s } }\ntables:\n", prepDB)
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-`
+	cols := accountSchemaYAML
 	fmt.Fprintf(&b, "  - name: acc_ice\n    source: { schema: bank, table: acc_ice }\n    target: { database: %s, table: acc_ice }\n%s    prepared:\n%s", baseDB, cols, prep("acc_ice_m", ""))
 	if withLater {
 		b.WriteString(prep("acc_ice_md", ", format: delta"))

@@ -92,16 +92,7 @@ func partJob(t *testing.T, dir string, tables []partTable) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "raw: file://%s/raw\nwarehouse: file://%s/warehouse\ncatalog: { type: sqlite, path: %s/catalog.db }\n", dir, dir, dir)
 	b.WriteString("defaults: { buckets: 2 }\ntables:\n")
-	cols := `    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
-`
+	cols := accountSchemaYAML
 	for _, base := range []string{"acc_ice", "acc_delta"} {
 		format := "iceberg"
 		if base == "acc_delta" {
