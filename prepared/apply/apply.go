@@ -264,11 +264,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		if steps, cu, err = t.readSince(ctx, base, st, info, changelog || history); err != nil {
 			return err
 		}
-		defer func() {
-			for _, s := range steps {
-				s.Changes.Release()
-			}
-		}()
+		defer func() { releaseSteps(steps) }()
 		catchUp = &cu
 		if cu.Whole != "" {
 			how = HowCatchUpWhole
@@ -288,6 +284,8 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		if changes, err = concatSteps(t.Mem, steps, change.Schema(info.Columns)); err != nil {
 			return err
 		}
+		releaseSteps(steps)
+		steps = nil
 	default:
 		// A changelog or history keeps its rows across a catch-up (the
 		// rows it has are found present and not appended again); a

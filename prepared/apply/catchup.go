@@ -64,6 +64,13 @@ func (t *Table) readSince(ctx context.Context, base Base, st State, info table.I
 	return ch.Steps, cu, nil
 }
 
+// releaseSteps releases the steps' changes.
+func releaseSteps(steps []table.Step) {
+	for _, s := range steps {
+		s.Changes.Release()
+	}
+}
+
 // concatSteps joins the steps' changes (each of schema) into one batch:
 // a mirror's one step, or a changelog's steps (whose rows the changelog
 // sorts by order key). The caller releases the result.
