@@ -5,7 +5,9 @@
 //   - Table, the surface besides merging: Describe, Read, Vacuum,
 //     VacuumPlan, Register (status, demo, vacuum and a run's catalog
 //     registration call it; cmd/lakemerge never asks which format a table
-//     is);
+//     is), and ChangesSince, the changes between two of a table's states
+//     read from the files its commits added and removed (a prepared
+//     table's catch-up), as Diff computes them from those files' rows;
 //   - ApplyStats, what applying a change set did;
 //   - the commit error categories ErrConflict, ErrCommitUnknown and
 //     ErrTransient that merge's commit loop reacts to, FaultOf (what kind

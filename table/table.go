@@ -43,6 +43,14 @@ type Table interface {
 	// metadata names). A table that does not exist has nothing to record:
 	// false and no error.
 	Register(ctx context.Context, metadata string) (registered bool, err error)
+	// ChangesSince returns what the table changed from state from to
+	// state to (Info.Snapshot values; from an ancestor of to), read from
+	// the files the commits in between added and removed, not from the
+	// whole table: with each, one Step per commit that changed data;
+	// without, one Step for the whole span. A from the table's history
+	// does not hold any more is ErrNoHistory. The caller releases the
+	// result.
+	ChangesSince(ctx context.Context, from, to int64, each bool) (Changes, error)
 }
 
 // Info describes a table's current state.

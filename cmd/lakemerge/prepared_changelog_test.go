@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -62,8 +63,7 @@ func (m *changelogModel) line(op string, a account, at any) string {
 // changelog table should go: the run's net changes (the latest per key)
 // are appended (a delete always, an insert or update when it passes
 // where) unless one of them is stale against what the base table stores,
-// then the table catches up: the live rows that pass where and are not
-// in the log yet are appended as U without a commit time.
+// then the table catches up from the base commit (catchUp).
 func (m *changelogModel) run(changes []clChange) string {
 	net := map[int64]clChange{}
 	for _, c := range changes {
@@ -77,15 +77,12 @@ func (m *changelogModel) run(changes []clChange) string {
 			stale = true
 		}
 	}
+	before := maps.Clone(m.base.live)
 	for _, c := range changes {
 		m.base.apply(c.op, c.a, c.a.seq)
 	}
 	if stale {
-		for _, a := range m.base.live {
-			if _, ok := changelogDef.row(a); ok && !m.logged[a.seq] {
-				m.rows = append(m.rows, m.line("U", a, nil))
-			}
-		}
+		m.rows = append(m.rows, m.catchUp(before)...)
 		return "catch-up"
 	}
 	for _, c := range net {
@@ -94,6 +91,32 @@ func (m *changelogModel) run(changes []clChange) string {
 		}
 	}
 	return "changes"
+}
+
+// catchUp returns the rows a catch-up from one base commit appends
+// (before: the base table's live rows before it), without commit times:
+// a row the commit wrote that passes where, I for a key that was not
+// live and U for one that was; a D row with the key only for a key it
+// deleted.
+func (m *changelogModel) catchUp(before map[int64]account) []string {
+	var out []string
+	for id, a := range m.base.live {
+		b, was := before[id]
+		if _, ok := changelogDef.row(a); !ok || (was && b.seq == a.seq) {
+			continue
+		}
+		op := "I"
+		if was {
+			op = "U"
+		}
+		out = append(out, m.line(op, a, nil))
+	}
+	for id := range before {
+		if _, ok := m.base.live[id]; !ok {
+			out = append(out, canonicalRow(map[string]any{"id": id, "email_hash": nil, "twice": nil, "status_uc": nil, "change_seq": nil, "op": "D", "commit_time": nil}))
+		}
+	}
+	return out
 }
 
 // changelogFiles writes one or two CDC files of random changes into both
@@ -188,8 +211,15 @@ func readChangelogRows(t *testing.T, py, reader string, args ...string) []string
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].key < keys[j].key })
 	for i := 1; i < len(keys); i++ {
-		if keys[i].key == keys[i-1].key || keys[i].seq <= keys[i-1].seq {
-			t.Fatalf("%s: order_key %s (change_seq %s) after %s (change_seq %s): not unique or not in change_seq order",
+		if keys[i].key == keys[i-1].key {
+			t.Fatalf("%s: order_key %s twice", reader, keys[i].key)
+		}
+	}
+	// A catch-up's D row has the key only (no change_seq).
+	keys = slices.DeleteFunc(keys, func(k kv) bool { return k.seq == "" })
+	for i := 1; i < len(keys); i++ {
+		if keys[i].seq <= keys[i-1].seq {
+			t.Fatalf("%s: order_key %s (change_seq %s) after %s (change_seq %s): not in change_seq order",
 				reader, keys[i].key, keys[i].seq, keys[i-1].key, keys[i-1].seq)
 		}
 	}
@@ -267,54 +297,95 @@ func changelogModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
 // the warehouse from the base table's commit on (before the write reaches
 // the store, or after it landed), then a run without faults, leaves the
 // changelog either as one clean run does (the changelog's commit landed)
-// or caught up as documented: the rows it had, then the clean run's new
-// rows but its deletes, each as U without a commit time — never a row
-// twice.
+// or caught up from the base commit as documented: the rows it had, then
+// the commit's upserts with their op (I or U) and its deletes (the key
+// only), without commit times — never a row twice.
 func TestPreparedChangelogCrashThenRerun(t *testing.T) {
+	const log = "prepared.acc_ice_log"
+	// setup writes and runs the first run, then writes the run under
+	// test; before and after are the base table's live rows around it.
+	var before, after map[int64]account
 	setup := func(t *testing.T) string {
 		dir := t.TempDir()
 		changelogJob(t, &mirrorEnv{dir: dir})
+		// base makes the workload (as it always has, without the first
+		// run); stored is the base table.
 		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
+		stored := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 		rng := rand.New(rand.NewPCG(3, 9))
 		var seq int64
 		used := map[int64]bool{}
 		files := 0
-		changelogFiles(t, dir, rng, base, &seq, used, &files)
+		for _, c := range changelogFiles(t, dir, rng, base, &seq, used, &files) {
+			stored.apply(c.op, c.a, c.a.seq)
+		}
 		if sum := runInProcess(t, dir, nil, nil, nil); !sum.OK {
 			t.Fatalf("first run: %+v", sum)
 		}
+		before = maps.Clone(stored.live)
 		for _, c := range changelogFiles(t, dir, rng, base, &seq, used, &files) {
 			base.apply(c.op, c.a, c.a.seq)
+			stored.apply(c.op, c.a, c.a.seq)
 		}
+		after = stored.live
 		return dir
 	}
-	const log = "prepared.acc_ice_log"
+	// rows is the changelog of the run in dir without order_key (a
+	// catch-up's D row has an order key of its own).
+	rows := func(dir string) []string {
+		var out []string
+		for _, r := range tableRows(t, dir)[log] {
+			i := strings.Index(r, "order_key=")
+			j := strings.Index(r[i:], " ")
+			if i < 0 || j < 0 {
+				t.Fatalf("row layout: %s", r)
+			}
+			out = append(out, r[:i]+r[i+j+1:])
+		}
+		slices.Sort(out)
+		return out
+	}
 	ref := setup(t)
-	prior := tableRows(t, ref)[log]
+	prior := rows(ref)
 	var points atomic.Int64
 	var keys []string
 	sum := runInProcess(t, ref, nil, &points, &keys)
 	if !sum.OK || sum.Tables[0].Prepared[0].How != "changes" {
 		t.Fatalf("clean run: %+v", sum)
 	}
-	clean := tableRows(t, ref)[log]
-	// The caught-up changelog: the rows it had, then each new row of the
-	// clean run but a delete as U without a commit time.
+	clean := rows(ref)
+	// The caught-up changelog: the rows it had, then the clean run's new
+	// rows but its deletes, each without a commit time, I for a key that
+	// was not live before the run, U for one that was; and a D row with
+	// the key only for each key the run deleted.
 	caughtUp := slices.Clone(prior)
 	for _, r := range clean {
 		if slices.Contains(prior, r) || strings.Contains(r, "op=D ") {
 			continue
 		}
-		r = strings.Replace(r, "op=I ", "op=U ", 1)
-		i, j := strings.Index(r, "commit_time="), strings.Index(r, " order_key=")
-		if i < 0 || j < i {
+		var id int64
+		fmt.Sscanf(r, "id=%d ", &id)
+		op := "op=I "
+		if _, ok := before[id]; ok {
+			op = "op=U "
+		}
+		r = strings.Replace(strings.Replace(r, "op=I ", op, 1), "op=U ", op, 1)
+		i := strings.Index(r, "commit_time=")
+		if i < 0 {
 			t.Fatalf("row layout: %s", r)
 		}
-		caughtUp = append(caughtUp, r[:i]+"commit_time=(null)"+r[j:])
+		caughtUp = append(caughtUp, r[:i]+"commit_time=(null) ")
+	}
+	deleted := 0
+	for id := range before {
+		if _, ok := after[id]; !ok {
+			deleted++
+			caughtUp = append(caughtUp, fmt.Sprintf("id=%d email_hash=(null) twice=(null) status_uc=(null) change_seq=(null) op=D commit_time=(null) ", id))
+		}
 	}
 	slices.Sort(caughtUp)
-	if len(clean) == len(prior) || slices.Equal(clean, caughtUp) {
-		t.Fatalf("the clean run appended nothing a catch-up would not:\n%s", strings.Join(clean, "\n"))
+	if len(clean) == len(prior) || slices.Equal(clean, caughtUp) || deleted == 0 {
+		t.Fatalf("the clean run appended nothing a catch-up would not, or deleted nothing:\n%s", strings.Join(clean, "\n"))
 	}
 	writes := writesFromBaseCommit(t, keys)
 	ways := map[string]int{}
@@ -326,7 +397,7 @@ func TestPreparedChangelogCrashThenRerun(t *testing.T) {
 			if !again.OK {
 				t.Fatalf("write %d %s: the re-run failed: %+v", n, kind, again.Tables[0].Error)
 			}
-			got := tableRows(t, dir)[log]
+			got := rows(dir)
 			switch {
 			case slices.Equal(got, clean):
 				ways["as a clean run"]++

@@ -119,16 +119,8 @@ func (e *mirrorEnv) accountsJob(t *testing.T, prepared func(base string) []prepE
 		fmt.Fprintf(&b, `  - name: %[1]s
     source: { schema: bank, table: %[1]s }
     target: { database: %[2]s, table: %[1]s, format: %[3]s }
-    primary_key: [id]
-    columns:
-      - { name: id, type: long }
-      - { name: name, type: string }
-      - { name: email, type: string }
-      - { name: balance, type: long }
-      - { name: status, type: string }
-      - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
 `, base.name, baseDB, base.format)
+		b.WriteString(accountSchemaYAML)
 		if ps := prepared(base.name); len(ps) > 0 {
 			b.WriteString("    prepared:\n")
 			for _, p := range ps {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os/exec"
 	"slices"
@@ -90,42 +91,32 @@ func (m *historyModel) run(changes []clChange) {
 	}
 }
 
-// catchUp applies what a catch-up does after a run whose history commit
-// was lost: each live row not in the history is a new entry without a
-// commit time (I for a key the history lacks, U for one it has; a row
-// that fails where only closes a key the history has); a key gone from
-// the base table whose last entry is a version gets a D row after it.
-func (m *historyModel) catchUp() {
+// catchUp applies what a catch-up does after a base commit whose
+// history commit was lost (before: the base table's live rows before the
+// commit): a key live after it whose order key changed is a new entry
+// without a commit time (I when the key was not live, U when it was; a D
+// row with the key only when the row fails where), a key live before and
+// not after gets a D row just after its last order key; an entry the
+// history has is not added again.
+func (m *historyModel) catchUp(before map[int64]account) {
 	for id, a := range m.base.live {
-		if m.has(id, a.seq) {
+		b, was := before[id]
+		if (was && b.seq == a.seq) || m.has(id, a.seq) {
 			continue
 		}
-		had := len(m.hist[id]) > 0
 		op := "I"
-		if had {
+		if was {
 			op = "U"
 		}
-		e := entry(op, a, nil)
-		if e.op == "D" && !had {
-			continue
-		}
-		m.hist[id] = append(m.hist[id], e)
+		m.hist[id] = append(m.hist[id], entry(op, a, nil))
 	}
-	for id, es := range m.hist {
-		if _, ok := m.base.live[id]; ok || len(es) == 0 {
+	for id, b := range before {
+		if _, ok := m.base.live[id]; ok || slices.ContainsFunc(m.hist[id], func(e histEntry) bool { return e.seq == b.seq && e.after }) {
 			continue
 		}
-		last := slices.MaxFunc(es, func(a, b histEntry) int {
-			if a.less(b) {
-				return -1
-			}
-			return 1
-		})
-		if last.op != "D" {
-			d := entry("D", account{id: id, seq: last.seq}, nil)
-			d.after = true
-			m.hist[id] = append(es, d)
-		}
+		d := entry("D", account{id: id, seq: b.seq}, nil)
+		d.after = true
+		m.hist[id] = append(m.hist[id], d)
 	}
 }
 
@@ -326,9 +317,10 @@ func historyRows(t *testing.T, dir, name string) []string {
 // warehouse from the base table's commit on (before the write reaches the
 // store, or after it landed), then a run without faults, leaves the
 // history table either as one clean run does (the history's commit
-// landed) or caught up as documented (the reference model's catch-up:
-// the run's new versions without a commit time, its deletes as D rows
-// after the version they close) — never a version twice.
+// landed) or caught up as documented (the reference model's catch-up
+// from the base commit: its new versions without a commit time, its
+// deletes as D rows after the version they close) — never a version
+// twice.
 func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 	type setupOut struct {
 		dir   string
@@ -371,10 +363,11 @@ func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 		}
 	}
 	cleanModel.run(ref.next)
+	before := maps.Clone(caughtModel.base.live)
 	for _, c := range ref.next {
 		caughtModel.base.apply(c.op, c.a, c.a.seq)
 	}
-	caughtModel.catchUp()
+	caughtModel.catchUp(before)
 	clean, caughtUp := cleanModel.lines(), caughtModel.lines()
 	if slices.Equal(clean, caughtUp) {
 		t.Fatal("a catch-up would make what the clean run makes: the run under test shows nothing")

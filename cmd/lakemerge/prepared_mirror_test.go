@@ -344,12 +344,16 @@ func mirrorModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
 			}
 			for _, p := range tr.Prepared {
 				hows[p.How]++
-				// A prepared table's first run catches up; after that each
-				// base commit's change set is applied as it is, unless the
-				// base table found late changes stale.
+				// A prepared table's first run catches up from the whole
+				// base table (it records no base state yet); after that
+				// each base commit's change set is applied as it is, unless
+				// the base table found late changes stale: then it catches
+				// up from the base commit.
 				want := "changes"
 				switch {
-				case run == 1 || (run == 3 && p.Table == prepDB+".acc_ice_md") || tr.Stats.Stale > 0:
+				case run == 1 || (run == 3 && p.Table == prepDB+".acc_ice_md"):
+					want = "catch-up (whole table)"
+				case tr.Stats.Stale > 0:
 					want = "catch-up"
 				case tr.UpToDate:
 					want = "up to date"

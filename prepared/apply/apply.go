@@ -51,6 +51,11 @@ type Base interface {
 	// Read returns every live row of the current state: the user columns
 	// and _seq, the whole table in memory; the caller releases it.
 	Read(ctx context.Context) (arrow.Table, error)
+	// ChangesSince returns the base table's changes from state from to
+	// state to (table.Table's contract): each step's changes have the
+	// user columns, _op and _seq, one row per key, sorted by key. A from
+	// the table's history does not hold any more is table.ErrNoHistory.
+	ChangesSince(ctx context.Context, from, to int64, each bool) (table.Changes, error)
 }
 
 // Program is a prepared table's SQL compiled against the base table's
@@ -118,9 +123,14 @@ type Run struct {
 const (
 	HowUpToDate = "up to date"
 	HowChanges  = "changes"
-	HowCatchUp  = "catch-up"
-	HowRebuild  = "rebuild"
-	HowNoBase   = "no base table"
+	// HowCatchUp is a catch-up from the base table's commits since the
+	// state the prepared table reflects; HowCatchUpWhole one from the
+	// whole base table, when those commits cannot be read (CatchUp.Whole
+	// says why).
+	HowCatchUp      = "catch-up"
+	HowCatchUpWhole = "catch-up (whole table)"
+	HowRebuild      = "rebuild"
+	HowNoBase       = "no base table"
 )
 
 // Result is what keeping one prepared table did.
@@ -135,6 +145,8 @@ type Result struct {
 	// table reflects now.
 	BaseSnapshot int64  `json:"base_snapshot"`
 	Generation   uint32 `json:"generation"`
+	// CatchUp is how a catch-up read the base table; nil for other ways.
+	CatchUp *CatchUp `json:"catch_up,omitempty"`
 	// DurationMS is how long keeping the table took (set by the caller).
 	DurationMS int64 `json:"duration_ms"`
 }
@@ -243,12 +255,38 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	changelog := t.Def.Mode == prepared.Changelog
 	next := State{BaseTable: t.BaseTable, Base: current, BaseSnapshot: info.Snapshot, Fingerprint: fp,
 		Generation: st.Generation, Runs: st.Runs + 1}
+	// A catch-up reads the base table's commits since the state the
+	// prepared table reflects, and the whole base table when it cannot.
+	var steps []table.Step
+	var catchUp *CatchUp
+	if how == HowCatchUp {
+		var cu CatchUp
+		if steps, cu, err = t.readSince(ctx, base, st, info, changelog || history); err != nil {
+			return err
+		}
+		defer func() { releaseSteps(steps) }()
+		catchUp = &cu
+		if cu.Whole != "" {
+			how = HowCatchUpWhole
+		}
+	}
 	var changes arrow.RecordBatch // base changes: user columns, _op, _seq
 	var truncate []byte
-	if how == HowChanges {
+	switch {
+	case how == HowChanges:
 		changes = run.Changes
 		changes.Retain()
-	} else {
+	case how == HowCatchUp && history:
+		// Merged step by step (historySince).
+	case how == HowCatchUp:
+		// The changes since, applied as a run's are, under the same
+		// generation.
+		if changes, err = concatSteps(t.Mem, steps, change.Schema(info.Columns)); err != nil {
+			return err
+		}
+		releaseSteps(steps)
+		steps = nil
+	default:
 		// A changelog or history keeps its rows across a catch-up (the
 		// rows it has are found present and not appended again); a
 		// rebuild starts it over.
@@ -263,53 +301,72 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	// The base rows, the curated rows and the prepared changes are each
 	// let go of as soon as the next holds what it needs: a catch-up holds
 	// a whole table.
-	nrows := changes.NumRows()
+	var nrows int64
 	prog, err := t.Compile(ctx, info.Columns)
 	if err != nil {
-		changes.Release()
+		if changes != nil {
+			changes.Release()
+		}
 		return fmt.Errorf("compile against the base table's columns: %w", err)
 	}
 	defer prog.Close()
-	curated, err := prog.Transform(ctx, t.Mem, changes)
-	changes.Release()
-	if err != nil {
-		return err
+	var curated arrow.RecordBatch
+	letGo := func() {
+		if curated != nil {
+			curated.Release()
+			curated = nil
+		}
+	}
+	defer letGo()
+	if changes != nil {
+		nrows = changes.NumRows()
+		curated, err = prog.Transform(ctx, t.Mem, changes)
+		changes.Release()
+		if err != nil {
+			return err
+		}
 	}
 	cur, err := txn.Columns()
 	if err != nil {
-		curated.Release()
 		return err
 	}
 	cols, err := change.ExtendColumns(slices.Clone(cur), prog.Columns())
 	if err != nil {
-		curated.Release()
 		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
 	}
 	var batch arrow.RecordBatch
-	if changelog {
-		// Rows read from the base table: the op of their change is not
-		// known. A changelog's first rows, or a rebuild's, are the base
-		// table's rows as inserts; the rows a catch-up finds missing
-		// are upserts (U).
-		catchUp := ""
-		switch {
-		case how == HowChanges:
-		case how == HowRebuild || st.Runs == 0:
-			catchUp = change.OpInsert.String()
+	switch {
+	case changelog:
+		// Rows read from the whole base table: the op of their change is
+		// not known. A changelog's first rows, or a rebuild's, are the
+		// base table's rows as inserts; the rows a catch-up from the
+		// whole table finds missing are upserts (U). A catch-up from the
+		// base table's commits knows them (I, U, D).
+		op := ""
+		switch how {
+		case HowChanges, HowCatchUp:
+		case HowRebuild:
+			op = change.OpInsert.String()
 		default:
-			catchUp = change.OpUpdate.String()
+			if op = change.OpUpdate.String(); st.Runs == 0 {
+				op = change.OpInsert.String()
+			}
 		}
 		if cols, err = change.ExtendColumns(cols, prepared.ChangelogColumns()); err == nil {
-			batch, err = changelogChanges(t.Mem, curated, cols, next.Generation, catchUp)
+			batch, err = changelogChanges(t.Mem, curated, cols, next.Generation, op)
 		}
-	} else if history {
+	case history && how == HowCatchUp:
+		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
+			batch, nrows, err = t.historySince(ctx, txn, prog, steps, cols, next)
+		}
+	case history:
 		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
 			batch, err = t.history(ctx, txn, curated, cols, how, next)
 		}
-	} else {
+	default:
 		batch, err = mirrorChanges(t.Mem, curated, cols, next.Generation)
 	}
-	curated.Release()
+	letGo()
 	if err != nil {
 		return err
 	}
@@ -324,7 +381,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	if err := txn.Commit(ctx, next.Bookmark()); err != nil {
 		return err
 	}
-	res.How, res.Rows, res.Stats = how, nrows, stats
+	res.How, res.Rows, res.Stats, res.CatchUp = how, nrows, stats, catchUp
 	res.BaseSnapshot, res.Generation = next.BaseSnapshot, next.Generation
 	return nil
 }

@@ -5,6 +5,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -134,8 +135,12 @@ func TestKeepMirrorModel(t *testing.T) {
 		}
 		bm = next
 		r := Run{Changes: changes, Parent: parent, Next: bm, Stale: st.Stale}
+		if run == 4 {
+			changes.Release()
+			continue // as after a crash between the commits
+		}
 		if run == 5 {
-			r = Run{} // as after a crash between the commits: a catch-up
+			r = Run{} // and again: a catch-up from the two commits
 		}
 		res, err := keep.Keep(ctx, base, r)
 		changes.Release()
@@ -143,6 +148,9 @@ func TestKeepMirrorModel(t *testing.T) {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		hows[res.How]++
+		if run == 5 && (res.How != HowCatchUp || res.CatchUp.Commits != 2 || res.CatchUp.Steps != 1) {
+			t.Fatalf("run %d: %+v, want a catch-up from 2 commits", run, res)
+		}
 
 		var want []string
 		for id, r := range live {
@@ -174,7 +182,9 @@ func TestKeepMirrorModel(t *testing.T) {
 			t.Fatalf("run %d again: %+v, %v", run, res, err)
 		}
 	}
-	if hows[HowCatchUp] != 2 || hows[HowChanges] != 10 {
+	// The first run finds a new table (catch-up from the whole base
+	// table: no state to start from), run 5 catches up from the commits.
+	if hows[HowCatchUp] != 1 || hows[HowCatchUpWhole] != 1 || hows[HowChanges] != 9 {
 		t.Errorf("ways: %v", hows)
 	}
 
@@ -193,10 +203,9 @@ func TestKeepMirrorModel(t *testing.T) {
 // of a base table (real Delta tables in memory, the real SQL engine) holds
 // exactly what a plain model appends: per run, each delete and each insert
 // or update that passes where, with its op, its commit time (_ts) and its
-// order key; a run missed (as after a crash between the commits) is
-// caught up from the base table's rows as U without commit time, rows
-// already present are not appended twice, and keeping again appends
-// nothing.
+// order key; two runs missed (as after a crash between the commits) are
+// caught up from the base table's commits, one after the other, with
+// their ops and without commit times, and keeping again appends nothing.
 func TestKeepChangelogModel(t *testing.T) {
 	ctx := context.Background()
 	store := mem.New()
@@ -239,8 +248,8 @@ func TestKeepChangelogModel(t *testing.T) {
 		return strings.ToUpper(s)
 	}
 	live := map[int64]row{}
-	var model []string // "order_key|op|commit_time|id|v10|tag"
-	inModel := map[string]bool{}
+	var model []string  // "order_key|op|commit_time|id|v10|tag"
+	var missed []string // the rows of the runs the changelog missed
 	rng := rand.New(rand.NewPCG(5, 6))
 	seq := uint32(0)
 	schema := arrow.NewSchema(append(change.Schema(cols).Fields(), arrow.Field{Name: change.ColTS, Type: change.TSType(), Nullable: true}), nil)
@@ -255,6 +264,7 @@ func TestKeepChangelogModel(t *testing.T) {
 		}
 		slices.Sort(ids)
 		var appended []string
+		before := maps.Clone(live)
 		b := array.NewRecordBuilder(wmem, schema)
 		for _, id := range ids {
 			seq++
@@ -309,15 +319,33 @@ func TestKeepChangelogModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := Run{Changes: changes, Parent: parent, Next: next, Stale: st.Stale}
-		if run == 4 {
-			// As after a crash between the commits: a catch-up appends
-			// the live rows that pass where and are not in the log yet.
+		if run == 6 || run == 7 {
+			// As after a crash between the commits, twice: the next run
+			// catches up from the base table's commits it missed, one
+			// after the other, and appends their net changes without
+			// commit times: the keys a commit deleted (the key only, at
+			// the deleted row's order key and a 0 byte), and the rows it
+			// wrote that pass where, I for a key that was not live, U
+			// for one that was.
 			r = Run{}
-			appended = nil
-			for id, lr := range live {
-				if lr.v%3 != 0 && lr.tag != "" && !inModel[lr.seq] {
-					appended = append(appended, fmt.Sprintf("%s|U|NULL|%d|%d|%s", lr.seq, id, lr.v*10, upperOrNull(lr.tag)))
+			for _, id := range ids {
+				was, wasLive := before[id]
+				lr, isLive := live[id]
+				switch {
+				case !isLive && wasLive:
+					missed = append(missed, fmt.Sprintf("%s00|D|NULL|%d|(null)|NULL", was.seq, id))
+				case isLive && lr.v%3 != 0 && lr.tag != "":
+					op := "I"
+					if wasLive {
+						op = "U"
+					}
+					missed = append(missed, fmt.Sprintf("%s|%s|NULL|%d|%d|%s", lr.seq, op, id, lr.v*10, upperOrNull(lr.tag)))
 				}
+			}
+			appended = missed
+			if run == 6 {
+				changes.Release()
+				continue // the prepared commit failed
 			}
 		}
 		res, err := keep.Keep(ctx, base, r)
@@ -325,8 +353,8 @@ func TestKeepChangelogModel(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		for _, a := range appended {
-			inModel[strings.SplitN(a, "|", 2)[0]] = true
+		if run == 7 && (res.How != HowCatchUp || res.CatchUp == nil || res.CatchUp.Commits != 2 || res.CatchUp.Steps != 2) {
+			t.Fatalf("run %d: %+v, want a catch-up from 2 commits", run, res)
 		}
 		model = append(model, appended...)
 		want := slices.Clone(model)

@@ -18,10 +18,13 @@
 // table kept, late changes included.
 //
 // The order key of a prepared change is the prepared table's generation (4
-// bytes, big-endian) followed by the base change's _seq. A catch-up or a
-// rebuild writes every row of the base table under the next generation
-// and deletes, in the same commit, every row of older generations whose key
-// it did not write (the writers' truncateBefore, as for a DMS reload).
+// bytes, big-endian) followed by the base change's _seq. A catch-up from
+// the base table's commits applies their net change under the same
+// generation, as a run's changes are. A catch-up from the whole base table
+// or a rebuild writes every row of the base table under the next
+// generation and deletes, in the same commit, every row of older
+// generations whose key it did not write (the writers' truncateBefore, as
+// for a DMS reload).
 //
 // # Changelog
 //
@@ -43,17 +46,21 @@
 //
 // A new changelog table of a base table that was empty before the run
 // takes the run's changes as they are. Otherwise a changelog that is
-// behind (added later, a run that stopped between the commits, a change
-// set that is not whole) catches up from the base table's live rows,
-// under the same generation: the rows whose order key it lacks are
-// appended, the table's first rows as I, later ones as U (an upsert of
-// the key: the base table does not tell whether it was an insert or an
-// update), without a commit time (the base table does not store _ts). A
-// key deleted while the changelog was behind leaves no D row, and a key
-// changed several times leaves one row: the changes in between are not
-// in the base table any more. A rebuild (changed definition) starts the
-// changelog over: the base table's rows as I under the next generation,
-// the older rows deleted in the same commit.
+// behind (a run that stopped between the commits, a change set that is
+// not whole) catches up from the base table's commits since the state it
+// records, one after the other (see Catch-up), under the same generation:
+// each commit's net change is appended as a run's is, with ops the base
+// table tells (I for a key that was not live before the commit, U for one
+// that was, D with the key only for one it deleted) and without a commit
+// time (the base table does not store _ts). A key changed several times
+// within one base commit leaves one row, as in a run. When those commits
+// cannot be read (a changelog added to a table that has rows, a history
+// expired since), it catches up from the base table's live rows: the rows
+// whose order key it lacks are appended, the table's first rows as I,
+// later ones as U, and a key deleted while the changelog was behind
+// leaves no D row. A rebuild (changed definition) starts the changelog
+// over: the base table's rows as I under the next generation, the older
+// rows deleted in the same commit.
 //
 // # History
 //
@@ -105,22 +112,38 @@
 // run's last. The changes between are not handed to the prepared tables.
 //
 // A catch-up (a run that stopped between the base commit and the
-// history's, a history table added later, a change set that is not
-// whole) keeps the stored history and reads the base table's live rows:
+// history's, a change set that is not whole) keeps the stored history and
+// merges the base table's commits since the state it records into it, one
+// after the other, as runs of their own within one commit (see Catch-up):
+// each commit's upserts are versions without a commit time (I for a key
+// that was not live before the commit, U for one that was; a D row when
+// the row fails where), each of its deletes a D row without a commit time
+// at the order key of the version it deletes followed by a 0 byte. The
+// rows a step writes carry the order key generation ‖ run count ‖ the
+// step's number (4 bytes) ‖ order_key, so that a later step's rewrite of
+// a row wins. What it cannot recover: the commit times, and the changes
+// within one base commit (a key changed twice in a run has one version,
+// as in a run).
+//
+// When those commits cannot be read (a history table added to a table
+// that has rows, a base history expired since), it reads the base
+// table's live rows:
 // a row whose order key the history lacks is a new entry without a commit
 // time (I for a key the history does not have, U otherwise; a D row when
 // it fails where and the key has entries); a key the history has open but
 // the base table does not hold any more gets a D row without a commit
 // time, with the order key of its last version followed by a 0 byte (the
-// delete's own is not known). What a catch-up cannot recover: the commit
-// times of the changes it finds, the versions between (a key changed
-// twice while the history was behind has one new entry), and the deletes
-// and re-inserts in between. A late change that arrives after such a D
-// row and belongs between the last version and the delete it stands for
-// is placed after the D row, and is current until the key changes again. A rebuild (changed definition) starts the
-// history over under the next generation: one open version per live row
-// that passes where, op I, valid_from NULL; the older rows are deleted in
-// the same commit.
+// delete's own is not known). What such a catch-up cannot recover: the
+// commit times of the changes it finds, the versions between (a key
+// changed twice while the history was behind has one new entry), and the
+// deletes and re-inserts in between.
+//
+// A late change that arrives after a catch-up's D row (of either kind)
+// and belongs between the last version and the delete it stands for is
+// placed after the D row, and is current until the key changes again. A
+// rebuild (changed definition) starts the history over under the next
+// generation: one open version per live row that passes where, op I,
+// valid_from NULL; the older rows are deleted in the same commit.
 //
 // Cost: a history run reads the whole history table (Stored.Read, into
 // memory) to find the stored versions of the keys it touches, then
@@ -158,15 +181,37 @@
 //     back a row the base table deleted. The prepared table catches up
 //     instead. A history applies them (see History).
 //   - Otherwise (a run that stopped between the base commit and this one,
-//     a prepared table added later, a base commit that another run made):
-//     the prepared table catches up by re-deriving it from the whole base
-//     table (Base.Read), a mirror under the next generation, a changelog
-//     or history under its own ("catch-up"). This reads the whole base
-//     table into memory: catching up from the base table's own commits
-//     since the recorded state is not built yet.
+//     a prepared table added later, a base commit that another run made,
+//     a change set that is not whole): the prepared table catches up (see
+//     Catch-up).
 //   - The definition changed (another fingerprint): with on_change rebuild
 //     the table is re-derived ("rebuild"); with stop the table fails with
 //     an error that names the command that rebuilds it (Table.Rebuild).
+//
+// # Catch-up
+//
+// A catch-up reads the base table's changes since the base snapshot or
+// version the prepared table's State records (Base.ChangesSince, the
+// writers' table.Table method): from the files the base commits in
+// between added and removed, not from the whole table, so its cost is
+// that of the commits' files ("catch-up"; Result.CatchUp counts the
+// commits and the files read). Each step is table.Diff of two base
+// states: the rows of the files added, less those whose key and _seq
+// were live before (rows a compaction, an optimize or a copy-on-write
+// rewrite moved), as upserts; the keys live before and not after as
+// deletes. A mirror takes one step for the whole span and applies it as
+// a run's changes; a changelog or history takes one step per base commit
+// that changed data. A mirror's catch-up is exactly what the runs would
+// have made; a changelog's or history's lacks the commit times and the
+// changes within one base commit (the base table does not keep them).
+//
+// When the recorded state is not in the base table's history any more
+// (snapshots expired, a Delta log cleaned up or a removed file vacuumed:
+// table.ErrNoHistory), or the prepared table records none (its first
+// commit), the prepared table is re-derived from the whole base table
+// (Base.Read, into memory) instead, a mirror under the next generation,
+// a changelog or history under its own ("catch-up (whole table)";
+// CatchUp.Whole says why).
 //
 // Every way is idempotent: an attempt starts from the prepared table's
 // committed State, so a crash at any point, or a commit whose outcome is

@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -102,6 +103,27 @@ const hEpoch = int64(1_700_000_000_000_000) // µs
 func (r *historyRig) commit(changes []hChange, lost bool) string {
 	t := r.t
 	t.Helper()
+	rec, run := r.commitBase(changes)
+	defer rec.Release()
+	if lost {
+		run = Run{}
+	}
+	res, err := r.keep.Keep(r.ctx, r.base, run)
+	if err != nil {
+		t.Fatalf("run %d: %v", r.run, err)
+	}
+	// Keeping again does nothing.
+	if again, err := r.keep.Keep(r.ctx, r.base, Run{}); err != nil || again.How != HowUpToDate {
+		t.Fatalf("run %d again: %+v, %v", r.run, again, err)
+	}
+	return res.How
+}
+
+// commitBase commits changes (one per key) to the base table and returns
+// them (the caller releases the batch) and the Run it made.
+func (r *historyRig) commitBase(changes []hChange) (arrow.RecordBatch, Run) {
+	t := r.t
+	t.Helper()
 	r.run++
 	slices.SortFunc(changes, func(a, b hChange) int { return int(a.id - b.id) })
 	b := array.NewRecordBuilder(r.wmem, r.schema)
@@ -123,7 +145,6 @@ func (r *historyRig) commit(changes []hChange, lost bool) string {
 	}
 	rec := b.NewRecordBatch()
 	b.Release()
-	defer rec.Release()
 	txn, err := r.base.Begin(r.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -140,19 +161,7 @@ func (r *historyRig) commit(changes []hChange, lost bool) string {
 	if err := txn.Commit(r.ctx, next); err != nil {
 		t.Fatal(err)
 	}
-	run := Run{Changes: rec, Parent: parent, Next: next, Stale: st.Stale}
-	if lost {
-		run = Run{}
-	}
-	res, err := r.keep.Keep(r.ctx, r.base, run)
-	if err != nil {
-		t.Fatalf("run %d: %v", r.run, err)
-	}
-	// Keeping again does nothing.
-	if again, err := r.keep.Keep(r.ctx, r.base, Run{}); err != nil || again.How != HowUpToDate {
-		t.Fatalf("run %d again: %+v, %v", r.run, again, err)
-	}
-	return res.How
+	return rec, Run{Changes: rec, Parent: parent, Next: next, Stale: st.Stale}
 }
 
 // rows reads the history table as sorted lines
@@ -346,21 +355,21 @@ func (m *historyModel) changes(changes []hChange) {
 	}
 }
 
-// catchUp is a run whose change set was lost: the live rows not in the
-// history are added without a commit time, and keys gone from the base
-// table get a D row after their last version.
-func (m *historyModel) catchUp() {
+// catchUp is a base commit whose change set was lost, caught up from
+// the base table's commit (before: the base table's live rows before
+// it): a key live after it whose order key changed is a version without
+// a commit time (I when the key was not live, U when it was; a D row when
+// it fails where), a key live before and not after gets a D row without
+// a commit time at its last order key followed by a 0 byte; an entry
+// whose order key the key's history holds is not added again.
+func (m *historyModel) catchUp(before map[int64]hChange) {
 	for id, c := range m.live {
-		if m.has(id, hSeq(c.seq)) {
+		b, was := before[id]
+		if (was && b.seq == c.seq) || m.has(id, hSeq(c.seq)) {
 			continue
 		}
-		had := len(m.hist[id]) > 0
-		gap := c.v%3 == 0
-		if gap && !had {
-			continue
-		}
-		op := "I"
-		if had {
+		op, gap := "I", c.v%3 == 0
+		if was {
 			op = "U"
 		}
 		if gap {
@@ -369,15 +378,15 @@ func (m *historyModel) catchUp() {
 		c.ts = -1
 		m.hist[id] = append(m.hist[id], m.entry(c, op, gap))
 	}
-	for id, es := range m.hist {
-		if _, ok := m.live[id]; ok || len(es) == 0 {
+	for id, b := range before {
+		if _, ok := m.live[id]; ok {
 			continue
 		}
-		last := slices.MaxFunc(es, func(a, b hEntry) int { return strings.Compare(string(a.sort), string(b.sort)) })
-		if last.op == "D" {
+		seq := append(hSeq(b.seq), 0)
+		if m.has(id, seq) {
 			continue
 		}
-		m.hist[id] = append(es, hEntry{seq: last.seq + "+00", sort: append(slices.Clone(last.sort), 0), ts: -1, op: "D", v10: "NULL", tag: "NULL"})
+		m.hist[id] = append(m.hist[id], hEntry{seq: fmt.Sprint(b.seq) + "+00", sort: seq, ts: -1, op: "D", v10: "NULL", tag: "NULL"})
 	}
 }
 
@@ -455,14 +464,22 @@ func TestKeepHistoryModel(t *testing.T) {
 			}
 			changes = append(changes, c)
 		}
-		lost := run%5 == 4
-		how := r.commit(changes, lost)
+		// Runs 3, 8, 13 commit to the base table only (as after a crash
+		// between the commits), and the next run loses its change set
+		// too: it catches up from the two base commits.
+		before := maps.Clone(m.live)
+		lost := run%5 == 3 || run%5 == 4
 		m.base(changes)
 		if lost {
-			m.catchUp()
+			m.catchUp(before)
 		} else {
 			m.changes(changes)
 		}
+		if run%5 == 3 {
+			r.commitBase(changes)
+			continue
+		}
+		how := r.commit(changes, lost)
 		hows[how]++
 		if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
 			t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -93,8 +93,9 @@ func releaseAll(bs []arrow.RecordBatch) {
 	}
 }
 
-// asChanges turns rows of the base table (user columns and _seq) into
-// upserts of schema (a change schema); the caller releases the result.
+// asChanges turns rows of a table (user columns and _seq) into upserts
+// of schema (a change schema; a column the rows lack is NULL); the caller
+// releases the result.
 func asChanges(mem memory.Allocator, rows arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
 	n := int(rows.NumRows())
 	cols := make([]arrow.Array, 0, schema.NumFields())
@@ -115,6 +116,10 @@ func asChanges(mem memory.Allocator, rows arrow.RecordBatch, schema *arrow.Schem
 			continue
 		}
 		idx := rows.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 && f.Name != change.ColSeq {
+			cols = append(cols, array.MakeArrayOfNull(mem, f.Type, n)) // a column added since
+			continue
+		}
 		if len(idx) != 1 {
 			return nil, fmt.Errorf("the rows have no column %s", f.Name)
 		}

@@ -157,7 +157,9 @@
 // Read, Vacuum and VacuumPlan (URLs under Options.Location), and Register,
 // which records the table in Options.Catalog with its physical schema
 // (Registration: the columns as the log names them, then _seq) after every
-// run, so a schema change reaches Glue.
+// run, so a schema change reaches Glue, and ChangesSince (since.go), which
+// replays the log to the earlier version and reads the entries after it:
+// the files each adds and removes (an OPTIMIZE is no step of its own).
 //
 // # lakemerge's state: bookmark and tombstones
 //

@@ -101,8 +101,11 @@
 // window past it.
 //
 // Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
-// URLs, file:// for local tables), and Register, which does nothing since
-// every commit goes through the catalog.
+// URLs, file:// for local tables), Register, which does nothing since
+// every commit goes through the catalog, and ChangesSince (since.go), which
+// walks the snapshots from an ancestor to a later one and diffs their file
+// plans: the data files added, those dropped and those that gained delete
+// files (a replace snapshot, a compaction's, is no step of its own).
 //
 // Errors are classified by type, never by message (Table.classify, on
 // table.Classify):

@@ -147,6 +147,7 @@ var scenarios = []struct {
 	{"Widening", widening},
 	{"CompositeKey", compositeKey},
 	{"DescribeAndRead", describeAndRead},
+	{"ChangesSince", changesSince},
 	{"CrashAtEveryStep", crashAtEveryStep},
 	{"ConcurrentCommits", concurrentCommits},
 	{"ConcurrentBookkeeping", concurrentBookkeeping},
