@@ -14,7 +14,12 @@
 # VARIANTS (default "base prepared") picks the runs among base, prepared
 # and history; with VARIANTS given, the workload already generated under
 # DIR/gen is reused. LAKEMERGE_BIN runs that binary instead of building
-# this checkout's (to compare two commits on the same workload).
+# this checkout's (to compare two commits on the same workload);
+# PHASES (default "load merge") picks the runs of each variant: "load" alone
+# leaves the loaded tables to copy, so that the merge of several binaries
+# can start from one state.
+# LAKEMERGE_PROFILE=1 writes each run's CPU profile to DIR/VARIANT/PHASE.cpu
+# (go tool pprof -top BINARY FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
@@ -66,12 +71,16 @@ for variant in ${variants:-base prepared}; do
 	if [[ $variant == history ]]; then
 		printf '%s\n' "$history" >>"$d/job.yaml"
 	fi
-	for phase in load merge; do
+	for phase in ${PHASES:-load merge}; do
 		if [[ $phase == merge ]]; then
 			cp -r "$d/cdc/." "$d/raw/"
 		fi
 		before=$(cut -d' ' -f1-3 /proc/loadavg)
-		/usr/bin/time -f "%e %M %U %S" -o "$d/$phase.time" "$lakemerge" run --config "$d/job.yaml" --log-level warn >"$d/$phase.json"
+		profile=()
+		if [[ -n ${LAKEMERGE_PROFILE:-} ]]; then
+			profile=(--cpuprofile "$d/$phase.cpu")
+		fi
+		/usr/bin/time -f "%e %M %U %S" -o "$d/$phase.time" "$lakemerge" run --config "$d/job.yaml" --log-level warn "${profile[@]}" >"$d/$phase.json"
 		read -r wall rss user sys <"$d/$phase.time"
 		cpu=$(echo "$user + $sys" | bc)
 		echo "$variant $phase: wall ${wall}s, CPU ${cpu}s, peak RSS $((rss / 1024)) MiB (loadavg $before → $(cut -d' ' -f1-3 /proc/loadavg))"

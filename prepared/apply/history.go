@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -256,34 +254,22 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 
 // keyStrings returns, for each row of rec, a text that identifies its
 // values of the key columns (cast to their type in cols, so that stored
-// and curated rows compare).
+// and curated rows compare): their change.KeyEncoder encoding.
 func keyStrings(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols []change.Column) ([]string, error) {
-	n := int(rec.NumRows())
-	parts := make([]strings.Builder, n)
-	for _, k := range keys {
-		idx := rec.Schema().FieldIndices(k)
-		ci := slices.IndexFunc(cols, func(c change.Column) bool { return c.Name == k })
-		if len(idx) != 1 || ci < 0 {
-			return nil, fmt.Errorf("no key column %s", k)
-		}
-		a, err := castTo(mem, rec.Column(idx[0]), cols[ci].Type)
-		if err != nil {
-			return nil, fmt.Errorf("key column %s: %w", k, err)
-		}
-		for i := range n {
-			v := "\x00null"
-			if a.IsValid(i) {
-				v = a.ValueStr(i)
-			}
-			parts[i].WriteString(strconv.Itoa(len(v)))
-			parts[i].WriteByte(':')
-			parts[i].WriteString(v)
-		}
-		a.Release()
+	kr, err := keyColumns(mem, rec, keys, cols)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]string, n)
-	for i := range parts {
-		out[i] = parts[i].String()
+	defer kr.Release()
+	enc, err := change.NewKeyEncoder(kr, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, kr.NumRows())
+	var kb []byte
+	for i := range out {
+		kb = enc.Append(kb[:0], i)
+		out[i] = string(kb)
 	}
 	return out, nil
 }
