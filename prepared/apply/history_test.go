@@ -157,6 +157,24 @@ func (r *historyRig) commit(changes []hChange, lost bool) string {
 	return res.How
 }
 
+// step commits changes as commit does, applies them to the model m (as a
+// catch-up with lost set) and fails the test unless the history table
+// holds the model's rows. It returns how Keep went.
+func (r *historyRig) step(m *historyModel, changes []hChange, lost bool) string {
+	r.t.Helper()
+	how := r.commit(changes, lost)
+	m.base(changes)
+	if lost {
+		m.catchUp()
+	} else {
+		m.changes(changes)
+	}
+	if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
+		r.t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", r.run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return how
+}
+
 // rows reads the history table as sorted lines
 // "id|order_key|op|valid_from|valid_to|is_current|v10|tag", times in
 // seconds after hEpoch, order keys as numbers ("35+0" for the order key
@@ -457,18 +475,7 @@ func TestKeepHistoryModel(t *testing.T) {
 			}
 			changes = append(changes, c)
 		}
-		lost := run%5 == 4
-		how := r.commit(changes, lost)
-		m.base(changes)
-		if lost {
-			m.catchUp()
-		} else {
-			m.changes(changes)
-		}
-		hows[how]++
-		if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
-			t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		hows[r.step(m, changes, run%5 == 4)]++
 	}
 	if hows[HowChanges] == 0 || hows[HowCatchUp] == 0 {
 		t.Fatalf("ways: %v", hows)
@@ -486,20 +493,7 @@ func TestHistoryRunReadsTouchedFiles(t *testing.T) {
 	r := newHistoryRig(t)
 	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
 	seq := uint32(1000)
-	apply := func(changes []hChange, lost bool) string {
-		t.Helper()
-		how := r.commit(changes, lost)
-		m.base(changes)
-		if lost {
-			m.catchUp()
-		} else {
-			m.changes(changes)
-		}
-		if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
-			t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", r.run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		return how
-	}
+	apply := func(changes []hChange, lost bool) string { return r.step(m, changes, lost) }
 	for run := range 8 {
 		var changes []hChange
 		for id := int64(run * 100); id < int64(run*100+20); id++ {
