@@ -157,7 +157,9 @@
 // Read, Vacuum and VacuumPlan (URLs under Options.Location), and Register,
 // which records the table in Options.Catalog with its physical schema
 // (Registration: the columns as the log names them, then _seq) after every
-// run, so a schema change reaches Glue.
+// run, so a schema change reaches Glue. ReadKeys reads the rows of a set
+// of keys only (a history table's stored versions): the files whose key
+// min/max hold one, the row groups that hold a key, through ranged reads.
 //
 // # lakemerge's state: bookmark and tombstones
 //

@@ -90,7 +90,9 @@
 //
 // Table implements table.Table: Describe, Read, Vacuum and VacuumPlan (with
 // URLs, file:// for local tables), and Register, which does nothing since
-// every commit goes through the catalog.
+// every commit goes through the catalog. ReadKeys reads the rows of a set
+// of keys only (a history table's stored versions): the files left by
+// partition and manifest bounds, the row groups that hold a key.
 //
 // Errors are classified by type, never by message (Table.classify, on
 // table.Classify):
