@@ -3,8 +3,10 @@ package table
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -176,4 +178,65 @@ func takeRows(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, 
 		cols = append(cols, t)
 	}
 	return array.NewRecordBatch(rec.Schema(), slices.Clip(cols), int64(len(rows))), nil
+}
+
+// ReadFiles calls read for the files 0 to n-1 of a read by keys, several
+// at a time (GOMAXPROCS), as the merge's key scan reads files, and returns
+// their batches in file order (the caller releases them) with what they
+// read (ReadCounts without Files). read may be called concurrently; on
+// the first error the files not started are not read, and every batch
+// read is released.
+func ReadFiles(ctx context.Context, n int, read func(ctx context.Context, i int) ([]arrow.RecordBatch, ScanCounts, error)) ([]arrow.RecordBatch, ReadCounts, error) {
+	type result struct {
+		recs []arrow.RecordBatch
+		cnt  ScanCounts
+		err  error
+	}
+	res := make([]result, n)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r := &res[i]
+				if r.recs, r.cnt, r.err = read(wctx, i); r.err != nil {
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case work <- i:
+		case <-wctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	var out []arrow.RecordBatch
+	var cnt ReadCounts
+	err := ctx.Err()
+	for _, r := range res {
+		if err == nil && r.err != nil {
+			err = r.err
+		}
+		out = append(out, r.recs...)
+		cnt.Add(r.cnt)
+		for _, rec := range r.recs {
+			cnt.Rows += rec.NumRows()
+		}
+	}
+	if err != nil {
+		for _, rec := range out {
+			rec.Release()
+		}
+		return nil, cnt, err
+	}
+	return out, cnt, nil
 }

@@ -148,3 +148,45 @@ func TestReadKeyRows(t *testing.T) {
 		t.Errorf("by name: %d row groups read, want 10", cnt.RowGroups)
 	}
 }
+
+// TestReadFiles: ReadFiles returns every file's batches in file order,
+// whichever file finishes first, with their counts summed; an error of one
+// file is the result, and the batches of the others are released.
+func TestReadFiles(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	batch := func(i int) arrow.RecordBatch {
+		b := array.NewRecordBuilder(mem, schema)
+		defer b.Release()
+		b.Field(0).(*array.Int64Builder).AppendValues(slices.Repeat([]int64{int64(i)}, i+1), nil)
+		return b.NewRecordBatch()
+	}
+	read := func(fail int) func(context.Context, int) ([]arrow.RecordBatch, ScanCounts, error) {
+		return func(_ context.Context, i int) ([]arrow.RecordBatch, ScanCounts, error) {
+			if i == fail {
+				return nil, ScanCounts{}, fmt.Errorf("file %d: broken", i)
+			}
+			return []arrow.RecordBatch{batch(i)}, ScanCounts{RowGroups: 1, Skipped: 2}, nil
+		}
+	}
+	got, cnt, err := ReadFiles(ctx, 6, read(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []int64
+	for _, r := range got {
+		order = append(order, r.Column(0).(*array.Int64).Value(0))
+		r.Release()
+	}
+	if want := []int64{0, 1, 2, 3, 4, 5}; !slices.Equal(order, want) {
+		t.Errorf("files in order %v, want %v", order, want)
+	}
+	if want := (ReadCounts{FilesRead: 6, RowGroups: 6, RowGroupsSkipped: 12, Rows: 21}); cnt != want {
+		t.Errorf("counts %+v, want %+v", cnt, want)
+	}
+	if got, _, err := ReadFiles(ctx, 6, read(3)); err == nil || got != nil {
+		t.Errorf("a broken file: %d batches, error %v", len(got), err)
+	}
+}

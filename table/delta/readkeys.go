@@ -45,20 +45,23 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 		}
 	}()
 	pr := newPruner(keys, names, s.cols)
+	var paths []string
 	for _, p := range s.paths() {
-		cnt.Files++
-		if keys.NumRows() == 0 || (pr != nil && !pr.mayHold(s.files[p].Stats)) {
-			continue
+		if keys.NumRows() > 0 && (pr == nil || pr.mayHold(s.files[p].Stats)) {
+			paths = append(paths, p)
 		}
+	}
+	recs, cnt, err = table.ReadFiles(ctx, len(paths), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
+		p := paths[i]
 		got, c, err := t.readKeyRows(ctx, p, s.files[p].Size, s.cols, names, x)
 		if err != nil {
-			return nil, cnt, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, p, err)
+			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, p, err)
 		}
-		cnt.Add(c)
-		for _, r := range got {
-			cnt.Rows += r.NumRows()
-		}
-		recs = append(recs, got...)
+		return got, c, nil
+	})
+	cnt.Files = len(s.files)
+	if err != nil {
+		return nil, cnt, err
 	}
 	return array.NewTableFromRecords(logicalSchema(s.cols), recs), cnt, nil
 }

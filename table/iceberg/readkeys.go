@@ -78,21 +78,24 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 		return nil, cnt, fmt.Errorf("open table io of %s: %w", t.opts.Name, err)
 	}
 	dels := newDeleteCache(fs, t.mem)
-	for _, task := range tasks {
-		path := task.File.FilePath()
-		dead, err := dels.positionsFor(ctx, path, task.DeleteFiles)
-		if err != nil {
+	deads := make([][]int64, len(tasks))
+	for i, task := range tasks {
+		if deads[i], err = dels.positionsFor(ctx, task.File.FilePath(), task.DeleteFiles); err != nil {
 			return nil, cnt, err
 		}
-		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, dead)
+	}
+	files := cnt.Files
+	recs, cnt, err = table.ReadFiles(ctx, len(tasks), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
+		path := tasks[i].File.FilePath()
+		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, deads[i])
 		if err != nil {
-			return nil, cnt, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, path, err)
+			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, path, err)
 		}
-		cnt.Add(c)
-		for _, r := range got {
-			cnt.Rows += r.NumRows()
-		}
-		recs = append(recs, got...)
+		return got, c, nil
+	})
+	cnt.Files = files
+	if err != nil {
+		return nil, cnt, err
 	}
 	return array.NewTableFromRecords(schema, recs), cnt, nil
 }
