@@ -35,6 +35,21 @@ func (c *ReadCounts) Add(s ScanCounts) {
 	c.RowGroupsSkipped += s.Skipped
 }
 
+// IndexKeys indexes the keys of a read by keys: every column of keys is a
+// key column (one distinct non-null key per row). It returns the column
+// names and the index.
+func IndexKeys(keys arrow.RecordBatch) ([]string, *KeyIndex, error) {
+	names := make([]string, 0, keys.NumCols())
+	for _, f := range keys.Schema().Fields() {
+		names = append(names, f.Name)
+	}
+	if len(names) == 0 {
+		return nil, nil, fmt.Errorf("read by keys: no key column")
+	}
+	x, err := NewKeyIndex(keys, names)
+	return names, x, err
+}
+
 // RowGroupReader reads row groups of one Parquet data file (their indexes,
 // increasing) as batches of a table's columns, in row order: fn gets each
 // batch and must not keep it past its return.

@@ -10,17 +10,11 @@ import (
 	"github.com/lakemerge/lakemerge/table"
 )
 
-// ReadKeys returns the live rows of the table's current version (user
-// columns and _seq, as Read) whose values of the columns of keys equal
-// one of its rows, and what it read. keys holds table columns (the first
-// columns of the writer's key, typically), one distinct non-null key per
-// row; it is borrowed. The caller releases the result. A table that does
-// not exist is an error.
-//
-// It reads what may hold a key: the data files whose key min/max in the
-// log (a single int, long or string key column) hold one, and in them,
-// for a single integer key column, only the row groups that
-// table.ReadKeyRows finds holding a key, through ranged reads.
+// ReadKeys is Read restricted to the rows whose values of the columns of
+// keys (borrowed; see table.IndexKeys) equal one of its rows, with what it
+// read; the caller releases the table. Only the data files whose key
+// min/max in the log (a single int, long or string key column) hold a key
+// are opened, through ranged reads, and read as table.ReadKeyRows reads.
 func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
 	var cnt table.ReadCounts
 	s, err := t.current(ctx)
@@ -30,11 +24,7 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 	if s == nil {
 		return nil, cnt, fmt.Errorf("table %s does not exist", t.opts.Name)
 	}
-	var names []string
-	for _, f := range keys.Schema().Fields() {
-		names = append(names, f.Name)
-	}
-	x, err := table.NewKeyIndex(keys, names)
+	names, x, err := table.IndexKeys(keys)
 	if err != nil {
 		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
 	}

@@ -18,18 +18,13 @@ import (
 	"github.com/lakemerge/lakemerge/table"
 )
 
-// ReadKeys returns the live rows of the table's current snapshot (user
-// columns and _seq, as Read) whose values of the columns of keys equal
-// one of its rows, and what it read. keys holds table columns (the first
-// columns of the writer's key, typically), one distinct non-null key per
-// row; it is borrowed. The caller releases the result. A table that does
-// not exist is an error.
-//
-// It reads what may hold a key: the data files left by partition and
-// manifest key bounds (an IN filter on a single key column of at most
-// maxInKeys values; more keys plan every file), and in them, for a single
-// integer key column, only the row groups that table.ReadKeyRows finds
-// holding a key; position deletes are applied.
+// ReadKeys returns the live rows of the current snapshot (as Read) whose
+// values of the columns of keys (borrowed; see table.IndexKeys) equal one
+// of its rows, and what it read; the caller releases the table. It opens
+// the data files that partition and manifest key bounds leave (an IN
+// filter on a single key column of at most maxInKeys values; more keys
+// plan every file), applies their position deletes, and reads in each
+// what table.ReadKeyRows reads.
 func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
 	var cnt table.ReadCounts
 	tbl, err := t.Load(ctx)
@@ -44,11 +39,7 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 		return nil, cnt, err
 	}
 	schema := arrow.NewSchema(arrowFields(cols), nil)
-	var names []string
-	for _, f := range keys.Schema().Fields() {
-		names = append(names, f.Name)
-	}
-	x, err := table.NewKeyIndex(keys, names)
+	names, x, err := table.IndexKeys(keys)
 	if err != nil {
 		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
 	}
