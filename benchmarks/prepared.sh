@@ -4,21 +4,32 @@
 # changes — once without and once with a mirror table of the base table
 # (a realistic select: CAST, upper, sha256, a derived date, and a where),
 # and, as variant history, with the mirror and a history table (SCD type
-# 2) of the same select, printing wall time and peak RSS of each run (GNU
-# time) with /proc/loadavg beside.
+# 2) of the same select, printing wall time, CPU time (user + system) and
+# peak RSS of each run (GNU time) with /proc/loadavg beside, and the
+# summary's figures of each prepared table (how, duration_ms, and for a
+# history what its read of the stored versions read).
 #
 # Usage: benchmarks/prepared.sh ROWS CHANGES [DIR [VARIANTS]]
 #
 # VARIANTS (default "base prepared") picks the runs among base, prepared
 # and history; with VARIANTS given, the workload already generated under
-# DIR/gen is reused.
+# DIR/gen is reused. LAKEMERGE_BIN runs that binary instead of building
+# this checkout's (to compare two commits on the same workload);
+# PHASES (default "load merge") picks the runs of each variant: "load" alone
+# leaves the loaded tables to copy, so that the merge of several binaries
+# can start from one state.
+# LAKEMERGE_PROFILE=1 writes each run's CPU profile to DIR/VARIANT/PHASE.cpu
+# (go tool pprof -top BINARY FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 changes=${2:-100000}
 dir=${3:-/tmp/lakemerge-bench-prepared}
 mkdir -p bin
-go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
+lakemerge=${LAKEMERGE_BIN:-bin/lakemerge}
+if [[ -z ${LAKEMERGE_BIN:-} ]]; then
+	go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
+fi
 go build -o bin/lmbench ./benchmarks/lmbench
 variants=${4:-}
 if [[ -z $variants || ! -f $dir/gen/job.yaml ]]; then
@@ -60,13 +71,26 @@ for variant in ${variants:-base prepared}; do
 	if [[ $variant == history ]]; then
 		printf '%s\n' "$history" >>"$d/job.yaml"
 	fi
-	for phase in load merge; do
+	for phase in ${PHASES:-load merge}; do
 		if [[ $phase == merge ]]; then
 			cp -r "$d/cdc/." "$d/raw/"
 		fi
 		before=$(cut -d' ' -f1-3 /proc/loadavg)
-		/usr/bin/time -f "%e %M" -o "$d/$phase.time" bin/lakemerge run --config "$d/job.yaml" --log-level warn >"$d/$phase.json"
-		read -r wall rss <"$d/$phase.time"
-		echo "$variant $phase: wall ${wall}s, peak RSS $((rss / 1024)) MiB (loadavg $before → $(cut -d' ' -f1-3 /proc/loadavg))"
+		profile=()
+		if [[ -n ${LAKEMERGE_PROFILE:-} ]]; then
+			profile=(--cpuprofile "$d/$phase.cpu")
+		fi
+		/usr/bin/time -f "%e %M %U %S" -o "$d/$phase.time" "$lakemerge" run --config "$d/job.yaml" --log-level warn "${profile[@]}" >"$d/$phase.json"
+		read -r wall rss user sys <"$d/$phase.time"
+		cpu=$(echo "$user + $sys" | bc)
+		echo "$variant $phase: wall ${wall}s, CPU ${cpu}s, peak RSS $((rss / 1024)) MiB (loadavg $before → $(cut -d' ' -f1-3 /proc/loadavg))"
+		python3 -c '
+import json, sys
+for t in json.load(open(sys.argv[1]))["tables"]:
+    print("  %s: write %s ms" % (t["table"], t.get("phases_ms", {}).get("write")))
+    for p in t.get("prepared") or []:
+        print("  %s (%s): %s, %s ms, stats %s%s" % (p["table"], p["mode"], p["how"], p["duration_ms"],
+              json.dumps(p["stats"]), (", read " + json.dumps(p["stored_read"])) if p.get("stored_read") else ""))
+' "$d/$phase.json"
 	done
 done

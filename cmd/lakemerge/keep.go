@@ -62,6 +62,9 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			writerKey = apply.HistoryKeys(key)
 		}
 		tbl, target := w.PreparedWriter(t.Config, p, writerKey)
+		// Both writers read by key (a history's run reads the versions of
+		// the keys it touches).
+		stored, _ := tbl.(apply.StoredTable)
 		sqlDef := transform.Definition{Select: def.Select, Where: def.Where}
 		out = append(out, &apply.Table{
 			Name:           name,
@@ -72,7 +75,7 @@ func (k *keeper) tables(ctx context.Context, w *wire.Job, t wire.Table) ([]*appl
 			OnChange:       p.OnChange,
 			RebuildCommand: fmt.Sprintf("lakemerge rebuild --config %s --table %s", k.cfgPath, t.Config.Name),
 			Target:         target,
-			Stored:         tbl,
+			Stored:         stored,
 			Mem:            k.mem,
 			Compile: func(ctx context.Context, base []change.Column) (apply.Program, error) {
 				engine, err := k.open(ctx)

@@ -58,6 +58,23 @@ type Base interface {
 	ChangesSince(ctx context.Context, from, to int64, each bool) (table.Changes, error)
 }
 
+// StoredTable is the prepared table itself, which a history table reads
+// to merge a run's versions into the versions it stores.
+type StoredTable interface {
+	// Describe and Read as Base's: a catch-up reads the whole table.
+	Base
+	// ReadKeys returns the live rows of the current state (the user
+	// columns and _seq, as Read) whose values of the columns of keys equal
+	// one of its rows, and what it read; the caller releases the table.
+	// keys holds table columns (the first columns of the table's key),
+	// one distinct non-null key per row, and is borrowed. It reads only
+	// what may hold a key — files and row groups pruned by partition and
+	// key statistics — so that a run's read follows the change, not the
+	// table, as far as the keys' spread over the files allows. A table
+	// that does not exist is an error.
+	ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error)
+}
+
 // Program is a prepared table's SQL compiled against the base table's
 // columns (prepared/transform.Program): Transform turns a change batch
 // into the curated columns, the batch's system columns but _keep, and
@@ -91,7 +108,7 @@ type Table struct {
 	Target         Target
 	// Stored reads the prepared table itself: a history table merges a
 	// run's versions into the versions it stores (nil for other modes).
-	Stored  Base
+	Stored  StoredTable
 	Compile Compiler
 	Mem     memory.Allocator
 	// MaxAttempts bounds commit attempts on conflicts, unknown outcomes and
@@ -149,6 +166,10 @@ type Result struct {
 	CatchUp *CatchUp `json:"catch_up,omitempty"`
 	// DurationMS is how long keeping the table took (set by the caller).
 	DurationMS int64 `json:"duration_ms"`
+	// StoredRead is what a history table's run read of its stored
+	// versions (StoredTable.ReadKeys); nil when it read the whole table
+	// (a catch-up) or nothing.
+	StoredRead *table.ReadCounts `json:"stored_read,omitempty"`
 }
 
 // Keep brings the prepared table in step with the base table's current
@@ -361,7 +382,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		}
 	case history:
 		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
-			batch, err = t.history(ctx, txn, curated, cols, how, next)
+			batch, res.StoredRead, err = t.history(ctx, txn, curated, cols, how, next)
 		}
 	default:
 		batch, err = mirrorChanges(t.Mem, curated, cols, next.Generation)

@@ -116,7 +116,9 @@ func concatSteps(mem memory.Allocator, steps []table.Step, schema *arrow.Schema)
 // tells; its deletes are D rows at the deleted version's order key
 // followed by a 0 byte (table.Diff). The caller releases the result.
 func (t *Table) historySince(ctx context.Context, txn Txn, prog Program, steps []table.Step, cols []change.Column, next State) (arrow.RecordBatch, int64, error) {
-	stored, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark())
+	// The whole history table: the steps' keys are known only once each
+	// step is transformed (reading only theirs is not built yet).
+	stored, _, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark(), nil)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -145,11 +145,15 @@
 // generation: one open version per live row that passes where, op I,
 // valid_from NULL; the older rows are deleted in the same commit.
 //
-// Cost: a history run reads the whole history table (Stored.Read, into
-// memory) to find the stored versions of the keys it touches, then
-// writes only the rows that changed. The read is proportional to the
-// history table, not to the change: reading only the files whose key
-// statistics can hold a touched key is not built yet.
+// Cost: a history run reads the stored versions of the keys it touches
+// only (StoredTable.ReadKeys: the files that partition and key
+// statistics leave, and in them the row groups that hold a touched key,
+// for a single integer key), then writes only the rows that changed; what
+// it read is in Result.StoredRead. Its memory follows the change. What it
+// decodes follows the spread of the touched keys over the files and row
+// groups: keys changed all over the key range touch every row group,
+// which is then decoded whole. A catch-up reads the whole history table
+// (Read).
 //
 // # What the commit records (State)
 //

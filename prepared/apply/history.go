@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -256,34 +254,22 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 
 // keyStrings returns, for each row of rec, a text that identifies its
 // values of the key columns (cast to their type in cols, so that stored
-// and curated rows compare).
+// and curated rows compare): their change.KeyEncoder encoding.
 func keyStrings(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols []change.Column) ([]string, error) {
-	n := int(rec.NumRows())
-	parts := make([]strings.Builder, n)
-	for _, k := range keys {
-		idx := rec.Schema().FieldIndices(k)
-		ci := slices.IndexFunc(cols, func(c change.Column) bool { return c.Name == k })
-		if len(idx) != 1 || ci < 0 {
-			return nil, fmt.Errorf("no key column %s", k)
-		}
-		a, err := castTo(mem, rec.Column(idx[0]), cols[ci].Type)
-		if err != nil {
-			return nil, fmt.Errorf("key column %s: %w", k, err)
-		}
-		for i := range n {
-			v := "\x00null"
-			if a.IsValid(i) {
-				v = a.ValueStr(i)
-			}
-			parts[i].WriteString(strconv.Itoa(len(v)))
-			parts[i].WriteByte(':')
-			parts[i].WriteString(v)
-		}
-		a.Release()
+	kr, err := keyColumns(mem, rec, keys, cols)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]string, n)
-	for i := range parts {
-		out[i] = parts[i].String()
+	defer kr.Release()
+	enc, err := change.NewKeyEncoder(kr, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, kr.NumRows())
+	var kb []byte
+	for i := range out {
+		kb = enc.Append(kb[:0], i)
+		out[i] = string(kb)
 	}
 	return out, nil
 }
@@ -461,33 +447,43 @@ func historyPrefix(st State) []byte {
 // readHistory reads the rows of the prepared table itself (stored), the
 // state of which must be the one the commit attempt started from (bm):
 // user columns and _seq, in one batch; nil when the table does not exist.
-// It reads the whole table (see the package doc). The caller releases
-// the result.
-func readHistory(ctx context.Context, mem memory.Allocator, stored Base, bm bookmarks.Bookmark) (arrow.RecordBatch, error) {
+// With keys (the curated key columns of the touched keys) it reads the
+// rows of those keys only (StoredTable.ReadKeys) and returns what that
+// read; without, the whole table (a catch-up). The caller releases the
+// result.
+func readHistory(ctx context.Context, mem memory.Allocator, stored StoredTable, bm bookmarks.Bookmark, keys arrow.RecordBatch) (arrow.RecordBatch, *table.ReadCounts, error) {
 	if stored == nil {
-		return nil, fmt.Errorf("a history table needs its stored rows: no reader of the prepared table")
+		return nil, nil, fmt.Errorf("a history table needs its stored rows: no reader of the prepared table")
 	}
 	info, err := stored.Describe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("describe the history table: %w", err)
+		return nil, nil, fmt.Errorf("describe the history table: %w", err)
 	}
 	if !info.Exists {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !info.Bookmark.Equal(bm) {
-		return nil, fmt.Errorf("read the history table: it changed since the attempt began: %w", table.ErrConflict)
+		return nil, nil, fmt.Errorf("read the history table: it changed since the attempt began: %w", table.ErrConflict)
 	}
-	tbl, err := stored.Read(ctx)
+	var tbl arrow.Table
+	var cnt *table.ReadCounts
+	if keys != nil {
+		var c table.ReadCounts
+		tbl, c, err = stored.ReadKeys(ctx, keys)
+		cnt = &c
+	} else {
+		tbl, err = stored.Read(ctx)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read the history table: %w", err)
+		return nil, nil, fmt.Errorf("read the history table: %w", err)
 	}
 	defer tbl.Release()
 	after, err := stored.Describe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("describe the history table: %w", err)
+		return nil, nil, fmt.Errorf("describe the history table: %w", err)
 	}
 	if !after.Bookmark.Equal(bm) {
-		return nil, fmt.Errorf("read the history table: it changed while it was read: %w", table.ErrConflict)
+		return nil, nil, fmt.Errorf("read the history table: it changed while it was read: %w", table.ErrConflict)
 	}
 	schema := tbl.Schema()
 	cols := make([]arrow.Array, 0, schema.NumFields())
@@ -507,29 +503,67 @@ func readHistory(ctx context.Context, mem memory.Allocator, stored Base, bm book
 			a.Retain()
 		default:
 			if a, err = array.Concatenate(chunks, mem); err != nil {
-				return nil, fmt.Errorf("read the history table: column %s: %w", schema.Field(i).Name, err)
+				return nil, nil, fmt.Errorf("read the history table: column %s: %w", schema.Field(i).Name, err)
 			}
 		}
 		cols = append(cols, a)
 	}
-	return array.NewRecordBatch(schema, cols, tbl.NumRows()), nil
+	return array.NewRecordBatch(schema, cols, tbl.NumRows()), cnt, nil
+}
+
+// keyColumns returns the key columns keys of the curated batch rec, cast
+// to their types in cols (the table's): the keys a run's history reads.
+// The caller releases the result.
+func keyColumns(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols []change.Column) (arrow.RecordBatch, error) {
+	fields := make([]arrow.Field, 0, len(keys))
+	arrs := make([]arrow.Array, 0, len(keys))
+	defer func() {
+		for _, a := range arrs {
+			a.Release()
+		}
+	}()
+	for _, k := range keys {
+		a := column(rec, k)
+		ci := slices.IndexFunc(cols, func(c change.Column) bool { return c.Name == k })
+		if a == nil || ci < 0 {
+			return nil, fmt.Errorf("no key column %s", k)
+		}
+		c, err := castTo(mem, a, cols[ci].Type)
+		if err != nil {
+			return nil, fmt.Errorf("key column %s: %w", k, err)
+		}
+		arrs = append(arrs, c)
+		fields = append(fields, arrow.Field{Name: k, Type: cols[ci].Type, Nullable: true})
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, rec.NumRows()), nil
 }
 
 // history turns a curated batch into the rows a history table writes in
-// the commit that makes State next (see historyChanges): a rebuild starts
-// from no stored rows (the older generation's rows are deleted by
-// truncateBefore), a catch-up and a run's changes from the stored ones.
-func (t *Table) history(ctx context.Context, txn Txn, curated arrow.RecordBatch, cols []change.Column, how string, next State) (arrow.RecordBatch, error) {
+// the commit that makes State next (see historyChanges), and returns what
+// it read of the stored rows: a rebuild starts from no stored rows (the
+// older generation's rows are deleted by truncateBefore), a catch-up from
+// all of them, a run's changes from those of the keys it touches.
+func (t *Table) history(ctx context.Context, txn Txn, curated arrow.RecordBatch, cols []change.Column, how string, next State) (arrow.RecordBatch, *table.ReadCounts, error) {
 	in := historyInput{curated: curated, catchUp: how != HowChanges}
+	var cnt *table.ReadCounts
 	if how != HowRebuild {
-		stored, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark())
+		var keys arrow.RecordBatch
+		if how == HowChanges {
+			var err error
+			if keys, err = keyColumns(t.Mem, curated, t.Keys, cols); err != nil {
+				return nil, nil, fmt.Errorf("the curated batch: %w", err)
+			}
+			defer keys.Release()
+		}
+		stored, c, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark(), keys)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if stored != nil {
 			defer stored.Release()
 		}
-		in.stored = stored
+		in.stored, cnt = stored, c
 	}
-	return historyChanges(t.Mem, in, cols, t.Keys, historyPrefix(next))
+	batch, err := historyChanges(t.Mem, in, cols, t.Keys, historyPrefix(next))
+	return batch, cnt, err
 }

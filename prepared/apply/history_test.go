@@ -43,6 +43,7 @@ type historyRig struct {
 	wmem    memory.Allocator
 	run     int
 	checked *memory.CheckedAllocator
+	last    Result // what the last commit's Keep did
 }
 
 func newHistoryRig(t *testing.T) *historyRig {
@@ -112,6 +113,7 @@ func (r *historyRig) commit(changes []hChange, lost bool) string {
 	if err != nil {
 		t.Fatalf("run %d: %v", r.run, err)
 	}
+	r.last = res
 	// Keeping again does nothing.
 	if again, err := r.keep.Keep(r.ctx, r.base, Run{}); err != nil || again.How != HowUpToDate {
 		t.Fatalf("run %d again: %+v, %v", r.run, again, err)
@@ -162,6 +164,25 @@ func (r *historyRig) commitBase(changes []hChange) (arrow.RecordBatch, Run) {
 		t.Fatal(err)
 	}
 	return rec, Run{Changes: rec, Parent: parent, Next: next, Stale: st.Stale}
+}
+
+// step commits changes as commit does, applies them to the model m (as a
+// catch-up with lost set) and fails the test unless the history table
+// holds the model's rows. It returns how Keep went.
+func (r *historyRig) step(m *historyModel, changes []hChange, lost bool) string {
+	r.t.Helper()
+	before := maps.Clone(m.live)
+	how := r.commit(changes, lost)
+	m.base(changes)
+	if lost {
+		m.catchUp(before)
+	} else {
+		m.changes(changes)
+	}
+	if got, want := r.rows(), m.want(); !slices.Equal(got, want) {
+		r.t.Fatalf("run %d (%s): history\n%s\nmodel\n%s", r.run, how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return how
 }
 
 // rows reads the history table as sorted lines
@@ -489,4 +510,52 @@ func TestKeepHistoryModel(t *testing.T) {
 		t.Fatalf("ways: %v", hows)
 	}
 	t.Logf("ways %v, %d history rows", hows, len(m.want()))
+}
+
+// TestHistoryRunReadsTouchedFiles: a history run reads the stored
+// versions of the keys it touches only from the files that may hold them
+// (Result.StoredRead), and the history it writes is the model's. Eight
+// runs insert ids of their own range (a file each); then a run updates,
+// deletes and late-changes ids of one range: it opens one file of the
+// history's. A catch-up reads the whole table (no StoredRead).
+func TestHistoryRunReadsTouchedFiles(t *testing.T) {
+	r := newHistoryRig(t)
+	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	seq := uint32(1000)
+	apply := func(changes []hChange, lost bool) string { return r.step(m, changes, lost) }
+	for run := range 8 {
+		var changes []hChange
+		for id := int64(run * 100); id < int64(run*100+20); id++ {
+			seq += 10
+			changes = append(changes, hChange{op: change.OpInsert, id: id, seq: seq, ts: int64(seq), v: id % 5, tag: "t"})
+		}
+		apply(changes, false)
+	}
+	// Ids of run 3's range: an update, a delete, a late update (below the
+	// key's stored order key), and a new id inside the range.
+	seq += 10
+	changes := []hChange{
+		{op: change.OpUpdate, id: 302, seq: seq, ts: int64(seq), v: 7, tag: "u"},
+		{op: change.OpDelete, id: 305, seq: seq + 1, ts: int64(seq + 1)},
+		{op: change.OpUpdate, id: 310, seq: m.seqs[310] - 5, ts: int64(m.seqs[310] - 5), v: 1, tag: "late"},
+		{op: change.OpInsert, id: 399, seq: seq + 2, ts: int64(seq + 2), v: 2, tag: "n"},
+	}
+	seq += 10
+	if how := apply(changes, false); how != HowChanges {
+		t.Fatalf("run went %s, want %s", how, HowChanges)
+	}
+	rd := r.last.StoredRead
+	if rd == nil {
+		t.Fatal("no stored_read")
+	}
+	t.Logf("read %+v", *rd)
+	if rd.Files < 8 || rd.FilesRead != 1 || rd.Rows != 3 {
+		t.Errorf("read %+v: want 1 file opened of at least 8, the 3 stored versions of 302, 305 and 310", *rd)
+	}
+	// A catch-up reads the whole history.
+	seq += 10
+	apply([]hChange{{op: change.OpUpdate, id: 701, seq: seq, ts: int64(seq), v: 4, tag: "c"}}, true)
+	if r.last.How != HowCatchUp || r.last.StoredRead != nil {
+		t.Errorf("catch-up: went %s, read %+v; want %s, the whole table", r.last.How, r.last.StoredRead, HowCatchUp)
+	}
 }

@@ -160,6 +160,9 @@
 // run, so a schema change reaches Glue, and ChangesSince (since.go), which
 // replays the log to the earlier version and reads the entries after it:
 // the files each adds and removes (an OPTIMIZE is no step of its own).
+// ReadKeys reads the rows of a set of keys only (a history table's stored
+// versions): the files whose key min/max hold one, the row groups that
+// hold a key, through ranged reads.
 //
 // # lakemerge's state: bookmark and tombstones
 //

@@ -150,6 +150,13 @@ func (t *Table) readColumns(ctx context.Context, path string, want []column, fn 
 		return err
 	}
 	defer pr.Close()
+	return t.readRowGroups(ctx, pr, want, nil, fn)
+}
+
+// readRowGroups is readColumns of the row groups rowGroups (increasing;
+// nil: all) of the open data file pr; base counts the rows of those row
+// groups only.
+func (t *Table) readRowGroups(ctx context.Context, pr *file.Reader, want []column, rowGroups []int, fn func(rec arrow.RecordBatch, base int64) error) error {
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
 	if err != nil {
 		return err
@@ -168,6 +175,12 @@ func (t *Table) readColumns(ctx context.Context, path string, want []column, fn 
 	if len(read) == 0 {
 		// Only columns the file lacks: rows of nulls.
 		n := pr.NumRows()
+		if rowGroups != nil {
+			n = 0
+			for _, rg := range rowGroups {
+				n += pr.MetaData().RowGroup(rg).NumRows()
+			}
+		}
 		cols := make([]arrow.Array, len(want))
 		for i, c := range want {
 			cols[i] = array.MakeArrayOfNull(t.mem, c.typ, int(n))
@@ -177,7 +190,7 @@ func (t *Table) readColumns(ctx context.Context, path string, want []column, fn 
 		defer rec.Release()
 		return fn(rec, 0)
 	}
-	rr, err := fr.GetRecordReader(ctx, read, nil)
+	rr, err := fr.GetRecordReader(ctx, read, rowGroups)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,10 @@
 // every commit goes through the catalog, and ChangesSince (since.go), which
 // walks the snapshots from an ancestor to a later one and diffs their file
 // plans: the data files added, those dropped and those that gained delete
-// files (a replace snapshot, a compaction's, is no step of its own).
+// files (a replace snapshot, a compaction's, is no step of its own). ReadKeys
+// reads the rows of a set of keys only (a history table's stored
+// versions): the files left by partition and manifest bounds, the row
+// groups that hold a key.
 //
 // Errors are classified by type, never by message (Table.classify, on
 // table.Classify):

@@ -1,0 +1,77 @@
+package delta
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// ReadKeys is Read restricted to the rows whose values of the columns of
+// keys (borrowed; see table.IndexKeys) equal one of its rows, with what it
+// read; the caller releases the table. Only the data files whose key
+// min/max in the log (a single int, long or string key column) hold a key
+// are opened, through ranged reads, and read as table.ReadKeyRows reads.
+func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
+	var cnt table.ReadCounts
+	s, err := t.current(ctx)
+	if err != nil {
+		return nil, cnt, err
+	}
+	if s == nil {
+		return nil, cnt, fmt.Errorf("table %s does not exist", t.opts.Name)
+	}
+	names, x, err := table.IndexKeys(keys)
+	if err != nil {
+		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
+	}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	pr := newPruner(keys, names, s.cols)
+	var paths []string
+	for _, p := range s.paths() {
+		if keys.NumRows() > 0 && (pr == nil || pr.mayHold(s.files[p].Stats)) {
+			paths = append(paths, p)
+		}
+	}
+	recs, cnt, err = table.ReadFiles(ctx, len(paths), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
+		p := paths[i]
+		got, c, err := t.readKeyRows(ctx, p, s.files[p].Size, s.cols, names, x)
+		if err != nil {
+			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, p, err)
+		}
+		return got, c, nil
+	})
+	cnt.Files = len(s.files)
+	if err != nil {
+		return nil, cnt, err
+	}
+	return array.NewTableFromRecords(logicalSchema(s.cols), recs), cnt, nil
+}
+
+// readKeyRows runs table.ReadKeyRows on the data file at path (size
+// bytes), reading the columns cols (readRowGroups).
+func (t *Table) readKeyRows(ctx context.Context, path string, size int64, cols []column, keys []string, x *table.KeyIndex) ([]arrow.RecordBatch, table.ScanCounts, error) {
+	pr, err := t.openRanged(ctx, path, size)
+	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	defer pr.Close()
+	keyLeaf := -1
+	if len(keys) == 1 {
+		if ci := findColumn(cols, keys[0]); ci >= 0 {
+			keyLeaf = leafIndex(pr.MetaData().Schema, cols[ci].phys)
+		}
+	}
+	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
+		return t.readRowGroups(ctx, pr, cols, rowGroups, func(rec arrow.RecordBatch, _ int64) error { return fn(rec) })
+	}
+	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, nil, read)
+}

@@ -1,0 +1,179 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// ReadKeys returns the live rows of the current snapshot (as Read) whose
+// values of the columns of keys (borrowed; see table.IndexKeys) equal one
+// of its rows, and what it read; the caller releases the table. It opens
+// the data files that partition and manifest key bounds leave (an IN
+// filter on a single key column of at most maxInKeys values; more keys
+// plan every file), applies their position deletes, and reads in each
+// what table.ReadKeyRows reads.
+func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
+	var cnt table.ReadCounts
+	tbl, err := t.Load(ctx)
+	if err != nil {
+		return nil, cnt, err
+	}
+	if tbl == nil {
+		return nil, cnt, fmt.Errorf("table %s.%s does not exist", t.opts.Database, t.opts.Name)
+	}
+	cols, err := userColumns(tbl)
+	if err != nil {
+		return nil, cnt, err
+	}
+	schema := arrow.NewSchema(arrowFields(cols), nil)
+	names, x, err := table.IndexKeys(keys)
+	if err != nil {
+		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
+	}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || keys.NumRows() == 0 {
+		return array.NewTableFromRecords(schema, nil), cnt, nil
+	}
+	if snap.Summary != nil {
+		cnt.Files, _ = strconv.Atoi(snap.Summary.Properties["total-data-files"])
+	}
+	var opts []icetable.ScanOption
+	if f := inFilter(keys, names); f != nil && !keyWidened(tbl, names[0]) {
+		opts = append(opts, icetable.WithRowFilter(f))
+	}
+	tasks, err := tbl.Scan(opts...).PlanFiles(ctx)
+	if err != nil {
+		return nil, cnt, fmt.Errorf("plan files of %s: %w", t.opts.Name, err)
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, cnt, fmt.Errorf("open table io of %s: %w", t.opts.Name, err)
+	}
+	dels := newDeleteCache(fs, t.mem)
+	deads := make([][]int64, len(tasks))
+	for i, task := range tasks {
+		if deads[i], err = dels.positionsFor(ctx, task.File.FilePath(), task.DeleteFiles); err != nil {
+			return nil, cnt, err
+		}
+	}
+	files := cnt.Files
+	recs, cnt, err = table.ReadFiles(ctx, len(tasks), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
+		path := tasks[i].File.FilePath()
+		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, deads[i])
+		if err != nil {
+			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, path, err)
+		}
+		return got, c, nil
+	})
+	cnt.Files = files
+	if err != nil {
+		return nil, cnt, err
+	}
+	return array.NewTableFromRecords(schema, recs), cnt, nil
+}
+
+// readKeyRows runs table.ReadKeyRows on the data file at path, reading its
+// columns as schema's (by name; a column the file lacks is all null, one
+// of an older type is cast).
+func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	defer f.Close()
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	defer pr.Close()
+	fsch := pr.MetaData().Schema
+	keyLeaf := -1
+	if len(keys) == 1 {
+		keyLeaf = fsch.ColumnIndexByName(keys[0])
+	}
+	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
+		fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
+		if err != nil {
+			return err
+		}
+		var leaves []int
+		at := make([]int, schema.NumFields()) // column of the batches read, -1: not in the file
+		for i, fd := range schema.Fields() {
+			at[i] = -1
+			if l := fsch.ColumnIndexByName(fd.Name); l >= 0 {
+				at[i] = len(leaves)
+				leaves = append(leaves, l)
+			}
+		}
+		rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
+		if err != nil {
+			return err
+		}
+		defer rr.Release()
+		cctx := compute.WithAllocator(ctx, t.mem)
+		for rr.Next() {
+			got := rr.RecordBatch()
+			rec, err := conformBatch(cctx, schema, got, at)
+			if err != nil {
+				return err
+			}
+			err = fn(rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
+	}
+	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, read)
+}
+
+// conformBatch returns got (the columns of a data file) as a batch of
+// schema: column i of it is column at[i] of got, cast to schema's type
+// when the file's is older, or all null when at[i] is -1. The caller
+// releases it.
+func conformBatch(ctx context.Context, schema *arrow.Schema, got arrow.RecordBatch, at []int) (arrow.RecordBatch, error) {
+	n := got.NumRows()
+	cols := make([]arrow.Array, 0, schema.NumFields())
+	defer func() { release(cols) }()
+	for i, fd := range schema.Fields() {
+		if at[i] < 0 {
+			cols = append(cols, array.MakeArrayOfNull(compute.GetAllocator(ctx), fd.Type, int(n)))
+			continue
+		}
+		c := got.Column(at[i])
+		if arrow.TypeEqual(c.DataType(), fd.Type) {
+			c.Retain()
+			cols = append(cols, c)
+			continue
+		}
+		cast, err := compute.CastToType(ctx, c, fd.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", fd.Name, err)
+		}
+		cols = append(cols, cast)
+	}
+	return array.NewRecordBatch(schema, cols, n), nil
+}
