@@ -61,7 +61,8 @@ type Base interface {
 // StoredTable is the prepared table itself, which a history table reads
 // to merge a run's versions into the versions it stores.
 type StoredTable interface {
-	// Describe and Read as Base's: a catch-up reads the whole table.
+	// Describe and Read as Base's: a catch-up from the whole base
+	// table (its commits gone) reads the whole history table.
 	Base
 	// ReadKeys returns the live rows of the current state (the user
 	// columns and _seq, as Read) whose values of the columns of keys equal
@@ -378,7 +379,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		}
 	case history && how == HowCatchUp:
 		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
-			batch, nrows, err = t.historySince(ctx, txn, prog, steps, cols, next)
+			batch, nrows, res.StoredRead, err = t.historySince(ctx, txn, prog, steps, cols, next)
 		}
 	case history:
 		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {

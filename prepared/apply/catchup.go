@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
@@ -78,10 +79,25 @@ func concatSteps(mem memory.Allocator, steps []table.Step, schema *arrow.Schema)
 	if len(steps) == 0 {
 		return emptyBatch(mem, schema), nil
 	}
-	if len(steps) == 1 {
-		steps[0].Changes.Retain()
-		return steps[0].Changes, nil
+	bs := make([]arrow.RecordBatch, len(steps))
+	for i, s := range steps {
+		bs[i] = s.Changes
 	}
+	rec, err := concatBatches(mem, bs)
+	if err != nil {
+		return nil, fmt.Errorf("join the base table's changes: %w", err)
+	}
+	return rec, nil
+}
+
+// concatBatches joins batches of one schema (at least one; borrowed) into
+// one. The caller releases the result.
+func concatBatches(mem memory.Allocator, bs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(bs) == 1 {
+		bs[0].Retain()
+		return bs[0], nil
+	}
+	schema := bs[0].Schema()
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
 		for _, c := range cols {
@@ -91,20 +107,44 @@ func concatSteps(mem memory.Allocator, steps []table.Step, schema *arrow.Schema)
 		}
 	}()
 	var n int64
-	for _, s := range steps {
-		n += s.Changes.NumRows()
+	for _, b := range bs {
+		n += b.NumRows()
 	}
 	for i := range cols {
-		parts := make([]arrow.Array, len(steps))
-		for j, s := range steps {
-			parts[j] = s.Changes.Column(i)
+		parts := make([]arrow.Array, len(bs))
+		for j, b := range bs {
+			parts[j] = b.Column(i)
 		}
 		var err error
 		if cols[i], err = array.Concatenate(parts, mem); err != nil {
-			return nil, fmt.Errorf("join the base table's changes: %w", err)
+			return nil, fmt.Errorf("column %s: %w", schema.Field(i).Name, err)
 		}
 	}
 	return array.NewRecordBatch(schema, cols, n), nil
+}
+
+// takeBatchRows returns the rows rows of rec. The caller releases it.
+func takeBatchRows(mem memory.Allocator, rec arrow.RecordBatch, rows []int64) (arrow.RecordBatch, error) {
+	ib := array.NewInt64Builder(mem)
+	defer ib.Release()
+	ib.AppendValues(rows, nil)
+	idx := ib.NewInt64Array()
+	defer idx.Release()
+	ctx := compute.WithAllocator(context.Background(), mem)
+	cols := make([]arrow.Array, 0, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for i, c := range rec.Columns() {
+		t, err := compute.TakeArray(ctx, c, idx)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", rec.Schema().Field(i).Name, err)
+		}
+		cols = append(cols, t)
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, int64(len(rows))), nil
 }
 
 // historySince merges the base table's steps into the history one after
@@ -114,13 +154,32 @@ func concatSteps(mem memory.Allocator, steps []table.Step, schema *arrow.Schema)
 // of a row several steps write the last step's is written. The upserts of
 // a step are versions without a commit time, I or U as the base table
 // tells; its deletes are D rows at the deleted version's order key
-// followed by a 0 byte (table.Diff). The caller releases the result.
-func (t *Table) historySince(ctx context.Context, txn Txn, prog Program, steps []table.Step, cols []change.Column, next State) (arrow.RecordBatch, int64, error) {
-	// The whole history table: the steps' keys are known only once each
-	// step is transformed (reading only theirs is not built yet).
-	stored, _, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark(), nil)
+// followed by a 0 byte (table.Diff). It reads the stored versions of the
+// keys the steps touch only (StoredTable.ReadKeys), and returns what that
+// read. The caller releases the result.
+func (t *Table) historySince(ctx context.Context, txn Txn, prog Program, steps []table.Step, cols []change.Column, next State) (arrow.RecordBatch, int64, *table.ReadCounts, error) {
+	var curated []arrow.RecordBatch
+	defer func() { releaseAll(curated) }()
+	var rows int64
+	for _, s := range steps {
+		rows += s.Changes.NumRows()
+		c, err := prog.Transform(ctx, t.Mem, s.Changes)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		curated = append(curated, c)
+	}
+	if rows == 0 {
+		return emptyBatch(t.Mem, change.Schema(cols)), 0, nil, nil
+	}
+	touched, err := distinctKeys(t.Mem, curated, t.Keys, cols)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, fmt.Errorf("the steps' keys: %w", err)
+	}
+	defer touched.Release()
+	stored, cnt, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark(), touched)
+	if err != nil {
+		return nil, 0, nil, err
 	}
 	defer func() {
 		if stored != nil {
@@ -131,22 +190,15 @@ func (t *Table) historySince(ctx context.Context, txn Txn, prog Program, steps [
 	schema := change.Schema(cols)
 	var outs []arrow.RecordBatch
 	defer func() { releaseAll(outs) }()
-	var rows int64
-	for i, s := range steps {
-		rows += s.Changes.NumRows()
-		curated, err := prog.Transform(ctx, t.Mem, s.Changes)
-		if err != nil {
-			return nil, 0, err
-		}
+	for i, c := range curated {
 		var sb change.SeqBuilder
 		prefix := append(historyPrefix(next), sb.Uint32(uint32(i)).Bytes()...)
-		out, err := historyChanges(t.Mem, historyInput{stored: stored, curated: curated}, cols, t.Keys, prefix)
-		curated.Release()
+		out, err := historyChanges(t.Mem, historyInput{stored: stored, curated: c}, cols, t.Keys, prefix)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		outs = append(outs, out)
-		if i == len(steps)-1 {
+		if i == len(curated)-1 {
 			break
 		}
 		// The next step's stored rows: these, with what this step wrote.
@@ -154,23 +206,60 @@ func (t *Table) historySince(ctx context.Context, txn Txn, prog Program, steps [
 		if stored != nil {
 			both = append(both, nil)
 			if both[0], err = asChanges(t.Mem, stored, schema); err != nil {
-				return nil, 0, fmt.Errorf("the stored rows: %w", err)
+				return nil, 0, nil, fmt.Errorf("the stored rows: %w", err)
 			}
 			stored.Release()
 		}
 		out.Retain()
 		if stored, _, err = dedupe.Consume(t.Mem, append(both, out), keys); err != nil {
 			stored = nil
-			return nil, 0, fmt.Errorf("merge step %d into the stored rows: %w", i+1, err)
+			return nil, 0, nil, fmt.Errorf("merge step %d into the stored rows: %w", i+1, err)
 		}
 	}
 	if len(outs) == 0 {
-		return emptyBatch(t.Mem, schema), 0, nil
+		return emptyBatch(t.Mem, schema), 0, cnt, nil
 	}
 	merged, _, err := dedupe.Consume(t.Mem, slices.Clone(outs), keys)
 	outs = nil
 	if err != nil {
-		return nil, 0, fmt.Errorf("join the steps' history rows: %w", err)
+		return nil, 0, nil, fmt.Errorf("join the steps' history rows: %w", err)
 	}
-	return merged, rows, nil
+	return merged, rows, cnt, nil
+}
+
+// distinctKeys returns the distinct keys of the curated batches (the key
+// columns keys, cast to their types in cols), a row each, in the order
+// they first appear: the keys ReadKeys reads. The caller releases it.
+func distinctKeys(mem memory.Allocator, curated []arrow.RecordBatch, keys []string, cols []change.Column) (arrow.RecordBatch, error) {
+	var parts []arrow.RecordBatch
+	defer func() { releaseAll(parts) }()
+	for _, c := range curated {
+		kc, err := keyColumns(mem, c, keys, cols)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, kc)
+	}
+	if len(parts) == 0 {
+		return nil, errors.New("no steps")
+	}
+	all, err := concatBatches(mem, parts)
+	if err != nil {
+		return nil, err
+	}
+	defer all.Release()
+	enc, err := change.NewKeyEncoder(all, keys)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, all.NumRows())
+	var first []int64
+	var kb []byte
+	for i := range int(all.NumRows()) {
+		if kb = enc.Append(kb[:0], i); !seen[string(kb)] {
+			seen[string(kb)] = true
+			first = append(first, int64(i))
+		}
+	}
+	return takeBatchRows(mem, all, first)
 }

@@ -152,7 +152,9 @@
 // it read is in Result.StoredRead. Its memory follows the change. What it
 // decodes follows the spread of the touched keys over the files and row
 // groups: keys changed all over the key range touch every row group,
-// which is then decoded whole. A catch-up reads the whole history table
+// which is then decoded whole. A catch-up from the base commits reads the
+// stored versions of the keys its steps touch alike (all the steps' keys
+// at once); one from the whole base table reads the whole history table
 // (Read).
 //
 // # What the commit records (State)

@@ -449,8 +449,8 @@ func historyPrefix(st State) []byte {
 // user columns and _seq, in one batch; nil when the table does not exist.
 // With keys (the curated key columns of the touched keys) it reads the
 // rows of those keys only (StoredTable.ReadKeys) and returns what that
-// read; without, the whole table (a catch-up). The caller releases the
-// result.
+// read; without, the whole table (a catch-up from the whole base table).
+// The caller releases the result.
 func readHistory(ctx context.Context, mem memory.Allocator, stored StoredTable, bm bookmarks.Bookmark, keys arrow.RecordBatch) (arrow.RecordBatch, *table.ReadCounts, error) {
 	if stored == nil {
 		return nil, nil, fmt.Errorf("a history table needs its stored rows: no reader of the prepared table")
