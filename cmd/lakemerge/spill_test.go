@@ -23,8 +23,8 @@ import (
 // first run spilled (and the second did not); the spill folder is empty
 // afterwards; both tables hold exactly the reference model's rows (read
 // by pyiceberg when LAKEMERGE_PYTHON is set, by lakemerge's status
-// otherwise); and the spilling process's peak RSS is below the in-memory
-// one's, which holds every decoded change at once.
+// otherwise). Both processes' peak RSS is logged, not asserted (a shared
+// machine's figure; benchmarks/spill.sh measures it).
 func TestBinarySpills(t *testing.T) {
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "raw", "public", "items")

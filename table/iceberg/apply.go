@@ -421,12 +421,7 @@ func inFilter(changes arrow.RecordBatch, keys []string) ice.BooleanExpression {
 // scanKeys reads the key columns and _seq of one data file, batch by batch;
 // fn gets each batch and the file position of its first row.
 func (x *Txn) scanKeys(ctx context.Context, fs iceio.IO, path string, fn func(arrow.RecordBatch, int64) error) error {
-	f, err := fs.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	pr, err := file.NewParquetReader(f)
+	pr, err := openParquet(fs, path)
 	if err != nil {
 		return err
 	}
@@ -509,14 +504,24 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 	return nil
 }
 
-// scanMatches runs table.ScanMatches on the data file at path.
-func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
+// openParquet opens the data file at path as a Parquet file; closing the
+// reader closes the file.
+func openParquet(fs iceio.IO, path string) (*file.Reader, error) {
 	f, err := fs.Open(path)
 	if err != nil {
-		return nil, table.ScanCounts{}, err
+		return nil, err
 	}
-	defer f.Close()
 	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return pr, nil
+}
+
+// scanMatches runs table.ScanMatches on the data file at path.
+func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
+	pr, err := openParquet(fs, path)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
 	}

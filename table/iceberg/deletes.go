@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	ice "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
@@ -47,12 +46,7 @@ func (c *deleteCache) positionsFor(ctx context.Context, dataPath string, delFile
 }
 
 func (c *deleteCache) load(ctx context.Context, path string) (map[string][]int64, error) {
-	f, err := c.fs.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	pr, err := file.NewParquetReader(f)
+	pr, err := openParquet(c.fs, path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	iceio "github.com/apache/iceberg-go/io"
 
@@ -158,12 +157,7 @@ func (x *Txn) fillKept(ctx context.Context, fs iceio.IO, changes arrow.RecordBat
 // of schema. A column the file lacks (added to the table after the file
 // was written) is NULL in its rows.
 func (x *Txn) readRows(ctx context.Context, fs iceio.IO, path string, names []string, rows []int, storedAt map[int]int64, schema *arrow.Schema) ([]arrow.Array, error) {
-	f, err := fs.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	pr, err := file.NewParquetReader(f)
+	pr, err := openParquet(fs, path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
@@ -95,12 +94,7 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 // columns as schema's (by name; a column the file lacks is all null, one
 // of an older type is cast).
 func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
-	f, err := fs.Open(path)
-	if err != nil {
-		return nil, table.ScanCounts{}, err
-	}
-	defer f.Close()
-	pr, err := file.NewParquetReader(f)
+	pr, err := openParquet(fs, path)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
 	}
