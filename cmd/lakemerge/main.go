@@ -49,7 +49,9 @@ var errTablesFailed = errors.New("some tables failed")
 func main() {
 	wire.RegisterFileIO()
 	setMemoryLimit(cgroupFiles())
-	setGCPercent()
+	if setGCPercent() > 0 {
+		startGCFloor(gcPercent, heapFloor)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	// Read before stop: stop cancels ctx too, so afterwards every run

@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestCgroupLimit(t *testing.T) {
@@ -94,5 +97,38 @@ func TestMemoryBudget(t *testing.T) {
 		if got != tc.want || from != tc.from {
 			t.Errorf("memoryBudget(%d, %v, %s) = %d, %q; want %d, %q", tc.jobMB, tc.cgroup, tc.meminfo, got, from, tc.want, tc.from)
 		}
+	}
+}
+
+// TestGCFloor: GOGC is the larger of the base and what lets the live heap
+// grow by the floor; after a collection the tuner sets it.
+func TestGCFloor(t *testing.T) {
+	g := &gcFloor{base: 25, floor: 64 << 20}
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{{0, 25}, {16 << 20, 400}, {256 << 20, 25}, {1 << 30, 25}, {100 << 20, 64}} {
+		if got := g.percent(c.live); got != c.want {
+			t.Errorf("percent(%d) = %d, want %d", c.live, got, c.want)
+		}
+	}
+
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	// A floor of 1 TiB: whatever the test's live heap, GOGC goes far above 25.
+	g = startGCFloor(25, 1<<40)
+	defer g.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		metrics.Read(gogc)
+		if gogc[0].Value.Uint64() > 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC %d after collections, want the floor's", gogc[0].Value.Uint64())
+		}
+		<-time.After(10 * time.Millisecond) // the finalizer runs after the collection, on its own goroutine
 	}
 }
