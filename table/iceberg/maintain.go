@@ -118,11 +118,26 @@ func (t *Table) Due(ctx context.Context, p table.Policy) (bool, error) {
 }
 
 // Files describes the current snapshot's files; Versions is the number of
-// snapshots the metadata keeps.
+// snapshots the metadata keeps. A plan of the snapshot that Due or
+// Maintain made is reused; without one (a run with the policy off,
+// status) the files are counted from the manifests (countFiles), without
+// planning a scan.
 func (t *Table) Files(ctx context.Context, smallBytes int64) (table.FileStats, error) {
 	tbl, err := t.Load(ctx)
 	if err != nil || tbl == nil {
 		return table.FileStats{}, err
+	}
+	if cur := tbl.CurrentSnapshot(); cur != nil {
+		t.planMu.Lock()
+		last := t.lastPlan
+		t.planMu.Unlock()
+		if last == nil || last.manifestList != cur.ManifestList || last.small != smallBytes {
+			fs, err := countFiles(ctx, tbl, smallBytes)
+			if err != nil {
+				return fs, fmt.Errorf("list files of %s: %w", t.fullName(), err)
+			}
+			return fs, nil
+		}
 	}
 	_, fs, err := t.plan(ctx, tbl, smallBytes)
 	if err != nil {

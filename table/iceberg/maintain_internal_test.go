@@ -56,3 +56,47 @@ func TestPruneDue(t *testing.T) {
 		}
 	}
 }
+
+// TestCountFilesAgreesWithPlan: the files counted from the manifests
+// (Files without a plan of the snapshot) are those the compaction's plan
+// counts, through inserts, updates (position deletes), deletes and a
+// compaction.
+func TestCountFilesAgreesWithPlan(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	check := func(step string) {
+		t.Helper()
+		tbl, err := f.tbl.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, small := range []int64{1, 32 << 20} {
+			got, err := countFiles(ctx, tbl, small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, want, err := buckets(ctx, tbl, small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("%s, small %d: counted %+v, planned %+v", step, small, got, want)
+			}
+		}
+	}
+	f.commit(change.OpInsert, 1, 1, 2, 3, 4, 5, 6, 7, 8)
+	check("insert")
+	f.commit(change.OpUpdate, 2, 2, 3, 9)
+	check("update")
+	f.commit(change.OpDelete, 3, 4, 5)
+	f.commit(change.OpUpdate, 4, 1, 6)
+	check("delete")
+	if got, _ := f.tbl.Files(ctx, 32<<20); got.DeleteFiles == 0 || got.DataFiles < 2 {
+		t.Fatalf("files %+v: want data and delete files", got)
+	}
+	st, err := f.tbl.Maintain(ctx, table.Policy{CompactDeleteFiles: 1, SmallFileBytes: 32 << 20})
+	if err != nil || st.Compactions == 0 {
+		t.Fatalf("compact: %+v, %v", st, err)
+	}
+	check("compaction")
+}
