@@ -438,6 +438,10 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch, dir s
 		// Column and offset indexes: a merge reads the _seq of the rows
 		// whose key matched by seeking to their pages (table.ScanMatches).
 		parquet.WithPageIndexEnabled(true),
+		// _seq is unique per row: a dictionary of it only costs (the
+		// optimize of a 200,000-row table 1.21–1.28 → 0.97–1.19 s CPU,
+		// the file 1% smaller).
+		parquet.WithDictionaryFor(seqColumn.phys, false),
 		parquet.WithAllocator(t.mem))
 	pw, err := pqarrow.NewFileWriter(phys, &buf, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(t.mem), pqarrow.WithCoerceTimestamps(arrow.Microsecond)))
