@@ -34,11 +34,13 @@ func (a *app) maintainCmd() *cobra.Command {
 named by --table), by the table's maintenance: policy (its enabled: field
 only decides whether run does the same after a commit):
 
-Iceberg: every bucket with compact_delete_files delete files or
-compact_small_files data files smaller than small_file_mb is compacted (its
-data files that have deletes or are small are rewritten sorted by key, with
-the deletes applied, in one rewrite snapshot per bucket that carries the
-bookmark forward); tombstones past the tombstone_horizon are dropped;
+Iceberg: when a bucket has compact_delete_files delete files or
+compact_small_files data files smaller than small_file_mb, it and every
+bucket halfway to one of them are compacted (their data files that have
+deletes or are small are rewritten sorted by key, with the deletes applied,
+all in one rewrite snapshot that carries the bookmark forward, followed by
+a snapshot without the manifests of the removed files); tombstones past
+the tombstone_horizon are dropped;
 snapshots older than time_travel beyond the newest keep_snapshots are
 expired; files no kept snapshot or retained metadata file references are
 deleted once older than orphan_age.
