@@ -115,8 +115,11 @@ type Decoder struct {
 	// scan state
 	connector byte   // position tag of the file's connector, 0 until seen
 	lastPos   []byte // position part of the last positioned event
-	pending   []int  // rows (tombstones) waiting for a position
-	scanErr   error  // first bad line; reported after the rows before it
+	// lastSchema is the text of the last schema wrapper object a valid
+	// line held, in data (see sameSchemaPayload).
+	lastSchema []byte
+	pending    []int // rows (tombstones) waiting for a position
+	scanErr    error // first bad line; reported after the rows before it
 
 	schema *arrow.Schema
 	rb     *array.RecordBuilder

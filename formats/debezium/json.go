@@ -134,6 +134,14 @@ func (p *jsonParser) parse(b []byte) (jval, error) {
 	return v, nil
 }
 
+// parseMember validates the value of a member of a top-level object, at
+// b[i] after optional whitespace, and returns it (its objects indexed) and
+// the index after it. It starts a new line like parse.
+func (p *jsonParser) parseMember(b []byte, i int) (jval, int, error) {
+	p.members, p.stack = p.members[:0], p.stack[:0]
+	return p.parseValue(b, skipSpace(b, i), 1)
+}
+
 func quoteByte(c byte) string {
 	if c >= 0x20 && c < 0x7f {
 		return fmt.Sprintf("%q", c)
@@ -265,12 +273,27 @@ func separator(b []byte, end int, closing byte) (i int, done bool, err error) {
 	return i, false, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or '%c'", quoteByte(b[i]), closing)}
 }
 
+// strPlain marks the bytes a string may hold as they are: not a quote, a
+// backslash, a control character or part of a multi-byte UTF-8 sequence.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
 func parseString(b []byte, i int) (int, bool, error) {
 	start := i + 1
 	esc, ascii := false, true
 	for i = start; i < len(b); i++ {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -300,7 +323,7 @@ func parseString(b []byte, i int) (int, bool, error) {
 			}
 		case c < 0x20:
 			return i, esc, &syntaxError{i, "control character in string"}
-		case c >= 0x80:
+		default: // c >= 0x80
 			ascii = false
 		}
 	}

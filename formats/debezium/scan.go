@@ -212,14 +212,54 @@ func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	return payload, schema, true
 }
 
-func (d *Decoder) scanLine(line []byte, lineNo int64, index int) error {
-	v, err := d.vp.parse(line)
-	if err != nil {
-		return err
+// wrapperSchemaPrefix and wrapperPayloadSep frame the schema of a line as
+// JsonConverter writes it: {"schema":<schema>,"payload":<payload>}.
+const (
+	wrapperSchemaPrefix = `{"schema":`
+	wrapperPayloadSep   = `,"payload":`
+)
+
+// sameSchemaPayload parses the payload of a line whose schema wrapper is
+// byte for byte the last validated schema (JsonConverter repeats it on
+// every line), without validating the schema again: a valid JSON object is
+// self-delimiting, so the line holds the same valid schema. ok is false
+// when the line is not of that shape or its payload does not parse; the
+// caller then parses the whole line, which finds any error where a full
+// parse finds it.
+func (d *Decoder) sameSchemaPayload(line []byte) (payload, schema jval, ok bool) {
+	last := d.lastSchema
+	if len(last) == 0 || !bytes.HasPrefix(line, []byte(wrapperSchemaPrefix)) {
+		return jval{}, jval{}, false
 	}
-	payload, schema := v, jval{}
-	if v.kind == jObject {
-		payload, schema, _ = splitWrapper(&d.vp, v)
+	i := len(wrapperSchemaPrefix)
+	if !bytes.HasPrefix(line[i:], last) || !bytes.HasPrefix(line[i+len(last):], []byte(wrapperPayloadSep)) {
+		return jval{}, jval{}, false
+	}
+	schema = jval{kind: jObject, raw: line[i : i+len(last)]}
+	payload, end, err := d.vp.parseMember(line, i+len(last)+len(wrapperPayloadSep))
+	if err != nil {
+		return jval{}, jval{}, false
+	}
+	if end = skipSpace(line, end); end >= len(line) || line[end] != '}' || skipSpace(line, end+1) != len(line) {
+		return jval{}, jval{}, false
+	}
+	return payload, schema, true
+}
+
+func (d *Decoder) scanLine(line []byte, lineNo int64, index int) error {
+	payload, schema, same := d.sameSchemaPayload(line)
+	if !same {
+		v, err := d.vp.parse(line)
+		if err != nil {
+			return err
+		}
+		payload = v
+		if v.kind == jObject {
+			var wrapped bool
+			if payload, schema, wrapped = splitWrapper(&d.vp, v); wrapped && schema.kind == jObject {
+				d.lastSchema = schema.raw
+			}
+		}
 	}
 	switch payload.kind {
 	case jNull:
