@@ -4,18 +4,20 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"iter"
+	"math"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // A small JSON reader over byte slices. The decoder validates every line
 // once with a jsonParser (RFC 8259, strings must be valid UTF-8, nesting at
-// most maxDepth), which also records the members of every object of the
-// line, so that the scan of the line reads them without walking the text
-// again. Later walks (Next converting a row) use objIter and arrIter, which
-// trust the validated text. Values are never converted to Go numbers here:
-// a number stays its text, so that int64 ids, LSNs and nanosecond times
-// above 2^53 keep every digit.
+// most maxDepth), which also records the members of the objects of the
+// line down to indexDepth, so that the scan of the line reads them without
+// walking the text again. Later walks (Next converting a row, deeper
+// objects) use objIter and arrIter, which trust the validated text. Values
+// are never converted to Go numbers here: a number stays its text, so that
+// int64 ids, LSNs and nanosecond times above 2^53 keep every digit.
 
 type jkind uint8
 
@@ -51,8 +53,8 @@ func (k jkind) String() string {
 // the text between the quotes, escapes not decoded, and esc says whether it
 // holds any backslash; for every other kind raw is the value's whole text.
 //
-// An object parsed by a jsonParser is indexed: its members are
-// parser.members[first : first+n], valid until the parser's next line.
+// An object parsed by a jsonParser may be indexed: its members are
+// parser.index[first : first+n], valid until the parser's next line.
 type jval struct {
 	kind    jkind
 	esc     bool
@@ -62,30 +64,51 @@ type jval struct {
 	raw     []byte
 }
 
-// member is one member of an object.
-type member struct{ key, val jval }
+// entry is one member of an indexed object: the offsets in the line of
+// its key (the text between the quotes) and of its value (the raw of its
+// jval). It holds no pointers, so that recording it is a plain copy.
+type entry struct {
+	k0, k1, v0, v1 int32
+	first, n       int32 // the value's members, when it is an indexed object
+	kind           jkind // the value's
+	kesc, vesc     bool
+	indexed        bool
+}
 
 // jsonParser validates lines and indexes their objects. Its buffers are
 // reused from line to line.
 type jsonParser struct {
-	members []member // members of every object of the line, each object's together
-	stack   []member // members of the objects still open
+	line  []byte  // the line being read; nil when it is not indexed
+	index []entry // members of the indexed objects of the line, each object's together
+	stack []entry // members of the indexed objects still open
 }
 
-// membersOf returns the members of v, an object of the parser's current
-// line (or, not indexed, of any validated text).
-func (p *jsonParser) membersOf(v jval) []member {
-	if v.indexed {
-		return p.members[v.first : v.first+v.n]
+// indexDepth is the deepest object a jsonParser indexes: the line (1), a
+// wrapper's payload (2) and the source block and row images in it (3).
+const indexDepth = 3
+
+// members returns the members of v, an object of the parser's current
+// line (or, not indexed, of any validated text), as key and value.
+func (p *jsonParser) members(v jval) iter.Seq2[jval, jval] {
+	return func(yield func(k, v jval) bool) {
+		if !v.indexed {
+			it := newObjIter(v)
+			for k, m, ok := it.next(); ok; k, m, ok = it.next() {
+				if !yield(k, m) {
+					return
+				}
+			}
+			return
+		}
+		b := p.line
+		for _, e := range p.index[v.first : v.first+v.n] {
+			k := jval{kind: jString, esc: e.kesc, raw: b[e.k0:e.k1]}
+			m := jval{kind: e.kind, esc: e.vesc, indexed: e.indexed, first: e.first, n: e.n, raw: b[e.v0:e.v1]}
+			if !yield(k, m) {
+				return
+			}
+		}
 	}
-	start := len(p.stack)
-	it := newObjIter(v)
-	for k, m, ok := it.next(); ok; k, m, ok = it.next() {
-		p.stack = append(p.stack, member{k, m})
-	}
-	ms := append([]member(nil), p.stack[start:]...)
-	p.stack = p.stack[:start]
-	return ms
 }
 
 // maxDepth bounds the nesting of arrays and objects.
@@ -119,7 +142,7 @@ func parseLine(b []byte) (jval, error) {
 // parse validates b as exactly one JSON value with optional surrounding
 // whitespace and returns it, its objects indexed.
 func (p *jsonParser) parse(b []byte) (jval, error) {
-	p.members, p.stack = p.members[:0], p.stack[:0]
+	p.start(b)
 	i := skipSpace(b, 0)
 	if i == len(b) {
 		return jval{}, &syntaxError{i, "empty line (only the end of a file may hold blank lines)"}
@@ -134,11 +157,20 @@ func (p *jsonParser) parse(b []byte) (jval, error) {
 	return v, nil
 }
 
+// start begins a new line. A line too long for the offsets of an entry is
+// not indexed.
+func (p *jsonParser) start(b []byte) {
+	p.line, p.index, p.stack = b, p.index[:0], p.stack[:0]
+	if len(b) > math.MaxInt32 {
+		p.line = nil
+	}
+}
+
 // parseMember validates the value of a member of a top-level object, at
 // b[i] after optional whitespace, and returns it (its objects indexed) and
 // the index after it. It starts a new line like parse.
 func (p *jsonParser) parseMember(b []byte, i int) (jval, int, error) {
-	p.members, p.stack = p.members[:0], p.stack[:0]
+	p.start(b)
 	return p.parseValue(b, skipSpace(b, i), 1)
 }
 
@@ -166,15 +198,22 @@ func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
 			}
 			return jval{kind: jArray, raw: b[i:end]}, end, nil
 		}
+		if depth >= indexDepth || p.line == nil {
+			end, err := p.parseObject(b, i, depth+1, false)
+			if err != nil {
+				return jval{}, end, err
+			}
+			return jval{kind: jObject, raw: b[i:end]}, end, nil
+		}
 		start := len(p.stack)
-		end, err := p.parseObject(b, i, depth+1)
+		end, err := p.parseObject(b, i, depth+1, true)
 		if err != nil {
 			return jval{}, end, err
 		}
-		first := len(p.members)
-		p.members = append(p.members, p.stack[start:]...)
+		first := len(p.index)
+		p.index = append(p.index, p.stack[start:]...)
 		p.stack = p.stack[:start]
-		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.members) - first), raw: b[i:end]}, end, nil
+		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.index) - first), raw: b[i:end]}, end, nil
 	case c == '"':
 		end, esc, err := parseString(b, i)
 		if err != nil {
@@ -206,8 +245,8 @@ func parseLiteral(b []byte, i int, lit string, k jkind) (jval, int, error) {
 }
 
 // parseObject validates the object at b[i], pushing its members on the
-// stack, and returns the index after its closing brace.
-func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
+// stack when index is set, and returns the index after its closing brace.
+func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error) {
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
@@ -216,11 +255,11 @@ func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
 		if i >= len(b) || b[i] != '"' {
 			return i, &syntaxError{i, "object key is not a string"}
 		}
-		end, esc, err := parseString(b, i)
+		end, kesc, err := parseString(b, i)
 		if err != nil {
 			return end, err
 		}
-		key := jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}
+		k0, k1 := i+1, end-1
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return i, &syntaxError{i, "missing ':' after object key"}
@@ -230,7 +269,14 @@ func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
 		if err != nil {
 			return end, err
 		}
-		p.stack = append(p.stack, member{key, v})
+		if index {
+			v0, v1 := i, end
+			if v.kind == jString {
+				v0, v1 = v0+1, v1-1
+			}
+			p.stack = append(p.stack, entry{k0: int32(k0), k1: int32(k1), v0: int32(v0), v1: int32(v1),
+				first: v.first, n: v.n, kind: v.kind, kesc: kesc, vesc: v.esc, indexed: v.indexed})
+		}
 		var done bool
 		if i, done, err = separator(b, end, '}'); done || err != nil {
 			return i, err

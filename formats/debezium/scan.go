@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -26,6 +27,7 @@ func (e *lineError) Error() string { return e.err.Error() }
 // scan reads all lines. It stops at the first bad line, keeping the rows of
 // the lines before it.
 func (d *Decoder) scan(nlines int) {
+	d.nlines = nlines
 	d.rows = make([]rowRec, 0, nlines)
 	d.seqs = make([]byte, 0, nlines*48)
 	b := d.data
@@ -113,8 +115,7 @@ func absent(v jval) bool { return v.kind == 0 || v.kind == jNull }
 
 func (d *Decoder) classify(p jval, e *envelope) error {
 	*e = envelope{}
-	for _, m := range d.vp.membersOf(p) {
-		k, v := m.key, m.val
+	for k, v := range d.vp.members(p) {
 		name := k.raw
 		if k.esc {
 			d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -192,8 +193,7 @@ func (e *envelope) only(set uint16) bool { return !e.other && e.members&^set == 
 // or v itself and ok false for any other object.
 func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	n := 0
-	for _, mem := range p.membersOf(v) {
-		k, m := mem.key, mem.val
+	for k, m := range p.members(v) {
 		n++
 		switch {
 		case n > 2:
@@ -316,8 +316,7 @@ func (d *Decoder) envelopeRow(e *envelope, schema jval, lineNo int64, index int)
 		if e.source.kind != jObject {
 			return fmt.Errorf("source is %s, not an object", e.source.kind)
 		}
-		for _, m := range d.vp.membersOf(e.source) {
-			k, v := m.key, m.val
+		for k, v := range d.vp.members(e.source) {
 			name := k.raw
 			if k.esc {
 				d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -579,17 +578,25 @@ func (d *Decoder) isMeta(name []byte) bool {
 }
 
 // learnColumns adds the columns of r's image that the file has not named
-// yet, typed string (the schema wrapper, if any, was registered already).
+// yet, typed string (the schema wrapper, if any, was registered already),
+// and records the image's fields for Next (see field).
 func (d *Decoder) learnColumns(r *rowRec) error {
-	if r.schema != nil {
-		return nil // the payload must match the wrapper; Next checks it
-	}
 	p := &d.vp
 	if r.flags&rowKeyOnly != 0 {
 		p = &d.kp
 	}
-	for pos, m := range p.membersOf(r.image) {
-		k := m.key
+	if len(d.fields) == cap(d.fields) {
+		// Size the arena for the rest of the file at the fields a row
+		// had so far, rather than by append's growth (1.25x for large
+		// slices, which would allocate it five times over).
+		perRow := len(d.fields)/(len(d.rows)+1) + 1
+		d.fields = slices.Grow(d.fields, perRow*(d.nlines-len(d.rows))+64)
+	}
+	r.fields = [2]int32{int32(len(d.fields)), -1}
+	record := len(d.fields)+len(r.image.raw) < math.MaxInt32 // a field takes 4 bytes of text at least
+	pos := -1
+	for k, v := range p.members(r.image) {
+		pos++
 		name := k.raw
 		if k.esc {
 			d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -598,14 +605,32 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 		if r.flags&rowFlat != 0 && d.isMeta(name) {
 			continue
 		}
-		if d.colOf(name, pos) >= 0 {
+		col := d.colOf(name, pos)
+		switch {
+		case col >= 0:
+		case r.schema != nil:
+			// The payload must match the wrapper; Next checks it, by
+			// name, as it walks the image.
+			record = false
 			continue
-		}
-		if change.IsSystemColumn(string(name)) {
+		case change.IsSystemColumn(string(name)):
+			d.fields = d.fields[:r.fields[0]]
 			return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
+		default:
+			col = d.addColumn(string(name), arrow.BinaryTypes.String, false)
 		}
-		d.addColumn(string(name), arrow.BinaryTypes.String, false)
+		if record {
+			// v.raw lies inside r.image.raw: their capacities end
+			// together, so the difference is its offset.
+			v0 := cap(r.image.raw) - cap(v.raw)
+			d.fields = append(d.fields, field{col: int32(col), v0: uint32(v0), v1: uint32(v0 + len(v.raw)), kind: v.kind, esc: v.esc})
+		}
 	}
+	if !record {
+		d.fields = d.fields[:r.fields[0]]
+		return nil
+	}
+	r.fields[1] = int32(len(d.fields)) - r.fields[0]
 	return nil
 }
 
