@@ -2,10 +2,12 @@ package debezium
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"iter"
 	"math"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -307,6 +309,9 @@ func (p *jsonParser) parseArray(b []byte, i, depth int) (int, error) {
 // comma (the index of the next member or element) or the closing bracket
 // (the index after it, done).
 func separator(b []byte, end int, closing byte) (i int, done bool, err error) {
+	if end+1 < len(b) && b[end] == ',' && !isSpace(b[end+1]) {
+		return end + 1, false, nil // the compact form JsonConverter writes
+	}
 	i = skipSpace(b, end)
 	switch {
 	case i >= len(b):
@@ -328,15 +333,34 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
+// plainRun returns the index of the first byte at or after b[i] that is
+// not plain (strPlain), or len(b). It tests eight bytes at a time: in each
+// mask below the lowest set bit is exact (a borrow only runs upwards from
+// a byte that is itself flagged), so the lowest bit of their union is the
+// first byte that is not plain.
+func plainRun(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(b) && strPlain[b[i]] {
+		i++
+	}
+	return i
+}
+
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
 func parseString(b []byte, i int) (int, bool, error) {
 	start := i + 1
 	esc, ascii := false, true
 	for i = start; i < len(b); i++ {
-		for i < len(b) && strPlain[b[i]] {
-			i++
-		}
+		i = plainRun(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -382,36 +406,41 @@ func parseNumber(b []byte, i int) (int, error) {
 	if b[i] == '-' {
 		i++
 	}
-	digits := func() int {
-		n := 0
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	switch {
+	switch j := digitsEnd(b, i); {
 	case i < len(b) && b[i] == '0':
 		i++
-	case digits() == 0:
+	case j == i:
 		return i, &syntaxError{start, "bad number"}
+	default:
+		i = j
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return i, &syntaxError{start, "bad number"}
+		j := digitsEnd(b, i+1)
+		if j == i+1 {
+			return j, &syntaxError{start, "bad number"}
 		}
+		i = j
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if digits() == 0 {
-			return i, &syntaxError{start, "bad number"}
+		j := digitsEnd(b, i)
+		if j == i {
+			return j, &syntaxError{start, "bad number"}
 		}
+		i = j
 	}
 	return i, nil
+}
+
+// digitsEnd returns the index after the run of ASCII digits at b[i].
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && b[i]-'0' <= 9 {
+		i++
+	}
+	return i
 }
 
 // skipValue returns the index after the validated value at b[i].
