@@ -185,11 +185,20 @@ func quoteByte(c byte) string {
 
 // parseValue validates the value that starts at b[i] (no leading space).
 func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
+	if k, esc, end, err := parseScalar(b, i); k != 0 || err != nil {
+		if err != nil {
+			return jval{}, end, err
+		}
+		if k == jString {
+			return jval{kind: k, esc: esc, raw: b[i+1 : end-1]}, end, nil
+		}
+		return jval{kind: k, raw: b[i:end]}, end, nil
+	}
 	if i >= len(b) {
 		return jval{}, i, &syntaxError{i, "unexpected end of line"}
 	}
-	switch c := b[i]; {
-	case c == '{' || c == '[':
+	switch c := b[i]; c {
+	case '{', '[':
 		if depth >= maxDepth {
 			return jval{}, i, &syntaxError{i, fmt.Sprintf("nested deeper than %d", maxDepth)}
 		}
@@ -216,34 +225,41 @@ func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
 		p.index = append(p.index, p.stack[start:]...)
 		p.stack = p.stack[:start]
 		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.index) - first), raw: b[i:end]}, end, nil
+	default:
+		return jval{}, i, &syntaxError{i, fmt.Sprintf("unexpected %s", quoteByte(c))}
+	}
+}
+
+// parseScalar validates the string, number or literal at b[i] and returns
+// its kind, whether a string holds escapes, and the index after it. The
+// kind is 0, without an error, for anything else: an object, an array, a
+// byte no value starts with, or the end of b.
+func parseScalar(b []byte, i int) (k jkind, esc bool, end int, err error) {
+	if i >= len(b) {
+		return 0, false, i, nil
+	}
+	switch c := b[i]; {
 	case c == '"':
-		end, esc, err := parseString(b, i)
-		if err != nil {
-			return jval{}, end, err
-		}
-		return jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}, end, nil
-	case c == '-' || '0' <= c && c <= '9':
-		end, err := parseNumber(b, i)
-		if err != nil {
-			return jval{}, end, err
-		}
-		return jval{kind: jNumber, raw: b[i:end]}, end, nil
+		end, esc, err = parseString(b, i)
+		return jString, esc, end, err
+	case c == '-' || c-'0' <= 9:
+		end, err = parseNumber(b, i)
+		return jNumber, false, end, err
 	case c == 't':
 		return parseLiteral(b, i, "true", jTrue)
 	case c == 'f':
 		return parseLiteral(b, i, "false", jFalse)
 	case c == 'n':
 		return parseLiteral(b, i, "null", jNull)
-	default:
-		return jval{}, i, &syntaxError{i, fmt.Sprintf("unexpected %s", quoteByte(c))}
 	}
+	return 0, false, i, nil
 }
 
-func parseLiteral(b []byte, i int, lit string, k jkind) (jval, int, error) {
+func parseLiteral(b []byte, i int, lit string, k jkind) (jkind, bool, int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return jval{}, i, &syntaxError{i, "invalid literal"}
+		return k, false, i, &syntaxError{i, "invalid literal"}
 	}
-	return jval{kind: k, raw: b[i : i+len(lit)]}, i + len(lit), nil
+	return k, false, i + len(lit), nil
 }
 
 // parseObject validates the object at b[i], pushing its members on the
@@ -267,17 +283,23 @@ func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error
 			return i, &syntaxError{i, "missing ':' after object key"}
 		}
 		i = skipSpace(b, i+1)
-		v, end, err := p.parseValue(b, i, depth)
+		// Scalars, most members, are read here; parseValue takes the rest.
+		k, vesc, end, err := parseScalar(b, i)
+		var v jval
+		if k == 0 && err == nil {
+			v, end, err = p.parseValue(b, i, depth)
+			k, vesc = v.kind, v.esc
+		}
 		if err != nil {
 			return end, err
 		}
 		if index {
 			v0, v1 := i, end
-			if v.kind == jString {
+			if k == jString {
 				v0, v1 = v0+1, v1-1
 			}
 			p.stack = append(p.stack, entry{k0: int32(k0), k1: int32(k1), v0: int32(v0), v1: int32(v1),
-				first: v.first, n: v.n, kind: v.kind, kesc: kesc, vesc: v.esc, indexed: v.indexed})
+				first: v.first, n: v.n, kind: k, kesc: kesc, vesc: vesc, indexed: v.indexed})
 		}
 		var done bool
 		if i, done, err = separator(b, end, '}'); done || err != nil {
