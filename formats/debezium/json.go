@@ -301,6 +301,10 @@ func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error
 			p.stack = append(p.stack, entry{k0: int32(k0), k1: int32(k1), v0: int32(v0), v1: int32(v1),
 				first: v.first, n: v.n, kind: k, kesc: kesc, vesc: vesc, indexed: v.indexed})
 		}
+		if end+1 < len(b) && b[end] == ',' && b[end+1] == '"' {
+			i = end + 1 // the compact form JsonConverter writes
+			continue
+		}
 		var done bool
 		if i, done, err = separator(b, end, '}'); done || err != nil {
 			return i, err
@@ -331,9 +335,6 @@ func (p *jsonParser) parseArray(b []byte, i, depth int) (int, error) {
 // comma (the index of the next member or element) or the closing bracket
 // (the index after it, done).
 func separator(b []byte, end int, closing byte) (i int, done bool, err error) {
-	if end+1 < len(b) && b[end] == ',' && !isSpace(b[end+1]) {
-		return end + 1, false, nil // the compact form JsonConverter writes
-	}
 	i = skipSpace(b, end)
 	switch {
 	case i >= len(b):
@@ -355,39 +356,31 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
-// plainRun returns the index of the first byte at or after b[i] that is
-// not plain (strPlain), or len(b). It tests eight bytes at a time: in each
-// mask below the lowest set bit is exact (a borrow only runs upwards from
-// a byte that is itself flagged), so the lowest bit of their union is the
-// first byte that is not plain.
-func plainRun(b []byte, i int) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, bs := x^('"'*ones), x^('\\'*ones)
-		m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
-		if m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for i < len(b) && strPlain[b[i]] {
-		i++
-	}
-	return i
-}
-
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
+//
+// It tests eight bytes at a time for one that is not plain (strPlain). In
+// each of the masks m ORs together, the lowest set bit is exact (a borrow
+// only runs upwards from a byte that is itself flagged), so the lowest bit
+// of m is the first byte that is not plain.
 func parseString(b []byte, i int) (int, bool, error) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	start := i + 1
 	esc, ascii := false, true
 	for i = start; i < len(b); i++ {
-		i = plainRun(b, i)
-		if i >= len(b) {
-			break
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q, bs := x^('"'*ones), x^('\\'*ones)
+			m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
+			if m == 0 {
+				i += 7
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		} else if strPlain[b[i]] {
+			continue
 		}
-		c := b[i]
-		switch {
+		switch c := b[i]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(b[start:i]) {
 				return i, esc, &syntaxError{start - 1, "string is not valid UTF-8"}
