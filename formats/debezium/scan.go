@@ -13,8 +13,11 @@ import (
 )
 
 // The scan reads every line once: it classifies the line, finds the row
-// image, builds the row's _seq and learns the file's columns. Values are
-// converted later, by Next.
+// image, builds the row's _seq, learns the file's columns and records
+// where each field's value lies (field). Values are converted later, by
+// Next, from those records, without reading the line's text again. A line
+// whose schema wrapper repeats the last one byte for byte has only its
+// payload parsed (sameSchemaPayload).
 
 // lineError is a scan error about one column.
 type lineError struct {
