@@ -91,16 +91,10 @@ func (d *Decoder) appendRow(r *rowRec) error {
 		pos := -1
 		for k, v, ok := it.next(); ok; k, v, ok = it.next() {
 			pos++
-			name := k.raw
-			if k.esc {
-				d.nameBuf = appendString(d.nameBuf[:0], k)
-				name = d.nameBuf
-			}
-			if r.flags&rowFlat != 0 && d.isMeta(name) {
-				continue
-			}
-			idx := d.colOf(name, pos)
+			name, idx, meta := d.fieldCol(r, k, pos)
 			switch {
+			case meta:
+				continue
 			case idx >= 0:
 			case keyOnly:
 				continue
@@ -161,6 +155,21 @@ func (d *Decoder) appendRow(r *rowRec) error {
 		}
 	}
 	return nil
+}
+
+// fieldCol names the field of r's image whose key is k, at position pos:
+// its decoded name (valid until the next call), its output column (-1 for
+// none yet), and whether it is metadata of a flattened row, not a column.
+func (d *Decoder) fieldCol(r *rowRec, k jval, pos int) (name []byte, col int, meta bool) {
+	name = k.raw
+	if k.esc {
+		d.nameBuf = appendString(d.nameBuf[:0], k)
+		name = d.nameBuf
+	}
+	if r.flags&rowFlat != 0 && d.isMeta(name) {
+		return name, -1, true
+	}
+	return name, d.colOf(name, pos), false
 }
 
 // appendField converts the value v of r's image into column idx.

@@ -600,16 +600,10 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 	pos := -1
 	for k, v := range p.members(r.image) {
 		pos++
-		name := k.raw
-		if k.esc {
-			d.nameBuf = appendString(d.nameBuf[:0], k)
-			name = d.nameBuf
-		}
-		if r.flags&rowFlat != 0 && d.isMeta(name) {
-			continue
-		}
-		col := d.colOf(name, pos)
+		name, col, meta := d.fieldCol(r, k, pos)
 		switch {
+		case meta:
+			continue
 		case col >= 0:
 		case r.schema != nil:
 			// The payload must match the wrapper; Next checks it, by
