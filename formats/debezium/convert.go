@@ -79,50 +79,31 @@ func (d *Decoder) appendRow(r *rowRec) error {
 		}
 	}
 	keyOnly := r.flags&rowKeyOnly != 0
-	it := newObjIter(r.image)
-	pos := -1
-	for k, v, ok := it.next(); ok; k, v, ok = it.next() {
-		pos++
-		name := k.raw
-		if k.esc {
-			d.nameBuf = appendString(d.nameBuf[:0], k)
-			name = d.nameBuf
-		}
-		if r.flags&rowFlat != 0 && d.isMeta(name) {
-			continue
-		}
-		idx := d.colOf(name, pos)
-		if idx < 0 {
-			if keyOnly {
-				continue
+	if r.fields[1] >= 0 {
+		for _, f := range d.fields[r.fields[0] : r.fields[0]+r.fields[1]] {
+			v := jval{kind: f.kind, esc: f.esc, raw: r.image.raw[f.v0:f.v1]}
+			if err := d.appendField(r, int(f.col), v, byCol, bad); err != nil {
+				return err
 			}
-			return bad(string(name), "field is not described by the line's schema wrapper")
 		}
-		c := &d.cols[idx]
-		if keyOnly && !c.key {
-			continue
-		}
-		if c.seen == d.stamp {
-			return bad(c.name, "field appears twice")
-		}
-		var e enc
-		switch {
-		case byCol != nil && byCol[idx] >= 0:
-			e = r.schema.encs[byCol[idx]]
-		case byCol != nil:
-			return bad(c.name, "field is not described by the line's schema wrapper")
-		case c.plainErr != nil:
-			return bad(c.name, c.plainErr.Error())
-		default:
-			e = c.plain
-		}
-		c.seen = d.stamp
-		keep, err := d.appendValue(c, e, v)
-		if err != nil {
-			return bad(c.name, err.Error())
-		}
-		if keep {
-			d.keep[idx/8] |= 1 << (idx % 8)
+	} else {
+		it := newObjIter(r.image)
+		pos := -1
+		for k, v, ok := it.next(); ok; k, v, ok = it.next() {
+			pos++
+			name, idx, meta := d.fieldCol(r, k, pos)
+			switch {
+			case meta:
+				continue
+			case idx >= 0:
+			case keyOnly:
+				continue
+			default:
+				return bad(string(name), "field is not described by the line's schema wrapper")
+			}
+			if err := d.appendField(r, idx, v, byCol, bad); err != nil {
+				return err
+			}
 		}
 	}
 	partialOK := r.op != change.OpDelete && !keyOnly
@@ -172,6 +153,52 @@ func (d *Decoder) appendRow(r *rowRec) error {
 		if r.flags&rowTombstone != 0 {
 			d.stats.TombstoneDeletes++
 		}
+	}
+	return nil
+}
+
+// fieldCol names the field of r's image whose key is k, at position pos:
+// its decoded name (valid until the next call), its output column (-1 for
+// none yet), and whether it is metadata of a flattened row, not a column.
+func (d *Decoder) fieldCol(r *rowRec, k jval, pos int) (name []byte, col int, meta bool) {
+	name = k.raw
+	if k.esc {
+		d.nameBuf = appendString(d.nameBuf[:0], k)
+		name = d.nameBuf
+	}
+	if r.flags&rowFlat != 0 && d.isMeta(name) {
+		return name, -1, true
+	}
+	return name, d.colOf(name, pos), false
+}
+
+// appendField converts the value v of r's image into column idx.
+func (d *Decoder) appendField(r *rowRec, idx int, v jval, byCol []int32, bad func(col, reason string) error) error {
+	c := &d.cols[idx]
+	if r.flags&rowKeyOnly != 0 && !c.key {
+		return nil
+	}
+	if c.seen == d.stamp {
+		return bad(c.name, "field appears twice")
+	}
+	var e enc
+	switch {
+	case byCol != nil && byCol[idx] >= 0:
+		e = r.schema.encs[byCol[idx]]
+	case byCol != nil:
+		return bad(c.name, "field is not described by the line's schema wrapper")
+	case c.plainErr != nil:
+		return bad(c.name, c.plainErr.Error())
+	default:
+		e = c.plain
+	}
+	c.seen = d.stamp
+	keep, err := d.appendValue(c, e, v)
+	if err != nil {
+		return bad(c.name, err.Error())
+	}
+	if keep {
+		d.keep[idx/8] |= 1 << (idx % 8)
 	}
 	return nil
 }

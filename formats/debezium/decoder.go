@@ -87,6 +87,21 @@ type rowRec struct {
 	// tsMs is the change's source.ts_ms (flattened: __source_ts_ms), the
 	// _ts of the row; -1 when the event carries none.
 	tsMs int64
+	// fields are the image's fields as the scan found them:
+	// Decoder.fields[fields[0] : fields[0]+fields[1]]; fields[1] is -1
+	// when they were not recorded and Next walks the image.
+	fields [2]int32
+}
+
+// field is one field of a row image, recorded by the scan so that Next
+// converts the row without reading the image's text again: the output
+// column it names and where its value lies in the image's raw text. It
+// holds no pointers. Metadata fields of flattened rows are not recorded.
+type field struct {
+	col    int32
+	v0, v1 uint32
+	kind   jkind
+	esc    bool
 }
 
 // Decoder turns one S3 sink file of Debezium change events into change
@@ -98,12 +113,16 @@ type Decoder struct {
 	keysKey string
 	batch   int
 
-	data  []byte   // the (decompressed) values file
-	keys  [][]byte // lines of the keys file, when used
-	rows  []rowRec
-	seqs  []byte // arena of _seq values
-	truns [][]byte
-	stats Stats
+	data []byte   // the (decompressed) values file
+	keys [][]byte // lines of the keys file, when used
+	rows []rowRec
+	// fields of the rows' images (rowRec.fields); the scan found them,
+	// Next converts them.
+	fields []field
+	nlines int    // lines of the values file
+	seqs   []byte // arena of _seq values
+	truns  [][]byte
+	stats  Stats
 
 	cols    []outCol
 	colIdx  map[string]int
@@ -115,8 +134,11 @@ type Decoder struct {
 	// scan state
 	connector byte   // position tag of the file's connector, 0 until seen
 	lastPos   []byte // position part of the last positioned event
-	pending   []int  // rows (tombstones) waiting for a position
-	scanErr   error  // first bad line; reported after the rows before it
+	// lastSchema is the text of the last schema wrapper object a valid
+	// line held, in data (see sameSchemaPayload).
+	lastSchema []byte
+	pending    []int // rows (tombstones) waiting for a position
+	scanErr    error // first bad line; reported after the rows before it
 
 	schema *arrow.Schema
 	rb     *array.RecordBuilder
@@ -461,7 +483,7 @@ func (d *Decoder) Close() error {
 		d.rb.Release()
 		d.rb = nil
 	}
-	d.data, d.keys, d.rows, d.seqs = nil, nil, nil, nil
+	d.data, d.keys, d.rows, d.seqs, d.fields = nil, nil, nil, nil, nil
 	if d.err == nil {
 		d.err = errors.New("decoder closed")
 	}

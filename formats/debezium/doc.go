@@ -22,6 +22,8 @@
 // bytes 1f 8b, not from the suffix. NewDecoder reads the whole file into
 // memory (the sink bounds a file by flush.size records): the schema of the
 // batches depends on every line, and must be known before the first batch.
+// Beside the text it keeps about 130 bytes a row (its record and _seq) and
+// 16 bytes a field.
 //
 // # Lines
 //

@@ -2,20 +2,24 @@ package debezium
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"iter"
+	"math"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // A small JSON reader over byte slices. The decoder validates every line
 // once with a jsonParser (RFC 8259, strings must be valid UTF-8, nesting at
-// most maxDepth), which also records the members of every object of the
-// line, so that the scan of the line reads them without walking the text
-// again. Later walks (Next converting a row) use objIter and arrIter, which
-// trust the validated text. Values are never converted to Go numbers here:
-// a number stays its text, so that int64 ids, LSNs and nanosecond times
-// above 2^53 keep every digit.
+// most maxDepth), which also records the members of the objects of the
+// line down to indexDepth, so that the scan of the line reads them without
+// walking the text again. Later walks (Next converting a row, deeper
+// objects) use objIter and arrIter, which trust the validated text. Values
+// are never converted to Go numbers here: a number stays its text, so that
+// int64 ids, LSNs and nanosecond times above 2^53 keep every digit.
 
 type jkind uint8
 
@@ -51,8 +55,8 @@ func (k jkind) String() string {
 // the text between the quotes, escapes not decoded, and esc says whether it
 // holds any backslash; for every other kind raw is the value's whole text.
 //
-// An object parsed by a jsonParser is indexed: its members are
-// parser.members[first : first+n], valid until the parser's next line.
+// An object parsed by a jsonParser may be indexed: its members are
+// parser.index[first : first+n], valid until the parser's next line.
 type jval struct {
 	kind    jkind
 	esc     bool
@@ -62,30 +66,51 @@ type jval struct {
 	raw     []byte
 }
 
-// member is one member of an object.
-type member struct{ key, val jval }
+// entry is one member of an indexed object: the offsets in the line of
+// its key (the text between the quotes) and of its value (the raw of its
+// jval). It holds no pointers, so that recording it is a plain copy.
+type entry struct {
+	k0, k1, v0, v1 int32
+	first, n       int32 // the value's members, when it is an indexed object
+	kind           jkind // the value's
+	kesc, vesc     bool
+	indexed        bool
+}
 
 // jsonParser validates lines and indexes their objects. Its buffers are
 // reused from line to line.
 type jsonParser struct {
-	members []member // members of every object of the line, each object's together
-	stack   []member // members of the objects still open
+	line  []byte  // the line being read; nil when it is not indexed
+	index []entry // members of the indexed objects of the line, each object's together
+	stack []entry // members of the indexed objects still open
 }
 
-// membersOf returns the members of v, an object of the parser's current
-// line (or, not indexed, of any validated text).
-func (p *jsonParser) membersOf(v jval) []member {
-	if v.indexed {
-		return p.members[v.first : v.first+v.n]
+// indexDepth is the deepest object a jsonParser indexes: the line (1), a
+// wrapper's payload (2) and the source block and row images in it (3).
+const indexDepth = 3
+
+// members returns the members of v, an object of the parser's current
+// line (or, not indexed, of any validated text), as key and value.
+func (p *jsonParser) members(v jval) iter.Seq2[jval, jval] {
+	return func(yield func(k, v jval) bool) {
+		if !v.indexed {
+			it := newObjIter(v)
+			for k, m, ok := it.next(); ok; k, m, ok = it.next() {
+				if !yield(k, m) {
+					return
+				}
+			}
+			return
+		}
+		b := p.line
+		for _, e := range p.index[v.first : v.first+v.n] {
+			k := jval{kind: jString, esc: e.kesc, raw: b[e.k0:e.k1]}
+			m := jval{kind: e.kind, esc: e.vesc, indexed: e.indexed, first: e.first, n: e.n, raw: b[e.v0:e.v1]}
+			if !yield(k, m) {
+				return
+			}
+		}
 	}
-	start := len(p.stack)
-	it := newObjIter(v)
-	for k, m, ok := it.next(); ok; k, m, ok = it.next() {
-		p.stack = append(p.stack, member{k, m})
-	}
-	ms := append([]member(nil), p.stack[start:]...)
-	p.stack = p.stack[:start]
-	return ms
 }
 
 // maxDepth bounds the nesting of arrays and objects.
@@ -119,7 +144,7 @@ func parseLine(b []byte) (jval, error) {
 // parse validates b as exactly one JSON value with optional surrounding
 // whitespace and returns it, its objects indexed.
 func (p *jsonParser) parse(b []byte) (jval, error) {
-	p.members, p.stack = p.members[:0], p.stack[:0]
+	p.start(b)
 	i := skipSpace(b, 0)
 	if i == len(b) {
 		return jval{}, &syntaxError{i, "empty line (only the end of a file may hold blank lines)"}
@@ -134,6 +159,23 @@ func (p *jsonParser) parse(b []byte) (jval, error) {
 	return v, nil
 }
 
+// start begins a new line. A line too long for the offsets of an entry is
+// not indexed.
+func (p *jsonParser) start(b []byte) {
+	p.line, p.index, p.stack = b, p.index[:0], p.stack[:0]
+	if len(b) > math.MaxInt32 {
+		p.line = nil
+	}
+}
+
+// parseMember validates the value of a member of a top-level object, at
+// b[i] after optional whitespace, and returns it (its objects indexed) and
+// the index after it. It starts a new line like parse.
+func (p *jsonParser) parseMember(b []byte, i int) (jval, int, error) {
+	p.start(b)
+	return p.parseValue(b, skipSpace(b, i), 1)
+}
+
 func quoteByte(c byte) string {
 	if c >= 0x20 && c < 0x7f {
 		return fmt.Sprintf("%q", c)
@@ -143,11 +185,20 @@ func quoteByte(c byte) string {
 
 // parseValue validates the value that starts at b[i] (no leading space).
 func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
+	if k, esc, end, err := parseScalar(b, i); k != 0 || err != nil {
+		if err != nil {
+			return jval{}, end, err
+		}
+		if k == jString {
+			return jval{kind: k, esc: esc, raw: b[i+1 : end-1]}, end, nil
+		}
+		return jval{kind: k, raw: b[i:end]}, end, nil
+	}
 	if i >= len(b) {
 		return jval{}, i, &syntaxError{i, "unexpected end of line"}
 	}
-	switch c := b[i]; {
-	case c == '{' || c == '[':
+	switch c := b[i]; c {
+	case '{', '[':
 		if depth >= maxDepth {
 			return jval{}, i, &syntaxError{i, fmt.Sprintf("nested deeper than %d", maxDepth)}
 		}
@@ -158,48 +209,62 @@ func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
 			}
 			return jval{kind: jArray, raw: b[i:end]}, end, nil
 		}
+		if depth >= indexDepth || p.line == nil {
+			end, err := p.parseObject(b, i, depth+1, false)
+			if err != nil {
+				return jval{}, end, err
+			}
+			return jval{kind: jObject, raw: b[i:end]}, end, nil
+		}
 		start := len(p.stack)
-		end, err := p.parseObject(b, i, depth+1)
+		end, err := p.parseObject(b, i, depth+1, true)
 		if err != nil {
 			return jval{}, end, err
 		}
-		first := len(p.members)
-		p.members = append(p.members, p.stack[start:]...)
+		first := len(p.index)
+		p.index = append(p.index, p.stack[start:]...)
 		p.stack = p.stack[:start]
-		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.members) - first), raw: b[i:end]}, end, nil
+		return jval{kind: jObject, indexed: true, first: int32(first), n: int32(len(p.index) - first), raw: b[i:end]}, end, nil
+	default:
+		return jval{}, i, &syntaxError{i, fmt.Sprintf("unexpected %s", quoteByte(c))}
+	}
+}
+
+// parseScalar validates the string, number or literal at b[i] and returns
+// its kind, whether a string holds escapes, and the index after it. The
+// kind is 0, without an error, for anything else: an object, an array, a
+// byte no value starts with, or the end of b.
+func parseScalar(b []byte, i int) (k jkind, esc bool, end int, err error) {
+	if i >= len(b) {
+		return 0, false, i, nil
+	}
+	switch c := b[i]; {
 	case c == '"':
-		end, esc, err := parseString(b, i)
-		if err != nil {
-			return jval{}, end, err
-		}
-		return jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}, end, nil
-	case c == '-' || '0' <= c && c <= '9':
-		end, err := parseNumber(b, i)
-		if err != nil {
-			return jval{}, end, err
-		}
-		return jval{kind: jNumber, raw: b[i:end]}, end, nil
+		end, esc, err = parseString(b, i)
+		return jString, esc, end, err
+	case c == '-' || c-'0' <= 9:
+		end, err = parseNumber(b, i)
+		return jNumber, false, end, err
 	case c == 't':
 		return parseLiteral(b, i, "true", jTrue)
 	case c == 'f':
 		return parseLiteral(b, i, "false", jFalse)
 	case c == 'n':
 		return parseLiteral(b, i, "null", jNull)
-	default:
-		return jval{}, i, &syntaxError{i, fmt.Sprintf("unexpected %s", quoteByte(c))}
 	}
+	return 0, false, i, nil
 }
 
-func parseLiteral(b []byte, i int, lit string, k jkind) (jval, int, error) {
+func parseLiteral(b []byte, i int, lit string, k jkind) (jkind, bool, int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return jval{}, i, &syntaxError{i, "invalid literal"}
+		return k, false, i, &syntaxError{i, "invalid literal"}
 	}
-	return jval{kind: k, raw: b[i : i+len(lit)]}, i + len(lit), nil
+	return k, false, i + len(lit), nil
 }
 
 // parseObject validates the object at b[i], pushing its members on the
-// stack, and returns the index after its closing brace.
-func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
+// stack when index is set, and returns the index after its closing brace.
+func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error) {
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
@@ -208,21 +273,38 @@ func (p *jsonParser) parseObject(b []byte, i, depth int) (int, error) {
 		if i >= len(b) || b[i] != '"' {
 			return i, &syntaxError{i, "object key is not a string"}
 		}
-		end, esc, err := parseString(b, i)
+		end, kesc, err := parseString(b, i)
 		if err != nil {
 			return end, err
 		}
-		key := jval{kind: jString, esc: esc, raw: b[i+1 : end-1]}
+		k0, k1 := i+1, end-1
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return i, &syntaxError{i, "missing ':' after object key"}
 		}
 		i = skipSpace(b, i+1)
-		v, end, err := p.parseValue(b, i, depth)
+		// Scalars, most members, are read here; parseValue takes the rest.
+		k, vesc, end, err := parseScalar(b, i)
+		var v jval
+		if k == 0 && err == nil {
+			v, end, err = p.parseValue(b, i, depth)
+			k, vesc = v.kind, v.esc
+		}
 		if err != nil {
 			return end, err
 		}
-		p.stack = append(p.stack, member{key, v})
+		if index {
+			v0, v1 := i, end
+			if k == jString {
+				v0, v1 = v0+1, v1-1
+			}
+			p.stack = append(p.stack, entry{k0: int32(k0), k1: int32(k1), v0: int32(v0), v1: int32(v1),
+				first: v.first, n: v.n, kind: k, kesc: kesc, vesc: vesc, indexed: v.indexed})
+		}
+		if end+1 < len(b) && b[end] == ',' && b[end+1] == '"' {
+			i = end + 1 // the compact form JsonConverter writes
+			continue
+		}
 		var done bool
 		if i, done, err = separator(b, end, '}'); done || err != nil {
 			return i, err
@@ -265,14 +347,40 @@ func separator(b []byte, end int, closing byte) (i int, done bool, err error) {
 	return i, false, &syntaxError{i, fmt.Sprintf("unexpected %s, want ',' or '%c'", quoteByte(b[i]), closing)}
 }
 
+// strPlain marks the bytes a string may hold as they are: not a quote, a
+// backslash, a control character or part of a multi-byte UTF-8 sequence.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
+//
+// It tests eight bytes at a time for one that is not plain (strPlain). In
+// each of the masks m ORs together, the lowest set bit is exact (a borrow
+// only runs upwards from a byte that is itself flagged), so the lowest bit
+// of m is the first byte that is not plain.
 func parseString(b []byte, i int) (int, bool, error) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	start := i + 1
 	esc, ascii := false, true
 	for i = start; i < len(b); i++ {
-		c := b[i]
-		switch {
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q, bs := x^('"'*ones), x^('\\'*ones)
+			m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
+			if m == 0 {
+				i += 7
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		} else if strPlain[b[i]] {
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
 			if !ascii && !utf8.Valid(b[start:i]) {
 				return i, esc, &syntaxError{start - 1, "string is not valid UTF-8"}
@@ -300,7 +408,7 @@ func parseString(b []byte, i int) (int, bool, error) {
 			}
 		case c < 0x20:
 			return i, esc, &syntaxError{i, "control character in string"}
-		case c >= 0x80:
+		default: // c >= 0x80
 			ascii = false
 		}
 	}
@@ -313,36 +421,41 @@ func parseNumber(b []byte, i int) (int, error) {
 	if b[i] == '-' {
 		i++
 	}
-	digits := func() int {
-		n := 0
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-			n++
-		}
-		return n
-	}
-	switch {
+	switch j := digitsEnd(b, i); {
 	case i < len(b) && b[i] == '0':
 		i++
-	case digits() == 0:
+	case j == i:
 		return i, &syntaxError{start, "bad number"}
+	default:
+		i = j
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return i, &syntaxError{start, "bad number"}
+		j := digitsEnd(b, i+1)
+		if j == i+1 {
+			return j, &syntaxError{start, "bad number"}
 		}
+		i = j
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if digits() == 0 {
-			return i, &syntaxError{start, "bad number"}
+		j := digitsEnd(b, i)
+		if j == i {
+			return j, &syntaxError{start, "bad number"}
 		}
+		i = j
 	}
 	return i, nil
+}
+
+// digitsEnd returns the index after the run of ASCII digits at b[i].
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && b[i]-'0' <= 9 {
+		i++
+	}
+	return i
 }
 
 // skipValue returns the index after the validated value at b[i].

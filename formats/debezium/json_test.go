@@ -59,7 +59,11 @@ func checkValue(t *testing.T, p *jsonParser, v jval) {
 			}
 			members = append(members, json.RawMessage(k), m)
 		}
-		indexed := p.membersOf(v)
+		type member struct{ key, val jval }
+		var indexed []member
+		for k, m := range p.members(v) {
+			indexed = append(indexed, member{k, m})
+		}
 		if len(indexed)*2 != len(members) {
 			t.Fatalf("object %s: indexed %v with %d members, encoding/json finds %d", v.raw, v.indexed, len(indexed), len(members)/2)
 		}

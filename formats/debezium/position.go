@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/formats/internal/values"
@@ -174,6 +175,19 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 		}
 		d.textBuf = appendString(d.textBuf[:0], s.sequence)
 		text := d.textBuf
+		if c, l, ok := lsnPair(text); ok {
+			if c >= 0 {
+				commit = uint64(c)
+			}
+			if l >= 0 {
+				lsn, haveLSN = uint64(l), true
+			}
+			if !haveLSN {
+				return false, nil
+			}
+			sb.Uint64(commit).Uint64(lsn)
+			return true, nil
+		}
 		bad := func() error { return fmt.Errorf(`source sequence %s is not ["<lsn>","<lsn>"]`, quoteRaw(text)) }
 		arr, err := parseLine(text)
 		if err != nil || arr.kind != jArray {
@@ -209,6 +223,37 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 	}
 	sb.Uint64(commit).Uint64(lsn)
 	return true, nil
+}
+
+// lsnPair reads the usual form of source.sequence, ["<digits>","<digits>"]
+// with either part null and no spaces, without a JSON parser: -1 for a
+// null part. ok is false for anything else, which postgresPos reads (and
+// reports) through the parser.
+func lsnPair(t []byte) (commit, lsn int64, ok bool) {
+	if len(t) < 2 || t[0] != '[' || t[len(t)-1] != ']' {
+		return 0, 0, false
+	}
+	t = t[1 : len(t)-1]
+	comma := bytes.IndexByte(t, ',')
+	if comma < 0 {
+		return 0, 0, false
+	}
+	part := func(p []byte) (int64, bool) {
+		if string(p) == "null" {
+			return -1, true
+		}
+		if len(p) < 3 || p[0] != '"' || p[len(p)-1] != '"' {
+			return 0, false
+		}
+		u, err := values.ParseUint(p[1 : len(p)-1])
+		if err != nil || u > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(u), true
+	}
+	commit, ok1 := part(t[:comma])
+	lsn, ok2 := part(t[comma+1:])
+	return commit, lsn, ok1 && ok2
 }
 
 // mysqlPos appends String(binlog base name) Uint64(binlog number) Uint64(pos)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -12,8 +13,11 @@ import (
 )
 
 // The scan reads every line once: it classifies the line, finds the row
-// image, builds the row's _seq and learns the file's columns. Values are
-// converted later, by Next.
+// image, builds the row's _seq, learns the file's columns and records
+// where each field's value lies (field). Values are converted later, by
+// Next, from those records, without reading the line's text again. A line
+// whose schema wrapper repeats the last one byte for byte has only its
+// payload parsed (sameSchemaPayload).
 
 // lineError is a scan error about one column.
 type lineError struct {
@@ -26,6 +30,7 @@ func (e *lineError) Error() string { return e.err.Error() }
 // scan reads all lines. It stops at the first bad line, keeping the rows of
 // the lines before it.
 func (d *Decoder) scan(nlines int) {
+	d.nlines = nlines
 	d.rows = make([]rowRec, 0, nlines)
 	d.seqs = make([]byte, 0, nlines*48)
 	b := d.data
@@ -113,8 +118,7 @@ func absent(v jval) bool { return v.kind == 0 || v.kind == jNull }
 
 func (d *Decoder) classify(p jval, e *envelope) error {
 	*e = envelope{}
-	for _, m := range d.vp.membersOf(p) {
-		k, v := m.key, m.val
+	for k, v := range d.vp.members(p) {
 		name := k.raw
 		if k.esc {
 			d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -192,8 +196,7 @@ func (e *envelope) only(set uint16) bool { return !e.other && e.members&^set == 
 // or v itself and ok false for any other object.
 func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	n := 0
-	for _, mem := range p.membersOf(v) {
-		k, m := mem.key, mem.val
+	for k, m := range p.members(v) {
 		n++
 		switch {
 		case n > 2:
@@ -212,14 +215,54 @@ func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	return payload, schema, true
 }
 
-func (d *Decoder) scanLine(line []byte, lineNo int64, index int) error {
-	v, err := d.vp.parse(line)
-	if err != nil {
-		return err
+// wrapperSchemaPrefix and wrapperPayloadSep frame the schema of a line as
+// JsonConverter writes it: {"schema":<schema>,"payload":<payload>}.
+const (
+	wrapperSchemaPrefix = `{"schema":`
+	wrapperPayloadSep   = `,"payload":`
+)
+
+// sameSchemaPayload parses the payload of a line whose schema wrapper is
+// byte for byte the last validated schema (JsonConverter repeats it on
+// every line), without validating the schema again: a valid JSON object is
+// self-delimiting, so the line holds the same valid schema. ok is false
+// when the line is not of that shape or its payload does not parse; the
+// caller then parses the whole line, which finds any error where a full
+// parse finds it.
+func (d *Decoder) sameSchemaPayload(line []byte) (payload, schema jval, ok bool) {
+	last := d.lastSchema
+	if len(last) == 0 || !bytes.HasPrefix(line, []byte(wrapperSchemaPrefix)) {
+		return jval{}, jval{}, false
 	}
-	payload, schema := v, jval{}
-	if v.kind == jObject {
-		payload, schema, _ = splitWrapper(&d.vp, v)
+	i := len(wrapperSchemaPrefix)
+	if !bytes.HasPrefix(line[i:], last) || !bytes.HasPrefix(line[i+len(last):], []byte(wrapperPayloadSep)) {
+		return jval{}, jval{}, false
+	}
+	schema = jval{kind: jObject, raw: line[i : i+len(last)]}
+	payload, end, err := d.vp.parseMember(line, i+len(last)+len(wrapperPayloadSep))
+	if err != nil {
+		return jval{}, jval{}, false
+	}
+	if end = skipSpace(line, end); end >= len(line) || line[end] != '}' || skipSpace(line, end+1) != len(line) {
+		return jval{}, jval{}, false
+	}
+	return payload, schema, true
+}
+
+func (d *Decoder) scanLine(line []byte, lineNo int64, index int) error {
+	payload, schema, same := d.sameSchemaPayload(line)
+	if !same {
+		v, err := d.vp.parse(line)
+		if err != nil {
+			return err
+		}
+		payload = v
+		if v.kind == jObject {
+			var wrapped bool
+			if payload, schema, wrapped = splitWrapper(&d.vp, v); wrapped && schema.kind == jObject {
+				d.lastSchema = schema.raw
+			}
+		}
 	}
 	switch payload.kind {
 	case jNull:
@@ -276,8 +319,7 @@ func (d *Decoder) envelopeRow(e *envelope, schema jval, lineNo int64, index int)
 		if e.source.kind != jObject {
 			return fmt.Errorf("source is %s, not an object", e.source.kind)
 		}
-		for _, m := range d.vp.membersOf(e.source) {
-			k, v := m.key, m.val
+		for k, v := range d.vp.members(e.source) {
 			name := k.raw
 			if k.esc {
 				d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -539,33 +581,53 @@ func (d *Decoder) isMeta(name []byte) bool {
 }
 
 // learnColumns adds the columns of r's image that the file has not named
-// yet, typed string (the schema wrapper, if any, was registered already).
+// yet, typed string (the schema wrapper, if any, was registered already),
+// and records the image's fields for Next (see field).
 func (d *Decoder) learnColumns(r *rowRec) error {
-	if r.schema != nil {
-		return nil // the payload must match the wrapper; Next checks it
-	}
 	p := &d.vp
 	if r.flags&rowKeyOnly != 0 {
 		p = &d.kp
 	}
-	for pos, m := range p.membersOf(r.image) {
-		k := m.key
-		name := k.raw
-		if k.esc {
-			d.nameBuf = appendString(d.nameBuf[:0], k)
-			name = d.nameBuf
-		}
-		if r.flags&rowFlat != 0 && d.isMeta(name) {
-			continue
-		}
-		if d.colOf(name, pos) >= 0 {
-			continue
-		}
-		if change.IsSystemColumn(string(name)) {
-			return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
-		}
-		d.addColumn(string(name), arrow.BinaryTypes.String, false)
+	if len(d.fields) == cap(d.fields) {
+		// Size the arena for the rest of the file at the fields a row
+		// had so far, rather than by append's growth (1.25x for large
+		// slices, which would allocate it five times over).
+		perRow := len(d.fields)/(len(d.rows)+1) + 1
+		d.fields = slices.Grow(d.fields, perRow*(d.nlines-len(d.rows))+64)
 	}
+	r.fields = [2]int32{int32(len(d.fields)), -1}
+	record := len(d.fields)+len(r.image.raw) < math.MaxInt32 // a field takes 4 bytes of text at least
+	pos := -1
+	for k, v := range p.members(r.image) {
+		pos++
+		name, col, meta := d.fieldCol(r, k, pos)
+		switch {
+		case meta:
+			continue
+		case col >= 0:
+		case r.schema != nil:
+			// The payload must match the wrapper; Next checks it, by
+			// name, as it walks the image.
+			record = false
+			continue
+		case change.IsSystemColumn(string(name)):
+			d.fields = d.fields[:r.fields[0]]
+			return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
+		default:
+			col = d.addColumn(string(name), arrow.BinaryTypes.String, false)
+		}
+		if record {
+			// v.raw lies inside r.image.raw: their capacities end
+			// together, so the difference is its offset.
+			v0 := cap(r.image.raw) - cap(v.raw)
+			d.fields = append(d.fields, field{col: int32(col), v0: uint32(v0), v1: uint32(v0 + len(v.raw)), kind: v.kind, esc: v.esc})
+		}
+	}
+	if !record {
+		d.fields = d.fields[:r.fields[0]]
+		return nil
+	}
+	r.fields[1] = int32(len(d.fields)) - r.fields[0]
 	return nil
 }
 
