@@ -46,8 +46,9 @@ func (in *intake) add(b arrow.RecordBatch) error {
 		return nil
 	}
 	// The run does not fit its budget: from here on its changes go to
-	// disk, partitioned by key, staged an eighth of the budget at a time.
-	if in.sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, spillParts(in.rawBytes, t.MemoryBudget), t.MemoryBudget/8); err != nil {
+	// disk, partitioned by key, staged a sixteenth of the budget at a time
+	// (and copied once more as they are split by partition).
+	if in.sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, spillParts(in.rawBytes, t.MemoryBudget), t.MemoryBudget/16); err != nil {
 		return err
 	}
 	t.emit(Event{Kind: EventSpilling, Bytes: in.held})

@@ -208,11 +208,16 @@ type decodedFile struct {
 // and the run, which takes them file by file in apply order (next). The
 // decoder of a later file waits (push) while the batches queued and not
 // taken yet reach limit (0: no limit); the decoder of the file being taken
-// never waits, so the run always progresses.
+// waits only while its own batches not taken yet reach limit, which the
+// run is taking, so the run always progresses and the queue holds at most
+// about twice limit. (Without a bound of its own, the decoder of the file
+// being taken ran a whole file ahead while the run was spilling: a 10M-row
+// full load under memory_mb 1024 held 990 MB of decoded batches.)
 type decodeQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	batches [][]arrow.RecordBatch // per file, not taken yet
+	bytes   []int64               // per file, of batches
 	done    []bool
 	queued  int64 // bytes in batches
 	limit   int64
@@ -220,7 +225,7 @@ type decodeQueue struct {
 }
 
 func newDecodeQueue(files int, limit int64) *decodeQueue {
-	q := &decodeQueue{batches: make([][]arrow.RecordBatch, files), done: make([]bool, files), limit: limit}
+	q := &decodeQueue{batches: make([][]arrow.RecordBatch, files), bytes: make([]int64, files), done: make([]bool, files), limit: limit}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
@@ -229,12 +234,26 @@ func newDecodeQueue(files int, limit int64) *decodeQueue {
 func (q *decodeQueue) push(i int, b arrow.RecordBatch) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.limit > 0 && q.queued >= q.limit && i != q.current {
+	for q.full(i) {
 		q.cond.Wait()
 	}
+	n := recordBytes(b)
 	q.batches[i] = append(q.batches[i], b)
-	q.queued += recordBytes(b)
+	q.bytes[i] += n
+	q.queued += n
 	q.cond.Broadcast()
+}
+
+// full reports whether the decoder of file i must wait (q.mu held).
+func (q *decodeQueue) full(i int) bool {
+	switch {
+	case q.limit <= 0:
+		return false
+	case i == q.current:
+		return q.bytes[i] >= q.limit
+	default:
+		return q.queued >= q.limit
+	}
 }
 
 // finish says that no batch of file i follows.
@@ -264,7 +283,9 @@ func (q *decodeQueue) next(i int) (arrow.RecordBatch, bool) {
 	b := q.batches[i][0]
 	q.batches[i][0] = nil
 	q.batches[i] = q.batches[i][1:]
-	q.queued -= recordBytes(b)
+	n := recordBytes(b)
+	q.bytes[i] -= n
+	q.queued -= n
 	q.cond.Broadcast()
 	return b, true
 }
@@ -273,8 +294,11 @@ func (q *decodeQueue) next(i int) (arrow.RecordBatch, bool) {
 // order: their batches go to the queue, the rest of what each file gave to
 // its decodedFile (complete once the queue's next says the file has no
 // more batches). With a memory budget, the batches decoded ahead of the
-// file being taken hold at most a quarter of it (a run then holds about
-// half its budget in changes and a quarter in batches decoded ahead). The
+// file being taken hold at most about an eighth of it (a sixteenth for the
+// file being taken, a sixteenth for the later ones: a run then holds at
+// most half its budget in changes, an eighth in batches decoded ahead,
+// and, once it spills, a sixteenth staged and a sixteenth being split:
+// three quarters, leaving the rest to the Go heap's slack). The
 // caller must take every file's batches in order, also after an error:
 // later files are still decoded, so the error reported does not depend on
 // timing.
@@ -282,7 +306,7 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 	workers := min(runtime.GOMAXPROCS(0), len(files))
 	var ahead int64
 	if t.MemoryBudget > 0 {
-		ahead = max(t.MemoryBudget/4, 1)
+		ahead = max(t.MemoryBudget/16, 1)
 	}
 	q := newDecodeQueue(len(files), ahead)
 	out := make([]*decodedFile, len(files))

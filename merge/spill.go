@@ -408,8 +408,9 @@ func (s *spiller) close() error {
 	return nil
 }
 
-// recordBytes is the size of the buffers of rec (a slice counts its
-// buffers whole).
+// recordBytes is the memory the buffers of rec hold: their capacity, not
+// the bytes in use (a builder's buffer may hold more than its batch uses;
+// a slice counts its buffers whole).
 func recordBytes(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
@@ -422,7 +423,7 @@ func dataBytes(d arrow.ArrayData) int64 {
 	var n int64
 	for _, b := range d.Buffers() {
 		if b != nil {
-			n += int64(b.Len())
+			n += int64(max(cap(b.Buf()), b.Len()))
 		}
 	}
 	for _, c := range d.Children() {

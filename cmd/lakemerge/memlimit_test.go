@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -130,5 +131,31 @@ func TestGCFloor(t *testing.T) {
 			t.Fatalf("GOGC %d after collections, want the floor's", gogc[0].Value.Uint64())
 		}
 		<-time.After(10 * time.Millisecond) // the finalizer runs after the collection, on its own goroutine
+	}
+}
+
+// TestBudgetLimit: the soft memory limit follows the budget (less a
+// sixteenth, at least minBudgetLimit), never rises, and leaves GOMEMLIMIT
+// alone.
+func TestBudgetLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	debug.SetMemoryLimit(math.MaxInt64)
+	for _, tc := range []struct{ budget, want int64 }{
+		{0, math.MaxInt64},
+		{1024 << 20, 960 << 20},
+		{2048 << 20, 960 << 20}, // never raised
+		{1 << 20, minBudgetLimit},
+	} {
+		if got := budgetLimit(tc.budget); got != tc.want || debug.SetMemoryLimit(-1) != tc.want {
+			t.Fatalf("budgetLimit(%d) = %d (runtime %d), want %d", tc.budget, got, debug.SetMemoryLimit(-1), tc.want)
+		}
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if got := budgetLimit(1024 << 20); got != math.MaxInt64 {
+		t.Fatalf("GOMEMLIMIT set, but limit %d", got)
 	}
 }

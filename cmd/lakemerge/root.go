@@ -320,6 +320,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	sum := summary{OK: true}
 	budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
 	sum.MemoryBudgetMB, sum.MemoryBudgetFrom = budget>>20, from
+	budgetLimit(budget)
 	for _, t := range w.Tables {
 		t.Merge.MemoryBudget, t.Merge.SpillDir = budget, job.SpillDir
 	}
