@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,13 +171,12 @@ func TestDemoOnAWS(t *testing.T) {
 	}
 
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
 	var got strings.Builder
 	for _, tb := range []struct{ name, keys string }{{"customers", "customer_id"}, {"orders", "order_id"}, {"shipments", "shipment_id"}} {
-		cmd := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, db+"."+tb.name, tb.keys)
-		o, err := cmd.CombinedOutput()
+		o, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, db+"."+tb.name, tb.keys)
 		if err != nil {
 			t.Fatalf("pyiceberg (Glue) read %s: %v\n%s", tb.name, err, o)
 		}
@@ -198,7 +196,7 @@ func TestDemoOnAWS(t *testing.T) {
 	// Athena finds it) and read from S3 by deltalake.
 	pdb := db + "_prepared"
 	got.Reset()
-	o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, pdb+".vip_customers", "customer_id").CombinedOutput()
+	o, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, pdb+".vip_customers", "customer_id")
 	if err != nil {
 		t.Fatalf("pyiceberg (Glue) read %s.vip_customers: %v\n%s", pdb, err, o)
 	}
@@ -217,7 +215,7 @@ func TestDemoOnAWS(t *testing.T) {
 	if gt.Table.Parameters["table_type"] != "DELTA" || !strings.HasPrefix(loc, "s3://"+whBucket+"/tables/"+pdb+".db/weighed_shipments") {
 		t.Fatalf("Glue's prepared Delta table: parameters %v, location %s", gt.Table.Parameters, loc)
 	}
-	o, err = exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), loc, "shipment_id", ep).CombinedOutput()
+	o, err = py.CombinedOutput(filepath.Join("..", "..", "interop", "read_delta.py"), loc, "shipment_id", ep)
 	if err != nil {
 		t.Fatalf("deltalake read %s: %v\n%s", loc, err, o)
 	}
@@ -242,8 +240,8 @@ func TestDemoOnAWS(t *testing.T) {
 	}
 	// The history table through Glue: one current version of each live
 	// customer, and customer 3's delete as a D row.
-	o, err = exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, pdb+".customers_history", "customer_id",
-		"customer_id,op,is_current").CombinedOutput()
+	o, err = py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "glue", ep, pdb+".customers_history", "customer_id",
+		"customer_id,op,is_current")
 	if err != nil {
 		t.Fatalf("pyiceberg (Glue) read %s.customers_history: %v\n%s", pdb, err, o)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,7 +69,7 @@ func TestBinaryChunkedLoad(t *testing.T) {
 		t.Logf("%s, %s: %d chunks", step, filepath.Base(job), sum.Tables[0].Chunks)
 		return sum.Tables[0]
 	}
-	py := os.Getenv("LAKEMERGE_PYTHON")
+	py := pythonForInterop(t)
 	check := func(step string) {
 		t.Helper()
 		s, l := run(step, small), run(step, large)
@@ -81,7 +80,7 @@ func TestBinaryChunkedLoad(t *testing.T) {
 		if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
 			t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
 		}
-		if py == "" {
+		if py == nil {
 			t.Logf("%s: LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg", step)
 			return
 		}
@@ -97,8 +96,8 @@ func TestBinaryChunkedLoad(t *testing.T) {
 				table string
 				want  []byte
 			}{{"shop.items", want}, {"prepared.items_uc", wantUC}} {
-				o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
-					filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), tc.table, "id").CombinedOutput()
+				o, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+					filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), tc.table, "id")
 				if err != nil {
 					t.Fatalf("%s: pyiceberg read %s %s: %v\n%s", step, name, tc.table, err, o)
 				}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,17 +80,17 @@ func TestDeltaTarget(t *testing.T) {
 		t.Fatalf("no delta log: %v", err)
 	}
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
-	got, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), table, "order_id").CombinedOutput()
+	got, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_delta.py"), table, "order_id")
 	if err != nil {
 		t.Fatalf("deltalake read: %v\n%s", err, got)
 	}
 	if string(got) != ordersGolden(t) {
 		t.Fatalf("deltalake reads\n%s\nwant\n%s", got, ordersGolden(t))
 	}
-	got, err = exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), "--duckdb", table, "order_id").CombinedOutput()
+	got, err = py.CombinedOutput(filepath.Join("..", "..", "interop", "read_delta.py"), "--duckdb", table, "order_id")
 	if err != nil {
 		t.Fatalf("duckdb delta_scan: %v\n%s", err, got)
 	}
@@ -164,10 +163,10 @@ tables:
 		t.Fatalf("glue entry %+v", gt.Table)
 	}
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
-	got, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"), loc, "order_id", ep).CombinedOutput()
+	got, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_delta.py"), loc, "order_id", ep)
 	if err != nil {
 		t.Fatalf("deltalake read over S3: %v\n%s", err, got)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	testkitgolden "github.com/lakemerge/lakemerge/internal/testkit/golden"
+	"github.com/lakemerge/lakemerge/internal/testkit/pyrun"
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
@@ -113,14 +113,13 @@ func TestDemo(t *testing.T) {
 
 	// The tables read back by pyiceberg, an engine nobody here wrote.
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
 	var got strings.Builder
 	for _, tb := range []struct{ name, keys string }{{"demo.customers", "customer_id"}, {"demo.orders", "order_id"}, {"demo.shipments", "shipment_id"}} {
-		cmd := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+		o, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
 			filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), tb.name, tb.keys)
-		o, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("pyiceberg read %s: %v\n%s", tb.name, err, o)
 		}
@@ -139,7 +138,7 @@ func TestDemo(t *testing.T) {
 		{"demo_prepared.customers_history", []string{"read_iceberg.py", "sqlite", filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "demo_prepared.customers_history", "customer_id,valid_from"}},
 		{"demo_prepared.weighed_shipments", []string{"read_delta.py", filepath.Join(dir, "warehouse", "demo_prepared.db", "weighed_shipments"), "shipment_id"}},
 	} {
-		o, err := exec.Command(py, append([]string{filepath.Join("..", "..", "interop", r.reader[0])}, r.reader[1:]...)...).CombinedOutput()
+		o, err := py.CombinedOutput(append([]string{filepath.Join("..", "..", "interop", r.reader[0])}, r.reader[1:]...)...)
 		if err != nil {
 			t.Fatalf("read %s: %v\n%s", r.name, err, o)
 		}
@@ -149,8 +148,14 @@ func TestDemo(t *testing.T) {
 	golden(t, "demo_prepared.golden", got.String())
 }
 
-func pythonForInterop(t *testing.T) string {
-	return testenv.Optional(t, "LAKEMERGE_PYTHON", "the pyiceberg check")
+// pythonForInterop is the interop Python for the test, its scripts run in
+// one interpreter (pyrun), or nil when LAKEMERGE_PYTHON is not set.
+func pythonForInterop(t *testing.T) *pyrun.Python {
+	py := testenv.Optional(t, "LAKEMERGE_PYTHON", "the pyiceberg check")
+	if py == "" {
+		return nil
+	}
+	return pyrun.New(t, py)
 }
 
 // TestJobFileErrorsExit2: every problem of a job file is reported at once

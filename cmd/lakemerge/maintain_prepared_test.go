@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -82,18 +81,15 @@ func TestBinaryMaintainsPreparedTables(t *testing.T) {
 	if after := preparedRows(t, dir); !slices.Equal(after, rowsBefore) {
 		t.Fatalf("maintain changed the prepared tables:\nbefore %v\nafter  %v", rowsBefore, after)
 	}
-	if py := pythonForInterop(t); py != "" {
+	if py := pythonForInterop(t); py != nil {
 		script := filepath.Join("..", "..", "interop", "partitions.py")
 		for _, args := range [][]string{
 			{"iceberg", filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "prepared.items_ice", "parity", "odd"},
 			{"delta", filepath.Join(dir, "warehouse", "prepared.db", "items_delta"), "parity", "odd"},
 		} {
-			cmd := exec.Command(py, append([]string{script}, args...)...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
+			out, err := py.Output(append([]string{script}, args...)...)
 			if err != nil {
-				t.Fatalf("partitions.py %v: %v\n%s", args, err, stderr.String())
+				t.Fatalf("partitions.py %v: %v", args, err)
 			}
 			var l partLayout
 			if err := json.Unmarshal(out, &l); err != nil {
@@ -111,12 +107,12 @@ func TestBinaryMaintainsPreparedTables(t *testing.T) {
 func preparedRows(t *testing.T, dir string) []string {
 	t.Helper()
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return nil
 	}
 	interop := filepath.Join("..", "..", "interop")
 	read := func(reader string, args ...string) []string {
-		out, err := exec.Command(py, args...).CombinedOutput()
+		out, err := py.CombinedOutput(args...)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", reader, err, out)
 		}

@@ -134,14 +134,14 @@ func checkEMFSpec(t *testing.T, doc map[string]any) {
 func validateEMFSchema(t *testing.T, docs []map[string]any) {
 	t.Helper()
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
 	data, err := json.Marshal(docs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, "-c", `
+	cmd := exec.Command(py.Path(), "-c", `
 import json, sys, jsonschema
 schema = json.load(open(sys.argv[1]))
 # The schema is written in draft 7 (fragment $ids).

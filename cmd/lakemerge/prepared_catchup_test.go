@@ -202,7 +202,7 @@ func TestPreparedCatchUpFromCommits(t *testing.T) {
 		if g, w := tableRows(t, got)[mirror], tableRows(t, ref)[mirror]; !slices.Equal(g, w) {
 			t.Fatalf("run %d: the mirror\n%s\nthe clean run's\n%s", run, strings.Join(g, "\n"), strings.Join(w, "\n"))
 		}
-		if py == "" || (run != failTo+1 && run != runs) {
+		if py == nil || (run != failTo+1 && run != runs) {
 			continue
 		}
 		interop := filepath.Join("..", "..", "interop")

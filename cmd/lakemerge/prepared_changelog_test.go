@@ -5,7 +5,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lakemerge/lakemerge/internal/testkit/pyrun"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 )
 
@@ -193,9 +193,9 @@ func changelogFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, se
 // readChangelogRows reads a changelog table with a reader script and
 // returns its rows as canonical lines without order_key, after checking
 // that order_key is unique and orders the rows as change_seq does.
-func readChangelogRows(t *testing.T, py, reader string, args ...string) []string {
+func readChangelogRows(t *testing.T, py *pyrun.Python, reader string, args ...string) []string {
 	t.Helper()
-	out, err := exec.Command(py, args...).CombinedOutput()
+	out, err := py.CombinedOutput(args...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", reader, err, out)
 	}
@@ -274,7 +274,7 @@ func changelogModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
 			}
 			hows[want]++
 		}
-		if py == "" {
+		if py == nil {
 			continue
 		}
 		wantRows := slices.Clone(m.rows)

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/lakemerge/lakemerge/internal/testkit/pyrun"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 )
 
@@ -153,9 +153,9 @@ func (m *historyModel) want() []string {
 // readHistoryRows reads a history table with a reader script and returns
 // its rows as canonical lines without order_key, after checking that id
 // and order_key identify each row.
-func readHistoryRows(t *testing.T, py, reader string, args ...string) []string {
+func readHistoryRows(t *testing.T, py *pyrun.Python, reader string, args ...string) []string {
 	t.Helper()
-	out, err := exec.Command(py, args...).CombinedOutput()
+	out, err := py.CombinedOutput(args...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", reader, err, out)
 	}
@@ -225,7 +225,7 @@ func historyModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
 			}
 			hows[want]++
 		}
-		if py == "" {
+		if py == nil {
 			continue
 		}
 		wantRows := m.want()

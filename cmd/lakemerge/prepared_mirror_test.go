@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -261,7 +260,7 @@ func runSummary(t *testing.T, dir string) (summary, clitest.Result) {
 func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, withLater, duck bool) {
 	t.Helper()
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
 	baseDB, prepDB := e.databases()
@@ -280,7 +279,7 @@ func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, wi
 		if strings.Contains(r.label, " "+baseDB+".") {
 			want = base
 		}
-		out, err := exec.Command(py, r.args...).CombinedOutput()
+		out, err := py.CombinedOutput(r.args...)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", r.label, err, out)
 		}

@@ -178,7 +178,7 @@ func TestPreparedPartitioned(t *testing.T) {
 				}
 			}
 		}
-		if py == "" {
+		if py == nil {
 			continue
 		}
 		var want []string
@@ -194,7 +194,7 @@ func TestPreparedPartitioned(t *testing.T) {
 		sort.Strings(want)
 		read := func(reader string, args ...string) {
 			t.Helper()
-			out, err := exec.Command(py, args...).CombinedOutput()
+			out, err := py.CombinedOutput(args...)
 			if err != nil {
 				t.Fatalf("run %d: %s: %v\n%s", run, reader, err, out)
 			}
@@ -204,7 +204,7 @@ func TestPreparedPartitioned(t *testing.T) {
 		}
 		layout := func(args ...string) partLayout {
 			t.Helper()
-			out, err := exec.Command(py, append([]string{filepath.Join(interop, "partitions.py")}, args...)...).Output()
+			out, err := py.Output(append([]string{filepath.Join(interop, "partitions.py")}, args...)...)
 			if err != nil {
 				var stderr []byte
 				if ee, ok := err.(*exec.ExitError); ok {

@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lakemerge/lakemerge/internal/testkit/pyrun"
 )
 
 // realSamples is the folder of the Debezium events real producers wrote
@@ -57,7 +58,7 @@ type sampleOptions struct {
 	WideDecimals    string      `json:"wide_decimals"`
 }
 
-func runRealSample(t *testing.T, sample, py string) {
+func runRealSample(t *testing.T, sample string, py *pyrun.Python) {
 	var opts sampleOptions
 	raw, err := os.ReadFile(filepath.Join(sample, "options.json"))
 	if err != nil {
@@ -161,7 +162,7 @@ func runRealSample(t *testing.T, sample, py string) {
 			}
 		}
 		want := referenceModel(cols, events, opts.Keys, uint64(stage[1]))
-		if py == "" {
+		if py == nil {
 			continue
 		}
 		keys := strings.Join(opts.Keys, ",")
@@ -173,7 +174,7 @@ func runRealSample(t *testing.T, sample, py string) {
 			"deltalake": {filepath.Join("..", "..", "interop", "read_delta.py"), filepath.Join(dir, "warehouse", "real.db", "delta"), strings.ToLower(keys)},
 		}
 		for _, reader := range []string{"pyiceberg", "deltalake"} {
-			got, err := exec.Command(py, readers[reader]...).CombinedOutput()
+			got, err := py.CombinedOutput(readers[reader]...)
 			if err != nil {
 				t.Fatalf("%s read: %v\n%s", reader, err, got)
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,23 +115,21 @@ tables:
 	}
 
 	py := pythonForInterop(t)
-	if py == "" {
+	if py == nil {
 		return
 	}
-	var cmd *exec.Cmd
+	args := []string{filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+		filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "real." + c.table, c.keys}
 	if format == "delta" {
-		cmd = exec.Command(py, filepath.Join("..", "..", "interop", "read_delta.py"),
-			filepath.Join(dir, "warehouse", "real.db", c.table), c.keys)
-	} else {
-		cmd = exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
-			filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), "real."+c.table, c.keys)
+		args = []string{filepath.Join("..", "..", "interop", "read_delta.py"),
+			filepath.Join(dir, "warehouse", "real.db", c.table), c.keys}
 	}
-	out, err := cmd.CombinedOutput()
+	out, err := py.CombinedOutput(args...)
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out)
+		t.Fatalf("%s: %v\n%s", args, err, out)
 	}
 	if string(out) != c.rows {
-		t.Fatalf("%s reads\n%s\nwant\n%s", filepath.Base(cmd.Args[1]), out, c.rows)
+		t.Fatalf("%s reads\n%s\nwant\n%s", filepath.Base(args[0]), out, c.rows)
 	}
 	if strings.Contains(string(out), "BI_") {
 		t.Fatalf("before-image columns reached the table:\n%s", out)

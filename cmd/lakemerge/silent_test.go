@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -392,10 +391,10 @@ func TestConcurrentRunsOfTheBinary(t *testing.T) {
 	if got.Rows != want.Rows || got.FilesAbsorbed != want.FilesAbsorbed || got.PendingFiles != 0 {
 		t.Fatalf("after concurrent runs %+v, after one clean run %+v", got, want)
 	}
-	if py := pythonForInterop(t); py != "" {
+	if py := pythonForInterop(t); py != nil {
 		read := func(d string) string {
-			out, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
-				filepath.Join(d, "catalog.db"), "file://"+filepath.Join(d, "warehouse"), "demo.orders", "order_id").CombinedOutput()
+			out, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+				filepath.Join(d, "catalog.db"), "file://"+filepath.Join(d, "warehouse"), "demo.orders", "order_id")
 			if err != nil {
 				t.Fatalf("pyiceberg: %v\n%s", err, out)
 			}

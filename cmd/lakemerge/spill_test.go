@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -106,14 +105,14 @@ func TestBinarySpills(t *testing.T) {
 	for id, name := range want {
 		fmt.Fprintf(&model, "{\"id\": %d, \"name\": %q}\n", id, name)
 	}
-	py := os.Getenv("LAKEMERGE_PYTHON")
-	if py == "" {
+	py := pythonForInterop(t)
+	if py == nil {
 		t.Log("LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg")
 		return
 	}
 	for _, name := range []string{"small", "large"} {
-		o, err := exec.Command(py, filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
-			filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), "shop.items", "id").CombinedOutput()
+		o, err := py.CombinedOutput(filepath.Join("..", "..", "interop", "read_iceberg.py"), "sqlite",
+			filepath.Join(dir, name+".db"), "file://"+filepath.Join(dir, name), "shop.items", "id")
 		if err != nil {
 			t.Fatalf("pyiceberg read %s: %v\n%s", name, err, o)
 		}

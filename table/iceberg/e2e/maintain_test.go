@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/internal/testkit/pyrun"
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/iceberg"
@@ -445,7 +445,7 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 // readersAgree reads the table with pyiceberg (through the catalog) and,
 // on a folder, with DuckDB's iceberg_scan (the current metadata file), and
 // compares both with what lakemerge reads, which equals the model.
-func readersAgree(t *testing.T, f *fixture, py string) {
+func readersAgree(t *testing.T, f *fixture, py *pyrun.Python) {
 	t.Helper()
 	ctx := context.Background()
 	tbl, err := f.table().Read(ctx)
@@ -468,12 +468,8 @@ func readersAgree(t *testing.T, f *fixture, py string) {
 		runs["duckdb"] = []string{script, "--duckdb", strings.TrimPrefix(cur.MetadataLocation(), "file://"), "id"}
 	}
 	for engine, args := range runs {
-		out, err := exec.Command(py, args...).Output()
+		out, err := py.Output(args...)
 		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				t.Fatalf("%s read failed: %v\n%s", engine, err, ee.Stderr)
-			}
 			t.Fatalf("%s read failed: %v", engine, err)
 		}
 		var got []map[string]any
@@ -501,7 +497,7 @@ func readersAgree(t *testing.T, f *fixture, py string) {
 // TestReadersAfterMaintenance: pyiceberg and DuckDB read a table that
 // compaction rewrote and expiry thinned as lakemerge and the model do.
 func TestReadersAfterMaintenance(t *testing.T) {
-	py := testenv.Python(t)
+	py := pyrun.New(t, testenv.Python(t))
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b, tabletest.Columns[:4])
@@ -550,7 +546,7 @@ func deadManifests(t *testing.T, f *fixture) int {
 // snapshot leaves them out), the table equals the model, and pyiceberg
 // and DuckDB read it as lakemerge does, before and after the next run.
 func TestCompactionDropsDeadManifests(t *testing.T) {
-	py := testenv.Python(t)
+	py := pyrun.New(t, testenv.Python(t))
 	f := newFixture(t, "local", tabletest.Columns[:4])
 	g := tabletest.NewGen(21, 80)
 	g.Partial = false
