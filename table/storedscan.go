@@ -273,15 +273,20 @@ func skipRowGroup(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int
 	default:
 		return false, nil
 	}
+	// Without a bloom filter the first changed key within min/max decides;
+	// with one, every such key is checked against it.
+	bloom := cc.BloomFilterOffset() > 0
 	var inRange []int64
+	any := false
 	x.EachIntBetween(lo, hi, func(k int64) bool {
+		any = true
 		inRange = append(inRange, k)
-		return true
+		return bloom
 	})
-	if len(inRange) == 0 {
+	if !any {
 		return true, nil
 	}
-	if cc.BloomFilterOffset() <= 0 {
+	if !bloom {
 		return false, nil
 	}
 	bfr, err := pr.GetBloomFilterReader().RowGroup(rg)
