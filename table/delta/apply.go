@@ -165,7 +165,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	// The usual merge (an integer key, no reload) reads only what holds a
+	// The usual merge (an integer first key column, no reload) reads only what holds a
 	// changed key; a reload sees every row's _seq.
 	sparse := truncateBefore == nil && idx != nil && idx.Lead() != nil
 	minSeq := p.MinSeq()
