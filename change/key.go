@@ -63,6 +63,23 @@ func (e *KeyEncoder) Append(dst []byte, row int) []byte {
 	return dst
 }
 
+// AppendKeyInt appends the encoding of an integer key value (int or
+// long: both encode as 64 bits) as Append encodes it, without the null
+// marker before it.
+func AppendKeyInt(dst []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63))
+}
+
+// AppendKeyDate appends the encoding of a date key value (days since the
+// epoch) as Append encodes it, without the null marker.
+func AppendKeyDate(dst []byte, v int32) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(v)^(1<<31))
+}
+
+// AppendKeyBytes appends the encoding of a string or binary key value as
+// Append encodes it, without the null marker.
+func AppendKeyBytes(dst, p []byte) []byte { return appendEscaped(dst, p) }
+
 func appendEscaped(dst, p []byte) []byte {
 	for _, c := range p {
 		if c == 0 {
@@ -79,13 +96,11 @@ func keyFunc(col arrow.Array) (func([]byte, int) []byte, error) {
 	case *array.Int32:
 		// Encoded as 64 bits so that a key column widened from int to long
 		// still matches the rows written before the widening.
-		return func(d []byte, i int) []byte {
-			return binary.BigEndian.AppendUint64(d, uint64(int64(a.Value(i)))^(1<<63))
-		}, nil
+		return func(d []byte, i int) []byte { return AppendKeyInt(d, int64(a.Value(i))) }, nil
 	case *array.Int64:
-		return func(d []byte, i int) []byte { return binary.BigEndian.AppendUint64(d, uint64(a.Value(i))^(1<<63)) }, nil
+		return func(d []byte, i int) []byte { return AppendKeyInt(d, a.Value(i)) }, nil
 	case *array.Date32:
-		return func(d []byte, i int) []byte { return binary.BigEndian.AppendUint32(d, uint32(a.Value(i))^(1<<31)) }, nil
+		return func(d []byte, i int) []byte { return AppendKeyDate(d, int32(a.Value(i))) }, nil
 	case *array.Timestamp:
 		return func(d []byte, i int) []byte { return binary.BigEndian.AppendUint64(d, uint64(a.Value(i))^(1<<63)) }, nil
 	case *array.String:

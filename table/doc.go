@@ -18,9 +18,11 @@
 //     unreferenced files, tombstone pruning) and what a table's files are;
 //   - KeyIndex, which matches stored rows with the changes by key, and
 //     ScanMatches, which finds the rows of a Parquet data file that hold
-//     a changed integer key reading as little of the file as it can (row
-//     groups skipped by key statistics and bloom filter, _seq read for
-//     matched rows only);
+//     a changed key — an integer key, or one of several columns whose
+//     first is an integer — reading as little of the file as it can (row
+//     groups skipped by the first key column's statistics and bloom
+//     filter, the other key columns and _seq read for the rows left
+//     only);
 //   - ReadKeyRows, which reads the rows of a Parquet data file that hold
 //     a key of a set, reading only the row groups ScanMatches finds them
 //     in (for a single integer key), and ReadCounts, what the writers'

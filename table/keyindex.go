@@ -49,7 +49,24 @@ type KeyIndex struct {
 
 	// Any other key: by encoding.
 	enc map[string]int32
+
+	// A key of several columns whose first is an integer column and whose
+	// others are integers, dates, strings or binary (ScanMatches reads
+	// them from Parquet): lead indexes the distinct values of the first
+	// column (only whether a value is there matters), and rest says how
+	// each other column's values encode. Nil for other keys.
+	lead *KeyIndex
+	rest []keyPart
 }
+
+// keyPart is how a key column's stored values encode (change.KeyEncoder).
+type keyPart int8
+
+const (
+	partInt   keyPart = iota // int or long: 64 bits
+	partDate                 // date: 32 bits
+	partBytes                // string or binary: escaped bytes
+)
 
 // denseSpan is how many numbers per change an integer key may span for the
 // bitset index (8 bytes of bitset per change at most).
@@ -80,7 +97,60 @@ func NewKeyIndex(changes arrow.RecordBatch, keys []string) (*KeyIndex, error) {
 		}
 		x.enc[string(kb)] = int32(i)
 	}
-	return x, nil
+	return x, x.indexLead(changes)
+}
+
+// indexLead builds lead and rest for a key of several columns whose first
+// is an integer and whose others ScanMatches can read; it leaves them nil
+// for any other key.
+func (x *KeyIndex) indexLead(changes arrow.RecordBatch) error {
+	if len(x.keys) < 2 {
+		return nil
+	}
+	vals, ok, err := intKeyValues(changes, x.keys[:1])
+	if err != nil || !ok {
+		return nil // a null or a non-integer first column: no lead
+	}
+	rest := make([]keyPart, 0, len(x.keys)-1)
+	for _, k := range x.keys[1:] {
+		switch changes.Column(changes.Schema().FieldIndices(k)[0]).(type) {
+		case *array.Int32, *array.Int64:
+			rest = append(rest, partInt)
+		case *array.Date32:
+			rest = append(rest, partDate)
+		case *array.String, *array.Binary:
+			rest = append(rest, partBytes)
+		default:
+			return nil
+		}
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	lead := &KeyIndex{keys: x.keys[:1], n: len(vals)}
+	if err := lead.indexInts(vals); err != nil {
+		return err
+	}
+	x.lead, x.rest = lead, rest
+	return nil
+}
+
+// Lead returns the index ScanMatches prunes and matches the first key
+// column with: x itself for a single integer key (Ints), the index of the
+// distinct values of the first column for a key of several columns whose
+// first is an integer and whose others are integers, dates, strings or
+// binary; nil for any other key.
+func (x *KeyIndex) Lead() *KeyIndex {
+	if x.Ints() {
+		return x
+	}
+	return x.lead
+}
+
+// lookupEncoded returns the change row whose encoded key
+// (change.KeyEncoder) is kb.
+func (x *KeyIndex) lookupEncoded(kb []byte) (int, bool) {
+	i, ok := x.enc[string(kb)]
+	return int(i), ok
 }
 
 // intKeyValues returns the values of a single int32 or int64 key column;

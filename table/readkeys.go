@@ -85,7 +85,7 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, key
 		if keyLeaf < 0 {
 			return nil, cnt, nil
 		}
-		ms, c, err := ScanMatches(pr, keyLeaf, -1, x, dead, nil)
+		ms, c, err := ScanMatches(pr, []int{keyLeaf}, -1, x, dead, nil)
 		if err != nil {
 			return nil, c, err
 		}

@@ -2,6 +2,7 @@ package table
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // Match is a live stored row that holds a changed key: the change row
@@ -34,48 +37,70 @@ type ScanCounts struct {
 // scanBatch is how many key values ScanMatches decodes at a time.
 const scanBatch = 32 << 10
 
+// ErrKeyTypes is ScanMatches' error for a key it cannot read from the
+// file's columns (a key that is not an integer first column, or another
+// key column of a physical type that does not encode as the changes'
+// does); the caller reads the key columns whole instead (Probe).
+var ErrKeyTypes = errors.New("key columns cannot be scanned")
+
 // ScanMatches finds the live rows of the Parquet data file pr that hold a
-// key of the changes indexed by x, a single integer key column
-// (x.Ints() must be true), and reads as little of the file as that takes:
+// key of the changes indexed by x, and reads as little of the file as
+// that takes. The key is a single integer column, or several columns
+// whose first is an integer (x.Lead() is not nil); keyLeaves are the leaf
+// column indexes of the key columns, in key order:
 //
-//   - a row group whose key min/max statistics hold no changed key is
-//     skipped, and so is one whose key bloom filter (when the file has one)
-//     rules out every changed key within its min/max;
-//   - the key column of the other row groups is decoded into plain
-//     integers, without building Arrow arrays;
-//   - _seq is read for the matched rows only, skipping the values between
-//     them, and whole pages through the file's offset index when it has
-//     one; and not at all in a row group whose _seq statistics show every
-//     value less than minSeq, the least _seq of the changes (the usual
-//     case: changes newer than everything stored), whose matches come
-//     with Older set instead. A nil minSeq reads every matched _seq.
+//   - a row group whose first key column's min/max statistics hold no
+//     changed value of that column is skipped, and so is one whose bloom
+//     filter on it (when the file has one) rules out every such value
+//     within its min/max;
+//   - the first key column of the other row groups is decoded into plain
+//     integers, without building Arrow arrays; a row whose value no
+//     change has in its first column is not looked at further;
+//   - for a key of several columns, the other key columns are read for
+//     the rows left only (skipping the values between them, and whole
+//     pages through the file's offset index when it has one), and a row
+//     matches when its whole key is a changed key;
+//   - _seq is read for the matched rows only, the same way, and not at
+//     all in a row group whose _seq statistics show every value less
+//     than minSeq, the least _seq of the changes (the usual case: changes
+//     newer than everything stored), whose matches come with Older set
+//     instead. A nil minSeq reads every matched _seq.
 //
-// keyLeaf and seqLeaf are the leaf column indexes of the key (int32 or
-// int64) and _seq (binary) columns; seqLeaf -1 is a file without _seq (one
-// another writer wrote before lakemerge took the table over), whose rows
-// are older than every change (Older, as a null _seq in Match); dead are the sorted positions of rows
+// seqLeaf is the leaf column index of _seq (binary); -1 is a file without
+// _seq (one another writer wrote before lakemerge took the table over),
+// whose rows are older than every change (Older, as a null _seq in Match); dead are the sorted positions of rows
 // an earlier delete removed (they match nothing). The matches come in
 // position order; their Seq are copies the caller may keep. A stored row
-// with a null key matches nothing.
-func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
+// with a null key column matches nothing. A key column of a physical type
+// that does not encode as the changes' is ErrKeyTypes.
+func ScanMatches(pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
 	var cnt ScanCounts
-	if !x.Ints() {
-		return nil, cnt, fmt.Errorf("scan matches: key is not a single integer column")
+	lead := x.Lead()
+	if lead == nil || len(keyLeaves) != len(x.keys) {
+		return nil, cnt, fmt.Errorf("scan matches: %w: not an integer first column", ErrKeyTypes)
 	}
 	sch := pr.MetaData().Schema
-	if keyLeaf < 0 || keyLeaf >= sch.NumColumns() || seqLeaf < -1 || seqLeaf >= sch.NumColumns() {
-		return nil, cnt, fmt.Errorf("scan matches: column %d or %d not in file", keyLeaf, seqLeaf)
+	for i, leaf := range append(slices.Clone(keyLeaves), seqLeaf) {
+		if leaf < 0 && (i < len(keyLeaves) || leaf < -1) || leaf >= sch.NumColumns() {
+			return nil, cnt, fmt.Errorf("scan matches: column %d not in file", leaf)
+		}
+		if leaf >= 0 && sch.Column(leaf).MaxRepetitionLevel() > 0 {
+			return nil, cnt, fmt.Errorf("scan matches: key or %s column is repeated", "_seq")
+		}
 	}
-	if sch.Column(keyLeaf).MaxRepetitionLevel() > 0 || (seqLeaf >= 0 && sch.Column(seqLeaf).MaxRepetitionLevel() > 0) {
-		return nil, cnt, fmt.Errorf("scan matches: key or %s column is repeated", "_seq")
+	for i, leaf := range keyLeaves[1:] {
+		if !encodesAs(sch.Column(leaf).PhysicalType(), x.rest[i]) {
+			return nil, cnt, fmt.Errorf("scan matches: %w: column %s is %s", ErrKeyTypes, sch.Column(leaf).Name(), sch.Column(leaf).PhysicalType())
+		}
 	}
 	var out []Match
+	var leads []int64 // the first key column's value of each match, for a key of several columns
 	var arena []byte
 	var base int64
 	for rg := 0; rg < pr.NumRowGroups(); rg++ {
 		rgr := pr.RowGroup(rg)
 		n := rgr.NumRows()
-		skip, err := skipRowGroup(pr, rg, rgr, keyLeaf, x)
+		skip, err := skipRowGroup(pr, rg, rgr, keyLeaves[0], lead)
 		if err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: %w", rg, err)
 		}
@@ -87,8 +112,19 @@ func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int6
 		cnt.RowGroups++
 		cnt.Rows += n
 		first := len(out)
-		if out, err = matchKeys(rgr, keyLeaf, x, base, dead, out); err != nil {
+		var vals *[]int64
+		if lead != x {
+			leads, vals = leads[:0], &leads
+		}
+		if out, err = matchKeys(rgr, keyLeaves[0], lead, base, dead, out, vals); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
+		}
+		if lead != x {
+			kept, err := matchRest(pr, rg, rgr, keyLeaves, x, base, out[first:], leads)
+			if err != nil {
+				return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
+			}
+			out = out[:first+kept]
 		}
 		if len(out) > first && (seqLeaf < 0 || seqsBelow(pr, rgr, seqLeaf, minSeq)) {
 			for k := first; k < len(out); k++ {
@@ -100,6 +136,96 @@ func ScanMatches(pr *file.Reader, keyLeaf, seqLeaf int, x *KeyIndex, dead []int6
 		base += n
 	}
 	return out, cnt, nil
+}
+
+// encodesAs reports whether the values of a Parquet column of physical
+// type t encode (change.KeyEncoder) as a key part of kind k does.
+func encodesAs(t parquet.Type, k keyPart) bool {
+	switch k {
+	case partInt:
+		return t == parquet.Types.Int32 || t == parquet.Types.Int64
+	case partDate:
+		return t == parquet.Types.Int32
+	case partBytes:
+		return t == parquet.Types.ByteArray
+	}
+	return false
+}
+
+// matchRest reads the key columns after the first (keyLeaves[1:]) of the
+// rows ms of a row group whose first row is at file position base, whose
+// first key column values are leads, and keeps, in place and in order,
+// the rows whose whole key is a changed key (x.enc), setting their
+// Change. It returns how many it kept.
+func matchRest(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaves []int, x *KeyIndex, base int64, ms []Match, leads []int64) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	parts := make([]func(dst []byte, r int64) ([]byte, bool, error), len(keyLeaves)-1)
+	for i, leaf := range keyLeaves[1:] {
+		ccr, err := rgr.Column(leaf)
+		if err != nil {
+			return 0, err
+		}
+		defer ccr.Close()
+		starts := pageStarts(pr, rg, rgr, leaf)
+		switch r := ccr.(type) {
+		case *file.Int32ColumnChunkReader:
+			c := newCursor[int32](r, starts)
+			date := x.rest[i] == partDate
+			parts[i] = func(dst []byte, row int64) ([]byte, bool, error) {
+				v, ok, err := c.at(row)
+				if !ok || err != nil {
+					return dst, false, err
+				}
+				if date {
+					return change.AppendKeyDate(dst, v), true, nil
+				}
+				return change.AppendKeyInt(dst, int64(v)), true, nil
+			}
+		case *file.Int64ColumnChunkReader:
+			c := newCursor[int64](r, starts)
+			parts[i] = func(dst []byte, row int64) ([]byte, bool, error) {
+				v, ok, err := c.at(row)
+				if !ok || err != nil {
+					return dst, false, err
+				}
+				return change.AppendKeyInt(dst, v), true, nil
+			}
+		case *file.ByteArrayColumnChunkReader:
+			c := newCursor[parquet.ByteArray](r, starts)
+			parts[i] = func(dst []byte, row int64) ([]byte, bool, error) {
+				v, ok, err := c.at(row)
+				if !ok || err != nil {
+					return dst, false, err
+				}
+				return change.AppendKeyBytes(dst, v), true, nil
+			}
+		default:
+			return 0, fmt.Errorf("%w: column %d is %s", ErrKeyTypes, leaf, ccr.Type())
+		}
+	}
+	var kb []byte
+	kept := 0
+next:
+	for k, m := range ms {
+		kb = change.AppendKeyInt(append(kb[:0], 1), leads[k])
+		for _, part := range parts {
+			var ok bool
+			var err error
+			if kb, ok, err = part(append(kb, 1), m.Pos-base); err != nil {
+				return 0, fmt.Errorf("row %d: %w", m.Pos, err)
+			} else if !ok {
+				continue next // a null key column matches nothing
+			}
+		}
+		if i, ok := x.lookupEncoded(kb); ok {
+			m.Change = i
+			ms[kept] = m
+			kept++
+		}
+	}
+	return kept, nil
 }
 
 // seqsBelow reports whether the _seq statistics of a row group show every
@@ -147,15 +273,20 @@ func skipRowGroup(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int
 	default:
 		return false, nil
 	}
+	// Without a bloom filter the first changed key within min/max decides;
+	// with one, every such key is checked against it.
+	bloom := cc.BloomFilterOffset() > 0
 	var inRange []int64
+	any := false
 	x.EachIntBetween(lo, hi, func(k int64) bool {
+		any = true
 		inRange = append(inRange, k)
-		return true
+		return bloom
 	})
-	if len(inRange) == 0 {
+	if !any {
 		return true, nil
 	}
-	if cc.BloomFilterOffset() <= 0 {
+	if !bloom {
 		return false, nil
 	}
 	bfr, err := pr.GetBloomFilterReader().RowGroup(rg)
@@ -182,10 +313,11 @@ func skipRowGroup(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int
 	return true, nil
 }
 
-// matchKeys decodes the key column of a row group (its first row at file
-// position base) and appends a Match, without Seq, for each live row
-// whose key a change has.
-func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match) ([]Match, error) {
+// matchKeys decodes the (integer) key column of a row group (its first
+// row at file position base) and appends a Match, without Seq, for each
+// live row whose key x has; with vals set it also appends each such row's
+// key to *vals.
+func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64) ([]Match, error) {
 	ccr, err := rgr.Column(keyLeaf)
 	if err != nil {
 		return nil, err
@@ -196,19 +328,19 @@ func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, d
 	if maxDef > 0 {
 		defs = make([]int16, scanBatch)
 	}
-	vals := make([]int64, scanBatch)
+	decoded := make([]int64, scanBatch)
 	var v32 []int32
 	read := func() (int64, int, error) {
 		switch r := ccr.(type) {
 		case *file.Int64ColumnChunkReader:
-			return r.ReadBatch(scanBatch, vals, defs, nil)
+			return r.ReadBatch(scanBatch, decoded, defs, nil)
 		case *file.Int32ColumnChunkReader:
 			if v32 == nil {
 				v32 = make([]int32, scanBatch)
 			}
 			levels, n, err := r.ReadBatch(scanBatch, v32, defs, nil)
 			for i := range n {
-				vals[i] = int64(v32[i])
+				decoded[i] = int64(v32[i])
 			}
 			return levels, n, err
 		}
@@ -230,7 +362,7 @@ func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, d
 			if maxDef > 0 && defs[l] < maxDef {
 				continue // null key
 			}
-			v := vals[vi]
+			v := decoded[vi]
 			vi++
 			i, ok := x.LookupInt(v)
 			if !ok {
@@ -243,6 +375,9 @@ func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, d
 				continue
 			}
 			out = append(out, Match{Change: i, Pos: pos})
+			if vals != nil {
+				*vals = append(*vals, v)
+			}
 		}
 		if vi != n {
 			return nil, fmt.Errorf("decoded %d values for %d non-null levels", n, vi)
@@ -270,58 +405,17 @@ func readSeqs(pr *file.Reader, rg int, rgr *file.RowGroupReader, seqLeaf int, ba
 	if !ok {
 		return arena, fmt.Errorf("column is %s, not binary", ccr.Type())
 	}
-	// Page starts from the offset index, when the file has one: a row in
-	// a later page is reached by seeking, not by decoding the pages between.
-	var starts []int64
-	if cc, err := rgr.MetaData().ColumnChunk(seqLeaf); err == nil && cc.GetOffsetIndexLocation() != nil {
-		if pir := pr.GetPageIndexReader(); pir != nil {
-			if rpi, err := pir.RowGroup(rg); err == nil && rpi != nil {
-				if oi, err := rpi.GetOffsetIndex(seqLeaf); err == nil && oi != nil {
-					for _, pl := range oi.GetPageLocations() {
-						starts = append(starts, pl.FirstRowIndex)
-					}
-				}
-			}
-		}
-	}
-	pageOf := func(r int64) int { return sort.Search(len(starts), func(i int) bool { return starts[i] > r }) - 1 }
-	vals := make([]parquet.ByteArray, 1)
-	defs := make([]int16, 1)
-	var cur int64 // the next row the reader returns
-	curPage := -1
-	if len(starts) > 0 {
-		curPage = 0
-	}
+	c := newCursor[parquet.ByteArray](br, pageStarts(pr, rg, rgr, seqLeaf))
 	// Values are copied into arena (a _seq is tens of bytes); slices handed
 	// out stay valid because a full arena is replaced, not grown in place.
 	for k := range ms {
-		r := ms[k].Pos - base
-		if r < cur {
-			return arena, fmt.Errorf("matches out of order at row %d", r)
-		}
-		if len(starts) > 0 {
-			if p := pageOf(r); p != curPage {
-				if err := br.SeekToRow(r); err != nil {
-					return arena, err
-				}
-				cur, curPage = r, p
-			}
-		}
-		if r > cur {
-			if _, err := br.Skip(r - cur); err != nil {
-				return arena, err
-			}
-			cur = r
-		}
-		levels, n, err := br.ReadBatch(1, vals, defs, nil)
+		v, ok, err := c.at(ms[k].Pos - base)
 		if err != nil {
 			return arena, err
 		}
-		if levels != 1 || n != 1 {
+		if !ok {
 			return arena, fmt.Errorf("row %d: no _seq value (null or past the end)", ms[k].Pos)
 		}
-		cur++
-		v := vals[0]
 		if cap(arena)-len(arena) < len(v) {
 			arena = make([]byte, 0, max(64<<10, len(v)))
 		}
@@ -329,4 +423,95 @@ func readSeqs(pr *file.Reader, rg int, rgr *file.RowGroupReader, seqLeaf int, ba
 		ms[k].Seq = slices.Clip(arena[len(arena)-len(v):])
 	}
 	return arena, nil
+}
+
+// pageStarts returns the first row of each page of column leaf in row
+// group rg, from the file's offset index; nil when it has none.
+func pageStarts(pr *file.Reader, rg int, rgr *file.RowGroupReader, leaf int) []int64 {
+	cc, err := rgr.MetaData().ColumnChunk(leaf)
+	if err != nil || cc.GetOffsetIndexLocation() == nil {
+		return nil
+	}
+	pir := pr.GetPageIndexReader()
+	if pir == nil {
+		return nil
+	}
+	rpi, err := pir.RowGroup(rg)
+	if err != nil || rpi == nil {
+		return nil
+	}
+	oi, err := rpi.GetOffsetIndex(leaf)
+	if err != nil || oi == nil {
+		return nil
+	}
+	var starts []int64
+	for _, pl := range oi.GetPageLocations() {
+		starts = append(starts, pl.FirstRowIndex)
+	}
+	return starts
+}
+
+// columnReader is a typed column chunk reader of the Parquet file package
+// (file.Int32ColumnChunkReader, …) as cursor uses it.
+type columnReader[T any] interface {
+	ReadBatch(batchSize int64, values []T, defLvls, repLvls []int16) (int64, int, error)
+	Skip(nvalues int64) (int64, error)
+	SeekToRow(rowIdx int64) error
+}
+
+// cursor reads the values of one flat column of a row group at
+// increasing rows: a row in a later page (starts: the first row of each
+// page, from the offset index; nil without one) is reached by seeking,
+// not by decoding the pages between, and the values between two rows of
+// one page are skipped.
+type cursor[T any] struct {
+	r      columnReader[T]
+	starts []int64
+	cur    int64 // the next row the reader returns
+	page   int   // the page of cur; -1 without an offset index
+	vals   []T
+	defs   []int16
+}
+
+func newCursor[T any](r columnReader[T], starts []int64) *cursor[T] {
+	c := &cursor[T]{r: r, starts: starts, page: -1, vals: make([]T, 1), defs: make([]int16, 1)}
+	if len(starts) > 0 {
+		c.page = 0
+	}
+	return c
+}
+
+// at returns the value of row r (relative to the row group; not below the
+// rows read before); ok is false when it is null. The value is valid
+// until the next call.
+func (c *cursor[T]) at(r int64) (v T, ok bool, err error) {
+	if r < c.cur {
+		return v, false, fmt.Errorf("rows out of order at row %d", r)
+	}
+	if len(c.starts) > 0 {
+		if p := sort.Search(len(c.starts), func(i int) bool { return c.starts[i] > r }) - 1; p != c.page {
+			if err := c.r.SeekToRow(r); err != nil {
+				return v, false, err
+			}
+			c.cur, c.page = r, p
+		}
+	}
+	if r > c.cur {
+		if _, err := c.r.Skip(r - c.cur); err != nil {
+			return v, false, err
+		}
+		c.cur = r
+	}
+	levels, n, err := c.r.ReadBatch(1, c.vals, c.defs, nil)
+	if err != nil {
+		return v, false, err
+	}
+	if levels != 1 {
+		return v, false, fmt.Errorf("row %d: past the end", r)
+	}
+	c.cur++
+	if n != 1 {
+		return v, false, nil
+	}
+	return c.vals[0], true, nil
 }

@@ -192,7 +192,7 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	got, cnt, err := ScanMatches(pr, 1, 2, x, dead, minSeq)
+	got, cnt, err := ScanMatches(pr, []int{1}, 2, x, dead, minSeq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pr.Close()
-			_, cnt, err := ScanMatches(pr, 1, 2, x, nil, nil)
+			_, cnt, err := ScanMatches(pr, []int{1}, 2, x, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -334,7 +334,7 @@ func TestScanMatchesWithoutSeqColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	got, _, err := ScanMatches(pr, 1, -1, x, []int64{150}, nil)
+	got, _, err := ScanMatches(pr, []int{1}, -1, x, []int64{150}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,6 +112,13 @@ func EncodeTombstones(t *Tombstones, mem memory.Allocator) ([]byte, error) {
 	b := array.NewRecordBuilder(mem, TombstoneSchema())
 	defer b.Release()
 	kb, sb, ab := b.Field(0).(*array.BinaryBuilder), b.Field(1).(*array.BinaryBuilder), b.Field(2).(*array.Int64Builder)
+	var kn, sn int
+	for i := range t.Keys {
+		kn, sn = kn+len(t.Keys[i]), sn+len(t.Seqs[i])
+	}
+	b.Reserve(len(t.Keys))
+	kb.ReserveData(kn)
+	sb.ReserveData(sn)
 	for i := range t.Keys {
 		kb.Append(t.Keys[i])
 		sb.Append(t.Seqs[i])
@@ -120,8 +127,11 @@ func EncodeTombstones(t *Tombstones, mem memory.Allocator) ([]byte, error) {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	var buf bytes.Buffer
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(mem))
+	// Keys and _seqs are unique: a dictionary would only be given up. zstd
+	// level 1, as for data files: the file is rewritten at every commit
+	// that changes a tombstone.
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithCompressionLevel(1),
+		parquet.WithDictionaryDefault(false), parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(mem))
 	pw, err := pqarrow.NewFileWriter(TombstoneSchema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("encode tombstones: %w", err)
@@ -161,9 +171,12 @@ func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tom
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("decode tombstones: unexpected columns %s", rec.Schema())
 		}
+		// One copy of each batch's bytes, sliced: not two allocations per
+		// tombstone (a mirror with a filter keeps millions).
+		kbuf, sbuf := arenaOf(keys), arenaOf(seqs)
 		for r := 0; r < int(rec.NumRows()); r++ {
-			t.Keys = append(t.Keys, bytes.Clone(keys.Value(r)))
-			t.Seqs = append(t.Seqs, bytes.Clone(seqs.Value(r)))
+			t.Keys = append(t.Keys, kbuf(r))
+			t.Seqs = append(t.Seqs, sbuf(r))
 			t.At = append(t.At, at.Value(r))
 		}
 	}
@@ -171,4 +184,19 @@ func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tom
 		return nil, fmt.Errorf("decode tombstones: %w", err)
 	}
 	return t, nil
+}
+
+// arenaOf copies the value bytes of a (null-free) binary array once and
+// returns the value of row r as a slice of that copy, capped at its end.
+func arenaOf(a *array.Binary) func(r int) []byte {
+	if a.Len() == 0 {
+		return func(int) []byte { return nil }
+	}
+	lo := a.ValueOffset(0)
+	buf := bytes.Clone(a.ValueBytes()) // from the first value's offset
+	return func(r int) []byte {
+		s := a.ValueOffset(r) - lo
+		e := s + a.ValueLen(r)
+		return buf[s:e:e]
+	}
 }

@@ -149,7 +149,11 @@
 // only (StoredTable.ReadKeys: the files that partition and key
 // statistics leave, and in them the row groups that hold a touched key,
 // for a single integer key), then writes only the rows that changed; what
-// it read is in Result.StoredRead. Its memory follows the change. What it
+// it read is in Result.StoredRead. The writer finds the stored rows those
+// replace by its key (the curated key and order_key) the same way: it
+// prunes files and row groups on the key's first column when that is an
+// integer, and reads order_key and _seq for the rows whose first column a
+// change has only (table.ScanMatches). Its memory follows the change. What it
 // decodes follows the spread of the touched keys over the files and row
 // groups: keys changed all over the key range touch every row group,
 // which is then decoded whole. A catch-up from the base commits reads the

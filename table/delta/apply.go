@@ -27,7 +27,8 @@ import (
 //
 // Copy-on-write: Apply prunes the live files by key min/max, reads the key
 // columns and _seq of the rest to find the stored rows of the changed keys
-// (for a single integer key without truncateBefore: table.ScanMatches),
+// (without truncateBefore, for an integer key or one of several columns
+// whose first is an integer: table.ScanMatches),
 // and rewrites exactly the files that hold a row to replace or delete: rows
 // not changed (or changed only by a stale change) are copied, replaced and
 // deleted rows dropped, and each updated row is written into the new
@@ -164,9 +165,9 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	// The usual merge (an integer key, no reload) reads only what holds a
+	// The usual merge (an integer first key column, no reload) reads only what holds a
 	// changed key; a reload sees every row's _seq.
-	sparse := truncateBefore == nil && idx != nil && idx.Ints() && len(keys) == 1
+	sparse := truncateBefore == nil && idx != nil && idx.Lead() != nil
 	minSeq := p.MinSeq()
 	var scanned int64
 	for _, f := range x.snap.paths() {
@@ -182,14 +183,14 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 		scanned++
 		if sparse {
-			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[0], idx, minSeq)
+			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[:len(keys)], idx, minSeq)
 			if err == nil {
 				err = p.MatchFound(f, ms, cnt.Rows)
 			}
 			if err == nil {
 				continue
 			}
-			if !errors.Is(err, errNoKeyColumn) {
+			if !errors.Is(err, errNoKeyColumn) && !errors.Is(err, table.ErrKeyTypes) {
 				return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
 			}
 		}
@@ -438,8 +439,10 @@ func (s *snapshot) rowBytes() float64 {
 	return float64(size) / float64(rows)
 }
 
-// pruner answers whether a file may hold one of the changed keys, from its
-// key min/max stats: single-column int, long and string keys only.
+// pruner answers whether a file may hold one of the changed keys, from the
+// min/max stats of its first key column (of a key of several columns, a
+// file whose first column holds none of the changes' values holds none of
+// their keys): int, long and string columns only.
 type pruner struct {
 	phys  string
 	isInt bool
@@ -448,9 +451,9 @@ type pruner struct {
 }
 
 // newPruner returns a pruner for the changes' keys, or nil when the key
-// cannot prune (several columns, another type, no changes).
+// cannot prune (a first column of another type, no changes).
 func newPruner(changes arrow.RecordBatch, keys []string, cols []column) *pruner {
-	if len(keys) != 1 || changes == nil || changes.NumRows() == 0 {
+	if len(keys) == 0 || changes == nil || changes.NumRows() == 0 {
 		return nil
 	}
 	idx := changes.Schema().FieldIndices(keys[0])

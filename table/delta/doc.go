@@ -148,9 +148,10 @@
 // order key of the change that wrote it: a change applies to a key only when
 // its _seq is greater than the stored one (late changes never win). Apply
 // hands the key columns and _seq of the files that may hold a changed key to
-// a table/plan Plan (for a single integer key and no reload, only the _seq
-// of the rows whose key matched, found by table.ScanMatches through ranged
-// reads of the key column), which decides every change and which stored rows go;
+// a table/plan Plan (for an integer key, or a key of several columns whose
+// first is an integer, and no reload, only the _seq of the rows whose key
+// matched, found by table.ScanMatches through ranged reads of the key
+// columns), which decides every change and which stored rows go;
 // it rewrites the files that lose rows.
 //
 // Table implements table.Table: Describe (Snapshot is the log version),

@@ -117,13 +117,14 @@ func leafIndex(fsch *schema.Schema, phys string) int {
 	return -1
 }
 
-// errNoKeyColumn is scanMatches' error for a data file without the key
-// column: every row's key is null, which readColumns and plan.Match handle.
+// errNoKeyColumn is scanMatches' error for a data file without a key
+// column: that column is null in every row, which readColumns and
+// plan.Match handle.
 var errNoKeyColumn = errors.New("data file has no key column")
 
 // scanMatches runs table.ScanMatches on the data file at path (size
-// bytes) for the key column key; errNoKeyColumn when the file lacks it.
-func (t *Table) scanMatches(ctx context.Context, path string, size int64, key column, idx *table.KeyIndex, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
+// bytes) for the key columns keys; errNoKeyColumn when the file lacks one.
+func (t *Table) scanMatches(ctx context.Context, path string, size int64, keys []column, idx *table.KeyIndex, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
 	pr, err := t.openRanged(ctx, path, size)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
@@ -132,11 +133,13 @@ func (t *Table) scanMatches(ctx context.Context, path string, size int64, key co
 	fsch := pr.MetaData().Schema
 	// A file without _seq (written before lakemerge took the table over)
 	// is scanned with seq -1: its rows are older than every change.
-	k, seq := leafIndex(fsch, key.phys), leafIndex(fsch, seqColumn.phys)
-	if k < 0 {
-		return nil, table.ScanCounts{}, errNoKeyColumn
+	leaves := make([]int, len(keys))
+	for i, k := range keys {
+		if leaves[i] = leafIndex(fsch, k.phys); leaves[i] < 0 {
+			return nil, table.ScanCounts{}, errNoKeyColumn
+		}
 	}
-	return table.ScanMatches(pr, k, seq, idx, nil, minSeq)
+	return table.ScanMatches(pr, leaves, leafIndex(fsch, seqColumn.phys), idx, nil, minSeq)
 }
 
 // readColumns reads the columns want (table columns) of the data file at

@@ -3,6 +3,7 @@ package iceberg
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -269,8 +270,10 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	if truncateBefore == nil && idx != nil && idx.Ints() {
-		// The usual merge: only the rows holding a changed key matter.
+	if truncateBefore == nil && idx != nil && idx.Lead() != nil {
+		// The usual merge (an integer key, or a key of several columns
+		// whose first is an integer): only the rows holding a changed key
+		// matter.
 		if err := x.matchFiles(ctx, fs, tasks, deads, idx, p); err != nil {
 			return st, err
 		}
@@ -395,10 +398,12 @@ func (x *Txn) candidates(ctx context.Context, changes arrow.RecordBatch, prune b
 	return tasks, nil
 }
 
-// inFilter builds key IN (...) for a single-column key of a type iceberg-go
-// can prune on, when the set is small; nil means scan every file.
+// inFilter builds key IN (...) on the first key column (for a key of
+// several columns, a file whose first column holds none of the changes'
+// values holds none of their keys), of a type iceberg-go can prune on,
+// when the set is small; nil means scan every file.
 func inFilter(changes arrow.RecordBatch, keys []string) ice.BooleanExpression {
-	if len(keys) != 1 || changes.NumRows() > maxInKeys {
+	if len(keys) == 0 || changes.NumRows() > maxInKeys {
 		return nil
 	}
 	col := changes.Column(changes.Schema().FieldIndices(keys[0])[0])
@@ -457,10 +462,12 @@ func (x *Txn) scanKeys(ctx context.Context, fs iceio.IO, path string, fn func(ar
 	return nil
 }
 
-// matchFiles finds the stored rows of the changed (integer) keys in the
+// matchFiles finds the stored rows of the changed keys (an integer key,
+// or one of several columns whose first is an integer: idx.Lead()) in the
 // data files of tasks (deads: each file's deleted positions) with
 // table.ScanMatches, several files at a time, and hands them to the plan
-// file by file in task order.
+// file by file in task order; a file whose key columns ScanMatches cannot
+// read (table.ErrKeyTypes) is read whole.
 func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.FileScanTask, deads [][]int64, idx *table.KeyIndex, p *plan.Plan) error {
 	type result struct {
 		ms  []table.Match
@@ -494,6 +501,17 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 	}
 	for i, task := range tasks {
 		path := task.File.FilePath()
+		if errors.Is(res[i].err, table.ErrKeyTypes) {
+			// Key columns of other physical types (an older file): read
+			// them whole.
+			err := x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+				return p.Match(path, rec, base, deads[i])
+			})
+			if err != nil {
+				return fmt.Errorf("read keys of %s: %w", path, err)
+			}
+			continue
+		}
 		if res[i].err != nil {
 			return fmt.Errorf("read keys of %s: %w", path, res[i].err)
 		}
@@ -527,11 +545,17 @@ func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []
 	}
 	defer pr.Close()
 	sch := pr.MetaData().Schema
-	key, seq := sch.ColumnIndexByName(x.t.opts.Keys[0]), sch.ColumnIndexByName(change.ColSeq)
-	if key < 0 || seq < 0 {
-		return nil, table.ScanCounts{}, fmt.Errorf("column %s or %s missing", x.t.opts.Keys[0], change.ColSeq)
+	keys := make([]int, len(x.t.opts.Keys))
+	for i, k := range x.t.opts.Keys {
+		if keys[i] = sch.ColumnIndexByName(k); keys[i] < 0 {
+			return nil, table.ScanCounts{}, fmt.Errorf("column %s missing", k)
+		}
 	}
-	return table.ScanMatches(pr, key, seq, idx, dead, minSeq)
+	seq := sch.ColumnIndexByName(change.ColSeq)
+	if seq < 0 {
+		return nil, table.ScanCounts{}, fmt.Errorf("column %s missing", change.ColSeq)
+	}
+	return table.ScanMatches(pr, keys, seq, idx, dead, minSeq)
 }
 
 // writeRows writes the rows of changes at idx (without _op) as new data files.

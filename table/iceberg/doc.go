@@ -12,11 +12,14 @@
 // files (pruned by partition and key bounds when the key set is small enough
 // to be an IN filter), reads only the key columns and _seq of those files,
 // drops rows that existing position deletes already removed, and hands the
-// rest to a table/plan Plan. For a single integer key and no reload it
-// reads less (table.ScanMatches, several files at a time): row groups whose
-// key statistics or bloom filter rule out every changed key are skipped,
-// keys are decoded without Arrow arrays, and _seq is read for the rows whose
-// key matched only. The Plan decides every change (insert, update,
+// rest to a table/plan Plan. For an integer key, or a key of several
+// columns whose first is an integer (a history table's key and
+// order_key), and no reload it reads less (table.ScanMatches, several
+// files at a time): row groups whose first key column's statistics or
+// bloom filter rule out every changed value are skipped, that column is
+// decoded without Arrow arrays, the other key columns are read for the
+// rows whose first value matched only, and _seq for the rows whose key
+// matched only. Files are pruned on the first key column too. The Plan decides every change (insert, update,
 // delete, stale, absent: late changes never win) and which stored rows go.
 // Every stored row that goes gets a position delete; every insert and update
 // becomes a row of a new data file.
