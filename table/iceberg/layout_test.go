@@ -3,7 +3,6 @@ package iceberg
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
-	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/table"
 )
@@ -45,19 +43,9 @@ func ptr[T any](v T) *T { return &v }
 // layoutTable is a local table laid out by layout, with its allocator.
 func layoutTable(t *testing.T, opts Options) (*Table, *memory.CheckedAllocator) {
 	t.Helper()
-	dir := t.TempDir()
-	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := localCatalog(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	t.Cleanup(func() {
-		cat.Close()
-		mem.AssertSize(t, 0)
-	})
-	if err := cat.EnsureNamespace(context.Background(), "db"); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
 	opts.Database, opts.Name, opts.Keys = "db", "t", []string{"id"}
 	return New(cat, opts, mem), mem
 }

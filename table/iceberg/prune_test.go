@@ -3,7 +3,6 @@ package iceberg
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
-	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/table"
 )
@@ -52,16 +50,8 @@ func TestPruningKeepsKeysAtBounds(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cat.Close()
+			cat := localCatalog(t)
 			ctx := context.Background()
-			if err := cat.EnsureNamespace(ctx, "db"); err != nil {
-				t.Fatal(err)
-			}
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			cols := []change.Column{{Name: "id", Type: c.typ}, {Name: "v", Type: arrow.BinaryTypes.String}}
@@ -169,16 +159,8 @@ func sortedKeys(t *testing.T, typ arrow.DataType, keys []string) []string {
 // keys: an update of a stored (id, sub) replaces its row, a change of a
 // stored id with a sub no row has is an insert.
 func TestPruningSeveralKeyColumns(t *testing.T) {
-	dir := t.TempDir()
-	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	cat := localCatalog(t)
 	ctx := context.Background()
-	if err := cat.EnsureNamespace(ctx, "db"); err != nil {
-		t.Fatal(err)
-	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cols := []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "sub", Type: arrow.BinaryTypes.String},

@@ -37,21 +37,27 @@ type fixture struct {
 	bm  bookmarks.Bookmark
 }
 
-func newFixture(t *testing.T) *fixture {
+// localCatalog is an embedded catalog in a temporary folder with the
+// namespace db, closed when the test ends.
+func localCatalog(t *testing.T) *local.Catalog {
 	t.Helper()
 	dir := t.TempDir()
 	cat, err := local.Open(filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, mem: memory.NewCheckedAllocator(memory.NewGoAllocator())}
-	t.Cleanup(func() {
-		cat.Close()
-		f.mem.AssertSize(t, 0)
-	})
+	t.Cleanup(func() { cat.Close() })
 	if err := cat.EnsureNamespace(context.Background(), "db"); err != nil {
 		t.Fatal(err)
 	}
+	return cat
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cat := localCatalog(t)
+	f := &fixture{t: t, mem: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	t.Cleanup(func() { f.mem.AssertSize(t, 0) })
 	f.tbl = New(cat, Options{Database: "db", Name: "t", Keys: []string{"id"}, Buckets: 4}, f.mem)
 	return f
 }
