@@ -69,7 +69,10 @@ after it. Exit code 1 when a table failed.`,
 				return err
 			}
 			defer w.Close()
+			// A pass holds what a run's budget allows (the compaction's
+			// rows; Go's soft memory limit), as after a run.
 			budget, _ := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
+			budgetLimit(budget)
 			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget}
 			defer k.Close()
 			rep := newTableReport(a.stdout)

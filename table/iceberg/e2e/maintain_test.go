@@ -75,8 +75,7 @@ func TestMaintainCompactsAndExpires(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(5, 200)
-			g.Partial = false // fixture.commit writes whole rows
+			g := wholeRows(5, 200)
 			var total table.MaintenanceStats
 			for run := range 12 {
 				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
@@ -118,8 +117,7 @@ func TestRollbackToEveryKeptSnapshot(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(9, 60)
-			g.Partial = false // fixture.commit writes whole rows
+			g := wholeRows(9, 60)
 			h := &history{}
 			const runs = 10
 			for run := range runs {
@@ -263,8 +261,7 @@ func TestCompactionConcurrentRun(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(21, 40)
-			g.Partial = false
+			g := wholeRows(21, 40)
 			for run := range 4 {
 				f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 			}
@@ -408,8 +405,7 @@ func compactionCrashAtEveryStep(t *testing.T, budget int64) {
 	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond, MemoryBudget: budget}
 	build := func(t *testing.T) *fixture {
 		f := newFixture(t, "local", tabletest.Columns[:4])
-		g := tabletest.NewGen(33, 40)
-		g.Partial = false
+		g := wholeRows(33, 40)
 		for run := range 3 {
 			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 		}
@@ -512,8 +508,7 @@ func TestReadersAfterMaintenance(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(17, 120)
-			g.Partial = false
+			g := wholeRows(17, 120)
 			for run := range 8 {
 				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 				if run%4 == 3 {
@@ -559,8 +554,7 @@ func deadManifests(t *testing.T, f *fixture) int {
 func TestCompactionDropsDeadManifests(t *testing.T) {
 	py := pyrun.New(t, testenv.Python(t))
 	f := newFixture(t, "local", tabletest.Columns[:4])
-	g := tabletest.NewGen(21, 80)
-	g.Partial = false
+	g := wholeRows(21, 80)
 	for run := range 3 {
 		f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 	}
@@ -593,8 +587,7 @@ func TestCompactionByKeyRange(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(41, 2000)
-			g.Partial = false
+			g := wholeRows(41, 2000)
 			for run := range 4 {
 				f.commit(g.Next(f.mod, 600), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 			}
