@@ -41,7 +41,7 @@ func (in *intake) add(b arrow.RecordBatch) error {
 		return in.sp.add(b)
 	}
 	in.batches = append(in.batches, b)
-	in.held += recordBytes(b)
+	in.held += change.RecordBytes(b)
 	if t.MemoryBudget <= 0 || in.held <= t.MemoryBudget/2 {
 		return nil
 	}

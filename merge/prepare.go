@@ -237,7 +237,7 @@ func (q *decodeQueue) push(i int, b arrow.RecordBatch) {
 	for q.full(i) {
 		q.cond.Wait()
 	}
-	n := recordBytes(b)
+	n := change.RecordBytes(b)
 	q.batches[i] = append(q.batches[i], b)
 	q.bytes[i] += n
 	q.queued += n
@@ -283,7 +283,7 @@ func (q *decodeQueue) next(i int) (arrow.RecordBatch, bool) {
 	b := q.batches[i][0]
 	q.batches[i][0] = nil
 	q.batches[i] = q.batches[i][1:]
-	n := recordBytes(b)
+	n := change.RecordBytes(b)
 	q.bytes[i] -= n
 	q.queued -= n
 	q.cond.Broadcast()

@@ -77,7 +77,7 @@ func TestDecodeQueueBound(t *testing.T) {
 		return b.NewRecordBatch()
 	}
 	probe := batch()
-	q := newDecodeQueue(2, 2*recordBytes(probe)) // room for two batches
+	q := newDecodeQueue(2, 2*change.RecordBytes(probe)) // room for two batches
 	probe.Release()
 	pushed := make(chan struct{}, 8)
 	decode := func(file, n int) {

@@ -114,7 +114,7 @@ func (s *spiller) add(b arrow.RecordBatch) error {
 		}
 	}
 	s.staged = append(s.staged, b)
-	s.stagedBytes += recordBytes(b)
+	s.stagedBytes += change.RecordBytes(b)
 	if s.stagedBytes >= s.flushBytes {
 		return s.flush()
 	}
@@ -406,31 +406,4 @@ func (s *spiller) close() error {
 		return fmt.Errorf("remove spill folder: %w", err)
 	}
 	return nil
-}
-
-// recordBytes is the memory the buffers of rec hold: their capacity, not
-// the bytes in use (a builder's buffer may hold more than its batch uses;
-// a slice counts its buffers whole).
-func recordBytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range rec.Columns() {
-		n += dataBytes(c.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(max(cap(b.Buf()), b.Len()))
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	if d.DataType().ID() == arrow.DICTIONARY {
-		n += dataBytes(d.Dictionary())
-	}
-	return n
 }

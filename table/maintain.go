@@ -33,6 +33,12 @@ type Policy struct {
 	// than the longest run, whose files are unreferenced until it
 	// commits.
 	OrphanAge time.Duration
+
+	// MemoryBudget is the memory, in bytes, a compaction may use (a run's
+	// budget): Iceberg rewrites a bucket whose rows would take more than
+	// an eighth of it key range by key range. 0: no bound, a bucket is
+	// read whole. Delta's optimize does not use it yet.
+	MemoryBudget int64
 }
 
 // Compacts reports whether the policy compacts at all.
@@ -52,6 +58,8 @@ type MaintenanceStats struct {
 	FilesDeleted       int64 `json:"files_deleted"`        // unreferenced files deleted
 	BytesDeleted       int64 `json:"bytes_deleted"`        // their bytes
 	Retries            int64 `json:"retries"`              // compaction commits retried after a concurrent commit
+	RowsHeld           int64 `json:"rows_held"`            // Iceberg: the most live rows compaction held in memory at once
+	RangePasses        int64 `json:"range_passes"`         // Iceberg: reads of a bucket's files by compaction (more than one a bucket when it is held by key range)
 }
 
 // Add adds o to s.
@@ -65,6 +73,8 @@ func (s *MaintenanceStats) Add(o MaintenanceStats) {
 	s.FilesDeleted += o.FilesDeleted
 	s.BytesDeleted += o.BytesDeleted
 	s.Retries += o.Retries
+	s.RowsHeld = max(s.RowsHeld, o.RowsHeld)
+	s.RangePasses += o.RangePasses
 }
 
 // FileStats describes the files of a table's current version: what a

@@ -29,6 +29,9 @@ type keeper struct {
 	prep    []preparedTable // what the load's check found
 	mem     memory.Allocator
 	engine  *transform.Engine
+	// budget is a table run's memory budget in bytes (memoryBudget), which
+	// bounds what a compaction holds; 0: no bound.
+	budget int64
 }
 
 func (k *keeper) Close() error {
@@ -155,7 +158,7 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 		kt := keptTable{Result: res}
 		if err == nil && res.How != apply.HowUpToDate {
 			var merr error
-			kt.Maintenance, kt.TableFiles, merr = maintainAfterRun(ctx, writers[i].name, writers[i].format, writers[i].table, t.Config.Maintenance)
+			kt.Maintenance, kt.TableFiles, merr = maintainAfterRun(ctx, writers[i].name, writers[i].format, writers[i].table, t.Config.Maintenance, k.budget)
 			if merr != nil {
 				kt.Warnings = append(kt.Warnings, merr.Error())
 			}
@@ -199,7 +202,8 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 				return err
 			}
 			defer w.Close()
-			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem}
+			budget, _ := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
+			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget}
 			defer k.Close()
 			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {

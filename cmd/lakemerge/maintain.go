@@ -69,11 +69,15 @@ after it. Exit code 1 when a table failed.`,
 				return err
 			}
 			defer w.Close()
-			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem}
+			// A pass holds what a run's budget allows (the compaction's
+			// rows; Go's soft memory limit), as after a run.
+			budget, _ := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
+			budgetLimit(budget)
+			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget}
 			defer k.Close()
 			rep := newTableReport(a.stdout)
 			report := func(r maintainResult, tbl table.Table, format string, p config.Maintenance) error {
-				st, files, err := maintain(ctx, tbl, format, p)
+				st, files, err := maintain(ctx, tbl, format, p, budget)
 				r.MaintenanceStats, r.Files = st, files
 				if err != nil {
 					r.Error = err.Error()
@@ -106,8 +110,9 @@ after it. Exit code 1 when a table failed.`,
 	return c
 }
 
-// policyOf is the table.Policy of a table's maintenance section.
-func policyOf(m config.Maintenance) table.Policy {
+// policyOf is the table.Policy of a table's maintenance section, with a
+// compaction bounded by the memory budget of a run (bytes; 0: none).
+func policyOf(m config.Maintenance, budget int64) table.Policy {
 	return table.Policy{
 		CompactDeleteFiles: m.CompactDeleteFiles,
 		CompactSmallFiles:  m.CompactSmallFiles,
@@ -115,6 +120,7 @@ func policyOf(m config.Maintenance) table.Policy {
 		KeepVersions:       m.KeepSnapshots,
 		KeepFor:            m.TimeTravel,
 		OrphanAge:          m.OrphanAge,
+		MemoryBudget:       budget,
 	}
 }
 
@@ -127,14 +133,15 @@ func maintainer(t table.Table, format string) (table.Maintainer, error) {
 	return m, nil
 }
 
-// maintain runs one pass of policy c on table t and describes its files
-// after it (nil when that failed or the table does not exist).
-func maintain(ctx context.Context, t table.Table, format string, c config.Maintenance) (table.MaintenanceStats, *table.FileStats, error) {
+// maintain runs one pass of policy c on table t under a memory budget
+// (bytes, as a run's) and describes its files after it (nil when that
+// failed or the table does not exist).
+func maintain(ctx context.Context, t table.Table, format string, c config.Maintenance, budget int64) (table.MaintenanceStats, *table.FileStats, error) {
 	m, err := maintainer(t, format)
 	if err != nil {
 		return table.MaintenanceStats{}, nil, err
 	}
-	p := policyOf(c)
+	p := policyOf(c, budget)
 	st, err := m.Maintain(ctx, p)
 	if err != nil {
 		return st, nil, fmt.Errorf("maintain: %w", err)
@@ -148,14 +155,15 @@ func maintain(ctx context.Context, t table.Table, format string, c config.Mainte
 
 // maintainAfterRun is the maintenance a run does after table t's commit
 // (name: its database.table or job name, for messages): a pass of policy
-// c when it is enabled and Due, then the table's files. Its error does not
-// fail the run (the commit stands): it becomes a warning.
-func maintainAfterRun(ctx context.Context, name, format string, t table.Table, c config.Maintenance) (*table.MaintenanceStats, *table.FileStats, error) {
+// c under the run's memory budget (bytes) when it is enabled and Due, then
+// the table's files. Its error does not fail the run (the commit stands):
+// it becomes a warning.
+func maintainAfterRun(ctx context.Context, name, format string, t table.Table, c config.Maintenance, budget int64) (*table.MaintenanceStats, *table.FileStats, error) {
 	m, err := maintainer(t, format)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := policyOf(c)
+	p := policyOf(c, budget)
 	var st *table.MaintenanceStats
 	if c.Enabled {
 		due, err := m.Due(ctx, p)

@@ -564,6 +564,30 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 	if err != nil {
 		return nil, 0, fmt.Errorf("convert schema of %s: %w", x.name(), err)
 	}
+	rec, err := x.targetRows(ctx, target, changes, idx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rec.Release()
+	workers := 0
+	if len(x.t.opts.Layout.Sort) > 0 {
+		// Files in sort order (layout.go): the rows sorted, handed over
+		// in order by one fan-out worker.
+		sorted, err := table.SortRows(ctx, x.t.mem, rec, x.t.opts.Layout.Sort)
+		if err != nil {
+			return nil, 0, fmt.Errorf("write %s: %w", x.name(), err)
+		}
+		defer sorted.Release()
+		rec = sorted
+		workers = 1
+	}
+	out, bytes, _, err := x.writeBatches(ctx, target, recordSlices(rec), workers)
+	return out, bytes, err
+}
+
+// targetRows returns the rows of changes at idx with the columns of
+// target, in its order; the caller releases it.
+func (x *Txn) targetRows(ctx context.Context, target *arrow.Schema, changes arrow.RecordBatch, idx arrow.Array) (arrow.RecordBatch, error) {
 	cctx := compute.WithAllocator(ctx, x.t.mem)
 	cols := make([]arrow.Array, 0, target.NumFields())
 	defer func() {
@@ -577,11 +601,11 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 	for _, f := range target.Fields() {
 		ci := changes.Schema().FieldIndices(f.Name)
 		if len(ci) != 1 {
-			return nil, 0, fmt.Errorf("write %s: change set lacks column %s", x.name(), f.Name)
+			return nil, fmt.Errorf("write %s: change set lacks column %s", x.name(), f.Name)
 		}
 		col := changes.Column(ci[0])
 		if !arrow.TypeEqual(col.DataType(), f.Type) {
-			return nil, 0, fmt.Errorf("write %s: column %s is %s, table has %s", x.name(), f.Name, col.DataType(), f.Type)
+			return nil, fmt.Errorf("write %s: column %s is %s, table has %s", x.name(), f.Name, col.DataType(), f.Type)
 		}
 		if all {
 			col.Retain()
@@ -590,43 +614,48 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		}
 		taken, err := compute.TakeArray(cctx, col, idx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("write %s: take %s: %w", x.name(), f.Name, err)
+			return nil, fmt.Errorf("write %s: take %s: %w", x.name(), f.Name, err)
 		}
 		cols = append(cols, taken)
 	}
-	rec := array.NewRecordBatch(target, cols, int64(idx.Len()))
-	defer rec.Release()
-	wopts := []icetable.WriteRecordOption{icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)}
-	if len(x.t.opts.Layout.Sort) > 0 {
-		// Files in sort order (layout.go): the rows sorted, handed over
-		// in order by one fan-out worker.
-		sorted, err := table.SortRows(ctx, x.t.mem, rec, x.t.opts.Layout.Sort)
-		if err != nil {
-			return nil, 0, fmt.Errorf("write %s: %w", x.name(), err)
-		}
-		defer sorted.Release()
-		rec = sorted
-		wopts = append(wopts, icetable.WithMaxWriteWorkers(1))
-	}
-	// Hand the rows over in slices (zero-copy), so the partitioned writer
-	// streams them into row groups instead of fanning out one huge batch.
-	const slice = 128 << 10
-	batches := func(yield func(arrow.RecordBatch, error) bool) {
-		for off := int64(0); off < rec.NumRows(); off += slice {
-			if !yield(rec.NewSlice(off, min(off+slice, rec.NumRows())), nil) { // WriteRecords releases it
+	return array.NewRecordBatch(target, cols, int64(idx.Len())), nil
+}
+
+// writeSlice is how many rows of a record the writer is handed at a time.
+const writeSlice = 128 << 10
+
+// recordSlices yields rec in slices of writeSlice rows (zero-copy), so the
+// partitioned writer streams them into row groups instead of fanning out
+// one huge batch.
+func recordSlices(rec arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		for off := int64(0); off < rec.NumRows(); off += writeSlice {
+			if !yield(rec.NewSlice(off, min(off+writeSlice, rec.NumRows())), nil) { // WriteRecords releases it
 				return
 			}
 		}
+	}
+}
+
+// writeBatches writes batches (of schema target, released by the writer)
+// as new data files of the table's target size, with workers fan-out
+// workers (0: iceberg-go's default), checks that the files hold the rows
+// handed over, and returns the files, their bytes and rows. On failure
+// it removes the files written so far.
+func (x *Txn) writeBatches(ctx context.Context, target *arrow.Schema, batches iter.Seq2[arrow.RecordBatch, error], workers int) ([]ice.DataFile, int64, int64, error) {
+	wopts := []icetable.WriteRecordOption{icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)}
+	if workers > 0 {
+		wopts = append(wopts, icetable.WithMaxWriteWorkers(workers))
 	}
 	// iceberg-go may lose a writer's error (see failureIO): write through
 	// an IO that remembers every failure and fail with it.
 	wtbl, fio, err := withFailureIO(ctx, x.tbl)
 	if err != nil {
-		return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+		return nil, 0, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
 	}
 	var out []ice.DataFile
-	var bytes int64
-	fail := func(err error) ([]ice.DataFile, int64, error) {
+	var bytes, rows, handed int64
+	fail := func(err error) ([]ice.DataFile, int64, int64, error) {
 		if ferr := fio.err(); ferr != nil {
 			err = ferr // names the file and what failed
 		}
@@ -635,26 +664,33 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		for _, df := range out {
 			_ = fio.Remove(df.FilePath())
 		}
-		return nil, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
+		return nil, 0, 0, fmt.Errorf("write data files of %s: %w", x.name(), err)
 	}
-	for df, err := range icetable.WriteRecords(ctx, wtbl, target, iter.Seq2[arrow.RecordBatch, error](batches), wopts...) {
+	counted := func(yield func(arrow.RecordBatch, error) bool) {
+		for r, err := range batches {
+			if r != nil {
+				handed += r.NumRows()
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+	}
+	for df, err := range icetable.WriteRecords(ctx, wtbl, target, counted, wopts...) {
 		if err != nil {
 			return fail(err)
 		}
 		out = append(out, df)
 		bytes += df.FileSizeBytes()
+		rows += df.Count()
 	}
 	if err := fio.err(); err != nil {
 		return fail(err)
 	}
-	var rows int64
-	for _, df := range out {
-		rows += df.Count()
+	if rows != handed {
+		return fail(fmt.Errorf("%d files hold %d rows, %d were handed to the writer", len(out), rows, handed))
 	}
-	if rows != rec.NumRows() {
-		return fail(fmt.Errorf("%d files hold %d rows, %d were handed to the writer", len(out), rows, rec.NumRows()))
-	}
-	return out, bytes, nil
+	return out, bytes, rows, nil
 }
 
 // writePositionDeletes writes one position-delete file for data file ref.

@@ -183,7 +183,7 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 				due = append(due, b)
 			}
 		}
-		bst, after, err := t.compactBuckets(ctx, tbl, due)
+		bst, after, err := t.compactBuckets(ctx, tbl, due, p.MemoryBudget)
 		if err == nil {
 			st.Add(bst)
 			if after == nil {
@@ -204,7 +204,8 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 
 // compactBuckets rewrites the data files of the buckets bs (planned from
 // tbl), bucket by bucket, into files sorted by key, of the table's target
-// size, with the position deletes applied, and commits them as one
+// size, with the position deletes applied, holding the rows a budget of
+// memory bytes allows (rewriteBucket), and commits them as one
 // rewrite snapshot that replaces those data files and their
 // position-delete files. The table properties (bookmark, tombstones) are
 // not touched: the new metadata carries them forward unchanged.
@@ -219,7 +220,7 @@ func (t *Table) compact(ctx context.Context, p table.Policy) (table.MaintenanceS
 // files. after is the error of a step after the commit, which stands
 // (deleting metadata files past the log's length; Vacuum deletes what is
 // left).
-func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bucket) (st table.MaintenanceStats, after, err error) {
+func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bucket, budget int64) (st table.MaintenanceStats, after, err error) {
 	began := tbl.MetadataLocation()
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
@@ -238,10 +239,12 @@ func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bu
 	rw := tx.NewRewrite(props)
 	dels := map[string]bool{}
 	for _, b := range bs {
-		files, err := t.rewriteBucket(ctx, tbl, b, stat)
+		files, held, err := t.rewriteBucket(ctx, tbl, b, budget, stat)
 		if err != nil {
 			return st, nil, err
 		}
+		st.RowsHeld = max(st.RowsHeld, held.rows)
+		st.RangePasses += held.passes
 		for _, task := range b.tasks {
 			rw.DeleteFile(task.File)
 			st.FilesRewritten++
@@ -279,25 +282,24 @@ func (t *Table) compactBuckets(ctx context.Context, tbl *icetable.Table, bs []bu
 // rewriteBucket reads the live rows of b's data files (planned from tbl)
 // and writes them sorted by key into new data files, which it verifies
 // (they hold exactly the live rows read, and each exists with the size
-// recorded) and returns. Only one bucket's rows are in memory at a time.
-func (t *Table) rewriteBucket(ctx context.Context, tbl *icetable.Table, b bucket, stat func(context.Context, string) (int64, error)) ([]ice.DataFile, error) {
-	fail := func(err error) ([]ice.DataFile, error) {
-		return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err))
+// recorded) and returns, with the rows it held. Only one bucket's rows are
+// in memory at a time; with a budget (bytes, > 0) and a table whose files
+// are sorted by key (no layout sort order), only the key ranges of it the
+// budget allows (writeRanges).
+func (t *Table) rewriteBucket(ctx context.Context, tbl *icetable.Table, b bucket, budget int64, stat func(context.Context, string) (int64, error)) ([]ice.DataFile, rangeStats, error) {
+	fail := func(err error) ([]ice.DataFile, rangeStats, error) {
+		return nil, rangeStats{}, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err))
 	}
-	rec, err := t.readLive(ctx, tbl, b.tasks)
-	if err != nil {
-		return fail(err)
-	}
-	defer rec.Release()
-	order, err := keyOrder(rec, t.opts.Keys, t.mem)
-	if err != nil {
-		return fail(err)
-	}
-	defer order.Release()
 	x := &Txn{t: t, tbl: tbl}
 	var files []ice.DataFile
-	if rec.NumRows() > 0 {
-		if files, _, err = x.writeRows(ctx, rec, order); err != nil {
+	var rs rangeStats
+	var err error
+	if budget > 0 && len(t.opts.Layout.Sort) == 0 {
+		if files, rs, err = t.writeRanges(ctx, x, b.tasks, budget); err != nil {
+			return fail(err)
+		}
+	} else {
+		if files, rs, err = t.writeWhole(ctx, x, b.tasks); err != nil {
 			return fail(err)
 		}
 	}
@@ -306,10 +308,31 @@ func (t *Table) rewriteBucket(ctx context.Context, tbl *icetable.Table, b bucket
 		w.Rows += df.Count()
 		w.Files = append(w.Files, table.File{Path: df.FilePath(), Size: df.FileSizeBytes()})
 	}
-	if err := table.Verify(ctx, table.ApplyStats{Inserted: rec.NumRows()}, w, stat); err != nil {
-		return nil, fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err)
+	if err := table.Verify(ctx, table.ApplyStats{Inserted: rs.live}, w, stat); err != nil {
+		return nil, rangeStats{}, fmt.Errorf("compact %s bucket %s: %w", t.fullName(), b.key, err)
 	}
-	return files, nil
+	return files, rs, nil
+}
+
+// writeWhole reads the live rows of tasks as one record, sorts them by key
+// and writes them.
+func (t *Table) writeWhole(ctx context.Context, x *Txn, tasks []icetable.FileScanTask) ([]ice.DataFile, rangeStats, error) {
+	rec, err := t.readLive(ctx, x.tbl, tasks)
+	if err != nil {
+		return nil, rangeStats{}, err
+	}
+	defer rec.Release()
+	rs := rangeStats{live: rec.NumRows(), rows: rec.NumRows(), passes: 1}
+	if rec.NumRows() == 0 {
+		return nil, rs, nil
+	}
+	order, err := keyOrder(rec, t.opts.Keys, t.mem)
+	if err != nil {
+		return nil, rangeStats{}, err
+	}
+	defer order.Release()
+	files, _, err := x.writeRows(ctx, rec, order)
+	return files, rs, err
 }
 
 // readLive reads the live rows of the tasks' data files (their position
@@ -332,6 +355,12 @@ func (t *Table) readLive(ctx context.Context, tbl *icetable.Table, tasks []iceta
 		}
 		batches = append(batches, r)
 	}
+	return concatBatches(t.mem, sc, batches)
+}
+
+// concatBatches gathers batches of schema sc into one record; the caller
+// releases it, and still the batches.
+func concatBatches(mem memory.Allocator, sc *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	var n int64
 	for _, r := range batches {
 		n += r.NumRows()
@@ -344,16 +373,17 @@ func (t *Table) readLive(ctx context.Context, tbl *icetable.Table, tasks []iceta
 			}
 		}
 	}()
+	parts := make([]arrow.Array, len(batches))
 	for i := range cols {
-		parts := make([]arrow.Array, 0, len(batches))
-		for _, r := range batches {
-			parts = append(parts, r.Column(i))
-		}
-		if len(parts) == 0 {
-			cols[i] = array.MakeArrayOfNull(t.mem, sc.Field(i).Type, 0)
+		if len(batches) == 0 {
+			cols[i] = array.MakeArrayOfNull(mem, sc.Field(i).Type, 0)
 			continue
 		}
-		if cols[i], err = array.Concatenate(parts, t.mem); err != nil {
+		for j, r := range batches {
+			parts[j] = r.Column(i)
+		}
+		var err error
+		if cols[i], err = array.Concatenate(parts, mem); err != nil {
 			return nil, fmt.Errorf("gather column %s: %w", sc.Field(i).Name, err)
 		}
 	}

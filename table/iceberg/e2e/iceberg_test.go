@@ -83,6 +83,14 @@ func (f *fixture) commit(rows []tabletest.Change, entries ...bookmarks.Entry) {
 }
 
 // check compares the table with the model.
+// wholeRows is a generator of change sets over keys keys whose changes
+// carry whole rows (fixture.commit writes whole rows).
+func wholeRows(seed uint64, keys int64) *tabletest.Gen {
+	g := tabletest.NewGen(seed, keys)
+	g.Partial = false
+	return g
+}
+
 func (f *fixture) check(what string) {
 	f.t.Helper()
 	tbl, err := f.table().Read(context.Background())
@@ -272,8 +280,7 @@ func TestPyIcebergReadsTable(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b, cols)
-			g := tabletest.NewGen(11, 80)
-			g.Partial = false
+			g := wholeRows(11, 80)
 			for range 4 {
 				f.commit(g.Next(f.mod, 40))
 			}

@@ -75,8 +75,7 @@ func TestMaintainCompactsAndExpires(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(5, 200)
-			g.Partial = false // fixture.commit writes whole rows
+			g := wholeRows(5, 200)
 			var total table.MaintenanceStats
 			for run := range 12 {
 				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
@@ -118,8 +117,7 @@ func TestRollbackToEveryKeptSnapshot(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(9, 60)
-			g.Partial = false // fixture.commit writes whole rows
+			g := wholeRows(9, 60)
 			h := &history{}
 			const runs = 10
 			for run := range runs {
@@ -263,8 +261,7 @@ func TestCompactionConcurrentRun(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(21, 40)
-			g.Partial = false
+			g := wholeRows(21, 40)
 			for run := range 4 {
 				f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 			}
@@ -396,12 +393,19 @@ func TestMaintenanceKeepsConcurrentBookkeeping(t *testing.T) {
 // file) leaves a table equal to the model that the next pass finishes;
 // Vacuum then deletes what the failed pass left.
 func TestCompactionCrashAtEveryStep(t *testing.T) {
+	// Without a memory budget a bucket is read whole; with 2 KiB, key range
+	// by key range (its data files written by one writer across ranges).
+	for _, budget := range []int64{0, 2 << 10} {
+		t.Run(fmt.Sprintf("budget%d", budget), func(t *testing.T) { compactionCrashAtEveryStep(t, budget) })
+	}
+}
+
+func compactionCrashAtEveryStep(t *testing.T, budget int64) {
 	ctx := context.Background()
-	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond}
+	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond, MemoryBudget: budget}
 	build := func(t *testing.T) *fixture {
 		f := newFixture(t, "local", tabletest.Columns[:4])
-		g := tabletest.NewGen(33, 40)
-		g.Partial = false
+		g := wholeRows(33, 40)
 		for run := range 3 {
 			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 		}
@@ -411,10 +415,13 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 	f := build(t)
 	writes := 0
 	undo := f.e.gate.Deny(func(string) bool { writes++; return false })
-	f.maintain(policy)
+	st := f.maintain(policy)
 	undo()
 	if writes < 8 {
 		t.Fatalf("a pass wrote %d files", writes)
+	}
+	if budget > 0 && st.RangePasses <= st.Compactions {
+		t.Fatalf("a pass under a budget of %d bytes read no bucket by key range: %+v", budget, st)
 	}
 	for k := 1; k <= writes; k++ {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
@@ -501,8 +508,7 @@ func TestReadersAfterMaintenance(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b, tabletest.Columns[:4])
-			g := tabletest.NewGen(17, 120)
-			g.Partial = false
+			g := wholeRows(17, 120)
 			for run := range 8 {
 				f.commit(g.Next(f.mod, 30), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 				if run%4 == 3 {
@@ -548,8 +554,7 @@ func deadManifests(t *testing.T, f *fixture) int {
 func TestCompactionDropsDeadManifests(t *testing.T) {
 	py := pyrun.New(t, testenv.Python(t))
 	f := newFixture(t, "local", tabletest.Columns[:4])
-	g := tabletest.NewGen(21, 80)
-	g.Partial = false
+	g := wholeRows(21, 80)
 	for run := range 3 {
 		f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 	}
@@ -570,4 +575,35 @@ func TestCompactionDropsDeadManifests(t *testing.T) {
 		t.Fatalf("after the next run: %d manifests without live files", n)
 	}
 	readersAgree(t, f, py)
+}
+
+// TestCompactionByKeyRange: with a memory budget that holds a fraction of
+// a bucket, compaction rewrites each bucket key range by key range (more
+// reads of its files than buckets compacted) holding a bounded number of
+// rows, one file a bucket as before (one writer for all its ranges), and
+// the table equals the model and reads the same in pyiceberg and DuckDB.
+func TestCompactionByKeyRange(t *testing.T) {
+	py := pyrun.New(t, testenv.Python(t))
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := wholeRows(41, 2000)
+			for run := range 4 {
+				f.commit(g.Next(f.mod, 600), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+			}
+			p := tight
+			p.CompactDeleteFiles, p.CompactSmallFiles = 1, 1
+			p.MemoryBudget = 16 << 10
+			st := f.maintain(p)
+			live := int64(len(f.mod.Render()))
+			// Four buckets of about live/4 rows each: a range holds less
+			// than a quarter of one.
+			if st.Compactions != 4 || st.FilesWritten != 4 || st.RangePasses < 4*st.Compactions || st.RowsHeld == 0 || st.RowsHeld*16 > live {
+				t.Fatalf("%d live rows, pass %+v: want every bucket read by key range, holding under a sixteenth of the rows", live, st)
+			}
+			readersAgree(t, f, py)
+			f.commit(g.Next(f.mod, 100), bookmarks.Entry{Key: "after"})
+			f.check("a run after")
+		})
+	}
 }
