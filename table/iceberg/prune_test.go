@@ -59,24 +59,9 @@ func TestPruningKeepsKeysAtBounds(t *testing.T) {
 			var bm bookmarks.Bookmark
 			run := func(seq byte, keys []string) table.ApplyStats {
 				t.Helper()
-				x, err := tb.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := x.Evolve(ctx, cols); err != nil {
-					t.Fatal(err)
-				}
 				rec := keyChanges(t, mem, cols, seq, keys)
 				defer rec.Release()
-				st, err := x.Apply(ctx, rec, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				bm = bm.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("raw/%d", seq)}})
-				if err := x.Commit(ctx, bm); err != nil {
-					t.Fatal(err)
-				}
-				return st
+				return applyCommit(t, tb, cols, &bm, seq, rec)
 			}
 			run(1, c.stored)
 			st := run(2, c.change)
@@ -173,13 +158,6 @@ func TestPruningSeveralKeyColumns(t *testing.T) {
 	}
 	run := func(seq byte, keys []key) table.ApplyStats {
 		t.Helper()
-		x, err := tb.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Evolve(ctx, cols); err != nil {
-			t.Fatal(err)
-		}
 		b := array.NewRecordBuilder(mem, change.Schema(cols))
 		defer b.Release()
 		for i, k := range keys {
@@ -192,15 +170,7 @@ func TestPruningSeveralKeyColumns(t *testing.T) {
 		}
 		rec := b.NewRecordBatch()
 		defer rec.Release()
-		st, err := x.Apply(ctx, rec, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bm = bm.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("raw/%d", seq)}})
-		if err := x.Commit(ctx, bm); err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return applyCommit(t, tb, cols, &bm, seq, rec)
 	}
 	// Three files, ids 0–9, 100–109, 200–209, two versions each.
 	for f := range int64(3) {
@@ -228,4 +198,28 @@ func TestPruningSeveralKeyColumns(t *testing.T) {
 	if at.NumRows() != 62 {
 		t.Errorf("table holds %d rows, want 62", at.NumRows())
 	}
+}
+
+// applyCommit applies the changes rec to tb in one transaction, after
+// evolving it to cols, and commits them with bm advanced by the run's raw
+// object raw/seq.
+func applyCommit(t *testing.T, tb *Table, cols []change.Column, bm *bookmarks.Bookmark, seq byte, rec arrow.RecordBatch) table.ApplyStats {
+	t.Helper()
+	ctx := context.Background()
+	x, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Evolve(ctx, cols); err != nil {
+		t.Fatal(err)
+	}
+	st, err := x.Apply(ctx, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*bm = bm.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("raw/%d", seq)}})
+	if err := x.Commit(ctx, *bm); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
