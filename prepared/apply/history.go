@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
-	"github.com/lakemerge/lakemerge/merge/dedupe"
 	"github.com/lakemerge/lakemerge/table"
 )
 
@@ -49,6 +49,8 @@ type entry struct {
 	keyOnly bool
 	// changed is set by settle when the row must be written.
 	changed bool
+	// g is the entry's key group (see historyChanges).
+	g int32
 }
 
 // nullTime is a timestamp in µs, or NULL (!ok).
@@ -115,6 +117,13 @@ type historyInput struct {
 // version but that the base table does not hold any more gets a gap row
 // (D, no commit time) with the order key of that version followed by a 0
 // byte: the delete's own order key is not known.
+//
+// The curated batch holds one row per key. Its rows and the stored rows
+// are grouped by key without a map of entries: curated row i is group i,
+// a stored key the batch lacks (a catch-up) a group after them, and the
+// stored entries are laid out group by group in one slice (a counting
+// sort), so a run of a million changes allocates a handful of slices, not
+// an object per entry.
 func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column, keys []string, prefix []byte) (arrow.RecordBatch, error) {
 	cur := in.curated
 	pass, ops, seqs, err := systemColumns(cur)
@@ -130,131 +139,220 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 		defer c.Release()
 		ts = c.(*array.Timestamp)
 	}
+	ncur := int(cur.NumRows())
+	newKey, err := keyStrings(mem, cur, keys, cols)
+	if err != nil {
+		return nil, fmt.Errorf("the curated batch: %w", err)
+	}
 	// The stored entries of the keys the batch touches (of every key on a
-	// catch-up), grouped by key. A key without stored entries has one
-	// new entry (the batch holds one row per key): it is not grouped.
-	hist := map[string][]*entry{}
-	var order []string // the grouped keys, in first-seen order
-	var newKey []string
+	// catch-up): those of group g are stored[start[g]:start[g+1]].
+	var (
+		stored   []entry
+		start    []int32
+		extraKey []string // the keys of groups ncur, ncur+1, …: only the history has them
+		ngroups  = ncur
+	)
 	if in.stored != nil && in.stored.NumRows() > 0 {
-		var err error
-		if newKey, err = keyStrings(mem, cur, keys, cols); err != nil {
-			return nil, fmt.Errorf("the curated batch: %w", err)
-		}
-		touched := make(map[string]bool, len(newKey))
-		for _, k := range newKey {
-			touched[k] = true
+		group := make(map[string]int32, ncur)
+		for i, k := range newKey {
+			if _, dup := group[k]; dup {
+				return nil, fmt.Errorf("the curated batch holds the key of row %d twice", i)
+			}
+			group[k] = int32(i)
 		}
 		storedKey, err := keyStrings(mem, in.stored, keys, cols)
 		if err != nil {
 			return nil, fmt.Errorf("the stored rows: %w", err)
 		}
 		var rows []int
+		var gids []int32
 		for i, k := range storedKey {
-			if in.catchUp || touched[k] {
-				rows = append(rows, i)
+			g, ok := group[k]
+			if !ok {
+				if !in.catchUp {
+					continue
+				}
+				g = int32(ncur + len(extraKey))
+				group[k] = g
+				extraKey = append(extraKey, k)
 			}
+			rows = append(rows, i)
+			gids = append(gids, g)
 		}
-		stored, err := readStoredEntries(mem, in.stored, rows)
+		ngroups += len(extraKey)
+		start = make([]int32, ngroups+1)
+		for _, g := range gids {
+			start[g+1]++
+		}
+		for g := range ngroups {
+			start[g+1] += start[g]
+		}
+		dst := make([]int32, len(gids))
+		next := slices.Clone(start[:ngroups])
+		for j, g := range gids {
+			dst[j] = next[g]
+			next[g]++
+		}
+		stored = make([]entry, len(rows))
+		release, err := readStoredEntries(mem, in.stored, rows, gids, dst, stored)
 		if err != nil {
 			return nil, fmt.Errorf("the stored rows: %w", err)
 		}
-		for _, e := range stored {
-			k := storedKey[e.row]
-			if _, ok := hist[k]; !ok {
-				order = append(order, k)
-			}
-			hist[k] = append(hist[k], e)
-		}
+		defer release()
 	}
-	var out [2][]*entry // the entries to write, by src
-	inBase := map[string]bool{}
-	for i := range int(cur.NumRows()) {
-		var es []*entry
-		var k string
-		if newKey != nil {
-			k = newKey[i]
-			es = hist[k]
-			inBase[k] = true
+	keyOf := func(g int32) string {
+		if int(g) < ncur {
+			return newKey[g]
 		}
-		seq := seqs.Value(i)
-		if slices.ContainsFunc(es, func(e *entry) bool { return bytes.Equal(e.seq, seq) }) {
-			continue // that version is in the history already
-		}
-		passes := pass.IsValid(i) && pass.Value(i)
-		op := change.Op(ops.Value(i))
-		e := &entry{seq: seq, src: srcNew, row: i}
-		if ts != nil && ts.IsValid(i) {
-			e.from = nullTime{int64(ts.Value(i)), true}
-		}
-		switch {
-		case op == change.OpDelete || !passes:
-			e.gap, e.op, e.keyOnly = true, change.OpDelete.String(), true
-		case in.catchUp && len(es) == 0:
-			e.op = change.OpInsert.String()
-		case in.catchUp:
-			e.op = change.OpUpdate.String()
-		default:
-			e.op = op.String()
-		}
-		if e.gap && len(es) == 0 && in.catchUp {
-			continue // nothing to close: a catch-up records no gap of a key it never had
-		}
-		if len(es) == 0 {
-			settle([]*entry{e})
-			out[srcNew] = append(out[srcNew], e)
-			continue
-		}
-		hist[k] = append(es, e)
+		return extraKey[int(g)-ncur]
 	}
-	for _, k := range order {
-		es := hist[k]
-		if in.catchUp && !inBase[k] {
-			// A key the base table does not hold any more: its last
-			// version, if the history has it open, is closed.
-			last := slices.MaxFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
-			if !last.gap {
-				es = append(es, &entry{seq: append(slices.Clone(last.seq), 0), gap: true, op: change.OpDelete.String(),
-					src: srcStored, row: last.row, keyOnly: true})
+	fresh := make([]entry, ncur)
+	var out, es []*entry // the entries to write; one key's entries
+	for g := range ngroups {
+		es = es[:0]
+		if start != nil {
+			for j := start[g]; j < start[g+1]; j++ {
+				es = append(es, &stored[j])
 			}
 		}
-		slices.SortFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
+		nstored := len(es)
+		if g < ncur {
+			if e := newEntry(g, es, pass, ops, seqs, ts, in.catchUp); e != nil {
+				fresh[g] = *e
+				es = append(es, &fresh[g])
+			}
+		} else if last := slices.MaxFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) }); !last.gap {
+			// A key the base table does not hold any more (a catch-up):
+			// its last version, if the history has it open, is closed.
+			es = append(es, &entry{seq: append(slices.Clone(last.seq), 0), gap: true, op: change.OpDelete.String(),
+				src: srcStored, row: last.row, keyOnly: true, g: int32(g)})
+		}
+		if len(es) > 1 && len(es) > nstored {
+			slices.SortFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
+		}
 		settle(es)
 		for _, e := range es {
 			if e.changed {
-				out[e.src] = append(out[e.src], e)
+				out = append(out, e)
 			}
 		}
 	}
+	slices.SortFunc(out, func(a, b *entry) int {
+		if c := strings.Compare(keyOf(a.g), keyOf(b.g)); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.seq, b.seq)
+	})
+	return sortedHistoryBatch(mem, in, out, cols, keys, prefix)
+}
+
+// newEntry returns the entry of curated row i (group i) given the key's
+// stored entries es, or nil when the row adds none: its _seq is a version
+// the history holds, or it is a gap of a key a catch-up never had.
+func newEntry(i int, es []*entry, pass *array.Boolean, ops *array.Int8, seqs *array.Binary, ts *array.Timestamp, catchUp bool) *entry {
+	seq := seqs.Value(i)
+	for _, e := range es {
+		if bytes.Equal(e.seq, seq) {
+			return nil // that version is in the history already
+		}
+	}
+	passes := pass.IsValid(i) && pass.Value(i)
+	op := change.Op(ops.Value(i))
+	e := &entry{seq: seq, src: srcNew, row: i, g: int32(i)}
+	if ts != nil && ts.IsValid(i) {
+		e.from = nullTime{int64(ts.Value(i)), true}
+	}
+	switch {
+	case op == change.OpDelete || !passes:
+		e.gap, e.op, e.keyOnly = true, change.OpDelete.String(), true
+	case catchUp && len(es) == 0:
+		e.op = change.OpInsert.String()
+	case catchUp:
+		e.op = change.OpUpdate.String()
+	default:
+		e.op = op.String()
+	}
+	if e.gap && len(es) == 0 && catchUp {
+		return nil // nothing to close: a catch-up records no gap of a key it never had
+	}
+	return e
+}
+
+// sortedHistoryBatch builds the rows of out (sorted by the writer's key)
+// from the curated batch and the stored rows of in, in that order.
+func sortedHistoryBatch(mem memory.Allocator, in historyInput, out []*entry, cols []change.Column, keys []string, prefix []byte) (arrow.RecordBatch, error) {
+	var bySrc [2][]*entry
+	pos := make([]int32, len(out)) // each row's place among its source's
+	for i, e := range out {
+		pos[i] = int32(len(bySrc[e.src]))
+		bySrc[e.src] = append(bySrc[e.src], e)
+	}
 	var batches []arrow.RecordBatch
-	for src, es := range out {
+	defer func() { releaseAll(batches) }()
+	for src, es := range bySrc {
+		if len(es) == 0 {
+			continue
+		}
 		rows := in.curated
 		if src == srcStored {
 			rows = in.stored
 		}
-		if len(es) == 0 {
-			continue
-		}
 		b, err := historyBatch(mem, rows, es, cols, keys, prefix)
 		if err != nil {
-			releaseAll(batches)
 			return nil, err
 		}
 		batches = append(batches, b)
 	}
-	if len(batches) == 0 {
-		batches = append(batches, emptyBatch(mem, change.Schema(cols)))
+	switch len(batches) {
+	case 0:
+		return emptyBatch(mem, change.Schema(cols)), nil
+	case 1:
+		batches[0].Retain()
+		return batches[0], nil
 	}
-	sorted, _, err := dedupe.Consume(mem, batches, HistoryKeys(keys))
-	if err != nil {
-		return nil, fmt.Errorf("sort the history rows by key: %w", err)
+	// Both sources: interleave them in key order (one Take of the two
+	// batches, the curated rows first).
+	ib := array.NewInt32Builder(mem)
+	defer ib.Release()
+	ib.Reserve(len(out))
+	nNew := int32(len(bySrc[srcNew]))
+	for i, e := range out {
+		if e.src == srcNew {
+			ib.UnsafeAppend(pos[i])
+		} else {
+			ib.UnsafeAppend(nNew + pos[i])
+		}
 	}
-	return sorted, nil
+	idx := ib.NewArray()
+	defer idx.Release()
+	schema := batches[0].Schema()
+	arrs := make([]arrow.Array, 0, schema.NumFields())
+	defer func() {
+		for _, a := range arrs {
+			a.Release()
+		}
+	}()
+	ctx := compute.WithAllocator(context.Background(), mem)
+	for c := range schema.NumFields() {
+		both, err := array.Concatenate([]arrow.Array{batches[0].Column(c), batches[1].Column(c)}, mem)
+		if err != nil {
+			return nil, fmt.Errorf("history column %s: %w", schema.Field(c).Name, err)
+		}
+		taken, err := compute.TakeArray(ctx, both, idx)
+		both.Release()
+		if err != nil {
+			return nil, fmt.Errorf("history column %s: %w", schema.Field(c).Name, err)
+		}
+		arrs = append(arrs, taken)
+	}
+	rec := array.NewRecordBatch(schema, arrs, int64(len(out)))
+	return rec, nil
 }
 
 // keyStrings returns, for each row of rec, a text that identifies its
 // values of the key columns (cast to their type in cols, so that stored
-// and curated rows compare): their change.KeyEncoder encoding.
+// and curated rows compare): their change.KeyEncoder encoding, which
+// compares in the key's order. The texts share one allocation.
 func keyStrings(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols []change.Column) ([]string, error) {
 	kr, err := keyColumns(mem, rec, keys, cols)
 	if err != nil {
@@ -265,18 +363,28 @@ func keyStrings(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, kr.NumRows())
+	n := int(kr.NumRows())
+	ends := make([]int, n)
 	var kb []byte
-	for i := range out {
-		kb = enc.Append(kb[:0], i)
-		out[i] = string(kb)
+	for i := range n {
+		kb = enc.Append(kb, i)
+		ends[i] = len(kb)
+	}
+	all := string(kb)
+	out := make([]string, n)
+	begin := 0
+	for i, end := range ends {
+		out[i] = all[begin:end]
+		begin = end
 	}
 	return out, nil
 }
 
 // readStoredEntries reads the history columns of the stored rows rows
-// (indexes of rec).
-func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) ([]*entry, error) {
+// (indexes of rec) into into[dst[j]] for rows[j], of group gids[j]. The
+// entries' order keys point into rec's buffers (or a cast of them, kept
+// until release is called).
+func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int, gids, dst []int32, into []entry) (release func(), err error) {
 	get := func(name string, t arrow.DataType) (arrow.Array, error) {
 		idx := rec.Schema().FieldIndices(name)
 		if len(idx) != 1 {
@@ -286,9 +394,14 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) 
 	}
 	tsType := &arrow.TimestampType{Unit: arrow.Microsecond}
 	var arrs []arrow.Array
-	defer func() {
+	release = func() {
 		for _, a := range arrs {
 			a.Release()
+		}
+	}
+	defer func() {
+		if err != nil {
+			release()
 		}
 	}()
 	for _, c := range []struct {
@@ -304,12 +417,12 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) 
 	}
 	from, to := arrs[0].(*array.Timestamp), arrs[1].(*array.Timestamp)
 	cur, op, seq := arrs[2].(*array.Boolean), arrs[3].(*array.String), arrs[4].(*array.Binary)
-	out := make([]*entry, len(rows))
 	for j, i := range rows {
 		if seq.IsNull(i) {
 			return nil, fmt.Errorf("row %d has no %s", i, colOrderKey)
 		}
-		e := &entry{seq: slices.Clone(seq.Value(i)), stored: true, src: srcStored, row: i,
+		e := &into[dst[j]]
+		*e = entry{seq: seq.Value(i), stored: true, src: srcStored, row: i, g: gids[j],
 			current: cur.IsValid(i) && cur.Value(i)}
 		if from.IsValid(i) {
 			e.from = nullTime{int64(from.Value(i)), true}
@@ -318,12 +431,22 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) 
 			e.to = nullTime{int64(to.Value(i)), true}
 		}
 		if op.IsValid(i) {
-			e.op = op.Value(i)
+			e.op = opText(op.Value(i))
 		}
 		e.gap = e.op == change.OpDelete.String()
-		out[j] = e
 	}
-	return out, nil
+	return release, nil
+}
+
+// opText returns s, an op column's value, as a string that does not point
+// into the column's buffer.
+func opText(s string) string {
+	for _, op := range []change.Op{change.OpInsert, change.OpUpdate, change.OpDelete} {
+		if s == op.String() {
+			return op.String()
+		}
+	}
+	return strings.Clone(s)
 }
 
 // historyBatch builds the rows es of rows (the stored rows or the curated
@@ -332,6 +455,10 @@ func readStoredEntries(mem memory.Allocator, rec arrow.RecordBatch, rows []int) 
 // lacks), the history columns from the entries. The caller releases it.
 func historyBatch(mem memory.Allocator, rows arrow.RecordBatch, es []*entry, cols []change.Column, keys []string, prefix []byte) (arrow.RecordBatch, error) {
 	n := len(es)
+	seqBytes := 0
+	for _, e := range es {
+		seqBytes += len(e.seq)
+	}
 	all := array.NewInt32Builder(mem)
 	defer all.Release()
 	some := array.NewInt32Builder(mem)
@@ -394,6 +521,8 @@ func historyBatch(mem memory.Allocator, rows arrow.RecordBatch, es []*entry, col
 			continue
 		case colOrderKey:
 			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+			b.Reserve(n)
+			b.ReserveData(seqBytes)
 			for _, e := range es {
 				b.Append(e.seq)
 			}
@@ -425,6 +554,9 @@ func historyBatch(mem memory.Allocator, rows arrow.RecordBatch, es []*entry, col
 	defer ob.Release()
 	sb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
 	defer sb.Release()
+	ob.Reserve(n)
+	sb.Reserve(n)
+	sb.ReserveData(seqBytes + n*len(prefix))
 	buf := make([]byte, 0, 64)
 	for _, e := range es {
 		ob.Append(int8(change.OpUpdate))
