@@ -187,6 +187,78 @@ func TestRollbackToEveryKeptSnapshot(t *testing.T) {
 	}
 }
 
+// TestRollbackInsideMetadata: after runs and maintenance passes, moving
+// the main branch back to any kept snapshot inside the metadata (Spark's
+// rollback_to_snapshot: the table properties stay those of the newest
+// state) and running again gives the table of the runs that never rolled
+// back: the run finds the bookmark and tombstones of the snapshot's line
+// in the retained metadata files instead of taking the newer runs' files
+// as absorbed (their rows lost).
+func TestRollbackInsideMetadata(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := wholeRows(9, 60)
+			h := &history{}
+			const runs = 10
+			for run := range runs {
+				rows := g.Next(f.mod, 15)
+				h.rounds = append(h.rounds, rows)
+				f.commit(rows, bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				if run%2 == 1 {
+					f.maintain(tight)
+				}
+			}
+			want := f.mod.Render()
+			ident := icetable.Identifier{f.e.db, "items"}
+			cur, err := f.e.cat.LoadTable(ctx, ident)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, s := range cur.Metadata().Snapshots() {
+				ids = append(ids, s.SnapshotID)
+			}
+			tried := 0
+			for _, id := range ids {
+				if id == cur.CurrentSnapshot().SnapshotID {
+					continue
+				}
+				tbl, err := f.e.cat.LoadTable(ctx, ident)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tx := tbl.NewTransaction()
+				if err := tx.RollbackToSnapshot(id); err != nil {
+					t.Fatalf("roll back to snapshot %d: %v", id, err)
+				}
+				if _, err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				tried++
+				f.bm = f.bookmark()
+				k := int(f.bm.Runs)
+				f.mod = h.model(f, k)
+				f.check(fmt.Sprintf("rolled back to snapshot %d inside the metadata (run %d)", id, k))
+				for run := k; run < runs; run++ {
+					f.commit(h.rounds[run], bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				}
+				got, err := f.table().Read(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tabletest.DiffRows(t, fmt.Sprintf("rolled back to run %d and run again", k), tabletest.TableRows(t, got, f.cols, "id"), want)
+				got.Release()
+				f.e.rollBack(cur.MetadataLocation())
+			}
+			if tried < tight.KeepVersions-1 {
+				t.Fatalf("rolled back to %d snapshots, want at least %d", tried, tight.KeepVersions-1)
+			}
+		})
+	}
+}
+
 // TestMaintainPrunesTombstones: a pass drops tombstones past the horizon
 // by the run's rule, and keeps younger ones.
 func TestMaintainPrunesTombstones(t *testing.T) {
