@@ -162,7 +162,7 @@ func (x *Txn) truncateChunks(ctx context.Context, fs iceio.IO, truncateBefore []
 	// The truncate drops the table's tombstones older than it, not those
 	// the chunks left (as Apply keeps its own changes' tombstones): it is
 	// decided on the table's, and the chunks' edits go on top.
-	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	tomb, err := loadTombstones(ctx, x.tbl, x.state, x.t.mem)
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
@@ -221,7 +221,7 @@ func (x *Txn) tombstones(ctx context.Context) (*table.Tombstones, error) {
 	if x.tomb != nil {
 		return x.tomb, nil
 	}
-	tomb, err := loadTombstones(ctx, x.tbl, x.t.mem)
+	tomb, err := loadTombstones(ctx, x.tbl, x.state, x.t.mem)
 	if err != nil {
 		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}

@@ -250,7 +250,13 @@ func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
 		if err != nil || tbl == nil {
 			return 0, err
 		}
-		tomb, err := loadTombstones(ctx, tbl, t.mem)
+		props, recovered, err := stateProps(ctx, tbl)
+		if err != nil || recovered {
+			// After a rollback inside the metadata, the next run sets
+			// the state of the main branch's line first.
+			return 0, err
+		}
+		tomb, err := loadTombstones(ctx, tbl, props, t.mem)
 		if err != nil {
 			return 0, fmt.Errorf("prune tombstones of %s: %w", t.fullName(), err)
 		}

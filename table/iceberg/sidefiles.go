@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	ice "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
@@ -100,8 +101,21 @@ func (x *Txn) bookmarkProperty(ctx context.Context, enc string) (string, error) 
 // BookmarkOf reads the bookmark a table carries (zero when it has none),
 // following a reference to a bookmark file. A bookmark file that does not
 // match its digest is bookmarks.ErrCorrupt.
+//
+// After a rollback inside the metadata it is the bookmark of the main
+// branch's line (see stateProps).
 func BookmarkOf(ctx context.Context, tbl *icetable.Table) (bookmarks.Bookmark, error) {
-	prop := tbl.Properties()[BookmarkProperty]
+	props, _, err := stateProps(ctx, tbl)
+	if err != nil {
+		return bookmarks.Bookmark{}, err
+	}
+	return bookmarkIn(ctx, tbl, props)
+}
+
+// bookmarkIn reads the bookmark props hold (tbl's, or a recovered state,
+// see stateProps).
+func bookmarkIn(ctx context.Context, tbl *icetable.Table, props ice.Properties) (bookmarks.Bookmark, error) {
+	prop := props[BookmarkProperty]
 	name := strings.Join(tbl.Identifier(), ".")
 	if f, ok := table.ParseRef(bookmarkRef, prop); ok {
 		b, err := readSideFile(ctx, tbl, f)
@@ -121,10 +135,10 @@ func BookmarkOf(ctx context.Context, tbl *icetable.Table) (bookmarks.Bookmark, e
 	return bm, nil
 }
 
-// loadTombstones reads the tombstones a table references (none when the
-// property is unset).
-func loadTombstones(ctx context.Context, tbl *icetable.Table, mem memory.Allocator) (*table.Tombstones, error) {
-	prop := tbl.Properties()[TombstonesProperty]
+// loadTombstones reads the tombstones props reference (tbl's, or a
+// recovered state, see stateProps; none when the property is unset).
+func loadTombstones(ctx context.Context, tbl *icetable.Table, props ice.Properties, mem memory.Allocator) (*table.Tombstones, error) {
+	prop := props[TombstonesProperty]
 	if prop == "" {
 		return &table.Tombstones{}, nil
 	}

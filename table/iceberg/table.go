@@ -136,7 +136,10 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	}
 	x := &Txn{t: t, tbl: tbl, planned: stateOf(tbl, BookmarkProperty, TombstonesProperty)}
 	if tbl != nil {
-		if x.bm, err = BookmarkOf(ctx, tbl); err != nil {
+		if x.state, x.recovered, err = stateProps(ctx, tbl); err == nil {
+			x.bm, err = bookmarkIn(ctx, tbl, x.state)
+		}
+		if err != nil {
 			return nil, t.classify(ctx, table.BeforeCommit, tbl.MetadataLocation(), "", err)
 		}
 	}

@@ -24,6 +24,12 @@ type Txn struct {
 	// planned is the state Begin read: Commit asserts its bookmark and
 	// tombstone properties (and the main branch as Apply planned on it).
 	planned plannedState
+	// state holds the bookmark and tombstone properties Begin read: the
+	// table's, or, after a rollback inside the metadata, those of the
+	// main branch's line (recovered; see stateProps), which Commit then
+	// sets whole.
+	state     ice.Properties
+	recovered bool
 
 	dataFiles   []ice.DataFile
 	delFiles    []ice.DataFile
@@ -207,6 +213,8 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 			return before(err)
 		}
 		props[TombstonesProperty] = ref
+	} else if x.recovered {
+		props[TombstonesProperty] = x.state[TombstonesProperty]
 	}
 	if err := x.verify(ctx); err != nil {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
@@ -222,6 +230,19 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		if err := rd.Commit(ctx); err != nil {
 			return before(fmt.Errorf("stage row delta: %w", err))
 		}
+	}
+	// The snapshot this state belongs to: the one staged above, else the
+	// main branch's (see SnapshotProperty).
+	owner := x.tbl.CurrentSnapshot()
+	if len(x.dataFiles)+len(x.delFiles) > 0 {
+		staged, err := tx.StagedTable()
+		if err != nil {
+			return before(fmt.Errorf("stage row delta: %w", err))
+		}
+		owner = staged.CurrentSnapshot()
+	}
+	if owner != nil {
+		props[SnapshotProperty] = ownerOf(owner).String()
 	}
 	if err := tx.SetProperties(props); err != nil {
 		return before(fmt.Errorf("stage bookmark: %w", err))

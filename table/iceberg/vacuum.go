@@ -141,17 +141,12 @@ func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, err
 	}
 	add(tbl.Properties())
 	for entry := range tbl.Metadata().PreviousFiles() {
-		f, err := fs.Open(entry.MetadataFile)
+		meta, err := readMetadata(fs, entry.MetadataFile)
 		if errors.Is(err, iofs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read metadata file %s: %w", entry.MetadataFile, err)
-		}
-		meta, err := icetable.ParseMetadata(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read metadata file %s: %w", entry.MetadataFile, err)
+			return nil, err
 		}
 		add(meta.Properties())
 	}

@@ -107,6 +107,44 @@ func TestMaintainCompactsAndExpires(t *testing.T) {
 	}
 }
 
+// rollbackScenario makes the table of the rollback tests: ten runs, a
+// maintenance pass after every second one. It returns the fixture, the
+// runs and the table's rows.
+func rollbackScenario(t *testing.T, backend string) (*fixture, *history, []string) {
+	f := newFixture(t, backend, tabletest.Columns[:4])
+	g := wholeRows(9, 60)
+	h := &history{}
+	for run := range 10 {
+		rows := g.Next(f.mod, 15)
+		h.rounds = append(h.rounds, rows)
+		f.commit(rows, bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+		if run%2 == 1 {
+			f.maintain(tight)
+		}
+	}
+	return f, h, f.mod.Render()
+}
+
+// runAgain checks a table rolled back (what) against the model of the
+// runs its bookmark says it holds, applies the runs after those again and
+// checks that the table is want, that of the runs that never rolled back.
+func (h *history) runAgain(f *fixture, what string, want []string) {
+	f.t.Helper()
+	f.bm = f.bookmark()
+	k := int(f.bm.Runs)
+	f.mod = h.model(f, k)
+	f.check(fmt.Sprintf("%s (run %d)", what, k))
+	for run := k; run < len(h.rounds); run++ {
+		f.commit(h.rounds[run], bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+	}
+	tbl, err := f.table().Read(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer tbl.Release()
+	tabletest.DiffRows(f.t, fmt.Sprintf("%s (run %d) and run again", what, k), tabletest.TableRows(f.t, tbl, f.cols, "id"), want)
+}
+
 // TestRollbackToEveryKeptSnapshot: after runs and maintenance passes,
 // pointing the catalog at any retained metadata file whose snapshot is
 // kept (a restore) and running again works: the side files it references
@@ -116,19 +154,7 @@ func TestRollbackToEveryKeptSnapshot(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			ctx := context.Background()
-			f := newFixture(t, b, tabletest.Columns[:4])
-			g := wholeRows(9, 60)
-			h := &history{}
-			const runs = 10
-			for run := range runs {
-				rows := g.Next(f.mod, 15)
-				h.rounds = append(h.rounds, rows)
-				f.commit(rows, bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
-				if run%2 == 1 {
-					f.maintain(tight)
-				}
-			}
-			want := f.mod.Render()
+			f, h, want := rollbackScenario(t, b)
 			cur, err := f.e.cat.LoadTable(ctx, icetable.Identifier{f.e.db, "items"})
 			if err != nil {
 				t.Fatal(err)
@@ -165,23 +191,59 @@ func TestRollbackToEveryKeptSnapshot(t *testing.T) {
 				}
 				tried++
 				f.e.rollBack(loc)
-				f.bm = f.bookmark()
-				k := int(f.bm.Runs)
-				f.mod = h.model(f, k)
-				f.check(fmt.Sprintf("rolled back to %s (run %d)", loc, k))
-				for run := k; run < runs; run++ {
-					f.commit(h.rounds[run], bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
-				}
-				tbl, err := f.table().Read(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tabletest.DiffRows(t, fmt.Sprintf("rolled back to run %d and run again", k), tabletest.TableRows(t, tbl, f.cols, "id"), want)
-				tbl.Release()
+				h.runAgain(f, "rolled back to "+loc, want)
 				f.e.rollBack(cur.MetadataLocation())
 			}
 			if tried < tight.KeepVersions {
 				t.Fatalf("rolled back to %d metadata files, want at least %d", tried, tight.KeepVersions)
+			}
+		})
+	}
+}
+
+// TestRollbackInsideMetadata: after runs and maintenance passes, moving
+// the main branch back to any kept snapshot inside the metadata (Spark's
+// rollback_to_snapshot: the table properties stay those of the newest
+// state) and running again gives the table of the runs that never rolled
+// back: the run finds the bookmark and tombstones of the snapshot's line
+// in the retained metadata files instead of taking the newer runs' files
+// as absorbed (their rows lost).
+func TestRollbackInsideMetadata(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f, h, want := rollbackScenario(t, b)
+			ident := icetable.Identifier{f.e.db, "items"}
+			cur, err := f.e.cat.LoadTable(ctx, ident)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			for _, s := range cur.Metadata().Snapshots() {
+				ids = append(ids, s.SnapshotID)
+			}
+			tried := 0
+			for _, id := range ids {
+				if id == cur.CurrentSnapshot().SnapshotID {
+					continue
+				}
+				tbl, err := f.e.cat.LoadTable(ctx, ident)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tx := tbl.NewTransaction()
+				if err := tx.RollbackToSnapshot(id); err != nil {
+					t.Fatalf("roll back to snapshot %d: %v", id, err)
+				}
+				if _, err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				tried++
+				h.runAgain(f, fmt.Sprintf("rolled back to snapshot %d inside the metadata", id), want)
+				f.e.rollBack(cur.MetadataLocation())
+			}
+			if tried < tight.KeepVersions-1 {
+				t.Fatalf("rolled back to %d snapshots, want at least %d", tried, tight.KeepVersions-1)
 			}
 		})
 	}
