@@ -73,6 +73,10 @@ type stateRef struct {
 	Runs   string `json:"runs"`
 }
 
+// opRestore is the commitInfo operation of a log entry that restores the
+// table to an earlier version (Spark's RESTORE, delta-rs' restore).
+const opRestore = "RESTORE"
+
 type commitInfoAction struct {
 	Timestamp           int64             `json:"timestamp"`
 	Operation           string            `json:"operation"`
@@ -86,19 +90,38 @@ type commitInfoAction struct {
 }
 
 // UnmarshalJSON reads only what lakemerge needs from a commitInfo: its
-// timestamp and lakemerge's state reference. Other writers put anything
+// timestamp, lakemerge's state reference, and the operation, with the
+// version or timestamp a RESTORE restored. Other writers put anything
 // there (delta-rs writes numbers in operationMetrics), so nothing else is
 // decoded and a malformed lakemerge entry is ignored.
 func (c *commitInfoAction) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Timestamp json.RawMessage `json:"timestamp"`
-		Lakemerge json.RawMessage `json:"lakemerge"`
+		Timestamp  json.RawMessage            `json:"timestamp"`
+		Operation  json.RawMessage            `json:"operation"`
+		Parameters map[string]json.RawMessage `json:"operationParameters"`
+		Lakemerge  json.RawMessage            `json:"lakemerge"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
 	*c = commitInfoAction{}
 	_ = json.Unmarshal(raw.Timestamp, &c.Timestamp)
+	_ = json.Unmarshal(raw.Operation, &c.Operation)
+	if c.Operation == opRestore {
+		// RESTORE's parameters: the version restored (delta-rs writes
+		// {"version":"1"}), or the time it was restored to (delta-rs:
+		// "datetime", in ms; Spark: "timestamp").
+		for _, k := range []string{"version", "timestamp", "datetime"} {
+			var v any
+			if json.Unmarshal(raw.Parameters[k], &v) != nil || v == nil {
+				continue
+			}
+			if c.OperationParameters == nil {
+				c.OperationParameters = map[string]string{}
+			}
+			c.OperationParameters[k] = fmt.Sprint(v)
+		}
+	}
 	var ref stateRef
 	if len(raw.Lakemerge) > 0 && json.Unmarshal(raw.Lakemerge, &ref) == nil && ref.State != "" {
 		c.Lakemerge = &ref

@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,42 @@ type snapshot struct {
 	// lakemerge is left in the log (see findState).
 	ref        *stateRef
 	checkpoint int64 // version of the checkpoint replay started from, -1 none
+	// restore is the newest RESTORE entry after lakemerge's newest state
+	// reference (nil: none). followRestore then puts the state of the
+	// version it restored in ref (restored), whose run count is
+	// stateRuns.
+	restore   *restoreMark
+	restored  bool
+	stateRuns int64
+}
+
+// restoreMark is a log entry that restored the table to an earlier
+// version: at is its own version; version or timestamp is what it
+// restored (operationParameters).
+type restoreMark struct {
+	at                 int64
+	version, timestamp string
+}
+
+// runs is the run count of the state in ref: the txn version, or the
+// restored state's.
+func (s *snapshot) runs() int64 {
+	if s.restored {
+		return s.stateRuns
+	}
+	return s.txns[appID].Version
+}
+
+// noteCommitInfo keeps ref and restore up to date with a commitInfo of
+// log version v, replayed in log order.
+func (s *snapshot) noteCommitInfo(ci *commitInfoAction, v int64) {
+	switch {
+	case ci.Lakemerge != nil:
+		s.ref, s.restore = ci.Lakemerge, nil
+	case ci.Operation == opRestore:
+		p := ci.OperationParameters
+		s.restore = &restoreMark{at: v, version: p["version"], timestamp: cmp.Or(p["timestamp"], p["datetime"])}
+	}
 }
 
 func newSnapshot() *snapshot {
@@ -64,9 +101,8 @@ func (s *snapshot) apply(a action) error {
 		delete(s.files, a.Remove.Path)
 		s.removes[a.Remove.Path] = a.Remove
 	case a.CommitInfo != nil:
-		if a.CommitInfo.Lakemerge != nil {
-			s.ref = a.CommitInfo.Lakemerge
-		}
+		// Replay applies version s.version+1.
+		s.noteCommitInfo(a.CommitInfo, s.version+1)
 	}
 	return nil
 }
@@ -236,7 +272,44 @@ func (t *Table) load(ctx context.Context, upTo int64) (*snapshot, error) {
 			return nil, err
 		}
 	}
+	if err := t.followRestore(ctx, s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// followRestore: a RESTORE after lakemerge's newest commit (Spark's
+// RESTORE, delta-rs' restore) put back the files of an earlier version
+// but not lakemerge's state, which its log entry does not carry; the
+// newest state reference would claim the raw files of the versions
+// restored away as absorbed, and the next run would lose their rows. So
+// the state is the one the log gives at the version restored (load up to
+// it, which follows an older RESTORE the same way). A RESTORE that names
+// only a timestamp, or whose version the log no longer holds, stops here
+// with an error that says so.
+func (t *Table) followRestore(ctx context.Context, s *snapshot) error {
+	r := s.restore
+	if r == nil {
+		return nil
+	}
+	if _, ok := s.txns[appID]; !ok && s.ref == nil {
+		return nil // lakemerge never committed to this table
+	}
+	v, err := strconv.ParseInt(r.version, 10, 64)
+	if err != nil || v < 0 || v >= r.at {
+		to := "version " + strconv.Quote(r.version)
+		if r.version == "" {
+			to = "time " + strconv.Quote(r.timestamp)
+		}
+		return fmt.Errorf("log version %d restores the table to %s after lakemerge's last commit, and lakemerge cannot tell which version that is, so neither which raw files the table holds: restore it by version instead (RESTORE TABLE … TO VERSION AS OF, DeltaTable.restore(version)), or reload the table",
+			r.at, to)
+	}
+	prior, err := t.load(ctx, v)
+	if err != nil {
+		return fmt.Errorf("log version %d restores the table to version %d: read lakemerge's state of version %d: %w", r.at, v, v, err)
+	}
+	s.ref, s.restored, s.stateRuns = prior.ref, true, prior.runs()
+	return nil
 }
 
 func (t *Table) replay(ctx context.Context, upTo int64, listed bool) (*snapshot, error) {
@@ -338,9 +411,14 @@ func (t *Table) findStateRef(ctx context.Context, s *snapshot) error {
 			return err
 		}
 		for i := len(acts) - 1; i >= 0; i-- {
-			if ci := acts[i].CommitInfo; ci != nil && ci.Lakemerge != nil {
+			ci := acts[i].CommitInfo
+			switch {
+			case ci == nil:
+			case ci.Lakemerge != nil:
 				s.ref = ci.Lakemerge
 				return nil
+			case ci.Operation == opRestore && s.restore == nil:
+				s.noteCommitInfo(ci, v)
 			}
 		}
 	}

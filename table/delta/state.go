@@ -110,19 +110,23 @@ func runsOf(name, prefix string) (int64, bool) {
 // only grow with the log's versions, so the entries left reference state
 // files of runs from minRuns on (the run of the oldest entry left with a
 // lakemerge reference), and tombstone files of runs from minRuns on plus
-// the one the state of minRuns references (tombs; a state references the
-// tombstones of the last run that changed them). Without any entry left
+// the one the state of minRuns references (in tombs; a state references
+// the tombstones of the last run that changed them). After a RESTORE
+// (followRestore) runs start again from an older run's: minRuns is at
+// most the table's state's run and tombs holds its tombstone file too; a
+// state of the runs between that only an older entry references may go
+// (a RESTORE to such an entry then stops with an error). Without any entry left
 // that references lakemerge's state (Begin then takes the state file
 // named by the txn version), minRuns is the txn version. ok is false when
 // lakemerge never committed to the table.
-func (t *Table) liveSideFiles(ctx context.Context, s *snapshot) (minRuns int64, tombs string, ok bool, err error) {
+func (t *Table) liveSideFiles(ctx context.Context, s *snapshot) (minRuns int64, tombs []string, ok bool, err error) {
 	txn, committed := s.txns[appID]
 	if !committed {
-		return 0, "", false, nil
+		return 0, nil, false, nil
 	}
 	l, err := t.list(ctx)
 	if err != nil {
-		return 0, "", false, err
+		return 0, nil, false, err
 	}
 	versions := make([]int64, 0, len(l.commits))
 	for v := range l.commits {
@@ -137,7 +141,7 @@ func (t *Table) liveSideFiles(ctx context.Context, s *snapshot) (minRuns int64, 
 			continue // cleaned up since the listing
 		}
 		if err != nil {
-			return 0, "", false, err
+			return 0, nil, false, err
 		}
 		if r := lakemergeRef(acts); r != nil {
 			if runs, err := strconv.ParseInt(r.Runs, 10, 64); err == nil {
@@ -146,17 +150,32 @@ func (t *Table) liveSideFiles(ctx context.Context, s *snapshot) (minRuns int64, 
 			}
 		}
 	}
+	var keep []string
+	if s.restored {
+		// After a RESTORE the table's state (an older run's) precedes the
+		// newer runs' entries: keep it and its tombstones too.
+		minRuns = min(minRuns, s.runs())
+		if s.ref != nil {
+			st, err := t.readState(ctx, s.ref, s.runs())
+			if err != nil {
+				return 0, nil, false, err
+			}
+			if st.tombs != nil {
+				keep = append(keep, st.tombs.Path)
+			}
+		}
+	}
 	if ref == nil {
-		return minRuns, "", true, nil
+		return minRuns, keep, true, nil
 	}
 	st, err := t.readState(ctx, ref, minRuns)
 	if err != nil {
-		return 0, "", false, err
+		return 0, nil, false, err
 	}
 	if st.tombs != nil {
-		tombs = st.tombs.Path
+		keep = append(keep, st.tombs.Path)
 	}
-	return minRuns, tombs, true, nil
+	return minRuns, keep, true, nil
 }
 
 // lakemergeRef returns the state reference in a log entry's commitInfo.
@@ -184,7 +203,7 @@ func isSideFile(rel string) bool {
 // sideFileLive reports whether the state or tombstone file rel (relative
 // to the table root) may be referenced by a log entry left, by
 // liveSideFiles' answer.
-func sideFileLive(rel string, minRuns int64, tombs string, ok bool) bool {
+func sideFileLive(rel string, minRuns int64, tombs []string, ok bool) bool {
 	name := strings.TrimPrefix(rel, stateDir)
 	if !ok {
 		return false
@@ -193,7 +212,7 @@ func sideFileLive(rel string, minRuns int64, tombs string, ok bool) bool {
 		return r >= minRuns
 	}
 	r, _ := runsOf(name, "tombstones-")
-	return r >= minRuns || rel == tombs
+	return r >= minRuns || slices.Contains(tombs, rel)
 }
 
 // readTombstones reads the tombstone file ref names (none for nil).

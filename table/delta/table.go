@@ -158,7 +158,7 @@ func (t *Table) Begin(ctx context.Context) (*Txn, error) {
 	if err := s.check(true); err != nil {
 		return nil, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
-	st, err := t.readState(ctx, s.ref, s.txns[appID].Version)
+	st, err := t.readState(ctx, s.ref, s.runs())
 	if err != nil {
 		return nil, t.classify(ctx, s.version, fmt.Errorf("table %s: %w", t.opts.Name, err))
 	}
@@ -204,7 +204,7 @@ func (t *Table) Describe(ctx context.Context) (table.Info, error) {
 		info.Rows += pr.NumRows()
 		pr.Close()
 	}
-	st, err := t.readState(ctx, s.ref, s.txns[appID].Version)
+	st, err := t.readState(ctx, s.ref, s.runs())
 	if err != nil {
 		return info, fmt.Errorf("table %s: %w", t.opts.Name, err)
 	}
