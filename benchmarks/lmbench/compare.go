@@ -157,16 +157,12 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func compare(args []string) error {
 	fl := flag.NewFlagSet("compare", flag.ExitOnError)
 	dir := fl.String("dir", "", "workload folder written by lmbench gen (required)")
-	lm := fl.String("lakemerge", "", "lakemerge binary (required)")
-	py := fl.String("python", "python3", "Python with benchmarks/requirements.txt installed")
-	peers := fl.String("peers", "benchmarks/peers", "folder of the peer scripts")
-	tools := fl.String("tools", "lakemerge,delta,pyiceberg,spark", "tools to run, in order")
+	tf := addToolFlags(fl, "lakemerge,delta,pyiceberg,spark")
 	fl.Parse(args)
-	if *dir == "" || *lm == "" {
+	if *dir == "" || *tf.lakemerge == "" {
 		return fmt.Errorf("--dir and --lakemerge are required")
 	}
 	abs, _ := filepath.Abs(*dir)
-	peerDir, _ := filepath.Abs(*peers)
 	var wl struct{ Result struct{ CDCBytes int64 } }
 	raw, err := os.ReadFile(filepath.Join(abs, "workload.json"))
 	if err != nil {
@@ -176,11 +172,11 @@ func compare(args []string) error {
 		return err
 	}
 	var results []toolResult
-	for _, name := range strings.Split(*tools, ",") {
+	for _, name := range strings.Split(*tf.tools, ",") {
 		r := toolResult{Tool: name}
 		var load, merge step
 		var before map[string]int64
-		t := newTool(name, abs, *lm, *py, peerDir)
+		t := tf.tool(name, abs)
 		if load, err = t.load(0); err == nil {
 			before = snapshot(t.tableDir)
 			merge, err = t.merge(0)
@@ -241,8 +237,23 @@ type tool struct {
 	state                               []string // what holds the table: tableDir, and a catalog beside it
 }
 
-func newTool(name, dir, lakemerge, python, peers string) *tool {
-	t := &tool{name: name, dir: dir, lakemerge: lakemerge, python: python, peers: peers}
+// toolFlags are the flags that say where the tools are, shared by compare
+// and scaling.
+type toolFlags struct{ lakemerge, python, peers, tools *string }
+
+func addToolFlags(fl *flag.FlagSet, tools string) toolFlags {
+	return toolFlags{
+		lakemerge: fl.String("lakemerge", "", "lakemerge binary (required)"),
+		python:    fl.String("python", "python3", "Python with benchmarks/requirements.txt installed"),
+		peers:     fl.String("peers", "benchmarks/peers", "folder of the peer scripts"),
+		tools:     fl.String("tools", tools, "tools to run, in order"),
+	}
+}
+
+// tool returns the named tool on the workload folder dir.
+func (f toolFlags) tool(name, dir string) *tool {
+	peers, _ := filepath.Abs(*f.peers)
+	t := &tool{name: name, dir: dir, lakemerge: *f.lakemerge, python: *f.python, peers: peers}
 	if name == "lakemerge" {
 		t.tableDir = filepath.Join(dir, "warehouse")
 		t.state = []string{t.tableDir, filepath.Join(dir, "catalog.db")}

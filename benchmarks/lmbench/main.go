@@ -19,7 +19,7 @@
 // that every tool produced the same table, and writes D/results.json and
 // D/results.md.
 //
-//	lmbench scaling --dir D --lakemerge BIN [--rows 1000000,10000000 --changes 1000,10000,100000,1000000 --tools lakemerge,delta --python P --memory-mb 1024 --max-rss-mib 8192 --verify-max-rows 0]
+//	lmbench scaling --dir D --lakemerge BIN [--rows 1000000,10000000 --changes 1000,10000,100000,1000000 --tools lakemerge,delta --python P --memory-mb 1024 --max-rss-mib 8192 --verify-max-rows 0 --report]
 //
 // measures the microbatch-scaling matrix: per table size, D/rows-N gets one
 // load and one change set per count (gen --sets; kept when D/rows-N already
@@ -28,7 +28,9 @@
 // same paths), measuring wall time, CPU time, peak RSS and files written,
 // with /proc/loadavg at the start of each merge, and digesting the result.
 // D/results.json and D/results.md are rewritten after every step; a re-run
-// skips the loads and cells they hold without error. Every job file has
+// skips the loads and cells they hold without error (--report only renders
+// results.md anew, e.g. with every size and tool after runs of parts of
+// the matrix). Every job file has
 // memory_mb (--memory-mb) and the maintenance pass after a run off, so a
 // cell measures the merge alone.
 package main

@@ -59,15 +59,13 @@ func scaling(args []string) error {
 	root := fl.String("dir", "", "folder of the run: one workload folder per table size, results.json and results.md (required)")
 	rowsList := fl.String("rows", "1000000,10000000", "table sizes, comma-separated")
 	changesList := fl.String("changes", "1000,10000,100000,1000000", "change counts, comma-separated")
-	lm := fl.String("lakemerge", "", "lakemerge binary (required)")
-	py := fl.String("python", "python3", "Python with benchmarks/requirements.txt installed")
-	peers := fl.String("peers", "benchmarks/peers", "folder of the peer scripts")
-	tools := fl.String("tools", "lakemerge,delta", "tools to run, in order")
+	tf := addToolFlags(fl, "lakemerge,delta")
 	memoryMB := fl.Int("memory-mb", 1024, "memory_mb of lakemerge's job file (0: lakemerge's default)")
 	maxRSS := fl.Int("max-rss-mib", 8192, "kill a tool's process tree whose resident memory passes this (0: no cap)")
 	verifyMax := fl.Int("verify-max-rows", 0, "digest the tables of sizes up to this many rows only (0: all)")
+	report := fl.Bool("report", false, "only write results.md anew from results.json, for these rows, changes and tools")
 	fl.Parse(args)
-	if *root == "" || *lm == "" {
+	if *root == "" || *tf.lakemerge == "" {
 		return fmt.Errorf("--dir and --lakemerge are required")
 	}
 	sizes, err := counts(*rowsList)
@@ -79,7 +77,6 @@ func scaling(args []string) error {
 		return fmt.Errorf("--changes: %w", err)
 	}
 	abs, _ := filepath.Abs(*root)
-	peerDir, _ := filepath.Abs(*peers)
 	res := scalingResults{}
 	if b, err := os.ReadFile(filepath.Join(abs, "results.json")); err == nil {
 		if err := json.Unmarshal(b, &res); err != nil {
@@ -91,17 +88,20 @@ func scaling(args []string) error {
 		if err := os.WriteFile(filepath.Join(abs, "results.json"), js, 0o644); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(abs, "results.md"), []byte(matrix(res, sizes, sets, strings.Split(*tools, ","))), 0o644)
+		return os.WriteFile(filepath.Join(abs, "results.md"), []byte(matrix(res, sizes, sets, strings.Split(*tf.tools, ","))), 0o644)
 	}
 	capBytes := int64(*maxRSS) << 20
 	for _, rows := range sizes {
+		if *report {
+			break
+		}
 		dir := filepath.Join(abs, fmt.Sprintf("rows-%d", rows))
 		if err := generate(dir, rows, *changesList, *memoryMB); err != nil {
 			return err
 		}
 		var ts []*tool
-		for _, name := range strings.Split(*tools, ",") {
-			t := newTool(name, dir, *lm, *py, peerDir)
+		for _, name := range strings.Split(*tf.tools, ",") {
+			t := tf.tool(name, dir)
 			if !slices.ContainsFunc(res.Loads, func(l loadRun) bool { return l.Rows == rows && l.Tool == name && l.Error == "" }) {
 				l, err := loadPristine(t, rows, capBytes)
 				res.Loads = slices.DeleteFunc(res.Loads, func(o loadRun) bool { return o.Rows == rows && o.Tool == name })
