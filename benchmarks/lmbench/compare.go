@@ -51,14 +51,19 @@ func run(dir string, env []string, maxRSS int64, name string, args ...string) (s
 		return step{}, nil, err
 	}
 	// A peer may run in more than one process (Spark's JVM under its
-	// Python driver): sample the RSS of the whole process tree.
+	// Python driver): sample the RSS of the whole process tree, every 50 ms
+	// for the first 10 s, then every 500 ms (a long load is not slowed by
+	// its own sampling; the rusage peak below is exact for one process).
 	done := make(chan struct{})
 	treePeak := make(chan int64, 1)
 	go func() {
 		var peak int64
 		tk := time.NewTicker(50 * time.Millisecond)
 		defer tk.Stop()
-		for {
+		for i := 0; ; i++ {
+			if i == 200 {
+				tk.Reset(500 * time.Millisecond)
+			}
 			if r := treeRSS(cmd.Process.Pid); r > peak {
 				peak = r
 				if maxRSS > 0 && peak > maxRSS {
