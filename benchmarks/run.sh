@@ -7,6 +7,7 @@
 # Usage: benchmarks/run.sh [ROWS] [CHANGES] [DIR] [TOOLS] [DIST]
 #   defaults: 1000000 100000 /tmp/lakemerge-bench lakemerge,delta,pyiceberg,spark (spark needs Java) uniform
 #   DIST is how the changes pick their keys: uniform, recent (mostly the newest keys) or zipf.
+# The peers run in .venv-bench (benchmarks/requirements.txt), or in $LMBENCH_PYTHON when set.
 # The target workload: benchmarks/run.sh 10000000 1000000
 # A scheduled CDC microbatch: benchmarks/run.sh 10000000 1000
 set -euo pipefail
@@ -17,21 +18,13 @@ dir=${3:-/tmp/lakemerge-bench}
 tools=${4:-lakemerge,delta,pyiceberg,spark}
 dist=${5:-uniform}
 
-venv=.venv-bench
-stamp=$venv/.requirements.sha256
-want=$(sha256sum benchmarks/requirements.txt | cut -d' ' -f1)
-if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-	rm -rf "$venv"
-	python3 -m venv "$venv"
-	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
-	echo "$want" >"$stamp"
-fi
+python=$(benchmarks/venv.sh)
 mkdir -p bin
 go build -o bin/lakemerge ./cmd/lakemerge
 go build -o bin/lmbench ./benchmarks/lmbench
 rm -rf "$dir"
 bin/lmbench gen --dir "$dir" --rows "$rows" --changes "$changes" --inserts 0.2 --deletes 0.1 --dist "$dist"
-bin/lmbench compare --dir "$dir" --lakemerge "$PWD/bin/lakemerge" --python "$PWD/$venv/bin/python" --tools "$tools"
-"$venv/bin/python" benchmarks/peers/chart.py "$dir/results.json" "$dir/results.png" \
+bin/lmbench compare --dir "$dir" --lakemerge "$PWD/bin/lakemerge" --python "$python" --tools "$tools"
+"$python" benchmarks/peers/chart.py "$dir/results.json" "$dir/results.png" \
 	"merge $changes changes ($dist keys; 70% upd, 20% ins, 10% del) into $rows rows, $(nproc) cores"
 echo "chart: $dir/results.png"

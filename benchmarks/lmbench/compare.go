@@ -17,7 +17,8 @@ import (
 // step is one timed process run.
 type step struct {
 	Wall    time.Duration
-	PeakRSS int64 // bytes
+	CPU     time.Duration // user + system of the process and the children it waited for
+	PeakRSS int64         // bytes
 }
 
 // toolResult is what compare reports for one tool.
@@ -35,11 +36,14 @@ type toolResult struct {
 	Error        string  `json:"error,omitempty"`
 }
 
-// run starts a process and measures its wall time and peak RSS.
-func run(dir string, env []string, name string, args ...string) (step, []byte, error) {
+// run starts a process and measures its wall time, CPU time and peak RSS.
+// With maxRSS > 0 a process tree whose resident memory passes maxRSS bytes
+// is killed (the machine has no swap to fall back on) and run says so.
+func run(dir string, env []string, maxRSS int64, name string, args ...string) (step, []byte, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -47,16 +51,24 @@ func run(dir string, env []string, name string, args ...string) (step, []byte, e
 		return step{}, nil, err
 	}
 	// A peer may run in more than one process (Spark's JVM under its
-	// Python driver): sample the RSS of the whole process tree.
+	// Python driver): sample the RSS of the whole process tree, every 50 ms
+	// for the first 10 s, then every 500 ms (a long load is not slowed by
+	// its own sampling; the rusage peak below is exact for one process).
 	done := make(chan struct{})
 	treePeak := make(chan int64, 1)
 	go func() {
 		var peak int64
 		tk := time.NewTicker(50 * time.Millisecond)
 		defer tk.Stop()
-		for {
+		for i := 0; ; i++ {
+			if i == 200 {
+				tk.Reset(500 * time.Millisecond)
+			}
 			if r := treeRSS(cmd.Process.Pid); r > peak {
 				peak = r
+				if maxRSS > 0 && peak > maxRSS {
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				}
 			}
 			select {
 			case <-done:
@@ -68,9 +80,13 @@ func run(dir string, env []string, name string, args ...string) (step, []byte, e
 	}()
 	err := cmd.Wait()
 	close(done)
-	st := step{Wall: time.Since(start), PeakRSS: <-treePeak}
+	st := step{Wall: time.Since(start), PeakRSS: <-treePeak,
+		CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > st.PeakRSS {
 		st.PeakRSS = ru.Maxrss * 1024
+	}
+	if maxRSS > 0 && st.PeakRSS > maxRSS {
+		return st, out.Bytes(), fmt.Errorf("%s %s: killed at %.0f MiB resident, over the cap of %.0f MiB", name, strings.Join(args, " "), mib(st.PeakRSS), mib(maxRSS))
 	}
 	if err != nil {
 		return st, out.Bytes(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, lastLines(errb.String(), 15))
@@ -146,16 +162,12 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func compare(args []string) error {
 	fl := flag.NewFlagSet("compare", flag.ExitOnError)
 	dir := fl.String("dir", "", "workload folder written by lmbench gen (required)")
-	lm := fl.String("lakemerge", "", "lakemerge binary (required)")
-	py := fl.String("python", "python3", "Python with benchmarks/requirements.txt installed")
-	peers := fl.String("peers", "benchmarks/peers", "folder of the peer scripts")
-	tools := fl.String("tools", "lakemerge,delta,pyiceberg,spark", "tools to run, in order")
+	tf := addToolFlags(fl, "lakemerge,delta,pyiceberg,spark")
 	fl.Parse(args)
-	if *dir == "" || *lm == "" {
+	if *dir == "" || *tf.lakemerge == "" {
 		return fmt.Errorf("--dir and --lakemerge are required")
 	}
 	abs, _ := filepath.Abs(*dir)
-	peerDir, _ := filepath.Abs(*peers)
 	var wl struct{ Result struct{ CDCBytes int64 } }
 	raw, err := os.ReadFile(filepath.Join(abs, "workload.json"))
 	if err != nil {
@@ -165,54 +177,30 @@ func compare(args []string) error {
 		return err
 	}
 	var results []toolResult
-	for _, tool := range strings.Split(*tools, ",") {
-		r := toolResult{Tool: tool}
+	for _, name := range strings.Split(*tf.tools, ",") {
+		r := toolResult{Tool: name}
 		var load, merge step
 		var before map[string]int64
-		var tableDir string
-		switch tool {
-		case "lakemerge":
-			tableDir = filepath.Join(abs, "warehouse")
-			cfg := filepath.Join(abs, "job.yaml")
-			if load, _, err = run(abs, nil, *lm, "run", "--config", cfg); err == nil {
-				before = snapshot(tableDir)
-				if err = moveCDC(abs); err == nil {
-					merge, _, err = run(abs, nil, *lm, "run", "--config", cfg)
-				}
-			}
-		default:
-			script := filepath.Join(peerDir, tool+"_merge.py")
-			tableDir = filepath.Join(abs, "peers", tool)
-			if load, _, err = run(peerDir, nil, *py, script, abs, "load"); err == nil {
-				before = snapshot(tableDir)
-				merge, _, err = run(peerDir, nil, *py, script, abs, "merge")
-			}
+		t := tf.tool(name, abs)
+		if load, err = t.load(0); err == nil {
+			before = snapshot(t.tableDir)
+			merge, err = t.merge(0)
 		}
 		if err != nil {
 			r.Error = err.Error()
 			results = append(results, r)
-			fmt.Fprintf(os.Stderr, "%s failed: %v\n", tool, err)
+			fmt.Fprintf(os.Stderr, "%s failed: %v\n", name, err)
 			continue
 		}
 		r.LoadSeconds, r.LoadRSSMiB = load.Wall.Seconds(), mib(load.PeakRSS)
 		r.MergeSeconds, r.MergeRSSMiB = merge.Wall.Seconds(), mib(merge.PeakRSS)
-		r.FilesWritten, r.BytesWritten = written(before, snapshot(tableDir))
+		r.FilesWritten, r.BytesWritten = written(before, snapshot(t.tableDir))
 		r.WritePerByte = float64(r.BytesWritten) / float64(max(wl.Result.CDCBytes, 1))
-		_, out, err := run(peerDir, nil, *py, filepath.Join(peerDir, "digest.py"), abs, tool)
-		if err != nil {
+		if r.Rows, r.Digest, err = t.digest(); err != nil {
 			r.Error = err.Error()
-		} else {
-			var d struct {
-				Rows   int64
-				Digest string
-			}
-			if err := json.Unmarshal(out, &d); err != nil {
-				r.Error = err.Error()
-			}
-			r.Rows, r.Digest = d.Rows, d.Digest
 		}
 		fmt.Fprintf(os.Stderr, "%-10s load %6.1fs %7.0f MiB   merge %6.1fs %7.0f MiB   rows %d\n",
-			tool, r.LoadSeconds, r.LoadRSSMiB, r.MergeSeconds, r.MergeRSSMiB, r.Rows)
+			name, r.LoadSeconds, r.LoadRSSMiB, r.MergeSeconds, r.MergeRSSMiB, r.Rows)
 		results = append(results, r)
 	}
 	same := true
@@ -243,6 +231,78 @@ func compare(args []string) error {
 		return fmt.Errorf("the tools did not all produce the same table (see results.json)")
 	}
 	return nil
+}
+
+// tool runs one tool on a workload folder written by lmbench gen: the
+// full load into a new table, the merge of D/cdc into it, and the digest
+// of the table (benchmarks/peers/digest.py).
+type tool struct {
+	name, dir, lakemerge, python, peers string
+	tableDir                            string   // where the tool writes its table's files
+	state                               []string // what holds the table: tableDir, and a catalog beside it
+}
+
+// toolFlags are the flags that say where the tools are, shared by compare
+// and scaling.
+type toolFlags struct{ lakemerge, python, peers, tools *string }
+
+func addToolFlags(fl *flag.FlagSet, tools string) toolFlags {
+	return toolFlags{
+		lakemerge: fl.String("lakemerge", "", "lakemerge binary (required)"),
+		python:    fl.String("python", "python3", "Python with benchmarks/requirements.txt installed"),
+		peers:     fl.String("peers", "benchmarks/peers", "folder of the peer scripts"),
+		tools:     fl.String("tools", tools, "tools to run, in order"),
+	}
+}
+
+// tool returns the named tool on the workload folder dir.
+func (f toolFlags) tool(name, dir string) *tool {
+	peers, _ := filepath.Abs(*f.peers)
+	t := &tool{name: name, dir: dir, lakemerge: *f.lakemerge, python: *f.python, peers: peers}
+	if name == "lakemerge" {
+		t.tableDir = filepath.Join(dir, "warehouse")
+		t.state = []string{t.tableDir, filepath.Join(dir, "catalog.db")}
+	} else {
+		t.tableDir = filepath.Join(dir, "peers", name)
+		t.state = []string{t.tableDir}
+	}
+	return t
+}
+
+func (t *tool) phase(phase string, maxRSS int64) (step, error) {
+	if t.name == "lakemerge" {
+		if phase == "merge" {
+			if err := moveCDC(t.dir); err != nil {
+				return step{}, err
+			}
+		}
+		st, _, err := run(t.dir, nil, maxRSS, t.lakemerge, "run", "--config", filepath.Join(t.dir, "job.yaml"))
+		return st, err
+	}
+	st, _, err := run(t.peers, nil, maxRSS, t.python, filepath.Join(t.peers, t.name+"_merge.py"), t.dir, phase)
+	return st, err
+}
+
+// load writes the full load into a new table.
+func (t *tool) load(maxRSS int64) (step, error) { return t.phase("load", maxRSS) }
+
+// merge merges the changes under D/cdc into the loaded table.
+func (t *tool) merge(maxRSS int64) (step, error) { return t.phase("merge", maxRSS) }
+
+// digest returns the rows of the tool's table and their digest.
+func (t *tool) digest() (rows int64, digest string, err error) {
+	_, out, err := run(t.peers, nil, 0, t.python, filepath.Join(t.peers, "digest.py"), t.dir, t.name)
+	if err != nil {
+		return 0, "", err
+	}
+	var d struct {
+		Rows   int64
+		Digest string
+	}
+	if err := json.Unmarshal(out, &d); err != nil {
+		return 0, "", fmt.Errorf("digest of %s: %w", t.name, err)
+	}
+	return d.Rows, d.Digest, nil
 }
 
 // moveCDC moves the workload's CDC files into the raw zone.

@@ -20,24 +20,23 @@ COLUMNS = [
 SCHEMA = pa.schema(COLUMNS)
 
 
-def _read(paths, names):
+def _options(names):
     types = dict(COLUMNS)
     types["Op"] = pa.string()
-    tables = []
-    for p in paths:
-        t = pcsv.read_csv(
-            p,
-            read_options=pcsv.ReadOptions(column_names=names),
-            convert_options=pcsv.ConvertOptions(
-                column_types={n: types[n] for n in names},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-                null_values=[""],
-            ),
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-        )
-        tables.append(t)
-    return pa.concat_tables(tables)
+    return dict(
+        read_options=pcsv.ReadOptions(column_names=names, block_size=16 << 20),
+        convert_options=pcsv.ConvertOptions(
+            column_types={n: types[n] for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+    )
+
+
+def _read(paths, names):
+    return pa.concat_tables([pcsv.read_csv(p, **_options(names)) for p in paths])
 
 
 def load_files(workdir):
@@ -50,6 +49,20 @@ def cdc_files(workdir):
 
 def read_load(workdir):
     return _read(load_files(workdir), [n for n, _ in COLUMNS])
+
+
+def stream_load(workdir):
+    """The full load as a RecordBatchReader of SCHEMA, file by file, so that
+    a writer that streams holds a few batches, not the whole load."""
+    names = [n for n, _ in COLUMNS]
+
+    def gen():
+        for p in load_files(workdir):
+            with pcsv.open_csv(p, **_options(names)) as r:
+                for b in r:
+                    yield b.cast(SCHEMA)
+
+    return pa.RecordBatchReader.from_batches(SCHEMA, gen())
 
 
 def read_changes(workdir):

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Peer: deltalake (delta-rs). load: write the full load as a Delta table.
+"""Peer: deltalake (delta-rs). load: write the full load as a Delta table,
+streamed file by file.
 merge: one MERGE of the latest change per key (delete when matched and D,
 update when matched, insert when not matched and not D).
 
@@ -19,7 +20,7 @@ def main():
     path = os.path.join(workdir, "peers", "delta", "orders")
     if phase == "load":
         os.makedirs(path, exist_ok=True)
-        write_deltalake(path, common.read_load(workdir).cast(common.SCHEMA), mode="overwrite")
+        write_deltalake(path, common.stream_load(workdir), mode="overwrite")
         return
     upserts, deletes = common.read_changes(workdir)
     src = pa.concat_tables([

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -174,22 +175,41 @@ func (g *gen) row(w *bufio.Writer, k int64) {
 // Write generates the workload: LOAD files into loadDir and CDC files into
 // cdcDir (both created). A benchmark merges loadDir first, then cdcDir.
 func Write(s Spec, loadDir, cdcDir string) (Result, error) {
+	res, err := WriteSets(s, loadDir, []Set{{Changes: s.Changes, Dir: cdcDir}})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], nil
+}
+
+// Set is one change set of WriteSets: how many changes, and the folder of
+// its CDC files.
+type Set struct {
+	Changes int
+	Dir     string
+}
+
+// WriteSets writes the full load of s once into loadDir and then each
+// change set into its folder, every set starting from the state right after
+// the load: each set's files are the bytes Write writes for s with
+// Spec.Changes set to that set's count (s.Changes is not used), so a table
+// loaded once can take any of them. With the same distribution a smaller
+// set's changes are the first changes of a larger one (but for zipf, whose
+// key range depends on the count). The results share LoadFiles and LoadBytes.
+func WriteSets(s Spec, loadDir string, sets []Set) ([]Result, error) {
 	if s.RowsPerFile <= 0 {
 		s.RowsPerFile = 1_000_000
 	}
 	if s.Inserts+s.Deletes > 1 || s.Inserts < 0 || s.Deletes < 0 {
-		return Result{}, fmt.Errorf("workload: inserts %.2f + deletes %.2f must be within 0..1", s.Inserts, s.Deletes)
+		return nil, fmt.Errorf("workload: inserts %.2f + deletes %.2f must be within 0..1", s.Inserts, s.Deletes)
 	}
-	g := &gen{s: s, rng: rand.New(rand.NewPCG(s.Seed, s.Seed^0xda3e39cb94b95bdb)),
+	src := rand.NewPCG(s.Seed, s.Seed^0xda3e39cb94b95bdb)
+	g := &gen{s: s, rng: rand.New(src),
 		clock: time.Date(2024, 5, 28, 19, 40, 0, 0, time.UTC), note: make([]byte, s.NoteBytes+1)}
-	g.zipf = rand.NewZipf(g.rng, 1.1, 1, uint64(max(s.BaseRows, 1)+s.Changes))
-	var res Result
-	for _, d := range []string{loadDir, cdcDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return res, fmt.Errorf("workload: %w", err)
-		}
+	if err := os.MkdirAll(loadDir, 0o755); err != nil {
+		return nil, fmt.Errorf("workload: %w", err)
 	}
-	// Full load.
+	var load Result
 	for part := 0; part*s.RowsPerFile < s.BaseRows; part++ {
 		path := filepath.Join(loadDir, fmt.Sprintf("LOAD%08X.csv", part+1))
 		n, err := writeFile(path, func(w *bufio.Writer) {
@@ -199,16 +219,41 @@ func Write(s Spec, loadDir, cdcDir string) (Result, error) {
 			}
 		})
 		if err != nil {
-			return res, err
+			return nil, err
 		}
-		res.LoadFiles = append(res.LoadFiles, path)
-		res.LoadBytes += n
+		load.LoadFiles = append(load.LoadFiles, path)
+		load.LoadBytes += n
 	}
 	g.maxKey, g.nlive = int64(s.BaseRows), s.BaseRows
-	// CDC.
+	var out []Result
+	for _, set := range sets {
+		// Each set goes on from a copy of the state after the load.
+		srcCopy := *src
+		c := *g
+		c.s.Changes = set.Changes
+		c.rng = rand.New(&srcCopy)
+		c.zipf = rand.NewZipf(c.rng, 1.1, 1, uint64(max(s.BaseRows, 1)+set.Changes))
+		c.live = slices.Clone(g.live)
+		c.note = make([]byte, s.NoteBytes+1)
+		res := load
+		res.LoadFiles = slices.Clone(load.LoadFiles)
+		if err := c.writeCDC(set.Dir, &res); err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// writeCDC writes g.s.Changes changes into dir (created) and adds them to res.
+func (g *gen) writeCDC(dir string, res *Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
+	s := g.s
 	for done := 0; done < s.Changes; {
 		g.clock = g.clock.Add(time.Minute)
-		path := filepath.Join(cdcDir, g.clock.Format("20060102-150405000")+".csv")
+		path := filepath.Join(dir, g.clock.Format("20060102-150405000")+".csv")
 		n, err := writeFile(path, func(w *bufio.Writer) {
 			for i := 0; i < s.RowsPerFile && done < s.Changes; i++ {
 				done++
@@ -247,13 +292,13 @@ func Write(s Spec, loadDir, cdcDir string) (Result, error) {
 			}
 		})
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.CDCFiles = append(res.CDCFiles, path)
 		res.CDCBytes += n
 	}
 	res.FinalRows = g.nlive
-	return res, nil
+	return nil
 }
 
 func writeFile(path string, body func(*bufio.Writer)) (int64, error) {
