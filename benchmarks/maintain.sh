@@ -21,7 +21,8 @@
 # { enabled: false }, on the defaults ({ enabled: true }), any other NAME
 # the maintenance section in $POLICY_NAME (for example
 # POLICY_del4='{ enabled: true, compact_delete_files: 4 }'). The fresh
-# reference always runs. DIR/runs.jsonl has every run's maintain phase
+# reference always runs. $TABLES (default "ice dl") picks the targets: ice
+# (Iceberg), dl (Delta) or both. DIR/runs.jsonl has every run's maintain phase
 # and compactions per table; benchmarks/maintain_chart.py draws
 # results.jsonl (of one or several DIRs).
 # Needs a Python with duckdb, duckdb-extension-iceberg, -avro, pyiceberg
@@ -35,6 +36,7 @@ every=${4:-25}
 dir=${5:-/tmp/lakemerge-maintain}
 py=${LAKEMERGE_PYTHON:-python3}
 here=$PWD
+tables=${TABLES:-ice dl}
 
 mkdir -p bin
 go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
@@ -58,19 +60,25 @@ defaults:
   buckets: 16
   maintenance: $2
 tables:
-  - name: ice
+YAML
+	for t in $tables; do
+		case $t in
+		ice) target="{ database: bench, table: orders }" ;;
+		dl) target="{ database: bench, table: orders_delta, format: delta }" ;;
+		*)
+			echo "unknown table $t in TABLES" >&2
+			exit 2
+			;;
+		esac
+		cat >>"$1/job.yaml" <<YAML
+  - name: $t
     source: { schema: public, table: orders }
     primary_key: [id]
-    target: { database: bench, table: orders }
-    columns:
-$(sed -n '/^    columns:/,$p' "$dir/gen/job.yaml" | sed 1d)
-  - name: dl
-    source: { schema: public, table: orders }
-    primary_key: [id]
-    target: { database: bench, table: orders_delta, format: delta }
+    target: $target
     columns:
 $(sed -n '/^    columns:/,$p' "$dir/gen/job.yaml" | sed 1d)
 YAML
+	done
 }
 
 # measure DIR POLICY RUN RUN_MS MAINT_MS: one JSON line per target.
@@ -78,7 +86,7 @@ measure() {
 	local d=$1 policy=$2 run=$3 run_ms=$4 maint_ms=$5
 	local st
 	st=$(bin/lakemerge status --config "$d/job.yaml" --json)
-	for t in ice dl; do
+	for t in $tables; do
 		local files meta q
 		files=$(jq -c --arg t "$t" '.[] | select(.table == $t) | .files' <<<"$st")
 		if [[ $t == ice ]]; then
