@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,10 +65,10 @@ func (w work) empty() bool { return len(w.rewrite) == 0 && len(w.merge) == 0 }
 
 // work plans b's compaction under p. With p.RewriteDeletedPct 0 it
 // rewrites every data file that has deletes or is small. Otherwise (a
-// minor pass) it rewrites the small data files but the bucket's largest,
-// and the files of which at least RewriteDeletedPct percent of the rows
-// are deleted (or that have other than position deletes); it keeps the
-// others and merges the position-delete files of each kept file that has
+// minor pass) it rewrites the files of which at least RewriteDeletedPct
+// percent of the rows are deleted (or that have other than position
+// deletes) and bin-packs the small data files but the bucket's largest
+// by tiers (tier); it keeps the others and merges the position-delete files of each kept file that has
 // more than one, or whose delete file also applies to a file rewritten or
 // merged (a delete file leaves the table only when every data file it
 // applies to is rewritten or gets a merged one). A lone data file without
@@ -77,21 +78,57 @@ func (b bucket) work(p table.Policy) work {
 	if p.RewriteDeletedPct <= 0 {
 		w.rewrite = b.tasks
 	} else {
-		var keep []icetable.FileScanTask
+		var keep, small []icetable.FileScanTask
 		for _, t := range b.tasks {
-			small := t.File.FileSizeBytes() < p.SmallFileBytes && t.File.FilePath() != b.largest
-			if small || deletedPct(t) >= float64(p.RewriteDeletedPct) || len(posDeletes(t)) < len(t.DeleteFiles) {
+			switch {
+			case deletedPct(t) >= float64(p.RewriteDeletedPct) || len(posDeletes(t)) < len(t.DeleteFiles):
 				w.rewrite = append(w.rewrite, t)
-			} else {
+			case t.File.FileSizeBytes() < p.SmallFileBytes && t.File.FilePath() != b.largest:
+				small = append(small, t)
+			default:
 				keep = append(keep, t)
 			}
 		}
-		w.merge = mergeable(w.rewrite, keep)
+		packed, left := tier(small)
+		if len(packed) > 1 || len(w.rewrite) > 0 {
+			w.rewrite = append(w.rewrite, packed...)
+		} else {
+			left = append(left, packed...)
+		}
+		w.merge = mergeable(w.rewrite, append(keep, left...))
 	}
 	if len(w.rewrite) == 1 && len(posDeletes(w.rewrite[0])) == 0 {
 		w.rewrite = nil
 	}
 	return w
+}
+
+// tierRatio: a small file joins the files smaller than it in a minor
+// pass's bin-pack while it is at most tierRatio times their size
+// together.
+const tierRatio = 2
+
+// tier splits small files into those a minor pass bin-packs into one and
+// those it leaves: smallest first, a file joins while it is at most
+// tierRatio times the size of the files taken before it. The file the
+// last passes packed stays until the runs' files since are about half its
+// size, so a pass rewrites what the runs wrote since about the last one
+// (each row is rewritten a few times, log2 of the runs, not once a pass)
+// and a bucket keeps about log2 of the runs since its last rewrite of
+// small files, each of twice the size of the one before.
+func tier(small []icetable.FileScanTask) (packed, left []icetable.FileScanTask) {
+	small = slices.Clone(small)
+	slices.SortFunc(small, func(a, b icetable.FileScanTask) int {
+		return cmp.Compare(a.File.FileSizeBytes(), b.File.FileSizeBytes())
+	})
+	var sum int64
+	for i, t := range small {
+		if i > 0 && t.File.FileSizeBytes() > tierRatio*sum {
+			return small[:i], small[i:]
+		}
+		sum += t.File.FileSizeBytes()
+	}
+	return small, nil
 }
 
 // mergeable returns the tasks of keep whose position-delete files a minor

@@ -114,8 +114,9 @@ func TestMaintainCompactsAndExpires(t *testing.T) {
 }
 
 // TestMinorPassesInterleaved: runs interleaved with minor passes keep the
-// table equal to the model; each pass leaves at most one delete file and
-// two data files a bucket (the largest file, the rest bin-packed), merges
+// table equal to the model; each pass leaves, in these small buckets
+// whose runs' files all get deletes, at most one delete file and two data
+// files a bucket (the largest file, the rest bin-packed), merges
 // delete files of files it keeps, and rewrites a largest file once 30% of
 // its rows are deleted. pyiceberg and DuckDB read the result as the model.
 func TestMinorPassesInterleaved(t *testing.T) {
