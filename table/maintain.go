@@ -24,10 +24,10 @@ type Policy struct {
 	// rewrites. 0: every data file with deletes and every small file (the
 	// whole bucket, under updates spread over the keys). Above 0, a minor
 	// pass: the bucket's small data files but its largest are bin-packed
-	// into one, the position-delete files of each data file kept are
-	// merged into one, and a data file is rewritten only once at least
-	// this percentage of its rows is deleted (which also makes the
-	// bucket due).
+	// by tiers (what the runs added since the last pass), the
+	// position-delete files of each data file kept are merged into one,
+	// and a data file is rewritten only once at least this percentage of
+	// its rows is deleted (which also makes the bucket due).
 	RewriteDeletedPct int
 
 	// KeepVersions: at least this many of the newest versions (Iceberg
