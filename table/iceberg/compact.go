@@ -34,6 +34,7 @@ type bucket struct {
 	key         string // the partition values, rendered
 	tasks       []icetable.FileScanTask
 	deleteFiles int
+	withDeletes int // data files with position-delete files
 	smallFiles  int
 	largest     string // the path of the partition's largest data file
 }
@@ -48,11 +49,21 @@ func (b bucket) reaches(p table.Policy, part int) bool {
 	if b.work(p).empty() {
 		return false
 	}
-	return (p.CompactDeleteFiles > 0 && b.deleteFiles*part >= p.CompactDeleteFiles) ||
+	return (p.CompactDeleteFiles > 0 && b.dueDeletes(p)*part >= p.CompactDeleteFiles) ||
 		(p.CompactSmallFiles > 0 && b.smallFiles*part >= p.CompactSmallFiles) ||
 		(p.RewriteDeletedPct > 0 && slices.ContainsFunc(b.tasks, func(t icetable.FileScanTask) bool {
 			return deletedPct(t)*float64(part) >= float64(p.RewriteDeletedPct)
 		}))
+}
+
+// dueDeletes is the count of b's delete files that p's CompactDeleteFiles
+// is compared with: all of them, or, for a minor pass, those beyond one a
+// data file (what a minor pass merges away; one a data file it leaves).
+func (b bucket) dueDeletes(p table.Policy) int {
+	if p.RewriteDeletedPct > 0 {
+		return b.deleteFiles - b.withDeletes
+	}
+	return b.deleteFiles
 }
 
 // work is what a compaction does to one bucket.
@@ -235,6 +246,9 @@ func buckets(ctx context.Context, tbl *icetable.Table, smallBytes int64) ([]buck
 				fs.Bytes += d.FileSizeBytes()
 				b.deleteFiles++
 			}
+		}
+		if len(dels) > 0 {
+			b.withDeletes++
 		}
 		if small || len(dels) > 0 {
 			b.tasks = append(b.tasks, task)
