@@ -193,7 +193,8 @@ func (x *Txn) finishChunks(ctx context.Context, truncateBefore []byte) (table.Ap
 	}
 	// The chunks' rows are written: the rewrites only drop rows.
 	none := func(int) (int64, bool) { return 0, false }
-	return st, x.rewriteFiles(ctx, slices.Sorted(maps.Keys(drop)), drop, nil, &changeSet{}, none, &st)
+	err := x.rewriteFiles(ctx, slices.Sorted(maps.Keys(drop)), drop, nil, &changeSet{}, none, &st)
+	return st, err
 }
 
 // truncateChunks plans truncateBefore over every live row that no chunk

@@ -27,8 +27,9 @@ import (
 // chunks (keys split by id modulo, as a spilled run's partitions split
 // them) into the other. After every run both hold the reference model's
 // rows, the same tombstones and bookmark, and their stats are the model's;
-// the chunked commit removes every stored file at most once; and some
-// stored file lost rows to several chunks of one commit.
+// the chunked commit removes every stored file at most once (as many as
+// its stats say it rewrote); and some stored file lost rows to several
+// chunks of one commit.
 func TestChunksMatchApply(t *testing.T) {
 	for name, store := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -127,6 +128,9 @@ func runChunked(t *testing.T, store objstore.Store, seed uint64, runs int) (*Tab
 				t.Fatalf("%s: the commit removes %s twice", what, a.Remove.Path)
 			}
 			removed[a.Remove.Path] = true
+		}
+		if cst.FilesRewritten != int64(len(removed)) {
+			t.Fatalf("%s: the stats say %d files rewritten, the commit removes %d", what, cst.FilesRewritten, len(removed))
 		}
 	}
 	return chunked, multi
