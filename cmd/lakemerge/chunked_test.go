@@ -35,18 +35,10 @@ func TestBinaryChunkedLoad(t *testing.T) {
 		"        select: [id, upper(name) AS name_uc]", ""}
 	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB, mirror...) }
 	small, large := job("small", 64), job("large", 4096)
-	run := func(step, job string) tableResult { return runChunkStep(t, step, job, spill) }
 	py := pythonForInterop(t)
 	check := func(step string) {
 		t.Helper()
-		s, l := run(step, small), run(step, large)
-		if s.Chunks < 2 || l.Chunks != 0 || s.SpilledRows == 0 || l.SpilledRows != 0 {
-			t.Fatalf("%s: small budget applied %d chunks (spilled %d rows), large %d (spilled %d); want several and none",
-				step, s.Chunks, s.SpilledRows, l.Chunks, l.SpilledRows)
-		}
-		if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
-			t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
-		}
+		runChunkPair(t, step, small, large, spill)
 		if py == nil {
 			t.Logf("%s: LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg", step)
 			return
@@ -162,6 +154,21 @@ func (w *chunkWorkload) want() string {
 		}
 	}
 	return b.String()
+}
+
+// runChunkPair runs the binary on the job files small (a budget the
+// step's changes do not fit) and large (one they fit): the first must
+// apply several chunks, the second none, and their counts must agree.
+func runChunkPair(t *testing.T, step, small, large, spill string) {
+	t.Helper()
+	s, l := runChunkStep(t, step, small, spill), runChunkStep(t, step, large, spill)
+	if s.Chunks < 2 || l.Chunks != 0 || s.SpilledRows == 0 || l.SpilledRows != 0 {
+		t.Fatalf("%s: small budget applied %d chunks (spilled %d rows), large %d (spilled %d); want several and none",
+			step, s.Chunks, s.SpilledRows, l.Chunks, l.SpilledRows)
+	}
+	if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
+		t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
+	}
 }
 
 // runChunkStep runs the binary on job; it must exit 0 with one table and
