@@ -25,15 +25,16 @@
 // with LZ4 compression. Once every file is read, it deduplicates partition
 // by partition (conform, dedupe, the truncate cut: the steps of the
 // in-memory path, on one partition's changes at a time). When the Txn is a
-// Chunker (table/iceberg), each partition's result goes back to the spill
-// folder and the writer takes them one by one (ApplyChunk), then
-// FinishChunks (the truncate of a reload, across all chunks; the delete
-// files), then Commit: one commit with the bookmark, the same table as the
+// Chunker (table/iceberg, table/delta), each partition's result goes back
+// to the spill folder and the writer takes them one by one (ApplyChunk),
+// then FinishChunks (the truncate of a reload, across all chunks; the
+// delete files or rewritten files), then Commit: one commit with the bookmark, the same table as the
 // in-memory path, and the deduplicated change set is never whole in
 // memory. Such a run hands no change set to the prepared tables
 // (Result.Applied is nil; they catch up from the table) and says how many
-// chunks it applied (Result.Chunks). For a Txn that is no Chunker
-// (table/delta) the partitions' results are sorted into the one change set
+// chunks it applied (Result.Chunks). For a Txn that is no Chunker (none
+// of lakemerge's writers; a writer must be one for the budget to bound a
+// run) the partitions' results are sorted into the one change set
 // Txn.Apply takes, so the budget does not bound the deduplicated change
 // set there (one row per distinct key). The folder is removed on every way
 // out of the run (success, error, cancellation); a full disk is

@@ -134,7 +134,9 @@ type Chunker interface {
 	// is in two chunks of one Txn. The stats are the chunk's own.
 	ApplyChunk(ctx context.Context, changes arrow.RecordBatch) (table.ApplyStats, error)
 	// FinishChunks writes what the chunks left to the end (for a writer
-	// with delete files, one per data file that loses rows) and, with
+	// with delete files, one per data file that loses rows; for a
+	// copy-on-write writer, the one rewrite of each stored file that loses
+	// rows to any chunk) and, with
 	// truncateBefore set, deletes every live row whose _seq is less than
 	// it and whose key is in no chunk of this Txn: Apply's truncateBefore,
 	// across all chunks. The stats are what FinishChunks itself did; the

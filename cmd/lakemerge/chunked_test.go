@@ -25,61 +25,20 @@ import (
 // chunked runs hand no change set: it catches up from the base table).
 func TestBinaryChunkedLoad(t *testing.T) {
 	dir := t.TempDir()
-	raw := filepath.Join(dir, "raw", "public", "items")
-	if err := os.MkdirAll(raw, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	model := map[int]string{}
-	writeFile := func(name string, rows func(w *bufio.Writer)) { writeRawFile(t, raw, name, rows) }
-	// 200,000 rows of 200 bytes: decoded, more than half of 64 MiB.
-	const keys = 200_000
-	pad := strings.Repeat("padded-to-look-like-a-real-column-value ", 5)
-	load := func(gen string, from, to int) {
-		for k := range model {
-			delete(model, k)
-		}
-		writeFile("LOAD00000001.csv", func(w *bufio.Writer) {
-			for id := from; id < to; id++ {
-				model[id] = fmt.Sprintf("%s-%d-%s", gen, id, pad)
-				fmt.Fprintf(w, "%d,%s\n", id, model[id])
-			}
-		})
-	}
-	load("load", 0, keys)
-	spill := filepath.Join(dir, "spill")
-	if err := os.Mkdir(spill, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	w := newChunkWorkload(t, dir, chunkKeys)
+	keys, model := chunkKeys, w.model
+	w.load("load", 0, keys)
+	spill := w.spill()
 	// A prepared mirror of the table: a chunked run hands it no change
 	// set, and it catches up from the base table.
 	mirror := []string{"    prepared:", "      - target: { table: items_uc }", "        mode: mirror",
 		"        select: [id, upper(name) AS name_uc]", ""}
 	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB, mirror...) }
 	small, large := job("small", 64), job("large", 4096)
-	run := func(step, job string) tableResult {
-		t.Helper()
-		r := clitest.Cmd{Args: []string{"run", "--config", job}}.Run(t)
-		var sum summary
-		if err := json.Unmarshal([]byte(r.Stdout), &sum); r.Code != 0 || err != nil || len(sum.Tables) != 1 {
-			t.Fatalf("%s, run %s: %v\n%s", step, job, err, r)
-		}
-		if left, err := os.ReadDir(spill); err != nil || len(left) > 0 {
-			t.Fatalf("%s: spill folder after the run: %v %v", step, left, err)
-		}
-		t.Logf("%s, %s: %d chunks", step, filepath.Base(job), sum.Tables[0].Chunks)
-		return sum.Tables[0]
-	}
 	py := pythonForInterop(t)
 	check := func(step string) {
 		t.Helper()
-		s, l := run(step, small), run(step, large)
-		if s.Chunks < 2 || l.Chunks != 0 || s.SpilledRows == 0 || l.SpilledRows != 0 {
-			t.Fatalf("%s: small budget applied %d chunks (spilled %d rows), large %d (spilled %d); want several and none",
-				step, s.Chunks, s.SpilledRows, l.Chunks, l.SpilledRows)
-		}
-		if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
-			t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
-		}
+		runChunkPair(t, step, small, large, spill)
 		if py == nil {
 			t.Logf("%s: LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg", step)
 			return
@@ -110,26 +69,120 @@ func TestBinaryChunkedLoad(t *testing.T) {
 	}
 	check("full load")
 
-	// CDC: updates, deletes and inserts of keys in every chunk.
-	writeFile("20240102-150400000.csv", func(w *bufio.Writer) {
-		for id := range keys + keys/10 {
-			switch {
-			case id >= keys:
-				model[id] = fmt.Sprintf("insert-%d-%s", id, pad)
-				fmt.Fprintf(w, "I,%d,%s\n", id, model[id])
-			case id%3 != 0:
-				model[id] = fmt.Sprintf("update-%d-%s", id, pad)
-				fmt.Fprintf(w, "U,%d,%s\n", id, model[id])
-			default:
-				delete(model, id)
-				fmt.Fprintf(w, "D,%d,\n", id)
-			}
-		}
-	})
+	w.cdc()
 	check("cdc")
 
 	// A reload after CDC: a new generation holding keys/2 … keys*3/2; every
 	// other row goes, whichever chunk its key falls in.
-	load("reload", keys/2, keys*3/2)
+	w.load("reload", keys/2, keys*3/2)
 	check("reload")
+}
+
+// chunkKeys are the keys of the binary tests' full load: 200,000 rows
+// of 200 bytes, which decoded pass half of memory_mb 64.
+const chunkKeys = 200_000
+
+// chunkWorkload writes the DMS raw zone of public.items (id, name) under
+// dir/raw, keeping the rows the table must hold in model; keys is the
+// size of its first full load.
+type chunkWorkload struct {
+	t     *testing.T
+	dir   string
+	raw   string
+	keys  int
+	pad   string // makes a name 200 bytes long
+	model map[int]string
+}
+
+func newChunkWorkload(t *testing.T, dir string, keys int) *chunkWorkload {
+	raw := filepath.Join(dir, "raw", "public", "items")
+	if err := os.MkdirAll(raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("padded-to-look-like-a-real-column-value ", 5)
+	return &chunkWorkload{t: t, dir: dir, raw: raw, keys: keys, pad: pad, model: map[int]string{}}
+}
+
+// load writes LOAD00000001.csv: the keys from … to-1, named after gen.
+func (w *chunkWorkload) load(gen string, from, to int) {
+	clear(w.model)
+	writeRawFile(w.t, w.raw, "LOAD00000001.csv", func(b *bufio.Writer) {
+		for id := from; id < to; id++ {
+			w.model[id] = fmt.Sprintf("%s-%d-%s", gen, id, w.pad)
+			fmt.Fprintf(b, "%d,%s\n", id, w.model[id])
+		}
+	})
+}
+
+// cdc writes a CDC file: updates, deletes and inserts of keys in every
+// chunk; a quarter of the loaded keys keep their row (a stored file keeps
+// rows, and loses rows to several chunks).
+func (w *chunkWorkload) cdc() {
+	writeRawFile(w.t, w.raw, "20240102-150400000.csv", func(b *bufio.Writer) {
+		for id := range w.keys + w.keys/4 {
+			switch {
+			case id >= w.keys:
+				w.model[id] = fmt.Sprintf("insert-%d-%s", id, w.pad)
+				fmt.Fprintf(b, "I,%d,%s\n", id, w.model[id])
+			case id%4 == 0: // kept
+			case id%4 != 1:
+				w.model[id] = fmt.Sprintf("update-%d-%s", id, w.pad)
+				fmt.Fprintf(b, "U,%d,%s\n", id, w.model[id])
+			default:
+				delete(w.model, id)
+				fmt.Fprintf(b, "D,%d,\n", id)
+			}
+		}
+	})
+}
+
+// spill makes the spill folder the jobs of spillJob name.
+func (w *chunkWorkload) spill() string {
+	spill := filepath.Join(w.dir, "spill")
+	if err := os.MkdirAll(spill, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	return spill
+}
+
+// want is the model as read_iceberg.py and read_delta.py print a table.
+func (w *chunkWorkload) want() string {
+	var b strings.Builder
+	for id := range w.keys * 2 {
+		if name, ok := w.model[id]; ok {
+			fmt.Fprintf(&b, "{\"id\": %d, \"name\": %q}\n", id, name)
+		}
+	}
+	return b.String()
+}
+
+// runChunkPair runs the binary on the job files small (a budget the
+// step's changes do not fit) and large (one they fit): the first must
+// apply several chunks, the second none, and their counts must agree.
+func runChunkPair(t *testing.T, step, small, large, spill string) {
+	t.Helper()
+	s, l := runChunkStep(t, step, small, spill), runChunkStep(t, step, large, spill)
+	if s.Chunks < 2 || l.Chunks != 0 || s.SpilledRows == 0 || l.SpilledRows != 0 {
+		t.Fatalf("%s: small budget applied %d chunks (spilled %d rows), large %d (spilled %d); want several and none",
+			step, s.Chunks, s.SpilledRows, l.Chunks, l.SpilledRows)
+	}
+	if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
+		t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
+	}
+}
+
+// runChunkStep runs the binary on job; it must exit 0 with one table and
+// leave the spill folder empty.
+func runChunkStep(t *testing.T, step, job, spill string) tableResult {
+	t.Helper()
+	r := clitest.Cmd{Args: []string{"run", "--config", job}}.Run(t)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); r.Code != 0 || err != nil || len(sum.Tables) != 1 {
+		t.Fatalf("%s, run %s: %v\n%s", step, job, err, r)
+	}
+	if left, err := os.ReadDir(spill); err != nil || len(left) > 0 {
+		t.Fatalf("%s: spill folder after the run: %v %v", step, left, err)
+	}
+	t.Logf("%s, %s: %d chunks", step, filepath.Base(job), sum.Tables[0].Chunks)
+	return sum.Tables[0]
 }

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/objstore/fault"
 	"github.com/lakemerge/lakemerge/table"
 )
@@ -77,15 +74,7 @@ func (failPrepared) String() string { return "deny the prepared tables' commits"
 func baseDataFiles(t *testing.T, dir string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	job, _, tables, err := loadJobPrepared(ctx, filepath.Join(dir, "job.yaml"), []string{"acc_ice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wire.BuildReadOnly(ctx, job, tables, memory.NewGoAllocator())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := readOnlyJob(t, filepath.Join(dir, "job.yaml"), "acc_ice")
 	m, ok := w.Tables[0].Table.(table.Maintainer)
 	if !ok {
 		t.Fatal("the base table is not a table.Maintainer")

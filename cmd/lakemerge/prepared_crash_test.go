@@ -27,10 +27,22 @@ import (
 // faults). It returns the summary; err is the run's own error.
 func runInProcess(t *testing.T, dir string, inj fault.Injector, points *atomic.Int64, prepKeys *[]string) summary {
 	t.Helper()
+	return runTableInProcess(t, filepath.Join(dir, "job.yaml"), "acc_ice", 0, inj, points, prepKeys)
+}
+
+// runTableInProcess is runInProcess of table name of the job file at
+// path, with a memory budget of memoryMB MiB instead of the job file's
+// when it is not 0 (below the job file's minimum, for a small workload
+// that spills).
+func runTableInProcess(t *testing.T, path, name string, memoryMB int, inj fault.Injector, points *atomic.Int64, prepKeys *[]string) summary {
+	t.Helper()
 	ctx := context.Background()
-	job, prep, tables, err := loadJobPrepared(ctx, filepath.Join(dir, "job.yaml"), []string{"acc_ice"})
+	job, prep, tables, err := loadJobPrepared(ctx, path, []string{name})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if memoryMB != 0 {
+		job.MemoryMB = memoryMB
 	}
 	var out, errb bytes.Buffer
 	_, a := newRootCmd(&out, &errb)
@@ -72,40 +84,45 @@ func tableRows(t *testing.T, dir string) map[string][]string {
 	}
 	defer w.Close()
 	out := map[string][]string{}
-	read := func(name string, tbl interface {
-		Read(context.Context) (arrow.Table, error)
-	}) {
-		at, err := tbl.Read(ctx)
-		if err != nil {
-			t.Fatalf("read %s: %v", name, err)
-		}
-		defer at.Release()
-		tr := array.NewTableReader(at, 1024)
-		defer tr.Release()
-		var rows []string
-		for tr.Next() {
-			rec := tr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var b strings.Builder
-				for j, f := range rec.Schema().Fields() {
-					if f.Name == "_seq" {
-						continue
-					}
-					fmt.Fprintf(&b, "%s=%s ", f.Name, rec.Column(j).ValueStr(i))
-				}
-				rows = append(rows, b.String())
-			}
-		}
-		slices.Sort(rows)
-		out[name] = rows
-	}
 	bt := w.Tables[0]
-	read("base."+bt.Config.Name, bt.Table)
+	out["base."+bt.Config.Name] = readRows(t, "base."+bt.Config.Name, bt.Table)
 	for _, p := range bt.Config.Prepared {
 		tbl, _ := w.PreparedWriter(bt.Config, p, []string{"id"})
-		read(p.Target.Database+"."+p.Target.Table, tbl)
+		name := p.Target.Database + "." + p.Target.Table
+		out[name] = readRows(t, name, tbl)
 	}
 	return out
+}
+
+// readRows reads table name with lakemerge's own reader: its rows, user
+// columns only, as sorted lines.
+func readRows(t *testing.T, name string, tbl interface {
+	Read(context.Context) (arrow.Table, error)
+}) []string {
+	t.Helper()
+	at, err := tbl.Read(context.Background())
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	defer at.Release()
+	tr := array.NewTableReader(at, 1024)
+	defer tr.Release()
+	var rows []string
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			var b strings.Builder
+			for j, f := range rec.Schema().Fields() {
+				if f.Name == "_seq" {
+					continue
+				}
+				fmt.Fprintf(&b, "%s=%s ", f.Name, rec.Column(j).ValueStr(i))
+			}
+			rows = append(rows, b.String())
+		}
+	}
+	slices.Sort(rows)
+	return rows
 }
 
 // writesFromBaseCommit returns the numbers of the writes (puts, exclusive

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -22,8 +23,8 @@ import (
 // Apply stages the deduplicated changes: at most one row per key, with the
 // table's user columns (names and types as Columns after Evolve, any
 // order), _op, _seq and optionally _keep. The batch is borrowed, not
-// released. Apply may be called once per Txn. The Txn is no
-// merge.Chunker: a run that spilled hands it its change set whole.
+// released. Apply may be called once per Txn; a change set too large for
+// memory goes in pieces instead (ApplyChunk, FinishChunks: chunks.go).
 //
 // Copy-on-write: Apply prunes the live files by key min/max, reads the key
 // columns and _seq of the rest to find the stored rows of the changed keys
@@ -64,6 +65,11 @@ type changeSet struct {
 }
 
 func (c *changeSet) release() { releaseAll(c.cols) }
+
+// partial reports whether row i left columns out (_keep).
+func (c *changeSet) partial(i int) bool {
+	return c.keep != nil && c.keep.IsValid(i) && len(c.keep.Value(i)) > 0
+}
 
 // kept reports whether row i left out table column ci.
 func (c *changeSet) kept(i, ci int) bool {
@@ -130,9 +136,9 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
 	var st table.ApplyStats
 	keys := x.t.opts.Keys
-	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	tomb, err := x.tombstones(ctx)
 	if err != nil {
-		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+		return st, err
 	}
 	p, err := plan.New(plan.Input{Changes: changes, Keys: keys, TruncateBefore: truncateBefore,
 		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
@@ -145,22 +151,28 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	}
 	defer cs.release()
 	n := cs.n
-	x.nchanges = int64(n)
-	x.truncate = truncateBefore != nil
-	if n == 0 && truncateBefore == nil && !x.rewriteAll {
+	x.nchanges += int64(n)
+	if n == 0 && (x.chunked || truncateBefore == nil && !x.rewriteAll) {
 		return st, nil
 	}
-	x.pruner = newPruner(changes, keys, x.cols)
+	x.truncate = truncateBefore != nil
+	pr := newPruner(changes, keys, x.cols)
+	if !x.chunked {
+		// A chunked Txn keeps no pruner of every chunk's keys: another
+		// writer's add conflicts with it whatever its keys (mayHold).
+		x.pruner = pr
+	}
+	// A chunk reads only the files that may hold its keys: FinishChunks
+	// rewrites every file of a widening.
+	rewriteAll := x.rewriteAll && !x.chunked
 
 	// Hand the plan the rows of every file that may hold a changed key (all
 	// of them for a reload).
 	touched := map[string]bool{}
-	x.read = map[string]bool{}
-	var keyCols []column
-	for _, k := range keys {
-		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
+	if x.read == nil {
+		x.read = map[string]bool{}
 	}
-	keyCols = append(keyCols, seqColumn)
+	keyCols := x.keyColumns()
 	idx, err := p.KeyIndex()
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
@@ -171,11 +183,11 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	minSeq := p.MinSeq()
 	var scanned int64
 	for _, f := range x.snap.paths() {
-		if !x.rewriteAll && truncateBefore == nil && x.pruner != nil && !x.pruner.mayHold(x.snap.files[f].Stats) {
+		if !rewriteAll && truncateBefore == nil && pr != nil && !pr.mayHold(x.snap.files[f].Stats) {
 			continue
 		}
 		x.read[f] = true
-		if x.rewriteAll {
+		if rewriteAll {
 			touched[f] = true
 		}
 		if n == 0 && truncateBefore == nil {
@@ -205,8 +217,15 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	st, x.tomb, x.tombChanged = d.Stats, d.Tombstones, d.TombstonesChanged
+	st, x.tomb, x.tombChanged = d.Stats, d.Tombstones, x.tombChanged || d.TombstonesChanged
 	st.FilesScanned = scanned
+	if x.chunked {
+		x.edits = append(x.edits, d.Edits...) // for a truncate in FinishChunks
+		if err := x.stageChunk(ctx, cs, p, &st); err != nil {
+			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
+		}
+		return st, nil
+	}
 
 	// Each updated row goes back into the file its old row was in; inserts
 	// go to new files.
@@ -228,38 +247,92 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	}
 
 	// Rewrite the touched files, each with its updated rows.
-	paths := make([]string, 0, len(touched))
-	for f := range touched {
-		paths = append(paths, f)
-	}
-	slices.Sort(paths)
-	for _, f := range paths {
-		if err := x.rewrite(ctx, f, drop[f], updates[f], cs, p, &st); err != nil {
-			return st, fmt.Errorf("apply to %s: rewrite %s: %w", x.name(), f, err)
-		}
+	if err := x.rewriteFiles(ctx, slices.Sorted(maps.Keys(touched)), drop, updates, cs, storedPos(p), &st); err != nil {
+		return st, err
 	}
 	// New files for the inserts.
-	if len(inserts) > 0 {
-		slices.SortFunc(inserts, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
-		w := x.writer()
-		w.rowBytes = x.snap.rowBytes()
-		rec, err := x.take(ctx, nil, cs, p, inserts, nil)
-		if err != nil {
-			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-		}
-		err = w.write(ctx, rec)
-		rec.Release()
-		if err != nil {
-			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-		}
-		x.addFiles(w, &st)
+	if err := x.writeNew(ctx, cs, inserts, nil, nil, &st); err != nil {
+		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	return st, nil
 }
 
+// tombstones returns the tombstone set the next change set is decided
+// against: the table's, or the one the Txn's earlier chunks left.
+func (x *Txn) tombstones(ctx context.Context) (*table.Tombstones, error) {
+	if x.tomb != nil && x.chunked {
+		return x.tomb, nil
+	}
+	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	if err != nil {
+		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	return tomb, nil
+}
+
+// keyColumns are the table's key columns and _seq, as a plan matches
+// stored rows.
+func (x *Txn) keyColumns() []column {
+	var keyCols []column
+	for _, k := range x.t.opts.Keys {
+		keyCols = append(keyCols, x.cols[findColumn(x.cols, k)])
+	}
+	return append(keyCols, seqColumn)
+}
+
+// rewriteFiles rewrites each data file of paths (rewrite) without its rows
+// at drop and with its updated rows ups.
+func (x *Txn) rewriteFiles(ctx context.Context, paths []string, drop map[string][]int64, ups map[string][]int, cs *changeSet, at func(int) (int64, bool), st *table.ApplyStats) error {
+	for _, f := range paths {
+		if err := x.rewrite(ctx, f, drop[f], ups[f], cs, at, st); err != nil {
+			return fmt.Errorf("apply to %s: rewrite %s: %w", x.name(), f, err)
+		}
+	}
+	return nil
+}
+
+// writeNew writes change rows rows (sorted by key here) to new data files.
+// With stored set, take fills their left-out columns from it (at).
+func (x *Txn) writeNew(ctx context.Context, cs *changeSet, rows []int, stored arrow.RecordBatch, at func(int) (int64, bool), st *table.ApplyStats) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(rows, func(a, b int) int { return bytes.Compare(cs.keys[a], cs.keys[b]) })
+	var order []int
+	if stored != nil {
+		nf := int(stored.NumRows())
+		order = make([]int, len(rows))
+		for j := range rows {
+			order[j] = nf + j
+		}
+	}
+	w := x.writer()
+	w.rowBytes = x.snap.rowBytes()
+	rec, err := x.take(ctx, stored, cs, at, rows, order)
+	if err != nil {
+		return err
+	}
+	err = w.write(ctx, rec)
+	rec.Release()
+	if err != nil {
+		return err
+	}
+	x.addFiles(w, st)
+	return nil
+}
+
+// storedPos is where plan p found change i's stored row in its file.
+func storedPos(p *plan.Plan) func(int) (int64, bool) {
+	return func(i int) (int64, bool) {
+		r, ok := p.StoredAt(i)
+		return r.Pos, ok
+	}
+}
+
 // rewrite replaces data file p by a copy without the rows at drop and with
-// the updated rows ups (change rows whose old row p holds), sorted by key.
-func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs *changeSet, pl *plan.Plan, st *table.ApplyStats) error {
+// the updated rows ups (change rows whose old row p holds, at its
+// position at(i)), sorted by key.
+func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs *changeSet, at func(int) (int64, bool), st *table.ApplyStats) error {
 	add := x.snap.files[p]
 	frec, err := x.t.readFile(ctx, p, x.cols)
 	if err != nil {
@@ -300,7 +373,7 @@ func (x *Txn) rewrite(ctx context.Context, p string, drop []int64, ups []int, cs
 	for k, e := range ents {
 		order[k] = e.row
 	}
-	rec, err := x.take(ctx, frec, cs, pl, ups, order)
+	rec, err := x.take(ctx, frec, cs, at, ups, order)
 	if err != nil {
 		return err
 	}
@@ -342,12 +415,13 @@ func (x *Txn) addFiles(w *fileWriter, st *table.ApplyStats) {
 }
 
 // take builds the table rows of an output file. Without frec it is the
-// change rows rows, in that order. With frec (a stored file) it is, for
-// each k in order, row order[k] of frec when it is below frec's row count,
-// else change row rows[order[k]-nf], whose left-out columns (_keep) come
-// from its stored row in frec (where the plan found it). The caller
+// change rows rows, in that order. With frec (stored rows: a data file, or
+// the stored rows of a chunk's updates) it is, for each k in order, row
+// order[k] of frec when it is below frec's row count, else change row
+// rows[order[k]-nf], whose left-out columns (_keep) come from its stored
+// row, row at(i) of frec (none when at says !ok: an insert). The caller
 // releases the result.
-func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, p *plan.Plan, rows []int, order []int) (arrow.RecordBatch, error) {
+func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, at func(int) (int64, bool), rows []int, order []int) (arrow.RecordBatch, error) {
 	cctx := compute.WithAllocator(ctx, x.t.mem)
 	ib := array.NewInt64Builder(x.t.mem)
 	defer ib.Release()
@@ -391,9 +465,8 @@ func (x *Txn) take(ctx context.Context, frec arrow.RecordBatch, cs *changeSet, p
 				continue
 			}
 			j := r - nf
-			if i := rows[j]; cs.kept(i, ci) {
-				at, _ := p.StoredAt(i)
-				ib.Append(at.Pos) // the stored value of a left-out column
+			if pos, ok := at(rows[j]); ok && cs.kept(rows[j], ci) {
+				ib.Append(pos) // the stored value of a left-out column
 			} else {
 				ib.Append(int64(r))
 			}

@@ -10,6 +10,35 @@
 // with the new bookmark. A Txn is single-use: after Commit, success or not,
 // begin a new one.
 //
+// # Change sets in chunks
+//
+// Txn implements merge.Chunker, so that a run whose changes do not fit its
+// memory budget never holds the deduplicated change set whole: instead of
+// Apply, ApplyChunk takes one chunk at a time (one row per key, sorted by
+// key, no key in two chunks), then FinishChunks ends the set, then Commit
+// writes the one log entry with the bookmark, as after Apply. The contract:
+//
+//   - Memory is bounded by one chunk plus per-file state: for each stored
+//     data file, the positions of its rows the chunks replace or delete
+//     and of the rows their stale changes keep (8 bytes each), the
+//     tombstone edits of the chunks, and the set of files read.
+//   - Each ApplyChunk decides its keys as Apply does (pruned by key
+//     min/max, against the tombstones the earlier chunks left) and writes
+//     its inserts and updates to new data files, sorted by key; a column an
+//     update left out (_keep) is read from its stored row. It rewrites no
+//     stored file.
+//   - FinishChunks applies a reload's truncateBefore across all chunks
+//     (every live row older than it that no chunk matched goes; the
+//     tombstones older than it go, the chunks' stay) and rewrites every
+//     stored file that loses rows to any chunk or the truncate exactly
+//     once (copy-on-write deferred to the end), without those rows.
+//   - The commit holds the same rows, tombstones and bookmark as Apply of
+//     the whole set. The layout differs: an updated row goes to a new file
+//     of its chunk rather than back into the file its old version was in
+//     (a chunk of a spilled run spans the whole key range, so its files
+//     do), and a Txn in chunks keeps no key set for conflict checks: a
+//     concurrent writer's add of data conflicts with it whatever its keys.
+//
 // # Protocol
 //
 // Tables are created at reader version 1 / writer version 2 with no table
@@ -43,11 +72,11 @@
 // One that changed protocol or metaData, has a txn for appId "lakemerge"
 // (another lakemerge run: fencing), removed a file this Txn read, or added
 // data that may hold one of this Txn's keys (by its key min/max; any add
-// when this Txn truncates or rewrites the whole table) makes Commit fail
-// with table.ErrConflict; nothing of ours landed and the merge loop reloads
-// and re-plans. Otherwise Commit retries at the next version. Another error
-// of the conditional put is classified by type: a temporary one
-// (throttling, 5xx, a timeout, a dropped connection) is
+// when this Txn truncates, rewrites the whole table or took its changes in
+// chunks) makes Commit fail with table.ErrConflict; nothing of ours landed
+// and the merge loop reloads and re-plans. Otherwise Commit retries at the
+// next version. Another error of the conditional put is classified by
+// type: a temporary one (throttling, 5xx, a timeout, a dropped connection) is
 // table.ErrCommitUnknown (the entry may have landed, and the bookmark read
 // back by the next Begin tells), a permanent one (access denied, a missing
 // bucket) fails the run at once, and one of unknown type is resolved by
@@ -101,8 +130,8 @@
 // partition_by rewrites the table). Data files are written sorted by key
 // (by Options.Layout.Sort when it has sort fields), a rewritten file keeps
 // the key range it had (an updated row goes back into the file its old
-// version came from, unless its partition changed; only inserts go to new
-// files), and Apply prunes files by the key's min/max stats (single-column
+// version came from, unless its partition changed or the change set came
+// in chunks; only inserts go to new files), and Apply prunes files by the key's min/max stats (single-column
 // int, long and string keys; other keys read the key columns of every live
 // file). A file sorted by another order than the key spans a wider key
 // range: more files and row groups are read per merge.

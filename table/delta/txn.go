@@ -17,7 +17,8 @@ import (
 )
 
 // Txn is one commit attempt on one table. Call Evolve, then Apply at most
-// once, then Commit once. Not safe for concurrent use.
+// once (or ApplyChunk per chunk and FinishChunks once: merge.Chunker), then
+// Commit once. Not safe for concurrent use.
 type Txn struct {
 	t     *Table
 	snap  *snapshot
@@ -29,18 +30,25 @@ type Txn struct {
 	create     bool            // the commit creates the table
 	rewriteAll bool            // a widened type: every live file is rewritten
 
-	applied     bool
-	adds        []addAction
-	removes     []removeAction
-	read        map[string]bool // files whose rows Apply read
-	pruner      *pruner         // the changed keys, for conflict checks; nil: any
-	nchanges    int64
-	truncate    bool
-	tomb        *table.Tombstones
-	tombChanged bool
-	stats       table.ApplyStats
-	copied      int64 // stored rows copied into rewritten files
-	written     int64 // rows in new files
+	applied bool
+	// chunked: the change set came in chunks (ApplyChunk); finished:
+	// FinishChunks ran. chunkRows are the stored rows the chunks matched,
+	// per data file, and edits their tombstone edits (for a truncate in
+	// FinishChunks).
+	chunked, finished bool
+	chunkRows         map[string]*chunkRows
+	edits             []table.TombEdit
+	adds              []addAction
+	removes           []removeAction
+	read              map[string]bool // files whose rows Apply read
+	pruner            *pruner         // the changed keys, for conflict checks; nil: any
+	nchanges          int64
+	truncate          bool
+	tomb              *table.Tombstones
+	tombChanged       bool
+	stats             table.ApplyStats
+	copied            int64 // stored rows copied into rewritten files
+	written           int64 // rows in new files
 	// rewrittenRows are the rows the files Apply rewrote held; newFiles
 	// are the files the commit writes and references (verify).
 	rewrittenRows int64
@@ -162,6 +170,10 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return fmt.Errorf("commit %s: table was never created (Evolve not called)", x.name())
 	}
 	began := x.snap.version
+	if x.chunked && !x.finished {
+		x.done = true
+		return fmt.Errorf("commit %s: ApplyChunk without FinishChunks", x.name())
+	}
 	if x.rewriteAll && !x.applied {
 		x.applied = true
 		st, err := x.apply(ctx, nil, nil)
