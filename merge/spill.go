@@ -430,7 +430,7 @@ func (s *spiller) splitByRange(p, n int) (*spiller, error) {
 	files := s.parts[p].files
 	// A fixed seed: the same input splits the same way.
 	rng := rand.New(rand.NewPCG(uint64(p), uint64(n)))
-	sample := make([][]byte, 0, n*rangeSample)
+	sample := make([][]byte, 0, min(int64(n)*rangeSample, s.parts[p].rows))
 	var seen int
 	for _, name := range files {
 		err := eachSpillBatch(s.mem, name, func(b arrow.RecordBatch) error {
