@@ -30,10 +30,11 @@
 // truncate cut: the steps of the in-memory path, on one partition's
 // changes at a time); a partition that takes more than a quarter of the
 // budget is first split into ranges of (bucket, key) and deduplicated
-// range by range, its range bounds the quantiles of a sample of all its
-// rows (a DMS full load arrives in key order: its first rows are no
-// sample) and the start of each of its buckets, so a range never spans
-// two buckets. When the Txn is a
+// range by range: each of its buckets is a range when it fits a quarter
+// of the budget, else it is cut at the quantiles of its keys in a sample
+// of all the partition's rows (a DMS full load arrives in key order: its
+// first rows are no sample), so a range never spans two buckets. When the
+// Txn is a
 // Chunker (table/iceberg), each partition's (or range's) result goes back
 // to the spill folder and the writer takes them one by one (ApplyChunk),
 // in bucket and key order, then

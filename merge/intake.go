@@ -186,14 +186,13 @@ func (in *intake) dedupeParts(sp *spiller, truncateBefore []byte, fn func(arrow.
 	}
 	limit := max(t.MemoryBudget/4, 1)
 	for p := range sp.parts {
-		n := sp.ranges(p, limit)
-		if n == 1 {
+		if !sp.tooLarge(p, limit) {
 			if err := one(sp.read(p)); err != nil {
 				return st, err
 			}
 			continue
 		}
-		sub, err := sp.splitByRange(p, n)
+		sub, err := sp.splitByRange(p, limit)
 		if err != nil {
 			return st, err
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -381,36 +382,44 @@ func eachSpillBatch(mem memory.Allocator, name string, fn func(arrow.RecordBatch
 	return nil
 }
 
-// ranges is how many key ranges partition p is split into when it is
-// read back (splitByRange) so that each holds at most about limit bytes
-// in memory: 1 when it fits, at most one per row and maxSpillParts.
-func (s *spiller) ranges(p int, limit int64) int {
-	part := s.parts[p]
-	n := (part.memBytes + limit - 1) / max(limit, 1)
-	return int(max(min(n, part.rows, maxSpillParts), 1))
+// ranges is how many pieces of at most about limit bytes in memory rows
+// of a partition that takes memBytes make: 1 when they fit, at most one
+// per row and maxSpillParts.
+func ranges(rows, memBytes, limit int64) int {
+	n := (memBytes + limit - 1) / max(limit, 1)
+	return int(max(min(n, rows, maxSpillParts), 1))
+}
+
+// tooLarge reports whether partition p takes more than limit bytes in
+// memory: it is read back range by range (splitByRange).
+func (s *spiller) tooLarge(p int, limit int64) bool {
+	return ranges(s.parts[p].rows, s.parts[p].memBytes, limit) > 1
 }
 
 // rangeSample is how many sort keys per range splitByRange samples.
 const rangeSample = 1024
 
-// splitByRange spreads the changes of partition p over a new spiller of
-// about n partitions (more when p holds several buckets: one range never
-// spans two), each a range of (bucket, key) in that order, and
-// removes p's files; the caller reads the new partitions in order (whole
-// buckets first to last, keys ascending within a bucket: the ranges follow
-// the order dedupe sorts keys in) and closes it. The range bounds are
-// quantiles of a uniform sample (reservoir) of the sort keys of every row
-// of p, read in a first pass over its files: a sample of part of the
-// input would not do, as a DMS full load arrives in key order. Every
-// change of a key goes to the same range, so no key is in two of them;
-// a range can exceed its share only by the changes of keys repeated
+// splitByRange spreads the changes of partition p over a new spiller
+// whose partitions are ranges of (bucket, key), in that order, of at most
+// about limit bytes each, and removes p's files; the caller reads the new
+// partitions in order (buckets first to last, keys ascending within a
+// bucket: the ranges follow the order dedupe sorts keys in) and closes
+// it. A first pass over p's files counts each bucket's rows and draws a
+// uniform sample (reservoir) of the sort keys of all its rows: a sample
+// of part of the input would not do, as a DMS full load arrives in key
+// order. Each bucket is a range of its own when its share of p's bytes
+// fits limit, else it is cut into as many key ranges as it needs at the
+// quantiles of its keys in the sample, so no range spans two buckets.
+// Every change of a key goes to the same range, so no key is in two of
+// them; a range can exceed its share only by the changes of keys repeated
 // more often than the others (one key's changes are never split).
-func (s *spiller) splitByRange(p, n int) (*spiller, error) {
+func (s *spiller) splitByRange(p int, limit int64) (*spiller, error) {
+	part := s.parts[p]
 	// sortKey calls each with the (bucket, key) sort key of each row of b
 	// (valid during the call).
 	var bks []int32
-	seenBuckets := map[int32]bool{}
-	sortKey := func(b arrow.RecordBatch, each func(r int, key []byte)) error {
+	bucketRows := map[int32]int64{}
+	sortKey := func(b arrow.RecordBatch, each func(key []byte)) error {
 		var err error
 		if bks, err = s.buckets(bks[:0], b); err != nil {
 			return err
@@ -421,20 +430,20 @@ func (s *spiller) splitByRange(p, n int) (*spiller, error) {
 		}
 		var key []byte
 		for r := range int(b.NumRows()) {
-			seenBuckets[bks[r]] = true
 			key = enc.Append(binary.BigEndian.AppendUint32(key[:0], uint32(bks[r])), r)
-			each(r, key)
+			each(key)
 		}
 		return nil
 	}
-	files := s.parts[p].files
+	n := ranges(part.rows, part.memBytes, limit)
 	// A fixed seed: the same input splits the same way.
 	rng := rand.New(rand.NewPCG(uint64(p), uint64(n)))
-	sample := make([][]byte, 0, min(int64(n)*rangeSample, s.parts[p].rows))
+	sample := make([][]byte, 0, min(int64(n)*rangeSample, part.rows))
 	var seen int
-	for _, name := range files {
+	for _, name := range part.files {
 		err := eachSpillBatch(s.mem, name, func(b arrow.RecordBatch) error {
-			return sortKey(b, func(_ int, key []byte) {
+			return sortKey(b, func(key []byte) {
+				bucketRows[int32(binary.BigEndian.Uint32(key))]++
 				seen++
 				switch {
 				case len(sample) < cap(sample):
@@ -451,27 +460,33 @@ func (s *spiller) splitByRange(p, n int) (*spiller, error) {
 		}
 	}
 	slices.SortFunc(sample, bytes.Compare)
-	// Range i holds the keys in [bounds[i-1], bounds[i]): the sample's
-	// quantiles, and the start of every bucket but the first, so that a
-	// range never spans two buckets.
+	// Range i holds the keys in [bounds[i-1], bounds[i]): the start of
+	// every bucket but the first, and within a bucket too large for one
+	// range, the quantiles of its sampled keys.
 	var bounds [][]byte
-	for i := 1; i < n; i++ {
-		bounds = append(bounds, sample[i*len(sample)/n])
-	}
-	for b := range seenBuckets {
-		bounds = append(bounds, binary.BigEndian.AppendUint32(nil, uint32(b)))
-	}
-	slices.SortFunc(bounds, bytes.Compare)
-	bounds = slices.CompactFunc(bounds, func(a, b []byte) bool { return bytes.Equal(a, b) })
-	if len(bounds) > 0 && bytes.Compare(bounds[0], sample[0]) <= 0 {
-		bounds = bounds[1:] // the first range would be empty
+	for i, b := range slices.Sorted(maps.Keys(bucketRows)) {
+		start := binary.BigEndian.AppendUint32(nil, uint32(b))
+		if i > 0 {
+			bounds = append(bounds, start)
+		}
+		rows := bucketRows[b]
+		k := ranges(rows, part.memBytes*rows/max(part.rows, 1), limit)
+		lo, _ := slices.BinarySearchFunc(sample, start, bytes.Compare)
+		hi, _ := slices.BinarySearchFunc(sample, binary.BigEndian.AppendUint32(nil, uint32(b)+1), bytes.Compare)
+		seg := sample[lo:hi]
+		for j := 1; j < k && len(seg) > 0; j++ {
+			q := seg[j*len(seg)/k]
+			if len(bounds) == 0 || bytes.Compare(bounds[len(bounds)-1], q) < 0 {
+				bounds = append(bounds, q)
+			}
+		}
 	}
 	sub, err := newSpiller(s.mem, s.keys, s.dir, len(bounds)+1, s.flushBytes)
 	if err != nil {
 		return nil, err
 	}
 	sub.bucket = func(dst []int32, b arrow.RecordBatch) ([]int32, error) {
-		err := sortKey(b, func(_ int, key []byte) {
+		err := sortKey(b, func(key []byte) {
 			i, _ := slices.BinarySearchFunc(bounds, key, func(bd, k []byte) int {
 				if bytes.Compare(bd, k) <= 0 {
 					return -1
@@ -482,6 +497,7 @@ func (s *spiller) splitByRange(p, n int) (*spiller, error) {
 		})
 		return dst, err
 	}
+	files := part.files
 	err = func() error {
 		for _, name := range files {
 			err := eachSpillBatch(s.mem, name, func(b arrow.RecordBatch) error {
