@@ -73,44 +73,36 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 		return dst, fmt.Errorf("bucket keys of %s: changes lack key column %s", x.name(), col)
 	}
 	tr := ice.BucketTransform{NumBuckets: n}
-	put := func(v ice.Optional[int32]) error {
+	// Iceberg hashes int, long and date values as a long, string and
+	// binary values as their bytes.
+	arr := b.Column(idx[0])
+	var value func(i int) any
+	hash := tr.Transformer(ice.PrimitiveTypes.Int64)
+	switch a := arr.(type) {
+	case *array.Int32:
+		value = func(i int) any { return int64(a.Value(i)) }
+	case *array.Int64:
+		value = func(i int) any { return a.Value(i) }
+	case *array.Date32:
+		value = func(i int) any { return int64(a.Value(i)) }
+	case *array.String:
+		hash, value = tr.Transformer(ice.PrimitiveTypes.String), func(i int) any { return a.Value(i) }
+	case *array.Binary:
+		hash, value = tr.Transformer(ice.PrimitiveTypes.Binary), func(i int) any { return a.Value(i) }
+	default:
+		return dst, fmt.Errorf("bucket keys of %s: key column %s is %s", x.name(), col, a.DataType())
+	}
+	for i := range arr.Len() {
+		v := ice.Optional[int32]{}
+		if !arr.IsNull(i) {
+			v = hash(value(i))
+		}
 		if !v.Valid {
-			return fmt.Errorf("bucket keys of %s: null %s", x.name(), col)
+			return dst, fmt.Errorf("bucket keys of %s: null %s", x.name(), col)
 		}
 		dst = append(dst, v.Val)
-		return nil
 	}
-	var err error
-	switch a := b.Column(idx[0]).(type) {
-	case *array.Int32:
-		h := tr.Transformer(ice.PrimitiveTypes.Int64)
-		for i := 0; i < a.Len() && err == nil; i++ {
-			err = put(h(int64(a.Value(i))))
-		}
-	case *array.Int64:
-		h := tr.Transformer(ice.PrimitiveTypes.Int64)
-		for i := 0; i < a.Len() && err == nil; i++ {
-			err = put(h(a.Value(i)))
-		}
-	case *array.Date32:
-		h := tr.Transformer(ice.PrimitiveTypes.Int64)
-		for i := 0; i < a.Len() && err == nil; i++ {
-			err = put(h(int64(a.Value(i))))
-		}
-	case *array.String:
-		h := tr.Transformer(ice.PrimitiveTypes.String)
-		for i := 0; i < a.Len() && err == nil; i++ {
-			err = put(h(a.Value(i)))
-		}
-	case *array.Binary:
-		h := tr.Transformer(ice.PrimitiveTypes.Binary)
-		for i := 0; i < a.Len() && err == nil; i++ {
-			err = put(h(a.Value(i)))
-		}
-	default:
-		err = fmt.Errorf("bucket keys of %s: key column %s is %s", x.name(), col, a.DataType())
-	}
-	return dst, err
+	return dst, nil
 }
 
 // bucketTasks keeps the tasks whose data files may hold a key of changes:
