@@ -17,6 +17,9 @@ iceberg (pyiceberg, SqlCatalog "lakemerge" on the SQLite file):
                   of every data file they reference (read from the delete file)
   unsorted     data files with live rows whose rows are not in the sort
                order
+  unsorted_column  data files whose rows are not in ascending COLUMN order
+  partition_files  the number of live data files per partition, keyed by
+               the partition values as text
   pruned_files the data files plan_files keeps for the row filter COLUMN = VALUE
   filtered_rows   the rows a scan with that filter returns
 delta (deltalake):
@@ -46,7 +49,7 @@ def iceberg(db, warehouse, name, column, value):
     tbl = cat.load_table(name)
     schema, spec, specs = tbl.schema(), tbl.spec(), tbl.specs()
     out = {"spec": [], "sort_order": [], "data_files": 0, "deletes": 0, "bad_partition": [],
-           "bad_delete_partition": [], "unsorted": []}
+           "bad_delete_partition": [], "unsorted": [], "unsorted_column": [], "partition_files": {}}
     for f in spec.fields:
         out["spec"].append(f"{f.name}={f.transform}({schema.find_column_name(f.source_id)})")
     order = tbl.sort_order()
@@ -62,6 +65,10 @@ def iceberg(db, warehouse, name, column, value):
         path = df.file_path
         data_partition[path] = (df.spec_id, tuple(df.partition))
         rows = pq.read_table(io.new_input(path).open()).to_pylist()
+        part = repr(tuple(df.partition))
+        out["partition_files"][part] = out["partition_files"].get(part, 0) + 1
+        if any(a[column] > b[column] for a, b in zip(rows, rows[1:])):
+            out["unsorted_column"].append(path)
         # The partition values of each row, by pyiceberg's transforms under
         # the file's spec.
         for i, f in enumerate(specs[df.spec_id].fields):

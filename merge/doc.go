@@ -20,15 +20,25 @@
 //
 // A run holds its decoded changes in memory while they take at most half
 // of Table.MemoryBudget. Past that, it spills them to a temporary folder
-// under Table.SpillDir: partitioned by a hash of the primary key (every
-// change of a key in one partition, in apply order), as Arrow IPC streams
-// with LZ4 compression. Once every file is read, it deduplicates partition
-// by partition (conform, dedupe, the truncate cut: the steps of the
-// in-memory path, on one partition's changes at a time). When the Txn is a
-// Chunker (table/iceberg, table/delta), each partition's result goes back
-// to the spill folder and the writer takes them one by one (ApplyChunk),
-// then FinishChunks (the truncate of a reload, across all chunks; the
-// delete files or rewritten files), then Commit: one commit with the bookmark, the same table as the
+// under Table.SpillDir: partitioned by a function of the primary key
+// (every change of a key in one partition, in apply order), as Arrow IPC
+// streams with LZ4 compression. The function is the target table's key
+// bucket when the Txn is a Chunker and a Bucketer (an Iceberg table
+// partitioned by bucket(N, key): a partition holds whole buckets, bucket
+// modulo the partition count), else a hash of the key. Once every file is
+// read, it deduplicates partition by partition (conform, dedupe, the
+// truncate cut: the steps of the in-memory path, on one partition's
+// changes at a time); a partition that takes more than a quarter of the
+// budget is first split into ranges of (bucket, key) and deduplicated
+// range by range: each of its buckets is a range when it fits a quarter
+// of the budget, else it is cut at the quantiles of its keys in a sample
+// of all the partition's rows (a DMS full load arrives in key order: its
+// first rows are no sample), so a range never spans two buckets. When the
+// Txn is a Chunker (table/iceberg, table/delta), each partition's (or
+// range's) result goes back to the spill folder and the writer takes them
+// one by one (ApplyChunk), in bucket and key order, then FinishChunks (the
+// truncate of a reload, across all chunks; the delete files or rewritten
+// files), then Commit: one commit with the bookmark, the same table as the
 // in-memory path, and the deduplicated change set is never whole in
 // memory. Such a run hands no change set to the prepared tables
 // (Result.Applied is nil; they catch up from the table) and says how many

@@ -270,6 +270,18 @@ type memTable struct {
 	// (merge.Chunker); chunks counts the chunks they applied.
 	chunked bool
 	chunks  int
+	// buckets, when set with chunked, makes the Txns merge.Bucketers of
+	// that many buckets (bucket = id modulo buckets); spans are the
+	// buckets and key bounds of each chunk applied, for the tests.
+	buckets int
+	spans   []chunkSpan
+}
+
+// chunkSpan is what one chunk of a bucketed table held: its buckets and
+// its least and greatest key.
+type chunkSpan struct {
+	buckets  map[int32]bool
+	min, max int64
 }
 
 func newMemTable(mem memory.Allocator) *memTable {
@@ -458,8 +470,32 @@ func (x *chunkTxn) ApplyChunk(_ context.Context, changes arrow.RecordBatch) (tab
 	}
 	x.t.mu.Lock()
 	x.t.chunks++
+	if x.t.buckets > 0 && ids.Len() > 0 {
+		sp := chunkSpan{buckets: map[int32]bool{}, min: ids.Value(0), max: ids.Value(0)}
+		for _, id := range ids.Int64Values() {
+			sp.buckets[int32(id%int64(x.t.buckets))] = true
+			sp.min, sp.max = min(sp.min, id), max(sp.max, id)
+		}
+		x.t.spans = append(x.t.spans, sp)
+	}
 	x.t.mu.Unlock()
 	return x.apply(changes, nil, nil)
+}
+
+// Buckets makes a chunkTxn a merge.Bucketer of memTable.buckets buckets
+// (none: 0).
+func (x *chunkTxn) Buckets() int { return x.t.buckets }
+
+// AppendBuckets appends the bucket of each row's id: id modulo Buckets.
+func (x *chunkTxn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
+	ids, ok := b.Column(b.Schema().FieldIndices("id")[0]).(*array.Int64)
+	if !ok {
+		return dst, fmt.Errorf("bucket: id is %s", b.Column(0).DataType())
+	}
+	for _, id := range ids.Int64Values() {
+		dst = append(dst, int32(id%int64(x.t.buckets)))
+	}
+	return dst, nil
 }
 
 func (x *chunkTxn) FinishChunks(_ context.Context, truncateBefore []byte) (table.ApplyStats, error) {

@@ -143,3 +143,26 @@ type Chunker interface {
 	// change set's are the sum of the chunks' and these.
 	FinishChunks(ctx context.Context, truncateBefore []byte) (table.ApplyStats, error)
 }
+
+// Bucketer is implemented by a Chunker whose table is partitioned by a
+// function of the primary key (Iceberg's bucket(N, key) partition field):
+// a run that spills then partitions its changes by that function instead
+// of a hash of the key, so that each chunk it hands to ApplyChunk holds
+// whole buckets, or one key range of one bucket when a bucket is too
+// large for a chunk, and the writer writes each bucket's files once
+// instead of one per chunk. A Txn that is not a Bucketer, or whose Buckets
+// is 0, or whose AppendBuckets fails on the run's first batch, is spilled
+// by the hash. Both methods are called before Evolve, on the table as
+// Begin found it (or as Evolve would create it), from one goroutine.
+type Bucketer interface {
+	// Buckets is the number of key buckets of the table; 0 when its
+	// partitioning is not a function of the key.
+	Buckets() int
+	// AppendBuckets appends to dst the bucket, in [0, Buckets()), of each
+	// row of b (a change batch, borrowed), by its key columns alone: equal
+	// keys have equal buckets in every batch of a run, whatever their
+	// other columns, and an int key the same as a widened long one. An
+	// error means the key columns are of a type the function does not
+	// take.
+	AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error)
+}

@@ -16,6 +16,9 @@ import (
 type intake struct {
 	t        *Table
 	rawBytes int64 // of the run's files, to size the spill partitions
+	// bucketer is the Txn's when the run's changes go to it in chunks:
+	// a run that spills then partitions them by the table's buckets.
+	bucketer Bucketer
 	// cols is the union of the batches' user columns so far (configured
 	// columns first); withKeep and withTS say whether a batch had _keep,
 	// and _ts when the run keeps its changes.
@@ -48,9 +51,18 @@ func (in *intake) add(b arrow.RecordBatch) error {
 	// The run does not fit its budget: from here on its changes go to
 	// disk, partitioned by key, staged a sixteenth of the budget at a time
 	// (and copied once more as they are split by partition).
-	if in.sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, spillParts(in.rawBytes, t.MemoryBudget), t.MemoryBudget/16); err != nil {
+	nparts := spillParts(in.rawBytes, t.MemoryBudget)
+	bucket, nbuckets := in.buckets()
+	if nbuckets > 0 {
+		// Whole buckets per partition (bucket modulo the count): no more
+		// partitions than buckets; one too large for a chunk is split by
+		// key range when it is read back.
+		nparts = min(nparts, nbuckets)
+	}
+	if in.sp, err = newSpiller(t.Mem, t.Keys, t.SpillDir, nparts, t.MemoryBudget/16); err != nil {
 		return err
 	}
+	in.sp.bucket = bucket
 	t.emit(Event{Kind: EventSpilling, Bytes: in.held})
 	moved := in.batches
 	in.batches, in.held = nil, 0
@@ -63,6 +75,25 @@ func (in *intake) add(b arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// buckets is the bucket function of the run's target and its bucket
+// count, when the run applies chunks to a Bucketer whose table has key
+// buckets and whose bucket function takes the key columns of the changes
+// (tried on the first batch held); else nil and 0: the spill partitions
+// by a hash of the key.
+func (in *intake) buckets() (bucketFunc, int) {
+	if in.bucketer == nil || len(in.batches) == 0 {
+		return nil, 0
+	}
+	n := in.bucketer.Buckets()
+	if n <= 0 {
+		return nil, 0
+	}
+	if _, err := in.bucketer.AppendBuckets(nil, in.batches[0]); err != nil {
+		return nil, 0
+	}
+	return in.bucketer.AppendBuckets, n
 }
 
 // latest returns the latest change per key of everything added, sorted by
@@ -96,24 +127,12 @@ func (in *intake) latest(truncateBefore []byte, chunked bool) (arrow.RecordBatch
 			r.Release()
 		}
 	}()
-	var st dedupe.Stats
-	for p := range sp.parts {
-		batches, err := sp.read(p)
-		if err != nil {
-			return nil, nil, st, err
-		}
-		latest, pst, err := latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
-		if err != nil {
-			return nil, nil, st, err
-		}
-		st.In += pst.In
-		st.Out += pst.Out
-		if latest != nil {
-			results = append(results, latest)
-		}
-	}
-	if len(results) == 0 {
-		return nil, nil, st, nil
+	st, err := in.dedupeParts(sp, truncateBefore, func(latest arrow.RecordBatch) error {
+		results = append(results, latest)
+		return nil
+	})
+	if err != nil || len(results) == 0 {
+		return nil, nil, st, err
 	}
 	// One row per key across the partitions: dedupe only sorts them by key
 	// into one batch, letting go of each input column as it goes.
@@ -123,37 +142,73 @@ func (in *intake) latest(truncateBefore []byte, chunked bool) (arrow.RecordBatch
 	return latest, nil, st, err
 }
 
-// chunks deduplicates the spilled changes partition by partition, as
-// latest does, and writes each partition's result back to the spill
-// folder: the chunkSet takes the folder over (in.release no longer removes
-// it).
+// chunks deduplicates the spilled changes as latest does and writes each
+// result back to the spill folder as a chunk: the chunkSet takes the
+// folder over (in.release no longer removes it).
 func (in *intake) chunks(truncateBefore []byte) (*chunkSet, dedupe.Stats, error) {
 	t, sp := in.t, in.sp
 	in.sp = nil
 	cs := &chunkSet{sp: sp}
+	st, err := in.dedupeParts(sp, truncateBefore, func(latest arrow.RecordBatch) error {
+		defer latest.Release()
+		return cs.add(t.Mem, latest)
+	})
+	if err != nil {
+		cs.close()
+		return nil, st, err
+	}
+	return cs, st, nil
+}
+
+// dedupeParts deduplicates the spilled changes partition by partition
+// (every change of a key is in one of them), and a partition that takes
+// more than a quarter of the budget range by range (spiller.splitByRange),
+// handing each non-empty result (the latest change per key, sorted by
+// key; fn releases it) to fn in order: partitions in turn, ranges in
+// (bucket, key) order within one.
+func (in *intake) dedupeParts(sp *spiller, truncateBefore []byte, fn func(arrow.RecordBatch) error) (dedupe.Stats, error) {
+	t := in.t
 	var st dedupe.Stats
-	for p := range sp.parts {
-		batches, err := sp.read(p)
-		if err == nil && len(batches) == 0 {
-			continue
+	one := func(batches []arrow.RecordBatch, err error) error {
+		if err != nil || len(batches) == 0 {
+			return err
 		}
-		var latest arrow.RecordBatch
-		var pst dedupe.Stats
-		if err == nil {
-			latest, pst, err = latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
-		}
-		if err == nil && latest != nil {
-			err = cs.add(t.Mem, latest)
-			latest.Release()
-		}
+		latest, pst, err := latestOf(t.Mem, batches, in.cols, in.withKeep, in.withTS, t.Keys, truncateBefore)
 		if err != nil {
-			cs.close()
-			return nil, st, err
+			return err
 		}
 		st.In += pst.In
 		st.Out += pst.Out
+		if latest == nil {
+			return nil
+		}
+		return fn(latest)
 	}
-	return cs, st, nil
+	limit := max(t.MemoryBudget/4, 1)
+	for p := range sp.parts {
+		if !sp.tooLarge(p, limit) {
+			if err := one(sp.read(p)); err != nil {
+				return st, err
+			}
+			continue
+		}
+		sub, err := sp.splitByRange(p, limit)
+		if err != nil {
+			return st, err
+		}
+		for q := range sub.parts {
+			if err = one(sub.read(q)); err != nil {
+				break
+			}
+		}
+		// An error here only leaves files in the spill folder, which
+		// goes with sp.
+		_ = sub.close()
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
 // release frees the batches held and removes the spill folder.

@@ -87,7 +87,11 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 		return p, nil
 	}
 
+	_, chunked := txn.(Chunker)
 	in := &intake{t: t, cols: slices.Clone(t.Columns)}
+	if bk, ok := txn.(Bucketer); ok && chunked {
+		in.bucketer = bk
+	}
 	for _, f := range p.files {
 		in.rawBytes += f.Size
 	}
@@ -134,7 +138,6 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	p.cols = in.cols
 	sp := in.sp // in.latest hands it to the chunks when it makes them
-	_, chunked := txn.(Chunker)
 	latest, chunks, st, err := in.latest(p.truncateBefore, chunked)
 	if err != nil {
 		return nil, err

@@ -2,13 +2,18 @@ package merge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -34,9 +39,11 @@ const (
 )
 
 // spiller holds a run's decoded changes in files under one temporary
-// folder, partitioned by a hash of the primary key, so that every change
-// of a key is in the same partition, in the order it was added (apply
-// order). Batches are staged in memory up to flushBytes, then split into
+// folder, partitioned by a function of the primary key, so that every
+// change of a key is in the same partition, in the order it was added
+// (apply order). The function is the target table's bucket of the key
+// (bucket, see Bucketer) modulo the partition count, so that a partition
+// holds whole buckets, or else a hash of the key. Batches are staged in memory up to flushBytes, then split into
 // partitions and appended to each partition's file as Arrow IPC streams
 // with LZ4 frame compression (a new file whenever the batches' schema
 // changes). Each open partition file has its own compressor; LZ4 is the
@@ -47,6 +54,7 @@ type spiller struct {
 	keys       []string
 	dir        string
 	seed       maphash.Seed
+	bucket     bucketFunc // nil: the hash of the key
 	parts      []*spillPart
 	flushBytes int64
 
@@ -56,14 +64,20 @@ type spiller struct {
 	rows, bytes int64 // rows spilled, bytes written
 }
 
-// spillPart is one partition: its files in order, the open one last.
+// bucketFunc appends to dst the bucket of each row of b, by its key
+// columns alone (Bucketer.AppendBuckets).
+type bucketFunc func(dst []int32, b arrow.RecordBatch) ([]int32, error)
+
+// spillPart is one partition: its files in order, the open one last, and
+// the rows and (in-memory) bytes added to it.
 type spillPart struct {
-	files []string
-	f     *os.File
-	bw    *bufio.Writer
-	cw    *countWriter
-	w     *ipc.Writer
-	sch   *arrow.Schema
+	rows, memBytes int64
+	files          []string
+	f              *os.File
+	bw             *bufio.Writer
+	cw             *countWriter
+	w              *ipc.Writer
+	sch            *arrow.Schema
 }
 
 // countWriter counts the bytes written through it.
@@ -137,21 +151,24 @@ func (s *spiller) flush() error {
 	}
 	// Partition of every row, then the rows grouped by partition.
 	counts := make([]int64, len(s.parts)+1)
-	var total int64
+	var total, bytes int64
 	var parts []int32
-	var key []byte
 	for _, b := range staged {
-		enc, err := change.NewKeyEncoder(b, s.keys)
-		if err != nil {
+		from := len(parts)
+		var err error
+		if parts, err = s.buckets(parts, b); err != nil {
 			return fmt.Errorf("spill changes: %w", err)
 		}
-		for r := range int(b.NumRows()) {
-			key = enc.Append(key[:0], r)
-			p := int32(maphash.Bytes(s.seed, key) % uint64(len(s.parts)))
-			parts = append(parts, p)
+		for i, bk := range parts[from:] {
+			if bk < 0 {
+				return fmt.Errorf("spill changes: negative bucket %d", bk)
+			}
+			p := bk % int32(len(s.parts))
+			parts[from+i] = p
 			counts[p+1]++
 		}
 		total += b.NumRows()
+		bytes += change.RecordBytes(b)
 	}
 	if total == 0 {
 		return nil
@@ -175,6 +192,8 @@ func (s *spiller) flush() error {
 		if lo == hi {
 			continue
 		}
+		part.rows += hi - lo
+		part.memBytes += bytes * (hi - lo) / total
 		slice := rec.NewSlice(lo, hi)
 		err := s.write(p, part, slice)
 		slice.Release()
@@ -184,6 +203,29 @@ func (s *spiller) flush() error {
 	}
 	s.rows += total
 	return nil
+}
+
+// buckets appends the bucket of each row of b to dst: s.bucket's, or a
+// hash of the key into as many buckets as partitions.
+func (s *spiller) buckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
+	if s.bucket != nil {
+		n := len(dst)
+		dst, err := s.bucket(dst, b)
+		if err == nil && len(dst)-n != int(b.NumRows()) {
+			err = fmt.Errorf("%d buckets for %d rows", len(dst)-n, b.NumRows())
+		}
+		return dst, err
+	}
+	enc, err := change.NewKeyEncoder(b, s.keys)
+	if err != nil {
+		return dst, err
+	}
+	var key []byte
+	for r := range int(b.NumRows()) {
+		key = enc.Append(key[:0], r)
+		dst = append(dst, int32(maphash.Bytes(s.seed, key)%uint64(len(s.parts))))
+	}
+	return dst, nil
 }
 
 // takeConcat concatenates batches (one schema) and takes the rows idx.
@@ -309,6 +351,16 @@ func (s *spiller) read(p int) (out []arrow.RecordBatch, err error) {
 
 // readSpillFile appends the batches of one spill file to out.
 func readSpillFile(mem memory.Allocator, name string, out *[]arrow.RecordBatch) error {
+	return eachSpillBatch(mem, name, func(rec arrow.RecordBatch) error {
+		rec.Retain()
+		*out = append(*out, rec)
+		return nil
+	})
+}
+
+// eachSpillBatch calls fn with each batch of one spill file in order; a
+// batch is valid during the call (fn retains what it keeps).
+func eachSpillBatch(mem memory.Allocator, name string, fn func(arrow.RecordBatch) error) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("read spilled changes: %w", err)
@@ -320,14 +372,153 @@ func readSpillFile(mem memory.Allocator, name string, out *[]arrow.RecordBatch) 
 	}
 	defer r.Release()
 	for r.Next() {
-		rec := r.RecordBatch()
-		rec.Retain()
-		*out = append(*out, rec)
+		if err := fn(r.RecordBatch()); err != nil {
+			return err
+		}
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("read spilled changes %s: %w", name, err)
 	}
 	return nil
+}
+
+// ranges is how many pieces of at most about limit bytes in memory rows
+// of a partition that takes memBytes make: 1 when they fit, at most one
+// per row and maxSpillParts.
+func ranges(rows, memBytes, limit int64) int {
+	n := (memBytes + limit - 1) / max(limit, 1)
+	return int(max(min(n, rows, maxSpillParts), 1))
+}
+
+// tooLarge reports whether partition p takes more than limit bytes in
+// memory: it is read back range by range (splitByRange).
+func (s *spiller) tooLarge(p int, limit int64) bool {
+	return ranges(s.parts[p].rows, s.parts[p].memBytes, limit) > 1
+}
+
+// rangeSample is how many sort keys per range splitByRange samples.
+const rangeSample = 1024
+
+// splitByRange spreads the changes of partition p over a new spiller
+// whose partitions are ranges of (bucket, key), in that order, of at most
+// about limit bytes each, and removes p's files; the caller reads the new
+// partitions in order (buckets first to last, keys ascending within a
+// bucket: the ranges follow the order dedupe sorts keys in) and closes
+// it. A first pass over p's files counts each bucket's rows and draws a
+// uniform sample (reservoir) of the sort keys of all its rows: a sample
+// of part of the input would not do, as a DMS full load arrives in key
+// order. Each bucket is a range of its own when its share of p's bytes
+// fits limit, else it is cut into as many key ranges as it needs at the
+// quantiles of its keys in the sample, so no range spans two buckets.
+// Every change of a key goes to the same range, so no key is in two of
+// them; a range can exceed its share only by the changes of keys repeated
+// more often than the others (one key's changes are never split).
+func (s *spiller) splitByRange(p int, limit int64) (*spiller, error) {
+	part := s.parts[p]
+	// sortKey calls each with the (bucket, key) sort key of each row of b
+	// (valid during the call).
+	var bks []int32
+	bucketRows := map[int32]int64{}
+	sortKey := func(b arrow.RecordBatch, each func(key []byte)) error {
+		var err error
+		if bks, err = s.buckets(bks[:0], b); err != nil {
+			return err
+		}
+		enc, err := change.NewKeyEncoder(b, s.keys)
+		if err != nil {
+			return err
+		}
+		var key []byte
+		for r := range int(b.NumRows()) {
+			key = enc.Append(binary.BigEndian.AppendUint32(key[:0], uint32(bks[r])), r)
+			each(key)
+		}
+		return nil
+	}
+	n := ranges(part.rows, part.memBytes, limit)
+	// A fixed seed: the same input splits the same way.
+	rng := rand.New(rand.NewPCG(uint64(p), uint64(n)))
+	sample := make([][]byte, 0, min(int64(n)*rangeSample, part.rows))
+	var seen int
+	for _, name := range part.files {
+		err := eachSpillBatch(s.mem, name, func(b arrow.RecordBatch) error {
+			return sortKey(b, func(key []byte) {
+				bucketRows[int32(binary.BigEndian.Uint32(key))]++
+				seen++
+				switch {
+				case len(sample) < cap(sample):
+					sample = append(sample, slices.Clone(key))
+				default:
+					if j := rng.IntN(seen); j < len(sample) {
+						sample[j] = slices.Clone(key)
+					}
+				}
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("split spilled changes by key range: %w", err)
+		}
+	}
+	slices.SortFunc(sample, bytes.Compare)
+	// Range i holds the keys in [bounds[i-1], bounds[i]): the start of
+	// every bucket but the first, and within a bucket too large for one
+	// range, the quantiles of its sampled keys.
+	var bounds [][]byte
+	for i, b := range slices.Sorted(maps.Keys(bucketRows)) {
+		start := binary.BigEndian.AppendUint32(nil, uint32(b))
+		if i > 0 {
+			bounds = append(bounds, start)
+		}
+		rows := bucketRows[b]
+		k := ranges(rows, part.memBytes*rows/max(part.rows, 1), limit)
+		lo, _ := slices.BinarySearchFunc(sample, start, bytes.Compare)
+		hi, _ := slices.BinarySearchFunc(sample, binary.BigEndian.AppendUint32(nil, uint32(b)+1), bytes.Compare)
+		seg := sample[lo:hi]
+		for j := 1; j < k && len(seg) > 0; j++ {
+			q := seg[j*len(seg)/k]
+			if len(bounds) == 0 || bytes.Compare(bounds[len(bounds)-1], q) < 0 {
+				bounds = append(bounds, q)
+			}
+		}
+	}
+	sub, err := newSpiller(s.mem, s.keys, s.dir, len(bounds)+1, s.flushBytes)
+	if err != nil {
+		return nil, err
+	}
+	sub.bucket = func(dst []int32, b arrow.RecordBatch) ([]int32, error) {
+		err := sortKey(b, func(key []byte) {
+			i, _ := slices.BinarySearchFunc(bounds, key, func(bd, k []byte) int {
+				if bytes.Compare(bd, k) <= 0 {
+					return -1
+				}
+				return 1
+			})
+			dst = append(dst, int32(i))
+		})
+		return dst, err
+	}
+	files := part.files
+	err = func() error {
+		for _, name := range files {
+			err := eachSpillBatch(s.mem, name, func(b arrow.RecordBatch) error {
+				b.Retain()
+				return sub.add(b)
+			})
+			if err != nil {
+				return err
+			}
+			if err := os.Remove(name); err != nil {
+				return fmt.Errorf("remove spilled changes: %w", err)
+			}
+		}
+		return sub.finish()
+	}()
+	if err != nil {
+		_ = sub.close() // an error here only leaves files in the spill folder
+		return nil, fmt.Errorf("split spilled changes by key range: %w", err)
+	}
+	s.parts[p].files = nil
+	return sub, nil
 }
 
 // chunkSet is a spilled run's deduplicated change set: one file per

@@ -115,12 +115,14 @@ func TestSpillMatchesInMemory(t *testing.T) {
 				budget  int64
 				split   bool // every file cut into files of at most 7 changes
 				chunked bool // the table takes a spilled change set in chunks
+				buckets int  // the chunked table's key buckets (merge.Bucketer)
 			}
 			var variants []variant
 			for _, b := range spillBudgets {
-				variants = append(variants, variant{b, false, false}, variant{b, true, false})
+				variants = append(variants, variant{b, false, false, 0}, variant{b, true, false, 0})
 				if b > 0 {
-					variants = append(variants, variant{b, false, true}, variant{b, true, true})
+					variants = append(variants, variant{b, false, true, 0}, variant{b, true, true, 0},
+						variant{b, true, true, 5})
 				}
 			}
 			m := model{}
@@ -128,7 +130,7 @@ func TestSpillMatchesInMemory(t *testing.T) {
 			envs := make([]*spillEnv, len(variants))
 			for i, v := range variants {
 				envs[i] = newSpillEnv(t, v.budget)
-				envs[i].tbl.chunked = v.chunked
+				envs[i].tbl.chunked, envs[i].tbl.buckets = v.chunked, v.buckets
 				envs[i].raw.put(prefix+"load-1", body(load[:150]))
 				envs[i].raw.put(prefix+"load-2", body(load[150:]))
 			}
@@ -156,13 +158,14 @@ func TestSpillMatchesInMemory(t *testing.T) {
 							}
 						}
 					}
-					chunks := e.tbl.chunks
+					chunks, spans := e.tbl.chunks, len(e.tbl.spans)
 					res, applied, err := e.run()
-					what := fmt.Sprintf("run %d, budget %d, split %v, chunked %v", r, v.budget, v.split, v.chunked)
+					what := fmt.Sprintf("run %d, budget %d, split %v, chunked %v, buckets %d", r, v.budget, v.split, v.chunked, v.buckets)
 					if err != nil {
 						t.Fatalf("%s: %v", what, err)
 					}
 					diff(t, what, e.tbl.render(), m.render())
+					checkSpans(t, what, e.tbl.spans[spans:])
 					chunks = e.tbl.chunks - chunks
 					switch {
 					case v.budget == 0:
@@ -191,6 +194,33 @@ func TestSpillMatchesInMemory(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkSpans fails the test unless the chunks of one run of a bucketed
+// table (spans, in the order applied) follow its buckets: a bucket is in
+// one chunk, or in several that hold only it, one key range each, in
+// ascending key order.
+func checkSpans(t *testing.T, what string, spans []chunkSpan) {
+	t.Helper()
+	in := map[int32][]chunkSpan{} // bucket → the chunks holding it
+	for _, sp := range spans {
+		for b := range sp.buckets {
+			in[b] = append(in[b], sp)
+		}
+	}
+	for b, sps := range in {
+		if len(sps) == 1 {
+			continue
+		}
+		for i, sp := range sps {
+			if len(sp.buckets) != 1 {
+				t.Fatalf("%s: bucket %d is in %d chunks, one of which holds %d buckets", what, b, len(sps), len(sp.buckets))
+			}
+			if i > 0 && sp.min <= sps[i-1].max {
+				t.Fatalf("%s: bucket %d: chunk of keys %d..%d after one of %d..%d", what, b, sp.min, sp.max, sps[i-1].min, sps[i-1].max)
+			}
+		}
 	}
 }
 

@@ -23,7 +23,26 @@ import (
 // LAKEMERGE_PYTHON is set) reads the same rows from both tables, equal to
 // the reference model's, and from both tables' prepared mirror (which the
 // chunked runs hand no change set: it catches up from the base table).
+//
+// The chunks follow the table's key buckets (merge.Bucketer): a chunked
+// run writes at most chunks + buckets - 1 data files (each chunk one file
+// per bucket it holds, a bucket in several chunks only when they hold
+// nothing else), where a spill by a hash of the key wrote about chunks ×
+// buckets; a CDC run's chunks read only the files of their own buckets;
+// every data file is sorted by key and holds one bucket's rows (pyiceberg's
+// transform). With the default 16 buckets each bucket fits one chunk and
+// the full load leaves exactly one data file per bucket; with 2 buckets
+// under the same budget a bucket is too large for a chunk and is split by
+// key range (more chunks than buckets).
 func TestBinaryChunkedLoad(t *testing.T) {
+	for _, buckets := range []int{0, 2} {
+		t.Run(fmt.Sprint("buckets=", buckets), func(t *testing.T) { testChunkedLoad(t, buckets) })
+	}
+}
+
+// testChunkedLoad is TestBinaryChunkedLoad with buckets key buckets (0:
+// the default, 16).
+func testChunkedLoad(t *testing.T, buckets int) {
 	dir := t.TempDir()
 	w := newChunkWorkload(t, dir, chunkKeys)
 	keys, model := chunkKeys, w.model
@@ -33,12 +52,51 @@ func TestBinaryChunkedLoad(t *testing.T) {
 	// set, and it catches up from the base table.
 	mirror := []string{"    prepared:", "      - target: { table: items_uc }", "        mode: mirror",
 		"        select: [id, upper(name) AS name_uc]", ""}
+	nb := 16
+	if buckets > 0 {
+		nb = buckets
+		mirror = append([]string{fmt.Sprintf("    buckets: %d", buckets)}, mirror...)
+	}
 	job := func(name string, memoryMB int) string { return spillJob(t, dir, name, memoryMB, mirror...) }
 	small, large := job("small", 64), job("large", 4096)
 	py := pythonForInterop(t)
+	// layout is how pyiceberg sees the small budget's table.
+	layout := func(step string) partLayout {
+		t.Helper()
+		o, err := py.Output(filepath.Join("..", "..", "interop", "partitions.py"), "iceberg",
+			filepath.Join(dir, "small.db"), "file://"+filepath.Join(dir, "small"), "shop.items", "id", "1")
+		var l partLayout
+		if err == nil {
+			err = json.Unmarshal(o, &l)
+		}
+		if err != nil {
+			t.Fatalf("%s: partitions.py: %v\n%s", step, err, o)
+		}
+		if len(l.BadPartition)+len(l.BadDeletePartition)+len(l.UnsortedColumn) > 0 || len(l.PartitionFiles) != nb {
+			t.Fatalf("%s: the chunked table's files: %+v", step, l)
+		}
+		return l
+	}
+	var before partLayout // after the previous step
 	check := func(step string) {
 		t.Helper()
-		runChunkPair(t, step, small, large, spill)
+		s := runChunkPair(t, step, small, large, spill)
+		if s.Stats.DataFiles > int64(s.Chunks+nb-1) || (buckets == 2) != (s.Chunks > nb) {
+			t.Fatalf("%s: %d chunks of %d buckets wrote %d data files", step, s.Chunks, nb, s.Stats.DataFiles)
+		}
+		t.Logf("%s: %d chunks wrote %d data files, scanned %d", step, s.Chunks, s.Stats.DataFiles, s.Stats.FilesScanned)
+		if step == "cdc" && before.DataFiles > 0 {
+			// Each chunk reads the files of its own buckets only (a
+			// bucket in several chunks only when they hold nothing else),
+			// where a chunk of a spill by hash read every file.
+			most := 0
+			for _, n := range before.PartitionFiles {
+				most = max(most, n)
+			}
+			if s.Stats.FilesScanned > int64(most*(s.Chunks+nb-1)) {
+				t.Fatalf("%s: %d chunks scanned %d files of a table of %d (at most %d a bucket)", step, s.Chunks, s.Stats.FilesScanned, before.DataFiles, most)
+			}
+		}
 		if py == nil {
 			t.Logf("%s: LAKEMERGE_PYTHON not set: the tables' contents are not read back by pyiceberg", step)
 			return
@@ -65,6 +123,10 @@ func TestBinaryChunkedLoad(t *testing.T) {
 						step, name, tc.table, len(o), len(tc.want), o, tc.want)
 				}
 			}
+		}
+		before = layout(step)
+		if step == "full load" && buckets == 0 && before.DataFiles != nb {
+			t.Fatalf("%s: %d data files in %d buckets, want one a bucket: %v", step, before.DataFiles, nb, before.PartitionFiles)
 		}
 	}
 	check("full load")
@@ -158,8 +220,9 @@ func (w *chunkWorkload) want() string {
 
 // runChunkPair runs the binary on the job files small (a budget the
 // step's changes do not fit) and large (one they fit): the first must
-// apply several chunks, the second none, and their counts must agree.
-func runChunkPair(t *testing.T, step, small, large, spill string) {
+// apply several chunks, the second none, and their counts must agree. It
+// returns the chunked run's result.
+func runChunkPair(t *testing.T, step, small, large, spill string) tableResult {
 	t.Helper()
 	s, l := runChunkStep(t, step, small, spill), runChunkStep(t, step, large, spill)
 	if s.Chunks < 2 || l.Chunks != 0 || s.SpilledRows == 0 || l.SpilledRows != 0 {
@@ -169,6 +232,7 @@ func runChunkPair(t *testing.T, step, small, large, spill string) {
 	if s.Stats.Inserted != l.Stats.Inserted || s.Stats.Updated != l.Stats.Updated || s.Stats.Deleted != l.Stats.Deleted || s.Keys != l.Keys {
 		t.Fatalf("%s: chunked stats %+v (%d keys), whole %+v (%d keys)", step, s.Stats, s.Keys, l.Stats, l.Keys)
 	}
+	return s
 }
 
 // runChunkStep runs the binary on job; it must exit 0 with one table and

@@ -102,15 +102,17 @@ func partJob(t *testing.T, dir string, tables []partTable) {
 
 // partLayout is what interop/partitions.py reports of a table.
 type partLayout struct {
-	Spec               []string `json:"spec"`
-	SortOrder          []string `json:"sort_order"`
-	DataFiles          int      `json:"data_files"`
-	Deletes            int      `json:"deletes"`
-	BadPartition       []string `json:"bad_partition"`
-	BadDeletePartition []string `json:"bad_delete_partition"`
-	Unsorted           []string `json:"unsorted"`
-	PrunedFiles        int      `json:"pruned_files"`
-	FilteredRows       int      `json:"filtered_rows"`
+	Spec               []string       `json:"spec"`
+	SortOrder          []string       `json:"sort_order"`
+	DataFiles          int            `json:"data_files"`
+	Deletes            int            `json:"deletes"`
+	BadPartition       []string       `json:"bad_partition"`
+	BadDeletePartition []string       `json:"bad_delete_partition"`
+	Unsorted           []string       `json:"unsorted"`
+	UnsortedColumn     []string       `json:"unsorted_column"`
+	PartitionFiles     map[string]int `json:"partition_files"`
+	PrunedFiles        int            `json:"pruned_files"`
+	FilteredRows       int            `json:"filtered_rows"`
 	// Delta
 	PartitionColumns   []string `json:"partition_columns"`
 	Files              []string `json:"files"`

@@ -372,8 +372,9 @@ func (x *Txn) keepPending(p *plan.Plan, removed []plan.Removal, refs map[string]
 }
 
 // candidates returns the live data files that may hold one of the changed
-// keys: pruned by partition and key bounds when prune is set and the key
-// set is small enough for an IN filter, else every live file.
+// keys when prune is set: pruned by partition and key bounds when the key
+// set is small enough for an IN filter, else by key bucket (bucketTasks);
+// every live file without prune.
 func (x *Txn) candidates(ctx context.Context, changes arrow.RecordBatch, prune bool) ([]icetable.FileScanTask, error) {
 	if x.tbl.CurrentSnapshot() == nil {
 		return nil, nil
@@ -394,6 +395,11 @@ func (x *Txn) candidates(ctx context.Context, changes arrow.RecordBatch, prune b
 	tasks, err := x.tbl.Scan(opts...).PlanFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plan files of %s: %w", x.name(), err)
+	}
+	if prune && len(opts) == 0 {
+		// Too many keys for an IN filter (a chunk of a backfill): the
+		// files of their key buckets.
+		tasks = x.bucketTasks(changes, tasks)
 	}
 	return tasks, nil
 }
@@ -579,6 +585,12 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		}
 		defer sorted.Release()
 		rec = sorted
+		workers = 1
+	} else if x.pending != nil {
+		// A chunk (its rows in key order, of one bucket or a few): one
+		// fan-out worker keeps them in order, so each bucket's file is
+		// key-sorted. Each partition has its own encoding goroutine
+		// either way.
 		workers = 1
 	}
 	out, bytes, _, err := x.writeBatches(ctx, target, recordSlices(rec), workers)

@@ -31,9 +31,13 @@
 // applies a reload's truncateBefore to the live rows no chunk matched (one
 // more read of the key columns and _seq of every live file) and writes ONE
 // position-delete file per data file for all chunks; Commit is the same
-// single snapshot. Each chunk with more keys than an IN filter takes reads
-// the key columns of every live file again: N chunks of a backfill read
-// the table's keys N times.
+// single snapshot. The Txn is a merge.Bucketer (bucket.go): the chunks of
+// a spilled run follow the table's key buckets, so a chunk's data files
+// are those of its own buckets (one file per bucket it holds, more when
+// the bucket's rows pass the target file size; written key-sorted by one
+// fan-out worker), and a chunk with more
+// keys than an IN filter takes reads the key columns of the live files of
+// its own buckets only (bucketTasks), not of every live file.
 //
 // Layout: tables are created with bucket(N, first key column) partitioning
 // (N = Options.Buckets, 0 for none), or the partition spec and sort order

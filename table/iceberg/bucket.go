@@ -1,0 +1,134 @@
+package iceberg
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	ice "github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/lakemerge/lakemerge/table"
+)
+
+// Key buckets (merge.Bucketer). A table partitioned by bucket(N, k), k a
+// key column (the default layout: bucket(N, first key)), writes the rows
+// of a key in the bucket iceberg-go's bucket transform gives k: Buckets
+// and AppendBuckets give that same bucket, computed by the same transform
+// (ice.BucketTransform.Transformer, murmur3 of the value as Iceberg
+// hashes it: int, long and date as a long, string and binary as their
+// bytes), so that a run that spills hands ApplyChunk the keys of whole
+// buckets and each bucket's files are written once. ApplyChunk's key scan
+// then plans only the files of the chunk's buckets (bucketTasks).
+
+// keyBucket is the bucket partition field on a key column of the table's
+// spec (of the spec Evolve would create or evolve to, when the table does
+// not exist or its layout evolves): its field id, bucket count and
+// column; ok false when there is none.
+func (x *Txn) keyBucket() (fieldID, n int, col string, ok bool) {
+	if x.tbl == nil || x.t.opts.EvolveLayout {
+		o := x.t.opts
+		if len(o.Layout.Partition) == 0 {
+			return 1000, o.Buckets, o.Keys[0], o.Buckets > 0
+		}
+		for i, p := range o.Layout.Partition {
+			if p.Transform == table.TransformBucket && p.Param > 0 && slices.Contains(o.Keys, p.Column) {
+				return 1000 + i, p.Param, p.Column, true
+			}
+		}
+		return 0, 0, "", false
+	}
+	spec := x.tbl.Spec()
+	for _, f := range spec.Fields() {
+		bt, isBucket := f.Transform.(ice.BucketTransform)
+		name, found := x.tbl.Schema().FindColumnName(f.SourceID())
+		if isBucket && found && slices.Contains(x.t.opts.Keys, name) {
+			return f.FieldID, bt.NumBuckets, name, true
+		}
+	}
+	return 0, 0, "", false
+}
+
+// Buckets is the number of key buckets of the table (merge.Bucketer): N
+// of its bucket(N, k) partition field on a key column k; 0 without one.
+func (x *Txn) Buckets() int {
+	_, n, _, ok := x.keyBucket()
+	if !ok {
+		return 0
+	}
+	return n
+}
+
+// AppendBuckets appends to dst the bucket of each row of b, a change
+// batch, by its key column of the bucket field (merge.Bucketer). It takes
+// int, long, date, string and binary key columns.
+func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
+	_, n, col, ok := x.keyBucket()
+	if !ok {
+		return dst, fmt.Errorf("bucket keys of %s: the table has no key buckets", x.name())
+	}
+	idx := b.Schema().FieldIndices(col)
+	if len(idx) != 1 {
+		return dst, fmt.Errorf("bucket keys of %s: changes lack key column %s", x.name(), col)
+	}
+	tr := ice.BucketTransform{NumBuckets: n}
+	// Iceberg hashes int, long and date values as a long, string and
+	// binary values as their bytes.
+	arr := b.Column(idx[0])
+	var value func(i int) any
+	hash := tr.Transformer(ice.PrimitiveTypes.Int64)
+	switch a := arr.(type) {
+	case *array.Int32:
+		value = func(i int) any { return int64(a.Value(i)) }
+	case *array.Int64:
+		value = func(i int) any { return a.Value(i) }
+	case *array.Date32:
+		value = func(i int) any { return int64(a.Value(i)) }
+	case *array.String:
+		hash, value = tr.Transformer(ice.PrimitiveTypes.String), func(i int) any { return a.Value(i) }
+	case *array.Binary:
+		hash, value = tr.Transformer(ice.PrimitiveTypes.Binary), func(i int) any { return a.Value(i) }
+	default:
+		return dst, fmt.Errorf("bucket keys of %s: key column %s is %s", x.name(), col, a.DataType())
+	}
+	for i := range arr.Len() {
+		v := ice.Optional[int32]{}
+		if !arr.IsNull(i) {
+			v = hash(value(i))
+		}
+		if !v.Valid {
+			return dst, fmt.Errorf("bucket keys of %s: null %s", x.name(), col)
+		}
+		dst = append(dst, v.Val)
+	}
+	return dst, nil
+}
+
+// bucketTasks keeps the tasks whose data files may hold a key of changes:
+// those of the changes' key buckets, and every file written under
+// another spec (partition evolution); all of them when the table has no
+// key buckets.
+func (x *Txn) bucketTasks(changes arrow.RecordBatch, tasks []icetable.FileScanTask) []icetable.FileScanTask {
+	field, _, _, ok := x.keyBucket()
+	if !ok || x.t.opts.EvolveLayout || changes.NumRows() == 0 {
+		return tasks
+	}
+	bks, err := x.AppendBuckets(nil, changes)
+	if err != nil {
+		return tasks // a key type the transform does not take: every file
+	}
+	want := map[int32]bool{}
+	for _, b := range bks {
+		want[b] = true
+	}
+	cur := x.tbl.Spec()
+	spec := cur.ID()
+	return slices.DeleteFunc(tasks, func(t icetable.FileScanTask) bool {
+		if int(t.File.SpecID()) != spec {
+			return false
+		}
+		v, ok := t.File.Partition()[field].(int32)
+		return ok && !want[v]
+	})
+}
