@@ -118,7 +118,8 @@ func absent(v jval) bool { return v.kind == 0 || v.kind == jNull }
 
 func (d *Decoder) classify(p jval, e *envelope) error {
 	*e = envelope{}
-	for k, v := range d.vp.members(p) {
+	for _, m := range d.vp.members(p) {
+		k, v := m.key(p.raw), m.value(p.raw)
 		name := k.raw
 		if k.esc {
 			d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -196,7 +197,8 @@ func (e *envelope) only(set uint16) bool { return !e.other && e.members&^set == 
 // or v itself and ok false for any other object.
 func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	n := 0
-	for k, m := range p.members(v) {
+	for _, e := range p.members(v) {
+		k, m := e.key(v.raw), e.value(v.raw)
 		n++
 		switch {
 		case n > 2:
@@ -319,7 +321,8 @@ func (d *Decoder) envelopeRow(e *envelope, schema jval, lineNo int64, index int)
 		if e.source.kind != jObject {
 			return fmt.Errorf("source is %s, not an object", e.source.kind)
 		}
-		for k, v := range d.vp.members(e.source) {
+		for _, m := range d.vp.members(e.source) {
+			k, v := m.key(e.source.raw), m.value(e.source.raw)
 			name := k.raw
 			if k.esc {
 				d.nameBuf = appendString(d.nameBuf[:0], k)
@@ -597,10 +600,9 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 	}
 	r.fields = [2]int32{int32(len(d.fields)), -1}
 	record := len(d.fields)+len(r.image.raw) < math.MaxInt32 // a field takes 4 bytes of text at least
-	pos := -1
-	for k, v := range p.members(r.image) {
-		pos++
-		name, col, meta := d.fieldCol(r, k, pos)
+	img := r.image.raw
+	for pos, e := range p.members(r.image) {
+		name, col, meta := d.fieldCol(r, e.key(img), pos)
 		switch {
 		case meta:
 			continue
@@ -617,10 +619,7 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 			col = d.addColumn(string(name), arrow.BinaryTypes.String, false)
 		}
 		if record {
-			// v.raw lies inside r.image.raw: their capacities end
-			// together, so the difference is its offset.
-			v0 := cap(r.image.raw) - cap(v.raw)
-			d.fields = append(d.fields, field{col: int32(col), v0: uint32(v0), v1: uint32(v0 + len(v.raw)), kind: v.kind, esc: v.esc})
+			d.fields = append(d.fields, field{col: int32(col), v0: uint32(e.v0), v1: uint32(e.v1), kind: e.kind, esc: e.vesc})
 		}
 	}
 	if !record {
