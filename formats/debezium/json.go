@@ -133,7 +133,7 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("bad JSON at byte %d: 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && b[i] <= ' ' && isSpace(b[i]) {
 		i++
 	}
 	return i
@@ -290,15 +290,25 @@ func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error
 			return end, err
 		}
 		k0, k1 := i+1, end-1
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
 			return i, &syntaxError{i, "missing ':' after object key"}
 		}
 		i = skipSpace(b, i+1)
-		// Scalars, most members, are read here; parseValue takes the rest.
-		k, vesc, end, err := parseScalar(b, i)
+		// Strings, numbers and null, most members, are read here;
+		// parseValue takes the rest.
+		var k jkind
+		var vesc bool
 		var v jval
-		if k == 0 && err == nil {
+		switch {
+		case i < len(b) && b[i] == '"':
+			k = jString
+			end, vesc, err = parseString(b, i)
+		case i < len(b) && (b[i] == '-' || b[i]-'0' <= 9):
+			k = jNumber
+			end, err = parseNumber(b, i)
+		case i < len(b) && b[i] == 'n':
+			k, _, end, err = parseLiteral(b, i, "null", jNull)
+		default:
 			v, end, err = p.parseValue(b, i, depth)
 			k, vesc = v.kind, v.esc
 		}
@@ -371,10 +381,14 @@ var strPlain = func() (t [256]bool) {
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
 //
-// It tests eight bytes at a time for one that is not plain (strPlain). In
-// each of the masks m ORs together, the lowest set bit is exact (a borrow
-// only runs upwards from a byte that is itself flagged), so the lowest bit
-// of m is the first byte that is not plain.
+// It tests eight bytes at a time for one that is not plain (strPlain): a
+// byte's high bit in m is set when the byte is below 0x20 (x-0x20 borrows),
+// a quote or a backslash (q-1 or bs-1 borrows), or 0x80 and above (x).
+// Subtracting without masking the bytes sets stray high bits too, but
+// only for bytes of 0x80 and above (q or bs at 0x81 and above), which x
+// flags anyway; and a borrow only runs upwards from a byte that is itself
+// flagged, so the lowest bit of m is exactly the first byte that is not
+// plain.
 func parseString(b []byte, i int) (int, bool, error) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	start := i + 1
@@ -383,7 +397,7 @@ func parseString(b []byte, i int) (int, bool, error) {
 		if i+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[i:])
 			q, bs := x^('"'*ones), x^('\\'*ones)
-			m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
+			m := (x | (x - 0x20*ones) | (q - ones) | (bs - ones)) & highs
 			if m == 0 {
 				i += 7
 				continue
