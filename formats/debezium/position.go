@@ -173,9 +173,7 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 		if s.sequence.kind != jString {
 			return false, fmt.Errorf("source sequence is %s, not a string", s.sequence.kind)
 		}
-		d.textBuf = appendString(d.textBuf[:0], s.sequence)
-		text := d.textBuf
-		if c, l, ok := lsnPair(text); ok {
+		if c, l, ok := lsnPair(s.sequence.raw, s.sequence.esc); ok {
 			if c >= 0 {
 				commit = uint64(c)
 			}
@@ -188,6 +186,8 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 			sb.Uint64(commit).Uint64(lsn)
 			return true, nil
 		}
+		d.textBuf = appendString(d.textBuf[:0], s.sequence)
+		text := d.textBuf
 		bad := func() error { return fmt.Errorf(`source sequence %s is not ["<lsn>","<lsn>"]`, quoteRaw(text)) }
 		arr, err := parseLine(text)
 		if err != nil || arr.kind != jArray {
@@ -227,9 +227,11 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 
 // lsnPair reads the usual form of source.sequence, ["<digits>","<digits>"]
 // with either part null and no spaces, without a JSON parser: -1 for a
-// null part. ok is false for anything else, which postgresPos reads (and
-// reports) through the parser.
-func lsnPair(t []byte) (commit, lsn int64, ok bool) {
+// null part. t is the string's text between its quotes, escapes not
+// decoded when esc is set: then the inner quotes are \" (the only escape
+// the usual form holds). ok is false for anything else, which postgresPos
+// reads (and reports) through the parser.
+func lsnPair(t []byte, esc bool) (commit, lsn int64, ok bool) {
 	if len(t) < 2 || t[0] != '[' || t[len(t)-1] != ']' {
 		return 0, 0, false
 	}
@@ -238,14 +240,20 @@ func lsnPair(t []byte) (commit, lsn int64, ok bool) {
 	if comma < 0 {
 		return 0, 0, false
 	}
+	quote := []byte(`"`)
+	if esc {
+		quote = []byte(`\"`)
+	}
 	part := func(p []byte) (int64, bool) {
 		if string(p) == "null" {
 			return -1, true
 		}
-		if len(p) < 3 || p[0] != '"' || p[len(p)-1] != '"' {
+		digits, opened := bytes.CutPrefix(p, quote)
+		digits, closed := bytes.CutSuffix(digits, quote)
+		if !opened || !closed || len(digits) == 0 {
 			return 0, false
 		}
-		u, err := values.ParseUint(p[1 : len(p)-1])
+		u, err := values.ParseUint(digits)
 		if err != nil || u > math.MaxInt64 {
 			return 0, false
 		}
