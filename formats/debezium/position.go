@@ -149,11 +149,31 @@ func uintField(v jval, name string) (uint64, error) {
 	if v.kind != jNumber && v.kind != jString {
 		return 0, fmt.Errorf("source %s is %s, not a number", name, v.kind)
 	}
+	if u, ok := shortUint(v.raw); ok {
+		return u, nil
+	}
 	u, err := values.ParseUint(v.raw)
 	if err != nil {
 		return 0, fmt.Errorf("source %s %s: %v", name, quoteRaw(v.raw), err)
 	}
 	return u, nil
+}
+
+// shortUint reads 1 to 19 decimal digits, which cannot overflow a uint64;
+// ok is false for anything else, which values.ParseUint reads (and
+// reports). Positions and times are mostly this short.
+func shortUint(b []byte) (u uint64, ok bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	for _, c := range b {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		u = u*10 + uint64(d)
+	}
+	return u, true
 }
 
 // postgresPos appends Uint64(lastCommitLsn) Uint64(lsn), from
@@ -253,8 +273,14 @@ func lsnPair(t []byte, esc bool) (commit, lsn int64, ok bool) {
 		if !opened || !closed || len(digits) == 0 {
 			return 0, false
 		}
-		u, err := values.ParseUint(digits)
-		if err != nil || u > math.MaxInt64 {
+		u, ok := shortUint(digits)
+		if !ok {
+			var err error
+			if u, err = values.ParseUint(digits); err != nil {
+				return 0, false
+			}
+		}
+		if u > math.MaxInt64 {
 			return 0, false
 		}
 		return int64(u), true
