@@ -601,22 +601,34 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 	r.fields = [2]int32{int32(len(d.fields)), -1}
 	record := len(d.fields)+len(r.image.raw) < math.MaxInt32 // a field takes 4 bytes of text at least
 	img := r.image.raw
+	flat := r.flags&rowFlat != 0
 	for pos, e := range p.members(r.image) {
-		name, col, meta := d.fieldCol(r, e.key(img), pos)
-		switch {
-		case meta:
-			continue
-		case col >= 0:
-		case r.schema != nil:
-			// The payload must match the wrapper; Next checks it, by
-			// name, as it walks the image.
-			record = false
-			continue
-		case change.IsSystemColumn(string(name)):
-			d.fields = d.fields[:r.fields[0]]
-			return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
-		default:
-			col = d.addColumn(string(name), arrow.BinaryTypes.String, false)
+		// The column the previous row had at this position, as colOf
+		// tries it first, without the calls.
+		col := -1
+		if pos < len(d.guess) && !e.kesc && !flat {
+			if g := d.guess[pos]; g >= 0 && d.cols[g].name == string(img[e.k0:e.k1]) {
+				col = int(g)
+			}
+		}
+		if col < 0 {
+			name, c, meta := d.fieldCol(r, e.key(img), pos)
+			switch {
+			case meta:
+				continue
+			case c >= 0:
+			case r.schema != nil:
+				// The payload must match the wrapper; Next checks it,
+				// by name, as it walks the image.
+				record = false
+				continue
+			case change.IsSystemColumn(string(name)):
+				d.fields = d.fields[:r.fields[0]]
+				return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
+			default:
+				c = d.addColumn(string(name), arrow.BinaryTypes.String, false)
+			}
+			col = c
 		}
 		if record {
 			d.fields = append(d.fields, field{col: int32(col), v0: uint32(e.v0), v1: uint32(e.v1), kind: e.kind, esc: e.vesc})
