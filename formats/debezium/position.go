@@ -42,35 +42,41 @@ type srcFields struct {
 
 // set records a source field; other names are ignored.
 func (s *srcFields) set(name []byte, v jval) error {
-	var slot *jval
-	switch string(name) {
-	case "connector":
-		slot = &s.connector
-	case "lsn":
-		slot = &s.lsn
-	case "sequence":
-		slot = &s.sequence
-	case "file":
-		slot = &s.file
-	case "pos":
-		slot = &s.pos
-	case "row":
-		slot = &s.row
-	case "commit_lsn":
-		slot = &s.commitLSN
-	case "change_lsn":
-		slot = &s.changeLSN
-	case "event_serial_no":
-		slot = &s.esn
-	case "ts_ms":
-		slot = &s.tsMs
-	default:
+	slot := s.slot(name)
+	if slot == nil {
 		return nil
 	}
 	if has(*slot) {
 		return fmt.Errorf("source field %q appears twice", name)
 	}
 	*slot = v
+	return nil
+}
+
+// slot returns the field named name, nil for a name that is not used.
+func (s *srcFields) slot(name []byte) *jval {
+	switch string(name) {
+	case "connector":
+		return &s.connector
+	case "lsn":
+		return &s.lsn
+	case "sequence":
+		return &s.sequence
+	case "file":
+		return &s.file
+	case "pos":
+		return &s.pos
+	case "row":
+		return &s.row
+	case "commit_lsn":
+		return &s.commitLSN
+	case "change_lsn":
+		return &s.changeLSN
+	case "event_serial_no":
+		return &s.esn
+	case "ts_ms":
+		return &s.tsMs
+	}
 	return nil
 }
 

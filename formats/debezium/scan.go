@@ -321,15 +321,18 @@ func (d *Decoder) envelopeRow(e *envelope, schema jval, lineNo int64, index int)
 		if e.source.kind != jObject {
 			return fmt.Errorf("source is %s, not an object", e.source.kind)
 		}
+		src := e.source.raw
 		for _, m := range d.vp.members(e.source) {
-			k, v := m.key(e.source.raw), m.value(e.source.raw)
-			name := k.raw
-			if k.esc {
-				d.nameBuf = appendString(d.nameBuf[:0], k)
+			name := src[m.k0:m.k1]
+			if m.kesc {
+				d.nameBuf = appendString(d.nameBuf[:0], m.key(src))
 				name = d.nameBuf
 			}
-			if err := e.src.set(name, v); err != nil {
-				return err
+			// The value is made only for the fields a position uses.
+			if slot := e.src.slot(name); slot != nil {
+				if err := e.src.set(name, m.value(src)); err != nil {
+					return err
+				}
 			}
 		}
 	}
