@@ -119,13 +119,13 @@ func absent(v jval) bool { return v.kind == 0 || v.kind == jNull }
 func (d *Decoder) classify(p jval, e *envelope) error {
 	*e = envelope{}
 	for _, m := range d.vp.members(p) {
-		k, v := m.key(p.raw), m.value(p.raw)
-		name := k.raw
-		if k.esc {
-			d.nameBuf = appendString(d.nameBuf[:0], k)
+		name := p.raw[m.k0:m.k1]
+		if m.kesc {
+			d.nameBuf = appendString(d.nameBuf[:0], m.key(p.raw))
 			name = d.nameBuf
 		}
 		if len(name) > 2 && name[0] == '_' && name[1] == '_' {
+			v := m.value(p.raw)
 			e.other = true
 			meta := name[2:]
 			switch string(meta) {
@@ -183,7 +183,7 @@ func (d *Decoder) classify(p jval, e *envelope) error {
 			return fmt.Errorf("member %q appears twice", name)
 		}
 		if slot != nil {
-			*slot = v
+			*slot = m.value(p.raw)
 		}
 		e.members |= bit
 	}
