@@ -60,13 +60,7 @@ func (d *Decoder) colOf(name []byte, pos int) int {
 
 // appendRow converts one row into the builders.
 func (d *Decoder) appendRow(r *rowRec) error {
-	file := d.file.Name.Key
-	if r.flags&rowKeyOnly != 0 {
-		file = d.keysKey
-	}
-	bad := func(col, reason string) error {
-		return &change.MalformedError{File: file, Line: r.line, Column: col, Reason: reason}
-	}
+	bad := func(col, reason string) error { return d.rowErr(r, col, reason) }
 	d.stamp++
 	clear(d.keep)
 	var byCol []int32
@@ -80,9 +74,10 @@ func (d *Decoder) appendRow(r *rowRec) error {
 	}
 	keyOnly := r.flags&rowKeyOnly != 0
 	if r.fields[1] >= 0 {
+		img := r.image.raw
 		for _, f := range d.fields[r.fields[0] : r.fields[0]+r.fields[1]] {
-			v := jval{kind: f.kind, esc: f.esc, raw: r.image.raw[f.v0:f.v1]}
-			if err := d.appendField(r, int(f.col), v, byCol, bad); err != nil {
+			v := jval{kind: f.kind, esc: f.esc, raw: img[f.v0:f.v1]}
+			if err := d.appendField(r, int(f.col), v, byCol); err != nil {
 				return err
 			}
 		}
@@ -101,7 +96,7 @@ func (d *Decoder) appendRow(r *rowRec) error {
 			default:
 				return bad(string(name), "field is not described by the line's schema wrapper")
 			}
-			if err := d.appendField(r, idx, v, byCol, bad); err != nil {
+			if err := d.appendField(r, idx, v, byCol); err != nil {
 				return err
 			}
 		}
@@ -172,9 +167,20 @@ func (d *Decoder) fieldCol(r *rowRec, k jval, pos int) (name []byte, col int, me
 	return name, d.colOf(name, pos), false
 }
 
+// rowErr reports a bad value of row r: in the values file, or in the keys
+// file for a key-only row.
+func (d *Decoder) rowErr(r *rowRec, col, reason string) error {
+	file := d.file.Name.Key
+	if r.flags&rowKeyOnly != 0 {
+		file = d.keysKey
+	}
+	return &change.MalformedError{File: file, Line: r.line, Column: col, Reason: reason}
+}
+
 // appendField converts the value v of r's image into column idx.
-func (d *Decoder) appendField(r *rowRec, idx int, v jval, byCol []int32, bad func(col, reason string) error) error {
+func (d *Decoder) appendField(r *rowRec, idx int, v jval, byCol []int32) error {
 	c := &d.cols[idx]
+	bad := func(col, reason string) error { return d.rowErr(r, col, reason) }
 	if r.flags&rowKeyOnly != 0 && !c.key {
 		return nil
 	}

@@ -37,7 +37,8 @@
 // optionally in a schema wrapper {"schema":…,"payload":…} (JsonConverter
 // with schemas.enable, detected per line by its exactly two members). Blank
 // lines at the end of a file are no records; an empty line before a record
-// is an error. The payload is read as:
+// is an error, and so is a line longer than 2 GiB (no Kafka record is).
+// The payload is read as:
 //
 //	null                                  a tombstone (see Options.Tombstones)
 //	has "op"                              a change event envelope

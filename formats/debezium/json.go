@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"iter"
 	"math"
 	"math/bits"
 	"unicode/utf16"
@@ -66,7 +65,7 @@ type jval struct {
 	raw     []byte
 }
 
-// entry is one member of an indexed object: the offsets in the line of
+// entry is one member of an object: the offsets in the object's text of
 // its key (the text between the quotes) and of its value (the raw of its
 // jval). It holds no pointers, so that recording it is a plain copy.
 type entry struct {
@@ -77,10 +76,17 @@ type entry struct {
 	indexed        bool
 }
 
+// key returns the member's key; obj is the text of its object.
+func (e *entry) key(obj []byte) jval { return jval{kind: jString, esc: e.kesc, raw: obj[e.k0:e.k1]} }
+
+// value returns the member's value; obj is the text of its object.
+func (e *entry) value(obj []byte) jval {
+	return jval{kind: e.kind, esc: e.vesc, indexed: e.indexed, first: e.first, n: e.n, raw: obj[e.v0:e.v1]}
+}
+
 // jsonParser validates lines and indexes their objects. Its buffers are
 // reused from line to line.
 type jsonParser struct {
-	line  []byte  // the line being read; nil when it is not indexed
 	index []entry // members of the indexed objects of the line, each object's together
 	stack []entry // members of the indexed objects still open
 }
@@ -89,28 +95,29 @@ type jsonParser struct {
 // wrapper's payload (2) and the source block and row images in it (3).
 const indexDepth = 3
 
-// members returns the members of v, an object of the parser's current
-// line (or, not indexed, of any validated text), as key and value.
-func (p *jsonParser) members(v jval) iter.Seq2[jval, jval] {
-	return func(yield func(k, v jval) bool) {
-		if !v.indexed {
-			it := newObjIter(v)
-			for k, m, ok := it.next(); ok; k, m, ok = it.next() {
-				if !yield(k, m) {
-					return
-				}
-			}
-			return
-		}
-		b := p.line
-		for _, e := range p.index[v.first : v.first+v.n] {
-			k := jval{kind: jString, esc: e.kesc, raw: b[e.k0:e.k1]}
-			m := jval{kind: e.kind, esc: e.vesc, indexed: e.indexed, first: e.first, n: e.n, raw: b[e.v0:e.v1]}
-			if !yield(k, m) {
-				return
-			}
-		}
+// maxLine bounds a line, so that offsets in it fit an entry. Kafka
+// records are far smaller.
+const maxLine = math.MaxInt32
+
+// members returns the members of the validated object v (entry.key and
+// entry.value read them from v.raw): the index the parser recorded for
+// it, or for an object it did not index (deeper than indexDepth, or not
+// of its line), an index made now. Either is valid until the parser's
+// next line.
+func (p *jsonParser) members(v jval) []entry {
+	if v.indexed {
+		return p.index[v.first : v.first+v.n]
 	}
+	first := len(p.index)
+	it := newObjIter(v)
+	for k, m, ok := it.next(); ok; k, m, ok = it.next() {
+		// Both lie inside v.raw: their capacities end together, so the
+		// difference is the offset.
+		k0, v0 := cap(v.raw)-cap(k.raw), cap(v.raw)-cap(m.raw)
+		p.index = append(p.index, entry{k0: int32(k0), k1: int32(k0 + len(k.raw)), v0: int32(v0), v1: int32(v0 + len(m.raw)),
+			kind: m.kind, kesc: k.esc, vesc: m.esc})
+	}
+	return p.index[first:]
 }
 
 // maxDepth bounds the nesting of arrays and objects.
@@ -126,7 +133,7 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("bad JSON at byte %d: 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && b[i] <= ' ' && isSpace(b[i]) {
 		i++
 	}
 	return i
@@ -144,7 +151,9 @@ func parseLine(b []byte) (jval, error) {
 // parse validates b as exactly one JSON value with optional surrounding
 // whitespace and returns it, its objects indexed.
 func (p *jsonParser) parse(b []byte) (jval, error) {
-	p.start(b)
+	if err := p.start(b); err != nil {
+		return jval{}, err
+	}
 	i := skipSpace(b, 0)
 	if i == len(b) {
 		return jval{}, &syntaxError{i, "empty line (only the end of a file may hold blank lines)"}
@@ -159,20 +168,22 @@ func (p *jsonParser) parse(b []byte) (jval, error) {
 	return v, nil
 }
 
-// start begins a new line. A line too long for the offsets of an entry is
-// not indexed.
-func (p *jsonParser) start(b []byte) {
-	p.line, p.index, p.stack = b, p.index[:0], p.stack[:0]
-	if len(b) > math.MaxInt32 {
-		p.line = nil
+// start begins a new line.
+func (p *jsonParser) start(b []byte) error {
+	p.index, p.stack = p.index[:0], p.stack[:0]
+	if len(b) > maxLine {
+		return &syntaxError{0, "line longer than 2 GiB"}
 	}
+	return nil
 }
 
 // parseMember validates the value of a member of a top-level object, at
 // b[i] after optional whitespace, and returns it (its objects indexed) and
 // the index after it. It starts a new line like parse.
 func (p *jsonParser) parseMember(b []byte, i int) (jval, int, error) {
-	p.start(b)
+	if err := p.start(b); err != nil {
+		return jval{}, i, err
+	}
 	return p.parseValue(b, skipSpace(b, i), 1)
 }
 
@@ -209,7 +220,7 @@ func (p *jsonParser) parseValue(b []byte, i, depth int) (jval, int, error) {
 			}
 			return jval{kind: jArray, raw: b[i:end]}, end, nil
 		}
-		if depth >= indexDepth || p.line == nil {
+		if depth >= indexDepth {
 			end, err := p.parseObject(b, i, depth+1, false)
 			if err != nil {
 				return jval{}, end, err
@@ -262,9 +273,10 @@ func parseLiteral(b []byte, i int, lit string, k jkind) (jkind, bool, int, error
 	return k, false, i + len(lit), nil
 }
 
-// parseObject validates the object at b[i], pushing its members on the
-// stack when index is set, and returns the index after its closing brace.
+// parseObject validates the object at b[i], pushing its members (offsets
+// from b[i]) on the stack when index is set, and returns the index after its closing brace.
 func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error) {
+	obj := i
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
@@ -278,15 +290,25 @@ func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error
 			return end, err
 		}
 		k0, k1 := i+1, end-1
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
 			return i, &syntaxError{i, "missing ':' after object key"}
 		}
 		i = skipSpace(b, i+1)
-		// Scalars, most members, are read here; parseValue takes the rest.
-		k, vesc, end, err := parseScalar(b, i)
+		// Strings, numbers and null, most members, are read here;
+		// parseValue takes the rest.
+		var k jkind
+		var vesc bool
 		var v jval
-		if k == 0 && err == nil {
+		switch {
+		case i < len(b) && b[i] == '"':
+			k = jString
+			end, vesc, err = parseString(b, i)
+		case i < len(b) && (b[i] == '-' || b[i]-'0' <= 9):
+			k = jNumber
+			end, err = parseNumber(b, i)
+		case i < len(b) && b[i] == 'n':
+			k, _, end, err = parseLiteral(b, i, "null", jNull)
+		default:
 			v, end, err = p.parseValue(b, i, depth)
 			k, vesc = v.kind, v.esc
 		}
@@ -294,11 +316,11 @@ func (p *jsonParser) parseObject(b []byte, i, depth int, index bool) (int, error
 			return end, err
 		}
 		if index {
-			v0, v1 := i, end
+			v0, v1 := i-obj, end-obj
 			if k == jString {
 				v0, v1 = v0+1, v1-1
 			}
-			p.stack = append(p.stack, entry{k0: int32(k0), k1: int32(k1), v0: int32(v0), v1: int32(v1),
+			p.stack = append(p.stack, entry{k0: int32(k0 - obj), k1: int32(k1 - obj), v0: int32(v0), v1: int32(v1),
 				first: v.first, n: v.n, kind: k, kesc: kesc, vesc: vesc, indexed: v.indexed})
 		}
 		if end+1 < len(b) && b[end] == ',' && b[end+1] == '"' {
@@ -359,10 +381,14 @@ var strPlain = func() (t [256]bool) {
 // parseString validates the string at b[i] (the opening quote) and returns
 // the index after the closing quote and whether it holds escapes.
 //
-// It tests eight bytes at a time for one that is not plain (strPlain). In
-// each of the masks m ORs together, the lowest set bit is exact (a borrow
-// only runs upwards from a byte that is itself flagged), so the lowest bit
-// of m is the first byte that is not plain.
+// It tests eight bytes at a time for one that is not plain (strPlain): a
+// byte's high bit in m is set when the byte is below 0x20 (x-0x20 borrows),
+// a quote or a backslash (q-1 or bs-1 borrows), or 0x80 and above (x).
+// Subtracting without masking the bytes sets stray high bits too, but
+// only for bytes of 0x80 and above (q or bs at 0x81 and above), which x
+// flags anyway; and a borrow only runs upwards from a byte that is itself
+// flagged, so the lowest bit of m is exactly the first byte that is not
+// plain.
 func parseString(b []byte, i int) (int, bool, error) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	start := i + 1
@@ -371,7 +397,7 @@ func parseString(b []byte, i int) (int, bool, error) {
 		if i+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[i:])
 			q, bs := x^('"'*ones), x^('\\'*ones)
-			m := x&highs | (x-0x20*ones)&^x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs
+			m := (x | (x - 0x20*ones) | (q - ones) | (bs - ones)) & highs
 			if m == 0 {
 				i += 7
 				continue

@@ -61,8 +61,8 @@ func checkValue(t *testing.T, p *jsonParser, v jval) {
 		}
 		type member struct{ key, val jval }
 		var indexed []member
-		for k, m := range p.members(v) {
-			indexed = append(indexed, member{k, m})
+		for _, e := range p.members(v) {
+			indexed = append(indexed, member{e.key(v.raw), e.value(v.raw)})
 		}
 		if len(indexed)*2 != len(members) {
 			t.Fatalf("object %s: indexed %v with %d members, encoding/json finds %d", v.raw, v.indexed, len(indexed), len(members)/2)

@@ -42,35 +42,41 @@ type srcFields struct {
 
 // set records a source field; other names are ignored.
 func (s *srcFields) set(name []byte, v jval) error {
-	var slot *jval
-	switch string(name) {
-	case "connector":
-		slot = &s.connector
-	case "lsn":
-		slot = &s.lsn
-	case "sequence":
-		slot = &s.sequence
-	case "file":
-		slot = &s.file
-	case "pos":
-		slot = &s.pos
-	case "row":
-		slot = &s.row
-	case "commit_lsn":
-		slot = &s.commitLSN
-	case "change_lsn":
-		slot = &s.changeLSN
-	case "event_serial_no":
-		slot = &s.esn
-	case "ts_ms":
-		slot = &s.tsMs
-	default:
+	slot := s.slot(name)
+	if slot == nil {
 		return nil
 	}
 	if has(*slot) {
 		return fmt.Errorf("source field %q appears twice", name)
 	}
 	*slot = v
+	return nil
+}
+
+// slot returns the field named name, nil for a name that is not used.
+func (s *srcFields) slot(name []byte) *jval {
+	switch string(name) {
+	case "connector":
+		return &s.connector
+	case "lsn":
+		return &s.lsn
+	case "sequence":
+		return &s.sequence
+	case "file":
+		return &s.file
+	case "pos":
+		return &s.pos
+	case "row":
+		return &s.row
+	case "commit_lsn":
+		return &s.commitLSN
+	case "change_lsn":
+		return &s.changeLSN
+	case "event_serial_no":
+		return &s.esn
+	case "ts_ms":
+		return &s.tsMs
+	}
 	return nil
 }
 
@@ -149,11 +155,31 @@ func uintField(v jval, name string) (uint64, error) {
 	if v.kind != jNumber && v.kind != jString {
 		return 0, fmt.Errorf("source %s is %s, not a number", name, v.kind)
 	}
+	if u, ok := shortUint(v.raw); ok {
+		return u, nil
+	}
 	u, err := values.ParseUint(v.raw)
 	if err != nil {
 		return 0, fmt.Errorf("source %s %s: %v", name, quoteRaw(v.raw), err)
 	}
 	return u, nil
+}
+
+// shortUint reads 1 to 19 decimal digits, which cannot overflow a uint64;
+// ok is false for anything else, which values.ParseUint reads (and
+// reports). Positions and times are mostly this short.
+func shortUint(b []byte) (u uint64, ok bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	for _, c := range b {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		u = u*10 + uint64(d)
+	}
+	return u, true
 }
 
 // postgresPos appends Uint64(lastCommitLsn) Uint64(lsn), from
@@ -173,9 +199,7 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 		if s.sequence.kind != jString {
 			return false, fmt.Errorf("source sequence is %s, not a string", s.sequence.kind)
 		}
-		d.textBuf = appendString(d.textBuf[:0], s.sequence)
-		text := d.textBuf
-		if c, l, ok := lsnPair(text); ok {
+		if c, l, ok := lsnPair(s.sequence.raw, s.sequence.esc); ok {
 			if c >= 0 {
 				commit = uint64(c)
 			}
@@ -188,6 +212,8 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 			sb.Uint64(commit).Uint64(lsn)
 			return true, nil
 		}
+		d.textBuf = appendString(d.textBuf[:0], s.sequence)
+		text := d.textBuf
 		bad := func() error { return fmt.Errorf(`source sequence %s is not ["<lsn>","<lsn>"]`, quoteRaw(text)) }
 		arr, err := parseLine(text)
 		if err != nil || arr.kind != jArray {
@@ -227,9 +253,11 @@ func (d *Decoder) postgresPos(sb *change.SeqBuilder, s *srcFields) (bool, error)
 
 // lsnPair reads the usual form of source.sequence, ["<digits>","<digits>"]
 // with either part null and no spaces, without a JSON parser: -1 for a
-// null part. ok is false for anything else, which postgresPos reads (and
-// reports) through the parser.
-func lsnPair(t []byte) (commit, lsn int64, ok bool) {
+// null part. t is the string's text between its quotes, escapes not
+// decoded when esc is set: then the inner quotes are \" (the only escape
+// the usual form holds). ok is false for anything else, which postgresPos
+// reads (and reports) through the parser.
+func lsnPair(t []byte, esc bool) (commit, lsn int64, ok bool) {
 	if len(t) < 2 || t[0] != '[' || t[len(t)-1] != ']' {
 		return 0, 0, false
 	}
@@ -238,15 +266,27 @@ func lsnPair(t []byte) (commit, lsn int64, ok bool) {
 	if comma < 0 {
 		return 0, 0, false
 	}
+	quote := []byte(`"`)
+	if esc {
+		quote = []byte(`\"`)
+	}
 	part := func(p []byte) (int64, bool) {
 		if string(p) == "null" {
 			return -1, true
 		}
-		if len(p) < 3 || p[0] != '"' || p[len(p)-1] != '"' {
+		digits, opened := bytes.CutPrefix(p, quote)
+		digits, closed := bytes.CutSuffix(digits, quote)
+		if !opened || !closed || len(digits) == 0 {
 			return 0, false
 		}
-		u, err := values.ParseUint(p[1 : len(p)-1])
-		if err != nil || u > math.MaxInt64 {
+		u, ok := shortUint(digits)
+		if !ok {
+			var err error
+			if u, err = values.ParseUint(digits); err != nil {
+				return 0, false
+			}
+		}
+		if u > math.MaxInt64 {
 			return 0, false
 		}
 		return int64(u), true

@@ -118,13 +118,14 @@ func absent(v jval) bool { return v.kind == 0 || v.kind == jNull }
 
 func (d *Decoder) classify(p jval, e *envelope) error {
 	*e = envelope{}
-	for k, v := range d.vp.members(p) {
-		name := k.raw
-		if k.esc {
-			d.nameBuf = appendString(d.nameBuf[:0], k)
+	for _, m := range d.vp.members(p) {
+		name := p.raw[m.k0:m.k1]
+		if m.kesc {
+			d.nameBuf = appendString(d.nameBuf[:0], m.key(p.raw))
 			name = d.nameBuf
 		}
 		if len(name) > 2 && name[0] == '_' && name[1] == '_' {
+			v := m.value(p.raw)
 			e.other = true
 			meta := name[2:]
 			switch string(meta) {
@@ -182,7 +183,7 @@ func (d *Decoder) classify(p jval, e *envelope) error {
 			return fmt.Errorf("member %q appears twice", name)
 		}
 		if slot != nil {
-			*slot = v
+			*slot = m.value(p.raw)
 		}
 		e.members |= bit
 	}
@@ -196,7 +197,8 @@ func (e *envelope) only(set uint16) bool { return !e.other && e.members&^set == 
 // or v itself and ok false for any other object.
 func splitWrapper(p *jsonParser, v jval) (payload, schema jval, ok bool) {
 	n := 0
-	for k, m := range p.members(v) {
+	for _, e := range p.members(v) {
+		k, m := e.key(v.raw), e.value(v.raw)
 		n++
 		switch {
 		case n > 2:
@@ -319,14 +321,18 @@ func (d *Decoder) envelopeRow(e *envelope, schema jval, lineNo int64, index int)
 		if e.source.kind != jObject {
 			return fmt.Errorf("source is %s, not an object", e.source.kind)
 		}
-		for k, v := range d.vp.members(e.source) {
-			name := k.raw
-			if k.esc {
-				d.nameBuf = appendString(d.nameBuf[:0], k)
+		src := e.source.raw
+		for _, m := range d.vp.members(e.source) {
+			name := src[m.k0:m.k1]
+			if m.kesc {
+				d.nameBuf = appendString(d.nameBuf[:0], m.key(src))
 				name = d.nameBuf
 			}
-			if err := e.src.set(name, v); err != nil {
-				return err
+			// The value is made only for the fields a position uses.
+			if slot := e.src.slot(name); slot != nil {
+				if err := e.src.set(name, m.value(src)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -597,30 +603,38 @@ func (d *Decoder) learnColumns(r *rowRec) error {
 	}
 	r.fields = [2]int32{int32(len(d.fields)), -1}
 	record := len(d.fields)+len(r.image.raw) < math.MaxInt32 // a field takes 4 bytes of text at least
-	pos := -1
-	for k, v := range p.members(r.image) {
-		pos++
-		name, col, meta := d.fieldCol(r, k, pos)
-		switch {
-		case meta:
-			continue
-		case col >= 0:
-		case r.schema != nil:
-			// The payload must match the wrapper; Next checks it, by
-			// name, as it walks the image.
-			record = false
-			continue
-		case change.IsSystemColumn(string(name)):
-			d.fields = d.fields[:r.fields[0]]
-			return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
-		default:
-			col = d.addColumn(string(name), arrow.BinaryTypes.String, false)
+	img := r.image.raw
+	flat := r.flags&rowFlat != 0
+	for pos, e := range p.members(r.image) {
+		// The column the previous row had at this position, as colOf
+		// tries it first, without the calls.
+		col := -1
+		if pos < len(d.guess) && !e.kesc && !flat {
+			if g := d.guess[pos]; g >= 0 && d.cols[g].name == string(img[e.k0:e.k1]) {
+				col = int(g)
+			}
+		}
+		if col < 0 {
+			name, c, meta := d.fieldCol(r, e.key(img), pos)
+			switch {
+			case meta:
+				continue
+			case c >= 0:
+			case r.schema != nil:
+				// The payload must match the wrapper; Next checks it,
+				// by name, as it walks the image.
+				record = false
+				continue
+			case change.IsSystemColumn(string(name)):
+				d.fields = d.fields[:r.fields[0]]
+				return &lineError{col: string(name), err: errors.New("a field has the name of a system column")}
+			default:
+				c = d.addColumn(string(name), arrow.BinaryTypes.String, false)
+			}
+			col = c
 		}
 		if record {
-			// v.raw lies inside r.image.raw: their capacities end
-			// together, so the difference is its offset.
-			v0 := cap(r.image.raw) - cap(v.raw)
-			d.fields = append(d.fields, field{col: int32(col), v0: uint32(v0), v1: uint32(v0 + len(v.raw)), kind: v.kind, esc: v.esc})
+			d.fields = append(d.fields, field{col: int32(col), v0: uint32(e.v0), v1: uint32(e.v1), kind: e.kind, esc: e.vesc})
 		}
 	}
 	if !record {

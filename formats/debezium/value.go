@@ -46,8 +46,59 @@ func parseFloat(v jval, bits int) (float64, error) {
 	if v.kind != jNumber {
 		return 0, values.ErrFloat
 	}
+	if f, ok := exactFloat(v.raw); ok && bits == 64 {
+		return f, nil
+	}
 	return values.ParseFloat(v.raw, bits)
 }
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// exactFloat reads a JSON number of at most 15 digits without an exponent
+// as strconv.ParseFloat does at 64 bits: its digits are an integer below
+// 2^53 and its power of ten is at most 1e15, both exact in a float64, so
+// one division rounds correctly (Clinger's fast path, which strconv takes
+// too after its general reading of the text). ok is false for any other
+// number.
+func exactFloat(b []byte) (f float64, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var mant uint64
+	digits, frac := 0, -1 // frac counts the digits after the point
+	for _, c := range b {
+		if c == '.' && frac < 0 {
+			frac = 0
+			continue
+		}
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		mant = mant*10 + uint64(d)
+		digits++
+		if frac >= 0 {
+			frac++
+		}
+	}
+	if digits == 0 || digits > 15 || frac == 0 {
+		return 0, false
+	}
+	f = float64(mant)
+	if frac > 0 {
+		f /= exactPow10[frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// strictBase64 is standard padded base64 that refuses non-zero padding
+// bits. Strict returns a copy of the encoding's tables, so it is made once.
+var strictBase64 = base64.StdEncoding.Strict()
 
 // decodeBase64 decodes standard padded base64 onto dst[:0].
 func decodeBase64(dst, src []byte) ([]byte, error) {
@@ -62,7 +113,7 @@ func decodeBase64(dst, src []byte) ([]byte, error) {
 			return dst[:0], errBase64
 		}
 	}
-	m, err := base64.StdEncoding.Strict().Decode(dst, src)
+	m, err := strictBase64.Decode(dst, src)
 	if err != nil {
 		return dst[:0], errBase64
 	}
