@@ -67,7 +67,8 @@ def iceberg(db, warehouse, name, column, value):
         rows = pq.read_table(io.new_input(path).open()).to_pylist()
         part = repr(tuple(df.partition))
         out["partition_files"][part] = out["partition_files"].get(part, 0) + 1
-        if any(a[column] > b[column] for a, b in zip(rows, rows[1:])):
+        # Nulls sort first (as lakemerge writes them).
+        if any(nulls_first(a[column]) > nulls_first(b[column]) for a, b in zip(rows, rows[1:])):
             out["unsorted_column"].append(path)
         # The partition values of each row, by pyiceberg's transforms under
         # the file's spec.
@@ -180,6 +181,10 @@ def duckdb_count(path, column, value):
     con = duckdb.connect(config={"allow_unsigned_extensions": True})
     con.execute(f"LOAD '{ext[0]}'")
     return con.execute(f'SELECT count(*) FROM delta_scan(?) WHERE "{column}" = ?', [path, value]).fetchone()[0]
+
+
+def nulls_first(v):
+    return (v is not None, v)
 
 
 def main():

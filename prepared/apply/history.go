@@ -215,7 +215,6 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 				es = append(es, &stored[j])
 			}
 		}
-		nstored := len(es)
 		if g < ncur {
 			if e := newEntry(g, es, pass, ops, seqs, ts, in.catchUp); e != nil {
 				fresh[g] = *e
@@ -227,9 +226,9 @@ func historyChanges(mem memory.Allocator, in historyInput, cols []change.Column,
 			es = append(es, &entry{seq: append(slices.Clone(last.seq), 0), gap: true, op: change.OpDelete.String(),
 				src: srcStored, row: last.row, keyOnly: true, g: int32(g)})
 		}
-		if len(es) > 1 && len(es) > nstored {
-			slices.SortFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
-		}
+		// The stored entries come in the order the table's files gave
+		// them, not by order key.
+		slices.SortFunc(es, func(a, b *entry) int { return bytes.Compare(a.seq, b.seq) })
 		settle(es)
 		for _, e := range es {
 			if e.changed {
