@@ -310,17 +310,14 @@ func sortedHistoryBatch(mem memory.Allocator, in historyInput, out []*entry, col
 		return batches[0], nil
 	}
 	// Both sources: interleave them in key order (one Take of the two
-	// batches, the curated rows first).
+	// batches concatenated in source order: the stored rows, then the
+	// curated ones).
 	ib := array.NewInt32Builder(mem)
 	defer ib.Release()
 	ib.Reserve(len(out))
-	nNew := int32(len(bySrc[srcNew]))
+	first := [2]int32{srcStored: 0, srcNew: int32(len(bySrc[srcStored]))}
 	for i, e := range out {
-		if e.src == srcNew {
-			ib.UnsafeAppend(pos[i])
-		} else {
-			ib.UnsafeAppend(nNew + pos[i])
-		}
+		ib.UnsafeAppend(first[e.src] + pos[i])
 	}
 	idx := ib.NewArray()
 	defer idx.Release()
