@@ -54,15 +54,10 @@ func historyBenchInput(mem memory.Allocator, n int) (historyInput, []change.Colu
 	seq := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 	// Changes: sorted by key, one per key.
-	cb := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "tag", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: transform.ColPass, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-		{Name: change.ColOp, Type: arrow.PrimitiveTypes.Int8},
-		{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
-		{Name: change.ColTS, Type: &arrow.TimestampType{Unit: arrow.Microsecond}, Nullable: true},
-	}, nil))
+	cb := array.NewRecordBuilder(mem, curatedSchema(
+		arrow.Field{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "v", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "tag", Type: arrow.BinaryTypes.String, Nullable: true}))
 	defer cb.Release()
 	sb := array.NewRecordBuilder(mem, change.Schema(cols))
 	defer sb.Release()
@@ -97,4 +92,14 @@ func historyBenchInput(mem memory.Allocator, n int) (historyInput, []change.Colu
 		sb.Field(9).(*array.BinaryBuilder).Append(seq(uint64(i)))
 	}
 	return historyInput{stored: sb.NewRecordBatch(), curated: cb.NewRecordBatch()}, cols
+}
+
+// curatedSchema is the schema of a curated batch (transform.Program's
+// result) with the curated columns user.
+func curatedSchema(user ...arrow.Field) *arrow.Schema {
+	return arrow.NewSchema(append(user,
+		arrow.Field{Name: transform.ColPass, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		arrow.Field{Name: change.ColOp, Type: arrow.PrimitiveTypes.Int8},
+		arrow.Field{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
+		arrow.Field{Name: change.ColTS, Type: &arrow.TimestampType{Unit: arrow.Microsecond}, Nullable: true}), nil)
 }

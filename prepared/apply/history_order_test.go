@@ -12,7 +12,6 @@ import (
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/prepared"
-	"github.com/lakemerge/lakemerge/prepared/transform"
 )
 
 // TestHistoryChangesStoredOrder: a key's stored versions come in whatever
@@ -55,13 +54,7 @@ func TestHistoryChangesStoredOrder(t *testing.T) {
 		{20, ""},
 		{40, "1 30→40 false | 1 40→NULL true"},
 	} {
-		cb := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{
-			{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-			{Name: transform.ColPass, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-			{Name: change.ColOp, Type: arrow.PrimitiveTypes.Int8},
-			{Name: change.ColSeq, Type: arrow.BinaryTypes.Binary},
-			{Name: change.ColTS, Type: &arrow.TimestampType{Unit: arrow.Microsecond}, Nullable: true},
-		}, nil))
+		cb := array.NewRecordBuilder(mem, curatedSchema(arrow.Field{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true}))
 		cb.Field(0).(*array.Int64Builder).Append(1)
 		cb.Field(1).(*array.BooleanBuilder).Append(true)
 		cb.Field(2).(*array.Int8Builder).Append(int8(change.OpUpdate))
