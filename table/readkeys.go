@@ -61,16 +61,20 @@ type RowGroupReader func(ctx context.Context, rowGroups []int, fn func(rec arrow
 //
 //   - for a single integer key column (x.Ints()), at leaf column keyLeaf
 //     of pr, ScanMatches finds the matching rows, skipping the row groups
-//     whose key statistics or bloom filter rule out every key of x; only
-//     the row groups that hold a match are then read, whole, and their
-//     matching rows taken. keyLeaf -1 (a file without the key column)
-//     matches nothing.
+//     whose key statistics or bloom filter rule out every key of x. With
+//     cols set, and every leaf of cols.Leaves a flat column of a type
+//     rowReader reads, only the matching rows of each column are then
+//     read (the pages without one skipped through the offset index, the
+//     values between them skipped, not decoded into Arrow) and conformed
+//     (cols.Conform); otherwise the row groups that hold a match are read
+//     whole (read) and their matching rows taken. keyLeaf -1 (a file
+//     without the key column) matches nothing.
 //   - any other key: every row group is read and each row's key looked up
 //     in x (KeyIndex.Probe).
 //
 // dead are the sorted positions of rows an earlier delete removed (they
 // match nothing). A row with a null key matches nothing.
-func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader) ([]arrow.RecordBatch, ScanCounts, error) {
+func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader, cols *FileColumns) ([]arrow.RecordBatch, ScanCounts, error) {
 	var cnt ScanCounts
 	nrg := pr.NumRowGroups()
 	starts := make([]int64, nrg+1) // file position of each row group's first row
@@ -90,7 +94,8 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, key
 			return nil, c, err
 		}
 		cnt = c
-		var before int64 // rows of the groups before the current one
+		var rows [][]int64 // the matching rows of each of groups, relative to it
+		var before int64   // rows of the groups before the current one
 		for _, m := range ms {
 			rg := sort.Search(nrg, func(i int) bool { return starts[i+1] > m.Pos })
 			if len(groups) == 0 || groups[len(groups)-1] != rg {
@@ -98,11 +103,19 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, key
 					before += starts[groups[len(groups)-1]+1] - starts[groups[len(groups)-1]]
 				}
 				groups = append(groups, rg)
+				rows = append(rows, nil)
 			}
 			sel = append(sel, before+m.Pos-starts[rg])
+			rows[len(rows)-1] = append(rows[len(rows)-1], m.Pos-starts[rg])
 		}
 		if len(groups) == 0 {
 			return nil, cnt, nil
+		}
+		if cols != nil {
+			if rr := newRowReader(pr, cols.Leaves); rr != nil {
+				out, err := rr.readConformed(ctx, mem, groups, rows, cols)
+				return out, cnt, err
+			}
 		}
 	} else {
 		for rg := range nrg {

@@ -73,5 +73,5 @@ func (t *Table) readKeyRows(ctx context.Context, path string, size int64, cols [
 	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
 		return t.readRowGroups(ctx, pr, cols, rowGroups, func(rec arrow.RecordBatch, _ int64) error { return fn(rec) })
 	}
-	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, nil, read)
+	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, nil, read, nil)
 }

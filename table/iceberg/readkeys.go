@@ -92,7 +92,8 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 
 // readKeyRows runs table.ReadKeyRows on the data file at path, reading its
 // columns as schema's (by name; a column the file lacks is all null, one
-// of an older type is cast).
+// of an older type is cast): only the matched rows of each column where
+// table.ReadKeyRows can.
 func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
 	pr, err := openParquet(fs, path)
 	if err != nil {
@@ -104,29 +105,30 @@ func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schem
 	if len(keys) == 1 {
 		keyLeaf = fsch.ColumnIndexByName(keys[0])
 	}
+	var leaves []int
+	at := make([]int, schema.NumFields()) // column of the batches read, -1: not in the file
+	for i, fd := range schema.Fields() {
+		at[i] = -1
+		if l := fsch.ColumnIndexByName(fd.Name); l >= 0 {
+			at[i] = len(leaves)
+			leaves = append(leaves, l)
+		}
+	}
+	cols := &table.FileColumns{Leaves: leaves, Conform: func(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+		return conformBatch(compute.WithAllocator(ctx, t.mem), schema, rec, at)
+	}}
 	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
 		fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
 		if err != nil {
 			return err
-		}
-		var leaves []int
-		at := make([]int, schema.NumFields()) // column of the batches read, -1: not in the file
-		for i, fd := range schema.Fields() {
-			at[i] = -1
-			if l := fsch.ColumnIndexByName(fd.Name); l >= 0 {
-				at[i] = len(leaves)
-				leaves = append(leaves, l)
-			}
 		}
 		rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
 		if err != nil {
 			return err
 		}
 		defer rr.Release()
-		cctx := compute.WithAllocator(ctx, t.mem)
 		for rr.Next() {
-			got := rr.RecordBatch()
-			rec, err := conformBatch(cctx, schema, got, at)
+			rec, err := cols.Conform(ctx, rr.RecordBatch())
 			if err != nil {
 				return err
 			}
@@ -141,7 +143,7 @@ func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schem
 		}
 		return nil
 	}
-	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, read)
+	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, read, cols)
 }
 
 // conformBatch returns got (the columns of a data file) as a batch of
