@@ -25,9 +25,10 @@
 //     only);
 //   - ReadKeyRows, which reads the rows of a Parquet data file that hold
 //     a key of a set, reading only the row groups ScanMatches finds them
-//     in (for a single integer key), and ReadCounts, what the writers'
-//     ReadKeys (a table's rows of a set of keys: a history table's stored
-//     versions) read;
+//     in (for a single integer key) and, given the file's columns
+//     (FileColumns), only those rows of each column, and ReadCounts, what
+//     the writers' ReadKeys (a table's rows of a set of keys: a history
+//     table's stored versions) read;
 //   - Tombstones, the deleted keys a table remembers so that a late change
 //     never resurrects a row, and their file (EncodeTombstones);
 //   - SideFile, a file a commit references by digest (bookmark file,

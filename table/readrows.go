@@ -2,7 +2,9 @@ package table
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"sort"
 
@@ -315,5 +317,37 @@ func (rr *rowReader) readConformed(ctx context.Context, mem memory.Allocator, gr
 func releaseBatches(recs []arrow.RecordBatch) {
 	for _, r := range recs {
 		r.Release()
+	}
+}
+
+// RowGroups returns the RowGroupReader that reads the leaves c.Leaves of
+// pr by whole row groups, through pqarrow (batches of 64Ki rows, arrays
+// from mem), and conforms each batch (c.Conform).
+func (c *FileColumns) RowGroups(pr *file.Reader, mem memory.Allocator) RowGroupReader {
+	return func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
+		fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+		if err != nil {
+			return err
+		}
+		rr, err := fr.GetRecordReader(ctx, c.Leaves, rowGroups)
+		if err != nil {
+			return err
+		}
+		defer rr.Release()
+		for rr.Next() {
+			rec, err := c.Conform(ctx, rr.RecordBatch())
+			if err != nil {
+				return err
+			}
+			err = fn(rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
 	}
 }

@@ -3,9 +3,7 @@ package table
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -146,32 +144,10 @@ func fileColumns(mem memory.Allocator, pr *file.Reader, schema *arrow.Schema, ca
 		// NewRecordBatch panics on a column of another type than schema's.
 		return array.NewRecordBatch(schema, rec.Columns(), rec.NumRows()), nil
 	}}
+	whole := cols.RowGroups(pr, mem)
 	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
 		*calls++
-		fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 300}, mem)
-		if err != nil {
-			return err
-		}
-		rr, err := fr.GetRecordReader(ctx, nil, rowGroups)
-		if err != nil {
-			return err
-		}
-		defer rr.Release()
-		for rr.Next() {
-			rec, err := cols.Conform(ctx, rr.RecordBatch())
-			if err != nil {
-				return err
-			}
-			err = fn(rec)
-			rec.Release()
-			if err != nil {
-				return err
-			}
-		}
-		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		return nil
+		return whole(ctx, rowGroups, fn)
 	}
 	return cols, read
 }

@@ -2,15 +2,12 @@ package iceberg
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -117,33 +114,7 @@ func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schem
 	cols := &table.FileColumns{Leaves: leaves, Conform: func(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 		return conformBatch(compute.WithAllocator(ctx, t.mem), schema, rec, at)
 	}}
-	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
-		fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
-		if err != nil {
-			return err
-		}
-		rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
-		if err != nil {
-			return err
-		}
-		defer rr.Release()
-		for rr.Next() {
-			rec, err := cols.Conform(ctx, rr.RecordBatch())
-			if err != nil {
-				return err
-			}
-			err = fn(rec)
-			rec.Release()
-			if err != nil {
-				return err
-			}
-		}
-		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		return nil
-	}
-	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, read, cols)
+	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, cols.RowGroups(pr, t.mem), cols)
 }
 
 // conformBatch returns got (the columns of a data file) as a batch of
