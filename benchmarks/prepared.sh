@@ -16,8 +16,10 @@
 # DIR/gen is reused. LAKEMERGE_BIN runs that binary instead of building
 # this checkout's (to compare two commits on the same workload);
 # PHASES (default "load merge") picks the runs of each variant: "load" alone
-# leaves the loaded tables to copy, so that the merge of several binaries
-# can start from one state.
+# leaves the loaded tables, and a copy of them in DIR/VARIANT.loaded; a
+# later PHASES=merge of that variant restores that copy first, so that the
+# merges of several binaries (LAKEMERGE_BIN, alternated) start from one
+# state.
 # LAKEMERGE_PROFILE=1 writes each run's CPU profile to DIR/VARIANT/PHASE.cpu
 # (go tool pprof -top BINARY FILE).
 set -euo pipefail
@@ -62,14 +64,18 @@ history='      - target: { table: orders_history }
 for variant in ${variants:-base prepared}; do
 	d=$dir/$variant
 	rm -rf "$d"
-	mkdir -p "$d"
-	cp -r "$dir/gen/raw" "$dir/gen/cdc" "$d/"
-	sed "s|$dir/gen|$d|g" "$dir/gen/job.yaml" >"$d/job.yaml"
-	if [[ $variant == prepared || $variant == history ]]; then
-		printf '%s\n' "$prepared" >>"$d/job.yaml"
-	fi
-	if [[ $variant == history ]]; then
-		printf '%s\n' "$history" >>"$d/job.yaml"
+	if [[ ${PHASES:-} == merge && -d $d.loaded ]]; then
+		cp -a "$d.loaded" "$d"
+	else
+		mkdir -p "$d"
+		cp -r "$dir/gen/raw" "$dir/gen/cdc" "$d/"
+		sed "s|$dir/gen|$d|g" "$dir/gen/job.yaml" >"$d/job.yaml"
+		if [[ $variant == prepared || $variant == history ]]; then
+			printf '%s\n' "$prepared" >>"$d/job.yaml"
+		fi
+		if [[ $variant == history ]]; then
+			printf '%s\n' "$history" >>"$d/job.yaml"
+		fi
 	fi
 	for phase in ${PHASES:-load merge}; do
 		if [[ $phase == merge ]]; then
@@ -93,4 +99,8 @@ for t in json.load(open(sys.argv[1]))["tables"]:
               json.dumps(p["stats"]), (", read " + json.dumps(p["stored_read"])) if p.get("stored_read") else ""))
 ' "$d/$phase.json"
 	done
+	if [[ ${PHASES:-} == load ]]; then
+		rm -rf "$d.loaded"
+		cp -a "$d" "$d.loaded"
+	fi
 done

@@ -48,6 +48,13 @@ func newRowReader(pr *file.Reader, leaves []int) *rowReader {
 	if err != nil {
 		return nil
 	}
+	// The types of the Parquet schema alone: where an Arrow schema stored
+	// in the file gives another (a timestamp in seconds, a date64, a
+	// dictionary), pqarrow converts the values, which readValues does not.
+	plain, err := pqarrow.NewSchemaManifest(sch, nil, &pqarrow.ArrowReadProperties{})
+	if err != nil {
+		return nil
+	}
 	types := make([]arrow.DataType, len(leaves))
 	for i, leaf := range leaves {
 		if leaf < 0 || leaf >= sch.NumColumns() || sch.Column(leaf).MaxRepetitionLevel() > 0 {
@@ -57,12 +64,15 @@ func newRowReader(pr *file.Reader, leaves []int) *rowReader {
 		if err != nil || m.GetParent(f) != nil || !readsAs(sch.Column(leaf).PhysicalType(), f.Field.Type) {
 			return nil
 		}
+		if pf, err := plain.GetColumnField(leaf); err != nil || !arrow.TypeEqual(pf.Field.Type, f.Field.Type) {
+			return nil
+		}
 		types[i] = f.Field.Type
 	}
 	return &rowReader{pr: pr, types: types}
 }
 
-// readsAs reports whether readLeafRows reads a column of physical type t
+// readsAs reports whether readLeaf reads a column of physical type t
 // as Arrow type dt.
 func readsAs(t parquet.Type, dt arrow.DataType) bool {
 	switch t {

@@ -24,9 +24,11 @@ const rowsFileRows = 2500
 // rowsFile writes a Parquet file of rowsFileRows rows of every flat column
 // type the stored tables use — with nulls, dictionary and plain encoded
 // strings, decimals of 4 and 16 bytes, a timestamp, a date, a time — and
-// a list column when nested, in pages of about 64 rows, key id = row/2
+// a list column when nested, and when arrowSchema a large string with the
+// Arrow schema stored in the file (a type pqarrow takes from that schema,
+// not from the Parquet one: a file read whole), in pages of about 64 rows, key id = row/2
 // sorted, and returns its reader and the Arrow schema written.
-func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, nested bool) (*file.Reader, *arrow.Schema) {
+func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, nested, arrowSchema bool) (*file.Reader, *arrow.Schema) {
 	t.Helper()
 	fields := []arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
@@ -46,6 +48,9 @@ func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, neste
 	}
 	if nested {
 		fields = append(fields, arrow.Field{Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true})
+	}
+	if arrowSchema {
+		fields = append(fields, arrow.Field{Name: "long", Type: arrow.BinaryTypes.LargeString})
 	}
 	schema := arrow.NewSchema(fields, nil)
 	b := array.NewRecordBuilder(mem, schema)
@@ -106,13 +111,23 @@ func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, neste
 			}
 		}
 	}
+	if arrowSchema {
+		n := len(fields)
+		for r := range rowsFileRows {
+			b.Field(n - 1).(*array.LargeStringBuilder).Append(fmt.Sprintf("long %d", r))
+		}
+	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	var buf bytes.Buffer
+	awp := pqarrow.DefaultWriterProps()
+	if arrowSchema {
+		awp = pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	}
 	props := parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000), parquet.WithBatchSize(64),
 		parquet.WithDataPageSize(256), parquet.WithPageIndexEnabled(pageIndex),
 		parquet.WithDictionaryFor("note", false), parquet.WithStoreDecimalAsInteger(decimalAsInt))
-	w, err := pqarrow.NewFileWriter(schema, &buf, props, pqarrow.DefaultWriterProps())
+	w, err := pqarrow.NewFileWriter(schema, &buf, props, awp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,27 +211,29 @@ func rowsKeys(mem memory.Allocator, rows []int64) arrow.RecordBatch {
 // and as fixed-length bytes, keys at the first and last row of every page
 // of several columns and of every row group, deleted rows among them, in
 // three row groups, with and without an offset index; a file with a list
-// column is read whole (the RowGroupReader), with the same result.
+// column, or with a type pqarrow takes from the Arrow schema stored in
+// the file, is read whole (the RowGroupReader), with the same result.
 func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 	for _, c := range []struct {
-		name                          string
-		pageIndex, decimalAsInt, list bool
+		name                                       string
+		pageIndex, decimalAsInt, list, arrowSchema bool
 	}{
-		{"offset index", true, false, false},
-		{"no offset index", false, true, false},
-		{"decimals as integers", true, true, false},
-		{"list column", true, false, true},
+		{"offset index", true, false, false, false},
+		{"no offset index", false, true, false, false},
+		{"decimals as integers", true, true, false, false},
+		{"list column", true, false, true, false},
+		{"stored Arrow schema", true, false, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
-			pr, schema := rowsFile(t, mem, c.pageIndex, c.decimalAsInt, c.list)
+			pr, schema := rowsFile(t, mem, c.pageIndex, c.decimalAsInt, c.list, c.arrowSchema)
 			defer pr.Close()
 			// Rows at page boundaries: the page starts of a dictionary
 			// string, a plain binary and a nullable decimal column (from a
 			// file with an offset index: the same pages without one).
-			withIndex, _ := rowsFile(t, mem, true, c.decimalAsInt, c.list)
+			withIndex, _ := rowsFile(t, mem, true, c.decimalAsInt, c.list, c.arrowSchema)
 			var rows []int64
 			var base int64
 			for rg := range withIndex.NumRowGroups() {
@@ -264,7 +281,7 @@ func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := map[bool]int{false: 0, true: 1}[c.list]; calls != want {
+			if want := map[bool]int{false: 0, true: 1}[c.list || c.arrowSchema]; calls != want {
 				t.Errorf("RowGroupReader called %d times, want %d", calls, want)
 			}
 			if gcnt != wcnt {
@@ -319,7 +336,7 @@ func TestReadKeyRowsSkips(t *testing.T) {
 	defer checked.AssertSize(t, 0)
 	mem := &countingAllocator{Allocator: checked}
 	ctx := context.Background()
-	pr, schema := rowsFile(t, checked, true, false, false)
+	pr, schema := rowsFile(t, checked, true, false, false, false)
 	defer pr.Close()
 	var rows []int64
 	for r := int64(1200); r < 1240; r++ {
