@@ -64,8 +64,8 @@ type RowGroupReader func(ctx context.Context, rowGroups []int, fn func(rec arrow
 //     whose key statistics or bloom filter rule out every key of x. With
 //     cols set, and every leaf of cols.Leaves a flat column of a type
 //     rowReader reads, only the matching rows of each column are then
-//     read (the pages without one skipped through the offset index, the
-//     values between them skipped, not decoded into Arrow) and conformed
+//     put in Arrow arrays (readValues: the pages that hold one decoded,
+//     the others skipped through the offset index) and conformed
 //     (cols.Conform); otherwise the row groups that hold a match are read
 //     whole (read) and their matching rows taken. keyLeaf -1 (a file
 //     without the key column) matches nothing.
