@@ -7,9 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore/local"
 	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/tabletest"
@@ -29,17 +26,8 @@ func TestOptimizeWithinBudget(t *testing.T) {
 	var sts [2]table.MaintenanceStats
 	var dirs [2]string
 	for i, p := range []table.Policy{optimizeAll, tiny} {
-		dirs[i] = t.TempDir()
-		store, err := local.New(dirs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := newHarness(t, store, Options{TargetFileBytes: 4 << 10})
-		g := tabletest.NewGen(21, 2000)
-		g.Partial = false
-		for range 24 {
-			h.commit(g.Next(h.mod, 60))
-		}
+		var h *harness
+		h, dirs[i] = runsInto(t, 21, 2000, 24, 60)
 		before, err := h.tb.Files(ctx, p.SmallFileBytes)
 		if err != nil {
 			t.Fatal(err)
@@ -51,8 +39,7 @@ func TestOptimizeWithinBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.check("after the optimize")
-		checkFilesSorted(t, h.tb)
-		checkFilesApart(t, h.tb)
+		checkFilesApart(t, checkFilesSorted(t, h.tb))
 		hs[i] = h
 	}
 	whole, bounded := sts[0], sts[1]
@@ -73,16 +60,7 @@ func TestOptimizeWithinBudget(t *testing.T) {
 // table keeps the model's rows, now in key order.
 func TestOptimizeWithinBudgetUnsorted(t *testing.T) {
 	ctx := context.Background()
-	store, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, store, Options{TargetFileBytes: 4 << 10})
-	g := tabletest.NewGen(5, 200)
-	g.Partial = false
-	for range 4 {
-		h.commit(g.Next(h.mod, 30))
-	}
+	h, _ := runsInto(t, 5, 200, 4, 30)
 	x, err := h.tb.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -104,45 +82,29 @@ func TestOptimizeWithinBudgetUnsorted(t *testing.T) {
 	checkFilesSorted(t, h.tb)
 }
 
-// checkFilesApart fails unless the key ranges of tb's data files do not
-// overlap.
-func checkFilesApart(t *testing.T, tb *Table) {
+// runsInto commits runs random runs of rows changes each (generator seed,
+// keys) into a new table of files of 4 KiB in a local folder, which it
+// returns.
+func runsInto(t *testing.T, seed uint64, keys int64, runs, rows int) (*harness, string) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := tb.load(ctx, -1)
+	dir := t.TempDir()
+	store, err := local.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.check(false); err != nil {
-		t.Fatal(err)
+	h := newHarness(t, store, Options{TargetFileBytes: 4 << 10})
+	g := tabletest.NewGen(seed, keys)
+	g.Partial = false
+	for range runs {
+		h.commit(g.Next(h.mod, rows))
 	}
-	key := []column{s.cols[findColumn(s.cols, tb.opts.Keys[0])]}
-	type span struct{ lo, hi []byte }
-	var spans []span
-	for _, p := range s.paths() {
-		var sp span
-		err := tb.readColumns(ctx, p, key, func(rec arrow.RecordBatch, _ int64) error {
-			enc, err := change.NewKeyEncoder(rec, tb.opts.Keys[:1])
-			if err != nil {
-				return err
-			}
-			for i := range int(rec.NumRows()) {
-				k := enc.Append(nil, i)
-				if sp.lo == nil || bytes.Compare(k, sp.lo) < 0 {
-					sp.lo = k
-				}
-				if sp.hi == nil || bytes.Compare(k, sp.hi) > 0 {
-					sp.hi = k
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		spans = append(spans, sp)
-	}
-	slices.SortFunc(spans, func(a, b span) int { return bytes.Compare(a.lo, b.lo) })
+	return h, dir
+}
+
+// checkFilesApart fails unless no two of the key spans overlap.
+func checkFilesApart(t *testing.T, spans []keySpan) {
+	t.Helper()
+	slices.SortFunc(spans, func(a, b keySpan) int { return bytes.Compare(a.lo, b.lo) })
 	for i := 1; i < len(spans); i++ {
 		if bytes.Compare(spans[i-1].hi, spans[i].lo) >= 0 {
 			t.Fatalf("the key ranges of two data files overlap (%d files)", len(spans))
@@ -154,16 +116,9 @@ func checkFilesApart(t *testing.T, tb *Table) {
 // those of its rows.
 func checkFileStats(t *testing.T, tb *Table) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := tb.load(ctx, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.check(false); err != nil {
-		t.Fatal(err)
-	}
+	s := liveSnapshot(t, tb)
 	for _, p := range s.paths() {
-		rec, err := tb.readFile(ctx, p, s.cols)
+		rec, err := tb.readFile(context.Background(), p, s.cols)
 		if err != nil {
 			t.Fatal(err)
 		}
