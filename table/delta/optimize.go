@@ -157,7 +157,7 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 	var rows int64
 	merged := false
 	if p.MemoryBudget > 0 && len(t.opts.Layout.Sort) == 0 {
-		rows, st.RowsHeld, err = t.mergeFiles(ctx, w, small, p.MemoryBudget)
+		rows, st.RowsHeld, err = t.mergeFiles(ctx, w, small, p.MemoryBudget, p.SmallFileBytes)
 		switch {
 		case err == nil:
 			merged = true

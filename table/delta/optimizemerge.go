@@ -23,9 +23,15 @@ import (
 // of the files it merges take together, by their decoded size (the
 // footers' uncompressed bytes per row); a round of the merge copies what
 // it takes of them twice (gathered, then in key order), and the writer
-// holds up to one row group of them: about half the budget in all, plus
-// the compressed file being written (up to Options.TargetFileBytes).
-const mergeShare = 8
+// holds up to one row group of them and the compressed file it writes
+// (fileShare).
+const mergeShare = 16
+
+// fileShare is the part of the budget the compressed file being written
+// may take: under a budget the files are of the target size or of this,
+// whichever is smaller, but never below twice the small-file size (a file
+// the next pass would take for small again).
+const fileShare = 4
 
 // Bounds of the read buffer of one column of a merged file.
 const (
@@ -39,8 +45,9 @@ var errUnsorted = errors.New("data file not sorted by key")
 
 // mergeFiles writes the rows of the data files small (each sorted by key;
 // errUnsorted otherwise), partition by partition, in key order with w,
-// into files of about the target size, holding a bounded share of budget
-// (bytes, > 0; see mergeShare). It returns the rows it read and the most
+// into files of about the target size (see fileShare; smallBytes is the
+// small-file size), holding a bounded share of budget (bytes, > 0; see
+// mergeShare). It returns the rows it read and the most
 // rows it held at once.
 //
 // Each file is a run read a batch at a time. A round takes, of every
@@ -48,7 +55,7 @@ var errUnsorted = errors.New("data file not sorted by key")
 // batches (no later row of any run is below it), sorts them by key and
 // hands them to the file writer; a run whose batch is used up reads its
 // next one. Every round uses up one batch at least.
-func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addAction, budget int64) (rows, held int64, err error) {
+func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addAction, budget, smallBytes int64) (rows, held int64, err error) {
 	byDir := map[string][]*addAction{}
 	values := map[string]map[string]*string{}
 	for _, a := range small {
@@ -61,7 +68,7 @@ func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addActio
 		values[dir] = a.PartitionValues
 	}
 	for _, dir := range slices.Sorted(maps.Keys(byDir)) {
-		m := &merger{t: t, share: max(budget/mergeShare, 1)}
+		m := &merger{t: t, share: max(budget/mergeShare, 1), fileBytes: min(t.opts.TargetFileBytes, max(budget/fileShare, 2*smallBytes))}
 		err := m.merge(ctx, w, byDir[dir], dir, values[dir])
 		rows += m.rows
 		held = max(held, m.held)
@@ -76,9 +83,11 @@ func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addActio
 type merger struct {
 	t     *Table
 	share int64 // bytes the runs' batches may take together
-	runs  []*sortedRun
-	rows  int64 // rows read
-	held  int64 // the most rows held at once
+	// fileBytes bounds the files written (compressed).
+	fileBytes int64
+	runs      []*sortedRun
+	rows      int64 // rows read
+	held      int64 // the most rows held at once
 }
 
 // sortedRun is one data file read in key order, a batch at a time.
@@ -101,7 +110,7 @@ func (m *merger) merge(ctx context.Context, w *fileWriter, files []*addAction, d
 		}
 		total += m.runs[len(m.runs)-1].pr.NumRows()
 	}
-	fw := &fileStream{w: w, dir: dir, values: values, left: total,
+	fw := &fileStream{w: w, dir: dir, values: values, left: total, maxBytes: m.fileBytes,
 		groupRows: max(1, min(maxRowGroupRows, m.share/max(1, m.rowBytes()))), held: &m.held}
 	defer fw.release()
 	for _, r := range m.runs {
@@ -291,6 +300,7 @@ type fileStream struct {
 	dir       string
 	values    map[string]*string
 	left      int64 // rows still to come, with those pending
+	maxBytes  int64 // a file's bytes at most, by the writer's bytes per row
 	groupRows int64
 	held      *int64 // raised to the rows pending, at most
 
@@ -377,11 +387,18 @@ func (f *fileStream) writeGroup(ctx context.Context) error {
 // them (by rec's rows, the first of it): no runt file at the end.
 func (f *fileStream) openFile(rec arrow.RecordBatch) error {
 	per := f.w.rowsPerFile(rec)
+	if rb := f.w.rowBytes; rb > 0 {
+		per = max(1, min(per, int64(float64(f.maxBytes)/rb)))
+	}
 	f.fileRows = min(per, f.left)
 	if f.left-per < per/4 {
 		f.fileRows = f.left
 	}
 	f.buf.Reset()
+	if rb := f.w.rowBytes; rb > 0 {
+		// The file's size, as near as known: no copy as the buffer grows.
+		f.buf.Grow(int(float64(f.fileRows)*rb) + 1<<16)
+	}
 	var err error
 	f.pw, err = f.w.newParquetWriter(&f.buf)
 	f.rows = 0
