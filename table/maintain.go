@@ -36,8 +36,9 @@ type Policy struct {
 
 	// MemoryBudget is the memory, in bytes, a compaction may use (a run's
 	// budget): Iceberg rewrites a bucket whose rows would take more than
-	// an eighth of it key range by key range. 0: no bound, a bucket is
-	// read whole. Delta's optimize does not use it yet.
+	// an eighth of it key range by key range; Delta's optimize merges the
+	// key-sorted small files a batch of each at a time. 0: no bound, a
+	// bucket (Delta: the small files) is read whole.
 	MemoryBudget int64
 }
 
@@ -58,7 +59,7 @@ type MaintenanceStats struct {
 	FilesDeleted       int64 `json:"files_deleted"`        // unreferenced files deleted
 	BytesDeleted       int64 `json:"bytes_deleted"`        // their bytes
 	Retries            int64 `json:"retries"`              // compaction commits retried after a concurrent commit
-	RowsHeld           int64 `json:"rows_held"`            // Iceberg: the most live rows compaction held in memory at once
+	RowsHeld           int64 `json:"rows_held"`            // the most live rows compaction held in memory at once
 	RangePasses        int64 `json:"range_passes"`         // Iceberg: reads of a bucket's files by compaction (more than one a bucket when it is held by key range)
 }
 

@@ -137,9 +137,9 @@ func TestChunkedDeltaCrashThenRerun(t *testing.T) {
 }
 
 // deltaSpillJob is spillJob with a Delta target.
-func deltaSpillJob(t *testing.T, dir, name string, memoryMB int) string {
+func deltaSpillJob(t *testing.T, dir, name string, memoryMB int, extra ...string) string {
 	t.Helper()
-	p := spillJob(t, dir, name, memoryMB)
+	p := spillJob(t, dir, name, memoryMB, extra...)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -46,8 +46,10 @@ expired; files no kept snapshot or retained metadata file references are
 deleted once older than orphan_age.
 
 Delta: a table with compact_small_files small files has them rewritten
-into files of the target size in key order (an optimize commit), then a
-checkpoint, log cleanup, and vacuum of files older than orphan_age.
+into files of the target size in key order (an optimize commit; under a
+memory budget the files are merged a batch of each at a time, into files
+of at most a quarter of the budget), then a checkpoint, log cleanup, and
+vacuum of files older than orphan_age.
 
 The prepared tables of each table are maintained after it, by its policy.
 

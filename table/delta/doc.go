@@ -110,7 +110,11 @@
 // order (an OPTIMIZE entry with dataChange false, which a run that read
 // those files loses to), checkpoints, cleans the log by the table's
 // delta.logRetentionDuration and vacuums by at least its
-// delta.deletedFileRetentionDuration.
+// delta.deletedFileRetentionDuration. Under a memory budget
+// (Policy.MemoryBudget) the optimize merges the small files, each sorted
+// by key, a batch of each at a time, and writes its files a row group at
+// a time (optimizemerge.go); a table with a layout sort order, or a small
+// file not in key order (written by another engine), is read whole.
 //
 // Begin reads _last_checkpoint, the checkpoint it names and the JSON entries
 // after it one by one until the next is missing; without _last_checkpoint,

@@ -29,8 +29,9 @@ import (
 const maxRowGroupRows = 128 << 10
 
 // openParquet reads the data file at path (as in the log) into memory and
-// opens it. The store has no ranged reads, so the whole file is read.
-func (t *Table) openParquet(ctx context.Context, path string) (*file.Reader, error) {
+// opens it with opts. The store has no ranged reads, so the whole file is
+// read.
+func (t *Table) openParquet(ctx context.Context, path string, opts ...file.ReadOption) (*file.Reader, error) {
 	key, err := relKey(t.root, path)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func (t *Table) openParquet(ctx context.Context, path string) (*file.Reader, err
 	if err != nil {
 		return nil, err
 	}
-	return file.NewParquetReader(bytes.NewReader(b))
+	return file.NewParquetReader(bytes.NewReader(b), opts...)
 }
 
 // rangeStore is a store that reads part of an object (objstore/local and
@@ -75,11 +76,12 @@ func (f *rangeFile) ReadAt(p []byte, off int64) (int, error) {
 
 // openRanged opens the data file at path (as in the log, size bytes) for
 // reading only the parts a reader asks for: the footer and the column
-// chunks it reads. Without ranged reads in the store it reads it whole.
-func (t *Table) openRanged(ctx context.Context, path string, size int64) (*file.Reader, error) {
+// chunks it reads (opts: how). Without ranged reads in the store it reads
+// it whole.
+func (t *Table) openRanged(ctx context.Context, path string, size int64, opts ...file.ReadOption) (*file.Reader, error) {
 	rs, ok := t.store.(rangeStore)
 	if !ok || size < 12 { // not even a Parquet file's magic and footer length
-		return t.openParquet(ctx, path)
+		return t.openParquet(ctx, path, opts...)
 	}
 	key, err := relKey(t.root, path)
 	if err != nil {
@@ -98,9 +100,9 @@ func (t *Table) openRanged(ctx context.Context, path string, size int64) (*file.
 		return nil, err
 	}
 	if len(tail) != 8 {
-		return t.openParquet(ctx, path)
+		return t.openParquet(ctx, path, opts...)
 	}
-	return file.NewParquetReader(io.NewSectionReader(&rangeFile{ctx: ctx, s: rs, key: key, size: size}, 0, size))
+	return file.NewParquetReader(io.NewSectionReader(&rangeFile{ctx: ctx, s: rs, key: key, size: size}, 0, size), opts...)
 }
 
 // leafIndex is the leaf column of the file schema named phys (matched
@@ -160,79 +162,115 @@ func (t *Table) readColumns(ctx context.Context, path string, want []column, fn 
 // nil: all) of the open data file pr; base counts the rows of those row
 // groups only.
 func (t *Table) readRowGroups(ctx context.Context, pr *file.Reader, want []column, rowGroups []int, fn func(rec arrow.RecordBatch, base int64) error) error {
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
+	br, err := t.newBatchReader(ctx, pr, want, rowGroups, 64<<10)
 	if err != nil {
 		return err
 	}
-	fsch := pr.MetaData().Schema
-	// leaf index of each wanted column, -1 when the file lacks it
-	leaves := make([]int, len(want))
-	var read []int
-	for i, c := range want {
-		leaves[i] = leafIndex(fsch, c.phys)
-		if leaves[i] >= 0 {
-			read = append(read, leaves[i])
-		}
-	}
-	sch := logicalSchema(want)
-	if len(read) == 0 {
-		// Only columns the file lacks: rows of nulls.
-		n := pr.NumRows()
-		if rowGroups != nil {
-			n = 0
-			for _, rg := range rowGroups {
-				n += pr.MetaData().RowGroup(rg).NumRows()
-			}
-		}
-		cols := make([]arrow.Array, len(want))
-		for i, c := range want {
-			cols[i] = array.MakeArrayOfNull(t.mem, c.typ, int(n))
-		}
-		rec := array.NewRecordBatch(sch, cols, n)
-		releaseAll(cols)
-		defer rec.Release()
-		return fn(rec, 0)
-	}
-	rr, err := fr.GetRecordReader(ctx, read, rowGroups)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
+	defer br.release()
 	var base int64
-	for rr.Next() {
-		got := rr.RecordBatch()
-		cols := make([]arrow.Array, len(want))
-		var cerr error
-		k := 0
-		for i, c := range want {
-			if leaves[i] < 0 {
-				cols[i] = array.MakeArrayOfNull(t.mem, c.typ, int(got.NumRows()))
-				continue
-			}
-			cols[i], cerr = t.conform(ctx, got.Column(k), c.typ)
-			k++
-			if cerr != nil {
-				cerr = fmt.Errorf("column %s: %w", c.name, cerr)
-				break
-			}
+	for {
+		rec, err := br.next(ctx)
+		if rec == nil || err != nil {
+			return err
 		}
-		if cerr != nil {
-			releaseAll(cols)
-			return cerr
-		}
-		rec := array.NewRecordBatch(sch, cols, got.NumRows())
-		releaseAll(cols)
-		err := fn(rec, base)
+		err = fn(rec, base)
 		base += rec.NumRows()
 		rec.Release()
 		if err != nil {
 			return err
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return err
+}
+
+// batchReader reads columns of an open data file as logical batches
+// (readColumns' conversions), one at a time.
+type batchReader struct {
+	t      *Table
+	want   []column
+	leaves []int // the leaf index of each wanted column, -1 when the file lacks it
+	sch    *arrow.Schema
+	rr     pqarrow.RecordReader // nil when the file has none of the columns
+	nulls  int64                // then: the rows of nulls next returns, once
+}
+
+// newBatchReader reads the columns want of the row groups rowGroups
+// (increasing; nil: all) of pr in batches of at most batchRows rows. The
+// caller releases it (not pr).
+func (t *Table) newBatchReader(ctx context.Context, pr *file.Reader, want []column, rowGroups []int, batchRows int64) (*batchReader, error) {
+	fsch := pr.MetaData().Schema
+	b := &batchReader{t: t, want: want, leaves: make([]int, len(want)), sch: logicalSchema(want)}
+	var read []int
+	for i, c := range want {
+		b.leaves[i] = leafIndex(fsch, c.phys)
+		if b.leaves[i] >= 0 {
+			read = append(read, b.leaves[i])
+		}
 	}
-	return nil
+	if len(read) == 0 {
+		// Only columns the file lacks: rows of nulls.
+		b.nulls = pr.NumRows()
+		if rowGroups != nil {
+			b.nulls = 0
+			for _, rg := range rowGroups {
+				b.nulls += pr.MetaData().RowGroup(rg).NumRows()
+			}
+		}
+		return b, nil
+	}
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: batchRows}, t.mem)
+	if err != nil {
+		return nil, err
+	}
+	if b.rr, err = fr.GetRecordReader(ctx, read, rowGroups); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// next returns the next batch, nil after the last; the caller releases it.
+func (b *batchReader) next(ctx context.Context) (arrow.RecordBatch, error) {
+	if b.rr == nil {
+		if b.nulls < 0 {
+			return nil, nil
+		}
+		cols := make([]arrow.Array, len(b.want))
+		for i, c := range b.want {
+			cols[i] = array.MakeArrayOfNull(b.t.mem, c.typ, int(b.nulls))
+		}
+		defer releaseAll(cols)
+		rec := array.NewRecordBatch(b.sch, cols, b.nulls)
+		b.nulls = -1
+		return rec, nil
+	}
+	if !b.rr.Next() {
+		if err := b.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	got := b.rr.RecordBatch()
+	cols := make([]arrow.Array, len(b.want))
+	defer releaseAll(cols)
+	k := 0
+	for i, c := range b.want {
+		if b.leaves[i] < 0 {
+			cols[i] = array.MakeArrayOfNull(b.t.mem, c.typ, int(got.NumRows()))
+			continue
+		}
+		var err error
+		cols[i], err = b.t.conform(ctx, got.Column(k), c.typ)
+		k++
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.name, err)
+		}
+	}
+	return array.NewRecordBatch(b.sch, cols, got.NumRows()), nil
+}
+
+func (b *batchReader) release() {
+	if b.rr != nil {
+		b.rr.Release()
+	}
 }
 
 // readFile reads the whole data file at path as one logical batch with the
@@ -414,22 +452,40 @@ func (w *fileWriter) rowsPerFile(rec arrow.RecordBatch) int64 {
 // writeFile writes rec as one data file in folder dir (partition.go) and
 // records its add action with the partition values.
 func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch, dir string, values map[string]*string) error {
-	t := w.t
-	phys := physicalSchema(w.cols)
-	cols := make([]arrow.Array, len(w.cols))
-	for i, c := range w.cols {
+	var buf bytes.Buffer
+	pw, err := w.newParquetWriter(&buf)
+	if err != nil {
+		return err
+	}
+	prec := physicalBatch(rec, w.cols)
+	defer prec.Release()
+	if err := pw.Write(prec); err != nil {
+		pw.Close()
+		return fmt.Errorf("write data file: %w", err)
+	}
+	return w.putFile(ctx, pw, &buf, fileStats(rec, w.cols), dir, values)
+}
+
+// physicalBatch is rec (logical, columns cols) with the data files'
+// physical types; the caller releases it.
+func physicalBatch(rec arrow.RecordBatch, cols []column) arrow.RecordBatch {
+	pcols := make([]arrow.Array, len(cols))
+	for i, c := range cols {
 		if r, ok := retype(rec.Column(i), physicalType(c)); ok {
-			cols[i] = r
+			pcols[i] = r
 		} else {
-			cols[i] = rec.Column(i)
-			cols[i].Retain()
+			pcols[i] = rec.Column(i)
+			pcols[i].Retain()
 		}
 	}
-	prec := array.NewRecordBatch(phys, cols, rec.NumRows())
-	releaseAll(cols)
-	defer prec.Release()
+	defer releaseAll(pcols)
+	return array.NewRecordBatch(physicalSchema(cols), pcols, rec.NumRows())
+}
 
-	var buf bytes.Buffer
+// newParquetWriter starts a data file in buf: each Write of a physical
+// batch (physicalBatch) is a row group.
+func (w *fileWriter) newParquetWriter(buf *bytes.Buffer) (*pqarrow.FileWriter, error) {
+	t := w.t
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Zstd),
 		// zstd level 1, as the Iceberg writer and pyarrow write: a
@@ -446,15 +502,19 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch, dir s
 		// the file 1% smaller).
 		parquet.WithDictionaryFor(seqColumn.phys, false),
 		parquet.WithAllocator(t.mem))
-	pw, err := pqarrow.NewFileWriter(phys, &buf, props, pqarrow.NewArrowWriterProperties(
+	pw, err := pqarrow.NewFileWriter(physicalSchema(w.cols), buf, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(t.mem), pqarrow.WithCoerceTimestamps(arrow.Microsecond)))
 	if err != nil {
-		return fmt.Errorf("write data file: %w", err)
+		return nil, fmt.Errorf("write data file: %w", err)
 	}
-	if err := pw.Write(prec); err != nil {
-		pw.Close()
-		return fmt.Errorf("write data file: %w", err)
-	}
+	return pw, nil
+}
+
+// putFile closes pw, which wrote a data file into buf, stores the file
+// in folder dir and records its add action with the partition values and
+// stats.
+func (w *fileWriter) putFile(ctx context.Context, pw *pqarrow.FileWriter, buf *bytes.Buffer, stats, dir string, values map[string]*string) error {
+	t := w.t
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("write data file: %w", err)
 	}
@@ -474,12 +534,12 @@ func (w *fileWriter) writeFile(ctx context.Context, rec arrow.RecordBatch, dir s
 		Size:             size,
 		ModificationTime: t.now().UnixMilli(),
 		DataChange:       true,
-		Stats:            fileStats(rec, w.cols),
+		Stats:            stats,
 	})
 	w.files = append(w.files, newFile{key: t.root + path, size: size, rows: meta.NumRows})
 	w.bytes += size
-	if data := size - footerSize(raw); rec.NumRows() > 0 && data > 0 {
-		w.rowBytes = float64(data) / float64(rec.NumRows())
+	if data := size - footerSize(raw); meta.NumRows > 0 && data > 0 {
+		w.rowBytes = float64(data) / float64(meta.NumRows)
 	}
 	return nil
 }

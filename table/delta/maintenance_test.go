@@ -291,20 +291,15 @@ func TestRefusesUnsupportedTables(t *testing.T) {
 }
 
 // checkFilesSorted verifies that every live data file holds its rows in
-// key order.
-func checkFilesSorted(t testing.TB, tb *Table) {
+// key order, and returns the key span of each.
+func checkFilesSorted(t testing.TB, tb *Table) []keySpan {
 	t.Helper()
 	ctx := context.Background()
-	s, err := tb.load(ctx, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.check(false); err != nil {
-		t.Fatal(err)
-	}
+	s := liveSnapshot(t, tb)
 	key := []column{s.cols[findColumn(s.cols, tb.opts.Keys[0])]}
+	var spans []keySpan
 	for _, p := range s.paths() {
-		var prev []byte
+		var sp keySpan
 		err := tb.readColumns(ctx, p, key, func(rec arrow.RecordBatch, _ int64) error {
 			enc, err := change.NewKeyEncoder(rec, tb.opts.Keys[:1])
 			if err != nil {
@@ -312,17 +307,38 @@ func checkFilesSorted(t testing.TB, tb *Table) {
 			}
 			for i := 0; i < int(rec.NumRows()); i++ {
 				k := enc.Append(nil, i)
-				if prev != nil && bytes.Compare(prev, k) >= 0 {
+				if sp.hi != nil && bytes.Compare(sp.hi, k) >= 0 {
 					return fmt.Errorf("row %d out of key order", i)
 				}
-				prev = k
+				if sp.lo == nil {
+					sp.lo = k
+				}
+				sp.hi = k
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+		spans = append(spans, sp)
 	}
+	return spans
+}
+
+// keySpan is the lowest and highest key of a data file.
+type keySpan struct{ lo, hi []byte }
+
+// liveSnapshot is tb's current version, checked.
+func liveSnapshot(t testing.TB, tb *Table) *snapshot {
+	t.Helper()
+	s, err := tb.load(context.Background(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.check(false); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestWideningWithoutChanges: a widening whose run has no changes (Evolve,

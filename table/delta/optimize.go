@@ -149,40 +149,31 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 	if err := s.check(true); err != nil {
 		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
 	}
-	var recs []arrow.RecordBatch
-	defer func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}()
-	var rows int64
-	for _, a := range small {
-		rec, err := t.readFile(ctx, a.Path, s.cols)
-		if err != nil {
-			return st, fmt.Errorf("optimize %s: read %s: %w", t.opts.Name, a.Path, err)
-		}
-		recs = append(recs, rec)
-		rows += rec.NumRows()
-	}
-	all, err := concatRecords(t.mem, logicalSchema(s.cols), recs)
-	if err != nil {
-		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
-	}
-	defer all.Release()
-	sorted, err := t.sortByKey(ctx, all)
-	if err != nil {
-		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
-	}
-	defer sorted.Release()
 	w, err := t.newFileWriter(s.cols, s.meta.PartitionColumns)
 	if err != nil {
 		return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
 	}
 	w.rowBytes = s.rowBytes()
-	if sorted.NumRows() > 0 {
-		if err := w.write(ctx, sorted); err != nil {
+	var rows int64
+	merged := false
+	if p.MemoryBudget > 0 && len(t.opts.Layout.Sort) == 0 {
+		rows, st.RowsHeld, err = t.mergeFiles(ctx, w, small, p.MemoryBudget, p.SmallFileBytes)
+		switch {
+		case err == nil:
+			merged = true
+		case errors.Is(err, errUnsorted):
+			// The files it wrote are left to Vacuum, as a failed pass's.
+			w, _ = t.newFileWriter(s.cols, s.meta.PartitionColumns)
+			w.rowBytes = s.rowBytes()
+		default:
 			return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
 		}
+	}
+	if !merged {
+		if rows, err = t.optimizeWhole(ctx, w, s, small); err != nil {
+			return st, fmt.Errorf("optimize %s: %w", t.opts.Name, err)
+		}
+		st.RowsHeld = rows
 	}
 	// Verify before committing: the new files hold exactly the rows read,
 	// and each exists with the size written.
@@ -238,6 +229,42 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 	st.FilesRewritten = int64(len(small))
 	st.FilesWritten = int64(len(w.adds))
 	return st, nil
+}
+
+// optimizeWhole writes the rows of the data files small with w, sorted
+// by key, holding them all; it returns how many it read.
+func (t *Table) optimizeWhole(ctx context.Context, w *fileWriter, s *snapshot, small []*addAction) (int64, error) {
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	var rows int64
+	for _, a := range small {
+		rec, err := t.readFile(ctx, a.Path, s.cols)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", a.Path, err)
+		}
+		recs = append(recs, rec)
+		rows += rec.NumRows()
+	}
+	all, err := concatRecords(t.mem, logicalSchema(s.cols), recs)
+	if err != nil {
+		return 0, err
+	}
+	defer all.Release()
+	sorted, err := t.sortByKey(ctx, all)
+	if err != nil {
+		return 0, err
+	}
+	defer sorted.Release()
+	if sorted.NumRows() > 0 {
+		if err := w.write(ctx, sorted); err != nil {
+			return 0, err
+		}
+	}
+	return rows, nil
 }
 
 // sortByKey returns rec's rows in key order; the caller releases it.

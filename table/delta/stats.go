@@ -21,6 +21,14 @@ const stringPrefix = 32
 // are written for numbers, dates, timestamps and strings, as Spark collects
 // them; nullCount for every column.
 func fileStats(rec arrow.RecordBatch, cols []column) string {
+	return statsJSON(rec.NumRows(), cols, func(i int) (int64, arrow.Array) {
+		return int64(rec.Column(i).NullN()), rec.Column(i)
+	})
+}
+
+// statsJSON is fileStats of a file of rows rows: col(i) gives column i's
+// null count and an array of its values holding the min and max of them.
+func statsJSON(rows int64, cols []column, col func(i int) (nulls int64, values arrow.Array)) string {
 	var mins, maxs, nulls bytes.Buffer
 	sep := func(b *bytes.Buffer) {
 		if b.Len() > 0 {
@@ -28,10 +36,10 @@ func fileStats(rec arrow.RecordBatch, cols []column) string {
 		}
 	}
 	for i, c := range cols {
-		arr := rec.Column(i)
+		n, arr := col(i)
 		key := jsonString(c.phys)
 		sep(&nulls)
-		nulls.WriteString(key + ":" + strconv.Itoa(arr.NullN()))
+		nulls.WriteString(key + ":" + strconv.FormatInt(n, 10))
 		lo, hi, ok := minMax(arr, c.utc)
 		if !ok {
 			continue
@@ -46,7 +54,7 @@ func fileStats(rec arrow.RecordBatch, cols []column) string {
 		}
 	}
 	var b bytes.Buffer
-	b.WriteString(`{"numRecords":` + strconv.FormatInt(rec.NumRows(), 10))
+	b.WriteString(`{"numRecords":` + strconv.FormatInt(rows, 10))
 	b.WriteString(`,"minValues":{` + mins.String() + `}`)
 	b.WriteString(`,"maxValues":{` + maxs.String() + `}`)
 	b.WriteString(`,"nullCount":{` + nulls.String() + `}}`)
@@ -63,71 +71,33 @@ func jsonString(s string) string {
 
 // minMax returns the JSON min and max of arr's valid values (timestamps
 // with the zone "Z" when utc, for Delta's timestamp, without it for
-// timestamp_ntz); ok is false
-// for types without min/max stats, for all-null arrays, and for floats with
-// NaN or infinities (JSON cannot hold them). An empty side means that side
-// is left out (a string too long to bound).
+// timestamp_ntz); ok is false for what extremeRows has no rows for. An
+// empty side means that side is left out (a string too long to bound).
 func minMax(arr arrow.Array, utc bool) (lo, hi string, ok bool) {
-	n := arr.Len()
-	first := -1
-	for i := 0; i < n; i++ {
-		if arr.IsValid(i) {
-			first = i
-			break
-		}
-	}
-	if first < 0 {
+	mn, mx, ext := extremeRows(arr)
+	if ext != extremesFound {
 		return "", "", false
 	}
 	switch a := arr.(type) {
 	case *array.Int32:
-		mn, mx := ordered(a, first, a.Value)
-		return strconv.FormatInt(int64(mn), 10), strconv.FormatInt(int64(mx), 10), true
+		return strconv.FormatInt(int64(a.Value(mn)), 10), strconv.FormatInt(int64(a.Value(mx)), 10), true
 	case *array.Int64:
-		mn, mx := ordered(a, first, a.Value)
-		return strconv.FormatInt(mn, 10), strconv.FormatInt(mx, 10), true
+		return strconv.FormatInt(a.Value(mn), 10), strconv.FormatInt(a.Value(mx), 10), true
 	case *array.Date32:
-		mn, mx := ordered(a, first, a.Value)
-		return formatDate(int64(mn)), formatDate(int64(mx)), true
+		return formatDate(int64(a.Value(mn))), formatDate(int64(a.Value(mx))), true
 	case *array.Timestamp:
-		mn, mx := ordered(a, first, a.Value)
 		unit := a.DataType().(*arrow.TimestampType).Unit
-		return formatTimestamp(int64(mn), unit, utc), formatTimestamp(int64(mx), unit, utc), true
+		return formatTimestamp(int64(a.Value(mn)), unit, utc), formatTimestamp(int64(a.Value(mx)), unit, utc), true
 	case *array.Float32:
-		mn, mx := ordered(a, first, a.Value)
-		for i := 0; i < n; i++ {
-			if a.IsValid(i) && (math.IsNaN(float64(a.Value(i))) || math.IsInf(float64(a.Value(i)), 0)) {
-				return "", "", false
-			}
-		}
-		return strconv.FormatFloat(float64(mn), 'g', -1, 32), strconv.FormatFloat(float64(mx), 'g', -1, 32), true
+		return strconv.FormatFloat(float64(a.Value(mn)), 'g', -1, 32), strconv.FormatFloat(float64(a.Value(mx)), 'g', -1, 32), true
 	case *array.Float64:
-		mn, mx := ordered(a, first, a.Value)
-		for i := 0; i < n; i++ {
-			if a.IsValid(i) && (math.IsNaN(a.Value(i)) || math.IsInf(a.Value(i), 0)) {
-				return "", "", false
-			}
-		}
-		return strconv.FormatFloat(mn, 'g', -1, 64), strconv.FormatFloat(mx, 'g', -1, 64), true
+		return strconv.FormatFloat(a.Value(mn), 'g', -1, 64), strconv.FormatFloat(a.Value(mx), 'g', -1, 64), true
 	case *array.Decimal128:
-		mn, mx := a.Value(first), a.Value(first)
-		for i := first + 1; i < n; i++ {
-			if a.IsValid(i) {
-				v := a.Value(i)
-				if v.Less(mn) {
-					mn = v
-				}
-				if mx.Less(v) {
-					mx = v
-				}
-			}
-		}
 		scale := a.DataType().(*arrow.Decimal128Type).Scale
-		return mn.ToString(scale), mx.ToString(scale), true
+		return a.Value(mn).ToString(scale), a.Value(mx).ToString(scale), true
 	case *array.String:
-		mn, mx := ordered(a, first, a.Value)
-		lo, hi := truncateMin(mn), ""
-		if h, ok := truncateMax(mx); ok {
+		lo, hi := truncateMin(a.Value(mn)), ""
+		if h, ok := truncateMax(a.Value(mx)); ok {
 			hi = h
 		}
 		if !utf8.ValidString(lo) || !utf8.ValidString(hi) {
@@ -138,6 +108,79 @@ func minMax(arr arrow.Array, utc bool) (lo, hi string, ok bool) {
 	return "", "", false
 }
 
+// What extremeRows found in an array.
+type extremes int
+
+const (
+	extremesNone    extremes = iota // no valid value, or a type without min/max stats
+	extremesFound                   // the rows of the min and max
+	extremesUnbound                 // a float NaN or infinity (JSON cannot hold them): no min/max for the column
+)
+
+// extremeRows returns the rows of the min and max valid values of arr,
+// for the types with min/max stats (numbers, dates, timestamps, strings,
+// as Spark collects them).
+func extremeRows(arr arrow.Array) (mn, mx int, ext extremes) {
+	first := -1
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsValid(i) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return 0, 0, extremesNone
+	}
+	switch a := arr.(type) {
+	case *array.Int32:
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Int64:
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Date32:
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Timestamp:
+		mn, mx = ordered(a, first, a.Value)
+	case *array.String:
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Float32:
+		if unbounded(a, func(i int) float64 { return float64(a.Value(i)) }) {
+			return 0, 0, extremesUnbound
+		}
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Float64:
+		if unbounded(a, a.Value) {
+			return 0, 0, extremesUnbound
+		}
+		mn, mx = ordered(a, first, a.Value)
+	case *array.Decimal128:
+		mn, mx = first, first
+		for i := first + 1; i < a.Len(); i++ {
+			if a.IsValid(i) {
+				v := a.Value(i)
+				if v.Less(a.Value(mn)) {
+					mn = i
+				}
+				if a.Value(mx).Less(v) {
+					mx = i
+				}
+			}
+		}
+	default:
+		return 0, 0, extremesNone
+	}
+	return mn, mx, extremesFound
+}
+
+// unbounded reports whether a holds a NaN or an infinity.
+func unbounded(a arrow.Array, value func(int) float64) bool {
+	for i := 0; i < a.Len(); i++ {
+		if a.IsValid(i) && (math.IsNaN(value(i)) || math.IsInf(value(i), 0)) {
+			return true
+		}
+	}
+	return false
+}
+
 func ifSet(s string, f func(string) string) string {
 	if s == "" {
 		return ""
@@ -145,18 +188,18 @@ func ifSet(s string, f func(string) string) string {
 	return f(s)
 }
 
-// ordered returns the min and max valid values of a, starting at its first
-// valid index.
-func ordered[T int32 | int64 | float32 | float64 | string | arrow.Date32 | arrow.Timestamp](a arrow.Array, first int, value func(int) T) (T, T) {
-	mn, mx := value(first), value(first)
+// ordered returns the rows of the min and max valid values of a,
+// starting at its first valid index.
+func ordered[T int32 | int64 | float32 | float64 | string | arrow.Date32 | arrow.Timestamp](a arrow.Array, first int, value func(int) T) (int, int) {
+	mn, mx := first, first
 	for i := first + 1; i < a.Len(); i++ {
 		if a.IsValid(i) {
 			v := value(i)
-			if v < mn {
-				mn = v
+			if v < value(mn) {
+				mn = i
 			}
-			if v > mx {
-				mx = v
+			if v > value(mx) {
+				mx = i
 			}
 		}
 	}
