@@ -20,6 +20,15 @@ type Policy struct {
 	CompactSmallFiles int
 	// SmallFileBytes: a data file smaller than this is small.
 	SmallFileBytes int64
+	// RewriteDeletedPct (Iceberg) chooses what a compaction of a bucket
+	// rewrites. 0: every data file with deletes and every small file (the
+	// whole bucket, under updates spread over the keys). Above 0, a minor
+	// pass: the bucket's small data files but its largest are bin-packed
+	// by tiers (what the runs added since the last pass), the
+	// position-delete files of each data file kept are merged into one,
+	// and a data file is rewritten only once at least this percentage of
+	// its rows is deleted (which also makes the bucket due).
+	RewriteDeletedPct int
 
 	// KeepVersions: at least this many of the newest versions (Iceberg
 	// snapshots of the main branch) are kept, whatever their age.
@@ -53,6 +62,7 @@ type MaintenanceStats struct {
 	FilesRewritten     int64 `json:"files_rewritten"`      // data files replaced by compaction
 	DeleteFilesRemoved int64 `json:"delete_files_removed"` // delete files whose rows compaction applied
 	FilesWritten       int64 `json:"files_written"`        // data files compaction wrote
+	DeleteFilesWritten int64 `json:"delete_files_written"` // Iceberg: merged position-delete files a minor pass wrote
 	VersionsExpired    int64 `json:"versions_expired"`     // snapshots (Delta: log entries) expired
 	TombstonesPruned   int64 `json:"tombstones_pruned"`    // tombstones dropped past the horizon
 	FilesDeleted       int64 `json:"files_deleted"`        // unreferenced files deleted
@@ -68,6 +78,7 @@ func (s *MaintenanceStats) Add(o MaintenanceStats) {
 	s.FilesRewritten += o.FilesRewritten
 	s.DeleteFilesRemoved += o.DeleteFilesRemoved
 	s.FilesWritten += o.FilesWritten
+	s.DeleteFilesWritten += o.DeleteFilesWritten
 	s.VersionsExpired += o.VersionsExpired
 	s.TombstonesPruned += o.TombstonesPruned
 	s.FilesDeleted += o.FilesDeleted
