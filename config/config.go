@@ -133,7 +133,8 @@ type Maintenance struct {
 	// file of a bucket with deletes or small; above 0 it bin-packs the
 	// small files but the largest, merges each kept file's delete files
 	// into one, and rewrites a file once this percentage of its rows is
-	// deleted.
+	// deleted. It chooses the work of a pass the counts made due; it
+	// never makes one due.
 	RewriteDeletedPct int
 	// KeepSnapshots: at least the newest N table versions are kept.
 	KeepSnapshots int

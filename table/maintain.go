@@ -27,7 +27,9 @@ type Policy struct {
 	// by tiers (what the runs added since the last pass), the
 	// position-delete files of each data file kept are merged into one,
 	// and a data file is rewritten only once at least this percentage of
-	// its rows is deleted (which also makes the bucket due).
+	// its rows is deleted. It never makes a bucket due: a pass is due by
+	// CompactDeleteFiles (counting, for a minor pass, the delete files
+	// beyond one a data file) or CompactSmallFiles only.
 	RewriteDeletedPct int
 
 	// KeepVersions: at least this many of the newest versions (Iceberg

@@ -43,17 +43,18 @@ type bucket struct {
 // compacting it would change something.
 func (b bucket) due(p table.Policy) bool { return b.reaches(p, 1) }
 
-// reaches reports whether b holds at least 1/part of one of p's
-// compaction thresholds and compacting it would change something.
+// reaches reports whether b holds at least 1/part of one of p's count
+// thresholds (delete files, small files) and compacting it would change
+// something. The deleted share of a file (RewriteDeletedPct) is no
+// threshold: it chooses, inside a pass due by the counts, which files are
+// rewritten. As a trigger it made a small table, whose every file has a
+// large deleted share after one delete, compact after every run.
 func (b bucket) reaches(p table.Policy, part int) bool {
 	if b.work(p).empty() {
 		return false
 	}
 	return (p.CompactDeleteFiles > 0 && b.dueDeletes(p)*part >= p.CompactDeleteFiles) ||
-		(p.CompactSmallFiles > 0 && b.smallFiles*part >= p.CompactSmallFiles) ||
-		(p.RewriteDeletedPct > 0 && slices.ContainsFunc(b.tasks, func(t icetable.FileScanTask) bool {
-			return deletedPct(t)*float64(part) >= float64(p.RewriteDeletedPct)
-		}))
+		(p.CompactSmallFiles > 0 && b.smallFiles*part >= p.CompactSmallFiles)
 }
 
 // dueDeletes is the count of b's delete files that p's CompactDeleteFiles
