@@ -28,6 +28,11 @@ PANELS = [  # (table, key, title)
     ("ice", "files", "Iceberg data + delete files"),
     ("dl", "files", "Delta data files"),
 ]
+# Instead of the Delta panels when only Iceberg was run (TABLES=ice).
+ICEBERG_ONLY = {
+    ("dl", "filter_s"): ("ice", "py_count_s", "Iceberg count(*), pyiceberg (s)"),
+    ("dl", "files"): ("ice", "cpu_ms", "Iceberg: average run CPU so far (ms)"),
+}
 
 
 def value(r, key):
@@ -44,14 +49,17 @@ def main():
         if r["policy"] == "fresh":
             fresh.setdefault(r["table"], r)
     policies = list(dict.fromkeys(r["policy"] for r in rows if r["policy"] != "fresh"))
+    panels = PANELS
+    if not any(r["table"] == "dl" for r in rows):
+        panels = [ICEBERG_ONLY.get(p[:2], p) for p in PANELS]
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
-    for ax, (table, key, name) in zip(axes.flat, PANELS):
+    for ax, (table, key, name) in zip(axes.flat, panels):
         for policy in policies:
             pts = [(r["run"], value(r, key)) for r in rows
                    if r["policy"] == policy and r["table"] == table and value(r, key) is not None]
             if pts:
                 ax.plot(*zip(*pts), marker="o", markersize=3, label=f"policy {policy}")
-        if table in fresh and value(fresh[table], key) is not None:
+        if table in fresh and value(fresh[table], key) and key != "cpu_ms":
             ax.axhline(value(fresh[table], key), color="black", linestyle="--", linewidth=1, label="fresh table")
         ax.set_title(name)
         ax.set_xlabel("run")
@@ -66,9 +74,9 @@ def main():
 
 def summary(rows, fresh, policies):
     keys = ["count_s", "filter_s", "py_count_s", "py_filter_s"]
-    print("| policy | table | runs | avg run ms | avg maintain ms (share) | files after | "
+    print("| policy | table | runs | avg run ms | avg run CPU ms | avg maintain ms (share) | files after | "
           + " | ".join(f"{k} last (avg) ×fresh" for k in keys) + " |")
-    print("|---" * (6 + len(keys)) + "|")
+    print("|---" * (7 + len(keys)) + "|")
     for policy in policies:
         for table in ("ice", "dl"):
             rs = [r for r in rows if r["policy"] == policy and r["table"] == table]
@@ -83,7 +91,8 @@ def summary(rows, fresh, policies):
                 avg = sum(r[k] for r in rs) / len(rs) / f[k]
                 cells.append(f"{last[k] / f[k]:.1f} ({avg:.1f})")
             share = last["maint_ms"] / last["run_ms"] if last["run_ms"] else 0
-            print(f"| {policy} | {table} | {last['run']} | {last['run_ms']} | {last['maint_ms']} ({share:.0%}) | "
+            print(f"| {policy} | {table} | {last['run']} | {last['run_ms']} | {last.get('cpu_ms', '—')} | "
+                  f"{last['maint_ms']} ({share:.0%}) | "
                   f"{value(last, 'files')} | " + " | ".join(cells) + " |")
 
 

@@ -129,6 +129,13 @@ type Maintenance struct {
 	// data files is compacted; 0 = never.
 	CompactSmallFiles int
 	SmallFileMB       int // a data file smaller than this many MiB is small
+	// RewriteDeletedPct (Iceberg): 0, a compaction rewrites every data
+	// file of a bucket with deletes or small; above 0 it bin-packs the
+	// small files but the largest, merges each kept file's delete files
+	// into one, and rewrites a file once this percentage of its rows is
+	// deleted. It chooses the work of a pass the counts made due; it
+	// never makes one due.
+	RewriteDeletedPct int
 	// KeepSnapshots: at least the newest N table versions are kept.
 	KeepSnapshots int
 	// TimeTravel: versions younger than this are kept; 0 = never expire.
@@ -213,9 +220,10 @@ const (
 
 // DefaultMaintenance is the maintenance policy of a table whose job file
 // says nothing: on; a bucket is compacted at 8 delete files or 16 data
-// files under 32 MiB; table versions are kept for 24 hours and at least
+// files under 32 MiB, an Iceberg data file rewritten once 10% of its rows
+// are deleted; table versions are kept for 24 hours and at least
 // the newest 10; unreferenced files are deleted after 24 hours.
-var DefaultMaintenance = Maintenance{Enabled: true, CompactDeleteFiles: 8, CompactSmallFiles: 16, SmallFileMB: 32,
+var DefaultMaintenance = Maintenance{Enabled: true, CompactDeleteFiles: 8, CompactSmallFiles: 16, SmallFileMB: 32, RewriteDeletedPct: 10,
 	KeepSnapshots: 10, TimeTravel: 24 * time.Hour, OrphanAge: 24 * time.Hour}
 
 // Load reads and checks the job file at path; a relative sqlite catalog

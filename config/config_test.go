@@ -108,7 +108,7 @@ func TestExample(t *testing.T) {
 			Ignore:           []string{"_SUCCESS", "*.tmp"},
 			DMS:              DMS{Delimiter: '|', NullValue: "NULL"},
 			// compact_delete_files from the table, the rest from defaults.
-			Maintenance: Maintenance{Enabled: true, CompactDeleteFiles: 4, CompactSmallFiles: 16, SmallFileMB: 32,
+			Maintenance: Maintenance{Enabled: true, CompactDeleteFiles: 4, CompactSmallFiles: 16, SmallFileMB: 32, RewriteDeletedPct: 10,
 				KeepSnapshots: 10, TimeTravel: 24 * time.Hour, OrphanAge: 24 * time.Hour},
 		}, {
 			Name:             "payments",

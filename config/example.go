@@ -38,6 +38,9 @@ defaults:
     compact_delete_files: 8   # compact an Iceberg bucket with this many delete files; 0 = never
     compact_small_files: 16   # compact a bucket (Delta: the table) with this many small files; 0 = never
     small_file_mb: 32         # a data file smaller than this is small
+    rewrite_deleted_pct: 10   # Iceberg, in a pass the counts above made due: rewrite a data file once this % of
+                              # its rows is deleted (else merge its delete files), bin-pack the small files;
+                              # 0 = rewrite every file with deletes
     keep_snapshots: 10        # keep at least the newest N table versions
     time_travel: 24h          # keep versions younger than this (time travel, rollback); 0 = never expire
     orphan_age: 24h           # delete unreferenced files once older than this (at least 1h)

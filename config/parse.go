@@ -19,7 +19,7 @@ var (
 	catalogFields  = []string{"type", "path", "region", "endpoint"}
 	defaultFields  = []string{"database", "format", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared", "maintenance"}
 	tableFields    = []string{"name", "source", "format", "primary_key", "columns", "target", "buckets", "target_file_mb", "tombstone_horizon", "ignore", "dms", "debezium", "prepared", "maintenance"}
-	maintFields    = []string{"enabled", "compact_delete_files", "compact_small_files", "small_file_mb", "keep_snapshots", "time_travel", "orphan_age"}
+	maintFields    = []string{"enabled", "compact_delete_files", "compact_small_files", "small_file_mb", "rewrite_deleted_pct", "keep_snapshots", "time_travel", "orphan_age"}
 	sourceFields   = []string{"schema", "table", "topic", "prefix"}
 	debeziumFields = []string{"tombstones", "flattened", "single_partition", "truncate_sub_micros", "wide_decimals", "encodings"}
 	targetFields   = []string{"database", "table", "format"}
@@ -547,6 +547,9 @@ func (p *parser) maintenance(n *yaml.Node, path string, m *Maintenance) {
 	}
 	if v, ok := p.integer(f["small_file_mb"], join(path, "small_file_mb"), 1, 4096); ok {
 		m.SmallFileMB = v
+	}
+	if v, ok := p.integer(f["rewrite_deleted_pct"], join(path, "rewrite_deleted_pct"), 0, 100); ok {
+		m.RewriteDeletedPct = v
 	}
 	if v, ok := p.integer(f["keep_snapshots"], join(path, "keep_snapshots"), 1, 100000); ok {
 		m.KeepSnapshots = v

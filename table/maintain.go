@@ -20,6 +20,17 @@ type Policy struct {
 	CompactSmallFiles int
 	// SmallFileBytes: a data file smaller than this is small.
 	SmallFileBytes int64
+	// RewriteDeletedPct (Iceberg) chooses what a compaction of a bucket
+	// rewrites. 0: every data file with deletes and every small file (the
+	// whole bucket, under updates spread over the keys). Above 0, a minor
+	// pass: the bucket's small data files but its largest are bin-packed
+	// by tiers (what the runs added since the last pass), the
+	// position-delete files of each data file kept are merged into one,
+	// and a data file is rewritten only once at least this percentage of
+	// its rows is deleted. It never makes a bucket due: a pass is due by
+	// CompactDeleteFiles (counting, for a minor pass, the delete files
+	// beyond one a data file) or CompactSmallFiles only.
+	RewriteDeletedPct int
 
 	// KeepVersions: at least this many of the newest versions (Iceberg
 	// snapshots of the main branch) are kept, whatever their age.
@@ -54,6 +65,7 @@ type MaintenanceStats struct {
 	FilesRewritten     int64 `json:"files_rewritten"`      // data files replaced by compaction
 	DeleteFilesRemoved int64 `json:"delete_files_removed"` // delete files whose rows compaction applied
 	FilesWritten       int64 `json:"files_written"`        // data files compaction wrote
+	DeleteFilesWritten int64 `json:"delete_files_written"` // Iceberg: merged position-delete files a minor pass wrote
 	VersionsExpired    int64 `json:"versions_expired"`     // snapshots (Delta: log entries) expired
 	TombstonesPruned   int64 `json:"tombstones_pruned"`    // tombstones dropped past the horizon
 	FilesDeleted       int64 `json:"files_deleted"`        // unreferenced files deleted
@@ -69,6 +81,7 @@ func (s *MaintenanceStats) Add(o MaintenanceStats) {
 	s.FilesRewritten += o.FilesRewritten
 	s.DeleteFilesRemoved += o.DeleteFilesRemoved
 	s.FilesWritten += o.FilesWritten
+	s.DeleteFilesWritten += o.DeleteFilesWritten
 	s.VersionsExpired += o.VersionsExpired
 	s.TombstonesPruned += o.TombstonesPruned
 	s.FilesDeleted += o.FilesDeleted

@@ -34,13 +34,17 @@ func (a *app) maintainCmd() *cobra.Command {
 named by --table), by the table's maintenance: policy (its enabled: field
 only decides whether run does the same after a commit):
 
-Iceberg: when a bucket has compact_delete_files delete files or
-compact_small_files data files smaller than small_file_mb, it and every
-bucket halfway to one of them are compacted (their data files that have
-deletes or are small are rewritten sorted by key, with the deletes applied,
-all in one rewrite snapshot that carries the bookmark forward, followed by
-a snapshot without the manifests of the removed files); tombstones past
-the tombstone_horizon are dropped;
+Iceberg: when a bucket has compact_delete_files delete files (with
+rewrite_deleted_pct above 0: beyond one a data file) or compact_small_files
+data files smaller than small_file_mb, it and every bucket halfway to one
+of them are compacted: its small data files but the largest and the files
+with at least rewrite_deleted_pct percent of their rows deleted are
+rewritten sorted by key, with the deletes applied, and the delete files of
+each file kept are merged into one (rewrite_deleted_pct 0: every file with
+deletes or small is rewritten), all in one rewrite snapshot that carries
+the bookmark forward, followed by a snapshot without the manifests of the
+removed files. rewrite_deleted_pct never makes a bucket due by itself.
+Tombstones past the tombstone_horizon are dropped;
 snapshots older than time_travel beyond the newest keep_snapshots are
 expired; files no kept snapshot or retained metadata file references are
 deleted once older than orphan_age.
@@ -119,6 +123,7 @@ func policyOf(m config.Maintenance, budget int64) table.Policy {
 		CompactDeleteFiles: m.CompactDeleteFiles,
 		CompactSmallFiles:  m.CompactSmallFiles,
 		SmallFileBytes:     int64(m.SmallFileMB) << 20,
+		RewriteDeletedPct:  m.RewriteDeletedPct,
 		KeepVersions:       m.KeepSnapshots,
 		KeepFor:            m.TimeTravel,
 		OrphanAge:          m.OrphanAge,

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -185,13 +188,91 @@ func TestBinaryRunMaintains(t *testing.T) {
 	}
 }
 
+// TestBinaryRunMinorPass: with rewrite_deleted_pct, a run whose table
+// crosses a threshold runs the minor pass: the delete files of the data
+// files it keeps are merged into one each (delete_files_written), the
+// small files but the largest bin-packed, so after each pass a bucket has
+// at most one delete file. pyiceberg and DuckDB read the table as a plain
+// model of the changes has it.
+func TestBinaryRunMinorPass(t *testing.T) {
+	dir := t.TempDir()
+	job, raw := itemsJob(t, dir, "{ compact_delete_files: 2, compact_small_files: 4, rewrite_deleted_pct: 50 }", "")
+	model := map[int]string{}
+	var merged, rewritten int64
+	for r := range 9 {
+		sum := runOnce(t, job, raw, r)
+		if r == 0 {
+			for id := 1; id <= 40; id++ {
+				model[id] = fmt.Sprintf("name%d", id)
+			}
+		} else {
+			model[r], model[r+20], model[100+r] = fmt.Sprintf("renamed%d", r), fmt.Sprintf("renamed%d", r), fmt.Sprintf("new%d", r)
+			delete(model, r+10)
+		}
+		tr := sum.Tables[0]
+		if len(tr.Warnings) > 0 || tr.TableFiles == nil {
+			t.Fatalf("run %d: %+v", r, tr)
+		}
+		if m := tr.Maintenance; m != nil && m.Compactions > 0 {
+			merged += m.DeleteFilesWritten
+			rewritten += m.FilesRewritten
+			if tr.TableFiles.DeleteFiles > 2 {
+				t.Fatalf("run %d: after a minor pass %+v: %+v, want a delete file a bucket at most", r, m, tr.TableFiles)
+			}
+		}
+	}
+	if merged == 0 || rewritten == 0 {
+		t.Fatalf("the runs' passes merged %d delete files and rewrote %d data files", merged, rewritten)
+	}
+	var want []string
+	for id, name := range model {
+		want = append(want, fmt.Sprintf("%d:%s", id, name))
+	}
+	sort.Strings(want)
+	py := pythonForInterop(t)
+	if py == nil {
+		return
+	}
+	metas, err := filepath.Glob(filepath.Join(dir, "warehouse", "shop.db", "items", "metadata", "*.metadata.json"))
+	if err != nil || len(metas) == 0 {
+		t.Fatalf("metadata files: %v %v", metas, err)
+	}
+	sort.Slice(metas, func(i, j int) bool { return metadataVersion(metas[i]) < metadataVersion(metas[j]) })
+	script := filepath.Join("..", "..", "interop", "read_iceberg.py")
+	for reader, args := range map[string][]string{
+		"pyiceberg": {script, "sqlite", filepath.Join(dir, "catalog.db"), "file://" + filepath.Join(dir, "warehouse"), "shop.items", "id"},
+		"duckdb":    {script, "--duckdb", metas[len(metas)-1], "id"},
+	} {
+		out, err := py.CombinedOutput(args...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", reader, err, out)
+		}
+		var got []string
+		for _, row := range jsonRows(t, reader, out) {
+			got = append(got, fmt.Sprintf("%v:%v", row["id"], row["name"]))
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s reads\n%v\nthe model\n%v", reader, got, want)
+		}
+	}
+}
+
+// metadataVersion is the version number a metadata file's name starts
+// with (00012-uuid.metadata.json: 12).
+func metadataVersion(path string) int {
+	n, _ := strconv.Atoi(strings.SplitN(filepath.Base(path), "-", 2)[0])
+	return n
+}
+
 // TestBinaryMaintainBadPolicy: a policy that cannot work is a job-file
-// error (exit 2) naming the line.
+// error (exit 2) naming the line, every field at once.
 func TestBinaryMaintainBadPolicy(t *testing.T) {
 	dir := t.TempDir()
-	job, _ := maintainJob(t, dir, "{ orphan_age: 5m }")
+	job, _ := maintainJob(t, dir, "{ orphan_age: 5m, rewrite_deleted_pct: 101 }")
 	_, errs, code := runBinary(t, "maintain", "--config", job)
-	if code != exitUsage || !strings.Contains(errs, "job.yaml:5: defaults.maintenance.orphan_age: 5m0s is shorter than 1h") {
+	if code != exitUsage || !strings.Contains(errs, "job.yaml:5: defaults.maintenance.orphan_age: 5m0s is shorter than 1h") ||
+		!strings.Contains(errs, "job.yaml:5: defaults.maintenance.rewrite_deleted_pct: 101 is out of range 0..100") {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
 }

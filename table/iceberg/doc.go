@@ -93,8 +93,12 @@
 //
 // Maintenance (maintain.go, compact.go, manifests.go): Table implements
 // table.Maintainer. Maintain compacts, when a bucket's position-delete
-// or small files reach the policy's thresholds, every bucket halfway to
-// them too (one rewrite snapshot for all of them, planned from the state its commit asserts, carrying the
+// or small files reach the policy's thresholds (or a data file its share
+// of deleted rows), every bucket halfway to them too: the whole bucket's
+// files with deletes or small, or, with the policy's RewriteDeletedPct, a
+// minor pass (the small files but the largest bin-packed, each kept
+// file's position-delete files merged into one, a file rewritten only
+// past that share) (one rewrite snapshot for all of them, planned from the state its commit asserts, carrying the
 // table properties forward, then a replace snapshot whose manifest list
 // leaves out the rewrite's manifests of only removed files), prunes tombstones past the horizon when at
 // least an eighth of them are, expires snapshots past the time-travel

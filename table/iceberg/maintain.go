@@ -19,15 +19,20 @@ func (t *Table) fullName() string { return t.opts.Database + "." + t.opts.Name }
 // Maintain runs one maintenance pass of p over the table, in this order:
 //
 //  1. compaction: when a bucket (partition) has position-delete files
-//     or small data files that reach p's thresholds, it and every bucket
-//     halfway to one get their data files that have deletes or are
-//     small rewritten into key-sorted files of the
-//     target size with the deletes applied, bucket by bucket, all in one
-//     rewrite snapshot, which replaces those data files and their delete
-//     files and carries the table properties (bookmark, tombstones)
-//     forward as they are (compactBuckets says why a concurrent run is
-//     safe), followed by a snapshot without the manifests that list only
-//     the removed files (dropDeadManifests);
+//     or small data files that reach p's thresholds (or, with
+//     p.RewriteDeletedPct, a data file with that share of its rows
+//     deleted), it and every bucket halfway to one are compacted, bucket
+//     by bucket (bucket.work): with p.RewriteDeletedPct 0, its data files
+//     that have deletes or are small are rewritten into key-sorted files
+//     of the target size with the deletes applied; otherwise a minor
+//     pass: its small files but the largest, and the files with that
+//     share deleted, are rewritten so, and the position-delete files of
+//     each data file kept are merged into one. All goes in one rewrite
+//     snapshot, which replaces those data files and delete files and
+//     carries the table properties (bookmark, tombstones) forward as they
+//     are (compactBuckets says why a concurrent run is safe), followed by
+//     a snapshot without the manifests that list only the removed files
+//     (dropDeadManifests);
 //  2. tombstone pruning: when at least one in pruneMin tombstones was
 //     written longer ago than the horizon, they are dropped, by the same
 //     rule a run applies when it writes the tombstone file

@@ -2,8 +2,13 @@ package iceberg
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	ice "github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/table"
@@ -99,4 +104,97 @@ func TestCountFilesAgreesWithPlan(t *testing.T) {
 		t.Fatalf("compact: %+v, %v", st, err)
 	}
 	check("compaction")
+}
+
+// TestMinorPassTiers: a minor pass bin-packs a bucket's small files but
+// its largest by tiers: the runs' files since the last pass, and a file
+// an earlier pass packed only once they are about half its size; the
+// largest file is kept with its delete files merged, and rewritten once
+// its deleted share reaches the policy's; a file with one delete file of
+// its own keeps it.
+func TestMinorPassTiers(t *testing.T) {
+	task := planTask
+	paths := func(ts []icetable.FileScanTask) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.File.FilePath())
+		}
+		slices.Sort(out)
+		return out
+	}
+	p := table.Policy{SmallFileBytes: 1 << 20, RewriteDeletedPct: 10}
+	for _, c := range []struct {
+		name            string
+		tasks           []icetable.FileScanTask
+		rewrite, merged []string
+	}{
+		{"two runs' files", []icetable.FileScanTask{task(t, "base", 1000, 2, 3), task(t, "packed", 80), task(t, "r1", 10), task(t, "r2", 12)},
+			[]string{"r1", "r2"}, []string{"base"}},
+		{"runs' files half the packed one", []icetable.FileScanTask{task(t, "base", 1000, 2, 3), task(t, "packed", 40), task(t, "r1", 10), task(t, "r2", 12)},
+			[]string{"packed", "r1", "r2"}, []string{"base"}},
+		{"one run's file and one delete file each: nothing to do", []icetable.FileScanTask{task(t, "base", 1000, 2), task(t, "r1", 10)},
+			nil, nil},
+		{"the largest past the deleted share", []icetable.FileScanTask{task(t, "base", 1000, 4, 6), task(t, "packed", 80, 1), task(t, "r1", 10)},
+			[]string{"base", "r1"}, nil}, // packed's one delete file stays as it is
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := bucket{tasks: c.tasks, largest: "base"}.work(p)
+			if got := paths(w.rewrite); !slices.Equal(got, c.rewrite) {
+				t.Errorf("rewrite %v, want %v", got, c.rewrite)
+			}
+			if got := paths(w.merge); !slices.Equal(got, c.merged) {
+				t.Errorf("merge %v, want %v", got, c.merged)
+			}
+		})
+	}
+}
+
+// planTask is a scan task of a 100-row data file at path of size bytes,
+// with a position-delete file of each count in deleted.
+func planTask(t *testing.T, path string, size int64, deleted ...int64) icetable.FileScanTask {
+	file := func(content ice.ManifestEntryContent, path string, rows, size int64) ice.DataFile {
+		b, err := ice.NewDataFileBuilder(*ice.UnpartitionedSpec, content, path, ice.ParquetFile, nil, nil, nil, rows, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Build()
+	}
+	tk := icetable.FileScanTask{File: file(ice.EntryContentData, path, 100, size)}
+	for i, n := range deleted {
+		tk.DeleteFiles = append(tk.DeleteFiles, file(ice.EntryContentPosDeletes, fmt.Sprintf("%s-del%d", path, i), n, 10))
+	}
+	return tk
+}
+
+// TestMinorPassDueByCounts: the deleted share of a file never makes a
+// bucket due; the counts do (delete files beyond one a data file, small
+// files), and inside that pass the share picks the files rewritten. A
+// small table whose every file has one delete file with half its rows
+// deleted is not due, so a run does not compact it after every commit.
+func TestMinorPassDueByCounts(t *testing.T) {
+	p := table.Policy{CompactDeleteFiles: 2, CompactSmallFiles: 4, SmallFileBytes: 1 << 20, RewriteDeletedPct: 10}
+	for _, c := range []struct {
+		name    string
+		b       bucket
+		due     bool
+		rewrite int // files the pass rewrites when due
+	}{
+		{"one delete file a file, half the rows deleted", bucket{tasks: []icetable.FileScanTask{
+			planTask(t, "base", 1000, 50), planTask(t, "r1", 10, 50)}, deleteFiles: 2, withDeletes: 2, smallFiles: 2, largest: "base"}, false, 0},
+		{"one delete file beyond one a file", bucket{tasks: []icetable.FileScanTask{
+			planTask(t, "base", 1000, 50, 1), planTask(t, "r1", 10, 50)}, deleteFiles: 3, withDeletes: 2, smallFiles: 2, largest: "base"}, false, 0},
+		{"two beyond: due, the files past the share rewritten", bucket{tasks: []icetable.FileScanTask{
+			planTask(t, "base", 1000, 50, 1, 1), planTask(t, "r1", 10, 50)}, deleteFiles: 4, withDeletes: 2, smallFiles: 2, largest: "base"}, true, 2},
+		{"two beyond, under the share: due, the deletes merged", bucket{tasks: []icetable.FileScanTask{
+			planTask(t, "base", 1000, 1, 1, 1), planTask(t, "r1", 10, 1)}, deleteFiles: 4, withDeletes: 2, smallFiles: 2, largest: "base"}, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.b.due(p); got != c.due {
+				t.Fatalf("due = %v, want %v", got, c.due)
+			}
+			if w := c.b.work(p); c.due && (len(w.rewrite) != c.rewrite || w.empty()) {
+				t.Errorf("rewrite %d files (merge %d), want %d", len(w.rewrite), len(w.merge), c.rewrite)
+			}
+		})
+	}
 }

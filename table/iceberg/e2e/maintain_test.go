@@ -30,6 +30,12 @@ import (
 var tight = table.Policy{CompactDeleteFiles: 2, CompactSmallFiles: 2, SmallFileBytes: 1 << 20,
 	KeepVersions: 4, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond}
 
+// minor is tight's thresholds with a minor pass: a bucket's largest data
+// file is kept (its delete files merged into one) until 30% of its rows
+// are deleted; its other files, all small, are bin-packed into one.
+var minor = table.Policy{CompactDeleteFiles: 2, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, RewriteDeletedPct: 30,
+	KeepVersions: 4, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond}
+
 // history is the runs of a maintenance scenario: their change sets, and
 // the model after each (models[k] holds runs 0 … k-1).
 type history struct {
@@ -143,6 +149,55 @@ func (h *history) runAgain(f *fixture, what string, want []string) {
 	}
 	defer tbl.Release()
 	tabletest.DiffRows(f.t, fmt.Sprintf("%s (run %d) and run again", what, k), tabletest.TableRows(f.t, tbl, f.cols, "id"), want)
+}
+
+// TestMinorPassesInterleaved: runs interleaved with minor passes keep the
+// table equal to the model; each pass leaves, in these small buckets
+// whose runs' files all get deletes, at most one delete file and two data
+// files a bucket (the largest file, the rest bin-packed), merges
+// delete files of files it keeps, and rewrites a largest file once 30% of
+// its rows are deleted. pyiceberg and DuckDB read the result as the model.
+func TestMinorPassesInterleaved(t *testing.T) {
+	py := pyrun.New(t, testenv.Python(t))
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, b, tabletest.Columns[:4])
+			g := wholeRows(41, 400)
+			f.commit(g.Next(f.mod, 400), bookmarks.Entry{Key: "load"})
+			var total table.MaintenanceStats
+			for run := range 16 {
+				f.commit(g.Next(f.mod, 25), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+				if run%2 == 0 {
+					continue
+				}
+				st := f.maintain(minor)
+				total.Add(st)
+				fs, err := f.table().Files(ctx, minor.SmallFileBytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fs.DeleteFiles > 4 || fs.DataFiles > 8 {
+					t.Fatalf("after the pass of run %d (%+v): %+v, want at most a delete file and two data files a bucket", run, st, fs)
+				}
+				t.Logf("run %d: pass %+v, files %+v", run, st, fs)
+			}
+			if total.DeleteFilesWritten == 0 || total.DeleteFilesRemoved <= total.DeleteFilesWritten {
+				t.Fatalf("the passes merged no delete files: %+v", total)
+			}
+			// A bucket's largest file is rewritten only by the deleted share:
+			// 16 runs of 25 changes spread over 400 keys delete about 20% of
+			// the rows of a file of the load in a run of half of them, so
+			// some, not all, passes rewrote one.
+			if total.FilesRewritten == 0 {
+				t.Fatalf("no file was rewritten: %+v", total)
+			}
+			if got := f.bookmark(); got.Runs != 17 {
+				t.Fatalf("bookmark after maintenance: %s", got.Summary())
+			}
+			readersAgree(t, f, py)
+		})
+	}
 }
 
 // TestRollbackToEveryKeptSnapshot: after runs and maintenance passes,
@@ -318,59 +373,73 @@ func (c *hookCatalog) LoadTable(ctx context.Context, ident icetable.Identifier) 
 // TestCompactionConcurrentRun: a run and a compaction of the same files
 // race both ways; whichever commits second loses its compare-and-swap and
 // goes again from the new state, so no row comes back and none is lost.
+//
+// The minor pass (a policy with RewriteDeletedPct) races the same way:
+// its merged delete files, like its rewritten files, are planned from the
+// state it read.
 func TestCompactionConcurrentRun(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b, func(t *testing.T) {
-			ctx := context.Background()
-			f := newFixture(t, b, tabletest.Columns[:4])
-			g := wholeRows(21, 40)
-			for run := range 4 {
-				f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
-			}
-			policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20}
-
-			// A run commits while the compaction is between its read and
-			// its commit: the compaction retries on the new state.
-			hc := &hookCatalog{Catalog: f.e.cat}
-			hc.hook = func() { f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "during-compaction"}) }
-			st, err := iceberg.New(hc, f.e.options(tabletest.Options{}, f.e.db), f.mem).Maintain(ctx, policy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if hc.hook != nil || st.Retries == 0 || st.Compactions == 0 {
-				t.Fatalf("the run did not land inside the compaction: %+v", st)
-			}
-			f.check("a run inside a compaction")
-
-			// A run that began before a compaction commits after it: its
-			// commit conflicts, and the run goes again from the compacted
-			// state.
-			rows := g.Next(f.mod, 20)
-			rec := tabletest.BuildChanges(t, f.mem, f.cols, rows, false)
-			defer rec.Release()
-			x, err := f.table().Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Evolve(ctx, f.cols); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := x.Apply(ctx, rec, nil); err != nil {
-				t.Fatal(err)
-			}
-			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "more deletes"}) // something to compact
-			if st, err := f.table().Maintain(ctx, policy); err != nil || st.Compactions == 0 {
-				t.Fatalf("compaction: %+v, %v", st, err)
-			}
-			err = x.Commit(ctx, f.bm.Advance([]bookmarks.Entry{{Key: "began-before"}}))
-			if !errors.Is(err, table.ErrConflict) {
-				t.Fatalf("a run that began before the compaction committed after it: %v, want a conflict", err)
-			}
-			f.check("a run that lost to a compaction")
-			f.commit(rows, bookmarks.Entry{Key: "began-before"})
-			f.check("the run again")
-		})
+		for _, pass := range []struct {
+			name string
+			pct  int
+		}{{"full", 0}, {"minor", 90}} {
+			t.Run(b+"/"+pass.name, func(t *testing.T) { compactionConcurrentRun(t, b, pass.pct) })
+		}
 	}
+}
+
+func compactionConcurrentRun(t *testing.T, b string, pct int) {
+	ctx := context.Background()
+	f := newFixture(t, b, tabletest.Columns[:4])
+	g := wholeRows(21, 40)
+	for run := range 4 {
+		f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+	}
+	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, RewriteDeletedPct: pct}
+
+	// A run commits while the compaction is between its read and
+	// its commit: the compaction retries on the new state.
+	hc := &hookCatalog{Catalog: f.e.cat}
+	hc.hook = func() { f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "during-compaction"}) }
+	st, err := iceberg.New(hc, f.e.options(tabletest.Options{}, f.e.db), f.mem).Maintain(ctx, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.hook != nil || st.Retries == 0 || st.Compactions == 0 {
+		t.Fatalf("the run did not land inside the compaction: %+v", st)
+	}
+	if pct > 0 && st.DeleteFilesWritten == 0 {
+		t.Fatalf("the minor pass merged no delete files: %+v", st)
+	}
+	f.check("a run inside a compaction")
+
+	// A run that began before a compaction commits after it: its
+	// commit conflicts, and the run goes again from the compacted
+	// state.
+	rows := g.Next(f.mod, 20)
+	rec := tabletest.BuildChanges(t, f.mem, f.cols, rows, false)
+	defer rec.Release()
+	x, err := f.table().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Evolve(ctx, f.cols); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Apply(ctx, rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: "more deletes"}) // something to compact
+	if st, err := f.table().Maintain(ctx, policy); err != nil || st.Compactions == 0 {
+		t.Fatalf("compaction: %+v, %v", st, err)
+	}
+	err = x.Commit(ctx, f.bm.Advance([]bookmarks.Entry{{Key: "began-before"}}))
+	if !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("a run that began before the compaction committed after it: %v, want a conflict", err)
+	}
+	f.check("a run that lost to a compaction")
+	f.commit(rows, bookmarks.Entry{Key: "began-before"})
+	f.check("the run again")
 }
 
 // TestMaintenanceKeepsConcurrentBookkeeping: a run whose commit writes no
@@ -457,19 +526,35 @@ func TestMaintenanceKeepsConcurrentBookkeeping(t *testing.T) {
 func TestCompactionCrashAtEveryStep(t *testing.T) {
 	// Without a memory budget a bucket is read whole; with 2 KiB, key range
 	// by key range (its data files written by one writer across ranges).
-	for _, budget := range []int64{0, 2 << 10} {
-		t.Run(fmt.Sprintf("budget%d", budget), func(t *testing.T) { compactionCrashAtEveryStep(t, budget) })
+	// A minor pass (RewriteDeletedPct 90: the largest file of each
+	// bucket is kept) writes merged delete files as well: after the next
+	// pass a bucket has at most one.
+	for _, c := range []struct {
+		budget     int64
+		pct        int
+		maxDeletes int64
+	}{{0, 0, 0}, {2 << 10, 0, 0}, {0, 90, 4}} {
+		t.Run(fmt.Sprintf("budget%d/pct%d", c.budget, c.pct), func(t *testing.T) {
+			compactionCrashAtEveryStep(t, c.budget, c.pct, c.maxDeletes)
+		})
 	}
 }
 
-func compactionCrashAtEveryStep(t *testing.T, budget int64) {
+func compactionCrashAtEveryStep(t *testing.T, budget int64, pct int, maxDeletes int64) {
 	ctx := context.Background()
-	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, KeepVersions: 2, KeepFor: time.Nanosecond, MemoryBudget: budget}
+	policy := table.Policy{CompactDeleteFiles: 1, CompactSmallFiles: 2, SmallFileBytes: 1 << 20, RewriteDeletedPct: pct,
+		KeepVersions: 2, KeepFor: time.Nanosecond, MemoryBudget: budget}
 	build := func(t *testing.T) *fixture {
 		f := newFixture(t, "local", tabletest.Columns[:4])
-		g := wholeRows(33, 40)
+		g, n := wholeRows(33, 40), 20
+		if pct > 0 {
+			// A load, then runs that leave its files, the largest of
+			// each bucket, with delete files to merge.
+			g, n = wholeRows(33, 200), 10
+			f.commit(g.Next(f.mod, 200), bookmarks.Entry{Key: "load"})
+		}
 		for run := range 3 {
-			f.commit(g.Next(f.mod, 20), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
+			f.commit(g.Next(f.mod, n), bookmarks.Entry{Key: fmt.Sprintf("run%d", run)})
 		}
 		return f
 	}
@@ -485,6 +570,9 @@ func compactionCrashAtEveryStep(t *testing.T, budget int64) {
 	if budget > 0 && st.RangePasses <= st.Compactions {
 		t.Fatalf("a pass under a budget of %d bytes read no bucket by key range: %+v", budget, st)
 	}
+	if pct > 0 && st.DeleteFilesWritten == 0 {
+		t.Fatalf("a minor pass merged no delete files: %+v", st)
+	}
 	for k := 1; k <= writes; k++ {
 		t.Run(fmt.Sprint(k), func(t *testing.T) {
 			f := build(t)
@@ -498,7 +586,7 @@ func compactionCrashAtEveryStep(t *testing.T, budget int64) {
 			f.check(fmt.Sprintf("after a pass that failed at write %d (%v)", k, err))
 			f.maintain(policy)
 			fs, err := f.table().Files(ctx, policy.SmallFileBytes)
-			if err != nil || fs.DeleteFiles != 0 {
+			if err != nil || fs.DeleteFiles > maxDeletes {
 				t.Fatalf("after the next pass: %+v, %v", fs, err)
 			}
 			if _, err := f.table().Vacuum(ctx, time.Nanosecond); err != nil {
