@@ -543,10 +543,17 @@ func openParquet(fs iceio.IO, path string) (*file.Reader, error) {
 	return pr, nil
 }
 
-// scanMatches runs table.ScanMatches on the data file at path.
+// scanMatches runs table.ScanMatchesAt on the data file at path (its
+// bytes at hand too: iceberg-go writes no page index, so the key pages are
+// pruned by their headers' statistics).
 func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
-	pr, err := openParquet(fs, path)
+	f, err := fs.Open(path)
 	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
 		return nil, table.ScanCounts{}, err
 	}
 	defer pr.Close()
@@ -561,7 +568,7 @@ func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []
 	if seq < 0 {
 		return nil, table.ScanCounts{}, fmt.Errorf("column %s missing", change.ColSeq)
 	}
-	return table.ScanMatches(pr, keys, seq, idx, dead, minSeq)
+	return table.ScanMatchesAt(f, pr, keys, seq, idx, dead, minSeq)
 }
 
 // writeRows writes the rows of changes at idx (without _op) as new data files.
