@@ -171,9 +171,12 @@ func userColumns(tbl *icetable.Table) ([]change.Column, error) {
 // rowGroupRows is the row count of a data file's row groups.
 const rowGroupRows = 128 << 10
 
+// pageRows is the row count of a data file's pages.
+const pageRows = 1024
+
 // createProperties are set on every table lakemerge creates.
 func (t *Table) createProperties() ice.Properties {
-	return ice.Properties{
+	props := ice.Properties{
 		"format-version":                  "2",
 		"write.format.default":            "parquet",
 		"write.parquet.compression-codec": "zstd",
@@ -183,7 +186,16 @@ func (t *Table) createProperties() ice.Properties {
 		// skips the row groups of a key-sorted file whose key range holds
 		// no changed key (table.ScanMatches), so a batch of recent keys
 		// reads the last row groups only.
-		"write.parquet.row-group-limit":              strconv.Itoa(rowGroupRows),
+		"write.parquet.row-group-limit": strconv.Itoa(rowGroupRows),
+		// Pages of pageRows rows: a key page is 8 bytes a row, so with
+		// iceberg-go's 1 MiB page size a row group's key column is one
+		// page; at pageRows a microbatch decodes the key pages whose
+		// header statistics hold a changed key only (table.ScanMatchesAt).
+		// iceberg-go cuts a page once a write batch of page-row-limit rows
+		// has brought it past page-size-bytes, so every column's pages
+		// hold pageRows rows (or more, for a dictionary-encoded column).
+		"write.parquet.page-size-bytes":              "8192",
+		"write.parquet.page-row-limit":               strconv.Itoa(pageRows),
 		"write.delete.mode":                          "merge-on-read",
 		"write.update.mode":                          "merge-on-read",
 		"write.target-file-size-bytes":               strconv.FormatInt(t.opts.TargetFileBytes, 10),
@@ -191,6 +203,14 @@ func (t *Table) createProperties() ice.Properties {
 		"write.metadata.previous-versions-max":       "50",
 		"lakemerge.primary-key":                      strings.Join(t.opts.Keys, ","),
 	}
+	if len(t.opts.Keys) > 0 {
+		// The first key column's values are (nearly) unique: a dictionary
+		// only costs, and its pages of indexes stay under the page size
+		// for several batches (1,000 changes into 10M rows decoded 7.3M
+		// keys with one, at pageRows 1024; the same pages plain: 1.1M).
+		props["write.parquet.dict-encoding-enabled.column."+t.opts.Keys[0]] = "false"
+	}
+	return props
 }
 
 func arrowFields(cols []change.Column) []arrow.Field {
