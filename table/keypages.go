@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -310,12 +311,18 @@ func readStruct(ctx context.Context, p thrift.TProtocol, field func(id int16, t 
 }
 
 // wantedPages returns the row ranges of the pages that may hold a key of
-// x (adjacent pages merged), and how many pages it left out.
-func wantedPages(pages []keyPage, x *KeyIndex) (want []rowRange, picked []keyPage, skipped int) {
+// x (adjacent pages merged), and how many pages it left out; lead, when
+// not nil, holds (sorted) the only values of x the pages can hold.
+func wantedPages(pages []keyPage, x *KeyIndex, lead []int64) (want []rowRange, picked []keyPage, skipped int) {
 	for _, p := range pages {
 		if p.stats {
 			any := false
-			x.EachIntBetween(p.lo, p.hi, func(int64) bool { any = true; return false })
+			if lead != nil {
+				i, _ := slices.BinarySearch(lead, p.lo)
+				any = i < len(lead) && lead[i] <= p.hi
+			} else {
+				x.EachIntBetween(p.lo, p.hi, func(int64) bool { any = true; return false })
+			}
 			if !any {
 				skipped++
 				continue

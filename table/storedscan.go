@@ -83,15 +83,29 @@ var ErrKeyTypes = errors.New("key columns cannot be scanned")
 // with a null key column matches nothing. A key column of a physical type
 // that does not encode as the changes' is ErrKeyTypes.
 func ScanMatches(pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
-	return ScanMatchesAt(nil, pr, keyLeaves, seqLeaf, x, dead, minSeq)
+	return ScanMatchesAt(PagePruning{}, pr, keyLeaves, seqLeaf, x, dead, minSeq)
 }
 
-// ScanMatchesAt is ScanMatches on a file whose bytes raw holds too (the
-// source pr reads): in a file without a column index (Iceberg data files:
-// iceberg-go's writer writes none) it reads the first key column's page
-// headers from raw, one read of the column chunk, and prunes the pages by
-// the statistics they carry. A nil raw is ScanMatches.
-func ScanMatchesAt(raw io.ReaderAt, pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
+// PagePruning is what ScanMatchesAt prunes the first key column's pages
+// with, beyond a file's column index. The zero value is ScanMatches'.
+type PagePruning struct {
+	// Raw holds the file's bytes (the source pr reads). In a file without
+	// a column index (Iceberg data files: iceberg-go's writer writes none)
+	// the first key column's page headers are read from it, one read of
+	// the column chunk, and its pages pruned by the statistics they carry.
+	Raw io.ReaderAt
+	// Lead, when not nil, holds (sorted) every first-key-column value of
+	// the changes that the file can hold — those of its key bucket, when
+	// the table is partitioned by a bucket of that column — and a page is
+	// decoded only when its min/max holds one of them. Without it, every
+	// changed value counts: a page's key range then holds changed keys of
+	// other buckets too.
+	Lead []int64
+}
+
+// ScanMatchesAt is ScanMatches, pruning the first key column's pages
+// with pp too.
+func ScanMatchesAt(pp PagePruning, pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
 	var cnt ScanCounts
 	lead := x.Lead()
 	if lead == nil || len(keyLeaves) != len(x.keys) {
@@ -133,7 +147,7 @@ func ScanMatchesAt(raw io.ReaderAt, pr *file.Reader, keyLeaves []int, seqLeaf in
 		if lead != x {
 			leads, vals = leads[:0], &leads
 		}
-		if out, err = scanKeys(raw, pr, rg, rgr, keyLeaves[0], lead, base, dead, out, vals, &cnt, &chunk); err != nil {
+		if out, err = scanKeys(pp, pr, rg, rgr, keyLeaves[0], lead, base, dead, out, vals, &cnt, &chunk); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
 		}
 		if lead != x {
@@ -334,16 +348,16 @@ func skipRowGroup(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int
 // rg (its first row at file position base) whose first key column value
 // (an integer, column keyLeaf) x has; with vals set it also appends each
 // such row's value to *vals. It decodes the pages of that column whose
-// min/max may hold a changed value (keyPages; all of them when it cannot
-// tell), and counts what it decoded and skipped in cnt. buf is a buffer
+// min/max may hold a changed value (keyPages and pp; all of them when it
+// cannot tell), and counts what it decoded and skipped in cnt. buf is a buffer
 // for the column chunk's bytes, reused from row group to row group.
-func scanKeys(raw io.ReaderAt, pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64, cnt *ScanCounts, buf *[]byte) ([]Match, error) {
+func scanKeys(pp PagePruning, pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64, cnt *ScanCounts, buf *[]byte) ([]Match, error) {
 	want := []rowRange{{0, rgr.NumRows()}}
-	kc, ok := keyPages(raw, pr, rg, rgr, keyLeaf, buf)
+	kc, ok := keyPages(pp.Raw, pr, rg, rgr, keyLeaf, buf)
 	var picked []keyPage
 	if ok {
 		var skipped int
-		if want, picked, skipped = wantedPages(kc.pages, x); skipped == 0 {
+		if want, picked, skipped = wantedPages(kc.pages, x, pp.Lead); skipped == 0 {
 			ok, want = false, []rowRange{{0, rgr.NumRows()}}
 		}
 		cnt.PagesSkipped += skipped

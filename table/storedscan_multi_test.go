@@ -235,7 +235,7 @@ func TestScanMatchesSeveralKeyColumns(t *testing.T) {
 								t.Fatal(err)
 							}
 							defer pr.Close()
-							got, cnt, err := ScanMatchesAt(src, pr, []int{1, 2}, 3, x, dead, nil)
+							got, cnt, err := ScanMatchesAt(PagePruning{Raw: src}, pr, []int{1, 2}, 3, x, dead, nil)
 							if err != nil {
 								t.Fatal(err)
 							}

@@ -203,21 +203,22 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Without the file's bytes (pages pruned by the column index only)
-	// and with them (by the page headers' statistics too).
-	for _, src := range []io.ReaderAt{nil, bytes.NewReader(raw)} {
-		checkScanFrom(t, raw, src, f, order, dead, minSeq, x)
+	// Without the file's bytes (pages pruned by the column index only),
+	// with them (by the page headers' statistics too), and with the
+	// changed keys as the values the file can hold.
+	for _, pp := range []PagePruning{{}, {Raw: bytes.NewReader(raw)}, {Raw: bytes.NewReader(raw), Lead: uniq(keys)}} {
+		checkScanFrom(t, raw, pp, f, order, dead, minSeq, x)
 	}
 }
 
-func checkScanFrom(t *testing.T, raw []byte, src io.ReaderAt, f storedFile, order []int64, dead []int64, minSeq []byte, x *KeyIndex) {
+func checkScanFrom(t *testing.T, raw []byte, pp PagePruning, f storedFile, order []int64, dead []int64, minSeq []byte, x *KeyIndex) {
 	t.Helper()
 	pr, err := file.NewParquetReader(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	got, cnt, err := ScanMatchesAt(src, pr, []int{1}, 2, x, dead, minSeq)
+	got, cnt, err := ScanMatchesAt(pp, pr, []int{1}, 2, x, dead, minSeq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func checkScanFrom(t *testing.T, raw []byte, src io.ReaderAt, f storedFile, orde
 		}
 	}
 	if len(got) != len(want) {
-		t.Fatalf("raw %v: %d matches, want %d (got %v, want %v)", src != nil, len(got), len(want), short(got), short(want))
+		t.Fatalf("raw %v, lead %v: %d matches, want %d (got %v, want %v)", pp.Raw != nil, pp.Lead != nil, len(got), len(want), short(got), short(want))
 	}
 	for i := range got {
 		if got[i].Older {
@@ -364,6 +365,9 @@ func TestScanMatchesSkipsPages(t *testing.T) {
 		{"two pages", []int64{0, 9990}, 2, 2},
 		{"between pages", []int64{995, 5995}, 0, 0},
 		{"every page", []int64{5, 1005, 2005, 3005, 4005, 5005, 6005, 7005, 8005, 9005}, 10, 0},
+		// Keys another file holds (of another key bucket) in every page's
+		// range; the file can hold 3000 and 3005 only (PagePruning.Lead).
+		{"lead: one page", []int64{5, 1005, 2005, 3000, 3005, 4005, 5005, 6005, 7005, 8005, 9005}, 1, 1},
 	}
 	for fname, raw := range files {
 		for _, withRaw := range []bool{false, true} {
@@ -389,7 +393,11 @@ func TestScanMatchesSkipsPages(t *testing.T) {
 					if withRaw {
 						src = bytes.NewReader(raw)
 					}
-					got, cnt, err := ScanMatchesAt(src, pr, []int{1}, 2, x, nil, nil)
+					pp := PagePruning{Raw: src}
+					if strings.HasPrefix(c.name, "lead:") {
+						pp.Lead = []int64{3000, 3005}
+					}
+					got, cnt, err := ScanMatchesAt(pp, pr, []int{1}, 2, x, nil, nil)
 					if err != nil {
 						t.Fatal(err)
 					}
