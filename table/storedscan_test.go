@@ -305,22 +305,7 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := array.NewInt64Builder(mem)
-			defer b.Release()
-			b.AppendValues(c.keys, nil)
-			col := b.NewArray()
-			defer col.Release()
-			rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(len(c.keys)))
-			defer rec.Release()
-			x, err := NewKeyIndex(rec, []string{"id"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pr, err := file.NewParquetReader(bytes.NewReader(c.raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pr.Close()
+			x, pr := intKeyIndex(t, mem, c.keys), openRaw(t, c.raw)
 			_, cnt, err := ScanMatches(pr, []int{1}, 2, x, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -373,22 +358,7 @@ func TestScanMatchesSkipsPages(t *testing.T) {
 		for _, withRaw := range []bool{false, true} {
 			for _, c := range cases {
 				t.Run(fmt.Sprintf("%s/raw-%v/%s", fname, withRaw, c.name), func(t *testing.T) {
-					b := array.NewInt64Builder(mem)
-					defer b.Release()
-					b.AppendValues(c.keys, nil)
-					col := b.NewArray()
-					defer col.Release()
-					rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(len(c.keys)))
-					defer rec.Release()
-					x, err := NewKeyIndex(rec, []string{"id"})
-					if err != nil {
-						t.Fatal(err)
-					}
-					pr, err := file.NewParquetReader(bytes.NewReader(raw))
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer pr.Close()
+					x, pr := intKeyIndex(t, mem, c.keys), openRaw(t, raw)
 					var src io.ReaderAt
 					if withRaw {
 						src = bytes.NewReader(raw)
@@ -417,6 +387,35 @@ func TestScanMatchesSkipsPages(t *testing.T) {
 			}
 		}
 	}
+}
+
+// intKeyIndex indexes changes of the int64 key column id holding keys,
+// in that order (change i has keys[i]).
+func intKeyIndex(t *testing.T, mem memory.Allocator, keys []int64) *KeyIndex {
+	t.Helper()
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(keys, nil)
+	col := b.NewArray()
+	defer col.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(len(keys)))
+	defer rec.Release()
+	x, err := NewKeyIndex(rec, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// openRaw opens the Parquet file raw, closed when t ends.
+func openRaw(t *testing.T, raw []byte) *file.Reader {
+	t.Helper()
+	pr, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	return pr
 }
 
 // TestScanMatchesWithoutSeqColumn: a file without _seq (seqLeaf -1, one

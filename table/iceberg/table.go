@@ -171,7 +171,11 @@ func userColumns(tbl *icetable.Table) ([]change.Column, error) {
 // rowGroupRows is the row count of a data file's row groups.
 const rowGroupRows = 128 << 10
 
-// pageRows is the row count of a data file's pages.
+// pageRows is the row count of a data file's pages: 1,000 changes into
+// a 10M-row table of 16 buckets decode 0.8M stored keys (pages whose
+// min/max hold a changed key of their file's bucket), 10,000 changes
+// 5.6M; the table is 278 MB, against 313 MB at 4,096 rows a page with a
+// dictionary on the key (loads of the same rows).
 const pageRows = 1024
 
 // createProperties are set on every table lakemerge creates.
@@ -205,9 +209,10 @@ func (t *Table) createProperties() ice.Properties {
 	}
 	if len(t.opts.Keys) > 0 {
 		// The first key column's values are (nearly) unique: a dictionary
-		// only costs, and its pages of indexes stay under the page size
-		// for several batches (1,000 changes into 10M rows decoded 7.3M
-		// keys with one, at pageRows 1024; the same pages plain: 1.1M).
+		// only costs. Main's binary merging 1,000 changes into 10M rows
+		// took 0.99–1.25 s CPU with one (pages of 1,024 rows), 0.62–0.88 s
+		// with the key plain (the dictionary page of every row group read
+		// is decoded, and each value looked up in it).
 		props["write.parquet.dict-encoding-enabled.column."+t.opts.Keys[0]] = "false"
 	}
 	return props
