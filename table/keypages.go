@@ -80,7 +80,7 @@ func keyPages(raw io.ReaderAt, pr *file.Reader, rg int, rgr *file.RowGroupReader
 		*buf = make([]byte, n)
 	}
 	kc.chunk = (*buf)[:n]
-	if _, err := raw.ReadAt(kc.chunk, kc.start); err != nil {
+	if n, err := raw.ReadAt(kc.chunk, kc.start); n < len(kc.chunk) || err != nil && err != io.EOF {
 		return kc, false
 	}
 	if kc.pages, kc.dict, err = headerPages(kc.chunk, kc.start, width); err != nil {
