@@ -22,7 +22,6 @@ import (
 // about 4,000 key values, so without the bucket each of the 4 files would
 // decode the pages holding any of the 5 keys' values.
 func TestKeyScanSkipsPagesOfOtherBuckets(t *testing.T) {
-	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cols := []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.BinaryTypes.String}}
@@ -58,14 +57,7 @@ func TestKeyScanSkipsPagesOfOtherBuckets(t *testing.T) {
 	if scanned == 0 || scanned > 4*1024 {
 		t.Errorf("merge decoded %d stored keys, want at most the 4 pages of the 4 stored keys (4,096)", scanned)
 	}
-	tbl, err := tb.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := tbl.Scan().ToArrowTable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	at := readAll(t, tb)
 	defer at.Release()
 	if at.NumRows() != rows+1 {
 		t.Errorf("table holds %d rows, want %d", at.NumRows(), rows+1)
@@ -94,4 +86,20 @@ func TestKeyScanSkipsPagesOfOtherBuckets(t *testing.T) {
 		t.Errorf("%d rows hold the merge's value, want %d", v2, len(changed))
 	}
 	t.Logf("decoded %d of %d stored keys", scanned, rows)
+}
+
+// readAll reads the live rows of tb's current snapshot (iceberg-go's
+// scanner); the caller releases them.
+func readAll(t *testing.T, tb *Table) arrow.Table {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := tb.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := tbl.Scan().ToArrowTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
