@@ -21,7 +21,9 @@
 //     a changed key — an integer key, or one of several columns whose
 //     first is an integer — reading as little of the file as it can (row
 //     groups skipped by the first key column's statistics and bloom
-//     filter, the other key columns and _seq read for the rows left
+//     filter, pages of that column by its column index or, with the
+//     file's bytes at hand (ScanMatchesAt), by its page headers'
+//     statistics, the other key columns and _seq read for the rows left
 //     only);
 //   - ReadKeyRows, which reads the rows of a Parquet data file that hold
 //     a key of a set, reading only the row groups ScanMatches finds them

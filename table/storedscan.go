@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 
@@ -29,9 +30,12 @@ type Match struct {
 
 // ScanCounts counts what ScanMatches read of a file.
 type ScanCounts struct {
-	Rows      int64 // rows whose key was decoded (those of the row groups read)
+	Rows      int64 // rows whose key was decoded (those of the pages read)
 	RowGroups int   // row groups read
 	Skipped   int   // row groups skipped by their key min/max or bloom filter
+	// PagesSkipped counts the key column's pages, in the row groups read,
+	// whose min/max rule out every changed key: their rows are not decoded.
+	PagesSkipped int
 }
 
 // scanBatch is how many key values ScanMatches decodes at a time.
@@ -53,7 +57,12 @@ var ErrKeyTypes = errors.New("key columns cannot be scanned")
 //     changed value of that column is skipped, and so is one whose bloom
 //     filter on it (when the file has one) rules out every such value
 //     within its min/max;
-//   - the first key column of the other row groups is decoded into plain
+//   - in the other row groups, the pages of the first key column whose
+//     min/max hold no changed value of that column are skipped: their
+//     min/max come from the file's column index, else (ScanMatchesAt) from
+//     the statistics in the page headers (a file with neither reads every
+//     page);
+//   - the first key column of the other pages is decoded into plain
 //     integers, without building Arrow arrays; a row whose value no
 //     change has in its first column is not looked at further;
 //   - for a key of several columns, the other key columns are read for
@@ -74,6 +83,29 @@ var ErrKeyTypes = errors.New("key columns cannot be scanned")
 // with a null key column matches nothing. A key column of a physical type
 // that does not encode as the changes' is ErrKeyTypes.
 func ScanMatches(pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
+	return ScanMatchesAt(PagePruning{}, pr, keyLeaves, seqLeaf, x, dead, minSeq)
+}
+
+// PagePruning is what ScanMatchesAt prunes the first key column's pages
+// with, beyond a file's column index. The zero value is ScanMatches'.
+type PagePruning struct {
+	// Raw holds the file's bytes (the source pr reads). In a file without
+	// a column index (Iceberg data files: iceberg-go's writer writes none)
+	// the first key column's page headers are read from it, one read of
+	// the column chunk, and its pages pruned by the statistics they carry.
+	Raw io.ReaderAt
+	// Lead, when not nil, holds (sorted) every first-key-column value of
+	// the changes that the file can hold — those of its key bucket, when
+	// the table is partitioned by a bucket of that column — and a page is
+	// decoded only when its min/max holds one of them. Without it, every
+	// changed value counts: a page's key range then holds changed keys of
+	// other buckets too.
+	Lead []int64
+}
+
+// ScanMatchesAt is ScanMatches, pruning the first key column's pages
+// with pp too.
+func ScanMatchesAt(pp PagePruning, pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dead []int64, minSeq []byte) ([]Match, ScanCounts, error) {
 	var cnt ScanCounts
 	lead := x.Lead()
 	if lead == nil || len(keyLeaves) != len(x.keys) {
@@ -95,7 +127,7 @@ func ScanMatches(pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dea
 	}
 	var out []Match
 	var leads []int64 // the first key column's value of each match, for a key of several columns
-	var arena []byte
+	var arena, chunk []byte
 	var base int64
 	for rg := 0; rg < pr.NumRowGroups(); rg++ {
 		rgr := pr.RowGroup(rg)
@@ -110,13 +142,12 @@ func ScanMatches(pr *file.Reader, keyLeaves []int, seqLeaf int, x *KeyIndex, dea
 			continue
 		}
 		cnt.RowGroups++
-		cnt.Rows += n
 		first := len(out)
 		var vals *[]int64
 		if lead != x {
 			leads, vals = leads[:0], &leads
 		}
-		if out, err = matchKeys(rgr, keyLeaves[0], lead, base, dead, out, vals); err != nil {
+		if out, err = scanKeys(pp, pr, rg, rgr, keyLeaves[0], lead, base, dead, out, vals, &cnt, &chunk); err != nil {
 			return nil, cnt, fmt.Errorf("row group %d: read keys: %w", rg, err)
 		}
 		if lead != x {
@@ -313,16 +344,52 @@ func skipRowGroup(pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int
 	return true, nil
 }
 
-// matchKeys decodes the (integer) key column of a row group (its first
-// row at file position base) and appends a Match, without Seq, for each
-// live row whose key x has; with vals set it also appends each such row's
-// key to *vals.
-func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64) ([]Match, error) {
-	ccr, err := rgr.Column(keyLeaf)
+// scanKeys appends a Match, without Seq, for each live row of row group
+// rg (its first row at file position base) whose first key column value
+// (an integer, column keyLeaf) x has; with vals set it also appends each
+// such row's value to *vals. It decodes the pages of that column whose
+// min/max may hold a changed value (keyPages and pp; all of them when it
+// cannot tell), and counts what it decoded and skipped in cnt. buf is a buffer
+// for the column chunk's bytes, reused from row group to row group.
+func scanKeys(pp PagePruning, pr *file.Reader, rg int, rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64, cnt *ScanCounts, buf *[]byte) ([]Match, error) {
+	want := []rowRange{{0, rgr.NumRows()}}
+	kc, ok := keyPages(pp.Raw, pr, rg, rgr, keyLeaf, buf)
+	var picked []keyPage
+	if ok {
+		var skipped int
+		if want, picked, skipped = wantedPages(kc.pages, x, pp.Lead); skipped == 0 {
+			ok, want = false, []rowRange{{0, rgr.NumRows()}}
+		}
+		cnt.PagesSkipped += skipped
+	}
+	for _, r := range want {
+		cnt.Rows += r.rows
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	var ccr file.ColumnChunkReader
+	var err error
+	if ok && !kc.indexed {
+		ccr, err = pickedReader(pr, rgr, keyLeaf, kc, picked)
+	} else {
+		ccr, err = rgr.Column(keyLeaf)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer ccr.Close()
+	// With the offset index the reader seeks to each wanted range; a
+	// reader of the picked pages holds them back to back.
+	return matchKeys(ccr, want, ok && kc.indexed, x, base, dead, out, vals)
+}
+
+// matchKeys decodes the rows want of an integer key column ccr (of a row
+// group whose first row is at file position base) and appends a Match,
+// without Seq, for each live row whose key x has; with vals set it also
+// appends each such row's key to *vals. With seek the reader seeks to the
+// first row of each range; without, it reads them one after another.
+func matchKeys(ccr file.ColumnChunkReader, want []rowRange, seek bool, x *KeyIndex, base int64, dead []int64, out []Match, vals *[]int64) ([]Match, error) {
 	maxDef := ccr.Descriptor().MaxDefinitionLevel()
 	var defs []int16
 	if maxDef > 0 {
@@ -330,15 +397,15 @@ func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, d
 	}
 	decoded := make([]int64, scanBatch)
 	var v32 []int32
-	read := func() (int64, int, error) {
+	read := func(batch int64) (int64, int, error) {
 		switch r := ccr.(type) {
 		case *file.Int64ColumnChunkReader:
-			return r.ReadBatch(scanBatch, decoded, defs, nil)
+			return r.ReadBatch(batch, decoded, defs, nil)
 		case *file.Int32ColumnChunkReader:
 			if v32 == nil {
 				v32 = make([]int32, scanBatch)
 			}
-			levels, n, err := r.ReadBatch(scanBatch, v32, defs, nil)
+			levels, n, err := r.ReadBatch(batch, v32, defs, nil)
 			for i := range n {
 				decoded[i] = int64(v32[i])
 			}
@@ -346,46 +413,50 @@ func matchKeys(rgr *file.RowGroupReader, keyLeaf int, x *KeyIndex, base int64, d
 		}
 		return 0, 0, fmt.Errorf("key column is %s, not an integer", ccr.Type())
 	}
-	row := base
 	d := 0 // next dead position to compare
-	for ccr.HasNext() {
-		levels, n, err := read()
-		if err != nil {
-			return nil, err
-		}
-		if levels == 0 {
-			break
-		}
-		vi := 0
-		for l := range int(levels) {
-			pos := row + int64(l)
-			if maxDef > 0 && defs[l] < maxDef {
-				continue // null key
-			}
-			v := decoded[vi]
-			vi++
-			i, ok := x.LookupInt(v)
-			if !ok {
-				continue
-			}
-			for d < len(dead) && dead[d] < pos {
-				d++
-			}
-			if d < len(dead) && dead[d] == pos {
-				continue
-			}
-			out = append(out, Match{Change: i, Pos: pos})
-			if vals != nil {
-				*vals = append(*vals, v)
+	for _, r := range want {
+		if seek {
+			if err := ccr.SeekToRow(r.first); err != nil {
+				return nil, fmt.Errorf("seek to row %d: %w", r.first, err)
 			}
 		}
-		if vi != n {
-			return nil, fmt.Errorf("decoded %d values for %d non-null levels", n, vi)
+		row := base + r.first
+		for end := row + r.rows; row < end; {
+			levels, n, err := read(min(scanBatch, end-row))
+			if err != nil {
+				return nil, err
+			}
+			if levels == 0 {
+				return nil, fmt.Errorf("decoded %d keys of rows %d…%d", row-base-r.first, r.first, r.first+r.rows)
+			}
+			vi := 0
+			for l := range int(levels) {
+				pos := row + int64(l)
+				if maxDef > 0 && defs[l] < maxDef {
+					continue // null key
+				}
+				v := decoded[vi]
+				vi++
+				i, ok := x.LookupInt(v)
+				if !ok {
+					continue
+				}
+				for d < len(dead) && dead[d] < pos {
+					d++
+				}
+				if d < len(dead) && dead[d] == pos {
+					continue
+				}
+				out = append(out, Match{Change: i, Pos: pos})
+				if vals != nil {
+					*vals = append(*vals, v)
+				}
+			}
+			if vi != n {
+				return nil, fmt.Errorf("decoded %d values for %d non-null levels", n, vi)
+			}
+			row += levels
 		}
-		row += levels
-	}
-	if got, want := row-base, rgr.NumRows(); got != want {
-		return nil, fmt.Errorf("decoded %d keys, the row group has %d rows", got, want)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -204,6 +205,8 @@ func TestScanMatchesSeveralKeyColumns(t *testing.T) {
 			parquet.WithBatchSize(40), parquet.WithDictionaryDefault(false)},
 		"groups-pageindex-bloom": {parquet.WithMaxRowGroupLength(500), parquet.WithDataPageSize(1 << 10),
 			parquet.WithBatchSize(40), parquet.WithPageIndexEnabled(true), parquet.WithBloomFilterEnabledFor("id", true)},
+		"groups-small-pages": {parquet.WithMaxRowGroupLength(500), parquet.WithDataPageSize(64),
+			parquet.WithBatchSize(40)},
 	}
 	seconds := []arrow.DataType{arrow.BinaryTypes.Binary, arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int32,
 		arrow.PrimitiveTypes.Int64, arrow.FixedWidthTypes.Date32}
@@ -223,23 +226,25 @@ func TestScanMatchesSeveralKeyColumns(t *testing.T) {
 							t.Fatal("no lead index for an integer first column")
 						}
 						want := fullScanMatches(t, mem, raw, x, dead)
-						pr, err := file.NewParquetReader(bytes.NewReader(raw))
-						if err != nil {
-							t.Fatal(err)
-						}
-						defer pr.Close()
-						got, cnt, err := ScanMatches(pr, []int{1, 2}, 3, x, dead, nil)
-						if err != nil {
-							t.Fatal(err)
-						}
 						if len(want) < 100 {
 							t.Fatalf("the reference found %d matches: the test does not test", len(want))
 						}
-						if fmt.Sprint(got) != fmt.Sprint(want) {
-							t.Fatalf("%d matches, want %d:\n got %s\nwant %s", len(got), len(want), short(got), short(want))
-						}
-						if cnt.RowGroups+cnt.Skipped != pr.NumRowGroups() || cnt.Rows > int64(n) {
-							t.Fatalf("counts %+v for %d row groups", cnt, pr.NumRowGroups())
+						for _, src := range []io.ReaderAt{nil, bytes.NewReader(raw)} {
+							pr, err := file.NewParquetReader(bytes.NewReader(raw))
+							if err != nil {
+								t.Fatal(err)
+							}
+							defer pr.Close()
+							got, cnt, err := ScanMatchesAt(PagePruning{Raw: src}, pr, []int{1, 2}, 3, x, dead, nil)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if fmt.Sprint(got) != fmt.Sprint(want) {
+								t.Fatalf("raw %v: %d matches, want %d:\n got %s\nwant %s", src != nil, len(got), len(want), short(got), short(want))
+							}
+							if cnt.RowGroups+cnt.Skipped != pr.NumRowGroups() || cnt.Rows > int64(n) {
+								t.Fatalf("counts %+v for %d row groups", cnt, pr.NumRowGroups())
+							}
 						}
 					})
 				}

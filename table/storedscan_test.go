@@ -3,8 +3,10 @@ package table
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -125,6 +127,13 @@ func TestScanMatchesAgreesWithFullScan(t *testing.T) {
 	changeSets["gaps-only"] = []int64{1, 3, 2*rgRows + 1, 2*rows + 7}
 	changeSets["one-max"] = []int64{2 * (rgRows - 1)} // the max of the first row group only
 	changeSets["one-min"] = []int64{2 * rgRows}       // the min of the second row group only
+	// Pages of the "groups" layouts hold 50 rows (a write batch): the keys
+	// of the first and last row of every page and the gaps next to them.
+	var pageBounds []int64
+	for r := 0; r < rows; r += 50 {
+		pageBounds = append(pageBounds, int64(2*r), int64(2*r-1), int64(2*(r+49)), int64(2*(r+49)+1))
+	}
+	changeSets["page-bounds"] = pageBounds
 	deadSets := map[string][]int64{"none": nil, "some": {0, 1, 699, 700, 701, 2500, 4999}}
 	// The changes' least _seq: none (read every matched _seq), above every
 	// stored one (read none), within them (row groups of a sorted file
@@ -143,6 +152,13 @@ func TestScanMatchesAgreesWithFullScan(t *testing.T) {
 			parquet.WithBatchSize(50), parquet.WithPageIndexEnabled(true)},
 		"groups-pageindex-bloom": {parquet.WithMaxRowGroupLength(rgRows), parquet.WithDataPageSize(1 << 10),
 			parquet.WithBatchSize(30), parquet.WithPageIndexEnabled(true), parquet.WithBloomFilterEnabledFor("id", true)},
+		// Without a page index (as iceberg-go writes): the page headers
+		// carry the statistics; with a dictionary page before the data
+		// pages, and with data pages v2.
+		"groups-dict": {parquet.WithMaxRowGroupLength(rgRows), parquet.WithDataPageSize(64),
+			parquet.WithBatchSize(50), parquet.WithDictionaryDefault(true)},
+		"groups-v2": {parquet.WithMaxRowGroupLength(rgRows), parquet.WithDataPageSize(64),
+			parquet.WithBatchSize(50), parquet.WithDictionaryDefault(false), parquet.WithDataPageVersion(parquet.DataPageV2)},
 	}
 	for fname, f := range map[string]storedFile{"sorted": sorted, "shuffled": shuffled} {
 		for lname, props := range layouts {
@@ -187,12 +203,22 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without the file's bytes (pages pruned by the column index only),
+	// with them (by the page headers' statistics too), and with the
+	// changed keys as the values the file can hold.
+	for _, pp := range []PagePruning{{}, {Raw: bytes.NewReader(raw)}, {Raw: bytes.NewReader(raw), Lead: uniq(keys)}} {
+		checkScanFrom(t, raw, pp, f, order, dead, minSeq, x)
+	}
+}
+
+func checkScanFrom(t *testing.T, raw []byte, pp PagePruning, f storedFile, order []int64, dead []int64, minSeq []byte, x *KeyIndex) {
+	t.Helper()
 	pr, err := file.NewParquetReader(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	got, cnt, err := ScanMatches(pr, []int{1}, 2, x, dead, minSeq)
+	got, cnt, err := ScanMatchesAt(pp, pr, []int{1}, 2, x, dead, minSeq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +245,7 @@ func checkScan(t *testing.T, mem memory.Allocator, raw []byte, f storedFile, key
 		}
 	}
 	if len(got) != len(want) {
-		t.Fatalf("%d matches, want %d (got %v, want %v)", len(got), len(want), short(got), short(want))
+		t.Fatalf("raw %v, lead %v: %d matches, want %d (got %v, want %v)", pp.Raw != nil, pp.Lead != nil, len(got), len(want), short(got), short(want))
 	}
 	for i := range got {
 		if got[i].Older {
@@ -279,22 +305,7 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := array.NewInt64Builder(mem)
-			defer b.Release()
-			b.AppendValues(c.keys, nil)
-			col := b.NewArray()
-			defer col.Release()
-			rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(len(c.keys)))
-			defer rec.Release()
-			x, err := NewKeyIndex(rec, []string{"id"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pr, err := file.NewParquetReader(bytes.NewReader(c.raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pr.Close()
+			x, pr := intKeyIndex(t, mem, c.keys), openRaw(t, c.raw)
 			_, cnt, err := ScanMatches(pr, []int{1}, 2, x, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -304,6 +315,107 @@ func TestScanMatchesSkipsRowGroups(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScanMatchesSkipsPages counts what a scan reads of a key-sorted
+// file of one row group in pages of 100 rows: keys within one page decode
+// that page only (its min/max from the column index, or from the page
+// headers when the file's bytes are at hand), keys in two pages decode
+// those two, and keys in the gaps between pages none; a file without a
+// column index, scanned without its bytes, decodes every page.
+func TestScanMatchesSkipsPages(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var f storedFile
+	for i := range 1000 {
+		v := int64(10 * i) // pages of rows [0,100), [100,200), …: keys [0,990], [1000,1990], …
+		f.keys = append(f.keys, &v)
+		f.seqs = append(f.seqs, []byte{byte(i)})
+	}
+	pages := []parquet.WriterProperty{parquet.WithDataPageSize(64), parquet.WithBatchSize(100)}
+	files := map[string][]byte{
+		"headers":         f.write(t, mem, arrow.PrimitiveTypes.Int64, pages...),
+		"headers-dict":    f.write(t, mem, arrow.PrimitiveTypes.Int64, append(pages, parquet.WithDictionaryDefault(true))...),
+		"headers-int32":   f.write(t, mem, arrow.PrimitiveTypes.Int32, append(pages, parquet.WithDictionaryDefault(false))...),
+		"column-index":    f.write(t, mem, arrow.PrimitiveTypes.Int64, append(pages, parquet.WithPageIndexEnabled(true))...),
+		"column-index-v2": f.write(t, mem, arrow.PrimitiveTypes.Int64, append(pages, parquet.WithPageIndexEnabled(true), parquet.WithDataPageVersion(parquet.DataPageV2))...),
+	}
+	cases := []struct {
+		name    string
+		keys    []int64
+		pages   int // decoded
+		matches int
+	}{
+		{"one page, its min and max", []int64{3000, 3990, 3500}, 1, 3},
+		{"two pages", []int64{0, 9990}, 2, 2},
+		{"between pages", []int64{995, 5995}, 0, 0},
+		{"every page", []int64{5, 1005, 2005, 3005, 4005, 5005, 6005, 7005, 8005, 9005}, 10, 0},
+		// Keys another file holds (of another key bucket) in every page's
+		// range; the file can hold 3000 and 3005 only (PagePruning.Lead).
+		{"lead: one page", []int64{5, 1005, 2005, 3000, 3005, 4005, 5005, 6005, 7005, 8005, 9005}, 1, 1},
+	}
+	for fname, raw := range files {
+		for _, withRaw := range []bool{false, true} {
+			for _, c := range cases {
+				t.Run(fmt.Sprintf("%s/raw-%v/%s", fname, withRaw, c.name), func(t *testing.T) {
+					x, pr := intKeyIndex(t, mem, c.keys), openRaw(t, raw)
+					var src io.ReaderAt
+					if withRaw {
+						src = bytes.NewReader(raw)
+					}
+					pp := PagePruning{Raw: src}
+					if strings.HasPrefix(c.name, "lead:") {
+						pp.Lead = []int64{3000, 3005}
+					}
+					got, cnt, err := ScanMatchesAt(pp, pr, []int{1}, 2, x, nil, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					pages, skipped := c.pages, 10-c.pages
+					if !withRaw && !strings.HasPrefix(fname, "column-index") || skipped == 0 {
+						pages, skipped = 10, 0 // every page decoded
+					}
+					if cnt.RowGroups != 1 || cnt.Rows != int64(100*pages) || cnt.PagesSkipped != skipped || len(got) != c.matches {
+						t.Errorf("counts %+v, %d matches; want %d rows decoded, %d pages skipped, %d matches", cnt, len(got), 100*pages, skipped, c.matches)
+					}
+					for _, m := range got {
+						if *f.keys[m.Pos] != c.keys[m.Change] {
+							t.Errorf("match at %d holds key %d, not change %d's %d", m.Pos, *f.keys[m.Pos], m.Change, c.keys[m.Change])
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// intKeyIndex indexes changes of the int64 key column id holding keys,
+// in that order (change i has keys[i]).
+func intKeyIndex(t *testing.T, mem memory.Allocator, keys []int64) *KeyIndex {
+	t.Helper()
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(keys, nil)
+	col := b.NewArray()
+	defer col.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{col}, int64(len(keys)))
+	defer rec.Release()
+	x, err := NewKeyIndex(rec, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// openRaw opens the Parquet file raw, closed when t ends.
+func openRaw(t *testing.T, raw []byte) *file.Reader {
+	t.Helper()
+	pr, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	return pr
 }
 
 // TestScanMatchesWithoutSeqColumn: a file without _seq (seqLeaf -1, one

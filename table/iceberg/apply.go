@@ -274,7 +274,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		// The usual merge (an integer key, or a key of several columns
 		// whose first is an integer): only the rows holding a changed key
 		// matter.
-		if err := x.matchFiles(ctx, fs, tasks, deads, idx, p); err != nil {
+		if err := x.matchFiles(ctx, fs, changes, tasks, deads, idx, p); err != nil {
 			return st, err
 		}
 	} else {
@@ -474,7 +474,7 @@ func (x *Txn) scanKeys(ctx context.Context, fs iceio.IO, path string, fn func(ar
 // table.ScanMatches, several files at a time, and hands them to the plan
 // file by file in task order; a file whose key columns ScanMatches cannot
 // read (table.ErrKeyTypes) is read whole.
-func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.FileScanTask, deads [][]int64, idx *table.KeyIndex, p *plan.Plan) error {
+func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, changes arrow.RecordBatch, tasks []icetable.FileScanTask, deads [][]int64, idx *table.KeyIndex, p *plan.Plan) error {
 	type result struct {
 		ms  []table.Match
 		cnt table.ScanCounts
@@ -482,6 +482,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 	}
 	res := make([]result, len(tasks))
 	minSeq := p.MinSeq()
+	leads := x.bucketLeads(changes, tasks)
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
@@ -490,7 +491,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, tasks []icetable.File
 			defer wg.Done()
 			for i := range work {
 				r := &res[i]
-				r.ms, r.cnt, r.err = x.scanMatches(fs, tasks[i].File.FilePath(), idx, deads[i], minSeq)
+				r.ms, r.cnt, r.err = x.scanMatches(fs, tasks[i].File.FilePath(), idx, leads[i], deads[i], minSeq)
 			}
 		}()
 	}
@@ -543,10 +544,18 @@ func openParquet(fs iceio.IO, path string) (*file.Reader, error) {
 	return pr, nil
 }
 
-// scanMatches runs table.ScanMatches on the data file at path.
-func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
-	pr, err := openParquet(fs, path)
+// scanMatches runs table.ScanMatchesAt on the data file at path (its
+// bytes at hand too: iceberg-go writes no page index, so the key pages are
+// pruned by their headers' statistics), with lead the changed first-key
+// values the file can hold (nil: any).
+func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, lead []int64, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
+	f, err := fs.Open(path)
 	if err != nil {
+		return nil, table.ScanCounts{}, err
+	}
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
 		return nil, table.ScanCounts{}, err
 	}
 	defer pr.Close()
@@ -561,7 +570,7 @@ func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, dead []
 	if seq < 0 {
 		return nil, table.ScanCounts{}, fmt.Errorf("column %s missing", change.ColSeq)
 	}
-	return table.ScanMatches(pr, keys, seq, idx, dead, minSeq)
+	return table.ScanMatchesAt(table.PagePruning{Raw: f, Lead: lead}, pr, keys, seq, idx, dead, minSeq)
 }
 
 // writeRows writes the rows of changes at idx (without _op) as new data files.

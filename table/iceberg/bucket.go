@@ -132,3 +132,54 @@ func (x *Txn) bucketTasks(changes arrow.RecordBatch, tasks []icetable.FileScanTa
 		return ok && !want[v]
 	})
 }
+
+// bucketLeads returns, per task, the sorted first-key values of changes
+// its data file can hold — those of the file's key bucket, when the
+// table's bucket field is on the first key column, an integer, and the
+// file was written under the current spec — for the key scan's page
+// pruning (table.PagePruning); nil (any change's) otherwise.
+func (x *Txn) bucketLeads(changes arrow.RecordBatch, tasks []icetable.FileScanTask) [][]int64 {
+	leads := make([][]int64, len(tasks))
+	field, _, col, ok := x.keyBucket()
+	if !ok || col != x.t.opts.Keys[0] || x.t.opts.EvolveLayout || x.tbl == nil {
+		return leads
+	}
+	idx := changes.Schema().FieldIndices(col)
+	if len(idx) != 1 {
+		return leads
+	}
+	var value func(i int) int64
+	switch a := changes.Column(idx[0]).(type) {
+	case *array.Int32:
+		value = func(i int) int64 { return int64(a.Value(i)) }
+	case *array.Int64:
+		value = a.Value
+	default:
+		return leads
+	}
+	bks, err := x.AppendBuckets(nil, changes)
+	if err != nil {
+		return leads
+	}
+	byBucket := map[int32][]int64{}
+	for i, b := range bks {
+		byBucket[b] = append(byBucket[b], value(i))
+	}
+	for _, ks := range byBucket {
+		slices.Sort(ks)
+	}
+	cur := x.tbl.Spec()
+	spec := cur.ID()
+	for i, t := range tasks {
+		if int(t.File.SpecID()) != spec {
+			continue
+		}
+		if b, ok := t.File.Partition()[field].(int32); ok {
+			leads[i] = byBucket[b]
+			if leads[i] == nil {
+				leads[i] = []int64{} // no change in its bucket
+			}
+		}
+	}
+	return leads
+}

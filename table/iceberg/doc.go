@@ -14,12 +14,14 @@
 // drops rows that existing position deletes already removed, and hands the
 // rest to a table/plan Plan. For an integer key, or a key of several
 // columns whose first is an integer (a history table's key and
-// order_key), and no reload it reads less (table.ScanMatches, several
+// order_key), and no reload it reads less (table.ScanMatchesAt, several
 // files at a time): row groups whose first key column's statistics or
-// bloom filter rule out every changed value are skipped, that column is
-// decoded without Arrow arrays, the other key columns are read for the
-// rows whose first value matched only, and _seq for the rows whose key
-// matched only. Files are pruned on the first key column too. The Plan decides every change (insert, update,
+// bloom filter rule out every changed value are skipped, and so are the
+// pages of that column whose header statistics do (iceberg-go writes no
+// page index; tables are created with pages of 1,024 rows and no
+// dictionary on that column), the rest of that column is decoded without
+// Arrow arrays, the other key columns are read for the rows whose first
+// value matched only, and _seq for the rows whose key matched only. Files are pruned on the first key column too. The Plan decides every change (insert, update,
 // delete, stale, absent: late changes never win) and which stored rows go.
 // Every stored row that goes gets a position delete; every insert and update
 // becomes a row of a new data file.
@@ -42,7 +44,8 @@
 // Layout: tables are created with bucket(N, first key column) partitioning
 // (N = Options.Buckets, 0 for none), or the partition spec and sort order
 // of Options.Layout (prepared tables' partition_by and sort_by; layout.go),
-// Parquet data page v1, zstd, and write.delete.mode=merge-on-read. The bookmark is the table property
+// Parquet data page v1, zstd, row groups of 128k rows and pages of 1,024,
+// and write.delete.mode=merge-on-read. The bookmark is the table property
 // BookmarkProperty, set in the same catalog commit as the snapshot; the
 // snapshot summary carries the bookmark's run number and object count
 // (SummaryRunsProperty, SummaryObjectsProperty) rather than the whole set,

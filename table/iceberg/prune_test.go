@@ -51,7 +51,6 @@ func TestPruningKeepsKeysAtBounds(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cat := localCatalog(t)
-			ctx := context.Background()
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			cols := []change.Column{{Name: "id", Type: c.typ}, {Name: "v", Type: arrow.BinaryTypes.String}}
@@ -69,14 +68,7 @@ func TestPruningKeepsKeysAtBounds(t *testing.T) {
 			if got != c.want {
 				t.Errorf("merge: %+v, want %+v", got, c.want)
 			}
-			tbl, err := tb.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			at, err := tbl.Scan().ToArrowTable(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := readAll(t, tb)
 			defer at.Release()
 			want := int64(len(c.stored)) + c.want.Inserted
 			if at.NumRows() != want {
@@ -145,7 +137,6 @@ func sortedKeys(t *testing.T, typ arrow.DataType, keys []string) []string {
 // stored id with a sub no row has is an insert.
 func TestPruningSeveralKeyColumns(t *testing.T) {
 	cat := localCatalog(t)
-	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cols := []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "sub", Type: arrow.BinaryTypes.String},
@@ -186,14 +177,7 @@ func TestPruningSeveralKeyColumns(t *testing.T) {
 	if st.FilesScanned != 1 || st.Updated != 2 || st.Inserted != 2 || st.Deleted != 0 {
 		t.Errorf("merge: %+v, want 1 file scanned, 2 updated, 2 inserted", st)
 	}
-	tbl, err := tb.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := tbl.Scan().ToArrowTable(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	at := readAll(t, tb)
 	defer at.Release()
 	if at.NumRows() != 62 {
 		t.Errorf("table holds %d rows, want 62", at.NumRows())

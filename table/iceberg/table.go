@@ -171,9 +171,17 @@ func userColumns(tbl *icetable.Table) ([]change.Column, error) {
 // rowGroupRows is the row count of a data file's row groups.
 const rowGroupRows = 128 << 10
 
+// pageRows is the row count of a data file's pages: 1,000 changes into
+// a 10M-row table of 16 buckets decode 0.8M stored keys (pages whose
+// min/max hold a changed key of their file's bucket), 10,000 changes
+// 5.6M; the table is 278 MB, against 245 MB with iceberg-go's 1 MiB
+// pages and 313 MB at 4,096 rows a page with a dictionary on the key
+// (loads of the same rows).
+const pageRows = 1024
+
 // createProperties are set on every table lakemerge creates.
 func (t *Table) createProperties() ice.Properties {
-	return ice.Properties{
+	props := ice.Properties{
 		"format-version":                  "2",
 		"write.format.default":            "parquet",
 		"write.parquet.compression-codec": "zstd",
@@ -183,7 +191,16 @@ func (t *Table) createProperties() ice.Properties {
 		// skips the row groups of a key-sorted file whose key range holds
 		// no changed key (table.ScanMatches), so a batch of recent keys
 		// reads the last row groups only.
-		"write.parquet.row-group-limit":              strconv.Itoa(rowGroupRows),
+		"write.parquet.row-group-limit": strconv.Itoa(rowGroupRows),
+		// Pages of pageRows rows: a key page is 8 bytes a row, so with
+		// iceberg-go's 1 MiB page size a row group's key column is one
+		// page; at pageRows a microbatch decodes the key pages whose
+		// header statistics hold a changed key only (table.ScanMatchesAt).
+		// iceberg-go cuts a page once a write batch of page-row-limit rows
+		// has brought it past page-size-bytes, so every column's pages
+		// hold pageRows rows (or more, for a dictionary-encoded column).
+		"write.parquet.page-size-bytes":              "8192",
+		"write.parquet.page-row-limit":               strconv.Itoa(pageRows),
 		"write.delete.mode":                          "merge-on-read",
 		"write.update.mode":                          "merge-on-read",
 		"write.target-file-size-bytes":               strconv.FormatInt(t.opts.TargetFileBytes, 10),
@@ -191,6 +208,15 @@ func (t *Table) createProperties() ice.Properties {
 		"write.metadata.previous-versions-max":       "50",
 		"lakemerge.primary-key":                      strings.Join(t.opts.Keys, ","),
 	}
+	if len(t.opts.Keys) > 0 {
+		// The first key column's values are (nearly) unique: a dictionary
+		// only costs. Main's binary merging 1,000 changes into 10M rows
+		// took 0.99–1.25 s CPU with one (pages of 1,024 rows), 0.62–0.88 s
+		// with the key plain (the dictionary page of every row group read
+		// is decoded, and each value looked up in it).
+		props["write.parquet.dict-encoding-enabled.column."+t.opts.Keys[0]] = "false"
+	}
+	return props
 }
 
 func arrowFields(cols []change.Column) []arrow.Field {
