@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -198,8 +197,7 @@ const rowBatch = 1024
 // (file.Int32ColumnChunkReader, …) as readValues uses it.
 type pageReader[T any] interface {
 	ReadBatchInPage(batchSize int64, values []T, defLvls, repLvls []int16) (int64, int, error)
-	Skip(nvalues int64) (int64, error)
-	SeekToRow(rowIdx int64) error
+	seeker
 	Descriptor() *schema.Column
 }
 
@@ -219,27 +217,13 @@ func readValues[T any](r pageReader[T], starts []int64, rows []int64, b array.Bu
 	if maxDef > 0 {
 		defs = make([]int16, rowBatch)
 	}
-	var cur int64 // the next row r returns
-	page := -1    // the page of cur, with an offset index
-	if len(starts) > 0 {
-		page = 0
-	}
+	pos := newPagePos(starts)
 	for i := 0; i < len(rows); {
 		next := rows[i]
-		if len(starts) > 0 {
-			if p := sort.Search(len(starts), func(k int) bool { return starts[k] > next }) - 1; p != page {
-				if err := r.SeekToRow(next); err != nil {
-					return err
-				}
-				cur, page = next, p
-			}
+		if err := pos.moveTo(r, next, rowBatch); err != nil {
+			return err
 		}
-		if next-cur > rowBatch {
-			if _, err := r.Skip(next - cur); err != nil {
-				return err
-			}
-			cur = next
-		}
+		cur := pos.cur
 		levels, n, err := r.ReadBatchInPage(rowBatch, vals, defs, nil)
 		if err != nil {
 			return err
@@ -271,10 +255,7 @@ func readValues[T any](r pageReader[T], starts []int64, rows []int64, b array.Bu
 				return fmt.Errorf("decoded %d values for %d non-null levels", n, vi)
 			}
 		}
-		cur += levels
-		if len(starts) > 0 {
-			page = sort.Search(len(starts), func(k int) bool { return starts[k] > cur }) - 1
-		}
+		pos.advance(levels)
 	}
 	return nil
 }

@@ -526,8 +526,68 @@ func pageStarts(pr *file.Reader, rg int, rgr *file.RowGroupReader, leaf int) []i
 // (file.Int32ColumnChunkReader, …) as cursor uses it.
 type columnReader[T any] interface {
 	ReadBatch(batchSize int64, values []T, defLvls, repLvls []int16) (int64, int, error)
+	seeker
+}
+
+// seeker moves a column chunk reader of the Parquet file package forward
+// without decoding what it passes: past values (Skip) or to a row of
+// another page, found by the offset index (SeekToRow).
+type seeker interface {
 	Skip(nvalues int64) (int64, error)
 	SeekToRow(rowIdx int64) error
+}
+
+// pagePos is where a column chunk reader of a row group stands: cur, the
+// next row it returns, and page, the page of cur (-1 without an offset
+// index). starts are the first row of each page, from the offset index
+// (nil without one).
+type pagePos struct {
+	starts []int64
+	cur    int64
+	page   int
+}
+
+func newPagePos(starts []int64) pagePos {
+	p := pagePos{starts: starts, page: -1}
+	if len(starts) > 0 {
+		p.page = 0
+	}
+	return p
+}
+
+// moveTo brings r from cur to row (not below cur): by seeking when row is
+// in another page than cur (the pages between are not decoded), and by
+// skipping the values between when there are more than gap of them (the
+// caller decodes through fewer).
+func (p *pagePos) moveTo(r seeker, row, gap int64) error {
+	if len(p.starts) > 0 {
+		if pg := p.pageOf(row); pg != p.page {
+			if err := r.SeekToRow(row); err != nil {
+				return err
+			}
+			p.cur, p.page = row, pg
+		}
+	}
+	if row-p.cur > gap {
+		if _, err := r.Skip(row - p.cur); err != nil {
+			return err
+		}
+		p.cur = row
+	}
+	return nil
+}
+
+// advance records that r returned n rows.
+func (p *pagePos) advance(n int64) {
+	p.cur += n
+	if len(p.starts) > 0 {
+		p.page = p.pageOf(p.cur)
+	}
+}
+
+// pageOf returns the page of row r, by the offset index.
+func (p *pagePos) pageOf(r int64) int {
+	return sort.Search(len(p.starts), func(i int) bool { return p.starts[i] > r }) - 1
 }
 
 // cursor reads the values of one flat column of a row group at
@@ -536,42 +596,25 @@ type columnReader[T any] interface {
 // not by decoding the pages between, and the values between two rows of
 // one page are skipped.
 type cursor[T any] struct {
-	r      columnReader[T]
-	starts []int64
-	cur    int64 // the next row the reader returns
-	page   int   // the page of cur; -1 without an offset index
-	vals   []T
-	defs   []int16
+	r    columnReader[T]
+	pos  pagePos
+	vals []T
+	defs []int16
 }
 
 func newCursor[T any](r columnReader[T], starts []int64) *cursor[T] {
-	c := &cursor[T]{r: r, starts: starts, page: -1, vals: make([]T, 1), defs: make([]int16, 1)}
-	if len(starts) > 0 {
-		c.page = 0
-	}
-	return c
+	return &cursor[T]{r: r, pos: newPagePos(starts), vals: make([]T, 1), defs: make([]int16, 1)}
 }
 
 // at returns the value of row r (relative to the row group; not below the
 // rows read before); ok is false when it is null. The value is valid
 // until the next call.
 func (c *cursor[T]) at(r int64) (v T, ok bool, err error) {
-	if r < c.cur {
+	if r < c.pos.cur {
 		return v, false, fmt.Errorf("rows out of order at row %d", r)
 	}
-	if len(c.starts) > 0 {
-		if p := sort.Search(len(c.starts), func(i int) bool { return c.starts[i] > r }) - 1; p != c.page {
-			if err := c.r.SeekToRow(r); err != nil {
-				return v, false, err
-			}
-			c.cur, c.page = r, p
-		}
-	}
-	if r > c.cur {
-		if _, err := c.r.Skip(r - c.cur); err != nil {
-			return v, false, err
-		}
-		c.cur = r
+	if err := c.pos.moveTo(c.r, r, 0); err != nil {
+		return v, false, err
 	}
 	levels, n, err := c.r.ReadBatch(1, c.vals, c.defs, nil)
 	if err != nil {
@@ -580,7 +623,7 @@ func (c *cursor[T]) at(r int64) (v T, ok bool, err error) {
 	if levels != 1 {
 		return v, false, fmt.Errorf("row %d: past the end", r)
 	}
-	c.cur++
+	c.pos.advance(1)
 	if n != 1 {
 		return v, false, nil
 	}
