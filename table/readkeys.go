@@ -23,9 +23,16 @@ type ReadCounts struct {
 	// RowGroups and RowGroupsSkipped count the row groups of the opened
 	// files that were decoded, and those that their key statistics or
 	// bloom filter ruled out.
-	RowGroups        int   `json:"row_groups"`
-	RowGroupsSkipped int   `json:"row_groups_skipped"`
-	Rows             int64 `json:"rows"` // rows returned
+	RowGroups        int `json:"row_groups"`
+	RowGroupsSkipped int `json:"row_groups_skipped"`
+	// KeysDecoded counts the stored rows whose key was decoded to find
+	// the keys (those of the key pages read), and PagesSkipped the key
+	// column pages of the row groups read that page pruning left out
+	// (ScanCounts.Rows and PagesSkipped): a read of few keys decodes few
+	// pages.
+	KeysDecoded  int64 `json:"keys_decoded"`
+	PagesSkipped int   `json:"pages_skipped"`
+	Rows         int64 `json:"rows"` // rows returned
 }
 
 // Add adds what one file's read counted (ScanCounts) to c.
@@ -33,6 +40,8 @@ func (c *ReadCounts) Add(s ScanCounts) {
 	c.FilesRead++
 	c.RowGroups += s.RowGroups
 	c.RowGroupsSkipped += s.Skipped
+	c.KeysDecoded += s.Rows
+	c.PagesSkipped += s.PagesSkipped
 }
 
 // IndexKeys indexes the keys of a read by keys: every column of keys is a
@@ -60,8 +69,10 @@ type RowGroupReader func(ctx context.Context, rowGroups []int, fn func(rec arrow
 // caller releases them), reading as little of the file as that takes:
 //
 //   - for a single integer key column (x.Ints()), at leaf column keyLeaf
-//     of pr, ScanMatches finds the matching rows, skipping the row groups
-//     whose key statistics or bloom filter rule out every key of x. With
+//     of pr, ScanMatchesAt finds the matching rows, skipping the row
+//     groups whose key statistics or bloom filter rule out every key of
+//     x, and the key pages whose min/max (column index, else page headers
+//     read through pp.Raw) hold no key of x (of pp.Lead when set). With
 //     cols set, and every leaf of cols.Leaves a flat column of a type
 //     rowReader reads, only the matching rows of each column are then
 //     put in Arrow arrays (readValues: the pages that hold one decoded,
@@ -74,7 +85,7 @@ type RowGroupReader func(ctx context.Context, rowGroups []int, fn func(rec arrow
 //
 // dead are the sorted positions of rows an earlier delete removed (they
 // match nothing). A row with a null key matches nothing.
-func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader, cols *FileColumns) ([]arrow.RecordBatch, ScanCounts, error) {
+func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader, cols *FileColumns) ([]arrow.RecordBatch, ScanCounts, error) {
 	var cnt ScanCounts
 	nrg := pr.NumRowGroups()
 	starts := make([]int64, nrg+1) // file position of each row group's first row
@@ -89,7 +100,7 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pr *file.Reader, key
 		if keyLeaf < 0 {
 			return nil, cnt, nil
 		}
-		ms, c, err := ScanMatches(pr, []int{keyLeaf}, -1, x, dead, nil)
+		ms, c, err := ScanMatchesAt(pp, pr, []int{keyLeaf}, -1, x, dead, nil)
 		if err != nil {
 			return nil, c, err
 		}

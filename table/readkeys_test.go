@@ -114,7 +114,7 @@ func TestReadKeyRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cnt, err := ReadKeyRows(ctx, mem, pr, 0, x, []int64{31}, read, nil)
+	got, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, []int64{31}, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestReadKeyRows(t *testing.T) {
 		t.Errorf("by id: %d row groups read, %d skipped; want 4 and 6", cnt.RowGroups, cnt.Skipped)
 	}
 	// The file without the key column (keyLeaf -1) holds none of them.
-	if got, _, err := ReadKeyRows(ctx, mem, pr, -1, x, nil, read, nil); err != nil || len(got) != 0 {
+	if got, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, x, nil, read, nil); err != nil || len(got) != 0 {
 		t.Errorf("no key column: %d batches, %v", len(got), err)
 	}
 
@@ -137,7 +137,7 @@ func TestReadKeyRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cnt, err = ReadKeyRows(ctx, mem, pr, -1, xn, []int64{24, 95}, read, nil)
+	got, cnt, err = ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, xn, []int64{24, 95}, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,20 @@ const rowsFileRows = 2500
 // sorted, and returns its reader and the Arrow schema written.
 func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, nested, arrowSchema bool) (*file.Reader, *arrow.Schema) {
 	t.Helper()
+	raw, schema := rowsFileBytes(t, mem, pageIndex, decimalAsInt, nested, arrowSchema)
+	pr, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.NumRowGroups() != 3 {
+		t.Fatalf("%d row groups, want 3", pr.NumRowGroups())
+	}
+	return pr, schema
+}
+
+// rowsFileBytes is rowsFile's file, as bytes.
+func rowsFileBytes(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, nested, arrowSchema bool) ([]byte, *arrow.Schema) {
+	t.Helper()
 	fields := []arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "i32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
@@ -137,14 +151,7 @@ func rowsFile(t *testing.T, mem memory.Allocator, pageIndex, decimalAsInt, neste
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pr, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pr.NumRowGroups() != 3 {
-		t.Fatalf("%d row groups, want 3", pr.NumRowGroups())
-	}
-	return pr, schema
+	return buf.Bytes(), schema
 }
 
 // fileColumns returns the FileColumns reading every column of pr as a
@@ -269,7 +276,7 @@ func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 
 			var calls int
 			cols, read := fileColumns(mem, pr, schema, &calls)
-			whole, wcnt, err := ReadKeyRows(ctx, mem, pr, 0, x, dead, read, nil)
+			whole, wcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +284,7 @@ func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 				t.Fatalf("whole read: RowGroupReader called %d times, want 1", calls)
 			}
 			calls = 0
-			got, gcnt, err := ReadKeyRows(ctx, mem, pr, 0, x, dead, read, cols)
+			got, gcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, cols)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,14 +357,14 @@ func TestReadKeyRowsSkips(t *testing.T) {
 	}
 	var calls int
 	cols, read := fileColumns(mem, pr, schema, &calls)
-	whole, _, err := ReadKeyRows(ctx, mem, pr, 0, x, nil, read, nil)
+	whole, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	releaseBatches(whole)
 	wholeBytes := mem.bytes
 	mem.bytes, calls = 0, 0
-	got, cnt, err := ReadKeyRows(ctx, mem, pr, 0, x, nil, read, cols)
+	got, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, cols)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,4 +380,114 @@ func TestReadKeyRowsSkips(t *testing.T) {
 		t.Errorf("matched rows only: %d bytes allocated, whole row group: %d; want a tenth or less", mem.bytes, wholeBytes)
 	}
 	t.Logf("Arrow bytes allocated: %d reading 40 rows, %d reading the row group whole", mem.bytes, wholeBytes)
+}
+
+// TestReadKeyRowsPrunesPages: ReadKeyRows of a file without a column
+// index (as iceberg-go writes them), given the file's bytes
+// (PagePruning.Raw), decodes only the key pages whose header min/max hold
+// a key — exactly the rows of those pages, counted from the same file
+// written with an offset index — and returns exactly the rows it returns
+// without the bytes (every key page decoded), reading matched rows only
+// and row groups whole: keys at page boundaries, in two row groups of
+// three, deleted rows among them.
+func TestReadKeyRowsPrunesPages(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	raw, schema := rowsFileBytes(t, mem, false, false, false, false)
+	pr, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	withIndex, _ := rowsFile(t, mem, true, false, false, false)
+	defer withIndex.Close()
+	// Keys of rows in the first and last row group only: the first row, a
+	// page's last row and the next page's first, a row mid-page.
+	var pages [][2]int64 // rows [first, end) of each key page of the file
+	var base int64
+	for rg := range withIndex.NumRowGroups() {
+		rgr := withIndex.RowGroup(rg)
+		starts := append(pageStarts(withIndex, rg, rgr, 0), rgr.NumRows())
+		if len(starts) < 6 {
+			t.Fatalf("row group %d: %d key pages, want several", rg, len(starts)-1)
+		}
+		for i := range starts[:len(starts)-1] {
+			pages = append(pages, [2]int64{base + starts[i], base + starts[i+1]})
+		}
+		base += rgr.NumRows()
+	}
+	first, last := pages[0], pages[len(pages)-1]
+	mid := pages[len(pages)-3]
+	rows := []int64{0, first[1] - 1, first[1], (mid[0] + mid[1]) / 2, last[1] - 1}
+	keys := rowsKeys(mem, rows)
+	defer keys.Release()
+	x, err := NewKeyIndex(keys, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := []int64{1, rows[3] ^ 1} // the other row of the first and the mid-page key
+	slices.Sort(dead)
+	var wantDecoded int64 // rows of the pages holding a key's value (id = row/2)
+	wantSkipped := 0
+	for _, p := range pages {
+		hit, inGroup := false, false
+		for _, r := range rows {
+			k := r / 2
+			hit = hit || p[0]/2 <= k && k <= (p[1]-1)/2
+			inGroup = inGroup || r/1000 == p[0]/1000
+		}
+		switch {
+		case hit:
+			wantDecoded += p[1] - p[0]
+		case inGroup:
+			wantSkipped++
+		}
+	}
+
+	var calls int
+	cols, read := fileColumns(mem, pr, schema, &calls)
+	var results [][]arrow.Array
+	for _, c := range []struct {
+		name string
+		pp   PagePruning
+		cols *FileColumns
+	}{
+		{"pruned, matched rows", PagePruning{Raw: bytes.NewReader(raw)}, cols},
+		{"pruned, whole row groups", PagePruning{Raw: bytes.NewReader(raw)}, nil},
+		{"every page, matched rows", PagePruning{}, cols},
+	} {
+		got, cnt, err := ReadKeyRows(ctx, mem, c.pp, pr, 0, x, dead, read, c.cols)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		decoded, skipped := wantDecoded, wantSkipped
+		if c.pp.Raw == nil {
+			decoded, skipped = 1000+rowsFileRows-2000, 0 // the first and last row group
+		}
+		if cnt.RowGroups != 2 || cnt.Skipped != 1 || cnt.Rows != decoded || cnt.PagesSkipped != skipped {
+			t.Errorf("%s: counts %+v; want 2 row groups read, 1 skipped, %d keys decoded, %d pages skipped", c.name, cnt, decoded, skipped)
+		}
+		results = append(results, concatColumns(t, mem, schema, got))
+	}
+	defer func() {
+		for _, r := range results {
+			for _, c := range r {
+				c.Release()
+			}
+		}
+	}()
+	if n, want := results[0][0].Len(), 2*int(keys.NumRows())-len(dead); n != want {
+		t.Errorf("%d rows read, want %d", n, want)
+	}
+	for _, r := range results[1:] {
+		for i, f := range schema.Fields() {
+			if !array.Equal(results[0][i], r[i]) {
+				t.Errorf("column %s: %d rows differ from the pruned read's %d:\n%v\n%v", f.Name, results[0][i].Len(), r[i].Len(), results[0][i], r[i])
+			}
+		}
+	}
+	if wantDecoded*4 > 1000+rowsFileRows-2000 {
+		t.Errorf("the keys' pages hold %d rows of their row groups' %d; want a quarter or less for the test to tell", wantDecoded, 1000+rowsFileRows-2000)
+	}
 }

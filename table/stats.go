@@ -12,11 +12,17 @@ type ApplyStats struct {
 	// images) for a key with no stored row: those columns are NULL.
 	KeptMissing int64 `json:"kept_missing"`
 
-	DataFiles      int64 `json:"data_files"`      // data files written
-	DeleteFiles    int64 `json:"delete_files"`    // delete files written
-	BytesWritten   int64 `json:"bytes_written"`   // bytes of data and delete files written
-	FilesScanned   int64 `json:"files_scanned"`   // stored data files read to locate keys
-	RowsScanned    int64 `json:"rows_scanned"`    // stored rows read to locate keys
+	DataFiles    int64 `json:"data_files"`    // data files written
+	DeleteFiles  int64 `json:"delete_files"`  // delete files written
+	BytesWritten int64 `json:"bytes_written"` // bytes of data and delete files written
+	FilesScanned int64 `json:"files_scanned"` // stored data files read to locate keys
+	// RowsScanned counts the stored rows whose key was read to locate the
+	// changed keys (the rows of the key pages decoded); PagesSkipped the
+	// key column pages, in the row groups read, whose min/max (column
+	// index or page header statistics) hold no changed key of the file,
+	// whose rows were not decoded (table.ScanCounts).
+	RowsScanned    int64 `json:"rows_scanned"`
+	PagesSkipped   int64 `json:"pages_skipped"`
 	FilesRewritten int64 `json:"files_rewritten"` // stored data files rewritten (copy-on-write writers)
 }
 
@@ -34,5 +40,6 @@ func (s *ApplyStats) Add(o ApplyStats) {
 	s.BytesWritten += o.BytesWritten
 	s.FilesScanned += o.FilesScanned
 	s.RowsScanned += o.RowsScanned
+	s.PagesSkipped += o.PagesSkipped
 	s.FilesRewritten += o.FilesRewritten
 }

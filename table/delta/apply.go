@@ -197,7 +197,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		if sparse {
 			ms, cnt, err := x.t.scanMatches(ctx, f, x.snap.files[f].Size, keyCols[:len(keys)], idx, minSeq)
 			if err == nil {
-				err = p.MatchFound(f, ms, cnt.Rows)
+				err = p.MatchFound(f, ms, cnt)
 			}
 			if err == nil {
 				continue

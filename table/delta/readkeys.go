@@ -73,5 +73,7 @@ func (t *Table) readKeyRows(ctx context.Context, path string, size int64, cols [
 	read := func(ctx context.Context, rowGroups []int, fn func(arrow.RecordBatch) error) error {
 		return t.readRowGroups(ctx, pr, cols, rowGroups, func(rec arrow.RecordBatch, _ int64) error { return fn(rec) })
 	}
-	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, nil, read, nil)
+	// The data files lakemerge writes carry a column index, which prunes
+	// their key pages; the page headers of another writer's are not read.
+	return table.ReadKeyRows(ctx, t.mem, table.PagePruning{}, pr, keyLeaf, x, nil, read, nil)
 }

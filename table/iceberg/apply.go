@@ -522,7 +522,7 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, changes arrow.RecordB
 		if res[i].err != nil {
 			return fmt.Errorf("read keys of %s: %w", path, res[i].err)
 		}
-		if err := p.MatchFound(path, res[i].ms, res[i].cnt.Rows); err != nil {
+		if err := p.MatchFound(path, res[i].ms, res[i].cnt); err != nil {
 			return fmt.Errorf("apply to %s: %w", x.name(), err)
 		}
 	}
@@ -532,16 +532,24 @@ func (x *Txn) matchFiles(ctx context.Context, fs iceio.IO, changes arrow.RecordB
 // openParquet opens the data file at path as a Parquet file; closing the
 // reader closes the file.
 func openParquet(fs iceio.IO, path string) (*file.Reader, error) {
+	pr, _, err := openParquetAt(fs, path)
+	return pr, err
+}
+
+// openParquetAt is openParquet, returning the file's bytes too, for the
+// key scan's page pruning (table.PagePruning's Raw); they stay readable
+// until the reader is closed.
+func openParquetAt(fs iceio.IO, path string) (*file.Reader, io.ReaderAt, error) {
 	f, err := fs.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pr, err := file.NewParquetReader(f)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return pr, nil
+	return pr, f, nil
 }
 
 // scanMatches runs table.ScanMatchesAt on the data file at path (its
@@ -549,13 +557,8 @@ func openParquet(fs iceio.IO, path string) (*file.Reader, error) {
 // pruned by their headers' statistics), with lead the changed first-key
 // values the file can hold (nil: any).
 func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, lead []int64, dead []int64, minSeq []byte) ([]table.Match, table.ScanCounts, error) {
-	f, err := fs.Open(path)
+	pr, f, err := openParquetAt(fs, path)
 	if err != nil {
-		return nil, table.ScanCounts{}, err
-	}
-	pr, err := file.NewParquetReader(f)
-	if err != nil {
-		f.Close()
 		return nil, table.ScanCounts{}, err
 	}
 	defer pr.Close()

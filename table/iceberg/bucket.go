@@ -39,11 +39,18 @@ func (x *Txn) keyBucket() (fieldID, n int, col string, ok bool) {
 		}
 		return 0, 0, "", false
 	}
-	spec := x.tbl.Spec()
+	return specBucket(x.tbl, func(col string) bool { return slices.Contains(x.t.opts.Keys, col) })
+}
+
+// specBucket is the first bucket partition field of tbl's current spec on
+// a column that on accepts: its field id, bucket count and column; ok
+// false when there is none.
+func specBucket(tbl *icetable.Table, on func(col string) bool) (fieldID, n int, col string, ok bool) {
+	spec := tbl.Spec()
 	for _, f := range spec.Fields() {
 		bt, isBucket := f.Transform.(ice.BucketTransform)
-		name, found := x.tbl.Schema().FindColumnName(f.SourceID())
-		if isBucket && found && slices.Contains(x.t.opts.Keys, name) {
+		name, found := tbl.Schema().FindColumnName(f.SourceID())
+		if isBucket && found && on(name) {
 			return f.FieldID, bt.NumBuckets, name, true
 		}
 	}
@@ -72,10 +79,19 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 	if len(idx) != 1 {
 		return dst, fmt.Errorf("bucket keys of %s: changes lack key column %s", x.name(), col)
 	}
+	dst, err := appendBuckets(dst, b.Column(idx[0]), n)
+	if err != nil {
+		return dst, fmt.Errorf("bucket keys of %s: key column %s: %w", x.name(), col, err)
+	}
+	return dst, nil
+}
+
+// appendBuckets appends to dst the bucket, of n, of each value of arr as
+// Iceberg's bucket transform gives it; a null value is an error.
+func appendBuckets(dst []int32, arr arrow.Array, n int) ([]int32, error) {
 	tr := ice.BucketTransform{NumBuckets: n}
 	// Iceberg hashes int, long and date values as a long, string and
 	// binary values as their bytes.
-	arr := b.Column(idx[0])
 	var value func(i int) any
 	hash := tr.Transformer(ice.PrimitiveTypes.Int64)
 	switch a := arr.(type) {
@@ -90,7 +106,7 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 	case *array.Binary:
 		hash, value = tr.Transformer(ice.PrimitiveTypes.Binary), func(i int) any { return a.Value(i) }
 	default:
-		return dst, fmt.Errorf("bucket keys of %s: key column %s is %s", x.name(), col, a.DataType())
+		return dst, fmt.Errorf("values are %s", a.DataType())
 	}
 	for i := range arr.Len() {
 		v := ice.Optional[int32]{}
@@ -98,7 +114,7 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 			v = hash(value(i))
 		}
 		if !v.Valid {
-			return dst, fmt.Errorf("bucket keys of %s: null %s", x.name(), col)
+			return dst, fmt.Errorf("null value")
 		}
 		dst = append(dst, v.Val)
 	}
@@ -134,22 +150,31 @@ func (x *Txn) bucketTasks(changes arrow.RecordBatch, tasks []icetable.FileScanTa
 }
 
 // bucketLeads returns, per task, the sorted first-key values of changes
-// its data file can hold — those of the file's key bucket, when the
-// table's bucket field is on the first key column, an integer, and the
-// file was written under the current spec — for the key scan's page
-// pruning (table.PagePruning); nil (any change's) otherwise.
+// its data file can hold (fileLeads), for the key scan's page pruning
+// (table.PagePruning); nil (any change's) when the table's layout
+// evolves.
 func (x *Txn) bucketLeads(changes arrow.RecordBatch, tasks []icetable.FileScanTask) [][]int64 {
-	leads := make([][]int64, len(tasks))
-	field, _, col, ok := x.keyBucket()
-	if !ok || col != x.t.opts.Keys[0] || x.t.opts.EvolveLayout || x.tbl == nil {
-		return leads
+	if x.t.opts.EvolveLayout || x.tbl == nil {
+		return make([][]int64, len(tasks))
 	}
-	idx := changes.Schema().FieldIndices(col)
-	if len(idx) != 1 {
+	return fileLeads(x.tbl, changes, x.t.opts.Keys[0], tasks)
+}
+
+// fileLeads returns, per task, the sorted values of column col (an
+// integer first key column) of rows (changes, or keys read by) that its
+// data file can hold — those of the file's bucket, when the current spec
+// of tbl has a bucket field on col and the file was written under that
+// spec (a file of a bucket with none of them gets an empty slice) — for
+// table.PagePruning's Lead; nil (any value) otherwise.
+func fileLeads(tbl *icetable.Table, rows arrow.RecordBatch, col string, tasks []icetable.FileScanTask) [][]int64 {
+	leads := make([][]int64, len(tasks))
+	field, n, _, ok := specBucket(tbl, func(c string) bool { return c == col })
+	idx := rows.Schema().FieldIndices(col)
+	if !ok || len(idx) != 1 {
 		return leads
 	}
 	var value func(i int) int64
-	switch a := changes.Column(idx[0]).(type) {
+	switch a := rows.Column(idx[0]).(type) {
 	case *array.Int32:
 		value = func(i int) int64 { return int64(a.Value(i)) }
 	case *array.Int64:
@@ -157,7 +182,7 @@ func (x *Txn) bucketLeads(changes arrow.RecordBatch, tasks []icetable.FileScanTa
 	default:
 		return leads
 	}
-	bks, err := x.AppendBuckets(nil, changes)
+	bks, err := appendBuckets(nil, rows.Column(idx[0]), n)
 	if err != nil {
 		return leads
 	}
@@ -168,7 +193,7 @@ func (x *Txn) bucketLeads(changes arrow.RecordBatch, tasks []icetable.FileScanTa
 	for _, ks := range byBucket {
 		slices.Sort(ks)
 	}
-	cur := x.tbl.Spec()
+	cur := tbl.Spec()
 	spec := cur.ID()
 	for i, t := range tasks {
 		if int(t.File.SpecID()) != spec {

@@ -86,6 +86,26 @@ func TestKeyScanSkipsPagesOfOtherBuckets(t *testing.T) {
 		t.Errorf("%d rows hold the merge's value, want %d", v2, len(changed))
 	}
 	t.Logf("decoded %d of %d stored keys", scanned, rows)
+
+	// A read of the changed keys (ReadKeys, as a history table reads its
+	// stored versions) prunes the same pages and returns their rows.
+	kb := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil))
+	defer kb.Release()
+	kb.Field(0).(*array.Int64Builder).AppendValues(changed, nil)
+	keys := kb.NewRecordBatch()
+	defer keys.Release()
+	got, cnt, err := tb.ReadKeys(context.Background(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if got.NumRows() != int64(len(changed)) || cnt.Rows != got.NumRows() {
+		t.Errorf("read %d rows (counted %d) of the %d changed keys", got.NumRows(), cnt.Rows, len(changed))
+	}
+	if cnt.KeysDecoded == 0 || cnt.KeysDecoded > 4*1024 || cnt.PagesSkipped == 0 {
+		t.Errorf("read of the changed keys: %+v; want at most the 4 pages of the 4 stored keys (4,096) decoded", cnt)
+	}
+	t.Logf("read of the changed keys: %+v", cnt)
 }
 
 // readAll reads the live rows of tb's current snapshot (iceberg-go's

@@ -20,7 +20,9 @@ import (
 // the data files that partition and manifest key bounds leave (an IN
 // filter on a single key column of at most maxInKeys values; more keys
 // plan every file), applies their position deletes, and reads in each
-// what table.ReadKeyRows reads.
+// what table.ReadKeyRows reads, its key pages pruned by their headers'
+// statistics and, in a table bucketed by its single integer key, by the
+// keys of the file's own bucket.
 func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
 	var cnt table.ReadCounts
 	tbl, err := t.Load(ctx)
@@ -71,10 +73,16 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 			return nil, cnt, err
 		}
 	}
+	// A single integer key of a table bucketed by it: a file's key pages
+	// are pruned by the keys of its own bucket.
+	leads := make([][]int64, len(tasks))
+	if len(names) == 1 {
+		leads = fileLeads(tbl, keys, names[0], tasks)
+	}
 	files := cnt.Files
 	recs, cnt, err = table.ReadFiles(ctx, len(tasks), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
 		path := tasks[i].File.FilePath()
-		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, deads[i])
+		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, table.PagePruning{Lead: leads[i]}, deads[i])
 		if err != nil {
 			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, path, err)
 		}
@@ -90,12 +98,15 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 // readKeyRows runs table.ReadKeyRows on the data file at path, reading its
 // columns as schema's (by name; a column the file lacks is all null, one
 // of an older type is cast): only the matched rows of each column where
-// table.ReadKeyRows can.
-func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
-	pr, err := openParquet(fs, path)
+// table.ReadKeyRows can. Its key pages are pruned by pp.Lead and by their
+// headers' statistics (pp.Raw is set to the file's bytes: iceberg-go
+// writes no page index).
+func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, pp table.PagePruning, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
+	pr, raw, err := openParquetAt(fs, path)
 	if err != nil {
 		return nil, table.ScanCounts{}, err
 	}
+	pp.Raw = raw
 	defer pr.Close()
 	fsch := pr.MetaData().Schema
 	keyLeaf := -1
@@ -114,7 +125,7 @@ func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schem
 	cols := &table.FileColumns{Leaves: leaves, Conform: func(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 		return conformBatch(compute.WithAllocator(ctx, t.mem), schema, rec, at)
 	}}
-	return table.ReadKeyRows(ctx, t.mem, pr, keyLeaf, x, dead, cols.RowGroups(pr, t.mem), cols)
+	return table.ReadKeyRows(ctx, t.mem, pp, pr, keyLeaf, x, dead, cols.RowGroups(pr, t.mem), cols)
 }
 
 // conformBatch returns got (the columns of a data file) as a batch of

@@ -301,18 +301,20 @@ func (p *Plan) KeyIndex() (*table.KeyIndex, error) {
 // MatchFound is Match for a caller that found the stored rows holding a
 // changed key itself (through KeyIndex): found are the live rows of data
 // file file that hold one (their Seq borrowed for the call; an Older row
-// is not stale whatever its _seq), in increasing position, and scanned is how
-// many stored rows the caller looked at to find them (counted in
-// RowsScanned). Every other live row of the file must hold no changed
-// key. Without TruncateBefore only: a reload must see every row's _seq.
-func (p *Plan) MatchFound(file string, found []table.Match, scanned int64) error {
+// is not stale whatever its _seq), in increasing position, and cnt is what
+// the caller read to find them (its Rows counted in RowsScanned, its
+// PagesSkipped in PagesSkipped). Every other live row of the file must
+// hold no changed key. Without TruncateBefore only: a reload must see
+// every row's _seq.
+func (p *Plan) MatchFound(file string, found []table.Match, cnt table.ScanCounts) error {
 	if p.decided {
 		return fmt.Errorf("plan: Match after Decide")
 	}
 	if p.in.TruncateBefore != nil {
 		return fmt.Errorf("plan: MatchFound with truncateBefore set")
 	}
-	p.stats.RowsScanned += scanned
+	p.stats.RowsScanned += cnt.Rows
+	p.stats.PagesSkipped += int64(cnt.PagesSkipped)
 	gone := p.removed[file]
 	for _, f := range found {
 		if f.Change < 0 || f.Change >= p.n {
@@ -332,8 +334,8 @@ func (p *Plan) MatchFound(file string, found []table.Match, scanned int64) error
 // after the change set.
 type Decision struct {
 	// Stats has the verdict counts (Inserted, Updated, Deleted, Stale,
-	// Absent, KeptMissing) and RowsScanned; the writer adds what it
-	// wrote and read.
+	// Absent, KeptMissing), RowsScanned and PagesSkipped; the writer
+	// adds what it wrote and read.
 	Stats table.ApplyStats
 	// Edits are the tombstone edits of the changes, sorted by key: a
 	// tombstone for every applicable delete, a clear for every applicable

@@ -318,7 +318,7 @@ func matchFound(p *plan.Plan, file string, rec arrow.RecordBatch, dead []int64, 
 		}
 		found = append(found, m)
 	}
-	return p.MatchFound(file, found, rec.NumRows())
+	return p.MatchFound(file, found, table.ScanCounts{Rows: rec.NumRows()})
 }
 
 func seqValue(b []byte) uint64 {
