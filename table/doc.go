@@ -26,8 +26,9 @@
 //     statistics, the other key columns and _seq read for the rows left
 //     only);
 //   - ReadKeyRows, which reads the rows of a Parquet data file that hold
-//     a key of a set, reading only the row groups ScanMatches finds them
-//     in (for a single integer key) and, given the file's columns
+//     a key of a set, reading only the row groups and key pages
+//     ScanMatchesAt finds them in (for a single integer key) and, given
+//     the file's columns
 //     (FileColumns), only those rows of each column, and ReadCounts, what
 //     the writers' ReadKeys (a table's rows of a set of keys: a history
 //     table's stored versions) read;

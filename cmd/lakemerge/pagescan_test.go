@@ -14,12 +14,12 @@ import (
 // TestBinarySummaryCountsPages runs the built binary on a DMS raw zone of
 // 40,000 keys into an Iceberg table of 2 key buckets with a history
 // table, then on a CDC file updating 5 of them, and reads the run's
-// summary: the merge's stats say how many key pages it skipped
-// (pages_skipped) and decoded fewer keys than the table holds
-// (rows_scanned), and the history's stored_read how many keys it decoded
-// (keys_decoded) and pages it skipped reading the 5 keys' stored
-// versions; pyiceberg (when LAKEMERGE_PYTHON is set) reads the base
-// table equal to the reference model.
+// summary: the merge's stats, and the history's, say how many key pages
+// they skipped (pages_skipped) and that they decoded fewer keys than the
+// table holds (rows_scanned), and the history's stored_read how many keys
+// it decoded (keys_decoded) and pages it skipped reading the 5 keys'
+// stored versions; pyiceberg (when LAKEMERGE_PYTHON is set) reads the
+// base table equal to the reference model.
 func TestBinarySummaryCountsPages(t *testing.T) {
 	const keys = 40_000
 	dir := t.TempDir()
@@ -54,6 +54,9 @@ func TestBinarySummaryCountsPages(t *testing.T) {
 	st := tr.Stats
 	if st.Updated != int64(len(changed)) || st.PagesSkipped == 0 || st.RowsScanned == 0 || st.RowsScanned >= keys/2 {
 		t.Errorf("cdc: stats %+v; want %d updated, pages skipped and fewer than %d keys decoded", st, len(changed), keys/2)
+	}
+	if hs := tr.Prepared[0].Stats; hs.PagesSkipped == 0 || hs.RowsScanned == 0 || hs.RowsScanned >= keys/2 {
+		t.Errorf("cdc: the history's stats %+v; want pages skipped and fewer than %d keys decoded", hs, keys/2)
 	}
 	rd := tr.Prepared[0].StoredRead
 	if rd == nil || rd.Rows != int64(len(changed)) || rd.PagesSkipped == 0 || rd.KeysDecoded == 0 || rd.KeysDecoded >= keys/2 {

@@ -148,17 +148,18 @@
 // Cost: a history run reads the stored versions of the keys it touches
 // only (StoredTable.ReadKeys: the files that partition and key
 // statistics leave, in them the row groups that hold a touched key, for a
-// single integer key, and of those only the touched rows of each column
-// from an Iceberg table: table.ReadKeyRows), then writes only the rows that changed; what
-// it read is in Result.StoredRead. The writer finds the stored rows those
-// replace by its key (the curated key and order_key) the same way: it
-// prunes files and row groups on the key's first column when that is an
-// integer, and reads order_key and _seq for the rows whose first column a
-// change has only (table.ScanMatches). Its memory follows the change. What it
-// decodes follows the spread of the touched keys over the files and row
-// groups: keys changed all over the key range touch every row group
-// (and every page, which is then decompressed; a Delta history decodes
-// those row groups whole). A catch-up from the base commits reads the
+// single integer key the key pages whose min/max hold a touched key of
+// the file's own key bucket, and of those only the touched rows of each
+// column from an Iceberg table: table.ReadKeyRows), then writes only the
+// rows that changed; what it read is in Result.StoredRead. The writer
+// finds the stored rows those replace by its key (the curated key and
+// order_key) the same way: it prunes files, row groups and key pages on
+// the key's first column when that is an integer, and reads order_key and
+// _seq for the rows whose first column a change has only
+// (table.ScanMatchesAt). Its memory follows the change. What it decodes
+// follows the spread of the touched keys over the files and pages: the
+// pages of the other columns that hold a touched row are decompressed (a
+// Delta history decodes the row groups that hold one whole). A catch-up from the base commits reads the
 // stored versions of the keys its steps touch alike (all the steps' keys
 // at once); one from the whole base table reads the whole history table
 // (Read).

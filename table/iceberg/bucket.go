@@ -151,10 +151,12 @@ func (x *Txn) bucketTasks(changes arrow.RecordBatch, tasks []icetable.FileScanTa
 
 // bucketLeads returns, per task, the sorted first-key values of changes
 // its data file can hold (fileLeads), for the key scan's page pruning
-// (table.PagePruning); nil (any change's) when the table's layout
-// evolves.
+// (table.PagePruning). A prepared table (EvolveLayout) gets them too:
+// fileLeads reads the bucket field of the spec the table has (the one its
+// layout evolved to before the key scan), and a file written under
+// another gets none.
 func (x *Txn) bucketLeads(changes arrow.RecordBatch, tasks []icetable.FileScanTask) [][]int64 {
-	if x.t.opts.EvolveLayout || x.tbl == nil {
+	if x.tbl == nil {
 		return make([][]int64, len(tasks))
 	}
 	return fileLeads(x.tbl, changes, x.t.opts.Keys[0], tasks)

@@ -122,7 +122,8 @@
 // files (a replace snapshot, a compaction's, is no step of its own). ReadKeys
 // reads the rows of a set of keys only (a history table's stored
 // versions): the files left by partition and manifest bounds, the row
-// groups that hold a key.
+// groups that hold a key, and for a single integer key the key pages
+// whose header statistics hold a key of the file's own bucket.
 //
 // Errors are classified by type, never by message (Table.classify, on
 // table.Classify):

@@ -20,12 +20,21 @@ import (
 // of 4 stored keys — the first and last key of the table among them —
 // and an insert of a new one, read back. A page of a bucket's file spans
 // about 4,000 key values, so without the bucket each of the 4 files would
-// decode the pages holding any of the 5 keys' values.
+// decode the pages holding any of the 5 keys' values. A prepared table's
+// (EvolveLayout) prunes alike.
 func TestKeyScanSkipsPagesOfOtherBuckets(t *testing.T) {
+	for _, evolve := range []bool{false, true} {
+		t.Run(fmt.Sprint("evolve=", evolve), func(t *testing.T) { testKeyScanSkipsPages(t, evolve) })
+	}
+}
+
+// testKeyScanSkipsPages is TestKeyScanSkipsPagesOfOtherBuckets, of a
+// table with EvolveLayout set or not.
+func testKeyScanSkipsPages(t *testing.T, evolve bool) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cols := []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.BinaryTypes.String}}
-	tb := New(localCatalog(t), Options{Database: "db", Name: "t", Keys: []string{"id"}, Buckets: 4}, mem)
+	tb := New(localCatalog(t), Options{Database: "db", Name: "t", Keys: []string{"id"}, Buckets: 4, EvolveLayout: evolve}, mem)
 	var bm bookmarks.Bookmark
 	const rows = 20000
 	run := func(seq byte, keys []int64) (updated, inserted, scanned int64) {
