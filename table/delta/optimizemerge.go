@@ -28,14 +28,15 @@ import (
 // of the files it merges take together, by their decoded size (the
 // footers' uncompressed bytes per row); a round of the merge copies what
 // it takes of them twice (gathered, then in key order), and the writer
-// holds up to one row group of them and the compressed file it writes
-// (fileShare).
+// holds up to one row group of them (the file it writes goes to a local
+// file in the spill folder, then to the store).
 const mergeShare = 16
 
-// fileShare is the part of the budget the compressed file being written
-// may take: under a budget the files are of the target size or of this,
-// whichever is smaller, but never below twice the small-file size (a file
-// the next pass would take for small again).
+// fileShare bounds the files written: under a budget they are of the
+// target size or of this part of the budget, whichever is smaller, but
+// never below twice the small-file size (a file the next pass would take
+// for small again). (The bound dates from when the file being written
+// was held in memory.)
 const fileShare = 4
 
 // Bounds of the read buffer of one column of a merged file.
@@ -148,7 +149,7 @@ func (m *merger) merge(ctx context.Context, w *fileWriter, files []*addAction, d
 		}
 		total += n
 	}
-	fw := &fileStream{w: w, dir: dir, values: values, left: total, maxBytes: m.fileBytes,
+	fw := &fileStream{w: w, dir: dir, values: values, left: total, maxBytes: m.fileBytes, tempFile: m.tempFile,
 		groupRows: max(1, min(maxRowGroupRows, m.share/max(1, m.rowBytes()))), held: &m.held}
 	defer fw.release()
 	for _, r := range m.runs {
@@ -242,16 +243,10 @@ func readerBytes(pr *file.Reader, cols []column, bufSize int64) int64 {
 // folder and returns the source that reads them back. The file is
 // removed from the folder once open: it goes when the source is released.
 func (m *merger) spill(ctx context.Context, br *batchReader) (_ runSource, err error) {
-	if m.tmp == "" {
-		if m.tmp, err = os.MkdirTemp(m.spillDir, "lakemerge-optimize-*"); err != nil {
-			return nil, fmt.Errorf("spill: %w", err)
-		}
-	}
-	f, err := os.CreateTemp(m.tmp, "run-*.arrow")
+	f, err := m.tempFile("run-*.arrow")
 	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
+		return nil, err
 	}
-	os.Remove(f.Name()) // Linux keeps it until f is closed
 	run := &ipcRun{f: f}
 	if err := m.copyRun(ctx, br, f); err != nil {
 		run.release()
@@ -266,6 +261,25 @@ func (m *merger) spill(ctx context.Context, br *batchReader) (_ runSource, err e
 		return nil, fmt.Errorf("spill: read back: %w", err)
 	}
 	return run, nil
+}
+
+// tempFile creates a file in m's folder in the spill folder (made on
+// first use) and removes it from the folder: it goes when closed (Linux
+// keeps an open file).
+func (m *merger) tempFile(pattern string) (*os.File, error) {
+	if m.tmp == "" {
+		dir, err := os.MkdirTemp(m.spillDir, "lakemerge-optimize-*")
+		if err != nil {
+			return nil, fmt.Errorf("spill: %w", err)
+		}
+		m.tmp = dir
+	}
+	f, err := os.CreateTemp(m.tmp, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 // copyRun writes the batches br reads to f as an Arrow IPC stream.
@@ -470,8 +484,9 @@ func (m *merger) close() {
 }
 
 // fileStream writes sorted batches of one partition as data files of
-// about the target size, a row group of groupRows rows at a time, so that
-// it holds one row group and the compressed file, not a file's rows.
+// about the target size, a row group of groupRows rows at a time, each
+// into a local file (tempFile) which it then stores, so that it holds one
+// row group, not a file's rows nor the compressed file.
 type fileStream struct {
 	w         *fileWriter
 	dir       string
@@ -484,10 +499,14 @@ type fileStream struct {
 	pending []arrow.RecordBatch
 	npend   int64
 
+	// tempFile makes the local file a data file is written to before it
+	// is stored (removed from its folder: it goes when closed).
+	tempFile func(pattern string) (*os.File, error)
 	pw       *pqarrow.FileWriter
-	buf      bytes.Buffer
-	fileRows int64 // the rows the open file takes
-	rows     int64 // the rows it has
+	out      *os.File
+	bw       *bufio.Writer // pw's writer, into out
+	fileRows int64         // the rows the open file takes
+	rows     int64         // the rows it has
 	nulls    []int64
 	exts     []arrow.Array // per column: its min and max so far (two rows, copied: no batch is kept); nil before one
 	unbound  []bool        // per column: a NaN or infinity was written
@@ -571,13 +590,15 @@ func (f *fileStream) openFile(rec arrow.RecordBatch) error {
 	if f.left-per < per/4 {
 		f.fileRows = f.left
 	}
-	f.buf.Reset()
-	if rb := f.w.rowBytes; rb > 0 {
-		// The file's size, as near as known: no copy as the buffer grows.
-		f.buf.Grow(int(float64(f.fileRows)*rb) + 1<<16)
-	}
 	var err error
-	f.pw, err = f.w.newParquetWriter(&f.buf)
+	if f.out, err = f.tempFile("data-*.parquet"); err != nil {
+		return err
+	}
+	if f.bw == nil {
+		f.bw = bufio.NewWriterSize(f.out, maxMergeBuffer)
+	}
+	f.bw.Reset(f.out)
+	f.pw, err = f.w.newParquetWriter(f.bw)
 	f.rows = 0
 	n := len(f.w.cols)
 	f.nulls, f.exts, f.unbound = make([]int64, n), make([]arrow.Array, n), make([]bool, n)
@@ -642,9 +663,27 @@ func (f *fileStream) closeFile(ctx context.Context) error {
 	}
 	f.releaseExtremes()
 	stats := statsJSON(f.rows, f.w.cols, func(i int) (int64, arrow.Array) { return f.nulls[i], cols[i] })
-	pw := f.pw
-	f.pw = nil
-	return f.w.putFile(ctx, pw, &f.buf, stats, f.dir, f.values)
+	pw, out := f.pw, f.out
+	f.pw, f.out = nil, nil
+	defer out.Close()
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if err := f.bw.Flush(); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	size, err := out.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	var tail [12]byte // what footerSize reads of a file's end
+	if _, err := out.ReadAt(tail[:], size-int64(len(tail))); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	return f.w.storeFile(ctx, pw, out, size, footerSize(tail[:]), stats, f.dir, f.values)
 }
 
 func (f *fileStream) releasePending() {
@@ -666,5 +705,9 @@ func (f *fileStream) release() {
 	if f.pw != nil {
 		f.pw.Close()
 		f.pw = nil
+	}
+	if f.out != nil {
+		f.out.Close()
+		f.out = nil
 	}
 }
