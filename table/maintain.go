@@ -53,8 +53,8 @@ type Policy struct {
 	MemoryBudget int64
 	// SpillDir is the local folder where Delta's optimize under a budget
 	// puts the temporary copies of the small files whose Parquet readers
-	// would not fit the budget together (the job's spill_dir); empty:
-	// TMPDIR, else /tmp.
+	// would not fit the budget together, and the files it writes before
+	// it stores them (the job's spill_dir); empty: TMPDIR, else /tmp.
 	SpillDir string
 }
 

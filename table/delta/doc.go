@@ -116,7 +116,8 @@
 // a time (optimizemerge.go); the files whose Parquet readers (page and
 // dictionary buffers per column) would not fit a quarter of the budget
 // together are first copied, one at a time, into Arrow IPC run files in
-// Policy.SpillDir, read back a batch at a time. A table with a layout sort
+// Policy.SpillDir, read back a batch at a time; each file it writes goes to
+// a local file there before it is stored. A table with a layout sort
 // order, or a small file not in key order (written by another engine), is
 // read whole.
 //
