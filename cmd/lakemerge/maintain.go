@@ -53,7 +53,8 @@ Delta: a table with compact_small_files small files has them rewritten
 into files of the target size in key order (an optimize commit; under a
 memory budget the files are merged a batch of each at a time, into files
 of at most a quarter of the budget; the files whose Parquet readers would
-not fit a quarter of the budget together are first copied to spill_dir),
+not fit a quarter of the budget together are first copied to spill_dir,
+and each file written goes to a local file there before it is stored),
 then a checkpoint, log cleanup, and vacuum of files older than orphan_age.
 
 The prepared tables of each table are maintained after it, by its policy.
