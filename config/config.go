@@ -8,7 +8,8 @@
 //     paths are relative to the job file) or glue (needs an s3:// warehouse).
 //   - s3: how to reach S3 when raw or warehouse is s3:// (optional).
 //   - memory_mb, spill_dir: the memory budget of one table's run and where
-//     a run that does not fit it spills its changes (optional).
+//     a run that does not fit it spills its changes (and a Delta optimize
+//     under it copies the small files it cannot read at once) (optional).
 //   - defaults: settings every table gets unless it sets them itself.
 //   - tables: per table its name, source (schema, table, prefix), format,
 //     primary key, columns, target (database, table), partitioning, file
@@ -56,8 +57,9 @@ type Job struct {
 	// then takes 60% of the container's memory limit, else of the
 	// machine's memory.
 	MemoryMB int
-	// SpillDir is the local folder spilling runs put their temporary
-	// files in; "" for the system's (TMPDIR, else /tmp). Absolute after
+	// SpillDir is the local folder spilling runs (and Delta optimizes
+	// under the budget) put their temporary files in; "" for the system's
+	// (TMPDIR, else /tmp). Absolute after
 	// Load (a relative path is relative to the job file).
 	SpillDir string
 }

@@ -19,7 +19,7 @@ catalog:
 # partitioned by primary key, and deduplicates them partition by partition.
 # Default: 60% of the container's memory limit, else of the machine's memory.
 # memory_mb: 4096
-# spill_dir: /var/tmp/lakemerge  # where spilled changes go; default TMPDIR, else /tmp
+# spill_dir: /var/tmp/lakemerge  # where spilled changes and a Delta optimize's copies go; default TMPDIR, else /tmp
 # Settings every table gets unless it sets them itself (field by field).
 defaults:
   database: base            # target database; else the source schema

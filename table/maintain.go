@@ -51,6 +51,11 @@ type Policy struct {
 	// key-sorted small files a batch of each at a time. 0: no bound, a
 	// bucket (Delta: the small files) is read whole.
 	MemoryBudget int64
+	// SpillDir is the local folder where Delta's optimize under a budget
+	// puts the temporary copies of the small files whose Parquet readers
+	// would not fit the budget together, and the files it writes before
+	// it stores them (the job's spill_dir); empty: TMPDIR, else /tmp.
+	SpillDir string
 }
 
 // Compacts reports whether the policy compacts at all.
@@ -73,6 +78,7 @@ type MaintenanceStats struct {
 	Retries            int64 `json:"retries"`              // compaction commits retried after a concurrent commit
 	RowsHeld           int64 `json:"rows_held"`            // the most live rows compaction held in memory at once
 	RangePasses        int64 `json:"range_passes"`         // Iceberg: reads of a bucket's files by compaction (more than one a bucket when it is held by key range)
+	FilesSpilled       int64 `json:"files_spilled"`        // Delta: small files an optimize under a budget copied to the spill folder first (their Parquet readers would not fit the budget together)
 }
 
 // Add adds o to s.
@@ -89,6 +95,7 @@ func (s *MaintenanceStats) Add(o MaintenanceStats) {
 	s.Retries += o.Retries
 	s.RowsHeld = max(s.RowsHeld, o.RowsHeld)
 	s.RangePasses += o.RangePasses
+	s.FilesSpilled += o.FilesSpilled
 }
 
 // FileStats describes the files of a table's current version: what a

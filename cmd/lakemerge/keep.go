@@ -30,8 +30,10 @@ type keeper struct {
 	mem     memory.Allocator
 	engine  *transform.Engine
 	// budget is a table run's memory budget in bytes (memoryBudget), which
-	// bounds what a compaction holds; 0: no bound.
-	budget int64
+	// bounds what a compaction holds; 0: no bound. spillDir is the job's
+	// spill_dir, where a Delta optimize under the budget spills.
+	budget   int64
+	spillDir string
 }
 
 func (k *keeper) Close() error {
@@ -158,7 +160,7 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 		kt := keptTable{Result: res}
 		if err == nil && res.How != apply.HowUpToDate {
 			var merr error
-			kt.Maintenance, kt.TableFiles, merr = maintainAfterRun(ctx, writers[i].name, writers[i].format, writers[i].table, t.Config.Maintenance, k.budget)
+			kt.Maintenance, kt.TableFiles, merr = maintainAfterRun(ctx, writers[i].name, writers[i].format, writers[i].table, t.Config.Maintenance, k.budget, k.spillDir)
 			if merr != nil {
 				kt.Warnings = append(kt.Warnings, merr.Error())
 			}
@@ -203,7 +205,7 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 			}
 			defer w.Close()
 			budget, _ := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
-			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget}
+			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget, spillDir: job.SpillDir}
 			defer k.Close()
 			rep := newTableReport(a.stdout)
 			for _, t := range w.Tables {

@@ -52,8 +52,10 @@ deleted once older than orphan_age.
 Delta: a table with compact_small_files small files has them rewritten
 into files of the target size in key order (an optimize commit; under a
 memory budget the files are merged a batch of each at a time, into files
-of at most a quarter of the budget), then a checkpoint, log cleanup, and
-vacuum of files older than orphan_age.
+of at most a quarter of the budget; the files whose Parquet readers would
+not fit a quarter of the budget together are first copied to spill_dir,
+and each file written goes to a local file there before it is stored),
+then a checkpoint, log cleanup, and vacuum of files older than orphan_age.
 
 The prepared tables of each table are maintained after it, by its policy.
 
@@ -79,11 +81,11 @@ after it. Exit code 1 when a table failed.`,
 			// rows; Go's soft memory limit), as after a run.
 			budget, _ := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
 			budgetLimit(budget)
-			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget}
+			k := &keeper{cfgPath: cfgPath, prep: prep, mem: mem, budget: budget, spillDir: job.SpillDir}
 			defer k.Close()
 			rep := newTableReport(a.stdout)
 			report := func(r maintainResult, tbl table.Table, format string, p config.Maintenance) error {
-				st, files, err := maintain(ctx, tbl, format, p, budget)
+				st, files, err := maintain(ctx, tbl, format, p, budget, job.SpillDir)
 				r.MaintenanceStats, r.Files = st, files
 				if err != nil {
 					r.Error = err.Error()
@@ -117,8 +119,9 @@ after it. Exit code 1 when a table failed.`,
 }
 
 // policyOf is the table.Policy of a table's maintenance section, with a
-// compaction bounded by the memory budget of a run (bytes; 0: none).
-func policyOf(m config.Maintenance, budget int64) table.Policy {
+// compaction bounded by the memory budget of a run (bytes; 0: none) and
+// spilling to spillDir (the job's spill_dir).
+func policyOf(m config.Maintenance, budget int64, spillDir string) table.Policy {
 	return table.Policy{
 		CompactDeleteFiles: m.CompactDeleteFiles,
 		CompactSmallFiles:  m.CompactSmallFiles,
@@ -128,6 +131,7 @@ func policyOf(m config.Maintenance, budget int64) table.Policy {
 		KeepFor:            m.TimeTravel,
 		OrphanAge:          m.OrphanAge,
 		MemoryBudget:       budget,
+		SpillDir:           spillDir,
 	}
 }
 
@@ -141,14 +145,14 @@ func maintainer(t table.Table, format string) (table.Maintainer, error) {
 }
 
 // maintain runs one pass of policy c on table t under a memory budget
-// (bytes, as a run's) and describes its files after it (nil when that
-// failed or the table does not exist).
-func maintain(ctx context.Context, t table.Table, format string, c config.Maintenance, budget int64) (table.MaintenanceStats, *table.FileStats, error) {
+// (bytes, as a run's, spilling to spillDir) and describes its files after
+// it (nil when that failed or the table does not exist).
+func maintain(ctx context.Context, t table.Table, format string, c config.Maintenance, budget int64, spillDir string) (table.MaintenanceStats, *table.FileStats, error) {
 	m, err := maintainer(t, format)
 	if err != nil {
 		return table.MaintenanceStats{}, nil, err
 	}
-	p := policyOf(c, budget)
+	p := policyOf(c, budget, spillDir)
 	st, err := m.Maintain(ctx, p)
 	if err != nil {
 		return st, nil, fmt.Errorf("maintain: %w", err)
@@ -162,15 +166,15 @@ func maintain(ctx context.Context, t table.Table, format string, c config.Mainte
 
 // maintainAfterRun is the maintenance a run does after table t's commit
 // (name: its database.table or job name, for messages): a pass of policy
-// c under the run's memory budget (bytes) when it is enabled and Due, then
-// the table's files. Its error does not fail the run (the commit stands):
+// c under the run's memory budget (bytes; spilling to spillDir) when it is
+// enabled and Due, then the table's files. Its error does not fail the run (the commit stands):
 // it becomes a warning.
-func maintainAfterRun(ctx context.Context, name, format string, t table.Table, c config.Maintenance, budget int64) (*table.MaintenanceStats, *table.FileStats, error) {
+func maintainAfterRun(ctx context.Context, name, format string, t table.Table, c config.Maintenance, budget int64, spillDir string) (*table.MaintenanceStats, *table.FileStats, error) {
 	m, err := maintainer(t, format)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := policyOf(c, budget)
+	p := policyOf(c, budget, spillDir)
 	var st *table.MaintenanceStats
 	if c.Enabled {
 		due, err := m.Due(ctx, p)

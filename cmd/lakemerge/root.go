@@ -321,7 +321,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
 	sum.MemoryBudgetMB, sum.MemoryBudgetFrom = budget>>20, from
 	budgetLimit(budget)
-	k.budget = budget
+	k.budget, k.spillDir = budget, job.SpillDir
 	for _, t := range w.Tables {
 		t.Merge.MemoryBudget, t.Merge.SpillDir = budget, job.SpillDir
 	}
@@ -370,7 +370,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 			// is a warning, as a Delta checkpoint's is.
 			mstart := time.Now()
 			var merr error
-			if maint, files, merr = maintainAfterRun(ctx, t.Config.Name, t.Config.Target.Format, t.Table, t.Config.Maintenance, budget); merr != nil {
+			if maint, files, merr = maintainAfterRun(ctx, t.Config.Name, t.Config.Target.Format, t.Table, t.Config.Maintenance, budget, job.SpillDir); merr != nil {
 				res.Warnings = append(res.Warnings, merr.Error())
 				log.Warn("maintenance after the commit failed", "table", t.Config.Name, "error", merr.Error())
 			}

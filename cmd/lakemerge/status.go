@@ -103,7 +103,7 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		s.Exists, s.Location, s.SnapshotID, s.Rows = info.Exists, info.Location, info.Snapshot, info.Rows
 		s.SnapshotIDStr = strconv.FormatInt(info.Snapshot, 10)
 		if m, ok := t.Table.(table.Maintainer); ok && info.Exists {
-			fs, err := m.Files(ctx, policyOf(t.Config.Maintenance, 0).SmallFileBytes)
+			fs, err := m.Files(ctx, policyOf(t.Config.Maintenance, 0, "").SmallFileBytes)
 			if err != nil {
 				s.Error = err.Error()
 				out = append(out, s)

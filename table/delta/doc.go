@@ -113,8 +113,13 @@
 // delta.deletedFileRetentionDuration. Under a memory budget
 // (Policy.MemoryBudget) the optimize merges the small files, each sorted
 // by key, a batch of each at a time, and writes its files a row group at
-// a time (optimizemerge.go); a table with a layout sort order, or a small
-// file not in key order (written by another engine), is read whole.
+// a time (optimizemerge.go); the files whose Parquet readers (page and
+// dictionary buffers per column) would not fit a quarter of the budget
+// together are first copied, one at a time, into Arrow IPC run files in
+// Policy.SpillDir, read back a batch at a time; each file it writes goes to
+// a local file there before it is stored. A table with a layout sort
+// order, or a small file not in key order (written by another engine), is
+// read whole.
 //
 // Begin reads _last_checkpoint, the checkpoint it names and the JSON entries
 // after it one by one until the next is missing; without _last_checkpoint,

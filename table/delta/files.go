@@ -484,7 +484,7 @@ func physicalBatch(rec arrow.RecordBatch, cols []column) arrow.RecordBatch {
 
 // newParquetWriter starts a data file in buf: each Write of a physical
 // batch (physicalBatch) is a row group.
-func (w *fileWriter) newParquetWriter(buf *bytes.Buffer) (*pqarrow.FileWriter, error) {
+func (w *fileWriter) newParquetWriter(out io.Writer) (*pqarrow.FileWriter, error) {
 	t := w.t
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Zstd),
@@ -502,7 +502,7 @@ func (w *fileWriter) newParquetWriter(buf *bytes.Buffer) (*pqarrow.FileWriter, e
 		// the file 1% smaller).
 		parquet.WithDictionaryFor(seqColumn.phys, false),
 		parquet.WithAllocator(t.mem))
-	pw, err := pqarrow.NewFileWriter(physicalSchema(w.cols), buf, props, pqarrow.NewArrowWriterProperties(
+	pw, err := pqarrow.NewFileWriter(physicalSchema(w.cols), out, props, pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(t.mem), pqarrow.WithCoerceTimestamps(arrow.Microsecond)))
 	if err != nil {
 		return nil, fmt.Errorf("write data file: %w", err)
@@ -514,18 +514,24 @@ func (w *fileWriter) newParquetWriter(buf *bytes.Buffer) (*pqarrow.FileWriter, e
 // in folder dir and records its add action with the partition values and
 // stats.
 func (w *fileWriter) putFile(ctx context.Context, pw *pqarrow.FileWriter, buf *bytes.Buffer, stats, dir string, values map[string]*string) error {
-	t := w.t
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("write data file: %w", err)
 	}
+	raw := buf.Bytes()
+	return w.storeFile(ctx, pw, bytes.NewReader(raw), int64(len(raw)), footerSize(raw), stats, dir, values)
+}
+
+// storeFile stores the data file pw wrote (closed), read from r: size
+// bytes, the last footer of them its footer (footerSize). Otherwise as
+// putFile.
+func (w *fileWriter) storeFile(ctx context.Context, pw *pqarrow.FileWriter, r io.Reader, size, footer int64, stats, dir string, values map[string]*string) error {
+	t := w.t
 	meta, err := pw.FileMetadata()
 	if err != nil {
 		return fmt.Errorf("write data file: %w", err)
 	}
 	path := dir + "part-" + uuid.NewString() + ".zstd.parquet"
-	raw := buf.Bytes()
-	size := int64(len(raw))
-	if err := t.store.Put(ctx, t.root+path, bytes.NewReader(raw)); err != nil {
+	if err := t.store.Put(ctx, t.root+path, r); err != nil {
 		return fmt.Errorf("write data file %s: %w", path, err)
 	}
 	w.adds = append(w.adds, addAction{
@@ -538,7 +544,7 @@ func (w *fileWriter) putFile(ctx context.Context, pw *pqarrow.FileWriter, buf *b
 	})
 	w.files = append(w.files, newFile{key: t.root + path, size: size, rows: meta.NumRows})
 	w.bytes += size
-	if data := size - footerSize(raw); meta.NumRows > 0 && data > 0 {
+	if data := size - footer; meta.NumRows > 0 && data > 0 {
 		w.rowBytes = float64(data) / float64(meta.NumRows)
 	}
 	return nil

@@ -157,7 +157,9 @@ func (t *Table) optimize(ctx context.Context, p table.Policy) (table.Maintenance
 	var rows int64
 	merged := false
 	if p.MemoryBudget > 0 && len(t.opts.Layout.Sort) == 0 {
-		rows, st.RowsHeld, err = t.mergeFiles(ctx, w, small, p.MemoryBudget, p.SmallFileBytes)
+		var ms mergeStats
+		ms, err = t.mergeFiles(ctx, w, small, p)
+		rows, st.RowsHeld, st.FilesSpilled = ms.rows, ms.held, ms.spilled
 		switch {
 		case err == nil:
 			merged = true

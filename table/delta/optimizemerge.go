@@ -1,36 +1,42 @@
 package delta
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // mergeShare is the part of an optimize's memory budget that the batches
 // of the files it merges take together, by their decoded size (the
 // footers' uncompressed bytes per row); a round of the merge copies what
 // it takes of them twice (gathered, then in key order), and the writer
-// holds up to one row group of them and the compressed file it writes
-// (fileShare).
+// holds up to one row group of them (the file it writes goes to a local
+// file in the spill folder, then to the store).
 const mergeShare = 16
 
-// fileShare is the part of the budget the compressed file being written
-// may take: under a budget the files are of the target size or of this,
-// whichever is smaller, but never below twice the small-file size (a file
-// the next pass would take for small again).
+// fileShare bounds the files written: under a budget they are of the
+// target size or of this part of the budget, whichever is smaller, but
+// never below twice the small-file size (a file the next pass would take
+// for small again). (The bound dates from when the file being written
+// was held in memory.)
 const fileShare = 4
 
 // Bounds of the read buffer of one column of a merged file.
@@ -43,19 +49,30 @@ const (
 // by another engine): the optimize then reads its files whole.
 var errUnsorted = errors.New("data file not sorted by key")
 
+// readerShare is the part of the budget the Parquet readers of the files
+// a merge reads directly may hold together (readerBytes each); it copies
+// the other files first, one at a time, into run files in the spill
+// folder (Arrow IPC, LZ4), of which it holds a batch each.
+const readerShare = 4
+
+// mergeStats is what mergeFiles did: the rows it read, the most rows it
+// held at once, the files it spilled.
+type mergeStats struct {
+	rows, held, spilled int64
+}
+
 // mergeFiles writes the rows of the data files small (each sorted by key;
 // errUnsorted otherwise), partition by partition, in key order with w,
-// into files of about the target size (see fileShare; smallBytes is the
-// small-file size), holding a bounded share of budget (bytes, > 0; see
-// mergeShare). It returns the rows it read and the most
-// rows it held at once.
+// into files of about the target size (see fileShare; p.SmallFileBytes is
+// the small-file size), holding a bounded share of p.MemoryBudget (bytes,
+// > 0; see mergeShare and readerShare), spilling to p.SpillDir.
 //
 // Each file is a run read a batch at a time. A round takes, of every
 // run's current batch, the rows up to the lowest last key of those
 // batches (no later row of any run is below it), sorts them by key and
 // hands them to the file writer; a run whose batch is used up reads its
 // next one. Every round uses up one batch at least.
-func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addAction, budget, smallBytes int64) (rows, held int64, err error) {
+func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addAction, p table.Policy) (mergeStats, error) {
 	byDir := map[string][]*addAction{}
 	values := map[string]map[string]*string{}
 	for _, a := range small {
@@ -67,50 +84,72 @@ func (t *Table) mergeFiles(ctx context.Context, w *fileWriter, small []*addActio
 		byDir[dir] = append(byDir[dir], a)
 		values[dir] = a.PartitionValues
 	}
+	var st mergeStats
+	budget := p.MemoryBudget
 	for _, dir := range slices.Sorted(maps.Keys(byDir)) {
-		m := &merger{t: t, share: max(budget/mergeShare, 1), fileBytes: min(t.opts.TargetFileBytes, max(budget/fileShare, 2*smallBytes))}
+		m := &merger{t: t, share: max(budget/mergeShare, 1), readers: budget / readerShare, spillDir: p.SpillDir,
+			fileBytes: min(t.opts.TargetFileBytes, max(budget/fileShare, 2*p.SmallFileBytes))}
 		err := m.merge(ctx, w, byDir[dir], dir, values[dir])
-		rows += m.rows
-		held = max(held, m.held)
+		st.rows += m.rows
+		st.held = max(st.held, m.held)
+		st.spilled += m.spilled
 		if err != nil {
-			return rows, held, err
+			return st, err
 		}
 	}
-	return rows, held, nil
+	return st, nil
 }
 
 // merger merges the files of one partition.
 type merger struct {
 	t     *Table
 	share int64 // bytes the runs' batches may take together
+	// readers bounds the bytes the Parquet readers of the runs read
+	// directly hold together (readerBytes); spillDir is where the others
+	// are copied first, in a folder of their own (tmp, "" before one).
+	readers       int64
+	spillDir, tmp string
 	// fileBytes bounds the files written (compressed).
 	fileBytes int64
 	runs      []*sortedRun
 	rows      int64 // rows read
 	held      int64 // the most rows held at once
+	spilled   int64 // files copied to a run file
+	readHeld  int64 // readerBytes of the runs read directly
+}
+
+// runSource is what a sortedRun reads: a data file's Parquet reader, or
+// the run file a data file was copied into.
+type runSource interface {
+	// next returns the next batch, nil after the last; the caller
+	// releases it.
+	next(ctx context.Context) (arrow.RecordBatch, error)
+	// release releases what the source holds and closes its file.
+	release()
 }
 
 // sortedRun is one data file read in key order, a batch at a time.
 type sortedRun struct {
-	path string
-	pr   *file.Reader
-	br   *batchReader
-	rec  arrow.RecordBatch // the current batch; nil when the file is read
-	keys [][]byte          // the keys of rec's rows
-	pos  int               // rec's first row not yet merged
-	last []byte            // the key of the last row read
+	path     string
+	src      runSource
+	rowBytes int64             // the file's uncompressed bytes per row (rowBytesOf)
+	rec      arrow.RecordBatch // the current batch; nil when the file is read
+	keys     [][]byte          // the keys of rec's rows
+	pos      int               // rec's first row not yet merged
+	last     []byte            // the key of the last row read
 }
 
 func (m *merger) merge(ctx context.Context, w *fileWriter, files []*addAction, dir string, values map[string]*string) error {
 	defer m.close()
 	var total int64
 	for _, a := range files {
-		if err := m.open(ctx, w, a, len(files)); err != nil {
+		n, err := m.open(ctx, w, a, len(files))
+		if err != nil {
 			return fmt.Errorf("read %s: %w", a.Path, err)
 		}
-		total += m.runs[len(m.runs)-1].pr.NumRows()
+		total += n
 	}
-	fw := &fileStream{w: w, dir: dir, values: values, left: total, maxBytes: m.fileBytes,
+	fw := &fileStream{w: w, dir: dir, values: values, left: total, maxBytes: m.fileBytes, tempFile: m.tempFile,
 		groupRows: max(1, min(maxRowGroupRows, m.share/max(1, m.rowBytes()))), held: &m.held}
 	defer fw.release()
 	for _, r := range m.runs {
@@ -138,21 +177,173 @@ func (m *merger) merge(ctx context.Context, w *fileWriter, files []*addAction, d
 	return fw.finish(ctx)
 }
 
-// open opens data file a as one run of k, sized to the budget.
-func (m *merger) open(ctx context.Context, w *fileWriter, a *addAction, k int) error {
+// open opens data file a as one run of k, sized to the budget: read
+// directly when its Parquet reader fits what the runs read directly may
+// hold, else copied into a run file first. It returns the file's rows.
+func (m *merger) open(ctx context.Context, w *fileWriter, a *addAction, k int) (int64, error) {
 	props := parquet.NewReaderProperties(m.t.mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = min(max(m.share/int64(k)/int64(max(1, len(w.cols))), minMergeBuffer), maxMergeBuffer)
 	pr, err := m.t.openRanged(ctx, a.Path, a.Size, file.WithReadProps(props))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	r := &sortedRun{path: a.Path, pr: pr}
+	r := &sortedRun{path: a.Path, src: &parquetRun{pr: pr}, rowBytes: rowBytesOf(pr)}
 	m.runs = append(m.runs, r)
-	rowBytes := rowBytesOf(pr)
-	batch := max(1, min(64<<10, m.share/int64(k)/max(1, rowBytes)))
-	r.br, err = m.t.newBatchReader(ctx, pr, w.cols, nil, batch)
-	return err
+	batch := max(1, min(64<<10, m.share/int64(k)/max(1, r.rowBytes)))
+	br, err := m.t.newBatchReader(ctx, pr, w.cols, nil, batch)
+	if err != nil {
+		return 0, err
+	}
+	r.src.(*parquetRun).br = br
+	cost := readerBytes(pr, w.cols, props.BufferSize)
+	if m.readHeld+cost <= m.readers {
+		m.readHeld += cost
+		return pr.NumRows(), nil
+	}
+	// The copy reads the file with this reader, the only one reading.
+	spilled, err := m.spill(ctx, br)
+	if err != nil {
+		return 0, err
+	}
+	r.src.release()
+	r.src = spilled
+	m.spilled++
+	return pr.NumRows(), nil
+}
+
+// readerBytes estimates what a Parquet reader of pr, reading the columns
+// cols with read buffers of bufSize bytes, holds: per column its read
+// buffer, the data page it decodes and the decoded dictionary (arrow-go
+// keeps each page and dictionary buffer for the whole column chunk). The
+// footer has no page sizes: each is taken as the column chunk's
+// uncompressed bytes at most, the largest of the file's row groups. (A
+// 2M-row table's 3.3 MB files of 105,000 rows each: 21 MB estimated, 13
+// MB held by the heap profile.)
+func readerBytes(pr *file.Reader, cols []column, bufSize int64) int64 {
+	md := pr.MetaData()
+	var size int64
+	for _, c := range cols {
+		leaf := leafIndex(md.Schema, c.phys)
+		if leaf < 0 {
+			continue
+		}
+		var chunk int64
+		for i := range md.NumRowGroups() {
+			if cc, err := md.RowGroup(i).ColumnChunk(leaf); err == nil {
+				chunk = max(chunk, cc.TotalUncompressedSize())
+			}
+		}
+		size += bufSize + 2*chunk
+	}
+	return size
+}
+
+// spill copies the batches br reads into a new run file in m's spill
+// folder and returns the source that reads them back. The file is
+// removed from the folder once open: it goes when the source is released.
+func (m *merger) spill(ctx context.Context, br *batchReader) (_ runSource, err error) {
+	f, err := m.tempFile("run-*.arrow")
+	if err != nil {
+		return nil, err
+	}
+	run := &ipcRun{f: f}
+	if err := m.copyRun(ctx, br, f); err != nil {
+		run.release()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		run.release()
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	if run.rd, err = ipc.NewReader(bufio.NewReaderSize(f, minMergeBuffer), ipc.WithAllocator(m.t.mem)); err != nil {
+		run.release()
+		return nil, fmt.Errorf("spill: read back: %w", err)
+	}
+	return run, nil
+}
+
+// tempFile creates a file in m's folder in the spill folder (made on
+// first use) and removes it from the folder: it goes when closed (Linux
+// keeps an open file).
+func (m *merger) tempFile(pattern string) (*os.File, error) {
+	if m.tmp == "" {
+		dir, err := os.MkdirTemp(m.spillDir, "lakemerge-optimize-*")
+		if err != nil {
+			return nil, fmt.Errorf("spill: %w", err)
+		}
+		m.tmp = dir
+	}
+	f, err := os.CreateTemp(m.tmp, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// copyRun writes the batches br reads to f as an Arrow IPC stream.
+func (m *merger) copyRun(ctx context.Context, br *batchReader, f *os.File) error {
+	bw := bufio.NewWriterSize(f, minMergeBuffer)
+	iw := ipc.NewWriter(bw, ipc.WithSchema(br.sch), ipc.WithAllocator(m.t.mem), ipc.WithLZ4())
+	for {
+		rec, err := br.next(ctx)
+		if err != nil || rec == nil {
+			if cerr := iw.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("spill: %w", cerr)
+			}
+			if ferr := bw.Flush(); err == nil && ferr != nil {
+				err = fmt.Errorf("spill: %w", ferr)
+			}
+			return err
+		}
+		err = iw.Write(rec)
+		rec.Release()
+		if err != nil {
+			iw.Close()
+			return fmt.Errorf("spill: %w", err)
+		}
+	}
+}
+
+// parquetRun reads a data file directly.
+type parquetRun struct {
+	pr *file.Reader
+	br *batchReader // nil until made
+}
+
+func (p *parquetRun) next(ctx context.Context) (arrow.RecordBatch, error) { return p.br.next(ctx) }
+
+func (p *parquetRun) release() {
+	if p.br != nil {
+		p.br.release()
+	}
+	p.pr.Close()
+}
+
+// ipcRun reads the run file a data file was copied into.
+type ipcRun struct {
+	f  *os.File
+	rd *ipc.Reader // nil until made
+}
+
+func (r *ipcRun) next(context.Context) (arrow.RecordBatch, error) {
+	if !r.rd.Next() {
+		if err := r.rd.Err(); err != nil {
+			return nil, fmt.Errorf("spilled run: %w", err)
+		}
+		return nil, nil
+	}
+	rec := r.rd.RecordBatch()
+	rec.Retain()
+	return rec, nil
+}
+
+func (r *ipcRun) release() {
+	if r.rd != nil {
+		r.rd.Release()
+	}
+	r.f.Close()
 }
 
 // rowBytesOf is the uncompressed bytes per row of an open data file, by
@@ -169,7 +360,7 @@ func rowBytesOf(pr *file.Reader) int64 {
 func (m *merger) rowBytes() int64 {
 	var rb int64
 	for _, r := range m.runs {
-		rb = max(rb, rowBytesOf(r.pr))
+		rb = max(rb, r.rowBytes)
 	}
 	return rb
 }
@@ -182,7 +373,7 @@ func (m *merger) advance(ctx context.Context, r *sortedRun) error {
 		r.rec = nil
 	}
 	for {
-		rec, err := r.br.next(ctx)
+		rec, err := r.src.next(ctx)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", r.path, err)
 		}
@@ -284,17 +475,18 @@ func (m *merger) close() {
 		if r.rec != nil {
 			r.rec.Release()
 		}
-		if r.br != nil {
-			r.br.release()
-		}
-		r.pr.Close()
+		r.src.release()
 	}
 	m.runs = nil
+	if m.tmp != "" {
+		os.RemoveAll(m.tmp)
+	}
 }
 
 // fileStream writes sorted batches of one partition as data files of
-// about the target size, a row group of groupRows rows at a time, so that
-// it holds one row group and the compressed file, not a file's rows.
+// about the target size, a row group of groupRows rows at a time, each
+// into a local file (tempFile) which it then stores, so that it holds one
+// row group, not a file's rows nor the compressed file.
 type fileStream struct {
 	w         *fileWriter
 	dir       string
@@ -307,10 +499,14 @@ type fileStream struct {
 	pending []arrow.RecordBatch
 	npend   int64
 
+	// tempFile makes the local file a data file is written to before it
+	// is stored (removed from its folder: it goes when closed).
+	tempFile func(pattern string) (*os.File, error)
 	pw       *pqarrow.FileWriter
-	buf      bytes.Buffer
-	fileRows int64 // the rows the open file takes
-	rows     int64 // the rows it has
+	out      *os.File
+	bw       *bufio.Writer // pw's writer, into out
+	fileRows int64         // the rows the open file takes
+	rows     int64         // the rows it has
 	nulls    []int64
 	exts     []arrow.Array // per column: its min and max so far (two rows, copied: no batch is kept); nil before one
 	unbound  []bool        // per column: a NaN or infinity was written
@@ -394,13 +590,15 @@ func (f *fileStream) openFile(rec arrow.RecordBatch) error {
 	if f.left-per < per/4 {
 		f.fileRows = f.left
 	}
-	f.buf.Reset()
-	if rb := f.w.rowBytes; rb > 0 {
-		// The file's size, as near as known: no copy as the buffer grows.
-		f.buf.Grow(int(float64(f.fileRows)*rb) + 1<<16)
-	}
 	var err error
-	f.pw, err = f.w.newParquetWriter(&f.buf)
+	if f.out, err = f.tempFile("data-*.parquet"); err != nil {
+		return err
+	}
+	if f.bw == nil {
+		f.bw = bufio.NewWriterSize(f.out, maxMergeBuffer)
+	}
+	f.bw.Reset(f.out)
+	f.pw, err = f.w.newParquetWriter(f.bw)
 	f.rows = 0
 	n := len(f.w.cols)
 	f.nulls, f.exts, f.unbound = make([]int64, n), make([]arrow.Array, n), make([]bool, n)
@@ -465,9 +663,27 @@ func (f *fileStream) closeFile(ctx context.Context) error {
 	}
 	f.releaseExtremes()
 	stats := statsJSON(f.rows, f.w.cols, func(i int) (int64, arrow.Array) { return f.nulls[i], cols[i] })
-	pw := f.pw
-	f.pw = nil
-	return f.w.putFile(ctx, pw, &f.buf, stats, f.dir, f.values)
+	pw, out := f.pw, f.out
+	f.pw, f.out = nil, nil
+	defer out.Close()
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if err := f.bw.Flush(); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	size, err := out.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	var tail [12]byte // what footerSize reads of a file's end
+	if _, err := out.ReadAt(tail[:], size-int64(len(tail))); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	return f.w.storeFile(ctx, pw, out, size, footerSize(tail[:]), stats, f.dir, f.values)
 }
 
 func (f *fileStream) releasePending() {
@@ -489,5 +705,9 @@ func (f *fileStream) release() {
 	if f.pw != nil {
 		f.pw.Close()
 		f.pw = nil
+	}
+	if f.out != nil {
+		f.out.Close()
+		f.out = nil
 	}
 }

@@ -3,6 +3,7 @@ package delta
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -50,9 +51,53 @@ func TestOptimizeWithinBudget(t *testing.T) {
 	if whole.RowsHeld < rows || bounded.RowsHeld == 0 || bounded.RowsHeld > rows/4 {
 		t.Fatalf("rows held: unbounded %d, bounded %d, of %d", whole.RowsHeld, bounded.RowsHeld, rows)
 	}
+	// Under 16 KiB no file's Parquet reader fits: every one is copied to
+	// a run file first.
+	if whole.FilesSpilled != 0 || bounded.FilesSpilled != bounded.FilesRewritten {
+		t.Fatalf("files spilled: unbounded %d, bounded %d of %d", whole.FilesSpilled, bounded.FilesSpilled, bounded.FilesRewritten)
+	}
 	t.Logf("rows held: unbounded %d, bounded %d; files written %d, %d", whole.RowsHeld, bounded.RowsHeld, whole.FilesWritten, bounded.FilesWritten)
 	checkFileStats(t, hs[1].tb)
 	compareWithDeltalake(t, interopPython(t), hs[1].tb, filepath.Join(dirs[1], "t"), hs[1].bm.Runs)
+}
+
+// TestOptimizeSpillsWhatDoesNotFit: under a budget whose readers' share
+// fits the Parquet readers of five of the small files (readerBytes), the
+// optimize reads those directly and copies the others to run files first
+// (into the policy's SpillDir, empty after it); the table keeps the
+// model's rows, its files in key order and apart. Without the bound on the
+// readers, no file would be spilled.
+func TestOptimizeSpillsWhatDoesNotFit(t *testing.T) {
+	ctx := context.Background()
+	h, _ := runsInto(t, 8, 2000, 24, 60)
+	s := liveSnapshot(t, h.tb)
+	small := smallFiles(s, optimizeAll.SmallFileBytes)
+	var fit int64
+	for _, a := range small[:5] {
+		pr, err := h.tb.openRanged(ctx, a.Path, a.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fit += readerBytes(pr, s.cols, minMergeBuffer)
+		pr.Close()
+	}
+	p := optimizeAll
+	p.MemoryBudget = fit * readerShare
+	p.SpillDir = t.TempDir()
+	st, err := h.tb.Maintain(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := int64(len(small)); st.FilesRewritten != n || st.FilesSpilled < n-5 || st.FilesSpilled == n {
+		t.Fatalf("%d small files under a budget that fits 5 readers: %+v", n, st)
+	}
+	h.check("after the optimize")
+	checkFilesApart(t, checkFilesSorted(t, h.tb))
+	checkFileStats(t, h.tb)
+	if left, err := os.ReadDir(p.SpillDir); err != nil || len(left) != 0 {
+		t.Fatalf("the spill folder holds %d entries after the optimize (%v)", len(left), err)
+	}
+	t.Logf("%d of %d files spilled", st.FilesSpilled, len(small))
 }
 
 // TestOptimizeWithinBudgetUnsorted: a data file another writer appended
