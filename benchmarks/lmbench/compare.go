@@ -25,9 +25,13 @@ type step struct {
 type toolResult struct {
 	Tool         string  `json:"tool"`
 	LoadSeconds  float64 `json:"load_seconds"`
+	LoadCPU      float64 `json:"load_cpu_seconds"` // user + system
 	LoadRSSMiB   float64 `json:"load_peak_rss_mib"`
+	LoadLoadAvg  string  `json:"load_loadavg"` // /proc/loadavg (1, 5, 15 min) at the start of the load
 	MergeSeconds float64 `json:"merge_seconds"`
+	MergeCPU     float64 `json:"merge_cpu_seconds"`
 	MergeRSSMiB  float64 `json:"merge_peak_rss_mib"`
+	MergeLoadAvg string  `json:"merge_loadavg"` // /proc/loadavg at the start of the merge
 	FilesWritten int     `json:"merge_files_written"`
 	BytesWritten int64   `json:"merge_bytes_written"`
 	WritePerByte float64 `json:"merge_bytes_written_per_change_byte"`
@@ -182,8 +186,10 @@ func compare(args []string) error {
 		var load, merge step
 		var before map[string]int64
 		t := tf.tool(name, abs)
+		r.LoadLoadAvg = loadAvg()
 		if load, err = t.load(0); err == nil {
 			before = snapshot(t.tableDir)
+			r.MergeLoadAvg = loadAvg()
 			merge, err = t.merge(0)
 		}
 		if err != nil {
@@ -192,15 +198,15 @@ func compare(args []string) error {
 			fmt.Fprintf(os.Stderr, "%s failed: %v\n", name, err)
 			continue
 		}
-		r.LoadSeconds, r.LoadRSSMiB = load.Wall.Seconds(), mib(load.PeakRSS)
-		r.MergeSeconds, r.MergeRSSMiB = merge.Wall.Seconds(), mib(merge.PeakRSS)
+		r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB = load.Wall.Seconds(), load.CPU.Seconds(), mib(load.PeakRSS)
+		r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB = merge.Wall.Seconds(), merge.CPU.Seconds(), mib(merge.PeakRSS)
 		r.FilesWritten, r.BytesWritten = written(before, snapshot(t.tableDir))
 		r.WritePerByte = float64(r.BytesWritten) / float64(max(wl.Result.CDCBytes, 1))
 		if r.Rows, r.Digest, err = t.digest(); err != nil {
 			r.Error = err.Error()
 		}
-		fmt.Fprintf(os.Stderr, "%-10s load %6.1fs %7.0f MiB   merge %6.1fs %7.0f MiB   rows %d\n",
-			name, r.LoadSeconds, r.LoadRSSMiB, r.MergeSeconds, r.MergeRSSMiB, r.Rows)
+		fmt.Fprintf(os.Stderr, "%-10s load %6.1fs %6.1fs CPU %7.0f MiB (loadavg %s)   merge %6.1fs %6.1fs CPU %7.0f MiB (loadavg %s)   rows %d\n",
+			name, r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB, r.LoadLoadAvg, r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB, r.MergeLoadAvg, r.Rows)
 		results = append(results, r)
 	}
 	same := true
@@ -213,24 +219,36 @@ func compare(args []string) error {
 	if err := os.WriteFile(filepath.Join(abs, "results.json"), js, 0o644); err != nil {
 		return err
 	}
-	var md strings.Builder
-	md.WriteString("| tool | merge wall (s) | merge peak RSS (MiB) | files written | bytes written per change byte | load wall (s) | load peak RSS (MiB) | rows | same table |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range results {
-		if r.Error != "" {
-			fmt.Fprintf(&md, "| %s | failed: %s |||||||\n", r.Tool, strings.ReplaceAll(strings.SplitN(r.Error, "\n", 2)[0], "|", "/"))
-			continue
-		}
-		fmt.Fprintf(&md, "| %s | %.2f | %.0f | %d | %.2f | %.2f | %.0f | %d | %v |\n", r.Tool, r.MergeSeconds, r.MergeRSSMiB,
-			r.FilesWritten, r.WritePerByte, r.LoadSeconds, r.LoadRSSMiB, r.Rows, r.Digest == results[0].Digest)
-	}
-	if err := os.WriteFile(filepath.Join(abs, "results.md"), []byte(md.String()), 0o644); err != nil {
+	md := resultsTable(results)
+	if err := os.WriteFile(filepath.Join(abs, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	fmt.Print(md.String())
+	fmt.Print(md)
 	if !same {
 		return fmt.Errorf("the tools did not all produce the same table (see results.json)")
 	}
 	return nil
+}
+
+// resultsTable renders compare's results as a markdown table: per tool the
+// merge's and the load's wall time, CPU time (user + system) and peak RSS,
+// what the merge wrote, the table's rows, whether its digest is the first
+// tool's, and /proc/loadavg at the start of the load and of the merge. A
+// tool that failed gets a row with its first error line and the load
+// averages it was started at.
+func resultsTable(results []toolResult) string {
+	var md strings.Builder
+	md.WriteString("| tool | merge wall (s) | merge CPU (s) | merge peak RSS (MiB) | files written | bytes written per change byte | load wall (s) | load CPU (s) | load peak RSS (MiB) | rows | same table | loadavg at start (load; merge) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range results {
+		loads := strings.TrimSuffix(r.LoadLoadAvg+"; "+r.MergeLoadAvg, "; ")
+		if r.Error != "" {
+			fmt.Fprintf(&md, "| %s | failed: %s |||||||||| %s |\n", r.Tool, strings.ReplaceAll(strings.SplitN(r.Error, "\n", 2)[0], "|", "/"), loads)
+			continue
+		}
+		fmt.Fprintf(&md, "| %s | %.2f | %.2f | %.0f | %d | %.2f | %.2f | %.2f | %.0f | %d | %v | %s |\n", r.Tool, r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB,
+			r.FilesWritten, r.WritePerByte, r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB, r.Rows, r.Digest == results[0].Digest, loads)
+	}
+	return md.String()
 }
 
 // tool runs one tool on a workload folder written by lmbench gen: the
