@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestResultsTable checks that every row of compare's table has the
@@ -52,5 +53,21 @@ func TestResultsTable(t *testing.T) {
 func TestLoadAvg(t *testing.T) {
 	if got := loadAvg(); !regexp.MustCompile(`^\d+\.\d\d \d+\.\d\d \d+\.\d\d$`).MatchString(got) {
 		t.Errorf("loadAvg() = %q, want three averages", got)
+	}
+}
+
+// TestRunTreeCPU checks that run counts the CPU time of a process its
+// parent does not wait for (Spark's JVM under its Python driver): sh
+// starts a busy loop of about half a second of CPU in the background and
+// execs sleep, which never reaps it, so the rusage of the process lacks
+// the loop's time.
+func TestRunTreeCPU(t *testing.T) {
+	loop := `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`
+	st, _, err := run(t.TempDir(), nil, 0, "sh", "-c", "("+loop+") & exec sleep 4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CPU < 200*time.Millisecond {
+		t.Errorf("CPU %v for a busy loop of about half a second in the tree, want most of it", st.CPU)
 	}
 }
