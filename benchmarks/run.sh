@@ -20,7 +20,8 @@ dist=${5:-uniform}
 
 python=$(benchmarks/venv.sh)
 mkdir -p bin
-go build -o bin/lakemerge ./cmd/lakemerge
+# Built as the README says users build it (First steps).
+go build -tags grpcnotrace,duckdb_arrow -o bin/lakemerge ./cmd/lakemerge
 go build -o bin/lmbench ./benchmarks/lmbench
 rm -rf "$dir"
 bin/lmbench gen --dir "$dir" --rows "$rows" --changes "$changes" --inserts 0.2 --deletes 0.1 --dist "$dist"

@@ -17,7 +17,7 @@ import (
 // step is one timed process run.
 type step struct {
 	Wall    time.Duration
-	CPU     time.Duration // user + system of the process and the children it waited for
+	CPU     time.Duration // user + system of the process tree (see run)
 	PeakRSS int64         // bytes
 }
 
@@ -25,9 +25,13 @@ type step struct {
 type toolResult struct {
 	Tool         string  `json:"tool"`
 	LoadSeconds  float64 `json:"load_seconds"`
+	LoadCPU      float64 `json:"load_cpu_seconds"` // user + system
 	LoadRSSMiB   float64 `json:"load_peak_rss_mib"`
+	LoadLoadAvg  string  `json:"load_loadavg"` // /proc/loadavg (1, 5, 15 min) at the start of the load
 	MergeSeconds float64 `json:"merge_seconds"`
+	MergeCPU     float64 `json:"merge_cpu_seconds"`
 	MergeRSSMiB  float64 `json:"merge_peak_rss_mib"`
+	MergeLoadAvg string  `json:"merge_loadavg"` // /proc/loadavg at the start of the merge
 	FilesWritten int     `json:"merge_files_written"`
 	BytesWritten int64   `json:"merge_bytes_written"`
 	WritePerByte float64 `json:"merge_bytes_written_per_change_byte"`
@@ -37,6 +41,11 @@ type toolResult struct {
 }
 
 // run starts a process and measures its wall time, CPU time and peak RSS.
+// CPU time is the larger of the process's rusage (itself and the children
+// it waited for) and the sum of the last sampled user + system time of
+// every process seen in its tree: Spark's JVM is not waited for by its
+// Python driver, so only the samples count it (missing at most its last
+// sampling interval).
 // With maxRSS > 0 a process tree whose resident memory passes maxRSS bytes
 // is killed (the machine has no swap to fall back on) and run says so.
 func run(dir string, env []string, maxRSS int64, name string, args ...string) (step, []byte, error) {
@@ -56,15 +65,17 @@ func run(dir string, env []string, maxRSS int64, name string, args ...string) (s
 	// its own sampling; the rusage peak below is exact for one process).
 	done := make(chan struct{})
 	treePeak := make(chan int64, 1)
+	treeCPU := make(chan time.Duration, 1)
 	go func() {
 		var peak int64
+		cpu := map[int]time.Duration{}
 		tk := time.NewTicker(50 * time.Millisecond)
 		defer tk.Stop()
 		for i := 0; ; i++ {
 			if i == 200 {
 				tk.Reset(500 * time.Millisecond)
 			}
-			if r := treeRSS(cmd.Process.Pid); r > peak {
+			if r := treeRSS(cmd.Process.Pid, cpu); r > peak {
 				peak = r
 				if maxRSS > 0 && peak > maxRSS {
 					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -72,7 +83,12 @@ func run(dir string, env []string, maxRSS int64, name string, args ...string) (s
 			}
 			select {
 			case <-done:
+				var sum time.Duration
+				for _, c := range cpu {
+					sum += c
+				}
 				treePeak <- peak
+				treeCPU <- sum
 				return
 			case <-tk.C:
 			}
@@ -81,7 +97,7 @@ func run(dir string, env []string, maxRSS int64, name string, args ...string) (s
 	err := cmd.Wait()
 	close(done)
 	st := step{Wall: time.Since(start), PeakRSS: <-treePeak,
-		CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+		CPU: max(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime(), <-treeCPU)}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > st.PeakRSS {
 		st.PeakRSS = ru.Maxrss * 1024
 	}
@@ -95,8 +111,9 @@ func run(dir string, env []string, maxRSS int64, name string, args ...string) (s
 }
 
 // treeRSS sums the resident memory of pid and its descendants (Linux
-// /proc); 0 where /proc cannot be read.
-func treeRSS(pid int) int64 {
+// /proc); 0 where /proc cannot be read. It sets cpu[p] to the user +
+// system time of each process p of the tree (its own, not its children's).
+func treeRSS(pid int, cpu map[int]time.Duration) int64 {
 	var total int64
 	stack := []int{pid}
 	for len(stack) > 0 {
@@ -107,6 +124,9 @@ func treeRSS(pid int) int64 {
 			if _, err := fmt.Sscan(string(b), &size, &resident); err == nil {
 				total += resident * int64(os.Getpagesize())
 			}
+		}
+		if c, ok := procCPU(p); ok {
+			cpu[p] = c
 		}
 		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
 		for _, t := range tasks {
@@ -123,6 +143,30 @@ func treeRSS(pid int) int64 {
 		}
 	}
 	return total
+}
+
+// clockTick is the unit of the times in /proc/PID/stat (USER_HZ, 100 on
+// Linux, which Go cannot ask sysconf for without cgo).
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the user + system time of process pid itself from
+// /proc/PID/stat (utime and stime, fields 14 and 15).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces: fields count from after its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, false
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11]+" "+f[12], &utime, &stime); err != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * clockTick, true
 }
 
 func lastLines(s string, n int) string {
@@ -182,8 +226,10 @@ func compare(args []string) error {
 		var load, merge step
 		var before map[string]int64
 		t := tf.tool(name, abs)
+		r.LoadLoadAvg = loadAvg()
 		if load, err = t.load(0); err == nil {
 			before = snapshot(t.tableDir)
+			r.MergeLoadAvg = loadAvg()
 			merge, err = t.merge(0)
 		}
 		if err != nil {
@@ -192,15 +238,15 @@ func compare(args []string) error {
 			fmt.Fprintf(os.Stderr, "%s failed: %v\n", name, err)
 			continue
 		}
-		r.LoadSeconds, r.LoadRSSMiB = load.Wall.Seconds(), mib(load.PeakRSS)
-		r.MergeSeconds, r.MergeRSSMiB = merge.Wall.Seconds(), mib(merge.PeakRSS)
+		r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB = load.Wall.Seconds(), load.CPU.Seconds(), mib(load.PeakRSS)
+		r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB = merge.Wall.Seconds(), merge.CPU.Seconds(), mib(merge.PeakRSS)
 		r.FilesWritten, r.BytesWritten = written(before, snapshot(t.tableDir))
 		r.WritePerByte = float64(r.BytesWritten) / float64(max(wl.Result.CDCBytes, 1))
 		if r.Rows, r.Digest, err = t.digest(); err != nil {
 			r.Error = err.Error()
 		}
-		fmt.Fprintf(os.Stderr, "%-10s load %6.1fs %7.0f MiB   merge %6.1fs %7.0f MiB   rows %d\n",
-			name, r.LoadSeconds, r.LoadRSSMiB, r.MergeSeconds, r.MergeRSSMiB, r.Rows)
+		fmt.Fprintf(os.Stderr, "%-10s load %6.1fs %6.1fs CPU %7.0f MiB (loadavg %s)   merge %6.1fs %6.1fs CPU %7.0f MiB (loadavg %s)   rows %d\n",
+			name, r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB, r.LoadLoadAvg, r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB, r.MergeLoadAvg, r.Rows)
 		results = append(results, r)
 	}
 	same := true
@@ -213,24 +259,36 @@ func compare(args []string) error {
 	if err := os.WriteFile(filepath.Join(abs, "results.json"), js, 0o644); err != nil {
 		return err
 	}
-	var md strings.Builder
-	md.WriteString("| tool | merge wall (s) | merge peak RSS (MiB) | files written | bytes written per change byte | load wall (s) | load peak RSS (MiB) | rows | same table |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range results {
-		if r.Error != "" {
-			fmt.Fprintf(&md, "| %s | failed: %s |||||||\n", r.Tool, strings.ReplaceAll(strings.SplitN(r.Error, "\n", 2)[0], "|", "/"))
-			continue
-		}
-		fmt.Fprintf(&md, "| %s | %.2f | %.0f | %d | %.2f | %.2f | %.0f | %d | %v |\n", r.Tool, r.MergeSeconds, r.MergeRSSMiB,
-			r.FilesWritten, r.WritePerByte, r.LoadSeconds, r.LoadRSSMiB, r.Rows, r.Digest == results[0].Digest)
-	}
-	if err := os.WriteFile(filepath.Join(abs, "results.md"), []byte(md.String()), 0o644); err != nil {
+	md := resultsTable(results)
+	if err := os.WriteFile(filepath.Join(abs, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	fmt.Print(md.String())
+	fmt.Print(md)
 	if !same {
 		return fmt.Errorf("the tools did not all produce the same table (see results.json)")
 	}
 	return nil
+}
+
+// resultsTable renders compare's results as a markdown table: per tool the
+// merge's and the load's wall time, CPU time (user + system) and peak RSS,
+// what the merge wrote, the table's rows, whether its digest is the first
+// tool's, and /proc/loadavg at the start of the load and of the merge. A
+// tool that failed gets a row with its first error line and the load
+// averages it was started at.
+func resultsTable(results []toolResult) string {
+	var md strings.Builder
+	md.WriteString("| tool | merge wall (s) | merge CPU (s) | merge peak RSS (MiB) | files written | bytes written per change byte | load wall (s) | load CPU (s) | load peak RSS (MiB) | rows | same table | loadavg at start (load; merge) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range results {
+		loads := strings.TrimSuffix(r.LoadLoadAvg+"; "+r.MergeLoadAvg, "; ")
+		if r.Error != "" {
+			fmt.Fprintf(&md, "| %s | failed: %s |||||||||| %s |\n", r.Tool, strings.ReplaceAll(strings.SplitN(r.Error, "\n", 2)[0], "|", "/"), loads)
+			continue
+		}
+		fmt.Fprintf(&md, "| %s | %.2f | %.2f | %.0f | %d | %.2f | %.2f | %.2f | %.0f | %d | %v | %s |\n", r.Tool, r.MergeSeconds, r.MergeCPU, r.MergeRSSMiB,
+			r.FilesWritten, r.WritePerByte, r.LoadSeconds, r.LoadCPU, r.LoadRSSMiB, r.Rows, r.Digest == results[0].Digest, loads)
+	}
+	return md.String()
 }
 
 // tool runs one tool on a workload folder written by lmbench gen: the

@@ -14,8 +14,9 @@
 //	lmbench compare --dir D --lakemerge BIN [--python P] [--tools lakemerge,delta,pyiceberg]
 //
 // runs each tool on that workload — the full load, then the merge of the
-// changes — measuring wall time and peak RSS of each process, counts the
-// files and bytes each merge wrote, checks with benchmarks/peers/digest.py
+// changes — measuring wall time, CPU time and peak RSS of each process and
+// recording /proc/loadavg at the start of each, counts the files and bytes
+// each merge wrote, checks with benchmarks/peers/digest.py
 // that every tool produced the same table, and writes D/results.json and
 // D/results.md.
 //

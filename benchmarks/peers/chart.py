@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draws results.json (from lmbench compare) as a PNG: merge wall time and
-peak RSS per tool. Usage: chart.py RESULTS_JSON OUT_PNG TITLE"""
+peak RSS per tool, the range of the load averages the merges started at
+under the title. Usage: chart.py RESULTS_JSON OUT_PNG TITLE"""
 import json
 import sys
 
@@ -20,7 +21,11 @@ def main():
     for ax, key in ((a, "merge_seconds"), (b, "merge_peak_rss_mib")):
         for i, r in enumerate(results):
             ax.annotate(f"{r[key]:.1f}", (i, r[key]), ha="center", va="bottom")
-    fig.suptitle(sys.argv[3])
+    title = sys.argv[3]
+    loads = [float(r["merge_loadavg"].split()[0]) for r in results if r.get("merge_loadavg")]
+    if loads:
+        title += f"\n1-min load average at the merges' start: {min(loads):.1f}–{max(loads):.1f}"
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=100)
 
