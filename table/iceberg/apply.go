@@ -576,18 +576,35 @@ func (x *Txn) scanMatches(fs iceio.IO, path string, idx *table.KeyIndex, lead []
 	return table.ScanMatchesAt(table.PagePruning{Raw: f, Lead: lead}, pr, keys, seq, idx, dead, minSeq)
 }
 
-// writeRows writes the rows of changes at idx (without _op) as new data files.
-func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arrow.Array) ([]ice.DataFile, int64, error) {
+// writeRows writes the rows of changes at idx (without _op) as new data
+// files: bucket after bucket when the table is partitioned by a key
+// bucket alone (writeClustered), else through iceberg-go's fan-out writer
+// (a file open per partition).
+func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx *array.Int64) ([]ice.DataFile, int64, error) {
 	target, err := icetable.SchemaToArrowSchema(x.tbl.Schema(), nil, false, false)
 	if err != nil {
 		return nil, 0, fmt.Errorf("convert schema of %s: %w", x.name(), err)
+	}
+	if len(x.t.opts.Layout.Sort) == 0 {
+		order, ends, err := x.bucketOrder(changes, idx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("write %s: %w", x.name(), err)
+		}
+		if order != nil {
+			// A table partitioned by key bucket alone (the default
+			// layout): the rows go bucket after bucket through one open
+			// file per writer, taken a slice at a time, instead of a
+			// copy of them all fanned out to a file per bucket at once.
+			defer order.Release()
+			return x.writeClustered(ctx, target, changes, order, ends)
+		}
 	}
 	rec, err := x.targetRows(ctx, target, changes, idx)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rec.Release()
-	workers := 0
+	var wopts []icetable.WriteRecordOption
 	if len(x.t.opts.Layout.Sort) > 0 {
 		// Files in sort order (layout.go): the rows sorted, handed over
 		// in order by one fan-out worker.
@@ -597,16 +614,126 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx arro
 		}
 		defer sorted.Release()
 		rec = sorted
-		workers = 1
+		wopts = append(wopts, icetable.WithMaxWriteWorkers(1))
 	} else if x.pending != nil {
 		// A chunk (its rows in key order, of one bucket or a few): one
 		// fan-out worker keeps them in order, so each bucket's file is
 		// key-sorted. Each partition has its own encoding goroutine
 		// either way.
-		workers = 1
+		wopts = append(wopts, icetable.WithMaxWriteWorkers(1))
 	}
-	out, bytes, _, err := x.writeBatches(ctx, target, recordSlices(rec), workers)
+	out, bytes, _, err := x.writeBatches(ctx, target, recordSlices(rec), wopts...)
 	return out, bytes, err
+}
+
+// bucketOrder returns idx, rows of changes, grouped by key bucket (in idx
+// order within a bucket) when the table is partitioned by a key bucket
+// and nothing else, and where each bucket's rows end in it (ends[b]);
+// nil otherwise. The caller releases order.
+func (x *Txn) bucketOrder(changes arrow.RecordBatch, idx *array.Int64) (order *array.Int64, ends []int, _ error) {
+	if spec := x.tbl.Spec(); spec.NumFields() != 1 {
+		return nil, nil, nil
+	}
+	_, n, col, ok := specBucket(x.tbl, func(c string) bool { return slices.Contains(x.t.opts.Keys, c) })
+	if !ok {
+		return nil, nil, nil
+	}
+	ci := changes.Schema().FieldIndices(col)
+	if len(ci) != 1 {
+		return nil, nil, fmt.Errorf("change set lacks key column %s", col)
+	}
+	buckets, err := appendBuckets(nil, changes.Column(ci[0]), n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bucket keys: key column %s: %w", col, err)
+	}
+	// A counting sort by bucket, stable.
+	start := make([]int, n+1)
+	for _, i := range idx.Int64Values() {
+		start[buckets[i]+1]++
+	}
+	for b := range n {
+		start[b+1] += start[b]
+	}
+	sorted := make([]int64, idx.Len())
+	for _, i := range idx.Int64Values() {
+		b := buckets[i]
+		sorted[start[b]] = i
+		start[b]++
+	}
+	ob := array.NewInt64Builder(x.t.mem)
+	defer ob.Release()
+	ob.AppendValues(sorted, nil)
+	return ob.NewInt64Array(), start[:n], nil // each start has moved to its end
+}
+
+// writeClustered writes the rows of changes at order, grouped by
+// partition (ends: where each partition's rows end in order), with one
+// clustered writer (one open file) per group of whole partitions, up to
+// GOMAXPROCS groups of about the same rows at once; on failure it
+// removes the files every group wrote.
+func (x *Txn) writeClustered(ctx context.Context, target *arrow.Schema, changes arrow.RecordBatch, order *array.Int64, ends []int) ([]ice.DataFile, int64, error) {
+	type result struct {
+		files []ice.DataFile
+		bytes int64
+		err   error
+	}
+	groups := max(min(runtime.GOMAXPROCS(0), order.Len()/writeSlice), 1)
+	res := make([]result, groups)
+	var wg sync.WaitGroup
+	from := 0
+	for g := range groups {
+		// The group ends with the first partition that reaches its
+		// share of the rows: a partition goes whole to one group.
+		to := order.Len() * (g + 1) / groups
+		if i, _ := slices.BinarySearch(ends, to); i < len(ends) {
+			to = ends[i]
+		}
+		rows := array.NewSlice(order, int64(from), int64(to))
+		from = to
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer rows.Release()
+			r := &res[g]
+			r.files, r.bytes, _, r.err = x.writeBatches(ctx, target, x.takenSlices(ctx, target, changes, rows.(*array.Int64)), icetable.WithClusteredWrite())
+		}()
+	}
+	wg.Wait()
+	var out []ice.DataFile
+	var bytes int64
+	var errs []error
+	for _, r := range res {
+		out = append(out, r.files...)
+		bytes += r.bytes
+		errs = append(errs, r.err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Nothing references the files of the groups that succeeded
+		// either (best effort, as writeBatches' own).
+		if fs, ferr := x.tbl.FS(ctx); ferr == nil {
+			for _, df := range out {
+				_ = fs.Remove(df.FilePath())
+			}
+		}
+		return nil, 0, err
+	}
+	return out, bytes, nil
+}
+
+// takenSlices yields the rows of changes at order with the columns of
+// target, takeSlice rows at a time, each a copy (released by the
+// writer).
+func (x *Txn) takenSlices(ctx context.Context, target *arrow.Schema, changes arrow.RecordBatch, order *array.Int64) iter.Seq2[arrow.RecordBatch, error] {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		for off := 0; off < order.Len(); off += takeSlice {
+			part := array.NewSlice(order, int64(off), int64(min(off+takeSlice, order.Len())))
+			rec, err := x.targetRows(ctx, target, changes, part)
+			part.Release()
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // targetRows returns the rows of changes at idx with the columns of
@@ -648,6 +775,10 @@ func (x *Txn) targetRows(ctx context.Context, target *arrow.Schema, changes arro
 // writeSlice is how many rows of a record the writer is handed at a time.
 const writeSlice = 128 << 10
 
+// takeSlice is how many rows takenSlices copies at a time: a writer
+// queues up to writerQueue of them.
+const takeSlice = 32 << 10
+
 // recordSlices yields rec in slices of writeSlice rows (zero-copy), so the
 // partitioned writer streams them into row groups instead of fanning out
 // one huge batch.
@@ -662,15 +793,12 @@ func recordSlices(rec arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {
 }
 
 // writeBatches writes batches (of schema target, released by the writer)
-// as new data files of the table's target size, with workers fan-out
-// workers (0: iceberg-go's default), checks that the files hold the rows
+// as new data files of the table's target size, with the write options
+// extra (after the file size and queue), checks that the files hold the rows
 // handed over, and returns the files, their bytes and rows. On failure
 // it removes the files written so far.
-func (x *Txn) writeBatches(ctx context.Context, target *arrow.Schema, batches iter.Seq2[arrow.RecordBatch, error], workers int) ([]ice.DataFile, int64, int64, error) {
-	wopts := []icetable.WriteRecordOption{icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)}
-	if workers > 0 {
-		wopts = append(wopts, icetable.WithMaxWriteWorkers(workers))
-	}
+func (x *Txn) writeBatches(ctx context.Context, target *arrow.Schema, batches iter.Seq2[arrow.RecordBatch, error], extra ...icetable.WriteRecordOption) ([]ice.DataFile, int64, int64, error) {
+	wopts := append([]icetable.WriteRecordOption{icetable.WithTargetFileSize(x.t.opts.TargetFileBytes), icetable.WithRecordBatchBufferSize(writerQueue)}, extra...)
 	// iceberg-go may lose a writer's error (see failureIO): write through
 	// an IO that remembers every failure and fail with it.
 	wtbl, fio, err := withFailureIO(ctx, x.tbl)

@@ -6,7 +6,10 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/change"
@@ -56,14 +59,7 @@ func TestAppendBucketsMatchesWriter(t *testing.T) {
 			if fmt.Sprint(before) != fmt.Sprint(after) {
 				t.Fatalf("buckets before the table exists %v, after %v", before, after)
 			}
-			tasks, err := x.tbl.Scan().PlanFiles(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fs, err := x.tbl.FS(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tasks, fs := liveFiles(t, x)
 			filesOf := map[int32]int{}
 			rows := 0
 			for _, task := range tasks {
@@ -97,4 +93,96 @@ func TestAppendBucketsMatchesWriter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMergeWritesBucketAfterBucket: a merge into a table partitioned by
+// key bucket alone writes its rows bucket after bucket (writeRows'
+// clustered write, in slices of writeSlice rows): more rows than two
+// slices, inserted and then a third of them updated, leave one data file
+// per bucket and commit, each holding keys of its own bucket only, in key
+// order, and the table holds every key once with its latest value.
+func TestMergeWritesBucketAfterBucket(t *testing.T) {
+	f := newFixture(t)
+	const n = 2*writeSlice + 1000
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	f.commit(change.OpInsert, 1, ids...)
+	var upd []int64
+	for i := int64(0); i < n; i += 3 {
+		upd = append(upd, i)
+	}
+	f.commit(change.OpUpdate, 2, upd...)
+
+	ctx := context.Background()
+	x, err := f.tbl.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, fs := liveFiles(t, x)
+	files := map[int32]int{} // bucket → data files
+	for _, task := range tasks {
+		part := task.File.Partition()[1000].(int32)
+		files[part]++
+		last := int64(-1)
+		err := x.scanKeys(ctx, fs, task.File.FilePath(), func(b arrow.RecordBatch, _ int64) error {
+			got, err := x.AppendBuckets(nil, b)
+			for i, g := range got {
+				id := b.Column(0).(*array.Int64).Value(i)
+				if g != part || id <= last {
+					return fmt.Errorf("key %d (bucket %d) after %d in a file of bucket %d", id, g, last, part)
+				}
+				last = id
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", task.File.FilePath(), err)
+		}
+	}
+	if len(files) != 4 || files[0] != 2 || files[1] != 2 || files[2] != 2 || files[3] != 2 {
+		t.Errorf("data files per bucket %v, want 2 in each of 4 (one per commit)", files)
+	}
+	want := map[int64]string{}
+	for _, id := range ids {
+		want[id] = fmt.Sprintf("v%d@1", id)
+	}
+	for _, id := range upd {
+		want[id] = fmt.Sprintf("v%d@2", id)
+	}
+	at := readAll(t, f.tbl)
+	defer at.Release()
+	if at.NumRows() != n {
+		t.Fatalf("table holds %d rows, want %d", at.NumRows(), n)
+	}
+	ic, vc := at.Schema().FieldIndices("id")[0], at.Schema().FieldIndices("v")[0]
+	tr := array.NewTableReader(at, 64<<10)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			id := rec.Column(ic).(*array.Int64).Value(i)
+			if v := rec.Column(vc).(*array.String).Value(i); v != want[id] {
+				t.Fatalf("key %d holds %q, want %q", id, v, want[id])
+			}
+			delete(want, id) // a second row of the key holds ""
+		}
+	}
+}
+
+// liveFiles plans the live data files of the table x began on, and opens
+// its file IO.
+func liveFiles(t *testing.T, x *Txn) ([]icetable.FileScanTask, iceio.IO) {
+	t.Helper()
+	ctx := context.Background()
+	tasks, err := x.tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := x.tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks, fs
 }

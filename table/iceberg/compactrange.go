@@ -80,7 +80,7 @@ func (t *Table) writeRanges(ctx context.Context, x *Txn, tasks []icetable.FileSc
 			lo = r.hi
 		}
 	}
-	files, _, _, err := x.writeBatches(ctx, target, stream, 1)
+	files, _, _, err := x.writeBatches(ctx, target, stream, icetable.WithMaxWriteWorkers(1))
 	if perr != nil && err == nil {
 		err = perr
 	}

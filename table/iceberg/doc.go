@@ -36,8 +36,8 @@
 // single snapshot. The Txn is a merge.Bucketer (bucket.go): the chunks of
 // a spilled run follow the table's key buckets, so a chunk's data files
 // are those of its own buckets (one file per bucket it holds, more when
-// the bucket's rows pass the target file size; written key-sorted by one
-// fan-out worker), and a chunk with more
+// the bucket's rows pass the target file size; written key-sorted), and a
+// chunk with more
 // keys than an IN filter takes reads the key columns of the live files of
 // its own buckets only (bucketTasks), not of every live file.
 //
@@ -73,7 +73,16 @@
 // and every file the commit wrote exists with the size recorded (a stat, a
 // HEAD on S3). A mismatch fails the table and commits nothing.
 //
-// Data files are written by iceberg-go's table.WriteRecords through a file
+// Data files are written by iceberg-go's table.WriteRecords. A table
+// partitioned by a key bucket and nothing else (the default layout) gets
+// its rows bucket after bucket, in change (key) order within a bucket,
+// taken from the change set a slice at a time, through the clustered
+// writer: one open file at a time. Every open Parquet writer buffers its
+// row group with a dictionary hash table per column and zstd state, and
+// the fan-out writer, with a file open per bucket, held ~400 MB of them
+// at the peak of a 1M-change merge beside a copy of all its rows. Other
+// layouts (a sort order, other partition fields) go through the fan-out
+// writer. Either way the writes go through a file
 // IO that remembers every failure to create, write or close a file
 // (failureIO): iceberg-go v0.7.0's partitioned fan-out writer loses the
 // error of a partition writer that fails after its input was queued, and
