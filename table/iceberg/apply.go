@@ -629,7 +629,8 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx *arr
 // bucketOrder returns idx, rows of changes, grouped by key bucket (in idx
 // order within a bucket) when the table is partitioned by a key bucket
 // and nothing else, and where each bucket's rows end in it (ends[b]);
-// nil otherwise. The caller releases order.
+// nil otherwise, and for a key type appendBuckets does not take (the
+// fan-out writer buckets those). The caller releases order.
 func (x *Txn) bucketOrder(changes arrow.RecordBatch, idx *array.Int64) (order *array.Int64, ends []int, _ error) {
 	if spec := x.tbl.Spec(); spec.NumFields() != 1 {
 		return nil, nil, nil
@@ -643,6 +644,9 @@ func (x *Txn) bucketOrder(changes arrow.RecordBatch, idx *array.Int64) (order *a
 		return nil, nil, fmt.Errorf("change set lacks key column %s", col)
 	}
 	buckets, err := appendBuckets(nil, changes.Column(ci[0]), n)
+	if errors.Is(err, errBucketType) {
+		return nil, nil, nil // iceberg-go's fan-out writer buckets it
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("bucket keys: key column %s: %w", col, err)
 	}

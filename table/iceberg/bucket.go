@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -86,8 +87,13 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 	return dst, nil
 }
 
+// errBucketType is appendBuckets' error for a key type it does not hash
+// (decimal, timestamp, ...): iceberg-go's own partitioned writer does.
+var errBucketType = errors.New("key type not bucketed here")
+
 // appendBuckets appends to dst the bucket, of n, of each value of arr as
-// Iceberg's bucket transform gives it; a null value is an error.
+// Iceberg's bucket transform gives it; a null value is an error, and so is
+// a type it does not take (errBucketType).
 func appendBuckets(dst []int32, arr arrow.Array, n int) ([]int32, error) {
 	tr := ice.BucketTransform{NumBuckets: n}
 	// Iceberg hashes int, long and date values as a long, string and
@@ -106,7 +112,7 @@ func appendBuckets(dst []int32, arr arrow.Array, n int) ([]int32, error) {
 	case *array.Binary:
 		hash, value = tr.Transformer(ice.PrimitiveTypes.Binary), func(i int) any { return a.Value(i) }
 	default:
-		return dst, fmt.Errorf("values are %s", a.DataType())
+		return dst, fmt.Errorf("%w: values are %s", errBucketType, a.DataType())
 	}
 	for i := range arr.Len() {
 		v := ice.Optional[int32]{}
