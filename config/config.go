@@ -261,8 +261,9 @@ func load(path string, env Env) (*Job, error) {
 	return job, nil
 }
 
-// Select returns the named tables in the order given, or every table when
-// names is empty. Unknown names are one error listing them all.
+// Select returns the named tables in the order given (a name given twice
+// once, where it first appears), or every table when names is empty.
+// Unknown names are one error listing them all.
 func (j *Job) Select(names []string) ([]Table, error) {
 	if len(names) == 0 {
 		return slices.Clone(j.Tables), nil
@@ -271,11 +272,12 @@ func (j *Job) Select(names []string) ([]Table, error) {
 	var unknown []string
 	for _, n := range names {
 		i := slices.IndexFunc(j.Tables, func(t Table) bool { return t.Name == n })
-		if i < 0 {
+		switch {
+		case i < 0:
 			unknown = append(unknown, n)
-			continue
+		case !slices.ContainsFunc(out, func(t Table) bool { return t.Name == n }):
+			out = append(out, j.Tables[i])
 		}
-		out = append(out, j.Tables[i])
 	}
 	if len(unknown) > 0 {
 		known := make([]string, len(j.Tables))

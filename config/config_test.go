@@ -275,6 +275,9 @@ func TestSelect(t *testing.T) {
 	if ts, err := job.Select([]string{"payments", "orders"}); err != nil || len(ts) != 2 || ts[0].Name != "payments" || ts[1].Name != "orders" {
 		t.Fatalf("payments, orders: %v %v", ts, err)
 	}
+	if ts, err := job.Select([]string{"orders", "payments", "orders"}); err != nil || len(ts) != 2 || ts[0].Name != "orders" || ts[1].Name != "payments" {
+		t.Fatalf("orders twice: %v %v", ts, err)
+	}
 	_, err = job.Select([]string{"nope", "orders", "nada"})
 	if err == nil || err.Error() != "unknown table nope, nada (the job file has: customers, orders, payments)" {
 		t.Fatalf("unknown: %v", err)

@@ -253,7 +253,8 @@ raw file that is not in the table's bookmark, in one commit per table.
 
 Logs go to stderr: lines for people with a progress bar per table on a
 terminal, JSON lines otherwise (--log-format). The summary is one JSON object
-on stdout, also when a table failed or the run was interrupted.
+on stdout, also when a table failed, the run was interrupted or it could not
+start (the catalog or raw zone would not open: every table "not started").
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
 failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).
 
@@ -275,13 +276,10 @@ CloudWatch Logs turns them into metrics.`,
 				return err
 			}
 			sum, err := a.run(cmd.Context(), log, job, tables, &keeper{cfgPath: cfgPath, prep: prep})
-			if err != nil {
-				return err
-			}
 			enc := json.NewEncoder(a.stdout)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(sum); err != nil {
-				return err
+			if perr := enc.Encode(sum); perr != nil || err != nil {
+				return errors.Join(err, perr)
 			}
 			switch {
 			case sum.Interrupted:
@@ -302,7 +300,9 @@ CloudWatch Logs turns them into metrics.`,
 // run runs each table in turn; a failed table does not stop the others. A
 // canceled ctx (SIGINT, SIGTERM) stops the run: the summary then lists the
 // table that was running and those not started as interrupted. The error
-// is for failures before any table ran (opening the raw zone or catalog).
+// is for failures before any table ran (opening the raw zone or catalog);
+// the summary then lists every table as not started, with that error, so
+// that a scheduler reading stdout learns why too.
 // After a table's commit, k keeps its prepared tables (k.prep: what the
 // load's check found).
 func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables []config.Table, k *keeper) (summary, error) {
@@ -312,14 +312,19 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	defer k.Close()
 	obs := newObserver(log, a.errOut, a.terminal)
 	rec := newRecorder(time.Now)
-	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event), a.wireOpts...)
-	if err != nil {
-		return summary{}, err
-	}
-	defer w.Close()
 	sum := summary{OK: true}
 	budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
 	sum.MemoryBudgetMB, sum.MemoryBudgetFrom = budget>>20, from
+	w, err := wire.Build(ctx, job, tables, mem, teeObserver(obs.event, rec.event), a.wireOpts...)
+	if err != nil {
+		sum.OK, sum.Interrupted = false, ctx.Err() != nil
+		for _, t := range tables {
+			sum.Tables = append(sum.Tables, tableResult{Result: merge.Result{Table: t.Name}, Error: "not started: " + err.Error()})
+		}
+		sum.DurationMS = time.Since(start).Milliseconds()
+		return sum, err
+	}
+	defer w.Close()
 	budgetLimit(budget)
 	k.budget, k.spillDir = budget, job.SpillDir
 	for _, t := range w.Tables {

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lakemerge/lakemerge/cmd/lakemerge/clitest"
+)
+
+// What a scheduler sees of the binary when a run cannot start, or is asked
+// for one table twice: stdout is the JSON summary of every `run`, whatever
+// its exit code.
+
+// ordersJob writes a job file for one DMS table, orders, with one full-load
+// file, and returns its path; catalog is the sqlite path in it.
+func ordersJob(t *testing.T, dir, catalog string) string {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000001.csv"), "1,a\n2,b\n")
+	job := filepath.Join(dir, "job.yaml")
+	writeFile(t, job, `raw: file://`+dir+`/raw
+warehouse: file://`+dir+`/warehouse
+catalog: {type: sqlite, path: `+catalog+`}
+tables:
+  - source: {schema: public, table: orders}
+    primary_key: [id]
+    columns:
+      - {name: id, type: long}
+      - {name: v, type: string}
+`)
+	return job
+}
+
+// TestRunSummaryWhenCatalogCannotOpen: a catalog that cannot be opened (its
+// path is a folder) stops the run before any table: exit 1, the reason on
+// stderr, and still the JSON summary on stdout, every table not started
+// with that reason.
+func TestRunSummaryWhenCatalogCannotOpen(t *testing.T) {
+	dir := t.TempDir()
+	catalog := filepath.Join(dir, "catalog-folder")
+	if err := os.Mkdir(catalog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	job := ordersJob(t, dir, catalog)
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
+		t.Fatalf("no JSON summary on stdout: %v\n%s", err, r)
+	}
+	if r.Code != exitTableFailed || sum.OK || sum.Interrupted || len(sum.Tables) != 1 {
+		t.Fatalf("want exit 1 and a failed summary of one table: %s", r)
+	}
+	if e := sum.Tables[0].Error; sum.Tables[0].Table != "orders" || !strings.HasPrefix(e, "not started: ") || !strings.Contains(e, catalog) {
+		t.Errorf("the table's error does not say it did not start, naming %s: %+v", catalog, sum.Tables[0])
+	}
+	if !strings.Contains(r.Stderr, "lakemerge: open catalog "+catalog) {
+		t.Errorf("stderr does not name the catalog:\n%s", r.Stderr)
+	}
+}
+
+// TestTableNamedTwiceRunsOnce: --table orders,orders (or --table given
+// twice) runs and reports the table once, as status does.
+func TestTableNamedTwiceRunsOnce(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	r := clitest.Run(t, "run", "--config", job, "--table", "orders,orders", "--table", "orders")
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 {
+		t.Fatalf("run: %v\n%s", err, r)
+	}
+	if len(sum.Tables) != 1 || sum.Tables[0].Files != 1 {
+		t.Fatalf("want one entry for orders, with its file: %s", r.Stdout)
+	}
+	st := clitest.Run(t, "status", "--config", job, "--json", "--table", "orders,orders")
+	var sts []tableStatus
+	if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 || len(sts) != 1 {
+		t.Fatalf("status: want one entry: %v\n%s", err, st)
+	}
+}
