@@ -36,7 +36,7 @@ tables:
 // TestRunSummaryWhenCatalogCannotOpen: a catalog that cannot be opened (its
 // path is a folder) stops the run before any table: exit 1, the reason on
 // stderr, and still the JSON summary on stdout, every table not started
-// with that reason.
+// with that reason, and with --metrics emf each table's Failed metric.
 func TestRunSummaryWhenCatalogCannotOpen(t *testing.T) {
 	dir := t.TempDir()
 	catalog := filepath.Join(dir, "catalog-folder")
@@ -44,10 +44,15 @@ func TestRunSummaryWhenCatalogCannotOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := ordersJob(t, dir, catalog)
-	r := clitest.Run(t, "run", "--config", job)
+	r := clitest.Run(t, "run", "--config", job, "--metrics", "emf")
 	var sum summary
 	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil {
 		t.Fatalf("no JSON summary on stdout: %v\n%s", err, r)
+	}
+	if docs := emfLines(t, r.Stderr); len(docs) != 1 || docs[0]["Table"] != "orders" || docs[0]["Failed"] != 1.0 {
+		t.Errorf("want one EMF line, orders Failed 1: %v", docs)
+	} else {
+		checkEMFSpec(t, docs[0])
 	}
 	if r.Code != exitTableFailed || sum.OK || sum.Interrupted || len(sum.Tables) != 1 {
 		t.Fatalf("want exit 1 and a failed summary of one table: %s", r)

@@ -319,7 +319,15 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	if err != nil {
 		sum.OK, sum.Interrupted = false, ctx.Err() != nil
 		for _, t := range tables {
-			sum.Tables = append(sum.Tables, tableResult{Result: merge.Result{Table: t.Name}, Error: "not started: " + err.Error()})
+			tr := tableResult{Result: merge.Result{Table: t.Name}, Error: "not started: " + err.Error()}
+			if a.emf != nil && !sum.Interrupted {
+				// Failed 1 for each table, so that the alarms on it see
+				// a catalog or raw zone that will not open.
+				if merr := a.emf.table(tr, time.Now()); merr != nil {
+					log.Error("write the table's metrics", "table", t.Name, "error", merr.Error())
+				}
+			}
+			sum.Tables = append(sum.Tables, tr)
 		}
 		sum.DurationMS = time.Since(start).Milliseconds()
 		return sum, err
