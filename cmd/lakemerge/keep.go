@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
+	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/prepared"
 	"github.com/lakemerge/lakemerge/prepared/apply"
 	"github.com/lakemerge/lakemerge/prepared/transform"
@@ -188,7 +191,8 @@ table whose definition changed when its on_change is stop, naming this
 command. The base tables are not run.
 
 Prints one JSON object per base table: its prepared tables and what each
-commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
+commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error
+(also a named table without prepared tables: nothing is rebuilt).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(names) == 0 {
@@ -196,6 +200,9 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 			}
 			job, prep, tables, err := loadJobPrepared(cmd.Context(), cfgPath, names)
 			if err != nil {
+				return err
+			}
+			if err := havePrepared(job, tables); err != nil {
 				return err
 			}
 			mem := memory.NewGoAllocator()
@@ -214,14 +221,10 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 					Prepared []keptTable `json:"prepared"`
 					Error    string      `json:"error,omitempty"`
 				}{Table: t.Config.Name, Prepared: []keptTable{}}
-				if len(t.Config.Prepared) == 0 {
-					out.Error = "the table has no prepared tables"
-				} else {
-					res, err := k.keep(cmd.Context(), w, t, apply.Run{}, true)
-					out.Prepared = append(out.Prepared, res...)
-					if err != nil {
-						out.Error = err.Error()
-					}
+				res, err := k.keep(cmd.Context(), w, t, apply.Run{}, true)
+				out.Prepared = append(out.Prepared, res...)
+				if err != nil {
+					out.Error = err.Error()
 				}
 				if err := rep.add(out, out.Error != ""); err != nil {
 					return err
@@ -233,4 +236,26 @@ commit did. Exit codes: 0 done, 1 a table failed, 2 usage or job-file error.`,
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
 	c.Flags().StringSliceVarP(&names, "table", "t", nil, "the base tables whose prepared tables to rebuild (repeat or comma-separate)")
 	return c
+}
+
+// havePrepared is a usage error naming the tables among tables that have no
+// prepared tables, and those of the job that have: rebuilding them can
+// never succeed, so a scheduler must not try again (exit 2, not 1).
+func havePrepared(job *config.Job, tables []config.Table) error {
+	var without, with []string
+	for _, t := range tables {
+		if len(t.Prepared) == 0 {
+			without = append(without, t.Name)
+		}
+	}
+	if len(without) == 0 {
+		return nil
+	}
+	for _, t := range job.Tables {
+		if len(t.Prepared) > 0 {
+			with = append(with, t.Name)
+		}
+	}
+	return fmt.Errorf("%w: rebuild: table %s has no prepared tables (tables with prepared tables: %s)",
+		errUsage, strings.Join(without, ", "), cmp.Or(strings.Join(with, ", "), "none"))
 }

@@ -84,3 +84,14 @@ func TestTableNamedTwiceRunsOnce(t *testing.T) {
 		t.Fatalf("status: want one entry: %v\n%s", err, st)
 	}
 }
+
+// TestRebuildWithoutPreparedExit2: rebuild of a table that has no prepared
+// tables can never succeed, so it is a usage error (exit 2: a scheduler
+// does not try again) naming the table, with nothing on stdout.
+func TestRebuildWithoutPreparedExit2(t *testing.T) {
+	job := ordersJob(t, t.TempDir(), "catalog.db")
+	r := clitest.Run(t, "rebuild", "--config", job, "--table", "orders")
+	if r.Code != exitUsage || r.Stdout != "" || !strings.Contains(r.Stderr, "table orders has no prepared tables") {
+		t.Fatalf("want exit 2 naming orders, empty stdout: %s", r)
+	}
+}
