@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,26 @@ func TestRebuildWithoutPreparedExit2(t *testing.T) {
 	r := clitest.Run(t, "rebuild", "--config", job, "--table", "orders")
 	if r.Code != exitUsage || r.Stdout != "" || !strings.Contains(r.Stderr, "table orders has no prepared tables") {
 		t.Fatalf("want exit 2 naming orders, empty stdout: %s", r)
+	}
+}
+
+// TestJSONLogsOnTerminalHaveNoProgressBars: --log-format json on a terminal
+// (docker run -t, a scheduler that allocates a pseudo-terminal) gives JSON
+// log lines only: no progress bar drawn between them, which would put the
+// bar's text in front of the next log line in a captured log.
+func TestJSONLogsOnTerminalHaveNoProgressBars(t *testing.T) {
+	dir := t.TempDir()
+	if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+		t.Fatalf("demo: %s", r)
+	}
+	for i := range 3 {
+		writeFile(t, filepath.Join(dir, "raw", "public", "orders", fmt.Sprintf("20240530-0%d0000000.csv", i+1)), "U,1005,1,shipped,9.99,\n")
+	}
+	r := clitest.Cmd{Args: []string{"run", "--config", filepath.Join(dir, "job.yaml"), "--table", "orders", "--log-format", "json"}, Terminal: true}.Run(t)
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"msg":"committed"`) {
+		t.Fatalf("run --log-format json on a terminal: %s", r)
+	}
+	if strings.Contains(r.Stdout, "\r") || strings.Contains(r.Stdout, "(1/3)") {
+		t.Fatalf("a progress bar among the JSON log lines:\n%q", r.Stdout)
 	}
 }

@@ -30,8 +30,11 @@ type app struct {
 	// errOut is stderr for log lines and progress bars.
 	errOut *errOut
 	// terminal says whether stderr is a terminal: it chooses the log
-	// format under --log-format auto and turns on progress bars.
+	// format under --log-format auto. progress (set by logger) says
+	// whether run draws progress bars: on a terminal with text logs only,
+	// so that JSON log lines are never torn by a bar (docker run -t).
 	terminal   bool
+	progress   bool
 	logLevel   string
 	logFormat  string
 	cpuProfile string
@@ -144,6 +147,7 @@ func (a *app) logger() (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("%w: --log-format %q: want text, json or auto", errUsage, a.logFormat)
 	}
+	a.progress = text && a.terminal
 	if !text {
 		return slog.New(slog.NewJSONHandler(a.errOut, &slog.HandlerOptions{Level: lvl})), nil
 	}
@@ -252,7 +256,8 @@ func (a *app) runCmd() *cobra.Command {
 raw file that is not in the table's bookmark, in one commit per table.
 
 Logs go to stderr: lines for people with a progress bar per table on a
-terminal, JSON lines otherwise (--log-format). The summary is one JSON object
+terminal, JSON lines otherwise (--log-format; --log-format json draws no
+progress bar on a terminal either). The summary is one JSON object
 on stdout, also when a table failed, the run was interrupted or it could not
 start (the catalog or raw zone would not open: every table "not started").
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
@@ -310,7 +315,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 	mem := memory.NewGoAllocator()
 	k.mem = mem
 	defer k.Close()
-	obs := newObserver(log, a.errOut, a.terminal)
+	obs := newObserver(log, a.errOut, a.progress)
 	rec := newRecorder(time.Now)
 	sum := summary{OK: true}
 	budget, from := memoryBudget(job.MemoryMB, cgroupFiles(), "/proc/meminfo")
