@@ -187,14 +187,16 @@ func (m *merger) open(ctx context.Context, w *fileWriter, a *addAction, k int) (
 	if err != nil {
 		return 0, err
 	}
-	r := &sortedRun{path: a.Path, src: &parquetRun{pr: pr}, rowBytes: rowBytesOf(pr)}
-	m.runs = append(m.runs, r)
-	batch := max(1, min(64<<10, m.share/int64(k)/max(1, r.rowBytes)))
+	rowBytes := rowBytesOf(pr)
+	batch := max(1, min(64<<10, m.share/int64(k)/max(1, rowBytes)))
 	br, err := m.t.newBatchReader(ctx, pr, w.cols, nil, batch)
 	if err != nil {
+		pr.Close()
 		return 0, err
 	}
-	r.src.(*parquetRun).br = br
+	// From here the run's source closes pr (m.close releases it).
+	r := &sortedRun{path: a.Path, src: &parquetRun{pr: pr, br: br}, rowBytes: rowBytes}
+	m.runs = append(m.runs, r)
 	cost := readerBytes(pr, w.cols, props.BufferSize)
 	if m.readHeld+cost <= m.readers {
 		m.readHeld += cost
@@ -300,18 +302,16 @@ func (m *merger) tempFile(pattern string) (*os.File, error) {
 	return f, nil
 }
 
-// parquetRun reads a data file directly.
+// parquetRun reads a data file directly: br reads pr.
 type parquetRun struct {
 	pr *file.Reader
-	br *batchReader // nil until made
+	br *batchReader
 }
 
 func (p *parquetRun) next(ctx context.Context) (arrow.RecordBatch, error) { return p.br.next(ctx) }
 
 func (p *parquetRun) release() {
-	if p.br != nil {
-		p.br.release()
-	}
+	p.br.release()
 	p.pr.Close()
 }
 
