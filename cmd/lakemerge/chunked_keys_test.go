@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,38 +49,15 @@ func TestBinaryChunkedLoadDecimalAndTimestampKeys(t *testing.T) {
 	} {
 		t.Run(key.name, func(t *testing.T) {
 			dir := t.TempDir()
-			raw := filepath.Join(dir, "raw", "public", "items")
-			if err := os.MkdirAll(raw, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			pad := strings.Repeat("padded-to-look-like-a-real-column-value ", 5)
-			name := func(k int) string { return fmt.Sprintf("load-%d-%s", k, pad) }
-			writeRawFile(t, raw, "LOAD00000001.csv", func(b *bufio.Writer) {
+			w := newChunkWorkload(t, dir, chunkKeys)
+			name := func(k int) string { return fmt.Sprintf("load-%d-%s", k, w.pad) }
+			writeRawFile(t, w.raw, "LOAD00000001.csv", func(b *bufio.Writer) {
 				for k := range chunkKeys {
 					fmt.Fprintf(b, "%s,%s\n", key.csv(k), name(k))
 				}
 			})
-			spill := filepath.Join(dir, "spill")
-			if err := os.MkdirAll(spill, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			job := filepath.Join(dir, "small.yaml")
-			body := fmt.Sprintf(`raw: file://%[1]s/raw
-warehouse: file://%[1]s/small
-catalog: { type: sqlite, path: %[1]s/small.db }
-memory_mb: 64
-spill_dir: spill
-tables:
-  - source: { schema: public, table: items }
-    primary_key: [id]
-    target: { database: shop, table: items }
-    columns:
-      - { name: id, type: "%[2]s" }
-      - { name: name, type: string }
-`, dir, key.typ)
-			if err := os.WriteFile(job, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			spill := w.spill()
+			job := spillJobKey(t, dir, "small", 64, key.typ)
 			s := runChunkStep(t, "load", job, spill)
 			const nb = 16
 			if s.Chunks < 2 || s.SpilledRows == 0 || s.Stats.Inserted != chunkKeys {
