@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 	"github.com/lakemerge/lakemerge/table"
 )
 
@@ -35,6 +36,24 @@ func runBatches(t *testing.T, mem memory.Allocator) []arrow.RecordBatch {
 		out = append(out, rec)
 	}
 	return out
+}
+
+// runFixture returns a checked allocator, a folder and runBatches; the
+// test's cleanup releases the batches and then fails it if a buffer is
+// still allocated or more files are open than at the start.
+func runFixture(t *testing.T) (*memory.CheckedAllocator, string, []arrow.RecordBatch) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	fds := testenv.OpenFiles(t)
+	batches := runBatches(t, mem)
+	t.Cleanup(func() {
+		release(batches)
+		mem.AssertSize(t, 0)
+		if n := testenv.OpenFiles(t); n != fds {
+			t.Errorf("%d files open, %d before", n, fds)
+		}
+	})
+	return mem, t.TempDir(), batches
 }
 
 // readRun reads every batch of r and closes it.
@@ -75,16 +94,6 @@ func release(bs []arrow.RecordBatch) {
 	}
 }
 
-// openFiles is how many files the process has open.
-func openFiles(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	return len(fds)
-}
-
 // TestRunFileRoundTrip: batches written to a named run file (CreateRun)
 // read back equal, in order, from OpenRun, and Bytes is the file's size;
 // batches written to a temporary one (CreateTempRun), which is gone from
@@ -92,12 +101,7 @@ func openFiles(t *testing.T) int {
 // is closed with its reader (Close of the writer then does nothing). No
 // buffer and no file stays open.
 func TestRunFileRoundTrip(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	fds := openFiles(t)
-	dir := t.TempDir()
-	batches := runBatches(t, mem)
-	defer release(batches)
+	mem, dir, batches := runFixture(t)
 
 	name := filepath.Join(dir, "p0000-0000.arrows")
 	w, err := table.CreateRun(mem, name, batches[0].Schema(), 4<<10)
@@ -145,9 +149,6 @@ func TestRunFileRoundTrip(t *testing.T) {
 	got = readRun(t, tr)
 	sameBatches(t, got, batches)
 	release(got)
-	if n := openFiles(t); n != fds {
-		t.Fatalf("%d files open, %d before", n, fds)
-	}
 }
 
 // TestRunFileErrors: a run file on a full disk (/dev/full) fails with an
@@ -155,12 +156,7 @@ func TestRunFileRoundTrip(t *testing.T) {
 // run file fails OpenRun, and neither leaves a file open or a buffer
 // allocated.
 func TestRunFileErrors(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	fds := openFiles(t)
-	dir := t.TempDir()
-	batches := runBatches(t, mem)
-	defer release(batches)
+	mem, dir, batches := runFixture(t)
 
 	if _, err := os.Stat("/dev/full"); err == nil {
 		full := filepath.Join(dir, "full.arrows")
@@ -193,8 +189,5 @@ func TestRunFileErrors(t *testing.T) {
 	}
 	if _, err := table.OpenRun(mem, filepath.Join(dir, "missing"), 1<<10); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("OpenRun of a missing file: %v", err)
-	}
-	if n := openFiles(t); n != fds {
-		t.Fatalf("%d files open, %d before", n, fds)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
 
 // TestMergerOpenClosesFailedReader: a data file whose Parquet reader
@@ -27,7 +28,7 @@ func TestMergerOpenClosesFailedReader(t *testing.T) {
 	s := liveSnapshot(t, h.tb)
 	const name = "bad-map.parquet"
 	size := writeBadMapFile(t, filepath.Join(dir, "t", name))
-	fds := openFiles(t)
+	fds := testenv.OpenFiles(t)
 	mem := h.m.(*memory.CheckedAllocator)
 	held := mem.CurrentAlloc()
 
@@ -44,7 +45,7 @@ func TestMergerOpenClosesFailedReader(t *testing.T) {
 	if n := mem.CurrentAlloc(); n != held {
 		t.Fatalf("%d bytes allocated after close, %d before open", n, held)
 	}
-	if n := openFiles(t); n != fds {
+	if n := testenv.OpenFiles(t); n != fds {
 		t.Fatalf("%d files open after close, %d before open", n, fds)
 	}
 }
@@ -76,14 +77,4 @@ func writeBadMapFile(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
-}
-
-// openFiles is how many files the process has open.
-func openFiles(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	return len(fds)
 }
