@@ -145,17 +145,9 @@ func bucketValue(arr arrow.Array) (ice.Type, func(i int) (any, error), error) {
 	case *array.Date32:
 		return ice.PrimitiveTypes.Date, func(i int) (any, error) { return ice.Date(a.Value(i)), nil }, nil
 	case *array.Time32:
-		unit := a.DataType().(*arrow.Time32Type).Unit
-		return ice.PrimitiveTypes.Time, func(i int) (any, error) {
-			us, err := micros(int64(a.Value(i)), unit)
-			return ice.Time(us), err
-		}, nil
+		return ice.PrimitiveTypes.Time, timeOfDay(a.DataType().(*arrow.Time32Type).Unit, func(i int) int64 { return int64(a.Value(i)) }), nil
 	case *array.Time64:
-		unit := a.DataType().(*arrow.Time64Type).Unit
-		return ice.PrimitiveTypes.Time, func(i int) (any, error) {
-			us, err := micros(int64(a.Value(i)), unit)
-			return ice.Time(us), err
-		}, nil
+		return ice.PrimitiveTypes.Time, timeOfDay(a.DataType().(*arrow.Time64Type).Unit, func(i int) int64 { return int64(a.Value(i)) }), nil
 	case *array.Timestamp:
 		dt := a.DataType().(*arrow.TimestampType)
 		typ := ice.PrimitiveTypes.Timestamp
@@ -167,20 +159,11 @@ func bucketValue(arr arrow.Array) (ice.Type, func(i int) (any, error), error) {
 			return ice.Timestamp(us), err
 		}, nil
 	case *array.Decimal32:
-		dt := a.DataType().(*arrow.Decimal32Type)
-		return ice.DecimalTypeOf(int(dt.Precision), int(dt.Scale)), func(i int) (any, error) {
-			return ice.Decimal{Val: decimal128.FromI64(int64(a.Value(i))), Scale: int(dt.Scale)}, nil
-		}, nil
+		return decimalValue(a, func(i int) decimal128.Num { return decimal128.FromI64(int64(a.Value(i))) })
 	case *array.Decimal64:
-		dt := a.DataType().(*arrow.Decimal64Type)
-		return ice.DecimalTypeOf(int(dt.Precision), int(dt.Scale)), func(i int) (any, error) {
-			return ice.Decimal{Val: decimal128.FromI64(int64(a.Value(i))), Scale: int(dt.Scale)}, nil
-		}, nil
+		return decimalValue(a, func(i int) decimal128.Num { return decimal128.FromI64(int64(a.Value(i))) })
 	case *array.Decimal128:
-		dt := a.DataType().(*arrow.Decimal128Type)
-		return ice.DecimalTypeOf(int(dt.Precision), int(dt.Scale)), func(i int) (any, error) {
-			return ice.Decimal{Val: a.Value(i), Scale: int(dt.Scale)}, nil
-		}, nil
+		return decimalValue(a, a.Value)
 	case *array.String:
 		return ice.PrimitiveTypes.String, func(i int) (any, error) { return a.Value(i), nil }, nil
 	case *array.LargeString:
@@ -195,6 +178,25 @@ func bucketValue(arr arrow.Array) (ice.Type, func(i int) (any, error), error) {
 		return ice.FixedTypeOf(a.DataType().(*arrow.FixedSizeBinaryType).ByteWidth), func(i int) (any, error) { return a.Value(i), nil }, nil
 	}
 	return nil, nil, fmt.Errorf("%w: values are %s", errBucketType, arr.DataType())
+}
+
+// timeOfDay is bucketValue's value function of a time column in unit
+// whose row i is v(i): an ice.Time, in microseconds.
+func timeOfDay(unit arrow.TimeUnit, v func(i int) int64) func(i int) (any, error) {
+	return func(i int) (any, error) {
+		us, err := micros(v(i), unit)
+		return ice.Time(us), err
+	}
+}
+
+// decimalValue is bucketValue's answer for arr, a decimal column whose
+// row i has the unscaled value unscaled(i).
+func decimalValue(arr arrow.Array, unscaled func(i int) decimal128.Num) (ice.Type, func(i int) (any, error), error) {
+	dt := arr.DataType().(arrow.DecimalType)
+	scale := int(dt.GetScale())
+	return ice.DecimalTypeOf(int(dt.GetPrecision()), scale), func(i int) (any, error) {
+		return ice.Decimal{Val: unscaled(i), Scale: scale}, nil
+	}, nil
 }
 
 // micros is v, a time or timestamp in unit, in microseconds (nanoseconds
