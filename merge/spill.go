@@ -1,14 +1,12 @@
 package merge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -19,10 +17,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/lakemerge/lakemerge/change"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 // ErrSpillDiskFull is matched by the error of a run whose spill folder ran
@@ -43,12 +41,12 @@ const (
 // change of a key is in the same partition, in the order it was added
 // (apply order). The function is the target table's bucket of the key
 // (bucket, see Bucketer) modulo the partition count, so that a partition
-// holds whole buckets, or else a hash of the key. Batches are staged in memory up to flushBytes, then split into
-// partitions and appended to each partition's file as Arrow IPC streams
-// with LZ4 frame compression (a new file whenever the batches' schema
-// changes). Each open partition file has its own compressor; LZ4 is the
-// IPC codec with the smaller per-writer state and the faster one. close
-// removes the folder, whatever happened before.
+// holds whole buckets, or else a hash of the key. Batches are staged in
+// memory up to flushBytes, then split into partitions and appended to each
+// partition's run file (table.RunWriter: Arrow IPC, LZ4; a new file
+// whenever the batches' schema changes). Each open partition file has its
+// own compressor and write buffer. close removes the folder, whatever
+// happened before.
 type spiller struct {
 	mem        memory.Allocator
 	keys       []string
@@ -73,23 +71,8 @@ type bucketFunc func(dst []int32, b arrow.RecordBatch) ([]int32, error)
 type spillPart struct {
 	rows, memBytes int64
 	files          []string
-	f              *os.File
-	bw             *bufio.Writer
-	cw             *countWriter
-	w              *ipc.Writer
-	sch            *arrow.Schema
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	w              *table.RunWriter // the open file; nil when none
+	sch            *arrow.Schema    // its schema
 }
 
 // newSpiller creates a spill folder under dir (os.TempDir() when empty)
@@ -277,17 +260,14 @@ func (s *spiller) write(p int, part *spillPart, rec arrow.RecordBatch) error {
 	}
 	if part.w == nil {
 		name := filepath.Join(s.dir, fmt.Sprintf("p%04d-%04d.arrows", p, len(part.files)))
-		f, err := os.Create(name)
+		w, err := table.CreateRun(s.mem, name, rec.Schema(), spillBufBytes)
 		if err != nil {
 			return fmt.Errorf("spill changes: %w", spillErr(s.dir, err))
 		}
-		part.f, part.files, part.sch = f, append(part.files, name), rec.Schema()
-		part.cw = &countWriter{w: f}
-		part.bw = bufio.NewWriterSize(part.cw, spillBufBytes)
-		part.w = ipc.NewWriter(part.bw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(s.mem), ipc.WithLZ4())
+		part.w, part.files, part.sch = w, append(part.files, name), rec.Schema()
 	}
 	if err := part.w.Write(rec); err != nil {
-		return fmt.Errorf("spill changes to %s: %w", part.f.Name(), spillErr(s.dir, err))
+		return fmt.Errorf("spill changes: %w", spillErr(s.dir, err))
 	}
 	return nil
 }
@@ -298,17 +278,10 @@ func (s *spiller) closePart(part *spillPart) error {
 		return nil
 	}
 	err := part.w.Close()
-	if err == nil {
-		err = part.bw.Flush()
-	}
-	if cerr := part.f.Close(); err == nil {
-		err = cerr
-	}
-	s.bytes += part.cw.n
-	name := part.f.Name()
-	part.w, part.bw, part.cw, part.f, part.sch = nil, nil, nil, nil, nil
+	s.bytes += part.w.Bytes()
+	part.w, part.sch = nil, nil
 	if err != nil {
-		return fmt.Errorf("spill changes to %s: %w", name, spillErr(s.dir, err))
+		return fmt.Errorf("spill changes: %w", spillErr(s.dir, err))
 	}
 	return nil
 }
@@ -360,26 +333,30 @@ func readSpillFile(mem memory.Allocator, name string, out *[]arrow.RecordBatch) 
 
 // eachSpillBatch calls fn with each batch of one spill file in order; a
 // batch is valid during the call (fn retains what it keeps).
-func eachSpillBatch(mem memory.Allocator, name string, fn func(arrow.RecordBatch) error) error {
-	f, err := os.Open(name)
+func eachSpillBatch(mem memory.Allocator, name string, fn func(arrow.RecordBatch) error) (err error) {
+	r, err := table.OpenRun(mem, name, spillBufBytes)
 	if err != nil {
 		return fmt.Errorf("read spilled changes: %w", err)
 	}
-	defer f.Close()
-	r, err := ipc.NewReader(bufio.NewReaderSize(f, spillBufBytes), ipc.WithAllocator(mem))
-	if err != nil {
-		return fmt.Errorf("read spilled changes %s: %w", name, err)
-	}
-	defer r.Release()
-	for r.Next() {
-		if err := fn(r.RecordBatch()); err != nil {
+	defer func() {
+		if cerr := r.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("read spilled changes: %w", cerr)
+		}
+	}()
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("read spilled changes: %w", err)
+		}
+		if rec == nil {
+			return nil
+		}
+		err = fn(rec)
+		rec.Release()
+		if err != nil {
 			return err
 		}
 	}
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("read spilled changes %s: %w", name, err)
-	}
-	return nil
 }
 
 // ranges is how many pieces of at most about limit bytes in memory rows
@@ -535,24 +512,16 @@ type chunkSet struct {
 // add writes rec (borrowed) as the next chunk.
 func (c *chunkSet) add(mem memory.Allocator, rec arrow.RecordBatch) error {
 	name := filepath.Join(c.sp.dir, fmt.Sprintf("chunk%04d.arrows", len(c.files)))
-	f, err := os.Create(name)
+	w, err := table.CreateRun(mem, name, rec.Schema(), spillBufBytes)
 	if err != nil {
 		return fmt.Errorf("spill deduplicated changes: %w", spillErr(c.sp.dir, err))
 	}
-	bw := bufio.NewWriterSize(f, spillBufBytes)
-	w := ipc.NewWriter(bw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(mem), ipc.WithLZ4())
 	err = w.Write(rec)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("spill deduplicated changes to %s: %w", name, spillErr(c.sp.dir, err))
+		return fmt.Errorf("spill deduplicated changes: %w", spillErr(c.sp.dir, err))
 	}
 	c.files = append(c.files, name)
 	c.rows += rec.NumRows()
@@ -588,8 +557,7 @@ func (s *spiller) close() error {
 	s.staged = nil
 	for _, part := range s.parts {
 		if part.w != nil {
-			part.w.Close()
-			part.f.Close()
+			_ = part.w.Close() // its file goes with the folder
 			part.w = nil
 		}
 	}

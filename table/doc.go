@@ -36,10 +36,15 @@
 //     never resurrects a row, and their file (EncodeTombstones);
 //   - SideFile, a file a commit references by digest (bookmark file,
 //     tombstone file, Delta state file), and Verify, the check of a commit
-//     against its plan before it is made.
+//     against its plan before it is made;
+//   - RunWriter and RunReader, the local run files (Arrow IPC, LZ4) that
+//     batches beyond the memory budget are put aside in: a run's spilled
+//     changes (merge) and the data files a Delta optimize copies before
+//     merging them.
 //
 // Which stored row a change replaces, and whether it applies at all, is
 // table/plan's; table/tabletest is the suite every writer passes. The
-// package opens nothing itself: writers hand it bytes, stat functions and
-// the Parquet readers of files they opened.
+// package opens nothing of a table itself: writers hand it bytes, stat
+// functions and the Parquet readers of files they opened; the only files
+// it opens are run files, in the spill folder its callers name.
 package table

@@ -146,6 +146,12 @@ func writeRawFile(t *testing.T, raw, name string, rows func(w *bufio.Writer)) {
 // spill, and the lines extra in the table's entry; it returns its path.
 func spillJob(t *testing.T, dir, name string, memoryMB int, extra ...string) string {
 	t.Helper()
+	return spillJobKey(t, dir, name, memoryMB, "long", extra...)
+}
+
+// spillJobKey is spillJob with a key column id of type keyType.
+func spillJobKey(t *testing.T, dir, name string, memoryMB int, keyType string, extra ...string) string {
+	t.Helper()
 	p := filepath.Join(dir, name+".yaml")
 	body := fmt.Sprintf(`raw: file://%[1]s/raw
 warehouse: file://%[1]s/%[2]s
@@ -157,9 +163,9 @@ tables:
     primary_key: [id]
     target: { database: shop, table: items }
     columns:
-      - { name: id, type: long }
+      - { name: id, type: "%[4]s" }
       - { name: name, type: string }
-`, dir, name, memoryMB) + strings.Join(extra, "\n")
+`, dir, name, memoryMB, keyType) + strings.Join(extra, "\n")
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -188,14 +187,16 @@ func (m *merger) open(ctx context.Context, w *fileWriter, a *addAction, k int) (
 	if err != nil {
 		return 0, err
 	}
-	r := &sortedRun{path: a.Path, src: &parquetRun{pr: pr}, rowBytes: rowBytesOf(pr)}
-	m.runs = append(m.runs, r)
-	batch := max(1, min(64<<10, m.share/int64(k)/max(1, r.rowBytes)))
+	rowBytes := rowBytesOf(pr)
+	batch := max(1, min(64<<10, m.share/int64(k)/max(1, rowBytes)))
 	br, err := m.t.newBatchReader(ctx, pr, w.cols, nil, batch)
 	if err != nil {
+		pr.Close()
 		return 0, err
 	}
-	r.src.(*parquetRun).br = br
+	// From here the run's source closes pr (m.close releases it).
+	r := &sortedRun{path: a.Path, src: &parquetRun{pr: pr, br: br}, rowBytes: rowBytes}
+	m.runs = append(m.runs, r)
 	cost := readerBytes(pr, w.cols, props.BufferSize)
 	if m.readHeld+cost <= m.readers {
 		m.readHeld += cost
@@ -240,41 +241,60 @@ func readerBytes(pr *file.Reader, cols []column, bufSize int64) int64 {
 }
 
 // spill copies the batches br reads into a new run file in m's spill
-// folder and returns the source that reads them back. The file is
-// removed from the folder once open: it goes when the source is released.
-func (m *merger) spill(ctx context.Context, br *batchReader) (_ runSource, err error) {
-	f, err := m.tempFile("run-*.arrow")
+// folder (table.CreateTempRun) and returns the source that reads them
+// back. The file is removed from the folder once made: it goes when the
+// source is released.
+func (m *merger) spill(ctx context.Context, br *batchReader) (runSource, error) {
+	dir, err := m.folder()
 	if err != nil {
 		return nil, err
 	}
-	run := &ipcRun{f: f}
-	if err := m.copyRun(ctx, br, f); err != nil {
-		run.release()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		run.release()
+	w, err := table.CreateTempRun(m.t.mem, dir, "run-*.arrow", br.sch, minMergeBuffer)
+	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
-	if run.rd, err = ipc.NewReader(bufio.NewReaderSize(f, minMergeBuffer), ipc.WithAllocator(m.t.mem)); err != nil {
-		run.release()
-		return nil, fmt.Errorf("spill: read back: %w", err)
-	}
-	return run, nil
-}
-
-// tempFile creates a file in m's folder in the spill folder (made on
-// first use) and removes it from the folder: it goes when closed (Linux
-// keeps an open file).
-func (m *merger) tempFile(pattern string) (*os.File, error) {
-	if m.tmp == "" {
-		dir, err := os.MkdirTemp(m.spillDir, "lakemerge-optimize-*")
+	defer w.Close() // a no-op once ReadBack has the file
+	for {
+		rec, err := br.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			break
+		}
+		err = w.Write(rec)
+		rec.Release()
 		if err != nil {
 			return nil, fmt.Errorf("spill: %w", err)
 		}
+	}
+	rd, err := w.ReadBack(m.t.mem, minMergeBuffer)
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	return ipcRun{rd}, nil
+}
+
+// folder is m's folder in the spill folder, made on first use.
+func (m *merger) folder() (string, error) {
+	if m.tmp == "" {
+		dir, err := os.MkdirTemp(m.spillDir, "lakemerge-optimize-*")
+		if err != nil {
+			return "", fmt.Errorf("spill: %w", err)
+		}
 		m.tmp = dir
 	}
-	f, err := os.CreateTemp(m.tmp, pattern)
+	return m.tmp, nil
+}
+
+// tempFile creates a file in m's folder in the spill folder and removes
+// it from the folder: it goes when closed (Linux keeps an open file).
+func (m *merger) tempFile(pattern string) (*os.File, error) {
+	dir, err := m.folder()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}
@@ -282,69 +302,31 @@ func (m *merger) tempFile(pattern string) (*os.File, error) {
 	return f, nil
 }
 
-// copyRun writes the batches br reads to f as an Arrow IPC stream.
-func (m *merger) copyRun(ctx context.Context, br *batchReader, f *os.File) error {
-	bw := bufio.NewWriterSize(f, minMergeBuffer)
-	iw := ipc.NewWriter(bw, ipc.WithSchema(br.sch), ipc.WithAllocator(m.t.mem), ipc.WithLZ4())
-	for {
-		rec, err := br.next(ctx)
-		if err != nil || rec == nil {
-			if cerr := iw.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("spill: %w", cerr)
-			}
-			if ferr := bw.Flush(); err == nil && ferr != nil {
-				err = fmt.Errorf("spill: %w", ferr)
-			}
-			return err
-		}
-		err = iw.Write(rec)
-		rec.Release()
-		if err != nil {
-			iw.Close()
-			return fmt.Errorf("spill: %w", err)
-		}
-	}
-}
-
-// parquetRun reads a data file directly.
+// parquetRun reads a data file directly: br reads pr.
 type parquetRun struct {
 	pr *file.Reader
-	br *batchReader // nil until made
+	br *batchReader
 }
 
 func (p *parquetRun) next(ctx context.Context) (arrow.RecordBatch, error) { return p.br.next(ctx) }
 
 func (p *parquetRun) release() {
-	if p.br != nil {
-		p.br.release()
-	}
+	p.br.release()
 	p.pr.Close()
 }
 
 // ipcRun reads the run file a data file was copied into.
-type ipcRun struct {
-	f  *os.File
-	rd *ipc.Reader // nil until made
-}
+type ipcRun struct{ rd *table.RunReader }
 
-func (r *ipcRun) next(context.Context) (arrow.RecordBatch, error) {
-	if !r.rd.Next() {
-		if err := r.rd.Err(); err != nil {
-			return nil, fmt.Errorf("spilled run: %w", err)
-		}
-		return nil, nil
+func (r ipcRun) next(context.Context) (arrow.RecordBatch, error) {
+	rec, err := r.rd.Next()
+	if err != nil {
+		return nil, fmt.Errorf("spilled run: %w", err)
 	}
-	rec := r.rd.RecordBatch()
-	rec.Retain()
 	return rec, nil
 }
 
-func (r *ipcRun) release() {
-	if r.rd != nil {
-		r.rd.Release()
-	}
-	r.f.Close()
-}
+func (r ipcRun) release() { r.rd.Close() } // the run is read: a close error loses nothing
 
 // rowBytesOf is the uncompressed bytes per row of an open data file, by
 // its footer.

@@ -629,8 +629,9 @@ func (x *Txn) writeRows(ctx context.Context, changes arrow.RecordBatch, idx *arr
 // bucketOrder returns idx, rows of changes, grouped by key bucket (in idx
 // order within a bucket) when the table is partitioned by a key bucket
 // and nothing else, and where each bucket's rows end in it (ends[b]);
-// nil otherwise, and for a key type appendBuckets does not take (the
-// fan-out writer buckets those). The caller releases order.
+// nil otherwise, and for a key type Iceberg's bucket transform does not
+// take (a boolean key: it goes through the fan-out writer, as before).
+// The caller releases order.
 func (x *Txn) bucketOrder(changes arrow.RecordBatch, idx *array.Int64) (order *array.Int64, ends []int, _ error) {
 	if spec := x.tbl.Spec(); spec.NumFields() != 1 {
 		return nil, nil, nil
@@ -645,7 +646,7 @@ func (x *Txn) bucketOrder(changes arrow.RecordBatch, idx *array.Int64) (order *a
 	}
 	buckets, err := appendBuckets(nil, changes.Column(ci[0]), n)
 	if errors.Is(err, errBucketType) {
-		return nil, nil, nil // iceberg-go's fan-out writer buckets it
+		return nil, nil, nil // a boolean key: the fan-out writer, as before
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("bucket keys: key column %s: %w", col, err)

@@ -3,10 +3,13 @@ package iceberg
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	ice "github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -17,9 +20,8 @@ import (
 // key column (the default layout: bucket(N, first key)), writes the rows
 // of a key in the bucket iceberg-go's bucket transform gives k: Buckets
 // and AppendBuckets give that same bucket, computed by the same transform
-// (ice.BucketTransform.Transformer, murmur3 of the value as Iceberg
-// hashes it: int, long and date as a long, string and binary as their
-// bytes), so that a run that spills hands ApplyChunk the keys of whole
+// (ice.BucketTransform.Transformer of the key's Iceberg type: murmur3 of
+// the value as Iceberg hashes it, see appendBuckets), so that a run that spills hands ApplyChunk the keys of whole
 // buckets and each bucket's files are written once. ApplyChunk's key scan
 // then plans only the files of the chunk's buckets (bucketTasks).
 
@@ -70,7 +72,8 @@ func (x *Txn) Buckets() int {
 
 // AppendBuckets appends to dst the bucket of each row of b, a change
 // batch, by its key column of the bucket field (merge.Bucketer). It takes
-// int, long, date, string and binary key columns.
+// every key type Iceberg's bucket transform takes (appendBuckets): all
+// but boolean.
 func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 	_, n, col, ok := x.keyBucket()
 	if !ok {
@@ -87,44 +90,137 @@ func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
 	return dst, nil
 }
 
-// errBucketType is appendBuckets' error for a key type it does not hash
-// (decimal, timestamp, ...): iceberg-go's own partitioned writer does.
-var errBucketType = errors.New("key type not bucketed here")
+// errBucketType is appendBuckets' error for a key type Iceberg's bucket
+// transform does not take: boolean (a key column may be one; floats may
+// not) and the nested types.
+var errBucketType = errors.New("key type not bucketed")
 
 // appendBuckets appends to dst the bucket, of n, of each value of arr as
-// Iceberg's bucket transform gives it; a null value is an error, and so is
-// a type it does not take (errBucketType).
+// Iceberg's bucket transform gives it (iceberg-go's transformer of the
+// Iceberg type the value is written as, the hash the partitioned writer
+// gives it); a null value is an error, and so is a type the transform
+// does not take (errBucketType).
+//
+// Values are hashed as the spec says: int (Arrow int8, int16, int32),
+// long, date, time and timestamp as a long — time and timestamp (with or
+// without a zone) of any Arrow unit in microseconds, nanoseconds floored,
+// as the writer converts them; decimal (of any precision, as decimal32,
+// 64 or 128) by the minimal two's-complement big-endian bytes of its
+// unscaled value; string, binary, fixed and uuid by their bytes.
 func appendBuckets(dst []int32, arr arrow.Array, n int) ([]int32, error) {
-	tr := ice.BucketTransform{NumBuckets: n}
-	// Iceberg hashes int, long and date values as a long, string and
-	// binary values as their bytes.
-	var value func(i int) any
-	hash := tr.Transformer(ice.PrimitiveTypes.Int64)
-	switch a := arr.(type) {
-	case *array.Int32:
-		value = func(i int) any { return int64(a.Value(i)) }
-	case *array.Int64:
-		value = func(i int) any { return a.Value(i) }
-	case *array.Date32:
-		value = func(i int) any { return int64(a.Value(i)) }
-	case *array.String:
-		hash, value = tr.Transformer(ice.PrimitiveTypes.String), func(i int) any { return a.Value(i) }
-	case *array.Binary:
-		hash, value = tr.Transformer(ice.PrimitiveTypes.Binary), func(i int) any { return a.Value(i) }
-	default:
-		return dst, fmt.Errorf("%w: values are %s", errBucketType, a.DataType())
+	typ, value, err := bucketValue(arr)
+	if err != nil {
+		return dst, err
 	}
+	hash := ice.BucketTransform{NumBuckets: n}.Transformer(typ)
 	for i := range arr.Len() {
-		v := ice.Optional[int32]{}
-		if !arr.IsNull(i) {
-			v = hash(value(i))
-		}
-		if !v.Valid {
+		if arr.IsNull(i) {
 			return dst, fmt.Errorf("null value")
 		}
-		dst = append(dst, v.Val)
+		v, err := value(i)
+		if err != nil {
+			return dst, err
+		}
+		b := hash(v)
+		if !b.Valid {
+			return dst, fmt.Errorf("%w: values are %s", errBucketType, arr.DataType())
+		}
+		dst = append(dst, b.Val)
 	}
 	return dst, nil
+}
+
+// bucketValue returns the Iceberg type the values of arr are bucketed as
+// and the value of row i as that type's transformer takes it.
+func bucketValue(arr arrow.Array) (ice.Type, func(i int) (any, error), error) {
+	switch a := arr.(type) {
+	case *array.Int8:
+		return ice.PrimitiveTypes.Int32, func(i int) (any, error) { return int32(a.Value(i)), nil }, nil
+	case *array.Int16:
+		return ice.PrimitiveTypes.Int32, func(i int) (any, error) { return int32(a.Value(i)), nil }, nil
+	case *array.Int32:
+		return ice.PrimitiveTypes.Int32, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.Int64:
+		return ice.PrimitiveTypes.Int64, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.Date32:
+		return ice.PrimitiveTypes.Date, func(i int) (any, error) { return ice.Date(a.Value(i)), nil }, nil
+	case *array.Time32:
+		return ice.PrimitiveTypes.Time, timeOfDay(a.DataType().(*arrow.Time32Type).Unit, func(i int) int64 { return int64(a.Value(i)) }), nil
+	case *array.Time64:
+		return ice.PrimitiveTypes.Time, timeOfDay(a.DataType().(*arrow.Time64Type).Unit, func(i int) int64 { return int64(a.Value(i)) }), nil
+	case *array.Timestamp:
+		dt := a.DataType().(*arrow.TimestampType)
+		typ := ice.PrimitiveTypes.Timestamp
+		if dt.TimeZone != "" {
+			typ = ice.PrimitiveTypes.TimestampTz
+		}
+		return typ, func(i int) (any, error) {
+			us, err := micros(int64(a.Value(i)), dt.Unit)
+			return ice.Timestamp(us), err
+		}, nil
+	case *array.Decimal32:
+		return decimalValue(a, func(i int) decimal128.Num { return decimal128.FromI64(int64(a.Value(i))) })
+	case *array.Decimal64:
+		return decimalValue(a, func(i int) decimal128.Num { return decimal128.FromI64(int64(a.Value(i))) })
+	case *array.Decimal128:
+		return decimalValue(a, a.Value)
+	case *array.String:
+		return ice.PrimitiveTypes.String, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.LargeString:
+		return ice.PrimitiveTypes.String, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.Binary:
+		return ice.PrimitiveTypes.Binary, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.LargeBinary:
+		return ice.PrimitiveTypes.Binary, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *extensions.UUIDArray:
+		return ice.PrimitiveTypes.UUID, func(i int) (any, error) { return a.Value(i), nil }, nil
+	case *array.FixedSizeBinary:
+		return ice.FixedTypeOf(a.DataType().(*arrow.FixedSizeBinaryType).ByteWidth), func(i int) (any, error) { return a.Value(i), nil }, nil
+	}
+	return nil, nil, fmt.Errorf("%w: values are %s", errBucketType, arr.DataType())
+}
+
+// timeOfDay is bucketValue's value function of a time column in unit
+// whose row i is v(i): an ice.Time, in microseconds.
+func timeOfDay(unit arrow.TimeUnit, v func(i int) int64) func(i int) (any, error) {
+	return func(i int) (any, error) {
+		us, err := micros(v(i), unit)
+		return ice.Time(us), err
+	}
+}
+
+// decimalValue is bucketValue's answer for arr, a decimal column whose
+// row i has the unscaled value unscaled(i).
+func decimalValue(arr arrow.Array, unscaled func(i int) decimal128.Num) (ice.Type, func(i int) (any, error), error) {
+	dt := arr.DataType().(arrow.DecimalType)
+	scale := int(dt.GetScale())
+	return ice.DecimalTypeOf(int(dt.GetPrecision()), scale), func(i int) (any, error) {
+		return ice.Decimal{Val: unscaled(i), Scale: scale}, nil
+	}, nil
+}
+
+// micros is v, a time or timestamp in unit, in microseconds (nanoseconds
+// floored); an error when it does not fit.
+func micros(v int64, unit arrow.TimeUnit) (int64, error) {
+	var per int64
+	switch unit {
+	case arrow.Second:
+		per = 1_000_000
+	case arrow.Millisecond:
+		per = 1_000
+	case arrow.Microsecond:
+		return v, nil
+	case arrow.Nanosecond:
+		us := v / 1_000
+		if v%1_000 < 0 {
+			us--
+		}
+		return us, nil
+	}
+	if v > math.MaxInt64/per || v < math.MinInt64/per {
+		return 0, fmt.Errorf("%d %s is out of range in microseconds", v, unit)
+	}
+	return v * per, nil
 }
 
 // bucketTasks keeps the tasks whose data files may hold a key of changes:

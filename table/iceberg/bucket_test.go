@@ -2,11 +2,18 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"math/big"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
@@ -17,11 +24,20 @@ import (
 
 // TestAppendBucketsMatchesWriter: the bucket AppendBuckets gives a key
 // (merge.Bucketer, before the table exists and after) is the partition
-// iceberg-go's writer put its row in, for long, int and string keys; and
-// bucketTasks plans, for a change set of one bucket's keys, exactly the
-// data files of that bucket.
+// iceberg-go's writer put its row in, for every type a key column can
+// have but boolean (which the bucket transform does not take): long, int,
+// date, string, binary, decimal (of 4 and of 16 bytes, negative values
+// too) and timestamp; the table's rows are written bucket after bucket
+// (bucketOrder orders them, where a decimal or timestamp key went through
+// the fan-out writer before); and bucketTasks plans, for a change set of
+// one bucket's keys, exactly the data files of that bucket.
 func TestAppendBucketsMatchesWriter(t *testing.T) {
-	for _, typ := range []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, arrow.BinaryTypes.String} {
+	for _, typ := range []arrow.DataType{
+		arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, arrow.FixedWidthTypes.Date32,
+		arrow.BinaryTypes.String, arrow.BinaryTypes.Binary,
+		&arrow.Decimal128Type{Precision: 9, Scale: 0}, &arrow.Decimal128Type{Precision: 38, Scale: 10},
+		&arrow.TimestampType{Unit: arrow.Microsecond},
+	} {
 		t.Run(typ.String(), func(t *testing.T) {
 			ctx := context.Background()
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -59,6 +75,18 @@ func TestAppendBucketsMatchesWriter(t *testing.T) {
 			if fmt.Sprint(before) != fmt.Sprint(after) {
 				t.Fatalf("buckets before the table exists %v, after %v", before, after)
 			}
+			ib := array.NewInt64Builder(mem)
+			for i := range rec.NumRows() {
+				ib.Append(i)
+			}
+			idx := ib.NewInt64Array()
+			ib.Release()
+			order, ends, err := x.bucketOrder(rec, idx)
+			idx.Release()
+			if err != nil || order == nil || len(ends) != buckets {
+				t.Fatalf("bucketOrder: %v, %d bucket ends, err %v: the rows would not be written bucket after bucket", order, len(ends), err)
+			}
+			order.Release()
 			tasks, fs := liveFiles(t, x)
 			filesOf := map[int32]int{}
 			rows := 0
@@ -185,4 +213,111 @@ func liveFiles(t *testing.T, x *Txn) ([]icetable.FileScanTask, iceio.IO) {
 		t.Fatal(err)
 	}
 	return tasks, fs
+}
+
+// appendKey appends to kb the key value of k, an integer in text: a date
+// of k days, the bytes of k, a decimal of unscaled value k (k×10^25 above
+// 18 digits: 16 bytes), a timestamp of k×1000003 µs.
+func appendKey(t *testing.T, kb array.Builder, k string) {
+	t.Helper()
+	var v int64
+	fmt.Sscan(k, &v)
+	switch kb := kb.(type) {
+	case *array.Date32Builder:
+		kb.Append(arrow.Date32(v))
+	case *array.BinaryBuilder:
+		kb.Append([]byte(k))
+	case *array.Decimal128Builder:
+		u := big.NewInt(v)
+		if kb.Type().(*arrow.Decimal128Type).Precision > 18 {
+			u.Mul(u, new(big.Int).Exp(big.NewInt(10), big.NewInt(25), nil))
+		}
+		kb.Append(decimal128.FromBigInt(u))
+	case *array.TimestampBuilder:
+		kb.Append(arrow.Timestamp(v * 1000003))
+	default:
+		t.Fatalf("no key of %T", kb)
+	}
+}
+
+// TestAppendBucketsSpecHashes: appendBuckets hashes each value as the
+// Iceberg spec's bucket transform does (its appendix B test vectors: with
+// 2^31-1 buckets the bucket is the hash's low 31 bits), whatever the
+// Arrow type it comes in: int as int8, int16 and int32, time and
+// timestamp (with and without a zone) in every Arrow unit, decimal as
+// decimal32, 64 and 128, string and binary large or not, fixed and uuid;
+// a boolean is errBucketType, a null value an error.
+func TestAppendBucketsSpecHashes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ts := time.Date(2017, 11, 16, 22, 31, 8, 0, time.UTC)
+	day := int64(ts.Sub(ts.Truncate(24 * time.Hour)))
+	tsType := func(u arrow.TimeUnit, zone string) arrow.DataType {
+		return &arrow.TimestampType{Unit: u, TimeZone: zone}
+	}
+	for _, tc := range []struct {
+		typ  arrow.DataType
+		json string // the value, as array.FromJSON reads it
+		hash int32  // the spec's
+	}{
+		{arrow.PrimitiveTypes.Int8, `[34]`, 2017239379},
+		{arrow.PrimitiveTypes.Int16, `[34]`, 2017239379},
+		{arrow.PrimitiveTypes.Int32, `[34]`, 2017239379},
+		{arrow.PrimitiveTypes.Int64, `[34]`, 2017239379},
+		{&arrow.Decimal32Type{Precision: 9, Scale: 2}, `["14.20"]`, -500754589},
+		{&arrow.Decimal64Type{Precision: 9, Scale: 2}, `["14.20"]`, -500754589},
+		{&arrow.Decimal128Type{Precision: 9, Scale: 2}, `["14.20"]`, -500754589},
+		{&arrow.Decimal128Type{Precision: 38, Scale: 2}, `["14.20"]`, -500754589},
+		{arrow.FixedWidthTypes.Date32, `["2017-11-16"]`, -653330422},
+		{arrow.FixedWidthTypes.Time32s, fmt.Sprintf("[%d]", day/1e9), -662762989},
+		{arrow.FixedWidthTypes.Time32ms, fmt.Sprintf("[%d]", day/1e6), -662762989},
+		{arrow.FixedWidthTypes.Time64us, fmt.Sprintf("[%d]", day/1e3), -662762989},
+		{arrow.FixedWidthTypes.Time64ns, fmt.Sprintf("[%d]", day+999), -662762989},
+		{tsType(arrow.Second, ""), fmt.Sprintf("[%d]", ts.Unix()), -2047944441},
+		{tsType(arrow.Millisecond, ""), fmt.Sprintf("[%d]", ts.UnixMilli()), -2047944441},
+		{tsType(arrow.Microsecond, ""), fmt.Sprintf("[%d]", ts.UnixMicro()), -2047944441},
+		{tsType(arrow.Microsecond, "UTC"), fmt.Sprintf("[%d]", ts.UnixMicro()), -2047944441},
+		{tsType(arrow.Nanosecond, "America/Los_Angeles"), fmt.Sprintf("[%d]", ts.UnixNano()), -2047944441},
+		{tsType(arrow.Microsecond, ""), fmt.Sprintf("[%d]", ts.UnixMicro()+1), -1207196810},
+		{tsType(arrow.Nanosecond, ""), fmt.Sprintf("[%d]", ts.UnixNano()+1001), -1207196810},
+		{arrow.BinaryTypes.String, `["iceberg"]`, 1210000089},
+		{arrow.BinaryTypes.LargeString, `["iceberg"]`, 1210000089},
+		{arrow.BinaryTypes.Binary, `["AAECAw=="]`, -188683207},
+		{arrow.BinaryTypes.LargeBinary, `["AAECAw=="]`, -188683207},
+		{&arrow.FixedSizeBinaryType{ByteWidth: 4}, `["AAECAw=="]`, -188683207},
+		{extensions.NewUUIDType(), `["f79c3e09-677c-4bbd-a479-3f349cb785e7"]`, 1488055340},
+	} {
+		t.Run(tc.typ.String(), func(t *testing.T) {
+			arr, _, err := array.FromJSON(mem, tc.typ, strings.NewReader(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer arr.Release()
+			got, err := appendBuckets(nil, arr, math.MaxInt32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.hash & math.MaxInt32; len(got) != 1 || got[0] != want {
+				t.Fatalf("%s %s: buckets %v, want [%d]", tc.typ, tc.json, got, want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		typ  arrow.DataType
+		json string
+		want error
+	}{
+		{arrow.FixedWidthTypes.Boolean, `[true]`, errBucketType},
+		{arrow.PrimitiveTypes.Int64, `[1, null]`, nil},
+	} {
+		arr, _, err := array.FromJSON(mem, tc.typ, strings.NewReader(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = appendBuckets(nil, arr, 16)
+		arr.Release()
+		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s %s: err %v, want %v", tc.typ, tc.json, err, tc.want)
+		}
+	}
 }

@@ -97,6 +97,8 @@ func keyChanges(t *testing.T, mem memory.Allocator, cols []change.Column, seq by
 			kb.Append(v)
 		case *array.StringBuilder:
 			kb.Append(k)
+		default:
+			appendKey(t, kb, k)
 		}
 		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("v%d", seq))
 		b.Field(2).(*array.Int8Builder).Append(int8(change.OpUpdate))
@@ -111,7 +113,7 @@ func sortedKeys(t *testing.T, typ arrow.DataType, keys []string) []string {
 	t.Helper()
 	out := append([]string(nil), keys...)
 	less := func(a, b string) bool { return a < b }
-	if typ.ID() != arrow.STRING {
+	if id := typ.ID(); id != arrow.STRING && id != arrow.BINARY {
 		less = func(a, b string) bool {
 			var x, y int64
 			fmt.Sscan(a, &x)

@@ -1,7 +1,7 @@
 // Package testenv gives tests the services scripts/test.sh starts — the
 // moto server (S3 and Glue), the interop Python, Trino — through the
 // environment variables it sets, and what the machine allows (a folder
-// that refuses new files). Without one, a test is skipped on a
+// that refuses new files) and tells (the files the process has open). Without one, a test is skipped on a
 // developer's quick `go test`, and fails under CI (CI set), where nothing
 // may be skipped. Only test code imports it (architecture_test.go).
 package testenv
@@ -121,4 +121,16 @@ func BlockFolder(t testing.TB, dir string) bool {
 	}
 	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
 	return blocked()
+}
+
+// OpenFiles is how many files the process has open (/proc/self/fd), for a
+// test that checks it leaves none open; a test is skipped where the
+// machine does not tell.
+func OpenFiles(t testing.TB) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("open files: %v", err)
+	}
+	return len(fds)
 }
