@@ -23,7 +23,7 @@ catalog:
 # Settings every table gets unless it sets them itself (field by field).
 defaults:
   database: base            # target database; else the source schema
-  buckets: 16               # partition by bucket(N, first primary key column); 0 = unpartitioned
+  buckets: 16               # partition by bucket(N, first primary key column); 0 = unpartitioned (so is a boolean first key)
   target_file_mb: 128       # target size of the data files written
   tombstone_horizon: 168h   # how long deleted keys are remembered, so late changes cannot revive them
   # Objects under a table's prefix that are not change files stop the table

@@ -235,8 +235,47 @@ func appendKey(t *testing.T, kb array.Builder, k string) {
 		kb.Append(decimal128.FromBigInt(u))
 	case *array.TimestampBuilder:
 		kb.Append(arrow.Timestamp(v * 1000003))
+	case *array.BooleanBuilder:
+		kb.Append(v != 0)
 	default:
 		t.Fatalf("no key of %T", kb)
+	}
+}
+
+// TestBooleanKeyUnpartitioned: a table whose first key is a boolean,
+// which Iceberg's bucket transform does not take, is created
+// unpartitioned whatever Buckets says (iceberg-go wrote its rows under a
+// null bucket value, which the spec does not allow), and its rows are
+// written and merged.
+func TestBooleanKeyUnpartitioned(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cols := []change.Column{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}, {Name: "v", Type: arrow.BinaryTypes.String}}
+	tb := New(localCatalog(t), Options{Database: "db", Name: "t", Keys: []string{"id"}, Buckets: 8}, mem)
+	var bm bookmarks.Bookmark
+	for seq := byte(1); seq <= 2; seq++ {
+		rec := keyChanges(t, mem, cols, seq, []string{"0", "1"})
+		applyCommit(t, tb, cols, &bm, seq, rec)
+		rec.Release()
+	}
+	x, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec := x.tbl.Spec(); !spec.IsUnpartitioned() {
+		t.Fatalf("spec %v, want unpartitioned", spec)
+	}
+	tasks, _ := liveFiles(t, x)
+	rows := int64(0)
+	for _, task := range tasks {
+		if p := task.File.Partition(); len(p) != 0 {
+			t.Errorf("%s: partition %v", task.File.FilePath(), p)
+		}
+		rows += task.File.Count()
+	}
+	if rows < 2 {
+		t.Fatalf("%d rows in live files, want the 2 keys' rows", rows)
 	}
 }
 

@@ -81,9 +81,9 @@
 // row group with a dictionary hash table per column and zstd state, and
 // the fan-out writer, with a file open per bucket, held ~400 MB of them
 // at the peak of a 1M-change merge beside a copy of all its rows. Other
-// layouts (a sort order, other partition fields), and a bucketed boolean
-// key (which Iceberg's bucket transform does not take), go through the
-// fan-out writer. Either way the writes go through a file
+// layouts (a sort order, other partition fields) go through the fan-out
+// writer; a table whose first key is a boolean (which Iceberg's bucket
+// transform does not take) is created unpartitioned. Either way the writes go through a file
 // IO that remembers every failure to create, write or close a file
 // (failureIO): iceberg-go v0.7.0's partitioned fan-out writer loses the
 // error of a partition writer that fails after its input was queued, and

@@ -40,7 +40,8 @@ import (
 // merge reads more of each candidate file).
 
 // partitionSpec is the spec of layout over schema sc, or the bucket(N,
-// first key) spec of opts.Buckets, or unpartitioned.
+// first key) spec of opts.Buckets, or unpartitioned (no Buckets, or a
+// first key of a type Iceberg does not bucket: boolean).
 func partitionSpec(opts Options, sc *ice.Schema) (ice.PartitionSpec, error) {
 	if len(opts.Layout.Partition) == 0 {
 		if opts.Buckets <= 0 {
@@ -50,11 +51,18 @@ func partitionSpec(opts Options, sc *ice.Schema) (ice.PartitionSpec, error) {
 		if !ok {
 			return ice.PartitionSpec{}, fmt.Errorf("key column %s not in schema", opts.Keys[0])
 		}
+		tr := ice.BucketTransform{NumBuckets: opts.Buckets}
+		if !tr.CanTransform(key.Type) {
+			// Iceberg's bucket transform does not take the type (a
+			// boolean first key): iceberg-go would write every row under
+			// a null partition value, which the spec does not allow.
+			return *ice.UnpartitionedSpec, nil
+		}
 		return ice.NewPartitionSpec(ice.PartitionField{
 			SourceIDs: []int{key.ID},
 			FieldID:   1000,
 			Name:      key.Name + "_bucket",
-			Transform: ice.BucketTransform{NumBuckets: opts.Buckets},
+			Transform: tr,
 		}), nil
 	}
 	fields := make([]ice.PartitionField, 0, len(opts.Layout.Partition))
