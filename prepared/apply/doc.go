@@ -13,9 +13,23 @@
 // table with the base change's order key: an insert or update whose new row
 // passes where is an upsert of the curated row, anything else (a delete, a
 // row that fails where or where is NULL) deletes the key. The writer's own
-// rule — the change with the greatest order key wins, and a deleted key
-// keeps a tombstone — then gives the prepared table exactly what the base
-// table kept, late changes included.
+// rule — the change with the greatest order key wins — then gives the
+// prepared table exactly what the base table kept, late changes included.
+//
+// A prepared table keeps no tombstones (the writers' NoTombstones: a
+// delete removes the row and leaves nothing), and needs none: a late change
+// is stopped by the base table, whose tombstones and stored rows decide
+// it. Every change set a mirror is given is newer, key by key, than what
+// the mirror holds or deleted: a run's change set is applied only when the
+// base table applied every change of it (no stale change) to the state the
+// mirror reflects; a catch-up from the base commits applies their net
+// change (each upsert the base row's _seq, each delete the deleted row's
+// _seq followed by a 0 byte); a catch-up from the whole base table and a
+// rebuild write the next generation and truncate older ones. A commit
+// lands only on the prepared table's state its attempt began from
+// (another lakemerge commit in between is table.ErrConflict), and the next
+// attempt decides again from the State it finds. A changelog and a history
+// write inserts and upserts only, and never delete a key.
 //
 // The order key of a prepared change is the prepared table's generation (4
 // bytes, big-endian) followed by the base change's _seq. A catch-up from
@@ -189,10 +203,11 @@
 //     table, so it applies to the prepared table alike.
 //   - A change set with stale changes (late changes that lost to what the
 //     base table stores) is not applied as it is to a mirror or changelog:
-//     the base table may hold a tombstone the prepared table lacks (a
-//     catch-up writes live rows only), and the late change would bring
-//     back a row the base table deleted. The prepared table catches up
-//     instead. A history applies them (see History).
+//     the base table holds a tombstone the prepared table lacks (it keeps
+//     none, see Mirror), or a newer row the where filtered out, and the
+//     late change would bring back a row the base table deleted. The
+//     prepared table catches up instead. A history applies them (see
+//     History).
 //   - Otherwise (a run that stopped between the base commit and this one,
 //     a prepared table added later, a base commit that another run made,
 //     a change set that is not whole): the prepared table catches up (see

@@ -141,7 +141,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		return st, err
 	}
 	p, err := plan.New(plan.Input{Changes: changes, Keys: keys, TruncateBefore: truncateBefore,
-		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon, NoTombstones: x.t.opts.NoTombstones})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
@@ -263,11 +263,20 @@ func (x *Txn) tombstones(ctx context.Context) (*table.Tombstones, error) {
 	if x.tomb != nil && x.chunked {
 		return x.tomb, nil
 	}
-	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	tomb, err := x.tableTombstones(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	return tomb, nil
+}
+
+// tableTombstones reads the tombstone set of the state Begin read; none
+// for a table that keeps none (Options.NoTombstones).
+func (x *Txn) tableTombstones(ctx context.Context) (*table.Tombstones, error) {
+	if x.t.opts.NoTombstones {
+		return &table.Tombstones{}, nil
+	}
+	return x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
 }
 
 // keyColumns are the table's key columns and _seq, as a plan matches

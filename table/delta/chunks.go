@@ -203,13 +203,13 @@ func (x *Txn) finishChunks(ctx context.Context, truncateBefore []byte) (table.Ap
 // chunks' edits on top, as Apply keeps its own changes' tombstones.
 func (x *Txn) truncateChunks(ctx context.Context, truncateBefore []byte) (table.ApplyStats, error) {
 	var st table.ApplyStats
-	tomb, err := x.t.readTombstones(ctx, x.state.tombs, x.t.mem)
+	tomb, err := x.tableTombstones(ctx)
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	now := x.t.now()
 	p, err := plan.New(plan.Input{Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
-		Tombstones: tomb, Now: now, Horizon: x.t.opts.TombstoneHorizon})
+		Tombstones: tomb, Now: now, Horizon: x.t.opts.TombstoneHorizon, NoTombstones: x.t.opts.NoTombstones})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}

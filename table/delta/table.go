@@ -46,6 +46,12 @@ type Options struct {
 	// TombstoneHorizon is how long a deleted key is remembered, so that a
 	// late change of it cannot bring it back; 0 means 7 days.
 	TombstoneHorizon time.Duration
+	// NoTombstones keeps no tombstones: a delete removes the key's row and
+	// leaves nothing, so a later change of the key is applied whatever its
+	// _seq. For a table whose change sets are never older than what it
+	// deleted (a prepared table: prepared/apply); a tombstone file an
+	// earlier commit referenced stops being referenced at the next commit.
+	NoTombstones bool
 	// CheckpointInterval: a checkpoint is written at every version that is
 	// a multiple of it; 0 means 10 (Spark's default).
 	CheckpointInterval int

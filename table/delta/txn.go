@@ -185,7 +185,10 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	x.done = true
 	tombs := x.state.tombs
-	if x.tombChanged {
+	if x.t.opts.NoTombstones {
+		// A table that kept tombstones before stops referencing them.
+		tombs = nil
+	} else if x.tombChanged {
 		var err error
 		if tombs, err = x.t.writeTombstones(ctx, x.tomb, bm.Runs); err != nil {
 			return x.t.classify(ctx, began, fmt.Errorf("commit %s: %w", x.name(), err))

@@ -162,13 +162,13 @@ func (x *Txn) truncateChunks(ctx context.Context, fs iceio.IO, truncateBefore []
 	// The truncate drops the table's tombstones older than it, not those
 	// the chunks left (as Apply keeps its own changes' tombstones): it is
 	// decided on the table's, and the chunks' edits go on top.
-	tomb, err := loadTombstones(ctx, x.tbl, x.state, x.t.mem)
+	tomb, err := x.tableTombstones(ctx)
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	now := x.t.now()
 	p, err := plan.New(plan.Input{Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
-		Tombstones: tomb, Now: now, Horizon: x.t.opts.TombstoneHorizon})
+		Tombstones: tomb, Now: now, Horizon: x.t.opts.TombstoneHorizon, NoTombstones: x.t.opts.NoTombstones})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
@@ -221,11 +221,20 @@ func (x *Txn) tombstones(ctx context.Context) (*table.Tombstones, error) {
 	if x.tomb != nil {
 		return x.tomb, nil
 	}
-	tomb, err := loadTombstones(ctx, x.tbl, x.state, x.t.mem)
+	tomb, err := x.tableTombstones(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	return tomb, nil
+}
+
+// tableTombstones reads the tombstone set of the state Begin read; none
+// for a table that keeps none (Options.NoTombstones).
+func (x *Txn) tableTombstones(ctx context.Context) (*table.Tombstones, error) {
+	if x.t.opts.NoTombstones {
+		return &table.Tombstones{}, nil
+	}
+	return loadTombstones(ctx, x.tbl, x.state, x.t.mem)
 }
 
 func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
@@ -242,7 +251,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		return st, err
 	}
 	p, err := plan.New(plan.Input{Changes: changes, Keys: x.t.opts.Keys, TruncateBefore: truncateBefore,
-		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon})
+		Tombstones: tomb, Now: x.t.now(), Horizon: x.t.opts.TombstoneHorizon, NoTombstones: x.t.opts.NoTombstones})
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}

@@ -241,7 +241,8 @@ func pruneDue(have, kept int) bool { return have > kept && (have-kept)*pruneMin 
 // horizon, by the rule a run applies (table.Tombstones.Apply with no
 // edits), and commits the new tombstone reference alone, when at least
 // one in pruneMin of them goes (pruneDue). It returns how many it
-// dropped.
+// dropped. A table that keeps none (Options.NoTombstones) has nothing to
+// prune: its next commit stops referencing a file left from before.
 //
 // The commit lands only on the state the pruned set was read from
 // (commitOn: the main branch, the bookmark and tombstone properties):
@@ -250,6 +251,9 @@ func pruneDue(have, kept int) bool { return have > kept && (have-kept)*pruneMin 
 // row changes the tombstones without a new snapshot; without it, this
 // commit could drop that run's tombstones.
 func (t *Table) pruneTombstones(ctx context.Context) (int64, error) {
+	if t.opts.NoTombstones {
+		return 0, nil
+	}
 	for attempt := 1; ; attempt++ {
 		tbl, err := t.Load(ctx)
 		if err != nil || tbl == nil {

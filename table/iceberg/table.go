@@ -54,6 +54,12 @@ type Options struct {
 	// a late change of it cannot bring it back; 0 means
 	// table.DefaultTombstoneHorizon.
 	TombstoneHorizon time.Duration
+	// NoTombstones keeps no tombstones: a delete removes the key's row and
+	// leaves nothing, so a later change of the key is applied whatever its
+	// _seq. For a table whose change sets are never older than what it
+	// deleted (a prepared table: prepared/apply); a tombstone file an
+	// earlier commit referenced stops being referenced at the next commit.
+	NoTombstones bool
 	// Now is the clock that stamps tombstones and ages them out; nil means
 	// time.Now.
 	Now func() time.Time

@@ -207,6 +207,10 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return before(err)
 	}
 	props := ice.Properties{BookmarkProperty: enc}
+	if x.t.opts.NoTombstones && x.state[TombstonesProperty] != "" {
+		// A table that kept tombstones before stops referencing them.
+		x.tomb, x.tombChanged = &table.Tombstones{}, true
+	}
 	if x.tombChanged {
 		ref, err := x.tombstonesProperty(ctx, x.tomb)
 		if err != nil {

@@ -107,6 +107,11 @@ type Input struct {
 	Tombstones *table.Tombstones
 	Now        time.Time
 	Horizon    time.Duration
+	// NoTombstones decides for a table that keeps none (a prepared
+	// table, whose change sets are never older than what it deleted): a
+	// delete leaves no tombstone, Tombstones is not consulted, and
+	// Decide returns no edits and an empty set.
+	NoTombstones bool
 }
 
 // Plan is the decision for one change set. Use it from one goroutine:
@@ -356,6 +361,9 @@ func (p *Plan) Decide() (Decision, error) {
 		return Decision{}, fmt.Errorf("plan: Decide called twice")
 	}
 	tombs, now, horizon := p.in.Tombstones, p.in.Now, p.in.Horizon
+	if p.in.NoTombstones {
+		tombs = &table.Tombstones{}
+	}
 	p.decided = true
 	p.verdicts = make([]Verdict, p.n)
 	st := p.stats
@@ -366,7 +374,7 @@ func (p *Plan) Decide() (Decision, error) {
 		seq := p.seqs.Value(i)
 		var dead []byte
 		var hasTomb bool
-		if tombs.Len() > 0 || op == change.OpDelete {
+		if tombs.Len() > 0 || (op == change.OpDelete && !p.in.NoTombstones) {
 			key = p.enc.Append(key[:0], i)
 			dead, hasTomb = tombs.SeqOf(key)
 		}
@@ -404,6 +412,7 @@ func (p *Plan) Decide() (Decision, error) {
 			}
 		}
 		switch {
+		case p.in.NoTombstones:
 		case op == change.OpDelete:
 			edits = append(edits, table.TombEdit{Key: bytes.Clone(key), Seq: bytes.Clone(seq)})
 		case hasTomb:

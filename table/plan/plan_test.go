@@ -25,6 +25,7 @@ import (
 //	changes  one per key, "I|U|D key@seq", "+keep" for a partial row image
 //	truncate a reload's truncateBefore seq (0: none)
 //	horizon  the tombstone horizon (0: 7 days)
+//	none     the table keeps no tombstones (Input.NoTombstones)
 //
 // and the plan must decide:
 //
@@ -39,6 +40,7 @@ type planCase struct {
 	changes  string
 	truncate uint64
 	horizon  time.Duration
+	none     bool
 
 	verdicts string
 	removed  string
@@ -127,6 +129,17 @@ var planCases = []planCase{
 		truncate: 5, changes: "D 1@6",
 		verdicts: "absent", after: "1@6", stats: "0 0 0 0 1 0"},
 
+	// A table that keeps no tombstones (a prepared table).
+	{name: "without tombstones a delete removes the stored row and leaves none",
+		none: true, stored: []string{"a: 1@3 2@3"}, changes: "D 1@9 D 3@9",
+		verdicts: "delete absent", removed: "a:0", stats: "0 0 1 0 1 0"},
+	{name: "without tombstones the table's are neither consulted nor kept",
+		none: true, tombs: "1@30 2@30", changes: "U 1@20",
+		verdicts: "insert", stats: "1 0 0 0 0 0"},
+	{name: "without tombstones a late change of a live row is still stale",
+		none: true, stored: []string{"a: 1@7 2@7"}, changes: "U 1@6 D 2@5",
+		verdicts: "stale stale", stats: "0 0 0 2 0 0"},
+
 	// Partial row images.
 	{name: "a partial insert of a key without a stored row counts its missing columns",
 		changes: "U 1@5+keep I 2@5", verdicts: "insert insert", stats: "2 0 0 0 0 1"},
@@ -213,7 +226,8 @@ func (c planCase) run(t *testing.T, mem memory.Allocator, via string) {
 	if horizon == 0 {
 		horizon = table.DefaultTombstoneHorizon
 	}
-	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}, TruncateBefore: trunc, Tombstones: tombs, Now: now, Horizon: horizon})
+	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}, TruncateBefore: trunc, Tombstones: tombs, Now: now, Horizon: horizon,
+		NoTombstones: c.none})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +298,7 @@ func (c planCase) run(t *testing.T, mem memory.Allocator, via string) {
 	if got := strings.Join(after, " "); got != c.after {
 		t.Errorf("tombstones after %q, want %q", got, c.after)
 	}
-	if d.TombstonesChanged != (c.after != c.tombs) {
+	if d.TombstonesChanged != (c.after != c.tombs && !c.none) {
 		t.Errorf("tombstones changed %v, but %q became %q", d.TombstonesChanged, c.tombs, c.after)
 	}
 	s := d.Stats

@@ -240,12 +240,16 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 // PreparedWriter is the writer of prepared table p of base table base,
 // keyed by keys (the curated key columns; none for a table without a
 // key): as a table.Table, and as the Target that prepared/apply commits
-// through. It takes the base table's file size, bucket count and tombstone
-// horizon; p's partition_by, when it has one, partitions the table instead
-// of the bucket count, and its sort_by orders the rows of its files.
+// through. It takes the base table's file size and bucket count; p's
+// partition_by, when it has one, partitions the table instead of the
+// bucket count, and its sort_by orders the rows of its files. It keeps no
+// tombstones (the writers' NoTombstones): prepared/apply hands a prepared
+// table only change sets newer than what it deleted — a mirror's are the
+// changes its base table applied, or a catch-up's net change of the base
+// table's commits; a changelog and a history never delete a key.
 func (j *Job) PreparedWriter(base config.Table, p config.Prepared, keys []string) (table.Table, PreparedTarget) {
 	tc := config.Table{Name: base.Name, Target: p.Target, PrimaryKey: keys, Buckets: base.Buckets,
-		TargetFileMB: base.TargetFileMB, TombstoneHorizon: base.TombstoneHorizon}
+		TargetFileMB: base.TargetFileMB}
 	layout := PreparedLayout(p)
 	t, target := writerOf(tc, &layout, j.warehouseURL, j.Warehouse, j.Catalog, j.mem)
 	return t, PreparedTarget{Target: target}
@@ -266,8 +270,9 @@ func PreparedLayout(p config.Prepared) table.Layout {
 // writerOf is the writer of a configured table, as a table.Table and as
 // merge's Target. A prepared table's layout (non-nil) is the one it is
 // created with, and the one an existing table's is changed to (a changed
-// partition_by or sort_by rebuilds the table); nil: the writers' default,
-// kept as created (base tables). cat is nil when a read-only look finds no
+// partition_by or sort_by rebuilds the table), and a prepared table keeps
+// no tombstones (PreparedWriter); nil: the writers' default, kept as
+// created, and tombstones (base tables). cat is nil when a read-only look finds no
 // catalog file (no Iceberg table exists yet).
 func writerOf(tc config.Table, layout *table.Layout, whURL string, warehouse objstore.Store, cat Catalog, mem memory.Allocator) (table.Table, merge.Target) {
 	var lay table.Layout
@@ -281,6 +286,7 @@ func writerOf(tc config.Table, layout *table.Layout, whURL string, warehouse obj
 			Keys:             tc.PrimaryKey,
 			TargetFileBytes:  int64(tc.TargetFileMB) << 20,
 			TombstoneHorizon: tc.TombstoneHorizon,
+			NoTombstones:     layout != nil,
 			Location:         strings.TrimRight(whURL, "/") + "/" + root,
 			Catalog:          deltaCatalog(cat),
 			Database:         tc.Target.Database,
@@ -304,6 +310,7 @@ func writerOf(tc config.Table, layout *table.Layout, whURL string, warehouse obj
 		Buckets:          tc.Buckets,
 		TargetFileBytes:  int64(tc.TargetFileMB) << 20,
 		TombstoneHorizon: tc.TombstoneHorizon,
+		NoTombstones:     layout != nil,
 		Layout:           lay,
 		EvolveLayout:     layout != nil,
 	}, mem)
