@@ -21,7 +21,9 @@ import (
 // (metadata JSON) find the store in their context (see RegisterFileIO),
 // and the tables it returns read and write their files through it
 // directly, whatever context their callers pass. A table located outside
-// root fails on its first file access, naming both.
+// root fails on its first file access, naming both. A table loaded again
+// at the same metadata location is not read and parsed again
+// (warehouseCatalog).
 func WarehouseCatalog(cat Catalog, warehouse objstore.Store, root string) (Catalog, error) {
 	st, ok := warehouse.(icebergio.Store)
 	if !ok {
