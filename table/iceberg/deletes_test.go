@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -37,20 +38,16 @@ func TestDeleteCacheLoad(t *testing.T) {
 		}
 		rec := b.NewRecordBatch()
 		defer rec.Release()
+		tbl := array.NewTableFromRecords(rec.Schema(), []arrow.RecordBatch{rec})
+		defer tbl.Release()
 		path := filepath.Join(dir, name)
 		f, err := os.Create(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(parquet.WithStats(stats), parquet.WithMaxRowGroupLength(2)),
-			pqarrow.DefaultWriterProps())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
+		defer f.Close()
+		// Row groups of 2 rows: a path per row group is not one path.
+		if err := pqarrow.WriteTable(tbl, f, 2, parquet.NewWriterProperties(parquet.WithStats(stats)), pqarrow.DefaultWriterProps()); err != nil {
 			t.Fatal(err)
 		}
 		return path
