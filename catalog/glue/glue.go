@@ -28,6 +28,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsglue "github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/aws/aws-sdk-go-v2/service/glue/types"
 )
 
 // Options configure the catalog.
@@ -99,4 +100,27 @@ func (c *Catalog) EnsureNamespace(ctx context.Context, db string) error {
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil
+}
+
+// MetadataLocation returns the metadata_location parameter of the Glue
+// table ident (database, name) when it is an Iceberg table, "" when there
+// is no such table: one GetTable, without reading the metadata file (which
+// LoadTable reads from S3 and parses), for a caller that holds that file
+// parsed already.
+func (c *Catalog) MetadataLocation(ctx context.Context, ident table.Identifier) (string, error) {
+	if len(ident) != 2 {
+		return "", nil
+	}
+	out, err := c.glue.GetTable(ctx, &awsglue.GetTableInput{DatabaseName: aws.String(ident[0]), Name: aws.String(ident[1])})
+	var nf *types.EntityNotFoundException
+	if errors.As(err, &nf) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up table %v: %w", ident, err)
+	}
+	if out.Table == nil || !strings.EqualFold(out.Table.Parameters["table_type"], "ICEBERG") {
+		return "", nil
+	}
+	return out.Table.Parameters["metadata_location"], nil
 }

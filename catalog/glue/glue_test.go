@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsglue "github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
@@ -130,5 +131,33 @@ func TestHiveType(t *testing.T) {
 	}
 	if _, err := HiveType(arrow.ListOf(arrow.PrimitiveTypes.Int8)); err == nil {
 		t.Error("list type accepted")
+	}
+}
+
+// TestMetadataLocation: the metadata_location of an Iceberg table as Glue
+// holds it; "" for a Delta table and for a table that does not exist.
+func TestMetadataLocation(t *testing.T) {
+	cat, g := open(t)
+	ctx := context.Background()
+	db := fmt.Sprintf("loc_%d", time.Now().UnixNano())
+	if err := cat.EnsureNamespace(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	loc := "s3://lake/base/" + db + ".db/orders/metadata/00001-x.metadata.json"
+	_, err := g.CreateTable(ctx, &awsglue.CreateTableInput{DatabaseName: aws.String(db), TableInput: &types.TableInput{
+		Name: aws.String("orders"), Parameters: map[string]string{"table_type": "ICEBERG", "metadata_location": loc}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DeltaTable{Database: db, Name: "orders_delta", Location: "s3://lake/base/" + db + ".db/orders_delta",
+		Columns: []Column{{"id", "bigint"}}}
+	if err := cat.RegisterDelta(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"orders": loc, "orders_delta": "", "missing": ""} {
+		got, err := cat.MetadataLocation(ctx, table.Identifier{db, name})
+		if err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -173,4 +174,26 @@ func (c *Catalog) RegisterTable(ctx context.Context, ident table.Identifier, met
 		return nil, fmt.Errorf("register %v: %w", ident, err)
 	}
 	return c.LoadTable(ctx, ident)
+}
+
+// MetadataLocation returns the location of the current metadata file that
+// the catalog's row of the Iceberg table ident (database, name) names, ""
+// when there is no such row or ident is not of that shape. It reads the
+// row alone: a caller that holds that metadata file parsed already (its
+// files are written once, never changed) need not read and parse it again
+// (LoadTable does both).
+func (c *Catalog) MetadataLocation(ctx context.Context, ident table.Identifier) (string, error) {
+	if len(ident) != 2 || strings.Contains(ident[0], ".") {
+		return "", nil
+	}
+	var loc sql.NullString
+	err := c.db.QueryRowContext(ctx, `SELECT metadata_location FROM iceberg_tables
+		WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?`, Name, ident[0], ident[1]).Scan(&loc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up table %v: %w", ident, err)
+	}
+	return loc.String, nil
 }

@@ -11,7 +11,9 @@
 // Iceberg's through iceberg-go's file IO, which RegisterFileIO and
 // WarehouseCatalog point at the store (objstore/icebergio). Tests hand the
 // stores Build opens to a wrapper (WithStoreWrapper) to inject faults or
-// record the I/O of exactly this wiring.
+// record the I/O of exactly this wiring. WarehouseCatalog also keeps each
+// Iceberg table's last parsed metadata, taken again while the catalog
+// names the same metadata location.
 package wire
 
 import (

@@ -3,6 +3,8 @@ package wire
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -19,7 +21,9 @@ import (
 // (metadata JSON) find the store in their context (see RegisterFileIO),
 // and the tables it returns read and write their files through it
 // directly, whatever context their callers pass. A table located outside
-// root fails on its first file access, naming both.
+// root fails on its first file access, naming both. A table loaded again
+// at the same metadata location is not read and parsed again
+// (warehouseCatalog).
 func WarehouseCatalog(cat Catalog, warehouse objstore.Store, root string) (Catalog, error) {
 	st, ok := warehouse.(icebergio.Store)
 	if !ok {
@@ -29,15 +33,80 @@ func WarehouseCatalog(cat Catalog, warehouse objstore.Store, root string) (Catal
 	if err != nil {
 		return nil, err
 	}
-	return &warehouseCatalog{Catalog: cat, fs: fs}, nil
+	return &warehouseCatalog{Catalog: cat, fs: fs, parsed: map[string]parsedMetadata{}}, nil
 }
 
 // warehouseCatalog is WarehouseCatalog's catalog. Of iceberg-go's catalog
 // calls it takes over those that may reach table files; namespace calls go
 // to the catalog unchanged.
+//
+// It keeps, per table, the last metadata it parsed or a commit returned,
+// by its location: when the catalog can name a table's current metadata
+// location without reading the file (metadataLocator), LoadTable of an
+// unchanged table takes the parsed metadata again instead of reading and
+// parsing the file (a JSON file that lists every snapshot kept, read by
+// every step of a run and of a maintenance pass). Metadata files are
+// written once and never changed, so a location names its content for
+// good; the catalog's pointer is read on every LoadTable as before.
 type warehouseCatalog struct {
 	Catalog
 	fs *icebergio.FS
+
+	mu     sync.Mutex
+	parsed map[string]parsedMetadata // by identifier
+}
+
+// parsedMetadata is a table's metadata file as parsed, and its location.
+type parsedMetadata struct {
+	loc  string
+	meta icetable.Metadata
+}
+
+// metadataLocator is a catalog that names a table's current metadata
+// location without reading the metadata file; "" when it does not know
+// the table (then LoadTable says why).
+type metadataLocator interface {
+	MetadataLocation(ctx context.Context, ident icetable.Identifier) (string, error)
+}
+
+func identKey(ident icetable.Identifier) string { return strings.Join(ident, "\x00") }
+
+// remember keeps meta, the metadata at loc, as ident's last parsed.
+func (c *warehouseCatalog) remember(ident icetable.Identifier, loc string, meta icetable.Metadata) {
+	if meta == nil || loc == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.parsed[identKey(ident)] = parsedMetadata{loc: loc, meta: meta}
+}
+
+func (c *warehouseCatalog) forget(ident icetable.Identifier) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.parsed, identKey(ident))
+}
+
+// cached returns ident's table at its current metadata location when the
+// catalog names that location and it is the one last parsed; nil
+// otherwise (an error of the look-up too: LoadTable then goes the whole
+// way and reports it).
+func (c *warehouseCatalog) cached(ctx context.Context, ident icetable.Identifier) *icetable.Table {
+	l, ok := c.Catalog.(metadataLocator)
+	if !ok {
+		return nil
+	}
+	loc, err := l.MetadataLocation(ctx, ident)
+	if err != nil || loc == "" {
+		return nil
+	}
+	c.mu.Lock()
+	p, ok := c.parsed[identKey(ident)]
+	c.mu.Unlock()
+	if !ok || p.loc != loc {
+		return nil
+	}
+	return c.table(ident, p.meta, loc)
 }
 
 // IO is the warehouse's file IO, bound to ctx: for looking at a table's
@@ -60,8 +129,14 @@ func (c *warehouseCatalog) rehome(t *icetable.Table) *icetable.Table {
 	if t == nil {
 		return nil
 	}
+	return c.table(t.Identifier(), t.Metadata(), t.MetadataLocation())
+}
+
+// table is the table of metadata meta at loc, reading and writing its
+// files through the warehouse store and committing through c.
+func (c *warehouseCatalog) table(ident icetable.Identifier, meta icetable.Metadata, loc string) *icetable.Table {
 	fsF := func(ctx context.Context) (iceio.IO, error) { return c.fs.Bind(ctx), nil }
-	return icetable.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), fsF, c)
+	return icetable.New(ident, meta, loc, fsF, c)
 }
 
 func (c *warehouseCatalog) CreateTable(ctx context.Context, ident icetable.Identifier, sc *iceberg.Schema, opts ...catalog.CreateTableOpt) (*icetable.Table, error) {
@@ -70,20 +145,33 @@ func (c *warehouseCatalog) CreateTable(ctx context.Context, ident icetable.Ident
 }
 
 func (c *warehouseCatalog) LoadTable(ctx context.Context, ident icetable.Identifier) (*icetable.Table, error) {
+	if t := c.cached(ctx, ident); t != nil {
+		return t, nil
+	}
 	t, err := c.Catalog.LoadTable(c.with(ctx), ident)
+	if err == nil && t != nil {
+		c.remember(ident, t.MetadataLocation(), t.Metadata())
+	}
 	return c.rehome(t), err
 }
 
 func (c *warehouseCatalog) RenameTable(ctx context.Context, from, to icetable.Identifier) (*icetable.Table, error) {
+	c.forget(from)
+	c.forget(to)
 	t, err := c.Catalog.RenameTable(c.with(ctx), from, to)
 	return c.rehome(t), err
 }
 
 func (c *warehouseCatalog) CommitTable(ctx context.Context, ident icetable.Identifier, reqs []icetable.Requirement, updates []icetable.Update) (icetable.Metadata, string, error) {
-	return c.Catalog.CommitTable(c.with(ctx), ident, reqs, updates)
+	meta, loc, err := c.Catalog.CommitTable(c.with(ctx), ident, reqs, updates)
+	if err == nil {
+		c.remember(ident, loc, meta)
+	}
+	return meta, loc, err
 }
 
 func (c *warehouseCatalog) DropTable(ctx context.Context, ident icetable.Identifier) error {
+	c.forget(ident)
 	return c.Catalog.DropTable(c.with(ctx), ident)
 }
 
