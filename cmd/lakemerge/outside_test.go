@@ -117,3 +117,21 @@ func TestJSONLogsOnTerminalHaveNoProgressBars(t *testing.T) {
 		t.Fatalf("a progress bar among the JSON log lines:\n%q", r.Stdout)
 	}
 }
+
+// TestByteOrderMarkNamed: a DMS file saved with a UTF-8 byte order mark (by
+// an editor: DMS writes none) fails the table with an error that says so,
+// at line 1 of that file, not "operation \ufeffI" or a bad first value.
+func TestByteOrderMarkNamed(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000001.csv"), "\ufeff1,a\n2,b\n")
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
+		t.Fatalf("want exit 1: %v\n%s", err, r)
+	}
+	if e := sum.Tables[0].Error; !strings.Contains(e, "LOAD00000001.csv") || !strings.Contains(e, "line 1") ||
+		!strings.Contains(e, "starts with a UTF-8 byte order mark") {
+		t.Errorf("the error does not name the byte order mark, file and line: %s", e)
+	}
+}
