@@ -61,7 +61,7 @@ func TestRunSummaryWhenCatalogCannotOpen(t *testing.T) {
 	if e := sum.Tables[0].Error; sum.Tables[0].Table != "orders" || !strings.HasPrefix(e, "not started: ") || !strings.Contains(e, catalog) {
 		t.Errorf("the table's error does not say it did not start, naming %s: %+v", catalog, sum.Tables[0])
 	}
-	if !strings.Contains(r.Stderr, "lakemerge: open catalog "+catalog) {
+	if !strings.Contains(r.Stderr, `"error":"open catalog `+catalog) {
 		t.Errorf("stderr does not name the catalog:\n%s", r.Stderr)
 	}
 }
@@ -133,5 +133,46 @@ func TestByteOrderMarkNamed(t *testing.T) {
 	if e := sum.Tables[0].Error; !strings.Contains(e, "LOAD00000001.csv") || !strings.Contains(e, "line 1") ||
 		!strings.Contains(e, "starts with a UTF-8 byte order mark") {
 		t.Errorf("the error does not name the byte order mark, file and line: %s", e)
+	}
+}
+
+// TestLastLineUnderJSONLogs: under JSON logs the line a failed command
+// ends with (why it exits non-zero) is a JSON log line too, level ERROR
+// with the error and the exit code, so a log shipper reading JSON lines
+// keeps it; every stderr line parses. Under text logs, and for a usage
+// error found before the logger exists (a bad flag), it stays a
+// "lakemerge: ..." text line.
+func TestLastLineUnderJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000002.csv"), "x,a\n")
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"run", "--config", job, "--log-format", "json"}, exitTableFailed, "lakemerge: the summary on stdout names each error"},
+		{[]string{"status", "--log-format", "json"}, exitUsage, "lakemerge: usage or job-file error"},
+	} {
+		r := clitest.Run(t, c.args...)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		var last map[string]any
+		for _, l := range lines {
+			last = nil
+			if err := json.Unmarshal([]byte(l), &last); err != nil {
+				t.Errorf("%v: stderr line is not JSON: %q", c.args, l)
+			}
+		}
+		if r.Code != c.code || last["level"] != "ERROR" || last["msg"] != c.msg || last["error"] == "" || last["exit_code"] != float64(c.code) {
+			t.Errorf("%v: want exit %d and a last JSON line ERROR %q with the error: %v\n%s", c.args, c.code, c.msg, last, r)
+		}
+	}
+	r := clitest.Run(t, "run", "--config", job, "--log-format", "text")
+	if want := "lakemerge: some tables failed (the summary on stdout names each error)\n"; r.Code != exitTableFailed || !strings.HasSuffix(r.Stderr, want) {
+		t.Errorf("text logs: want the last line %q: %s", want, r)
+	}
+	r = clitest.Run(t, "run", "--bogus", "--log-format", "json")
+	if want := "lakemerge: usage: unknown flag: --bogus\n"; r.Code != exitUsage || r.Stderr != want {
+		t.Errorf("a bad flag: want only %q on stderr: %s", want, r)
 	}
 }
