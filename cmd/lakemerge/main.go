@@ -17,7 +17,8 @@
 // build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
-// table failed, 2 usage or job-file error, 130 interrupted.
+// table failed, 2 usage or job-file error, 130 interrupted. A panic is not
+// recovered: the Go runtime exits 2 (README, exit codes).
 package main
 
 import (

@@ -293,7 +293,9 @@ progress bar on a terminal either). The summary is one JSON object
 on stdout, also when a table failed, the run was interrupted or it could not
 start (the catalog or raw zone would not open: every table "not started").
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
-failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).
+failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM). A Go
+panic (a bug) also exits 2, with "panic:" and stacks on stderr and no summary.
+Under JSON logs the last stderr line of a failed run is a JSON log line too.
 
 With --metrics emf, each table's run also writes one CloudWatch Embedded
 Metric Format line on stderr (files, changes, rows, bytes, phase times,
