@@ -176,3 +176,47 @@ func TestLastLineUnderJSONLogs(t *testing.T) {
 		t.Errorf("a bad flag: want only %q on stderr: %s", want, r)
 	}
 }
+
+// TestCopiedOldFileOrdersByName: what the README says of DMS order. Without
+// dms.change_seq_column a change file's place is its name: an old file
+// copied under a newer name wins over the newer changes. With the column
+// (AR_H_CHANGE_SEQ) its changes are older than the stored row's and lose.
+func TestCopiedOldFileOrdersByName(t *testing.T) {
+	for _, c := range []struct {
+		dms  string
+		want string
+	}{
+		{"{}", "id=1 v=old seq=20240101000000000000000000000000002 "},
+		{"{change_seq_column: seq}", "id=1 v=new seq=20240102000000000000000000000000003 "},
+	} {
+		dir := t.TempDir()
+		orders := filepath.Join(dir, "raw", "public", "orders")
+		old := "I,1,a,20240101000000000000000000000000001\nU,1,old,20240101000000000000000000000000002\n"
+		writeFile(t, filepath.Join(orders, "20240101-000000000.csv"), old)
+		job := filepath.Join(dir, "job.yaml")
+		writeFile(t, job, `raw: file://`+dir+`/raw
+warehouse: file://`+dir+`/warehouse
+catalog: {type: sqlite, path: catalog.db}
+tables:
+  - source: {schema: public, table: orders}
+    primary_key: [id]
+    columns: [{name: id, type: long}, {name: v, type: string}, {name: seq, type: string}]
+    dms: `+c.dms+`
+`)
+		for i, f := range []string{"", "20240102-000000000.csv", "20240103-000000000.csv"} {
+			switch i {
+			case 1:
+				writeFile(t, filepath.Join(orders, f), "U,1,new,20240102000000000000000000000000003\n")
+			case 2:
+				writeFile(t, filepath.Join(orders, f), old) // the old file, copied under a newer name
+			}
+			if r := clitest.Run(t, "run", "--config", job); r.Code != 0 {
+				t.Fatalf("dms %s: run %d: %s", c.dms, i+1, r)
+			}
+		}
+		w := readOnlyJob(t, job, "orders")
+		if got := readRows(t, "orders", w.Tables[0].Table); len(got) != 1 || got[0] != c.want {
+			t.Errorf("dms %s: rows %q, want %q", c.dms, got, c.want)
+		}
+	}
+}
