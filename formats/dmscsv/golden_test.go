@@ -2,7 +2,6 @@ package dmscsv
 
 import (
 	"bytes"
-	"compress/gzip"
 	"flag"
 	"io"
 	"strings"
@@ -284,7 +283,7 @@ func TestErrors(t *testing.T) {
 		{"bad utf8", "LOAD00000001.csv", testOptions{Columns: ordersCols}, "1,\xff,,1.00,x\n", 1, "customer_id", "UTF-8"},
 		{"byte order mark before header", "20240528-195141380.csv", headerOpts, "\ufeff" + hdr, 1, "", "starts with a UTF-8 byte order mark"},
 		{"byte order mark before row", "20240528-195141380.csv", testOptions{Columns: ordersCols}, "\ufeffI,1,a,,1.00,x\n", 1, "", "starts with a UTF-8 byte order mark"},
-		{"byte order mark in gzip", "LOAD00000001.csv.gz", testOptions{Columns: ordersCols}, gzipped(t, "\ufeff1,a,,1.00,x\n"), 1, "", "starts with a UTF-8 byte order mark"},
+		{"byte order mark in gzip", "LOAD00000001.csv.gz", testOptions{Columns: ordersCols}, string(decodetest.Gzip(t, "\ufeff1,a,,1.00,x\n")), 1, "", "starts with a UTF-8 byte order mark"},
 		{"header without Op", "20240528-195141380.csv", headerOpts, "dms_ts,order_id\n", 1, "", "header does not start with Op"},
 		{"header duplicate", "20240528-195141380.csv", headerOpts, "Op,a,a,change_seq\n", 1, "", "twice"},
 		{"header without change seq", "20240528-195141380.csv", headerOpts, "Op,dms_ts,order_id\n", 1, "", "no column \"change_seq\" (dms.change_seq_column)"},
@@ -347,18 +346,4 @@ func TestOptionErrors(t *testing.T) {
 			t.Errorf("options %+v: no error", opts)
 		}
 	}
-}
-
-// gzipped returns s compressed with gzip.
-func gzipped(t *testing.T, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write([]byte(s)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
