@@ -86,7 +86,8 @@
 //     names them in the table's ignore globs; those are reported
 //     (EventIgnored) and counted, never silently passed over. A table that
 //     has absorbed nothing and finds no object fails (ErrNoRawFiles)
-//     rather than report "up to date" on a mistyped location.
+//     rather than report "up to date" on a mistyped location, and so does
+//     any table whose folder the raw store knows to be missing (Raw.List).
 //
 // # Load generations (DMS table reloads)
 //

@@ -17,7 +17,9 @@ import (
 // concurrent use (a run opens several files at once).
 type Raw interface {
 	// List returns every object under prefix (recursively), with its ETag
-	// and size, in any order.
+	// and size, in any order. When the store knows the prefix's folder
+	// does not exist (a local folder; S3 has no folders), List fails with
+	// an error matching ErrNoRawFiles.
 	List(ctx context.Context, prefix string) ([]bookmarks.Entry, error)
 	// Open reads one object. The caller closes it.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)

@@ -17,9 +17,13 @@ import (
 var ErrUnknownFiles = errors.New("objects that are not change files")
 
 // ErrNoRawFiles is matched by the error of a run of a table that has
-// absorbed nothing yet and finds nothing under its prefix: most often a
-// typo in the raw location or the table's source.
+// absorbed nothing yet and finds nothing under its prefix, or whose
+// prefix's folder does not exist (Raw.List): most often a typo in the raw
+// location or the table's source, or an unmounted volume.
 var ErrNoRawFiles = errors.New("nothing to read")
+
+// checkSource ends the errors of ErrNoRawFiles.
+const checkSource = "check raw: and the table's source (schema, table, prefix or topic) in the job file"
 
 // Pending is what a table has not absorbed yet, as its bookmark sees the
 // raw zone.
@@ -44,6 +48,11 @@ type Pending struct {
 func (t *Table) Pending(ctx context.Context, base bookmarks.Bookmark) (Pending, error) {
 	var p Pending
 	listed, err := t.Raw.List(ctx, t.Prefix)
+	if errors.Is(err, ErrNoRawFiles) {
+		// Whether or not the table absorbed files: nothing to read is
+		// not "up to date" when the folder itself is gone.
+		return p, fmt.Errorf("list %s: %w; %s", t.rawLocation(), err, checkSource)
+	}
 	if err != nil {
 		return p, fmt.Errorf("list %s: %w", t.rawLocation(), err)
 	}
@@ -97,8 +106,7 @@ func (p Pending) Check(t *Table, base bookmarks.Bookmark) error {
 			ErrUnknownFiles, n, t.rawLocation(), u.Key, u.Reason)
 	}
 	if p.Listed == 0 && len(base.Entries) == 0 {
-		return fmt.Errorf("%w: no objects under %s and nothing absorbed yet: check raw: and the table's source (schema, table, prefix or topic) in the job file",
-			ErrNoRawFiles, t.rawLocation())
+		return fmt.Errorf("%w: no objects under %s and nothing absorbed yet: %s", ErrNoRawFiles, t.rawLocation(), checkSource)
 	}
 	return nil
 }

@@ -54,7 +54,11 @@ type ObjectInfo struct {
 // use. A call with a canceled ctx fails with an error matching ctx.Err().
 type Store interface {
 	// List returns every object whose key starts with prefix, at any depth,
-	// sorted by key. A prefix that matches nothing yields an empty list.
+	// sorted by key. A prefix that matches nothing yields an empty list;
+	// only a store made to (objstore/local's RequireFolders, for the raw
+	// zone) fails instead with an error matching ErrNotExist when the
+	// prefix's folder does not exist. S3 has no folders: an empty prefix
+	// is an empty list.
 	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 	// Open reads one object. The caller closes the reader. A missing key,
 	// including one that is only the start of other keys (a "folder"),

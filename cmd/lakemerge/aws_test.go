@@ -154,6 +154,28 @@ func TestDemoOnAWS(t *testing.T) {
 		t.Fatalf("status exit %d: %v\n%s", code, err, out)
 	}
 
+	// Raw files expired by a lifecycle rule after they were absorbed: S3
+	// has no folder to miss, so the table is up to date (a local folder
+	// that vanished fails: TestVanishedRawLocation), and status says the
+	// prefix holds no object.
+	raws, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(rawBucket), Prefix: aws.String("dms/public/orders/")})
+	if err != nil || len(raws.Contents) == 0 {
+		t.Fatalf("raw objects of orders: %v (%d)", err, len(raws.Contents))
+	}
+	for _, o := range raws.Contents {
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(rawBucket), Key: o.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errs, code = lakemerge(t, "run", "--config", jobPath, "--table", "orders")
+	if err := json.Unmarshal([]byte(out), &sum); code != 0 || err != nil || !sum.Tables[0].UpToDate {
+		t.Fatalf("run after the raw files expired: exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+	out, _, code = lakemerge(t, "status", "--config", jobPath, "--json", "--table", "orders")
+	if err := json.Unmarshal([]byte(out), &sts); code != 0 || err != nil || sts[0].RawObjects != 0 || sts[0].FilesAbsorbed < len(raws.Contents) || sts[0].Error != "" {
+		t.Fatalf("status after the raw files expired: exit %d: %v\n%s", code, err, out)
+	}
+
 	// Every object written to the warehouse (data, deletes, manifests,
 	// metadata) is encrypted with SSE-KMS under the configured key.
 	objs, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(whBucket)})

@@ -101,7 +101,7 @@ func TestStatus(t *testing.T) {
 		"rows": json.Number("4"), "files_absorbed": json.Number("3"), "generation": json.Number("0"), "runs": json.Number("3"),
 		"last_file":     "public/orders/20240529-081502114.csv",
 		"pending_files": json.Number("1"), "pending_ignored": json.Number("0"), "pending_unknown": json.Number("1"),
-		"error": unknownErr,
+		"raw_objects": json.Number("5"), "error": unknownErr,
 		// The demo's three runs (full load, then a day's changes each)
 		// wrote six data files and, as the changes update and delete
 		// rows, three delete files; every file under data/ is live.
@@ -132,14 +132,15 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status: %s", r)
 	}
 	wantText := fmt.Sprintf(`orders → demo.orders (iceberg)
-  error:      %s
-  location:   file://%s/warehouse/demo.db/orders
-  snapshot:   %s
-  rows:       4
-  files:      6 data files (6 small), 3 delete files, %d bytes, 3 versions
-  absorbed:   3 files, load generation 0, 3 runs
-  last file:  public/orders/20240529-081502114.csv
-  pending:    1 change files, 0 ignored objects, 1 unknown objects (a run stops on these)
+  error:        %s
+  location:     file://%s/warehouse/demo.db/orders
+  snapshot:     %s
+  rows:         4
+  files:        6 data files (6 small), 3 delete files, %d bytes, 3 versions
+  absorbed:     3 files, load generation 0, 3 runs
+  last file:    public/orders/20240529-081502114.csv
+  pending:      1 change file, 0 ignored objects, 1 unknown object (a run stops on these)
+  raw objects:  5, absorbed or not
 `, unknownErr, dir, snap, dataBytes)
 	if r.Stdout != wantText {
 		t.Fatalf("status text:\n%s\nwant\n%s", r.Stdout, wantText)

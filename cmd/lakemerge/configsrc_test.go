@@ -185,7 +185,7 @@ func TestJobFileFromS3AndSSM(t *testing.T) {
 		{"s3://" + cfgBucket + "/jobs/relative.yaml", env, `catalog.path "catalog.db": a relative path`},
 		{"s3://" + cfgBucket + "/jobs/", env, "want s3://bucket/key"},
 	} {
-		r := clitest.Cmd{Args: []string{"run", "--config", c.src}, Env: c.env}.Run(t)
+		r := clitest.Cmd{Args: []string{"run", "--config", c.src, "--log-format", "text"}, Env: c.env}.Run(t)
 		if r.Code != exitUsage || !strings.Contains(r.Stderr, c.want) || r.Stdout != "" {
 			t.Errorf("run --config %s: want exit 2 and %q on stderr: %s", c.src, c.want, r)
 		}

@@ -17,14 +17,13 @@
 // build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
-// table failed, 2 usage or job-file error, 130 interrupted.
+// table failed, 2 usage or job-file error, 130 interrupted. A panic is not
+// recovered: the Go runtime exits 2 (README, exit codes).
 package main
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -53,32 +52,29 @@ func main() {
 		startGCFloor(gcPercent, heapFloor)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	// Read before stop: stop cancels ctx too, so afterwards every run
-	// would look interrupted.
-	interrupted := ctx.Err() != nil
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(interrupted, err, os.Stderr))
+	os.Exit(code)
 }
 
 // exitCode maps the error of a command to the process exit code and tells
-// the user why on stderr. interrupted says whether SIGINT or SIGTERM
-// arrived while the command ran; a command that still finished without
-// error exits 0.
-func exitCode(interrupted bool, err error, stderr io.Writer) int {
+// the user why on stderr, through say (lastLine). interrupted says whether
+// SIGINT or SIGTERM arrived while the command ran; a command that still
+// finished without error exits 0.
+func exitCode(interrupted bool, err error, say func(code int, msg string, err error)) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case interrupted:
-		fmt.Fprintln(stderr, "lakemerge: interrupted:", err)
+		say(exitInterrupted, "interrupted", err)
 		return exitInterrupted
 	case errors.Is(err, errTablesFailed):
-		fmt.Fprintln(stderr, "lakemerge:", err, "(the summary on stdout names each error)")
+		say(exitTableFailed, "the summary on stdout names each error", err)
 		return exitTableFailed
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "lakemerge:", err)
+		say(exitUsage, "usage or job-file error", err)
 		return exitUsage
 	}
-	fmt.Fprintln(stderr, "lakemerge:", err)
+	say(exitTableFailed, "", err)
 	return exitTableFailed
 }

@@ -61,7 +61,7 @@ func TestRunSummaryWhenCatalogCannotOpen(t *testing.T) {
 	if e := sum.Tables[0].Error; sum.Tables[0].Table != "orders" || !strings.HasPrefix(e, "not started: ") || !strings.Contains(e, catalog) {
 		t.Errorf("the table's error does not say it did not start, naming %s: %+v", catalog, sum.Tables[0])
 	}
-	if !strings.Contains(r.Stderr, "lakemerge: open catalog "+catalog) {
+	if !strings.Contains(r.Stderr, `"error":"open catalog `+catalog) {
 		t.Errorf("stderr does not name the catalog:\n%s", r.Stderr)
 	}
 }
@@ -115,5 +115,108 @@ func TestJSONLogsOnTerminalHaveNoProgressBars(t *testing.T) {
 	}
 	if strings.Contains(r.Stdout, "\r") || strings.Contains(r.Stdout, "(1/3)") {
 		t.Fatalf("a progress bar among the JSON log lines:\n%q", r.Stdout)
+	}
+}
+
+// TestByteOrderMarkNamed: a DMS file saved with a UTF-8 byte order mark (by
+// an editor: DMS writes none) fails the table with an error that says so,
+// at line 1 of that file, not "operation \ufeffI" or a bad first value.
+func TestByteOrderMarkNamed(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000001.csv"), "\ufeff1,a\n2,b\n")
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
+		t.Fatalf("want exit 1: %v\n%s", err, r)
+	}
+	if e := sum.Tables[0].Error; !strings.Contains(e, "LOAD00000001.csv") || !strings.Contains(e, "line 1") ||
+		!strings.Contains(e, "starts with a UTF-8 byte order mark") {
+		t.Errorf("the error does not name the byte order mark, file and line: %s", e)
+	}
+}
+
+// TestLastLineUnderJSONLogs: under JSON logs the line a failed command
+// ends with (why it exits non-zero) is a JSON log line too, level ERROR
+// with the error and the exit code, so a log shipper reading JSON lines
+// keeps it; every stderr line parses. Under text logs, and for a usage
+// error found before the logger exists (a bad flag), it stays a
+// "lakemerge: ..." text line.
+func TestLastLineUnderJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000002.csv"), "x,a\n")
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"run", "--config", job, "--log-format", "json"}, exitTableFailed, "lakemerge: the summary on stdout names each error"},
+		{[]string{"status", "--log-format", "json"}, exitUsage, "lakemerge: usage or job-file error"},
+	} {
+		r := clitest.Run(t, c.args...)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		var last map[string]any
+		for _, l := range lines {
+			last = nil
+			if err := json.Unmarshal([]byte(l), &last); err != nil {
+				t.Errorf("%v: stderr line is not JSON: %q", c.args, l)
+			}
+		}
+		if r.Code != c.code || last["level"] != "ERROR" || last["msg"] != c.msg || last["error"] == "" || last["exit_code"] != float64(c.code) {
+			t.Errorf("%v: want exit %d and a last JSON line ERROR %q with the error: %v\n%s", c.args, c.code, c.msg, last, r)
+		}
+	}
+	r := clitest.Run(t, "run", "--config", job, "--log-format", "text")
+	if want := "lakemerge: some tables failed (the summary on stdout names each error)\n"; r.Code != exitTableFailed || !strings.HasSuffix(r.Stderr, want) {
+		t.Errorf("text logs: want the last line %q: %s", want, r)
+	}
+	r = clitest.Run(t, "run", "--bogus", "--log-format", "json")
+	if want := "lakemerge: usage: unknown flag: --bogus\n"; r.Code != exitUsage || r.Stderr != want {
+		t.Errorf("a bad flag: want only %q on stderr: %s", want, r)
+	}
+}
+
+// TestCopiedOldFileOrdersByName: what the README says of DMS order. Without
+// dms.change_seq_column a change file's place is its name: an old file
+// copied under a newer name wins over the newer changes. With the column
+// (AR_H_CHANGE_SEQ) its changes are older than the stored row's and lose.
+func TestCopiedOldFileOrdersByName(t *testing.T) {
+	for _, c := range []struct {
+		dms  string
+		want string
+	}{
+		{"{}", "id=1 v=old seq=20240101000000000000000000000000002 "},
+		{"{change_seq_column: seq}", "id=1 v=new seq=20240102000000000000000000000000003 "},
+	} {
+		dir := t.TempDir()
+		orders := filepath.Join(dir, "raw", "public", "orders")
+		old := "I,1,a,20240101000000000000000000000000001\nU,1,old,20240101000000000000000000000000002\n"
+		writeFile(t, filepath.Join(orders, "20240101-000000000.csv"), old)
+		job := filepath.Join(dir, "job.yaml")
+		writeFile(t, job, `raw: file://`+dir+`/raw
+warehouse: file://`+dir+`/warehouse
+catalog: {type: sqlite, path: catalog.db}
+tables:
+  - source: {schema: public, table: orders}
+    primary_key: [id]
+    columns: [{name: id, type: long}, {name: v, type: string}, {name: seq, type: string}]
+    dms: `+c.dms+`
+`)
+		for i, f := range []string{"", "20240102-000000000.csv", "20240103-000000000.csv"} {
+			switch i {
+			case 1:
+				writeFile(t, filepath.Join(orders, f), "U,1,new,20240102000000000000000000000000003\n")
+			case 2:
+				writeFile(t, filepath.Join(orders, f), old) // the old file, copied under a newer name
+			}
+			if r := clitest.Run(t, "run", "--config", job); r.Code != 0 {
+				t.Fatalf("dms %s: run %d: %s", c.dms, i+1, r)
+			}
+		}
+		w := readOnlyJob(t, job, "orders")
+		if got := readRows(t, "orders", w.Tables[0].Table); len(got) != 1 || got[0] != c.want {
+			t.Errorf("dms %s: rows %q, want %q", c.dms, got, c.want)
+		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"github.com/lakemerge/lakemerge/bookmarks"
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
 	"github.com/lakemerge/lakemerge/config"
 	"github.com/lakemerge/lakemerge/objstore"
@@ -189,9 +188,9 @@ func pendingOf(ctx context.Context, raw objstore.Store, t wire.Table, pt *planTa
 	}
 	// List through a recorder that keeps the objects' modification times,
 	// which merge's listing does not need.
-	rec := &timedRaw{RawStore: wire.RawStore{Store: raw}, times: map[string]time.Time{}}
+	rec := &timedRaw{Store: raw, times: map[string]time.Time{}}
 	mt := *t.Merge
-	mt.Raw = rec
+	mt.Raw = wire.RawStore{Store: rec}
 	pend, err := mt.Pending(ctx, info.Bookmark)
 	if err != nil {
 		return err
@@ -215,27 +214,22 @@ func pendingOf(ctx context.Context, raw objstore.Store, t wire.Table, pt *planTa
 	return nil
 }
 
-// timedRaw is the raw zone as merge reads it, remembering each listed
-// object's modification time.
+// timedRaw is the raw zone's store, remembering each listed object's
+// modification time.
 type timedRaw struct {
-	wire.RawStore
+	objstore.Store
 	mu    sync.Mutex
 	times map[string]time.Time
 }
 
-func (r *timedRaw) List(ctx context.Context, prefix string) ([]bookmarks.Entry, error) {
+func (r *timedRaw) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	objs, err := r.Store.List(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bookmarks.Entry, len(objs))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, o := range objs {
-		out[i] = bookmarks.Entry{Key: o.Key, ETag: o.ETag, Size: o.Size}
+	for _, o := range objs {
 		r.times[o.Key] = o.LastModified
 	}
-	return out, nil
+	return objs, err
 }
 
 func (r *timedRaw) modified(key string) time.Time {

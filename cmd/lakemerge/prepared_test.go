@@ -37,7 +37,7 @@ func TestPreparedSQLErrorsExit2(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cmd := range []string{"check", "run", "status", "plan"} {
-		r := clitest.Cmd{Args: []string{cmd, "--config", "prepared_invalid.yaml"}, Dir: dir}.Run(t)
+		r := clitest.Cmd{Args: []string{cmd, "--config", "prepared_invalid.yaml", "--log-format", "text"}, Dir: dir}.Run(t)
 		if r.Code != exitUsage || r.Stdout != "" {
 			t.Fatalf("%s: %s", cmd, r)
 		}

@@ -46,23 +46,54 @@ type app struct {
 	// emf writes a CloudWatch EMF line per table (run --metrics emf);
 	// nil: none.
 	emf *emf
+	// jsonLog is the command's logger when it writes JSON lines (set by
+	// logger), for the last line (lastLine); nil: text, or no logger yet.
+	jsonLog *slog.Logger
 	// wireOpts are handed to wire.Build by run: in-process tests inject
 	// faults into the stores through them (wire.WithStoreWrapper). The
 	// binary sets none.
 	wireOpts []wire.Option
 }
 
-// execute runs the command line args (without the program name) and
-// returns the command's error. Errors found before a command started are
-// marked as usage errors (errUsage).
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// execute runs the command line args (without the program name), writes
+// the command's error as the last line on stderr (lastLine) and returns the
+// exit code (exitCode). Errors found before a command started are usage
+// errors (errUsage). ctx is canceled by SIGINT or SIGTERM.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, a := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && !a.started && !errors.Is(err, errUsage) {
 		err = fmt.Errorf("%w: %w (see lakemerge --help)", errUsage, err)
 	}
-	return err
+	return exitCode(ctx.Err() != nil, err, a.lastLine)
+}
+
+// lastLine writes the line that ends the output of a failed command: under
+// JSON logs a log line (level ERROR, msg "lakemerge: " and what happened,
+// error, exit_code), so that a log shipper reading JSON lines keeps it;
+// otherwise, and when the command failed before its logger was made (a bad
+// flag, an unknown command), "lakemerge: " and the error, as text. note
+// says what happened, when the error alone does not.
+func (a *app) lastLine(code int, note string, err error) {
+	if a.jsonLog != nil {
+		msg := "lakemerge: failed"
+		if note != "" {
+			msg = "lakemerge: " + note
+		}
+		a.jsonLog.Error(msg, "error", err.Error(), "exit_code", code)
+		return
+	}
+	switch {
+	case code == exitInterrupted:
+		fmt.Fprintln(a.stderr, "lakemerge: interrupted:", err)
+	case code == exitUsage: // the error says so ("usage: ...")
+		fmt.Fprintln(a.stderr, "lakemerge:", err)
+	case note != "":
+		fmt.Fprintf(a.stderr, "lakemerge: %v (%s)\n", err, note)
+	default:
+		fmt.Fprintln(a.stderr, "lakemerge:", err)
+	}
 }
 
 func newRootCmd(stdout, stderr io.Writer) (*cobra.Command, *app) {
@@ -149,7 +180,8 @@ func (a *app) logger() (*slog.Logger, error) {
 	}
 	a.progress = text && a.terminal
 	if !text {
-		return slog.New(slog.NewJSONHandler(a.errOut, &slog.HandlerOptions{Level: lvl})), nil
+		a.jsonLog = slog.New(slog.NewJSONHandler(a.errOut, &slog.HandlerOptions{Level: lvl}))
+		return a.jsonLog, nil
 	}
 	return slog.New(tint.NewTextHandler(a.errOut, &tint.Options{
 		Level:      lvl,
@@ -261,7 +293,9 @@ progress bar on a terminal either). The summary is one JSON object
 on stdout, also when a table failed, the run was interrupted or it could not
 start (the catalog or raw zone would not open: every table "not started").
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
-failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM).
+failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM). A Go
+panic (a bug) also exits 2, with "panic:" and stacks on stderr and no summary.
+Under JSON logs the last stderr line of a failed run is a JSON log line too.
 
 With --metrics emf, each table's run also writes one CloudWatch Embedded
 Metric Format line on stderr (files, changes, rows, bytes, phase times,

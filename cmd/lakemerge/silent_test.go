@@ -405,3 +405,64 @@ func TestConcurrentRunsOfTheBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestVanishedRawLocation: a table that has absorbed files and then finds
+// its raw folder gone (a typo in raw:, an unmounted volume) fails naming
+// the location, as one that absorbed nothing does (TestMissingRawLocation):
+// run exits 1 with the error in the summary and a Failed metric, status and
+// plan report it. A folder that exists but is empty (its files deleted
+// after they were absorbed) is up to date.
+func TestVanishedRawLocation(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	if r := clitest.Run(t, "run", "--config", job); r.Code != 0 {
+		t.Fatalf("first run: %s", r)
+	}
+	raw := filepath.Join(dir, "raw")
+	for _, gone := range []string{raw, filepath.Join(raw, "public", "orders")} {
+		if err := os.Rename(gone, gone+"-moved"); err != nil {
+			t.Fatal(err)
+		}
+		r := clitest.Run(t, "run", "--config", job, "--metrics", "emf")
+		var sum summary
+		if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed || sum.Tables[0].UpToDate {
+			t.Fatalf("%s gone: want exit 1: %v\n%s", gone, err, r)
+		}
+		e := sum.Tables[0].Error
+		if !strings.Contains(e, "file://"+raw+"/public/orders/") || !strings.Contains(e, gone) {
+			t.Errorf("%s gone: the error names neither the location nor the path: %s", gone, e)
+		}
+		if docs := emfLines(t, r.Stderr); len(docs) != 1 || docs[0]["Failed"] != 1.0 {
+			t.Errorf("%s gone: want a Failed metric: %v", gone, docs)
+		}
+		st := clitest.Run(t, "status", "--config", job, "--json")
+		var sts []tableStatus
+		if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 || !strings.Contains(sts[0].Error, "file://"+raw+"/public/orders/: nothing to read") || sts[0].FilesAbsorbed != 1 {
+			t.Errorf("%s gone: status does not report the run's error: %v\n%s", gone, err, st)
+		}
+		pl := clitest.Run(t, "plan", "--config", job)
+		var p plan
+		if err := json.Unmarshal([]byte(pl.Stdout), &p); err != nil || p.TablesFailed != 1 || p.TablesUpToDate != 0 {
+			t.Errorf("%s gone: plan does not count the table failed: %v\n%s", gone, err, pl)
+		}
+		if err := os.Rename(gone+"-moved", gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(raw, "public", "orders", "LOAD00000001.csv")); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.Run(t, "run", "--config", job)
+	var sum summary
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 || !sum.Tables[0].UpToDate {
+		t.Errorf("an emptied folder: want up to date: %v\n%s", err, r)
+	}
+	// What status says of it (and of one run, in the singular).
+	st := clitest.Run(t, "status", "--config", job)
+	for _, want := range []string{"1 data file (1 small), 0 delete files,", " bytes, 1 version\n",
+		"absorbed:     1 file, load generation 0, 1 run\n", "raw objects:  0, absorbed or not\n"} {
+		if st.Code != 0 || !strings.Contains(st.Stdout, want) {
+			t.Errorf("status of an emptied folder does not say %q:\n%s", want, st)
+		}
+	}
+}

@@ -37,6 +37,11 @@ type tableStatus struct {
 	PendingFiles   int    `json:"pending_files"`
 	PendingIgnored int    `json:"pending_ignored"` // objects matched by the table's ignore globs
 	PendingUnknown int    `json:"pending_unknown"` // objects that are not change files and not ignored: run fails on them
+	// RawObjects is how many objects the table's raw prefix holds,
+	// absorbed or not: 0 with files absorbed is an emptied prefix (S3
+	// objects expired by a lifecycle rule, or a mistyped raw: on S3,
+	// which has no folders to miss).
+	RawObjects int `json:"raw_objects"`
 	// Files describes the files of the current version (what a reader
 	// opens); small means under the table's maintenance.small_file_mb.
 	Files *table.FileStats `json:"files,omitempty"`
@@ -120,6 +125,7 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 			continue
 		}
 		s.PendingFiles, s.PendingIgnored, s.PendingUnknown = len(pend.Files), len(pend.Ignored), len(pend.Unknown)
+		s.RawObjects = pend.Listed
 		if err := pend.Check(t.Merge, bm); err != nil {
 			s.Error = err.Error()
 		}
@@ -154,17 +160,26 @@ func printStatus(w io.Writer, sts []tableStatus) error {
 			fmt.Fprintf(tw, "  rows:\t%d\n", s.Rows)
 		}
 		if f := s.Files; f != nil {
-			fmt.Fprintf(tw, "  files:\t%d data files (%d small), %d delete files, %d bytes, %d versions\n",
-				f.DataFiles, f.SmallFiles, f.DeleteFiles, f.Bytes, f.Versions)
+			fmt.Fprintf(tw, "  files:\t%s (%d small), %s, %s, %s\n", count(f.DataFiles, "data file"), f.SmallFiles,
+				count(f.DeleteFiles, "delete file"), count(f.Bytes, "byte"), count(f.Versions, "version"))
 		}
-		fmt.Fprintf(tw, "  absorbed:\t%d files, load generation %d, %d runs\n", s.FilesAbsorbed, s.Generation, s.Runs)
+		fmt.Fprintf(tw, "  absorbed:\t%s, load generation %d, %s\n", count(s.FilesAbsorbed, "file"), s.Generation, count(s.Runs, "run"))
 		last := s.LastFile
 		if last == "" {
 			last = "-"
 		}
 		fmt.Fprintf(tw, "  last file:\t%s\n", last)
-		fmt.Fprintf(tw, "  pending:\t%d change files, %d ignored objects, %d unknown objects (a run stops on these)\n",
-			s.PendingFiles, s.PendingIgnored, s.PendingUnknown)
+		fmt.Fprintf(tw, "  pending:\t%s, %s, %s (a run stops on these)\n", count(s.PendingFiles, "change file"),
+			count(s.PendingIgnored, "ignored object"), count(s.PendingUnknown, "unknown object"))
+		fmt.Fprintf(tw, "  raw objects:\t%d, absorbed or not\n", s.RawObjects)
 	}
 	return tw.Flush()
+}
+
+// count writes n and noun, in the plural unless n is 1.
+func count[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

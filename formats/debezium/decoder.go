@@ -193,11 +193,17 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	if d.data, err = readAll(r, key); err != nil {
 		return nil, err
 	}
+	if err := checkBOM(key, d.data); err != nil {
+		return nil, err
+	}
 	d.data = trimBlankTail(d.data)
 	nlines := countLines(d.data)
 	if f.Keys != nil && needKeys(d.opts) {
 		kd, err := readAll(f.Keys, d.keysKey)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkBOM(d.keysKey, kd); err != nil {
 			return nil, err
 		}
 		d.keys = splitLines(trimBlankTail(kd))
@@ -229,6 +235,17 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	d.tsB = d.rb.Field(len(d.cols) + 3).(*array.TimestampBuilder)
 	d.keep = make([]byte, (len(d.cols)+7)/8)
 	return d, nil
+}
+
+// checkBOM names a UTF-8 byte order mark at the start of file's data,
+// which the sink does not write (an editor may), rather than report it
+// as bad JSON at byte 1.
+func checkBOM(file string, data []byte) error {
+	if !bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		return nil
+	}
+	return &change.MalformedError{File: file, Line: 1,
+		Reason: "the file starts with a UTF-8 byte order mark (EF BB BF), which the Kafka Connect S3 sink does not write: remove it (an editor may have saved the file with one)"}
 }
 
 // needKeys reports whether decoding with opts reads the keys file.

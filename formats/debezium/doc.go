@@ -19,7 +19,9 @@
 // file beside a values file through an Opener when the options need it. The folders are
 // not interpreted, so any partitioner's layout is accepted, and the offset
 // is parsed as a number of any width. Gzip is recognised from the magic
-// bytes 1f 8b, not from the suffix. NewDecoder reads the whole file into
+// bytes 1f 8b, not from the suffix. A values or keys file that starts with
+// a UTF-8 byte order mark fails at line 1 saying so (the sink writes none).
+// NewDecoder reads the whole file into
 // memory (the sink bounds a file by flush.size records): the schema of the
 // batches depends on every line, and must be known before the first batch.
 // Beside the text it keeps about 130 bytes a row (its record and _seq) and

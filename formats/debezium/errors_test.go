@@ -44,6 +44,8 @@ func TestErrors(t *testing.T) {
 		reason string // substring
 	}{
 		{name: "bad JSON", opts: base, data: ok1 + "\n{\"before\":null,\n", line: 2, reason: "bad JSON"},
+		{name: "byte order mark", opts: base, data: "\ufeff" + ok1 + "\n", line: 1, reason: "starts with a UTF-8 byte order mark"},
+		{name: "byte order mark in keys file", opts: testOptions{Columns: tcols, Keys: []string{"id"}, Tombstones: "delete"}, data: ok1 + "\nnull\n", keys: "\ufeff{\"id\":1}\n{\"id\":1}\n", file: keysKey, line: 1, reason: "starts with a UTF-8 byte order mark"},
 		{name: "trailing garbage", opts: base, data: ok1 + "}\n", line: 1, reason: "after the value"},
 		{name: "empty line", opts: base, data: ok1 + "\n\n" + ok1 + "\n", line: 2, reason: "empty line"},
 		{name: "not an object", opts: base, data: "[1,2]\n", line: 1, reason: "not a JSON object"},

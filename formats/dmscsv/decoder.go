@@ -109,6 +109,9 @@ type Decoder struct {
 	lastData []int // per column: bytes of variable-width data; seq last
 }
 
+// byteOrderMark is the UTF-8 encoding of U+FEFF.
+const byteOrderMark = "\xEF\xBB\xBF"
+
 // NewDecoder prepares to decode the DMS file f read from r. Gzip is detected
 // from the magic bytes 1f 8b. With opts.Header the header line is read here.
 // The decoder does not close r.
@@ -136,6 +139,12 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	}
 	d.src, d.isGz = src, gz
 	d.sc = newScanner(src, opts.Delimiter)
+	if d.sc.startsWith(byteOrderMark) {
+		// DMS writes none; an editor may. Named here, it is not taken
+		// for part of the first field ("\ufeffOp", "\ufeffI").
+		d.closeSrc()
+		return nil, d.malformed(1, "", "the file starts with a UTF-8 byte order mark (EF BB BF), which DMS does not write: remove it (an editor may have saved the file with one)")
+	}
 
 	if err := d.layout(); err != nil {
 		d.closeSrc()

@@ -38,7 +38,9 @@
 // quoted field may contain delimiters and line breaks (kept byte for byte,
 // so a CRLF inside quotes stays CRLF). Records end with LF; CRLF and a
 // missing final newline are tolerated; a blank line is a record of one empty
-// field and so fails the field count of any wider table. An unquoted field equal to
+// field and so fails the field count of any wider table. A file that starts
+// with a UTF-8 byte order mark fails at line 1 saying so: DMS writes none,
+// and read as text it would join the first field. An unquoted field equal to
 // Options.NullValue (default: the empty unquoted field) is NULL; a quoted
 // field is always a value, so "" is the empty string. Values are parsed by
 // the column's type without going through float64 for decimals; a value

@@ -139,6 +139,14 @@ func (s *scanner) next() error {
 	}
 }
 
+// startsWith reports whether the unread input starts with p, reading as
+// much as that needs.
+func (s *scanner) startsWith(p string) bool {
+	for s.end-s.pos < len(p) && s.fill() {
+	}
+	return bytes.HasPrefix(s.buf[s.pos:s.end], []byte(p))
+}
+
 // peek returns the byte at buf[pos], filling as needed; ok is false at the end
 // of the input.
 func (s *scanner) peek() (byte, bool) {

@@ -28,7 +28,7 @@ import (
 // ETag (modification time and size, invariant 5), which bookmarks written
 // by earlier versions hold (objstore.ObjectInfo.FormerETag).
 func (s *Store) HashETags(cacheFile string) *Store {
-	return &Store{root: s.root, hash: &hasher{file: cacheFile}}
+	return &Store{root: s.root, hash: &hasher{file: cacheFile}, folders: s.folders}
 }
 
 // hasher computes content ETags and keeps them in a cache file.

@@ -66,6 +66,9 @@ const tempPrefix = ".lmtmp-"
 type Store struct {
 	root string  // absolute, cleaned
 	hash *hasher // content ETags (HashETags); nil: modification time and size
+	// folders: List fails for a prefix whose folder is missing
+	// (RequireFolders).
+	folders bool
 }
 
 var _ objstore.Store = (*Store)(nil)
@@ -93,6 +96,19 @@ func New(root string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	return &Store{root: abs}, nil
+}
+
+// RequireFolders returns a store on the same folder (with the same ETags)
+// whose List fails with an error matching objstore.ErrNotExist, naming the
+// path, when the folder of the prefix (up to its last "/") does not exist,
+// is a file or is reached through a symbolic link, instead of listing
+// nothing. It is for a zone lakemerge only reads (the raw zone): there a
+// missing folder is a wrong path or an unmounted volume, not a place where
+// nothing was written yet.
+func (s *Store) RequireFolders() *Store {
+	c := *s
+	c.folders = true
+	return &c
 }
 
 // Root is the store's folder, absolute.
@@ -157,7 +173,8 @@ func missing(err error) bool {
 // List returns the objects whose key starts with prefix, sorted by key.
 // Only the folder named by prefix up to its last "/" is read, recursively;
 // when that folder is missing, is a file or is reached through a symlink,
-// or when no valid key can start with prefix, the list is empty.
+// or when no valid key can start with prefix, the list is empty (for a
+// store from RequireFolders, the first three fail).
 func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
@@ -188,9 +205,16 @@ func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo,
 // plainDir reports whether dir ("" or "a/b/") is a list-able folder for
 // prefix dir+rest: every segment is valid, rest could start a segment,
 // and every folder from root down is a real folder, not a symlink or file.
+// For a store from RequireFolders, a folder on the way that is missing or
+// is not a plain folder is an error matching objstore.ErrNotExist.
 func (s *Store) plainDir(dir, rest string) (bool, error) {
 	if strings.ContainsAny(rest, "\\\x00") {
 		return false, nil
+	}
+	if s.folders {
+		if err := s.checkRoot(); err != nil {
+			return false, err
+		}
 	}
 	if dir == "" {
 		return true, nil
@@ -205,17 +229,46 @@ func (s *Store) plainDir(dir, rest string) (bool, error) {
 		}
 		p = filepath.Join(p, seg)
 		fi, err := os.Lstat(p)
-		if missing(err) {
+		switch {
+		case missing(err) && s.folders:
+			return false, fmt.Errorf("folder %s: %w", p, objstore.ErrNotExist)
+		case missing(err):
 			return false, nil
-		}
-		if err != nil {
+		case err != nil:
 			return false, err
-		}
-		if !fi.IsDir() { // a symlink's mode is not a folder's
+		case !fi.IsDir() && s.folders: // a symlink's mode is not a folder's
+			return false, notFolder(p, fi)
+		case !fi.IsDir():
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// checkRoot returns an error matching objstore.ErrNotExist when the
+// store's folder is missing or not a folder; it may be a symbolic link to
+// one (a mount point).
+func (s *Store) checkRoot() error {
+	fi, err := os.Stat(s.root)
+	switch {
+	case missing(err):
+		return fmt.Errorf("folder %s: %w", s.root, objstore.ErrNotExist)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return notFolder(s.root, fi)
+	}
+	return nil
+}
+
+// notFolder is the error of RequireFolders' List for path p, which is not
+// a plain folder.
+func notFolder(p string, fi fs.FileInfo) error {
+	what := "a file"
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		what = "a symbolic link (not followed)"
+	}
+	return fmt.Errorf("%s is %s, not a folder: %w", p, what, objstore.ErrNotExist)
 }
 
 // walk appends to out the regular files under the folder of key dir ("" or

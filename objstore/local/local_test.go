@@ -429,3 +429,55 @@ func TestListCanceledDuringWalk(t *testing.T) {
 		t.Errorf("List: %v, want context.Canceled", err)
 	}
 }
+
+// TestRequireFolders: a store from RequireFolders fails to list a prefix
+// whose folder, or the store's own folder, is missing or not a plain
+// folder, naming the path; an empty folder lists as empty; the plain store
+// lists all of these as empty.
+func TestRequireFolders(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "root", "a", "empty-sibling.csv"), "x")
+	write(t, filepath.Join(dir, "root", "file"), "x")
+	if err := os.MkdirAll(filepath.Join(dir, "root", "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "root", "a"), filepath.Join(dir, "root", "link")); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Open(filepath.Join(dir, "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict := plain.HashETags("").RequireFolders()
+	for prefix, want := range map[string]string{
+		"missing/":   filepath.Join(dir, "root", "missing"),
+		"a/b/c/":     filepath.Join(dir, "root", "a", "b"),
+		"file/":      filepath.Join(dir, "root", "file") + " is a file",
+		"link/":      filepath.Join(dir, "root", "link") + " is a symbolic link",
+		"missing/ab": filepath.Join(dir, "root", "missing"),
+	} {
+		if got := listKeys(t, plain, prefix); got != "" {
+			t.Errorf("plain List(%q) = %q", prefix, got)
+		}
+		_, err := strict.List(t.Context(), prefix)
+		if !errors.Is(err, objstore.ErrNotExist) || !strings.Contains(err.Error(), want) {
+			t.Errorf("List(%q) = %v, want ErrNotExist naming %s", prefix, err, want)
+		}
+	}
+	if got := listKeys(t, strict, "empty/"); got != "" {
+		t.Errorf("List(empty/) = %q", got)
+	}
+	if got := listKeys(t, strict, "a/"); got != "a/empty-sibling.csv" {
+		t.Errorf("List(a/) = %q", got)
+	}
+	gone, err := Open(filepath.Join(dir, "unmounted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"", "x/"} {
+		_, err = gone.RequireFolders().List(t.Context(), prefix)
+		if !errors.Is(err, objstore.ErrNotExist) || !strings.Contains(err.Error(), filepath.Join(dir, "unmounted")) {
+			t.Errorf("List(%q) of a missing root = %v", prefix, err)
+		}
+	}
+}

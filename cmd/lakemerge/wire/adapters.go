@@ -19,6 +19,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -35,8 +36,13 @@ import (
 // RawStore adapts an objstore.Store to merge.Raw.
 type RawStore struct{ Store objstore.Store }
 
+// List lists prefix; a missing folder (objstore/local's RequireFolders) is
+// an error matching merge.ErrNoRawFiles.
 func (r RawStore) List(ctx context.Context, prefix string) ([]bookmarks.Entry, error) {
 	objs, err := r.Store.List(ctx, prefix)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", merge.ErrNoRawFiles, err)
+	}
 	if err != nil {
 		return nil, err
 	}

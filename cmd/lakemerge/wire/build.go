@@ -151,7 +151,9 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			// The bookmark identifies raw files by ETag: by content, so
 			// that a copy of the folder without its timestamps is not a
 			// reload of every file.
-			s = ls.HashETags(etagCache(ls.Root()))
+			// A missing folder is a wrong path or an unmounted volume,
+			// not a table with nothing new (merge.ErrNoRawFiles).
+			s = ls.HashETags(etagCache(ls.Root())).RequireFolders()
 		}
 		if o.wrap != nil {
 			s = o.wrap(zone, s)

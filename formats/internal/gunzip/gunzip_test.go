@@ -7,26 +7,14 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/lakemerge/lakemerge/internal/testkit/decodetest"
 )
-
-func gzipped(t *testing.T, s string) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	if _, err := w.Write([]byte(s)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // TestOpen: content is the input itself or its decompressed stream, by
 // the magic bytes alone, also when read one byte at a time; a corrupt or
 // cut stream is Corrupt, a failing reader is not.
 func TestOpen(t *testing.T) {
-	gz := gzipped(t, "a,b\n1,2\n")
+	gz := decodetest.Gzip(t, "a,b\n1,2\n")
 	for _, tc := range []struct {
 		name    string
 		in      []byte

@@ -7,6 +7,7 @@ package decodetest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -253,4 +254,19 @@ func Columns(t testing.TB, pairs [][2]string) []change.Column {
 		cols = append(cols, change.Column{Name: c[0], Type: typ})
 	}
 	return cols
+}
+
+// Gzip returns s compressed with gzip, as a DMS task or the S3 sink writes
+// a compressed file.
+func Gzip(tb testing.TB, s string) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write([]byte(s)); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
 }
