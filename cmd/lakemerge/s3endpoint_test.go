@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/internal/testkit/testenv"
 )
@@ -96,5 +101,87 @@ func TestUnreachableEndpointFailsFast(t *testing.T) {
 				t.Fatalf("failing on a closed port took %v", took)
 			}
 		})
+	}
+}
+
+// TestRawLocationListingNothingWarns: a raw location on S3 that lists no
+// objects while the table's bookmark holds absorbed files — a mistyped
+// raw: here; a lifecycle rule that expired them looks the same — leaves
+// the table up to date (exit 0), with a warning in the table's summary
+// entry and a WARN log line that name the location and the files absorbed.
+// A table with nothing absorbed yet and nothing listed fails instead
+// (ErrNoRawFiles), and a raw location that lists objects warns nothing.
+func TestRawLocationListingNothingWarns(t *testing.T) {
+	ep := awsEndpoint(t)
+	ctx := context.Background()
+	c := s3Client(t, ep)
+	rawBucket := fmt.Sprintf("lm-raw-%d", time.Now().UnixNano())
+	createBuckets(t, c, rawBucket)
+	dir := t.TempDir()
+	s3Repl := []string{"defaults:", "s3:\n  endpoint: " + ep + "\ndefaults:"}
+	job := demoJobAt(t, dir, "s3.yaml", append([]string{"raw: file://" + dir + "/raw", "raw: s3://" + rawBucket + "/dms"}, s3Repl...)...)
+	mistyped := demoJobAt(t, dir, "mistyped.yaml", append([]string{"raw: file://" + dir + "/raw", "raw: s3://" + rawBucket + "/dsm"}, s3Repl...)...)
+	putTree(t, c, rawBucket, "dms/", filepath.Join(dir, "raw"), nil)
+
+	run := func(job string) (tableResult, string) {
+		t.Helper()
+		out, errs, code := lakemerge(t, "run", "--config", job, "--table", "orders")
+		var sum summary
+		if err := json.Unmarshal([]byte(out), &sum); code != 0 || err != nil || len(sum.Tables) != 1 {
+			t.Fatalf("run %s: exit %d: %v\n%s\n%s", filepath.Base(job), code, err, out, errs)
+		}
+		return sum.Tables[0], errs
+	}
+	tr, errs := run(job)
+	if tr.Files != 3 || len(tr.Warnings) != 0 || strings.Contains(errs, `"level":"WARN"`) {
+		t.Fatalf("first run: %+v\n%s", tr, errs)
+	}
+	tr, errs = run(job)
+	if !tr.UpToDate || len(tr.Warnings) != 0 || strings.Contains(errs, `"level":"WARN"`) {
+		t.Fatalf("second run, nothing new: %+v\n%s", tr, errs)
+	}
+
+	tr, errs = run(mistyped)
+	want := "raw location s3://" + rawBucket + "/dsm/public/orders/ lists no objects; 3 files were absorbed from it"
+	if !tr.UpToDate || len(tr.Warnings) != 1 || !strings.HasPrefix(tr.Warnings[0], want) {
+		t.Fatalf("mistyped raw: warnings %q, up to date %v; want one starting %q", tr.Warnings, tr.UpToDate, want)
+	}
+	var warned bool
+	for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
+		var rec struct {
+			Level    string `json:"level"`
+			Table    string `json:"table"`
+			Location string `json:"location"`
+			Absorbed int    `json:"files_absorbed"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "WARN" {
+			warned = rec.Table == "orders" && rec.Location == "s3://"+rawBucket+"/dsm/public/orders/" && rec.Absorbed == 3
+		}
+	}
+	if !warned {
+		t.Fatalf("mistyped raw: no WARN line naming the location and the 3 files absorbed:\n%s", errs)
+	}
+
+	// The customers table has absorbed nothing: the same mistake there
+	// is an error, as on the local disk.
+	out, errs, code := lakemerge(t, "run", "--config", mistyped, "--table", "customers")
+	var sum summary
+	if err := json.Unmarshal([]byte(out), &sum); code != 1 || err != nil || !strings.Contains(sum.Tables[0].Error, "nothing to read") {
+		t.Fatalf("mistyped raw, nothing absorbed: exit %d: %v\n%s\n%s", code, err, out, errs)
+	}
+
+	// The right location again, with one object left of the absorbed
+	// ones: no warning.
+	objs, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(rawBucket), Prefix: aws.String("dms/public/orders/")})
+	if err != nil || len(objs.Contents) != 3 {
+		t.Fatalf("raw objects of orders: %v (%d)", err, len(objs.Contents))
+	}
+	for _, o := range objs.Contents[1:] {
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(rawBucket), Key: o.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr, errs = run(job); !tr.UpToDate || len(tr.Warnings) != 0 {
+		t.Fatalf("one raw object left: %+v\n%s", tr, errs)
 	}
 }
