@@ -88,6 +88,10 @@
 //     has absorbed nothing and finds no object fails (ErrNoRawFiles)
 //     rather than report "up to date" on a mistyped location, and so does
 //     any table whose folder the raw store knows to be missing (Raw.List).
+//     A table that has absorbed files and finds no object at all is up to
+//     date (a lifecycle rule may have expired them) with a warning
+//     (Pending.RawEmptied, EventRawEmptied, Result.Warnings), since on S3 a
+//     mistyped location looks the same.
 //
 // # Load generations (DMS table reloads)
 //

@@ -29,6 +29,10 @@ const (
 	// EventSpilled: Rows, Bytes, Files (partitions); every change is on
 	// disk, deduplication partition by partition comes next.
 	EventSpilled
+	// EventRawEmptied: File (the raw location), Files (absorbed); the raw
+	// location lists no objects while the bookmark holds absorbed files
+	// (Pending.RawEmptied). A warning: the run goes on, up to date.
+	EventRawEmptied
 )
 
 // Event is one observation of a table run. cmd turns events into structured

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -69,8 +70,9 @@ type Result struct {
 	// Chunks is how many pieces the committed change set was handed to
 	// the writer in (Chunker): 0 when it was handed whole.
 	Chunks int `json:"chunks,omitempty"`
-	// Warnings are problems that did not fail the run: maintenance after
-	// the commit (see Maintainer).
+	// Warnings are problems that did not fail the run: a raw location
+	// that lists no objects while the bookmark holds absorbed files
+	// (Pending.RawEmptied), maintenance after the commit (see Maintainer).
 	Warnings []string           `json:"warnings,omitempty"`
 	Bookmark bookmarks.Bookmark `json:"-"`
 	// With Table.KeepChanges, a Run whose own commit landed (not UpToDate,
@@ -169,6 +171,7 @@ func (t *Table) Run(ctx context.Context) (Result, error) {
 			res.Files, res.Ignored, res.Changes, res.Keys, res.Bytes = len(p.files), p.ignored, p.nchanges, p.keys, p.bytes
 			res.Skipped = p.skipped
 			res.SpilledRows, res.SpilledBytes = p.spilledRows, p.spilledBytes
+			res.Warnings = slices.Clone(p.warnings)
 			if len(p.files) == 0 {
 				res.UpToDate = true
 				res.Bookmark = cur

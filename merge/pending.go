@@ -111,6 +111,20 @@ func (p Pending) Check(t *Table, base bookmarks.Bookmark) error {
 	return nil
 }
 
+// RawEmptied returns the warning for a raw location that lists no objects
+// at all while base holds absorbed files, "" otherwise. It is not an
+// error: a lifecycle rule that expires absorbed raw files empties the
+// prefix, and the table is then up to date. But on S3, which has no
+// folders to miss, a mistyped raw: location or source looks the same, and
+// only this warning tells them apart from "no new files".
+func (p Pending) RawEmptied(t *Table, base bookmarks.Bookmark) string {
+	if p.Listed > 0 || len(base.Entries) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("raw location %s lists no objects; %d files were absorbed from it "+
+		"(expired by a lifecycle rule, or %s)", t.rawLocation(), len(base.Entries), checkSource)
+}
+
 // ignored reports whether key matches one of the table's Ignore globs: a
 // glob with a slash matches the key relative to the table's prefix, one
 // without a slash matches the object's base name in any folder (as in

@@ -30,6 +30,7 @@ type prepared struct {
 	keys           int64
 	bytes          int64
 	cols           []change.Column // user columns of the change set
+	warnings       []string        // for Result.Warnings
 	truncateBefore []byte
 	spilledRows    int64             // change rows spilled to disk; 0 when none
 	spilledBytes   int64             // bytes they took there
@@ -62,6 +63,10 @@ func (t *Table) prepare(ctx context.Context, txn Txn) (*prepared, error) {
 	}
 	if err := pend.Check(t, p.base); err != nil {
 		return nil, err
+	}
+	if w := pend.RawEmptied(t, p.base); w != "" {
+		p.warnings = append(p.warnings, w)
+		t.emit(Event{Kind: EventRawEmptied, File: t.rawLocation(), Files: len(p.base.Entries)})
 	}
 	for _, e := range pend.Ignored {
 		t.emit(Event{Kind: EventIgnored, File: e.Key})

@@ -82,7 +82,7 @@ func (r *recorder) event(e merge.Event) {
 	}
 	var ended, next phase
 	switch e.Kind {
-	case merge.EventIgnored, merge.EventGeneration:
+	case merge.EventIgnored, merge.EventGeneration, merge.EventRawEmptied:
 		ended, next = phaseList, phaseList
 	case merge.EventListed:
 		ended, next = phaseList, phaseRead

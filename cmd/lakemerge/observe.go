@@ -71,6 +71,9 @@ func (o *observer) event(e merge.Event) {
 				progressbar.OptionClearOnFinish())
 			o.out.mu.Unlock()
 		}
+	case merge.EventRawEmptied:
+		o.log.Warn("raw location lists no objects, but the table absorbed files from it: expired by a lifecycle rule, or a mistyped raw: or source",
+			"table", e.Table, "location", e.File, "files_absorbed", e.Files)
 	case merge.EventIgnored:
 		o.log.Info("object matches the table's ignore: globs; recorded in the bookmark, not read",
 			"table", e.Table, "file", e.File)

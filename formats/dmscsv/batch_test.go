@@ -2,6 +2,7 @@ package dmscsv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -90,7 +91,7 @@ func TestLongRecords(t *testing.T) {
 	opts := Options{Columns: []change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int32}, {Name: "s", Type: arrow.BinaryTypes.String}}}
 	long := strings.Repeat("abcdefgh", initialBufSize/8*3+3)
 	quotedLong := strings.Repeat("ab\"\"c,\n", initialBufSize/7*2+5)
-	data := "1," + long + "\n2,\"" + quotedLong + "\"\n3,x"
+	data := "1," + long + "\n2,\"" + quotedLong + "\"\n3,x\n"
 	dec, err := NewDecoder(strings.NewReader(data), File{Name: name}, opts, mem)
 	if err != nil {
 		t.Fatal(err)
@@ -125,5 +126,49 @@ func TestEmptyFile(t *testing.T) {
 			t.Errorf("header %v: want EOF, got %v", header, err)
 		}
 		dec.Close()
+	}
+}
+
+// TestCutShortWithoutFinalNewline: an uncompressed file whose last record
+// has no line break was cut short (every real DMS file found ends with
+// one), wherever the cut falls: inside an unquoted field, after a closing
+// quote, after a CR, inside a header. The error names the file and the
+// record's line. A gzip stream is checked by its trailer instead, so a
+// complete one may end without a newline, and a complete file may end with
+// CRLF or be empty.
+func TestCutShortWithoutFinalNewline(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	opts := testOptions{Columns: [][2]string{{"id", "int"}, {"s", "string"}}}.options(t)
+	header := testOptions{Columns: [][2]string{{"id", "int"}, {"s", "string"}}, Header: true}.options(t)
+	const key = "raw/t/LOAD00000001.csv"
+	for _, tc := range []struct {
+		name, data string
+		opts       Options
+		line       int64
+	}{
+		{"unquoted", "1,a\n2,b", opts, 2},
+		{"unquoted, quotes before", "1,\"a\"\n2,b", opts, 2},
+		{"closing quote", "1,a\n2,\"b\"", opts, 2},
+		{"quoted line break, then unquoted", "1,\"a\nb\",\n2,\"x\ny\",c", Options{Columns: append(opts.Columns, change.Column{Name: "t", Type: arrow.BinaryTypes.String})}, 3},
+		{"CR", "1,a\r\n2,\"b\"\r", opts, 2},
+		{"header", "id,", header, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeAll(t, mem, key, 1, []byte(tc.data), tc.opts)
+			var me *change.MalformedError
+			if !errors.As(err, &me) || me.File != key || me.Line != tc.line || !strings.Contains(me.Reason, "ends without a newline: cut short?") {
+				t.Fatalf("%q: error %v, want a MalformedError of %s line %d saying it was cut short", tc.data, err, key, tc.line)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, data string }{
+		{"gzip", string(decodetest.Gzip(t, "1,a\n2,b"))},
+		{"CRLF", "1,a\r\n2,\"b\"\r\n"},
+		{"empty", ""},
+	} {
+		if _, err := decodeAll(t, mem, key, 1, []byte(tc.data), opts); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 	}
 }

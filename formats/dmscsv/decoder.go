@@ -139,6 +139,9 @@ func NewDecoder(r io.Reader, f File, opts Options, mem memory.Allocator) (*Decod
 	}
 	d.src, d.isGz = src, gz
 	d.sc = newScanner(src, opts.Delimiter)
+	// A gzip stream cut short fails on its trailer; an uncompressed file
+	// cut inside its last field would read as a shorter value.
+	d.sc.finalNewline = !gz
 	if d.sc.startsWith(byteOrderMark) {
 		// DMS writes none; an editor may. Named here, it is not taken
 		// for part of the first field ("\ufeffOp", "\ufeffI").

@@ -36,9 +36,13 @@
 // The dialect is RFC 4180 with DMS's settings: a configurable one-byte
 // delimiter, the quote is always '"', doubled inside a quoted field, and a
 // quoted field may contain delimiters and line breaks (kept byte for byte,
-// so a CRLF inside quotes stays CRLF). Records end with LF; CRLF and a
-// missing final newline are tolerated; a blank line is a record of one empty
-// field and so fails the field count of any wider table. A file that starts
+// so a CRLF inside quotes stays CRLF). Records end with LF; CRLF is
+// tolerated. An uncompressed file must end with a line break: one whose last
+// record has none fails at that record's line as cut short (every DMS file
+// found in public repositories ends with one, and a file cut inside its last
+// field would otherwise give a shorter value; a gzip file is checked by its
+// trailer instead). A blank line is a record of one empty field and so fails
+// the field count of any wider table. A file that starts
 // with a UTF-8 byte order mark fails at line 1 saying so: DMS writes none,
 // and read as text it would join the first field. An unquoted field equal to
 // Options.NullValue (default: the empty unquoted field) is NULL; a quoted

@@ -18,11 +18,18 @@ type errSyntax struct{ reason string }
 
 func (e *errSyntax) Error() string { return e.reason }
 
+// errCut is the error of a last record without a line break, with
+// scanner.finalNewline.
+var errCut = &errSyntax{"the file ends without a newline: cut short? DMS ends every record with one, the last too"}
+
 // scanner reads RFC 4180 records. It owns its buffers: the fields of a record
 // alias them and are valid only until the next call to next.
 type scanner struct {
 	r     io.Reader
 	delim byte
+	// finalNewline makes a last record without a line break an error
+	// (errCut): the file was cut short.
+	finalNewline bool
 
 	buf      []byte // buf[pos:end] is unread input
 	pos, end int
@@ -108,6 +115,9 @@ func (s *scanner) next() error {
 		}
 		if s.rerr != nil {
 			return s.rerr // a partial last line: the input was cut, not ended
+		}
+		if s.finalNewline {
+			return errCut
 		}
 		lineEnd = s.end
 	}
@@ -207,7 +217,7 @@ func (s *scanner) nextQuoted() error {
 					if s.rerr != nil {
 						return s.rerr
 					}
-					return s.finishQuoted()
+					return s.finishAtEOF()
 				case c == s.delim:
 					s.pos++
 				case c == '\n':
@@ -221,7 +231,7 @@ func (s *scanner) nextQuoted() error {
 						s.line++
 						return s.finishQuoted()
 					} else if !ok && s.rerr == nil {
-						return s.finishQuoted()
+						return s.finishAtEOF()
 					}
 					return &errSyntax{"text after the closing quote of a field"}
 				default:
@@ -238,7 +248,7 @@ func (s *scanner) nextQuoted() error {
 					return s.rerr
 				}
 				endField(false)
-				return s.finishQuoted()
+				return s.finishAtEOF()
 			}
 			chunk := s.buf[s.pos:s.end]
 			i := 0
@@ -271,6 +281,15 @@ func (s *scanner) nextQuoted() error {
 }
 
 var nl = []byte{'\n'}
+
+// finishAtEOF ends a quoted record that the end of the input ends, without
+// a line break.
+func (s *scanner) finishAtEOF() error {
+	if s.finalNewline {
+		return errCut
+	}
+	return s.finishQuoted()
+}
 
 func (s *scanner) finishQuoted() error {
 	s.fields = s.fields[:0]

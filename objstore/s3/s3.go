@@ -8,7 +8,9 @@
 // switches to multipart uploads for large bodies; CreateExclusive is a
 // conditional write (If-None-Match: *), which S3 guarantees lets exactly one
 // of concurrent writers create a key. Throttling and 5xx answers are retried
-// by the SDK's standard retryer with exponential backoff and jitter. With a
+// by the SDK's standard retryer with exponential backoff and jitter; a
+// connection that cannot be made (refused, unknown host) is tried only three
+// times, a quarter second apart, and fails naming the endpoint. With a
 // KMS key configured every object this package writes is encrypted with
 // SSE-KMS under that key. Besides objstore.Store, Stat (HEAD) and
 // OpenRange (a ranged GET) read an object's info and a part of its
@@ -49,11 +51,13 @@ type Options struct {
 	// KMSKeyID, when set, encrypts every object written with SSE-KMS.
 	KMSKeyID string
 	// MaxAttempts bounds tries per request (throttling, 5xx); 0 means 10.
+	// A connection that cannot be made is tried three times at most.
 	MaxAttempts int
 }
 
 // LoadConfig returns the AWS configuration of the default credential chain
-// with the region and retry policy of opts.
+// with the region and retry policy of opts. The Glue catalog uses it too, so
+// the retry policy is the same for both.
 func LoadConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	attempts := opts.MaxAttempts
 	if attempts <= 0 {
@@ -61,10 +65,10 @@ func LoadConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	}
 	lo := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
+			return connectRetryer{retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = attempts
 				o.MaxBackoff = 20 * time.Second
-			})
+			})}
 		}),
 	}
 	if opts.Region != "" {
