@@ -185,7 +185,7 @@ type Result struct {
 	// DurationMS is how long keeping the table took (set by the caller).
 	DurationMS int64 `json:"duration_ms"`
 	// StoredRead is what a history table's run read of its stored
-	// versions (StoredTable.ReadKeys); nil when it read the whole table
+	// versions (StoredTable.ReadKeysAt); nil when it read the whole table
 	// (a catch-up) or nothing.
 	StoredRead *table.ReadCounts `json:"stored_read,omitempty"`
 }

@@ -30,8 +30,9 @@
 // per key (invariant 3), and nothing is decided for it.
 //
 // The package does no I/O: stored rows come in as Arrow batches of their
-// key columns and _seq (Match), or as the rows a writer found through the
-// plan's KeyIndex (MatchFound), and it keeps no reference to them.
+// key columns and _seq (Match), as the rows a writer found through the
+// plan's KeyIndex (MatchFound), or as rows its caller read and located
+// already (MatchLocated), and it keeps no reference to them.
 package plan
 
 import (
