@@ -398,14 +398,8 @@ func TestRuleThroughMatchLocated(t *testing.T) {
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
-	defer changes.Release()
-	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := keyedBatch(mem, keyed, 1, []int64{1, 2})
-	defer stored.Release()
+	p, stored, release := planOfKey1(t, mem, []int64{1, 2})
+	defer release()
 	if err := p.MatchLocated(stored, table.Located{Files: []table.LocatedFile{{Path: "a", Pos: []int64{4}}}}); err == nil {
 		t.Error("2 rows located at 1 position accepted")
 	}
@@ -431,20 +425,32 @@ func matchLocated(mem memory.Allocator, p *plan.Plan, name string, rec arrow.Rec
 	return p.MatchLocated(rows, table.Located{Files: []table.LocatedFile{{Path: name, Pos: pos}}})
 }
 
+// planOfKey1 returns the plan of one change (key 1, _seq 2) and stored
+// rows of ids (_seq 1); release releases the batches.
+func planOfKey1(t *testing.T, mem memory.Allocator, ids []int64) (p *plan.Plan, stored arrow.RecordBatch, release func()) {
+	t.Helper()
+	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
+	stored = keyedBatch(mem, keyed, 1, ids)
+	release = func() {
+		changes.Release()
+		stored.Release()
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	return p, stored, release
+}
+
 // TestTwoLiveRowsOfOneKey: a table that holds two live rows of a changed
 // key violates invariant 3; the plan refuses to decide for it.
 func TestTwoLiveRowsOfOneKey(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
-	defer changes.Release()
-	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := keyedBatch(mem, keyed, 1, []int64{1, 1})
-	defer stored.Release()
-	err = p.Match("a", stored, 0, nil)
+	p, stored, release := planOfKey1(t, mem, []int64{1, 1})
+	defer release()
+	err := p.Match("a", stored, 0, nil)
 	if err == nil || !strings.Contains(err.Error(), "two live rows (the second in a at 1)") {
 		t.Fatalf("two live rows of key 1: %v", err)
 	}
