@@ -31,7 +31,9 @@
 //     the file's columns
 //     (FileColumns), only those rows of each column, and ReadCounts, what
 //     the writers' ReadKeys (a table's rows of a set of keys: a history
-//     table's stored versions) read;
+//     table's stored versions) read, and Located, where ReadKeysAt found
+//     them (the state, each row's file and position), which the writers'
+//     ApplyLocated plans from;
 //   - Tombstones, the deleted keys a table remembers so that a late change
 //     never resurrects a row, and their file (EncodeTombstones);
 //   - SideFile, a file a commit references by digest (bookmark file,

@@ -44,6 +44,37 @@ func (c *ReadCounts) Add(s ScanCounts) {
 	c.PagesSkipped += s.PagesSkipped
 }
 
+// Located says where the rows of a read by keys are stored (the writers'
+// ReadKeysAt): State is the table state read (as table.Info.Snapshot: an
+// Iceberg snapshot id, a Delta version), and Files the data files
+// the rows came from, in the order of the rows, each with the file
+// positions of its rows. A writer plans from them (ApplyLocated) only
+// when the state its commit is built on is State.
+type Located struct {
+	State int64
+	Files []LocatedFile
+}
+
+// LocatedFile is a data file of a Located read and the positions of its
+// rows (increasing).
+type LocatedFile struct {
+	Path string
+	Pos  []int64
+}
+
+// Locate is the Located of a read of state from the files paths, whose
+// rows are at the positions pos (ReadFiles; pos[i] of paths[i]): the files
+// without a row left out.
+func Locate(state int64, paths []string, pos [][]int64) Located {
+	at := Located{State: state}
+	for i, p := range pos {
+		if len(p) > 0 {
+			at.Files = append(at.Files, LocatedFile{Path: paths[i], Pos: p})
+		}
+	}
+	return at
+}
+
 // IndexKeys indexes the keys of a read by keys: every column of keys is a
 // key column (one distinct non-null key per row). It returns the column
 // names and the index.
@@ -84,8 +115,10 @@ type RowGroupReader func(ctx context.Context, rowGroups []int, fn func(rec arrow
 //     in x (KeyIndex.Probe).
 //
 // dead are the sorted positions of rows an earlier delete removed (they
-// match nothing). A row with a null key matches nothing.
-func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader, cols *FileColumns) ([]arrow.RecordBatch, ScanCounts, error) {
+// match nothing). A row with a null key matches nothing. The positions
+// returned are the file positions of the rows of the batches, in order
+// (increasing).
+func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *file.Reader, keyLeaf int, x *KeyIndex, dead []int64, read RowGroupReader, cols *FileColumns) ([]arrow.RecordBatch, []int64, ScanCounts, error) {
 	var cnt ScanCounts
 	nrg := pr.NumRowGroups()
 	starts := make([]int64, nrg+1) // file position of each row group's first row
@@ -96,18 +129,21 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *
 	// sel are the positions of the matching rows among the rows of groups
 	// (nil: every row group is read and probed).
 	var sel []int64
+	var positions []int64 // file positions of the rows returned
 	if x.Ints() {
 		if keyLeaf < 0 {
-			return nil, cnt, nil
+			return nil, nil, cnt, nil
 		}
 		ms, c, err := ScanMatchesAt(pp, pr, []int{keyLeaf}, -1, x, dead, nil)
 		if err != nil {
-			return nil, c, err
+			return nil, nil, c, err
 		}
 		cnt = c
+		positions = make([]int64, len(ms))
 		var rows [][]int64 // the matching rows of each of groups, relative to it
 		var before int64   // rows of the groups before the current one
-		for _, m := range ms {
+		for i, m := range ms {
+			positions[i] = m.Pos
 			rg := sort.Search(nrg, func(i int) bool { return starts[i+1] > m.Pos })
 			if len(groups) == 0 || groups[len(groups)-1] != rg {
 				if len(groups) > 0 {
@@ -120,12 +156,15 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *
 			rows[len(rows)-1] = append(rows[len(rows)-1], m.Pos-starts[rg])
 		}
 		if len(groups) == 0 {
-			return nil, cnt, nil
+			return nil, nil, cnt, nil
 		}
 		if cols != nil {
 			if rr := newRowReader(pr, cols.Leaves); rr != nil {
 				out, err := rr.readConformed(ctx, mem, groups, rows, cols)
-				return out, cnt, err
+				if err != nil {
+					return nil, nil, cnt, err
+				}
+				return out, positions, cnt, nil
 			}
 		}
 	} else {
@@ -135,11 +174,11 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *
 		cnt.RowGroups, cnt.Rows = nrg, pr.NumRows()
 	}
 	var out []arrow.RecordBatch
-	fail := func(err error) ([]arrow.RecordBatch, ScanCounts, error) {
+	fail := func(err error) ([]arrow.RecordBatch, []int64, ScanCounts, error) {
 		for _, r := range out {
 			r.Release()
 		}
-		return nil, cnt, err
+		return nil, nil, cnt, err
 	}
 	cctx := compute.WithAllocator(ctx, mem)
 	var at int64 // position among the rows of groups of the batch's first row
@@ -169,6 +208,7 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *
 					continue
 				}
 				rows = append(rows, int64(r))
+				positions = append(positions, pos)
 			}
 		}
 		at += n
@@ -188,7 +228,7 @@ func ReadKeyRows(ctx context.Context, mem memory.Allocator, pp PagePruning, pr *
 	if sel != nil && next != len(sel) {
 		return fail(fmt.Errorf("read %d rows of the row groups %v, a match is at %d", at, groups, sel[next]))
 	}
-	return out, cnt, nil
+	return out, positions, cnt, nil
 }
 
 // takeRows returns the rows rows (increasing) of rec; the caller releases
@@ -221,13 +261,15 @@ func takeRows(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, 
 
 // ReadFiles calls read for the files 0 to n-1 of a read by keys, several
 // at a time (GOMAXPROCS), as the merge's key scan reads files, and returns
-// their batches in file order (the caller releases them) with what they
-// read (ReadCounts without Files). read may be called concurrently; on
-// the first error the files not started are not read, and every batch
-// read is released.
-func ReadFiles(ctx context.Context, n int, read func(ctx context.Context, i int) ([]arrow.RecordBatch, ScanCounts, error)) ([]arrow.RecordBatch, ReadCounts, error) {
+// their batches in file order (the caller releases them), the positions
+// read gave with each file's rows (pos[i] for file i), and what they read
+// (ReadCounts without Files). read may be called concurrently; on the
+// first error the files not started are not read, and every batch read is
+// released.
+func ReadFiles(ctx context.Context, n int, read func(ctx context.Context, i int) ([]arrow.RecordBatch, []int64, ScanCounts, error)) (recs []arrow.RecordBatch, pos [][]int64, cnt ReadCounts, err error) {
 	type result struct {
 		recs []arrow.RecordBatch
+		pos  []int64
 		cnt  ScanCounts
 		err  error
 	}
@@ -242,7 +284,7 @@ func ReadFiles(ctx context.Context, n int, read func(ctx context.Context, i int)
 			defer wg.Done()
 			for i := range work {
 				r := &res[i]
-				if r.recs, r.cnt, r.err = read(wctx, i); r.err != nil {
+				if r.recs, r.pos, r.cnt, r.err = read(wctx, i); r.err != nil {
 					cancel()
 				}
 			}
@@ -258,24 +300,24 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	var out []arrow.RecordBatch
-	var cnt ReadCounts
-	err := ctx.Err()
-	for _, r := range res {
+	err = ctx.Err()
+	pos = make([][]int64, n)
+	for i, r := range res {
 		if err == nil && r.err != nil {
 			err = r.err
 		}
-		out = append(out, r.recs...)
+		recs = append(recs, r.recs...)
+		pos[i] = r.pos
 		cnt.Add(r.cnt)
 		for _, rec := range r.recs {
 			cnt.Rows += rec.NumRows()
 		}
 	}
 	if err != nil {
-		for _, rec := range out {
+		for _, rec := range recs {
 			rec.Release()
 		}
-		return nil, cnt, err
+		return nil, nil, cnt, err
 	}
-	return out, cnt, nil
+	return recs, pos, cnt, nil
 }

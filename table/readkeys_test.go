@@ -114,18 +114,22 @@ func TestReadKeyRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, []int64{31}, read, nil)
+	got, at, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, []int64{31}, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int64{4, 5, 30, 50, 98, 99}; !slices.Equal(positions(got), want) {
-		t.Errorf("rows by id: %v, want %v", positions(got), want)
+	want := []int64{4, 5, 30, 50, 98, 99}
+	if pos := positions(got); !slices.Equal(pos, want) {
+		t.Errorf("rows by id: %v, want %v", pos, want)
+	}
+	if !slices.Equal(at, want) {
+		t.Errorf("positions returned by id: %v, want %v", at, want)
 	}
 	if cnt.RowGroups != 4 || cnt.Skipped != 6 {
 		t.Errorf("by id: %d row groups read, %d skipped; want 4 and 6", cnt.RowGroups, cnt.Skipped)
 	}
 	// The file without the key column (keyLeaf -1) holds none of them.
-	if got, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, x, nil, read, nil); err != nil || len(got) != 0 {
+	if got, _, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, x, nil, read, nil); err != nil || len(got) != 0 {
 		t.Errorf("no key column: %d batches, %v", len(got), err)
 	}
 
@@ -137,12 +141,16 @@ func TestReadKeyRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, cnt, err = ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, xn, []int64{24, 95}, read, nil)
+	got, at, cnt, err = ReadKeyRows(ctx, mem, PagePruning{}, pr, -1, xn, []int64{24, 95}, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int64{10, 11, 25, 38, 39, 52, 53, 66, 67, 80, 81, 94}; !slices.Equal(positions(got), want) {
-		t.Errorf("rows by name: %v, want %v", positions(got), want)
+	want = []int64{10, 11, 25, 38, 39, 52, 53, 66, 67, 80, 81, 94}
+	if pos := positions(got); !slices.Equal(pos, want) {
+		t.Errorf("rows by name: %v, want %v", pos, want)
+	}
+	if !slices.Equal(at, want) {
+		t.Errorf("positions returned by name: %v, want %v", at, want)
 	}
 	if cnt.RowGroups != 10 {
 		t.Errorf("by name: %d row groups read, want 10", cnt.RowGroups)
@@ -163,15 +171,15 @@ func TestReadFiles(t *testing.T) {
 		b.Field(0).(*array.Int64Builder).AppendValues(slices.Repeat([]int64{int64(i)}, i+1), nil)
 		return b.NewRecordBatch()
 	}
-	read := func(fail int) func(context.Context, int) ([]arrow.RecordBatch, ScanCounts, error) {
-		return func(_ context.Context, i int) ([]arrow.RecordBatch, ScanCounts, error) {
+	read := func(fail int) func(context.Context, int) ([]arrow.RecordBatch, []int64, ScanCounts, error) {
+		return func(_ context.Context, i int) ([]arrow.RecordBatch, []int64, ScanCounts, error) {
 			if i == fail {
-				return nil, ScanCounts{}, fmt.Errorf("file %d: broken", i)
+				return nil, nil, ScanCounts{}, fmt.Errorf("file %d: broken", i)
 			}
-			return []arrow.RecordBatch{batch(i)}, ScanCounts{RowGroups: 1, Skipped: 2}, nil
+			return []arrow.RecordBatch{batch(i)}, []int64{int64(10 * i)}, ScanCounts{RowGroups: 1, Skipped: 2}, nil
 		}
 	}
-	got, cnt, err := ReadFiles(ctx, 6, read(-1))
+	got, pos, cnt, err := ReadFiles(ctx, 6, read(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +191,15 @@ func TestReadFiles(t *testing.T) {
 	if want := []int64{0, 1, 2, 3, 4, 5}; !slices.Equal(order, want) {
 		t.Errorf("files in order %v, want %v", order, want)
 	}
+	for i, p := range pos {
+		if !slices.Equal(p, []int64{int64(10 * i)}) {
+			t.Errorf("positions of file %d: %v, want [%d]", i, p, 10*i)
+		}
+	}
 	if want := (ReadCounts{FilesRead: 6, RowGroups: 6, RowGroupsSkipped: 12, Rows: 21}); cnt != want {
 		t.Errorf("counts %+v, want %+v", cnt, want)
 	}
-	if got, _, err := ReadFiles(ctx, 6, read(3)); err == nil || got != nil {
+	if got, _, _, err := ReadFiles(ctx, 6, read(3)); err == nil || got != nil {
 		t.Errorf("a broken file: %d batches, error %v", len(got), err)
 	}
 }

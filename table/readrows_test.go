@@ -276,7 +276,7 @@ func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 
 			var calls int
 			cols, read := fileColumns(mem, pr, schema, &calls)
-			whole, wcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, nil)
+			whole, wpos, wcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,9 +284,12 @@ func TestReadKeyRowsMatchedRowsOnly(t *testing.T) {
 				t.Fatalf("whole read: RowGroupReader called %d times, want 1", calls)
 			}
 			calls = 0
-			got, gcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, cols)
+			got, gpos, gcnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, dead, read, cols)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !slices.Equal(wpos, gpos) {
+				t.Errorf("positions of the matched rows %v, of the whole row groups' %v", gpos, wpos)
 			}
 			if want := map[bool]int{false: 0, true: 1}[c.list || c.arrowSchema]; calls != want {
 				t.Errorf("RowGroupReader called %d times, want %d", calls, want)
@@ -357,14 +360,14 @@ func TestReadKeyRowsSkips(t *testing.T) {
 	}
 	var calls int
 	cols, read := fileColumns(mem, pr, schema, &calls)
-	whole, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, nil)
+	whole, _, _, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	releaseBatches(whole)
 	wholeBytes := mem.bytes
 	mem.bytes, calls = 0, 0
-	got, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, cols)
+	got, _, cnt, err := ReadKeyRows(ctx, mem, PagePruning{}, pr, 0, x, nil, read, cols)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +460,7 @@ func TestReadKeyRowsPrunesPages(t *testing.T) {
 		{"pruned, whole row groups", PagePruning{Raw: bytes.NewReader(raw)}, nil},
 		{"every page, matched rows", PagePruning{}, cols},
 	} {
-		got, cnt, err := ReadKeyRows(ctx, mem, c.pp, pr, 0, x, dead, read, c.cols)
+		got, _, cnt, err := ReadKeyRows(ctx, mem, c.pp, pr, 0, x, dead, read, c.cols)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

@@ -183,7 +183,9 @@ func readHistoryRows(t *testing.T, py *pyrun.Python, reader string, args ...stri
 // time (the CDC file's instant), placed by its order key — a late change
 // in the middle of its key's history, closing the version before it at
 // its time and closed by the one after it; deletes and rows that fail
-// where as D rows. A run without new files changes nothing.
+// where as D rows. A run without new files changes nothing. Once the
+// history exists, its writer scans no keys of its own (the summary's
+// stats): it plans from the stored versions the run read.
 func TestPreparedHistoryModel(t *testing.T) {
 	historyModelRuns(t, &mirrorEnv{dir: t.TempDir()}, 4)
 }
@@ -224,6 +226,13 @@ func historyModelRuns(t *testing.T, e *mirrorEnv, seed uint64) {
 				t.Fatalf("run %d: table %s kept %+v, want one that went %q", run, tr.Table, tr.Prepared, want)
 			}
 			hows[want]++
+			// Once the history exists, a run's writer plans from the
+			// stored versions the run read (stored_read): it scans no
+			// data file's keys of its own.
+			if p := tr.Prepared[0]; run > 1 && want == "changes" &&
+				(p.StoredRead == nil || p.Stats.FilesScanned != 0 || p.Stats.RowsScanned != 0) {
+				t.Errorf("run %d: history of %s read %+v and its writer scanned %d files, %d rows; want a read and no scan", run, tr.Table, p.StoredRead, p.Stats.FilesScanned, p.Stats.RowsScanned)
+			}
 		}
 		if py == nil {
 			continue

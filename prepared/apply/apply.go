@@ -64,16 +64,33 @@ type StoredTable interface {
 	// Describe and Read as Base's: a catch-up from the whole base
 	// table (its commits gone) reads the whole history table.
 	Base
-	// ReadKeys returns the live rows of the current state (the user
+	// ReadKeysAt returns the live rows of the current state (the user
 	// columns and _seq, as Read) whose values of the columns of keys equal
-	// one of its rows, and what it read; the caller releases the table.
-	// keys holds table columns (the first columns of the table's key),
-	// one distinct non-null key per row, and is borrowed. It reads only
-	// what may hold a key — files and row groups pruned by partition and
-	// key statistics — so that a run's read follows the change, not the
-	// table, as far as the keys' spread over the files allows. A table
-	// that does not exist is an error.
-	ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error)
+	// one of its rows, where they are (the state read, and each row's data
+	// file and position: table.Located) and what it read; the caller
+	// releases the table. keys holds table columns (the first columns of
+	// the table's key), one distinct non-null key per row, and is
+	// borrowed. It reads only what may hold a key — files and row groups
+	// pruned by partition and key statistics — so that a run's read
+	// follows the change, not the table, as far as the keys' spread over
+	// the files allows. A table that does not exist is an error.
+	ReadKeysAt(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.Located, table.ReadCounts, error)
+}
+
+// LocatedApplier is a Txn that plans a change set from stored rows its
+// caller read and located (both writers' ApplyLocated), instead of
+// reading the key columns of its data files itself: a history table's
+// run reads every stored version of the keys it touches, which are all
+// the stored rows its writer's key (the curated key and order_key) can
+// match. rows (borrowed) hold at least the writer's key columns and _seq,
+// and are the rows located at at, read from the state at.State; every
+// live row of that state holding a changed key must be among them. The
+// writer checks that at.State is the state its commit is built on
+// (table.ErrConflict otherwise: the next attempt reads again) and
+// verifies its commit against the plan as Apply's. Apply's contract
+// otherwise, without truncateBefore.
+type LocatedApplier interface {
+	ApplyLocated(ctx context.Context, changes, rows arrow.RecordBatch, at table.Located) (table.ApplyStats, error)
 }
 
 // Program is a prepared table's SQL compiled against the base table's
@@ -168,7 +185,7 @@ type Result struct {
 	// DurationMS is how long keeping the table took (set by the caller).
 	DurationMS int64 `json:"duration_ms"`
 	// StoredRead is what a history table's run read of its stored
-	// versions (StoredTable.ReadKeys); nil when it read the whole table
+	// versions (StoredTable.ReadKeysAt); nil when it read the whole table
 	// (a catch-up) or nothing.
 	StoredRead *table.ReadCounts `json:"stored_read,omitempty"`
 }
@@ -357,6 +374,12 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		return fmt.Errorf("the curated columns do not fit the table's: %w (a rebuild keeps the table's columns; to change a column's type, drop the prepared table first)", err)
 	}
 	var batch arrow.RecordBatch
+	var loc *storedAt // a history run's stored rows, located
+	defer func() {
+		if loc != nil {
+			loc.rows.Release()
+		}
+	}()
 	switch {
 	case changelog:
 		// Rows read from the whole base table: the op of their change is
@@ -383,7 +406,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 		}
 	case history:
 		if cols, err = change.ExtendColumns(cols, prepared.HistoryColumns()); err == nil {
-			batch, res.StoredRead, err = t.history(ctx, txn, curated, cols, how, next)
+			batch, loc, res.StoredRead, err = t.history(ctx, txn, curated, cols, how, next)
 		}
 	default:
 		batch, err = mirrorChanges(t.Mem, curated, cols, next.Generation)
@@ -396,7 +419,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	if err := txn.Evolve(ctx, cols); err != nil {
 		return err
 	}
-	stats, err := txn.Apply(ctx, batch, truncate)
+	stats, err := applyTo(ctx, txn, batch, truncate, loc)
 	if err != nil {
 		return err
 	}
@@ -406,6 +429,15 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	res.How, res.Rows, res.Stats, res.CatchUp = how, nrows, stats, catchUp
 	res.BaseSnapshot, res.Generation = next.BaseSnapshot, next.Generation
 	return nil
+}
+
+// applyTo applies batch in txn (Txn.Apply), planned from the stored rows
+// loc when they are set and txn plans from located rows (LocatedApplier).
+func applyTo(ctx context.Context, txn Txn, batch arrow.RecordBatch, truncate []byte, loc *storedAt) (table.ApplyStats, error) {
+	if la, ok := txn.(LocatedApplier); ok && loc != nil && truncate == nil {
+		return la.ApplyLocated(ctx, batch, loc.rows, loc.at)
+	}
+	return txn.Apply(ctx, batch, truncate)
 }
 
 // genPrefix is the first part of the order key of a generation's changes,

@@ -160,17 +160,20 @@
 // valid_from NULL; the older rows are deleted in the same commit.
 //
 // Cost: a history run reads the stored versions of the keys it touches
-// only (StoredTable.ReadKeys: the files that partition and key
+// only (StoredTable.ReadKeysAt: the files that partition and key
 // statistics leave, in them the row groups that hold a touched key, for a
 // single integer key the key pages whose min/max hold a touched key of
 // the file's own key bucket, and of those only the touched rows of each
 // column from an Iceberg table: table.ReadKeyRows), then writes only the
-// rows that changed; what it read is in Result.StoredRead. The writer
-// finds the stored rows those replace by its key (the curated key and
-// order_key) the same way: it prunes files, row groups and key pages on
-// the key's first column when that is an integer, and reads order_key and
-// _seq for the rows whose first column a change has only
-// (table.ScanMatchesAt). Its memory follows the change. What it decodes
+// rows that changed; what it read is in Result.StoredRead. Every stored
+// row those can replace (same curated key and order_key: the writer's
+// key) is among the rows read, so the writer does not look for them
+// again: the read says where each row is (table.Located: the state read,
+// data file and position), and the writer plans from those rows
+// (LocatedApplier, both writers' ApplyLocated; its stats count no file
+// or row scanned), after checking that they were read from the state its
+// commit is built on — a table.ErrConflict otherwise, and the next
+// attempt reads again. Its memory follows the change. What it decodes
 // follows the spread of the touched keys over the files and pages: the
 // pages of the other columns that hold a touched row are decompressed (a
 // Delta history decodes the row groups that hold one whole). A catch-up from the base commits reads the

@@ -580,38 +580,48 @@ func historyPrefix(st State) []byte {
 // read; without, the whole table (a catch-up from the whole base table).
 // The caller releases the result.
 func readHistory(ctx context.Context, mem memory.Allocator, stored StoredTable, bm bookmarks.Bookmark, keys arrow.RecordBatch) (arrow.RecordBatch, *table.ReadCounts, error) {
+	rows, _, cnt, err := readHistoryAt(ctx, mem, stored, bm, keys)
+	return rows, cnt, err
+}
+
+// readHistoryAt is readHistory, returning with the rows of keys (not nil)
+// where they are: the state read and each row's data file and position
+// (StoredTable.ReadKeysAt), nil without keys.
+func readHistoryAt(ctx context.Context, mem memory.Allocator, stored StoredTable, bm bookmarks.Bookmark, keys arrow.RecordBatch) (arrow.RecordBatch, *table.Located, *table.ReadCounts, error) {
 	if stored == nil {
-		return nil, nil, fmt.Errorf("a history table needs its stored rows: no reader of the prepared table")
+		return nil, nil, nil, fmt.Errorf("a history table needs its stored rows: no reader of the prepared table")
 	}
 	info, err := stored.Describe(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("describe the history table: %w", err)
+		return nil, nil, nil, fmt.Errorf("describe the history table: %w", err)
 	}
 	if !info.Exists {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if !info.Bookmark.Equal(bm) {
-		return nil, nil, fmt.Errorf("read the history table: it changed since the attempt began: %w", table.ErrConflict)
+		return nil, nil, nil, fmt.Errorf("read the history table: it changed since the attempt began: %w", table.ErrConflict)
 	}
 	var tbl arrow.Table
 	var cnt *table.ReadCounts
+	var at *table.Located
 	if keys != nil {
 		var c table.ReadCounts
-		tbl, c, err = stored.ReadKeys(ctx, keys)
-		cnt = &c
+		var l table.Located
+		tbl, l, c, err = stored.ReadKeysAt(ctx, keys)
+		cnt, at = &c, &l
 	} else {
 		tbl, err = stored.Read(ctx)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the history table: %w", err)
+		return nil, nil, nil, fmt.Errorf("read the history table: %w", err)
 	}
 	defer tbl.Release()
 	after, err := stored.Describe(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("describe the history table: %w", err)
+		return nil, nil, nil, fmt.Errorf("describe the history table: %w", err)
 	}
 	if !after.Bookmark.Equal(bm) {
-		return nil, nil, fmt.Errorf("read the history table: it changed while it was read: %w", table.ErrConflict)
+		return nil, nil, nil, fmt.Errorf("read the history table: it changed while it was read: %w", table.ErrConflict)
 	}
 	schema := tbl.Schema()
 	cols := make([]arrow.Array, 0, schema.NumFields())
@@ -631,12 +641,40 @@ func readHistory(ctx context.Context, mem memory.Allocator, stored StoredTable, 
 			a.Retain()
 		default:
 			if a, err = array.Concatenate(chunks, mem); err != nil {
-				return nil, nil, fmt.Errorf("read the history table: column %s: %w", schema.Field(i).Name, err)
+				return nil, nil, nil, fmt.Errorf("read the history table: column %s: %w", schema.Field(i).Name, err)
 			}
 		}
 		cols = append(cols, a)
 	}
-	return array.NewRecordBatch(schema, cols, tbl.NumRows()), cnt, nil
+	return array.NewRecordBatch(schema, cols, tbl.NumRows()), at, cnt, nil
+}
+
+// storedAt are the stored rows a history run read (the columns its
+// writer matches: the writer's key columns and _seq) and where they are,
+// for the writer to plan from (LocatedApplier).
+type storedAt struct {
+	rows arrow.RecordBatch
+	at   table.Located
+}
+
+// locate returns the columns of stored (the rows read, located at at)
+// that the writer of batch matches stored rows by — its key columns
+// (HistoryKeys(keys)) and _seq — or nil when one of them is not of
+// batch's type (a column the commit widens): the writer then reads its
+// key columns itself. The caller releases the rows.
+func locate(stored, batch arrow.RecordBatch, keys []string, at table.Located) *storedAt {
+	names := append(HistoryKeys(keys), change.ColSeq)
+	fields := make([]arrow.Field, 0, len(names))
+	cols := make([]arrow.Array, 0, len(names))
+	for _, name := range names {
+		si, bi := stored.Schema().FieldIndices(name), batch.Schema().FieldIndices(name)
+		if len(si) != 1 || len(bi) != 1 || !arrow.TypeEqual(stored.Column(si[0]).DataType(), batch.Column(bi[0]).DataType()) {
+			return nil
+		}
+		fields = append(fields, stored.Schema().Field(si[0]))
+		cols = append(cols, stored.Column(si[0]))
+	}
+	return &storedAt{rows: array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, stored.NumRows()), at: at}
 }
 
 // keyColumns returns the key columns keys of the curated batch rec, cast
@@ -671,27 +709,37 @@ func keyColumns(mem memory.Allocator, rec arrow.RecordBatch, keys []string, cols
 // it read of the stored rows: a rebuild starts from no stored rows (the
 // older generation's rows are deleted by truncateBefore), a catch-up from
 // all of them, a run's changes from those of the keys it touches.
-func (t *Table) history(ctx context.Context, txn Txn, curated arrow.RecordBatch, cols []change.Column, how string, next State) (arrow.RecordBatch, *table.ReadCounts, error) {
+//
+// A run's changes come with the stored rows it read, located (nil when it
+// read none, or the table does not exist yet): every stored row the
+// writer of the rows returned can match is a version of a touched key,
+// so the writer plans from them rather than reading its key columns
+// (LocatedApplier). The caller releases both.
+func (t *Table) history(ctx context.Context, txn Txn, curated arrow.RecordBatch, cols []change.Column, how string, next State) (arrow.RecordBatch, *storedAt, *table.ReadCounts, error) {
 	in := historyInput{curated: curated, catchUp: how != HowChanges}
 	var cnt *table.ReadCounts
+	var at *table.Located
 	if how != HowRebuild {
 		var keys arrow.RecordBatch
 		if how == HowChanges {
 			var err error
 			if keys, err = keyColumns(t.Mem, curated, t.Keys, cols); err != nil {
-				return nil, nil, fmt.Errorf("the curated batch: %w", err)
+				return nil, nil, nil, fmt.Errorf("the curated batch: %w", err)
 			}
 			defer keys.Release()
 		}
-		stored, c, err := readHistory(ctx, t.Mem, t.Stored, txn.Bookmark(), keys)
+		stored, l, c, err := readHistoryAt(ctx, t.Mem, t.Stored, txn.Bookmark(), keys)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if stored != nil {
 			defer stored.Release()
 		}
-		in.stored, cnt = stored, c
+		in.stored, cnt, at = stored, c, l
 	}
 	batch, err := historyChanges(t.Mem, in, cols, t.Keys, historyPrefix(next))
-	return batch, cnt, err
+	if err != nil || at == nil || in.stored == nil {
+		return batch, nil, cnt, err
+	}
+	return batch, locate(in.stored, batch, t.Keys, *at), cnt, nil
 }

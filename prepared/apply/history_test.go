@@ -24,6 +24,7 @@ import (
 	"github.com/lakemerge/lakemerge/objstore/mem"
 	"github.com/lakemerge/lakemerge/prepared"
 	"github.com/lakemerge/lakemerge/prepared/transform"
+	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/delta"
 )
 
@@ -552,6 +553,10 @@ func TestHistoryRunReadsTouchedFiles(t *testing.T) {
 	if rd.Files < 8 || rd.FilesRead != 1 || rd.Rows != 3 {
 		t.Errorf("read %+v: want 1 file opened of at least 8, the 3 stored versions of 302, 305 and 310", *rd)
 	}
+	// The writer planned from those rows: it read no key column itself.
+	if st := r.last.Stats; st.FilesScanned != 0 || st.RowsScanned != 0 || st.Updated == 0 {
+		t.Errorf("the history's writer scanned %d files, %d rows (updated %d): want none, from the rows the run read", st.FilesScanned, st.RowsScanned, st.Updated)
+	}
 	// A catch-up from the base commits reads the stored versions of the
 	// keys they touch alike: id 701 is in run 7's file.
 	seq += 10
@@ -559,4 +564,96 @@ func TestHistoryRunReadsTouchedFiles(t *testing.T) {
 	if rd := r.last.StoredRead; r.last.How != HowCatchUp || rd == nil || rd.FilesRead != 1 || rd.Rows != 1 {
 		t.Errorf("catch-up: went %s, read %+v; want %s, 1 file opened, the stored version of 701", r.last.How, rd, HowCatchUp)
 	}
+}
+
+// TestHistoryLocatedConflict: a history run plans its writer's commit
+// from the stored rows it read, located in the state it read them from;
+// a compaction of the history table (a commit that keeps its bookmark
+// and moves its rows to other files at other positions) that lands after
+// the attempt began — before the read, or after the writer planned —
+// makes that attempt a conflict, and the next attempt reads again: the
+// history is the model's, planned from the rows read again.
+func TestHistoryLocatedConflict(t *testing.T) {
+	for _, when := range []string{"before the read", "after the plan"} {
+		t.Run(when, func(t *testing.T) {
+			r := newHistoryRig(t)
+			m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+			seq := uint32(1000)
+			for run := range 4 {
+				var changes []hChange
+				for id := int64(run * 10); id < int64(run*10+10); id++ {
+					seq += 10
+					changes = append(changes, hChange{op: change.OpInsert, id: id, seq: seq, ts: int64(seq), v: id%5 + 1, tag: "t"})
+				}
+				r.step(m, changes, false)
+			}
+			compacted := false
+			compact := func(ctx context.Context) error {
+				if compacted {
+					return nil
+				}
+				compacted = true
+				st, err := r.hist.Maintain(ctx, table.Policy{CompactSmallFiles: 2, SmallFileBytes: 1 << 30})
+				if err == nil && st.FilesRewritten == 0 {
+					err = fmt.Errorf("compaction rewrote no file: %+v", st)
+				}
+				return err
+			}
+			r.keep.Target = racingTarget{t: r.hist, before: when == "before the read", compact: compact}
+			var changes []hChange
+			for _, id := range []int64{3, 14, 25, 36} {
+				seq += 10
+				changes = append(changes, hChange{op: change.OpUpdate, id: id, seq: seq, ts: int64(seq), v: 7, tag: "u"})
+			}
+			seq += 10
+			changes = append(changes, hChange{op: change.OpDelete, id: 17, seq: seq, ts: int64(seq)})
+			if how := r.step(m, changes, false); how != HowChanges {
+				t.Fatalf("run went %s, want %s", how, HowChanges)
+			}
+			if !compacted || r.last.Attempts != 2 {
+				t.Errorf("compacted %v, %d attempts: want a compaction and 2 attempts", compacted, r.last.Attempts)
+			}
+			if st := r.last.Stats; st.FilesScanned != 0 || st.RowsScanned != 0 || st.Updated == 0 {
+				t.Errorf("the retry scanned %d files, %d rows (updated %d): want none, from the rows read again", st.FilesScanned, st.RowsScanned, st.Updated)
+			}
+		})
+	}
+}
+
+// racingTarget is a history table's Delta writer whose first attempt
+// meets a concurrent commit (compact): right after Begin (before), so
+// that the attempt reads its stored rows from a later state than it
+// began from, or else right after ApplyLocated planned.
+type racingTarget struct {
+	t       *delta.Table
+	before  bool
+	compact func(context.Context) error
+}
+
+func (r racingTarget) Begin(ctx context.Context) (Txn, error) {
+	x, err := r.t.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.before {
+		if err := r.compact(ctx); err != nil {
+			return nil, err
+		}
+		return x, nil
+	}
+	return racingTxn{x, r.compact}, nil
+}
+
+// racingTxn is a Delta Txn that runs compact after ApplyLocated.
+type racingTxn struct {
+	*delta.Txn
+	compact func(context.Context) error
+}
+
+func (x racingTxn) ApplyLocated(ctx context.Context, changes, rows arrow.RecordBatch, at table.Located) (table.ApplyStats, error) {
+	st, err := x.Txn.ApplyLocated(ctx, changes, rows, at)
+	if err != nil {
+		return st, err
+	}
+	return st, x.compact(ctx)
 }

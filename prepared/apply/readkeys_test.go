@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -15,19 +16,23 @@ import (
 	"github.com/lakemerge/lakemerge/catalog/local"
 	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore/mem"
+	"github.com/lakemerge/lakemerge/table"
 	"github.com/lakemerge/lakemerge/table/delta"
 	"github.com/lakemerge/lakemerge/table/iceberg"
 )
 
-// TestStoredTableReadKeys: both writers' ReadKeys (StoredTable, as a
+// TestStoredTableReadKeys: both writers' ReadKeysAt (StoredTable, as a
 // history run reads its stored versions) return exactly the live rows of
-// the keys asked. The table is keyed (id, n), as a history table is by
+// the keys asked, located in the state read. The table is keyed (id, n), as a history table is by
 // its key and order key, and read by id: two rows per id, spread over
 // eight commits (a file each), some rows updated in later commits
 // (Iceberg: position deletes and a new file; Delta: rewritten files),
 // some deleted, ids the table never held and ids whose rows are all
 // deleted among those asked. Reading a few ids opens fewer files than the
-// table has; reading none opens none.
+// table has; reading none opens none. The runs that update and delete
+// apply from the rows of their ids read and located (ApplyLocated), with
+// no key scan of their own; an attempt whose rows are read from a later
+// state than the one it began from is a conflict.
 func TestStoredTableReadKeys(t *testing.T) {
 	ctx := context.Background()
 	long, _ := change.ParseType("long")
@@ -113,17 +118,49 @@ func TestStoredTableReadKeys(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				var stale Txn
+				if run == 7 {
+					// An attempt that began on the state run 6 made.
+					if stale, err = w.begin(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if err := txn.Evolve(ctx, cols); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := txn.Apply(ctx, rec, nil); err != nil {
-					t.Fatal(err)
+				if run < 4 {
+					if _, err := txn.Apply(ctx, rec, nil); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					// The runs that update and delete plan from the rows
+					// of their ids read and located, as a history run.
+					st, err := applyLocated(ctx, checked, w.read, txn, rec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					deleted := int64(2)
+					if run == 5 {
+						deleted = 4 // and id 41's two rows
+					}
+					if st.FilesScanned != 0 || st.RowsScanned != 0 || st.Updated != 2 || st.Deleted != deleted {
+						t.Errorf("run %d, located: %+v", run, st)
+					}
 				}
-				rec.Release()
 				bm = bm.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("f%d", run), ETag: "e", Size: 1}})
 				if err := txn.Commit(ctx, bm); err != nil {
 					t.Fatal(err)
 				}
+				if stale != nil {
+					// Its rows read now are of the state run 7 made.
+					if err := stale.Evolve(ctx, cols); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := applyLocated(ctx, checked, w.read, stale, rec); !errors.Is(err, table.ErrConflict) {
+						t.Errorf("rows located in a later state than the attempt's: %v, want a conflict", err)
+					}
+				}
+				rec.Release()
 			}
 			read := func(ids []int64) ([]string, int, int, int64) {
 				t.Helper()
@@ -132,11 +169,22 @@ func TestStoredTableReadKeys(t *testing.T) {
 				kr := kb.NewRecordBatch()
 				kb.Release()
 				defer kr.Release()
-				tbl, cnt, err := w.read.ReadKeys(ctx, kr)
+				tbl, at, cnt, err := w.read.ReadKeysAt(ctx, kr)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer tbl.Release()
+				info, err := w.read.Describe(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var located int64
+				for _, f := range at.Files {
+					located += int64(len(f.Pos))
+				}
+				if at.State != info.Snapshot || located != tbl.NumRows() {
+					t.Errorf("located %d rows in state %d, read %d rows of state %d", located, at.State, tbl.NumRows(), info.Snapshot)
+				}
 				var got []string
 				tr := array.NewTableReader(tbl, 0)
 				defer tr.Release()
@@ -191,4 +239,26 @@ func TestStoredTableReadKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// applyLocated applies changes in txn from the stored rows of their first
+// key column's values read and located (readHistoryAt, without its
+// bookmark check), as a history run does.
+func applyLocated(ctx context.Context, mem memory.Allocator, stored StoredTable, txn Txn, changes arrow.RecordBatch) (table.ApplyStats, error) {
+	ids := slices.Compact(slices.Clone(changes.Column(0).(*array.Int64).Int64Values()))
+	kb := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{changes.Schema().Field(0)}, nil))
+	kb.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+	keys := kb.NewRecordBatch()
+	kb.Release()
+	defer keys.Release()
+	info, err := stored.Describe(ctx)
+	if err != nil {
+		return table.ApplyStats{}, err
+	}
+	rows, at, _, err := readHistoryAt(ctx, mem, stored, info.Bookmark, keys)
+	if err != nil {
+		return table.ApplyStats{}, err
+	}
+	defer rows.Release()
+	return txn.(LocatedApplier).ApplyLocated(ctx, changes, rows, *at)
 }

@@ -49,9 +49,40 @@ func (x *Txn) Apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		return table.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
 	}
 	x.applied = true
-	st, err := x.apply(ctx, changes, truncateBefore)
+	st, err := x.apply(ctx, changes, truncateBefore, nil)
 	x.stats = st
 	return st, x.t.classify(ctx, x.snap.version, err)
+}
+
+// ApplyLocated is Apply (without truncateBefore) for a change set whose
+// stored rows the caller read already, with where they are (ReadKeysAt of
+// this table): rows (borrowed; the key columns and _seq, any others) are
+// the rows located at at, and every live row of version at.State that
+// holds a changed key must be among them (a history table reads every
+// version of the keys it touches). The plan is made from them
+// (plan.MatchLocated) instead of a scan of the data files' key columns;
+// the files the key statistics leave still count as read for the
+// conflict check, and the commit is verified against the plan as
+// Apply's is. at.State must be the version this Txn began from, and every
+// file of at live in it, else the error is table.ErrConflict: the caller
+// begins again and reads again. Errors are classified as Apply's.
+func (x *Txn) ApplyLocated(ctx context.Context, changes, rows arrow.RecordBatch, at table.Located) (table.ApplyStats, error) {
+	if x.done || x.applied {
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: Apply may be called once, before Commit", x.name())
+	}
+	if x.cols == nil {
+		return table.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
+	}
+	x.applied = true
+	st, err := x.apply(ctx, changes, nil, &located{rows: rows, at: at})
+	x.stats = st
+	return st, x.t.classify(ctx, x.snap.version, err)
+}
+
+// located are the stored rows of ApplyLocated.
+type located struct {
+	rows arrow.RecordBatch
+	at   table.Located
 }
 
 // changeSet is the change batch as Apply writes it: its columns conformed
@@ -133,8 +164,20 @@ func (x *Txn) newChangeSet(ctx context.Context, changes arrow.RecordBatch) (*cha
 	return cs, nil
 }
 
-func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
+// apply plans from the stored rows loc when it is set (ApplyLocated),
+// else from a scan of the files that may hold a changed key.
+func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte, loc *located) (table.ApplyStats, error) {
 	var st table.ApplyStats
+	if loc != nil {
+		if loc.at.State != x.snap.version {
+			return st, fmt.Errorf("apply to %s: the stored rows were read from version %d, the commit is built on %d: %w", x.name(), loc.at.State, x.snap.version, table.ErrConflict)
+		}
+		for _, f := range loc.at.Files {
+			if _, ok := x.snap.files[f.Path]; !ok {
+				return st, fmt.Errorf("apply to %s: located stored rows in %s, not a live file of version %d: %w", x.name(), f.Path, x.snap.version, table.ErrConflict)
+			}
+		}
+	}
 	keys := x.t.opts.Keys
 	tomb, err := x.tombstones(ctx)
 	if err != nil {
@@ -190,7 +233,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		if rewriteAll {
 			touched[f] = true
 		}
-		if n == 0 && truncateBefore == nil {
+		if n == 0 && truncateBefore == nil || loc != nil {
 			continue
 		}
 		scanned++
@@ -211,6 +254,11 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		})
 		if err != nil {
 			return st, fmt.Errorf("apply to %s: read keys of %s: %w", x.name(), f, err)
+		}
+	}
+	if loc != nil {
+		if err := p.MatchLocated(loc.rows, loc.at); err != nil {
+			return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 		}
 	}
 	d, err := p.Decide()

@@ -35,7 +35,7 @@ func (x *Txn) ApplyChunk(ctx context.Context, changes arrow.RecordBatch) (table.
 		return table.ApplyStats{}, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
 	}
 	x.applied, x.chunked = true, true
-	st, err := x.apply(ctx, changes, nil)
+	st, err := x.apply(ctx, changes, nil, nil)
 	x.stats.Add(st)
 	return st, x.t.classify(ctx, x.snap.version, err)
 }

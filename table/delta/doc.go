@@ -201,7 +201,9 @@
 // the files each adds and removes (an OPTIMIZE is no step of its own).
 // ReadKeys reads the rows of a set of keys only (a history table's stored
 // versions): the files whose key min/max hold one, the row groups that
-// hold a key, through ranged reads.
+// hold a key, through ranged reads; ReadKeysAt says where they are too
+// (version, file, position), and a Txn of that version plans from them
+// (ApplyLocated) instead of reading the key columns of the files.
 //
 // # lakemerge's state: bookmark and tombstones
 //

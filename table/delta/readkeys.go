@@ -16,17 +16,25 @@ import (
 // min/max in the log (a single int, long or string key column) hold a key
 // are opened, through ranged reads, and read as table.ReadKeyRows reads.
 func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
+	tbl, _, cnt, err := t.ReadKeysAt(ctx, keys)
+	return tbl, cnt, err
+}
+
+// ReadKeysAt is ReadKeys, returning where the rows are as well: the
+// version read and each row's data file and position in it, which a Txn
+// of that version plans from (Txn.ApplyLocated).
+func (t *Table) ReadKeysAt(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.Located, table.ReadCounts, error) {
 	var cnt table.ReadCounts
 	s, err := t.current(ctx)
 	if err != nil {
-		return nil, cnt, err
+		return nil, table.Located{}, cnt, err
 	}
 	if s == nil {
-		return nil, cnt, fmt.Errorf("table %s does not exist", t.opts.Name)
+		return nil, table.Located{}, cnt, fmt.Errorf("table %s does not exist", t.opts.Name)
 	}
 	names, x, err := table.IndexKeys(keys)
 	if err != nil {
-		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
+		return nil, table.Located{}, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
 	}
 	var recs []arrow.RecordBatch
 	defer func() {
@@ -41,27 +49,28 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 			paths = append(paths, p)
 		}
 	}
-	recs, cnt, err = table.ReadFiles(ctx, len(paths), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
+	var pos [][]int64
+	recs, pos, cnt, err = table.ReadFiles(ctx, len(paths), func(ctx context.Context, i int) ([]arrow.RecordBatch, []int64, table.ScanCounts, error) {
 		p := paths[i]
-		got, c, err := t.readKeyRows(ctx, p, s.files[p].Size, s.cols, names, x)
+		got, at, c, err := t.readKeyRows(ctx, p, s.files[p].Size, s.cols, names, x)
 		if err != nil {
-			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, p, err)
+			return nil, nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, p, err)
 		}
-		return got, c, nil
+		return got, at, c, nil
 	})
 	cnt.Files = len(s.files)
 	if err != nil {
-		return nil, cnt, err
+		return nil, table.Located{}, cnt, err
 	}
-	return array.NewTableFromRecords(logicalSchema(s.cols), recs), cnt, nil
+	return array.NewTableFromRecords(logicalSchema(s.cols), recs), table.Locate(s.version, paths, pos), cnt, nil
 }
 
 // readKeyRows runs table.ReadKeyRows on the data file at path (size
 // bytes), reading the columns cols (readRowGroups).
-func (t *Table) readKeyRows(ctx context.Context, path string, size int64, cols []column, keys []string, x *table.KeyIndex) ([]arrow.RecordBatch, table.ScanCounts, error) {
+func (t *Table) readKeyRows(ctx context.Context, path string, size int64, cols []column, keys []string, x *table.KeyIndex) ([]arrow.RecordBatch, []int64, table.ScanCounts, error) {
 	pr, err := t.openRanged(ctx, path, size)
 	if err != nil {
-		return nil, table.ScanCounts{}, err
+		return nil, nil, table.ScanCounts{}, err
 	}
 	defer pr.Close()
 	keyLeaf := -1

@@ -176,7 +176,7 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	if x.rewriteAll && !x.applied {
 		x.applied = true
-		st, err := x.apply(ctx, nil, nil)
+		st, err := x.apply(ctx, nil, nil, nil)
 		if err != nil {
 			x.done = true
 			return x.t.classify(ctx, began, err)

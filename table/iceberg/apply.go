@@ -237,7 +237,39 @@ func (x *Txn) tableTombstones(ctx context.Context) (*table.Tombstones, error) {
 	return loadTombstones(ctx, x.tbl, x.state, x.t.mem)
 }
 
+// ApplyLocated is Apply (without truncateBefore) for a change set whose
+// stored rows the caller read already, with where they are (ReadKeysAt of
+// this table): rows (borrowed; the key columns and _seq, any others) are
+// the rows located at at, and every live row of snapshot at.State that
+// holds a changed key must be among them (a history table reads every
+// version of the keys it touches). The plan is made from them
+// (plan.MatchLocated) instead of a scan of the data files' key columns;
+// the commit is verified against it as Apply's is. at.State must be the
+// snapshot this Txn began from, and every file of at live in it, else the
+// error is table.ErrConflict: the caller begins again and reads again.
+// Errors are classified as Apply's.
+func (x *Txn) ApplyLocated(ctx context.Context, changes, rows arrow.RecordBatch, at table.Located) (table.ApplyStats, error) {
+	st, err := x.applyFrom(ctx, changes, nil, &located{rows: rows, at: at})
+	if err != nil {
+		return st, x.t.classify(ctx, table.BeforeCommit, x.began(), "", err)
+	}
+	x.stats = st
+	return st, nil
+}
+
+// located are the stored rows of ApplyLocated.
+type located struct {
+	rows arrow.RecordBatch
+	at   table.Located
+}
+
 func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte) (table.ApplyStats, error) {
+	return x.applyFrom(ctx, changes, truncateBefore, nil)
+}
+
+// applyFrom is apply, planned from the stored rows loc when it is set
+// (ApplyLocated), else from a scan of the candidate files.
+func (x *Txn) applyFrom(ctx context.Context, changes arrow.RecordBatch, truncateBefore []byte, loc *located) (table.ApplyStats, error) {
 	var st table.ApplyStats
 	if x.tbl == nil {
 		return st, fmt.Errorf("apply to %s: table was never created (Evolve not called)", x.name())
@@ -255,49 +287,19 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 	if err != nil {
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
-	// Hand the plan the live rows of every file that may hold a changed key
-	// (all of them for a reload).
-	tasks, err := x.candidates(ctx, changes, truncateBefore == nil)
-	if err != nil {
-		return st, err
-	}
 	fs, err := x.tbl.FS(ctx)
 	if err != nil {
 		return st, fmt.Errorf("open table io of %s: %w", x.name(), err)
 	}
-	dels := newDeleteCache(fs, x.t.mem)
-	refs := make(map[string]ice.DataFile, len(tasks))
-	deads := make([][]int64, len(tasks))
-	for i, task := range tasks {
-		path := task.File.FilePath()
-		refs[path] = task.File
-		if deads[i], err = dels.positionsFor(ctx, path, task.DeleteFiles); err != nil {
-			return st, err
-		}
-	}
-	idx, err := p.KeyIndex()
-	if err != nil {
-		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
-	}
-	if truncateBefore == nil && idx != nil && idx.Lead() != nil {
-		// The usual merge (an integer key, or a key of several columns
-		// whose first is an integer): only the rows holding a changed key
-		// matter.
-		if err := x.matchFiles(ctx, fs, changes, tasks, deads, idx, p); err != nil {
-			return st, err
-		}
+	var refs map[string]ice.DataFile
+	var scanned int
+	if loc != nil {
+		refs, err = x.matchLocated(ctx, p, loc)
 	} else {
-		// A reload sees every row's _seq; other keys are matched by
-		// their encoding.
-		for i, task := range tasks {
-			path := task.File.FilePath()
-			err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
-				return p.Match(path, rec, base, deads[i])
-			})
-			if err != nil {
-				return st, fmt.Errorf("read keys of %s: %w", path, err)
-			}
-		}
+		refs, scanned, err = x.matchStored(ctx, fs, changes, truncateBefore, p)
+	}
+	if err != nil {
+		return st, err
 	}
 	d, err := p.Decide()
 	if err != nil {
@@ -308,7 +310,7 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		x.edits = append(x.edits, d.Edits...) // for a truncate in FinishChunks
 	}
 	st = d.Stats
-	st.FilesScanned = int64(len(tasks)) // position deletes scanned with them
+	st.FilesScanned = int64(scanned) // position deletes scanned with them
 	// The plan is not needed once the rows to write are filled: taking the
 	// removals now lets its per-change state go before the data files are
 	// written (the peak of a full load).
@@ -351,6 +353,84 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		}
 	}
 	return st, nil
+}
+
+// matchStored hands plan p the live rows of every data file that may
+// hold a changed key (all of them for a reload), and returns the files
+// read by path and how many.
+func (x *Txn) matchStored(ctx context.Context, fs iceio.IO, changes arrow.RecordBatch, truncateBefore []byte, p *plan.Plan) (map[string]ice.DataFile, int, error) {
+	tasks, err := x.candidates(ctx, changes, truncateBefore == nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	dels := newDeleteCache(fs, x.t.mem)
+	refs := make(map[string]ice.DataFile, len(tasks))
+	deads := make([][]int64, len(tasks))
+	for i, task := range tasks {
+		path := task.File.FilePath()
+		refs[path] = task.File
+		if deads[i], err = dels.positionsFor(ctx, path, task.DeleteFiles); err != nil {
+			return nil, 0, err
+		}
+	}
+	idx, err := p.KeyIndex()
+	if err != nil {
+		return nil, 0, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	if truncateBefore == nil && idx != nil && idx.Lead() != nil {
+		// The usual merge (an integer key, or a key of several columns
+		// whose first is an integer): only the rows holding a changed key
+		// matter.
+		if err := x.matchFiles(ctx, fs, changes, tasks, deads, idx, p); err != nil {
+			return nil, 0, err
+		}
+		return refs, len(tasks), nil
+	}
+	// A reload sees every row's _seq; other keys are matched by their
+	// encoding.
+	for i, task := range tasks {
+		path := task.File.FilePath()
+		err = x.scanKeys(ctx, fs, path, func(rec arrow.RecordBatch, base int64) error {
+			return p.Match(path, rec, base, deads[i])
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("read keys of %s: %w", path, err)
+		}
+	}
+	return refs, len(tasks), nil
+}
+
+// matchLocated hands plan p the stored rows of ApplyLocated, once their
+// snapshot is known to be the Txn's, and returns the live data files by
+// path (the files that lose rows are among them).
+func (x *Txn) matchLocated(ctx context.Context, p *plan.Plan, loc *located) (map[string]ice.DataFile, error) {
+	var began int64 // no snapshot
+	snap := x.tbl.CurrentSnapshot()
+	if snap != nil {
+		began = snap.SnapshotID
+	}
+	if loc.at.State != began {
+		return nil, fmt.Errorf("apply to %s: the stored rows were read from snapshot %d, the commit is built on %d: %w", x.name(), loc.at.State, began, table.ErrConflict)
+	}
+	refs := map[string]ice.DataFile{}
+	if snap != nil && len(loc.at.Files) > 0 {
+		tasks, err := x.tbl.Scan().PlanFiles(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("plan files of %s: %w", x.name(), err)
+		}
+		for _, task := range tasks {
+			refs[task.File.FilePath()] = task.File
+		}
+	}
+	for _, f := range loc.at.Files {
+		if _, ok := refs[f.Path]; !ok {
+			return nil, fmt.Errorf("apply to %s: located stored rows in %s, not a live file of snapshot %d: %w", x.name(), f.Path, began, table.ErrConflict)
+		}
+	}
+	if err := p.MatchLocated(loc.rows, loc.at); err != nil {
+		return nil, fmt.Errorf("apply to %s: %w", x.name(), err)
+	}
+	return refs, nil
 }
 
 // keepPending adds what chunk plan p matched to x.pending: the rows it

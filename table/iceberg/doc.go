@@ -133,7 +133,10 @@
 // reads the rows of a set of keys only (a history table's stored
 // versions): the files left by partition and manifest bounds, the row
 // groups that hold a key, and for a single integer key the key pages
-// whose header statistics hold a key of the file's own bucket.
+// whose header statistics hold a key of the file's own bucket;
+// ReadKeysAt says where they are too (snapshot id, file, position), and a
+// Txn of that snapshot plans from them (ApplyLocated) instead of reading
+// the key columns of its candidate files.
 //
 // Errors are classified by type, never by message (Table.classify, on
 // table.Classify):

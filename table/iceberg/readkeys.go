@@ -24,22 +24,32 @@ import (
 // statistics and, in a table bucketed by its single integer key, by the
 // keys of the file's own bucket.
 func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.ReadCounts, error) {
+	tbl, _, cnt, err := t.ReadKeysAt(ctx, keys)
+	return tbl, cnt, err
+}
+
+// ReadKeysAt is ReadKeys, returning where the rows are as well: the
+// snapshot read (its id; 0 for none) and each row's data file and
+// position in it, which a Txn of that snapshot plans from
+// (Txn.ApplyLocated).
+func (t *Table) ReadKeysAt(ctx context.Context, keys arrow.RecordBatch) (arrow.Table, table.Located, table.ReadCounts, error) {
 	var cnt table.ReadCounts
+	var at table.Located
 	tbl, err := t.Load(ctx)
 	if err != nil {
-		return nil, cnt, err
+		return nil, at, cnt, err
 	}
 	if tbl == nil {
-		return nil, cnt, fmt.Errorf("table %s.%s does not exist", t.opts.Database, t.opts.Name)
+		return nil, at, cnt, fmt.Errorf("table %s.%s does not exist", t.opts.Database, t.opts.Name)
 	}
 	cols, err := userColumns(tbl)
 	if err != nil {
-		return nil, cnt, err
+		return nil, at, cnt, err
 	}
 	schema := arrow.NewSchema(arrowFields(cols), nil)
 	names, x, err := table.IndexKeys(keys)
 	if err != nil {
-		return nil, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
+		return nil, at, cnt, fmt.Errorf("read keys of %s: %w", t.opts.Name, err)
 	}
 	var recs []arrow.RecordBatch
 	defer func() {
@@ -48,8 +58,11 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 		}
 	}()
 	snap := tbl.CurrentSnapshot()
+	if snap != nil {
+		at.State = snap.SnapshotID
+	}
 	if snap == nil || keys.NumRows() == 0 {
-		return array.NewTableFromRecords(schema, nil), cnt, nil
+		return array.NewTableFromRecords(schema, nil), at, cnt, nil
 	}
 	if snap.Summary != nil {
 		cnt.Files, _ = strconv.Atoi(snap.Summary.Properties["total-data-files"])
@@ -60,17 +73,19 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 	}
 	tasks, err := tbl.Scan(opts...).PlanFiles(ctx)
 	if err != nil {
-		return nil, cnt, fmt.Errorf("plan files of %s: %w", t.opts.Name, err)
+		return nil, at, cnt, fmt.Errorf("plan files of %s: %w", t.opts.Name, err)
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return nil, cnt, fmt.Errorf("open table io of %s: %w", t.opts.Name, err)
+		return nil, at, cnt, fmt.Errorf("open table io of %s: %w", t.opts.Name, err)
 	}
 	dels := newDeleteCache(fs, t.mem)
 	deads := make([][]int64, len(tasks))
+	paths := make([]string, len(tasks))
 	for i, task := range tasks {
-		if deads[i], err = dels.positionsFor(ctx, task.File.FilePath(), task.DeleteFiles); err != nil {
-			return nil, cnt, err
+		paths[i] = task.File.FilePath()
+		if deads[i], err = dels.positionsFor(ctx, paths[i], task.DeleteFiles); err != nil {
+			return nil, at, cnt, err
 		}
 	}
 	// A single integer key of a table bucketed by it: a file's key pages
@@ -80,19 +95,19 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 		leads = fileLeads(tbl, keys, names[0], tasks)
 	}
 	files := cnt.Files
-	recs, cnt, err = table.ReadFiles(ctx, len(tasks), func(ctx context.Context, i int) ([]arrow.RecordBatch, table.ScanCounts, error) {
-		path := tasks[i].File.FilePath()
-		got, c, err := t.readKeyRows(ctx, fs, path, schema, names, x, table.PagePruning{Lead: leads[i]}, deads[i])
+	var pos [][]int64
+	recs, pos, cnt, err = table.ReadFiles(ctx, len(tasks), func(ctx context.Context, i int) ([]arrow.RecordBatch, []int64, table.ScanCounts, error) {
+		got, p, c, err := t.readKeyRows(ctx, fs, paths[i], schema, names, x, table.PagePruning{Lead: leads[i]}, deads[i])
 		if err != nil {
-			return nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, path, err)
+			return nil, nil, c, fmt.Errorf("read keys of %s: %s: %w", t.opts.Name, paths[i], err)
 		}
-		return got, c, nil
+		return got, p, c, nil
 	})
 	cnt.Files = files
 	if err != nil {
-		return nil, cnt, err
+		return nil, at, cnt, err
 	}
-	return array.NewTableFromRecords(schema, recs), cnt, nil
+	return array.NewTableFromRecords(schema, recs), table.Locate(at.State, paths, pos), cnt, nil
 }
 
 // readKeyRows runs table.ReadKeyRows on the data file at path, reading its
@@ -101,10 +116,10 @@ func (t *Table) ReadKeys(ctx context.Context, keys arrow.RecordBatch) (arrow.Tab
 // table.ReadKeyRows can. Its key pages are pruned by pp.Lead and by their
 // headers' statistics (pp.Raw is set to the file's bytes: iceberg-go
 // writes no page index).
-func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, pp table.PagePruning, dead []int64) ([]arrow.RecordBatch, table.ScanCounts, error) {
+func (t *Table) readKeyRows(ctx context.Context, fs iceio.IO, path string, schema *arrow.Schema, keys []string, x *table.KeyIndex, pp table.PagePruning, dead []int64) ([]arrow.RecordBatch, []int64, table.ScanCounts, error) {
 	pr, raw, err := openParquetAt(fs, path)
 	if err != nil {
-		return nil, table.ScanCounts{}, err
+		return nil, nil, table.ScanCounts{}, err
 	}
 	pp.Raw = raw
 	defer pr.Close()

@@ -30,8 +30,9 @@
 // per key (invariant 3), and nothing is decided for it.
 //
 // The package does no I/O: stored rows come in as Arrow batches of their
-// key columns and _seq (Match), or as the rows a writer found through the
-// plan's KeyIndex (MatchFound), and it keeps no reference to them.
+// key columns and _seq (Match), as the rows a writer found through the
+// plan's KeyIndex (MatchFound), or as rows its caller read and located
+// already (MatchLocated), and it keeps no reference to them.
 package plan
 
 import (
@@ -331,6 +332,60 @@ func (p *Plan) MatchFound(file string, found []table.Match, cnt table.ScanCounts
 	}
 	if len(gone) > 0 {
 		p.removed[file] = gone
+	}
+	return nil
+}
+
+// MatchLocated is Match for a caller that read the stored rows that may
+// hold a changed key already, with where they are (table.Located): rows
+// (borrowed; the key columns and _seq, any other columns) are the rows of
+// at's files in at's order, and every live row of the state at was read
+// from that holds a changed key must be among them (a row holding none
+// may be too; it is skipped). Nothing is counted as scanned. Without
+// TruncateBefore only: a reload must see every row's _seq.
+func (p *Plan) MatchLocated(rows arrow.RecordBatch, at table.Located) error {
+	if p.decided {
+		return fmt.Errorf("plan: Match after Decide")
+	}
+	if p.in.TruncateBefore != nil {
+		return fmt.Errorf("plan: MatchLocated with truncateBefore set")
+	}
+	var n int64
+	for _, f := range at.Files {
+		n += int64(len(f.Pos))
+	}
+	if n != rows.NumRows() {
+		return fmt.Errorf("plan: %d located stored rows, %d positions", rows.NumRows(), n)
+	}
+	if _, err := p.KeyIndex(); err != nil || p.index == nil || n == 0 {
+		return err
+	}
+	probe, err := p.index.Probe(rows)
+	if err != nil {
+		return fmt.Errorf("plan: located stored rows: %w", err)
+	}
+	si := rows.Schema().FieldIndices(change.ColSeq)
+	if len(si) != 1 {
+		return fmt.Errorf("plan: located stored rows have no column %s", change.ColSeq)
+	}
+	rseq, ok := rows.Column(si[0]).(*array.Binary)
+	if !ok {
+		return fmt.Errorf("plan: located stored column %s is %s, not binary", change.ColSeq, rows.Column(si[0]).DataType())
+	}
+	r := 0
+	for _, f := range at.Files {
+		gone := p.removed[f.Path]
+		for _, pos := range f.Pos {
+			if i, ok := probe(r); ok {
+				if err := p.matchRow(f.Path, i, pos, rseq.Value(r), false, &gone); err != nil {
+					return err
+				}
+			}
+			r++
+		}
+		if len(gone) > 0 {
+			p.removed[f.Path] = gone
+		}
 	}
 	return nil
 }

@@ -248,6 +248,14 @@ func (c planCase) run(t *testing.T, mem memory.Allocator, via string) {
 		}
 		rec := sb.NewRecordBatch()
 		sb.Release()
+		if via == "located" {
+			err := matchLocated(mem, p, name, rec, dead)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if via != "match" {
 			err := matchFound(p, name, rec, dead, via == "older")
 			rec.Release()
@@ -372,20 +380,77 @@ func TestRuleThroughMatchFound(t *testing.T) {
 	}
 }
 
+// TestRuleThroughMatchLocated: the rule decides the same whether the
+// stored rows come through Match or, as a history run hands its writer
+// the rows it read, through MatchLocated: the live rows of each file
+// with their positions. A count of rows that is not the count of
+// positions is refused.
+func TestRuleThroughMatchLocated(t *testing.T) {
+	for _, c := range planCases {
+		if c.truncate > 0 {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			c.run(t, mem, "located")
+		})
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	p, stored, release := planOfKey1(t, mem, []int64{1, 2})
+	defer release()
+	if err := p.MatchLocated(stored, table.Located{Files: []table.LocatedFile{{Path: "a", Pos: []int64{4}}}}); err == nil {
+		t.Error("2 rows located at 1 position accepted")
+	}
+}
+
+// matchLocated hands p the live rows of rec (keyed; dead: the positions
+// of the others) of file name with their positions, as a located read
+// does.
+func matchLocated(mem memory.Allocator, p *plan.Plan, name string, rec arrow.RecordBatch, dead []int64) error {
+	b := array.NewRecordBuilder(mem, rec.Schema())
+	defer b.Release()
+	ids, seqs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.Binary)
+	var pos []int64
+	for r := range int(rec.NumRows()) {
+		if !slices.Contains(dead, int64(r)) {
+			pos = append(pos, int64(r))
+			b.Field(0).(*array.Int64Builder).Append(ids.Value(r))
+			b.Field(1).(*array.BinaryBuilder).Append(seqs.Value(r))
+		}
+	}
+	rows := b.NewRecordBatch()
+	defer rows.Release()
+	return p.MatchLocated(rows, table.Located{Files: []table.LocatedFile{{Path: name, Pos: pos}}})
+}
+
+// planOfKey1 returns the plan of one change (key 1, _seq 2) and stored
+// rows of ids (_seq 1); release releases the batches.
+func planOfKey1(t *testing.T, mem memory.Allocator, ids []int64) (p *plan.Plan, stored arrow.RecordBatch, release func()) {
+	t.Helper()
+	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
+	stored = keyedBatch(mem, keyed, 1, ids)
+	release = func() {
+		changes.Release()
+		stored.Release()
+	}
+	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	return p, stored, release
+}
+
 // TestTwoLiveRowsOfOneKey: a table that holds two live rows of a changed
 // key violates invariant 3; the plan refuses to decide for it.
 func TestTwoLiveRowsOfOneKey(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	changes := keyedBatch(mem, change.Schema([]change.Column{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}), 2, []int64{1})
-	defer changes.Release()
-	p, err := plan.New(plan.Input{Changes: changes, Keys: []string{"id"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := keyedBatch(mem, keyed, 1, []int64{1, 1})
-	defer stored.Release()
-	err = p.Match("a", stored, 0, nil)
+	p, stored, release := planOfKey1(t, mem, []int64{1, 1})
+	defer release()
+	err := p.Match("a", stored, 0, nil)
 	if err == nil || !strings.Contains(err.Error(), "two live rows (the second in a at 1)") {
 		t.Fatalf("two live rows of key 1: %v", err)
 	}
