@@ -3,7 +3,6 @@ package wire_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lakemerge/lakemerge/catalog/glue"
 	"github.com/lakemerge/lakemerge/catalog/local"
@@ -113,41 +111,28 @@ func TestLoadTableKeepsParsedMetadata(t *testing.T) {
 // iceberg-go's LoadTable; a load of the unchanged table is one GetTable
 // too, and a load after another catalog's commit sees that commit.
 func TestLoadTableOneGlueLookUp(t *testing.T) {
-	ep := testenv.Optional(t, "LAKEMERGE_AWS_ENDPOINT", "the Glue look-up count")
-	if ep == "" {
+	if testenv.Optional(t, "LAKEMERGE_AWS_ENDPOINT", "the Glue look-up count") == "" {
 		return
 	}
-	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
-		t.Setenv(k, v)
-	}
 	ctx := context.Background()
-	opts := objs3.Options{Endpoint: ep, PathStyle: true}
-	cfg, err := objs3.LoadConfig(ctx, opts)
+	e := newEnv(t, scenario{backend: "aws", target: "iceberg", input: "dms"}) // a bucket on the moto server
+	ep, wh := os.Getenv("LAKEMERGE_AWS_ENDPOINT"), e.whURL
+	var getTables atomic.Int64
+	glueCfg := e.aws.Copy()
+	glueCfg.HTTPClient = countTarget{next: e.aws.HTTPClient, target: "AWSGlue.GetTable", n: &getTables}
+	gc, err := glue.Open(glueCfg, glue.Options{Warehouse: wh, Endpoint: ep})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := fmt.Sprintf("lm-load-%d", os.Getpid())
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(ep); o.UsePathStyle = true })
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	wh := "s3://" + bucket + "/warehouse"
-	var getTables atomic.Int64
-	glueCfg := cfg.Copy()
-	glueCfg.HTTPClient = countTarget{next: cfg.HTTPClient, target: "AWSGlue.GetTable", n: &getTables}
-	open := func() wire.Catalog {
-		gc, err := glue.Open(glueCfg, glue.Options{Warehouse: wh, Endpoint: ep})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cat, err := wire.WarehouseCatalog(gc, objs3.New(cfg, bucket, "warehouse", opts), wh)
+	open := func() wire.Catalog { // a process's: its own parsed metadata
+		cat, err := wire.WarehouseCatalog(gc, objs3.New(e.aws, e.bucket, "warehouse", e.s3Opts), wh)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cat
 	}
 	a, b := open(), open()
-	db := strings.ReplaceAll(bucket, "-", "_")
+	db := strings.ReplaceAll(e.bucket, "-", "_")
 	if err := a.EnsureNamespace(ctx, db); err != nil {
 		t.Fatal(err)
 	}
