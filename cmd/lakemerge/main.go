@@ -54,8 +54,8 @@ var errCommandLine = fmt.Errorf("%w", errUsage)
 var errTablesFailed = errors.New("some tables failed")
 
 // errProfile marks a --cpuprofile or --memprofile that could not be
-// written when the command ended: the command fails (exit 1), its output
-// printed.
+// written when a command that did its work ended: the command fails (exit
+// 1), its output printed.
 var errProfile = errors.New("profile not written")
 
 func main() {
@@ -88,7 +88,7 @@ func exitCode(interrupted bool, err error, say func(code int, msg string, err er
 		say(exitUsage, "usage or job-file error", err)
 		return exitUsage
 	case errors.Is(err, errProfile):
-		say(exitTableFailed, "a profile asked for was not written (stdout says what the command did)", err)
+		say(exitTableFailed, "the command's work is done, stdout says what it did", err)
 		return exitTableFailed
 	}
 	say(exitTableFailed, "", err)

@@ -146,8 +146,11 @@ func startProfiles(cpuPath, memPath string) (*profiles, error) {
 }
 
 // stop ends the CPU profile and writes the heap profile taken at the
-// peak; the error says which could not be written.
+// peak; the error says which could not be written. A nil p has none.
 func (p *profiles) stop() error {
+	if p == nil {
+		return nil
+	}
 	var errs []error
 	if p.cpu != nil {
 		pprof.StopCPUProfile() // waits for the profile's last write

@@ -73,12 +73,11 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, a := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if a.profiles != nil {
-		if perr := a.profiles.stop(); perr != nil && err == nil {
-			err = perr
-		} else if perr != nil {
-			err = fmt.Errorf("%w; %w", err, perr)
-		}
+	switch perr := a.profiles.stop(); {
+	case perr != nil && err == nil:
+		err = perr // errProfile: the command's work is done
+	case perr != nil:
+		err = fmt.Errorf("%w; %v", err, perr) // the command's error decides
 	}
 	if err != nil && !a.started {
 		if !errors.Is(err, errUsage) {
