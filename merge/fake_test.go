@@ -484,7 +484,7 @@ func (x *chunkTxn) ApplyChunk(_ context.Context, changes arrow.RecordBatch) (tab
 
 // Buckets makes a chunkTxn a merge.Bucketer of memTable.buckets buckets
 // (none: 0).
-func (x *chunkTxn) Buckets() int { return x.t.buckets }
+func (x *chunkTxn) Buckets([]change.Column) int { return x.t.buckets }
 
 // AppendBuckets appends the bucket of each row's id: id modulo Buckets.
 func (x *chunkTxn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {

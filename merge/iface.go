@@ -158,9 +158,12 @@ type Chunker interface {
 // Begin found it (or as Evolve would create it), from one goroutine.
 type Bucketer interface {
 	// Buckets is the number of key buckets of the table; 0 when its
-	// partitioning is not a function of the key.
-	Buckets() int
-	// AppendBuckets appends to dst the bucket, in [0, Buckets()), of each
+	// partitioning is not a function of the key. cols are the run's
+	// columns (those Evolve will be given, as far as the changes read so
+	// far tell): before the table exists, its key columns' types decide
+	// whether Evolve would create it with key buckets.
+	Buckets(cols []change.Column) int
+	// AppendBuckets appends to dst the bucket, in [0, Buckets), of each
 	// row of b (a change batch, borrowed), by its key columns alone: equal
 	// keys have equal buckets in every batch of a run, whatever their
 	// other columns, and an int key the same as a widened long one. An

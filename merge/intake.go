@@ -86,7 +86,7 @@ func (in *intake) buckets() (bucketFunc, int) {
 	if in.bucketer == nil || len(in.batches) == 0 {
 		return nil, 0
 	}
-	n := in.bucketer.Buckets()
+	n := in.bucketer.Buckets(in.cols)
 	if n <= 0 {
 		return nil, 0
 	}

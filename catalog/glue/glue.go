@@ -106,7 +106,8 @@ func (c *Catalog) EnsureNamespace(ctx context.Context, db string) error {
 // table ident (database, name) when it is an Iceberg table, "" when there
 // is no such table: one GetTable, without reading the metadata file (which
 // LoadTable reads from S3 and parses), for a caller that holds that file
-// parsed already.
+// parsed already or reads it itself (instead of LoadTable, which would
+// call GetTable again).
 func (c *Catalog) MetadataLocation(ctx context.Context, ident table.Identifier) (string, error) {
 	if len(ident) != 2 {
 		return "", nil

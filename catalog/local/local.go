@@ -181,7 +181,8 @@ func (c *Catalog) RegisterTable(ctx context.Context, ident table.Identifier, met
 // when there is no such row or ident is not of that shape. It reads the
 // row alone: a caller that holds that metadata file parsed already (its
 // files are written once, never changed) need not read and parse it again
-// (LoadTable does both).
+// (LoadTable does both), and one that does reads it at the location
+// returned.
 func (c *Catalog) MetadataLocation(ctx context.Context, ident table.Identifier) (string, error) {
 	if len(ident) != 2 || strings.Contains(ident[0], ".") {
 		return "", nil

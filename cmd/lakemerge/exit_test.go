@@ -19,23 +19,27 @@ import (
 // 1 a table failed, 2 usage or job-file error, 130 interrupted.
 
 // TestUsageErrorsExit2: cobra's own errors (unknown command, unknown flag,
-// stray arguments) and missing required flags exit 2 with the message on
-// stderr, nothing on stdout.
+// stray arguments), a bad log flag and a missing --config exit 2 with the
+// message on stderr naming what was wrong, then a line saying where the
+// command's usage is, and nothing on stdout.
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want string
+		cmd  string // whose usage the hint names
 	}{
-		{[]string{"no-such-command"}, `unknown command "no-such-command"`},
-		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
-		{[]string{"run", "--config"}, "flag needs an argument"},
-		{[]string{"run"}, "--config is required"},
-		{[]string{"run", "--config", "x.yaml", "extra"}, `unknown command "extra"`},
-		{[]string{"status", "--config", "x.yaml", "--log-level", "loud"}, "--log-level"},
+		{[]string{"no-such-command"}, `unknown command "no-such-command"`, "lakemerge"},
+		{[]string{"run", "--bogus"}, "unknown flag: --bogus", "lakemerge run"},
+		{[]string{"run", "--tabel", "x"}, "unknown flag: --tabel", "lakemerge run"},
+		{[]string{"run", "--config"}, "flag needs an argument: --config", "lakemerge run"},
+		{[]string{"run"}, "--config is required", "lakemerge run"},
+		{[]string{"run", "--config", "x.yaml", "extra"}, `unknown command "extra"`, "lakemerge run"},
+		{[]string{"status", "--config", "x.yaml", "--log-level", "loud"}, "--log-level", "lakemerge status"},
 	} {
-		r := clitest.Run(t, c.args...)
-		if r.Code != exitUsage || !strings.Contains(r.Stderr, c.want) || r.Stdout != "" {
-			t.Errorf("lakemerge %s: want exit 2, %q on stderr, empty stdout; got %s", strings.Join(c.args, " "), c.want, r)
+		r := clitest.Run(t, append([]string{"--log-format", "text"}, c.args...)...)
+		hint := "\nRun '" + c.cmd + " --help' for usage.\n"
+		if r.Code != exitUsage || !strings.Contains(r.Stderr, c.want) || !strings.HasSuffix(r.Stderr, hint) || r.Stdout != "" {
+			t.Errorf("lakemerge %s: want exit 2, %q on stderr, ending with %q, empty stdout; got %s", strings.Join(c.args, " "), c.want, hint, r)
 		}
 	}
 }

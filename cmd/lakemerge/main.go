@@ -17,13 +17,16 @@
 // build (version.go).
 //
 // Exit codes: 0 success (also when nothing was pending), 1 at least one
-// table failed, 2 usage or job-file error, 130 interrupted. A panic is not
-// recovered: the Go runtime exits 2 (README, exit codes).
+// table failed, or another failure (a profile asked for that could not be
+// written at the end included), 2 usage or job-file error, 130
+// interrupted. A panic is not recovered: the Go runtime exits 2 (README,
+// exit codes).
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -42,8 +45,18 @@ const (
 // errUsage marks errors that are the user's input (flags, job file).
 var errUsage = errors.New("usage")
 
+// errCommandLine marks the usage errors of the command line itself (an
+// unknown command or flag, a flag's value, a missing --config): their
+// last line says where the command's usage is (app.hint).
+var errCommandLine = fmt.Errorf("%w", errUsage)
+
 // errTablesFailed is returned when a run finished but some table failed.
 var errTablesFailed = errors.New("some tables failed")
+
+// errProfile marks a --cpuprofile or --memprofile that could not be
+// written when a command that did its work ended: the command fails (exit
+// 1), its output printed.
+var errProfile = errors.New("profile not written")
 
 func main() {
 	wire.RegisterFileIO()
@@ -74,6 +87,9 @@ func exitCode(interrupted bool, err error, say func(code int, msg string, err er
 	case errors.Is(err, errUsage):
 		say(exitUsage, "usage or job-file error", err)
 		return exitUsage
+	case errors.Is(err, errProfile):
+		say(exitTableFailed, "the command's work is done, stdout says what it did", err)
+		return exitTableFailed
 	}
 	say(exitTableFailed, "", err)
 	return exitTableFailed

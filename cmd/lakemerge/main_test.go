@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -215,6 +216,61 @@ func TestFailedTableExit1(t *testing.T) {
 	}
 	if e := sum.Tables[1].Error; !strings.Contains(e, "20240530-090000000.csv") || !strings.Contains(e, "line 2") || !strings.Contains(e, "total") {
 		t.Fatalf("orders error does not name file, line and column: %q", e)
+	}
+}
+
+// TestProfileNotWritten: a profile file that cannot be created stops the
+// command before it does anything (exit 2, no summary, no table); one
+// that cannot be written when the command ends (/dev/full) fails the
+// command that did its work (exit 1, its summary printed); both end
+// stderr with a JSON log line under JSON logs, naming the flag. A command
+// that fails still writes its profiles.
+func TestProfileNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	job := ordersJob(t, dir, "catalog.db")
+	lastLine := func(r clitest.Result) map[string]any {
+		t.Helper()
+		var last map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+			last = nil
+			if err := json.Unmarshal([]byte(l), &last); err != nil {
+				t.Errorf("stderr line is not JSON: %q", l)
+			}
+		}
+		return last
+	}
+	for _, flag := range []string{"--memprofile", "--cpuprofile"} {
+		r := clitest.Run(t, "run", "--config", job, "--log-format", "json", flag, filepath.Join(dir, "no", "such", "dir", "p.pprof"))
+		last := lastLine(r)
+		if e, _ := last["error"].(string); r.Code != exitUsage || r.Stdout != "" || last["exit_code"] != float64(exitUsage) || !strings.Contains(e, flag) {
+			t.Errorf("%s in a missing folder: want exit 2, no summary and a last JSON line naming the flag: %v\n%s", flag, last, r)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "warehouse")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s in a missing folder: the run did something (warehouse: %v)", flag, err)
+		}
+	}
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	for _, flag := range []string{"--memprofile", "--cpuprofile"} {
+		r := clitest.Run(t, "run", "--config", job, "--log-format", "json", flag, "/dev/full")
+		var sum summary
+		if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || !sum.OK || len(sum.Tables) != 1 {
+			t.Errorf("%s /dev/full: want the summary of a run whose tables are done: %v\n%s", flag, err, r)
+		}
+		last := lastLine(r)
+		if e, _ := last["error"].(string); r.Code != exitTableFailed || last["exit_code"] != float64(exitTableFailed) ||
+			!strings.HasPrefix(e, flag+": ") || !strings.Contains(e, "no space left on device") {
+			t.Errorf("%s /dev/full: want exit 1 and a last JSON line naming the flag and why: %v\n%s", flag, last, r)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "raw", "public", "orders", "LOAD00000002.csv"), "x,a\n")
+	cpu := filepath.Join(dir, "cpu.pprof")
+	if r := clitest.Run(t, "run", "--config", job, "--cpuprofile", cpu); r.Code != exitTableFailed {
+		t.Fatalf("a failing run: want exit 1: %s", r)
+	}
+	if b, err := os.ReadFile(cpu); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("a failing run's CPU profile: %v, %d bytes, want a gzip-compressed profile", err, len(b))
 	}
 }
 

@@ -139,9 +139,11 @@ func TestByteOrderMarkNamed(t *testing.T) {
 // TestLastLineUnderJSONLogs: under JSON logs the line a failed command
 // ends with (why it exits non-zero) is a JSON log line too, level ERROR
 // with the error and the exit code, so a log shipper reading JSON lines
-// keeps it; every stderr line parses. Under text logs, and for a usage
-// error found before the logger exists (a bad flag), it stays a
-// "lakemerge: ..." text line.
+// keeps it; every stderr line parses: also for a wrong command line
+// (an unknown flag, whether --log-format comes before or after it), with
+// the hint saying where the command's usage is. Under text logs, and when
+// no logger can be made (a bad --log-format), it stays a "lakemerge: ..."
+// text line, the hint on the next.
 func TestLastLineUnderJSONLogs(t *testing.T) {
 	dir := t.TempDir()
 	job := ordersJob(t, dir, "catalog.db")
@@ -171,9 +173,25 @@ func TestLastLineUnderJSONLogs(t *testing.T) {
 	if want := "lakemerge: some tables failed (the summary on stdout names each error)\n"; r.Code != exitTableFailed || !strings.HasSuffix(r.Stderr, want) {
 		t.Errorf("text logs: want the last line %q: %s", want, r)
 	}
-	r = clitest.Run(t, "run", "--bogus", "--log-format", "json")
-	if want := "lakemerge: usage: unknown flag: --bogus\n"; r.Code != exitUsage || r.Stderr != want {
-		t.Errorf("a bad flag: want only %q on stderr: %s", want, r)
+	// A wrong command line: the log flags are read whatever comes before
+	// them, the flag cobra stopped at included.
+	for _, args := range [][]string{
+		{"run", "--tabel", "x", "--log-format", "json"},
+		{"--log-format", "json", "run", "--tabel", "x"},
+	} {
+		r = clitest.Run(t, args...)
+		var last map[string]any
+		if err := json.Unmarshal([]byte(r.Stderr), &last); err != nil || strings.Count(r.Stderr, "\n") != 1 {
+			t.Errorf("%v: want one JSON line on stderr: %v\n%s", args, err, r)
+		}
+		if r.Code != exitUsage || last["level"] != "ERROR" || last["error"] != "usage: unknown flag: --tabel" ||
+			last["hint"] != "Run 'lakemerge run --help' for usage." || last["exit_code"] != float64(exitUsage) {
+			t.Errorf("%v: want exit 2 and an ERROR line naming --tabel with the hint: %v\n%s", args, last, r)
+		}
+	}
+	r = clitest.Run(t, "run", "--tabel", "x", "--log-format", "xml")
+	if want := "lakemerge: usage: unknown flag: --tabel\nRun 'lakemerge run --help' for usage.\n"; r.Code != exitUsage || r.Stderr != want {
+		t.Errorf("a bad flag and a bad --log-format: want only %q on stderr: %s", want, r)
 	}
 }
 

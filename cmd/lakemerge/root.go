@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/lmittmann/tint"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/lakemerge/lakemerge/cmd/lakemerge/wire"
@@ -40,9 +40,15 @@ type app struct {
 	cpuProfile string
 	memProfile string
 	// started is set once a command's own code runs: an error before that
-	// is cobra's (unknown command, bad flag, wrong arguments), a usage
-	// error.
+	// is cobra's (unknown command, bad flag, wrong arguments) or one of
+	// the log flags' values, a usage error of the command line.
 	started bool
+	// profiles are the command's --cpuprofile and --memprofile; nil:
+	// none, or not started.
+	profiles *profiles
+	// hint ends the last line of a failed command (lastLine) when the
+	// command line was wrong: where its usage is.
+	hint string
 	// emf writes a CloudWatch EMF line per table (run --metrics emf);
 	// nil: none.
 	emf *emf
@@ -56,33 +62,71 @@ type app struct {
 }
 
 // execute runs the command line args (without the program name), writes
-// the command's error as the last line on stderr (lastLine) and returns the
-// exit code (exitCode). Errors found before a command started are usage
-// errors (errUsage). ctx is canceled by SIGINT or SIGTERM.
+// its profiles (a profile that cannot be written fails the command),
+// writes the command's error as the last line on stderr (lastLine) and
+// returns the exit code (exitCode). Errors found before a command started
+// are usage errors of the command line (errCommandLine): their last line
+// ends with where the usage of the command is, and is a log line of the
+// format the command line asks for, whatever flag was wrong. ctx is
+// canceled by SIGINT or SIGTERM.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root, a := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err != nil && !a.started && !errors.Is(err, errUsage) {
-		err = fmt.Errorf("%w: %w (see lakemerge --help)", errUsage, err)
+	cmd, err := root.ExecuteContextC(ctx)
+	switch perr := a.profiles.stop(); {
+	case perr != nil && err == nil:
+		err = perr // errProfile: the command's work is done
+	case perr != nil:
+		err = fmt.Errorf("%w; %v", err, perr) // the command's error decides
+	}
+	if err != nil && !a.started {
+		if !errors.Is(err, errUsage) {
+			err = fmt.Errorf("%w: %w", errCommandLine, err)
+		}
+		a.logFlags(root, args)
+	}
+	if errors.Is(err, errCommandLine) {
+		a.hint = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	}
 	return exitCode(ctx.Err() != nil, err, a.lastLine)
 }
 
+// logFlags sets the log flags from args alone, ignoring every other flag
+// (cobra stops at the first flag it cannot parse, which may come before
+// them), and makes the logger they ask for, when they are valid: the
+// logger of a command line that cobra refused.
+func (a *app) logFlags(root *cobra.Command, args []string) {
+	fs := pflag.NewFlagSet("log", pflag.ContinueOnError)
+	fs.ParseErrorsWhitelist.UnknownFlags = true
+	fs.SetOutput(io.Discard)
+	fs.AddFlag(root.PersistentFlags().Lookup("log-format"))
+	fs.AddFlag(root.PersistentFlags().Lookup("log-level"))
+	_ = fs.Parse(args) // a bad value: the flags keep what cobra parsed
+	_, _ = a.logger()  // a bad value: no logger, a text last line
+}
+
 // lastLine writes the line that ends the output of a failed command: under
 // JSON logs a log line (level ERROR, msg "lakemerge: " and what happened,
-// error, exit_code), so that a log shipper reading JSON lines keeps it;
-// otherwise, and when the command failed before its logger was made (a bad
-// flag, an unknown command), "lakemerge: " and the error, as text. note
-// says what happened, when the error alone does not.
+// error, hint when there is one, exit_code), so that a log shipper
+// reading JSON lines keeps it; otherwise, and when no logger can be made
+// (a bad --log-format or --log-level), "lakemerge: " and the error, as
+// text, and the hint on a line of its own. note says what happened, when
+// the error alone does not.
 func (a *app) lastLine(code int, note string, err error) {
 	if a.jsonLog != nil {
 		msg := "lakemerge: failed"
 		if note != "" {
 			msg = "lakemerge: " + note
 		}
-		a.jsonLog.Error(msg, "error", err.Error(), "exit_code", code)
+		attrs := []any{"error", err.Error()}
+		if a.hint != "" {
+			attrs = append(attrs, "hint", a.hint)
+		}
+		a.jsonLog.Error(msg, append(attrs, "exit_code", code)...)
 		return
+	}
+	if a.hint != "" {
+		defer fmt.Fprintln(a.stderr, a.hint)
 	}
 	switch {
 	case code == exitInterrupted:
@@ -117,44 +161,22 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (demo: warn)")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "auto", "log lines on stderr: text (for people), json (one JSON object a line), auto (text on a terminal, else json)")
-	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file")
-	root.PersistentFlags().StringVar(&a.memProfile, "memprofile", "", "write the Go heap profile taken at the command's peak heap to this file")
-	var stopProfile func()
-	var peak *peakHeapProfile
+	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (created before the command's work: exit 2 when it cannot be; exit 1 when it cannot be written at the end)")
+	root.PersistentFlags().StringVar(&a.memProfile, "memprofile", "", "write the Go heap profile taken at the command's peak heap to this file (created and written as --cpuprofile)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		a.started = true
 		if _, err := a.logger(); err != nil {
 			return err
 		}
-		if a.memProfile != "" {
-			peak = startPeakHeapProfile(100 * time.Millisecond)
-		}
-		if a.cpuProfile == "" {
-			return nil
-		}
-		f, err := os.Create(a.cpuProfile)
+		a.started = true
+		p, err := startProfiles(a.cpuProfile, a.memProfile)
 		if err != nil {
-			return fmt.Errorf("%w: --cpuprofile: %w", errUsage, err)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		a.profiles = p
 		return nil
 	}
-	root.PersistentPostRun = func(*cobra.Command, []string) {
-		if stopProfile != nil {
-			stopProfile()
-		}
-		if peak != nil {
-			if err := peak.writeTo(a.memProfile); err != nil {
-				fmt.Fprintf(stderr, "--memprofile: %v\n", err)
-			}
-		}
-	}
 	root.AddCommand(a.runCmd(), a.statusCmd(), a.planCmd(), a.checkCmd(), a.demoCmd(), a.exampleCmd(), a.vacuumCmd(), a.maintainCmd(), a.registerCmd(), a.rebuildCmd(), a.versionCmd())
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errCommandLine, err) })
 	return root, a
 }
 
@@ -166,7 +188,7 @@ Start with "lakemerge demo"; the job file is documented in the README and by
 func (a *app) logger() (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.logLevel)
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errCommandLine, a.logLevel)
 	}
 	text := a.terminal
 	switch a.logFormat {
@@ -176,7 +198,7 @@ func (a *app) logger() (*slog.Logger, error) {
 	case "json":
 		text = false
 	default:
-		return nil, fmt.Errorf("%w: --log-format %q: want text, json or auto", errUsage, a.logFormat)
+		return nil, fmt.Errorf("%w: --log-format %q: want text, json or auto", errCommandLine, a.logFormat)
 	}
 	a.progress = text && a.terminal
 	if !text {
@@ -209,7 +231,7 @@ func loadJob(ctx context.Context, path string, names []string) (*config.Job, []c
 // loadJobPrepared is loadJob that also returns what checkPrepared found.
 func loadJobPrepared(ctx context.Context, path string, names []string) (*config.Job, []preparedTable, []config.Table, error) {
 	if path == "" {
-		return nil, nil, nil, fmt.Errorf("%w: --config is required", errUsage)
+		return nil, nil, nil, fmt.Errorf("%w: --config is required", errCommandLine)
 	}
 	job, err := readJob(ctx, path)
 	if err != nil {
@@ -293,7 +315,9 @@ progress bar on a terminal either). The summary is one JSON object
 on stdout, also when a table failed, the run was interrupted or it could not
 start (the catalog or raw zone would not open: every table "not started").
 Exit codes: 0 all tables done (also when nothing was pending), 1 a table
-failed, 2 usage or job-file error, 130 interrupted (SIGINT or SIGTERM). A Go
+failed (or --cpuprofile or --memprofile could not be written at the end:
+the summary is printed), 2 usage or job-file error (a wrong command line
+ends with where its usage is), 130 interrupted (SIGINT or SIGTERM). A Go
 panic (a bug) also exits 2, with "panic:" and stacks on stderr and no summary.
 Under JSON logs the last stderr line of a failed run is a JSON log line too.
 

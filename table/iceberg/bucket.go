@@ -13,7 +13,7 @@ import (
 	ice "github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/change"
 )
 
 // Key buckets (merge.Bucketer). A table partitioned by bucket(N, k), k a
@@ -26,33 +26,47 @@ import (
 // then plans only the files of the chunk's buckets (bucketTasks).
 
 // keyBucket is the bucket partition field on a key column of the table's
-// spec (of the spec Evolve would create or evolve to, when the table does
-// not exist or its layout evolves): its field id, bucket count and
-// column; ok false when there is none.
-func (x *Txn) keyBucket() (fieldID, n int, col string, ok bool) {
-	if x.tbl == nil || x.t.opts.EvolveLayout {
-		o := x.t.opts
-		if len(o.Layout.Partition) == 0 {
-			return 1000, o.Buckets, o.Keys[0], o.Buckets > 0
-		}
-		for i, p := range o.Layout.Partition {
-			if p.Transform == table.TransformBucket && p.Param > 0 && slices.Contains(o.Keys, p.Column) {
-				return 1000 + i, p.Param, p.Column, true
-			}
-		}
-		return 0, 0, "", false
+// spec: its field id, bucket count and column; ok false when there is
+// none. When the table does not exist yet, or its layout evolves
+// (EvolveLayout), the spec is the one create or evolveLayout would give
+// it (partitionSpec, the one rule for both): over cols, the columns of
+// the changes (whose key types decide it: a boolean first key gets no
+// bucket field), when there is no table, else over its schema.
+func (x *Txn) keyBucket(cols []change.Column) (fieldID, n int, col string, ok bool) {
+	isKey := func(c string) bool { return slices.Contains(x.t.opts.Keys, c) }
+	if x.tbl != nil && !x.t.opts.EvolveLayout {
+		return specBucket(x.tbl, isKey)
 	}
-	return specBucket(x.tbl, func(col string) bool { return slices.Contains(x.t.opts.Keys, col) })
+	var sc *ice.Schema
+	if x.tbl != nil {
+		sc = x.tbl.Schema()
+	} else {
+		var err error
+		if sc, err = icebergSchema(cols); err != nil {
+			return 0, 0, "", false // create reports it
+		}
+	}
+	spec, err := partitionSpec(x.t.opts, sc)
+	if err != nil {
+		return 0, 0, "", false // create or evolveLayout reports it
+	}
+	return bucketField(spec, sc, isKey)
 }
 
 // specBucket is the first bucket partition field of tbl's current spec on
 // a column that on accepts: its field id, bucket count and column; ok
 // false when there is none.
 func specBucket(tbl *icetable.Table, on func(col string) bool) (fieldID, n int, col string, ok bool) {
-	spec := tbl.Spec()
+	return bucketField(tbl.Spec(), tbl.Schema(), on)
+}
+
+// bucketField is the first bucket partition field of spec, over schema
+// sc, on a column that on accepts: its field id, bucket count and column;
+// ok false when there is none.
+func bucketField(spec ice.PartitionSpec, sc *ice.Schema, on func(col string) bool) (fieldID, n int, col string, ok bool) {
 	for _, f := range spec.Fields() {
 		bt, isBucket := f.Transform.(ice.BucketTransform)
-		name, found := tbl.Schema().FindColumnName(f.SourceID())
+		name, found := sc.FindColumnName(f.SourceID())
 		if isBucket && found && on(name) {
 			return f.FieldID, bt.NumBuckets, name, true
 		}
@@ -61,9 +75,11 @@ func specBucket(tbl *icetable.Table, on func(col string) bool) (fieldID, n int, 
 }
 
 // Buckets is the number of key buckets of the table (merge.Bucketer): N
-// of its bucket(N, k) partition field on a key column k; 0 without one.
-func (x *Txn) Buckets() int {
-	_, n, _, ok := x.keyBucket()
+// of its bucket(N, k) partition field on a key column k, of the table as
+// it is or, before it exists, as Evolve would create it from cols; 0
+// without one.
+func (x *Txn) Buckets(cols []change.Column) int {
+	_, n, _, ok := x.keyBucket(cols)
 	if !ok {
 		return 0
 	}
@@ -75,7 +91,7 @@ func (x *Txn) Buckets() int {
 // every key type Iceberg's bucket transform takes (appendBuckets): all
 // but boolean.
 func (x *Txn) AppendBuckets(dst []int32, b arrow.RecordBatch) ([]int32, error) {
-	_, n, col, ok := x.keyBucket()
+	_, n, col, ok := x.keyBucket(change.UserColumns(b.Schema()))
 	if !ok {
 		return dst, fmt.Errorf("bucket keys of %s: the table has no key buckets", x.name())
 	}
@@ -228,7 +244,7 @@ func micros(v int64, unit arrow.TimeUnit) (int64, error) {
 // another spec (partition evolution); all of them when the table has no
 // key buckets.
 func (x *Txn) bucketTasks(changes arrow.RecordBatch, tasks []icetable.FileScanTask) []icetable.FileScanTask {
-	field, _, _, ok := x.keyBucket()
+	field, _, _, ok := x.keyBucket(change.UserColumns(changes.Schema()))
 	if !ok || x.t.opts.EvolveLayout || changes.NumRows() == 0 {
 		return tasks
 	}

@@ -55,8 +55,8 @@ func TestAppendBucketsMatchesWriter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if x.Buckets() != buckets {
-				t.Fatalf("Buckets before the table exists = %d, want %d", x.Buckets(), buckets)
+			if n := x.Buckets(cols); n != buckets {
+				t.Fatalf("Buckets before the table exists = %d, want %d", n, buckets)
 			}
 			before, err := x.AppendBuckets(nil, rec)
 			if err != nil {
@@ -244,24 +244,35 @@ func appendKey(t *testing.T, kb array.Builder, k string) {
 
 // TestBooleanKeyUnpartitioned: a table whose first key is a boolean,
 // which Iceberg's bucket transform does not take, is created
-// unpartitioned whatever Buckets says (iceberg-go wrote its rows under a
-// null bucket value, which the spec does not allow), and its rows are
-// written and merged.
+// unpartitioned whatever Options.Buckets says (iceberg-go wrote its rows
+// under a null bucket value, which the spec does not allow), and its rows
+// are written and merged. Its Txn says it has no key buckets
+// (merge.Bucketer) before the table exists as after: one rule,
+// partitionSpec's.
 func TestBooleanKeyUnpartitioned(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cols := []change.Column{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}, {Name: "v", Type: arrow.BinaryTypes.String}}
 	tb := New(localCatalog(t), Options{Database: "db", Name: "t", Keys: []string{"id"}, Buckets: 8}, mem)
+	x, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := x.Buckets(cols); x.Exists() || n != 0 {
+		t.Fatalf("before the first commit: Buckets %d (table exists: %v), want 0", n, x.Exists())
+	}
 	var bm bookmarks.Bookmark
 	for seq := byte(1); seq <= 2; seq++ {
 		rec := keyChanges(t, mem, cols, seq, []string{"0", "1"})
 		applyCommit(t, tb, cols, &bm, seq, rec)
 		rec.Release()
 	}
-	x, err := tb.Begin(ctx)
-	if err != nil {
+	if x, err = tb.Begin(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if n := x.Buckets(cols); n != 0 {
+		t.Fatalf("after the first commit: Buckets %d, want 0", n)
 	}
 	if spec := x.tbl.Spec(); !spec.IsUnpartitioned() {
 		t.Fatalf("spec %v, want unpartitioned", spec)

@@ -225,6 +225,12 @@ func (t *Table) createProperties() ice.Properties {
 	return props
 }
 
+// icebergSchema is the Iceberg schema of a table of columns cols (and
+// _seq), with fresh field ids: the schema create gives a new table.
+func icebergSchema(cols []change.Column) (*ice.Schema, error) {
+	return icetable.ArrowSchemaToIcebergWithFreshIDs(arrow.NewSchema(arrowFields(cols), nil), false)
+}
+
 func arrowFields(cols []change.Column) []arrow.Field {
 	fs := make([]arrow.Field, 0, len(cols)+1)
 	for _, c := range cols {

@@ -124,7 +124,7 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 func (x *Txn) name() string { return x.t.opts.Database + "." + x.t.opts.Name }
 
 func (x *Txn) create(ctx context.Context, cols []change.Column) error {
-	sc, err := icetable.ArrowSchemaToIcebergWithFreshIDs(arrow.NewSchema(arrowFields(cols), nil), false)
+	sc, err := icebergSchema(cols)
 	if err != nil {
 		return fmt.Errorf("schema of %s: %w", x.name(), err)
 	}

@@ -45,9 +45,12 @@ func WarehouseCatalog(cat Catalog, warehouse objstore.Store, root string) (Catal
 // location without reading the file (metadataLocator), LoadTable of an
 // unchanged table takes the parsed metadata again instead of reading and
 // parsing the file (a JSON file that lists every snapshot kept, read by
-// every step of a run and of a maintenance pass). Metadata files are
-// written once and never changed, so a location names its content for
-// good; the catalog's pointer is read on every LoadTable as before.
+// every step of a run and of a maintenance pass), and LoadTable of a
+// changed one reads the file at the location just named instead of
+// asking the catalog's LoadTable, which would look the pointer up again
+// (a second Glue GetTable). Metadata files are written once and never
+// changed, so a location names its content for good; the catalog's
+// pointer is read once on every LoadTable.
 type warehouseCatalog struct {
 	Catalog
 	fs *icebergio.FS
@@ -87,26 +90,34 @@ func (c *warehouseCatalog) forget(ident icetable.Identifier) {
 	delete(c.parsed, identKey(ident))
 }
 
-// cached returns ident's table at its current metadata location when the
-// catalog names that location and it is the one last parsed; nil
-// otherwise (an error of the look-up too: LoadTable then goes the whole
-// way and reports it).
-func (c *warehouseCatalog) cached(ctx context.Context, ident icetable.Identifier) *icetable.Table {
+// located returns ident's table at its current metadata location when the
+// catalog names that location (metadataLocator): the metadata last parsed
+// when it is at that location, else the file there read and parsed (one
+// look-up of the pointer per load, not a second one by the catalog's
+// LoadTable); nil and no error when the catalog cannot name it (it is no
+// metadataLocator, does not know the table, or the look-up failed:
+// LoadTable then goes the whole way and reports why).
+func (c *warehouseCatalog) located(ctx context.Context, ident icetable.Identifier) (*icetable.Table, error) {
 	l, ok := c.Catalog.(metadataLocator)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	loc, err := l.MetadataLocation(ctx, ident)
 	if err != nil || loc == "" {
-		return nil
+		return nil, nil
 	}
 	c.mu.Lock()
 	p, ok := c.parsed[identKey(ident)]
 	c.mu.Unlock()
-	if !ok || p.loc != loc {
-		return nil
+	if ok && p.loc == loc {
+		return c.table(ident, p.meta, loc), nil
 	}
-	return c.table(ident, p.meta, loc)
+	t, err := icetable.NewFromLocation(ctx, ident, loc, c.fsF(), c)
+	if err != nil {
+		return nil, fmt.Errorf("load table %v: metadata %s: %w", ident, loc, err)
+	}
+	c.remember(ident, loc, t.Metadata())
+	return t, nil
 }
 
 // IO is the warehouse's file IO, bound to ctx: for looking at a table's
@@ -135,8 +146,13 @@ func (c *warehouseCatalog) rehome(t *icetable.Table) *icetable.Table {
 // table is the table of metadata meta at loc, reading and writing its
 // files through the warehouse store and committing through c.
 func (c *warehouseCatalog) table(ident icetable.Identifier, meta icetable.Metadata, loc string) *icetable.Table {
-	fsF := func(ctx context.Context) (iceio.IO, error) { return c.fs.Bind(ctx), nil }
-	return icetable.New(ident, meta, loc, fsF, c)
+	return icetable.New(ident, meta, loc, c.fsF(), c)
+}
+
+// fsF is the file IO of c's tables: the warehouse store, bound to the
+// context of each use.
+func (c *warehouseCatalog) fsF() icetable.FSysF {
+	return func(ctx context.Context) (iceio.IO, error) { return c.fs.Bind(ctx), nil }
 }
 
 func (c *warehouseCatalog) CreateTable(ctx context.Context, ident icetable.Identifier, sc *iceberg.Schema, opts ...catalog.CreateTableOpt) (*icetable.Table, error) {
@@ -145,8 +161,8 @@ func (c *warehouseCatalog) CreateTable(ctx context.Context, ident icetable.Ident
 }
 
 func (c *warehouseCatalog) LoadTable(ctx context.Context, ident icetable.Identifier) (*icetable.Table, error) {
-	if t := c.cached(ctx, ident); t != nil {
-		return t, nil
+	if t, err := c.located(ctx, ident); t != nil || err != nil {
+		return t, err
 	}
 	t, err := c.Catalog.LoadTable(c.with(ctx), ident)
 	if err == nil && t != nil {

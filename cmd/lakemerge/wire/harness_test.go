@@ -75,6 +75,8 @@ type env struct {
 	whURL   string
 	bucket  string // aws: the bucket of raw and warehouse
 	s3      *s3.Client
+	aws     aws.Config    // aws: the configuration of the moto server
+	s3Opts  objs3.Options // aws: the stores' options
 	release func()
 }
 
@@ -121,6 +123,7 @@ func newEnv(t testing.TB, sc scenario) *env {
 		if _, err := e.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(e.bucket)}); err != nil {
 			t.Fatal(err)
 		}
+		e.aws, e.s3Opts = cfg, opts
 		e.raw = objs3.New(cfg, e.bucket, "raw", opts)
 		e.rawURL, e.whURL = "s3://"+e.bucket+"/raw", "s3://"+e.bucket+"/warehouse"
 		catalog = fmt.Sprintf("catalog: { type: glue, endpoint: %s }\ns3: { endpoint: %s }", ep, ep)
