@@ -39,6 +39,14 @@ type Table struct {
 	// to the caller (Result.Applied), for the prepared tables derived from
 	// the table.
 	KeepChanges bool
+	// Journal makes a Run's commit carry, when its Txn is a Journaler, the
+	// change set it applied as the commit's journal (the set Applied
+	// holds), so that a history or changelog table that missed the commit
+	// catches up from what the run would have handed it. A change set
+	// with partial rows, a reload or truncate, or one applied in chunks
+	// gets none: the prepared tables catch up from the table's files for
+	// those runs anyway.
+	Journal bool
 	// MemoryBudget bounds, in bytes, the decoded changes a run holds in
 	// memory: once they pass half of it, the run spills them to SpillDir,
 	// partitioned by primary key, and deduplicates them partition by
@@ -237,11 +245,14 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 	}
 	defer changes.Release()
 	kept := changes
-	if t.KeepChanges && hasTS(src) {
+	if (t.KeepChanges || t.Journal) && hasTS(src) {
 		if kept, err = conform(t.Mem, src, cols, hasKeep(src), true); err != nil {
 			return table.ApplyStats{}, nil, err
 		}
 		defer kept.Release()
+	}
+	if j, ok := txn.(Journaler); ok && t.Journal && p.truncateBefore == nil && !hasKeep(src) {
+		j.Journal(kept)
 	}
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)
 	if err != nil {
