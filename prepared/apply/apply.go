@@ -303,7 +303,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	case how == HowCatchUp:
 		// The changes since, applied as a run's are, under the same
 		// generation.
-		if changes, err = concatSteps(t.Mem, steps, change.Schema(info.Columns)); err != nil {
+		if changes, err = concatSteps(t.Mem, steps, info.Columns); err != nil {
 			return err
 		}
 		releaseSteps(steps)
