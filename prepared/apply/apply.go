@@ -53,8 +53,10 @@ type Base interface {
 	Read(ctx context.Context) (arrow.Table, error)
 	// ChangesSince returns the base table's changes from state from to
 	// state to (table.Table's contract): each step's changes have the
-	// user columns, _op and _seq, one row per key, sorted by key. A from
-	// the table's history does not hold any more is table.ErrNoHistory.
+	// user columns, _op and _seq, one row per key, sorted by key, and _ts
+	// too for a step that is a commit's journal (table.Step.Journal, with
+	// each only). A from the table's history does not hold any more is
+	// table.ErrNoHistory.
 	ChangesSince(ctx context.Context, from, to int64, each bool) (table.Changes, error)
 }
 
