@@ -27,7 +27,7 @@ type Changes struct {
 	Steps []Step
 	// Commits counts the commits between the two states; FilesRead the
 	// data files read, whole or their key columns (a file added and
-	// removed again between the states is not read).
+	// removed again between the states is not read), and the journals.
 	Commits   int
 	FilesRead int
 }

@@ -24,7 +24,7 @@ type CatchUp struct {
 	// Commits counts the base commits read since From, Steps the net
 	// changes made of them (one per commit that changed data for a
 	// changelog or history, one in all for a mirror), FilesRead the base
-	// data files read.
+	// data files read, and the journals (each counts as one file).
 	Commits   int `json:"commits"`
 	Steps     int `json:"steps"`
 	FilesRead int `json:"files_read"`
