@@ -1,18 +1,16 @@
 package table
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/lakemerge/lakemerge/change"
@@ -65,21 +63,13 @@ func EncodeJournal(changes arrow.RecordBatch, stale []int, mem memory.Allocator)
 	schema := arrow.NewSchema(fields, &md)
 	rec := array.NewRecordBatch(schema, append(changes.Columns(), st), changes.NumRows())
 	defer rec.Release()
-	var buf bytes.Buffer
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithCompressionLevel(1),
 		parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(mem))
-	pw, err := pqarrow.NewFileWriter(schema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()))
+	b, err := encodeParquet(rec, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()))
 	if err != nil {
 		return nil, fmt.Errorf("encode journal: %w", err)
 	}
-	if err := pw.Write(rec); err != nil {
-		pw.Close()
-		return nil, fmt.Errorf("encode journal: %w", err)
-	}
-	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("encode journal: %w", err)
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // DecodeJournal reads a journal file written by EncodeJournal as a step of
@@ -88,23 +78,6 @@ func EncodeJournal(changes arrow.RecordBatch, stale []int, mem memory.Allocator)
 // _seq and _ts (NULL where the journal has none), Stale the rows the base
 // table found stale. The caller releases the step's changes.
 func DecodeJournal(ctx context.Context, b []byte, cols []change.Column, mem memory.Allocator) (Step, error) {
-	pr, err := file.NewParquetReader(bytes.NewReader(b))
-	if err != nil {
-		return Step{}, fmt.Errorf("decode journal: %w", err)
-	}
-	defer pr.Close()
-	if v := pr.MetaData().KeyValueMetadata().FindValue(JournalVersionKey); v == nil || *v != JournalVersion {
-		return Step{}, fmt.Errorf("decode journal: not a journal of version %s", JournalVersion)
-	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-	if err != nil {
-		return Step{}, fmt.Errorf("decode journal: %w", err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return Step{}, fmt.Errorf("decode journal: %w", err)
-	}
-	defer rr.Release()
 	var recs []arrow.RecordBatch
 	defer func() {
 		for _, r := range recs {
@@ -113,15 +86,20 @@ func DecodeJournal(ctx context.Context, b []byte, cols []change.Column, mem memo
 	}()
 	var stale []int64
 	var base int64
-	for rr.Next() {
-		rec := rr.RecordBatch()
+	version := func(md metadata.KeyValueMetadata) error {
+		if v := md.FindValue(JournalVersionKey); v == nil || *v != JournalVersion {
+			return fmt.Errorf("not a journal of version %s", JournalVersion)
+		}
+		return nil
+	}
+	err := decodeParquet(ctx, b, mem, version, func(rec arrow.RecordBatch) error {
 		idx := rec.Schema().FieldIndices(ColStale)
 		if len(idx) != 1 {
-			return Step{}, fmt.Errorf("decode journal: no column %s", ColStale)
+			return fmt.Errorf("no column %s", ColStale)
 		}
 		st, ok := rec.Column(idx[0]).(*array.Boolean)
 		if !ok {
-			return Step{}, fmt.Errorf("decode journal: column %s is %s", ColStale, rec.Column(idx[0]).DataType())
+			return fmt.Errorf("column %s is %s", ColStale, rec.Column(idx[0]).DataType())
 		}
 		for i := range st.Len() {
 			if st.IsValid(i) && st.Value(i) {
@@ -131,8 +109,9 @@ func DecodeJournal(ctx context.Context, b []byte, cols []change.Column, mem memo
 		base += rec.NumRows()
 		rec.Retain()
 		recs = append(recs, rec)
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	})
+	if err != nil {
 		return Step{}, fmt.Errorf("decode journal: %w", err)
 	}
 	rec, err := conformAll(mem, recs, JournalSchema(cols))
