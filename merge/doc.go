@@ -41,7 +41,8 @@
 // files), then Commit: one commit with the bookmark, the same table as the
 // in-memory path, and the deduplicated change set is never whole in
 // memory. Such a run hands no change set to the prepared tables
-// (Result.Applied is nil; they catch up from the table) and says how many
+// (Result.Applied is nil; they catch up from the table), its commit carries
+// no journal (Table.Journal), and it says how many
 // chunks it applied (Result.Chunks). For a Txn that is no Chunker (none
 // of lakemerge's writers; a writer must be one for the budget to bound a
 // run) the partitions' results are sorted into the one change set

@@ -123,6 +123,17 @@ type Txn interface {
 	Commit(ctx context.Context, bm bookmarks.Bookmark) error
 }
 
+// Journaler is implemented by a Txn that can carry, in its commit, the
+// change set a run applied as a journal side file referenced from that
+// commit (table.EncodeJournal; Table.Journal says when a run asks).
+type Journaler interface {
+	// Journal makes Commit write changes as the commit's journal, the
+	// rows Apply finds stale marked. Call it once, before Apply; changes
+	// has Apply's rows in Apply's order, with _ts when the decoders gave
+	// commit times, and no _keep, and is borrowed until Commit returns.
+	Journal(changes arrow.RecordBatch)
+}
+
 // Chunker is implemented by a Txn that takes a change set too large for
 // memory in pieces (chunks) within its one commit: a run that spilled
 // hands its deduplicated changes partition by partition, so the whole set

@@ -40,6 +40,14 @@ type Table struct {
 	// to the caller (Result.Applied), for the prepared tables derived from
 	// the table.
 	KeepChanges bool
+	// Journal makes a Run's commit carry, when its Txn is a Journaler, the
+	// change set it applied as the commit's journal (the set Applied
+	// holds, without _keep), so that a history or changelog table that
+	// missed the commit catches up from what the run would have handed it.
+	// A change set with partial rows (a _keep bit set), a reload or
+	// truncate, or one applied in chunks gets none: the prepared tables
+	// catch up from the table's files for those runs anyway.
+	Journal bool
 	// MemoryBudget bounds, in bytes, the decoded changes a run holds in
 	// memory: once they pass half of it, the run spills them to SpillDir,
 	// partitioned by primary key, and deduplicates them partition by
@@ -240,11 +248,21 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 	}
 	defer changes.Release()
 	kept := changes
-	if t.KeepChanges && hasTS(src) {
+	if (t.KeepChanges || t.Journal) && hasTS(src) {
 		if kept, err = conform(t.Mem, src, cols, hasKeep(src), true); err != nil {
 			return table.ApplyStats{}, nil, err
 		}
 		defer kept.Release()
+	}
+	if j, ok := txn.(Journaler); ok && t.Journal && p.truncateBefore == nil {
+		journal, err := journalOf(kept)
+		if err != nil {
+			return table.ApplyStats{}, nil, err
+		}
+		if journal != nil {
+			defer journal.Release()
+			j.Journal(journal)
+		}
 	}
 	st, err := txn.Apply(ctx, changes, p.truncateBefore)
 	if err != nil {
@@ -259,6 +277,34 @@ func (t *Table) apply(ctx context.Context, txn Txn, p *prepared) (_ table.ApplyS
 		applied = kept
 	}
 	return st, applied, nil
+}
+
+// journalOf returns the journal of change set b (Table.Journal): b
+// without _keep, or nil when a row of b is partial (an insert or update
+// with a _keep bit set), whose prepared tables catch up from the table's
+// files instead. The caller releases the result; b is borrowed.
+func journalOf(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	idx := b.Schema().FieldIndices(change.ColKeep)
+	if len(idx) == 0 {
+		b.Retain()
+		return b, nil
+	}
+	keep, ok := b.Column(idx[0]).(*array.Binary)
+	ops, ok2 := b.Column(b.Schema().FieldIndices(change.ColOp)[0]).(*array.Int8)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("journal: %s or %s of an unexpected type", change.ColKeep, change.ColOp)
+	}
+	for i := range keep.Len() {
+		if keep.IsNull(i) || change.Op(ops.Value(i)) == change.OpDelete {
+			continue
+		}
+		if slices.ContainsFunc(keep.Value(i), func(x byte) bool { return x != 0 }) {
+			return nil, nil
+		}
+	}
+	fields := slices.Delete(slices.Clone(b.Schema().Fields()), idx[0], idx[0]+1)
+	cols := slices.Delete(slices.Clone(b.Columns()), idx[0], idx[0]+1)
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows()), nil
 }
 
 // applyChunks hands the chunks of p to c one by one, each brought to cols,

@@ -37,8 +37,12 @@
 //   - Tombstones, the deleted keys a table remembers so that a late change
 //     never resurrects a row, and their file (EncodeTombstones);
 //   - SideFile, a file a commit references by digest (bookmark file,
-//     tombstone file, Delta state file), and Verify, the check of a commit
-//     against its plan before it is made;
+//     tombstone file, Delta state file, journal), and Verify, the check of
+//     a commit against its plan before it is made;
+//   - the change journal (EncodeJournal, DecodeJournal): the change set a
+//     commit applied, which a base table of history or changelog tables
+//     writes with its commit, so that ChangesSince with each returns it as
+//     that commit's Step (docs/format/journal.md);
 //   - RunWriter and RunReader, the local run files (Arrow IPC, LZ4) that
 //     batches beyond the memory budget are put aside in: a run's spilled
 //     changes (merge) and the data files a Delta optimize copies before

@@ -1,10 +1,21 @@
 package table
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // SideFile is a file a commit writes besides its data files and
@@ -59,4 +70,56 @@ func ParseRef(prefix, s string) (f SideFile, ok bool) {
 		return SideFile{Path: ref}, true
 	}
 	return SideFile{Path: ref[:i], SHA256: ref[i+1:]}, true
+}
+
+// encodeParquet writes rec as the one row group of a Parquet side file
+// (a tombstone file, a journal) and returns its bytes.
+func encodeParquet(rec arrow.RecordBatch, props *parquet.WriterProperties, aprops pqarrow.ArrowWriterProperties) ([]byte, error) {
+	var buf bytes.Buffer
+	pw, err := pqarrow.NewFileWriter(rec.Schema(), &buf, props, aprops)
+	if err != nil {
+		return nil, err
+	}
+	if err := pw.Write(rec); err != nil {
+		pw.Close()
+		return nil, err
+	}
+	if err := pw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeParquet reads the Parquet side file b: check, when set, sees its
+// key-value metadata first; then each is called with its record batches
+// in order (borrowed: valid during the call).
+func decodeParquet(ctx context.Context, b []byte, mem memory.Allocator, check func(metadata.KeyValueMetadata) error, each func(arrow.RecordBatch) error) error {
+	pr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	if check != nil {
+		if err := check(pr.MetaData().KeyValueMetadata()); err != nil {
+			return err
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := each(rr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }

@@ -27,7 +27,7 @@ type Changes struct {
 	Steps []Step
 	// Commits counts the commits between the two states; FilesRead the
 	// data files read, whole or their key columns (a file added and
-	// removed again between the states is not read).
+	// removed again between the states is not read), and the journals.
 	Commits   int
 	FilesRead int
 }
@@ -42,11 +42,19 @@ func (c *Changes) Release() {
 
 // Step is the net change of a table from one state to a later one
 // (Diff): Changes holds the user columns of the later state, _op and
-// _seq, one row per changed key, sorted by key.
+// _seq, one row per changed key, sorted by key. A step of a commit that
+// carries a journal (ChangesSince with each) is that journal instead
+// (DecodeJournal): the change set the run applied, which has _ts too
+// (JournalSchema) and may hold changes the table found stale (Stale).
 type Step struct {
 	// Snapshot is the later state's Iceberg snapshot id or Delta version.
 	Snapshot int64
 	Changes  arrow.RecordBatch
+	// Journal is set when Changes is the commit's journal; Stale then
+	// lists, sorted, the rows of Changes the table found stale (not
+	// applied: an equal or newer row or tombstone was stored).
+	Journal bool
+	Stale   []int64
 }
 
 // Diff is the net change of a table from an earlier state to a later one,

@@ -46,10 +46,12 @@ type Table interface {
 	// ChangesSince returns what the table changed from state from to
 	// state to (Info.Snapshot values; from an ancestor of to), read from
 	// the files the commits in between added and removed, not from the
-	// whole table: with each, one Step per commit that changed data;
-	// without, one Step for the whole span. A from the table's history
-	// does not hold any more is ErrNoHistory. The caller releases the
-	// result.
+	// whole table: with each, one Step per commit that changed data,
+	// which is the commit's journal when it carries one (Step.Journal; a
+	// journal missing or not matching its digest is an error naming it,
+	// not ErrNoHistory); without, one Step for the whole span. A from the
+	// table's history does not hold any more is ErrNoHistory. The caller
+	// releases the result.
 	ChangesSince(ctx context.Context, from, to int64, each bool) (Changes, error)
 }
 

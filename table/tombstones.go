@@ -3,9 +3,7 @@ package table
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -126,50 +123,27 @@ func EncodeTombstones(t *Tombstones, mem memory.Allocator) ([]byte, error) {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	var buf bytes.Buffer
 	// Keys and _seqs are unique: a dictionary would only be given up. zstd
 	// level 1, as for data files: the file is rewritten at every commit
 	// that changes a tombstone.
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithCompressionLevel(1),
 		parquet.WithDictionaryDefault(false), parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithAllocator(mem))
-	pw, err := pqarrow.NewFileWriter(TombstoneSchema(), &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	out, err := encodeParquet(rec, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("encode tombstones: %w", err)
 	}
-	if err := pw.Write(rec); err != nil {
-		pw.Close()
-		return nil, fmt.Errorf("encode tombstones: %w", err)
-	}
-	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("encode tombstones: %w", err)
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // DecodeTombstones reads a tombstone file written by EncodeTombstones.
 func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tombstones, error) {
-	pr, err := file.NewParquetReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("decode tombstones: %w", err)
-	}
-	defer pr.Close()
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("decode tombstones: %w", err)
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("decode tombstones: %w", err)
-	}
-	defer rr.Release()
 	t := &Tombstones{}
-	for rr.Next() {
-		rec := rr.RecordBatch()
+	err := decodeParquet(ctx, b, mem, nil, func(rec arrow.RecordBatch) error {
 		keys, ok1 := rec.Column(0).(*array.Binary)
 		seqs, ok2 := rec.Column(1).(*array.Binary)
 		at, ok3 := rec.Column(2).(*array.Int64)
 		if !ok1 || !ok2 || !ok3 {
-			return nil, fmt.Errorf("decode tombstones: unexpected columns %s", rec.Schema())
+			return fmt.Errorf("unexpected columns %s", rec.Schema())
 		}
 		// One copy of each batch's bytes, sliced: not two allocations per
 		// tombstone (a mirror with a filter keeps millions).
@@ -179,8 +153,9 @@ func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tom
 			t.Seqs = append(t.Seqs, sbuf(r))
 			t.At = append(t.At, at.Value(r))
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("decode tombstones: %w", err)
 	}
 	return t, nil

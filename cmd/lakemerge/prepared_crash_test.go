@@ -27,7 +27,13 @@ import (
 // faults). It returns the summary; err is the run's own error.
 func runInProcess(t *testing.T, dir string, inj fault.Injector, points *atomic.Int64, prepKeys *[]string) summary {
 	t.Helper()
-	return runTableInProcess(t, filepath.Join(dir, "job.yaml"), "acc_ice", 0, inj, points, prepKeys)
+	return runBaseInProcess(t, dir, "acc_ice", inj, points, prepKeys)
+}
+
+// runBaseInProcess is runInProcess of base table base.
+func runBaseInProcess(t *testing.T, dir, base string, inj fault.Injector, points *atomic.Int64, prepKeys *[]string) summary {
+	t.Helper()
+	return runTableInProcess(t, filepath.Join(dir, "job.yaml"), base, 0, inj, points, prepKeys)
 }
 
 // runTableInProcess is runInProcess of table name of the job file at
@@ -72,8 +78,14 @@ func runTableInProcess(t *testing.T, path, name string, memoryMB int, inj fault.
 // moves on), as sorted lines.
 func tableRows(t *testing.T, dir string) map[string][]string {
 	t.Helper()
+	return tableRowsOf(t, dir, "acc_ice")
+}
+
+// tableRowsOf is tableRows of base table base and its prepared tables.
+func tableRowsOf(t *testing.T, dir, base string) map[string][]string {
+	t.Helper()
 	ctx := context.Background()
-	job, _, tables, err := loadJobPrepared(ctx, filepath.Join(dir, "job.yaml"), []string{"acc_ice"})
+	job, _, tables, err := loadJobPrepared(ctx, filepath.Join(dir, "job.yaml"), []string{base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +146,29 @@ func readRows(t *testing.T, name string, tbl interface {
 // cover.
 func writesFromBaseCommit(t *testing.T, keys []string) []int64 {
 	t.Helper()
+	return writesFrom(t, keys, "base.db/acc_ice/metadata/")
+}
+
+// commitPrefix is where the base table base of accountBases writes its
+// commit's first file: an Iceberg manifest, a Delta state file.
+func commitPrefix(base, format string) string {
+	if format == "delta" {
+		return "base.db/" + base + "/_delta_log/"
+	}
+	return "base.db/" + base + "/metadata/"
+}
+
+// writesFrom is writesFromBaseCommit of the base table whose commit's
+// first write is under prefix (commitPrefix).
+func writesFrom(t *testing.T, keys []string, prefix string) []int64 {
+	t.Helper()
 	var writes []int64
 	for _, k := range keys {
 		var n int64
 		var op, key string
 		fmt.Sscanf(k, "%d %s %s", &n, &op, &key)
 		isWrite := op == fault.OpPut.String() || op == fault.OpCreateExclusive.String() || op == fault.OpDelete.String()
-		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, "base.db/acc_ice/metadata/")) {
+		if isWrite && (len(writes) > 0 || strings.HasPrefix(key, prefix)) {
 			writes = append(writes, n)
 		}
 	}

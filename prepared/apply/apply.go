@@ -53,8 +53,10 @@ type Base interface {
 	Read(ctx context.Context) (arrow.Table, error)
 	// ChangesSince returns the base table's changes from state from to
 	// state to (table.Table's contract): each step's changes have the
-	// user columns, _op and _seq, one row per key, sorted by key. A from
-	// the table's history does not hold any more is table.ErrNoHistory.
+	// user columns, _op and _seq, one row per key, sorted by key, and _ts
+	// too for a step that is a commit's journal (table.Step.Journal, with
+	// each only). A from the table's history does not hold any more is
+	// table.ErrNoHistory.
 	ChangesSince(ctx context.Context, from, to int64, each bool) (table.Changes, error)
 }
 
@@ -320,7 +322,7 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	case how == HowCatchUp:
 		// The changes since, applied as a run's are, under the same
 		// generation.
-		if changes, err = concatSteps(t.Mem, steps, change.Schema(info.Columns)); err != nil {
+		if changes, err = concatSteps(t.Mem, steps, info.Columns); err != nil {
 			return err
 		}
 		releaseSteps(steps)

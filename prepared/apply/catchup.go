@@ -24,7 +24,7 @@ type CatchUp struct {
 	// Commits counts the base commits read since From, Steps the net
 	// changes made of them (one per commit that changed data for a
 	// changelog or history, one in all for a mirror), FilesRead the base
-	// data files read.
+	// data files read, and the journals (each counts as one file).
 	Commits   int `json:"commits"`
 	Steps     int `json:"steps"`
 	FilesRead int `json:"files_read"`
@@ -55,8 +55,11 @@ func (t *Table) readSince(ctx context.Context, base Base, st State, info table.I
 		return nil, cu, fmt.Errorf("read the base table's changes: %w", err)
 	}
 	cu.Commits, cu.Steps, cu.FilesRead = ch.Commits, len(ch.Steps), ch.FilesRead
-	want := change.Schema(info.Columns)
 	for _, s := range ch.Steps {
+		want := change.Schema(info.Columns)
+		if s.Journal {
+			want = table.JournalSchema(info.Columns)
+		}
 		if !s.Changes.Schema().Equal(want) {
 			ch.Release()
 			return nil, cu, fmt.Errorf("read the base table's changes: its columns changed while they were read: %w", table.ErrConflict)
@@ -72,22 +75,75 @@ func releaseSteps(steps []table.Step) {
 	}
 }
 
-// concatSteps joins the steps' changes (each of schema) into one batch:
-// a mirror's one step, or a changelog's steps (whose rows the changelog
-// sorts by order key). The caller releases the result.
-func concatSteps(mem memory.Allocator, steps []table.Step, schema *arrow.Schema) (arrow.RecordBatch, error) {
+// concatSteps joins the steps' changes (of a table with user columns
+// cols) into one batch: a mirror's one step, or a changelog's steps
+// (whose rows the changelog sorts by order key). When a step is a journal
+// the batch has _ts too (NULL for the steps that are not), and a
+// journal's stale changes are left out, as a run leaves them out of a
+// changelog. The caller releases the result.
+func concatSteps(mem memory.Allocator, steps []table.Step, cols []change.Column) (arrow.RecordBatch, error) {
+	schema := change.Schema(cols)
+	if slices.ContainsFunc(steps, func(s table.Step) bool { return s.Journal }) {
+		schema = table.JournalSchema(cols)
+	}
 	if len(steps) == 0 {
 		return emptyBatch(mem, schema), nil
 	}
-	bs := make([]arrow.RecordBatch, len(steps))
-	for i, s := range steps {
-		bs[i] = s.Changes
+	bs := make([]arrow.RecordBatch, 0, len(steps))
+	defer func() { releaseAll(bs) }()
+	for _, s := range steps {
+		b, err := applied(mem, s, schema)
+		if err != nil {
+			return nil, fmt.Errorf("join the base table's changes: %w", err)
+		}
+		bs = append(bs, b)
 	}
 	rec, err := concatBatches(mem, bs)
 	if err != nil {
 		return nil, fmt.Errorf("join the base table's changes: %w", err)
 	}
 	return rec, nil
+}
+
+// applied returns the changes of step s that the base table applied (a
+// journal's but its stale ones), with the columns of schema: s's, and
+// _ts NULL when s has none. The caller releases the result.
+func applied(mem memory.Allocator, s table.Step, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	rec := s.Changes
+	rec.Retain()
+	if len(s.Stale) > 0 {
+		var keep []int64
+		for i, j := int64(0), 0; i < rec.NumRows(); i++ {
+			if j < len(s.Stale) && s.Stale[j] == i {
+				j++
+				continue
+			}
+			keep = append(keep, i)
+		}
+		taken, err := takeBatchRows(mem, rec, keep)
+		rec.Release()
+		if err != nil {
+			return nil, err
+		}
+		rec = taken
+	}
+	if rec.Schema().Equal(schema) {
+		return rec, nil
+	}
+	defer rec.Release()
+	if int(rec.NumCols()) != schema.NumFields()-1 || schema.Field(schema.NumFields()-1).Name != change.ColTS {
+		return nil, fmt.Errorf("a step with columns %s, not %s", rec.Schema(), schema)
+	}
+	cols := slices.Clone(rec.Columns())
+	for _, c := range cols {
+		c.Retain()
+	}
+	cols = append(cols, array.MakeArrayOfNull(mem, change.TSType(), int(rec.NumRows())))
+	out := array.NewRecordBatch(schema, cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	return out, nil
 }
 
 // concatBatches joins batches of one schema (at least one; borrowed) into

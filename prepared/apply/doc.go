@@ -63,11 +63,15 @@
 // behind (a run that stopped between the commits, a change set that is
 // not whole) catches up from the base table's commits since the state it
 // records, one after the other (see Catch-up), under the same generation:
-// each commit's net change is appended as a run's is, with ops the base
-// table tells (I for a key that was not live before the commit, U for one
-// that was, D with the key only for one it deleted) and without a commit
-// time (the base table does not store _ts). A key changed several times
-// within one base commit leaves one row, as in a run. When those commits
+// the change set of a commit that carries a journal is appended exactly as
+// the run would have appended it (its ops, commit times and deletes' rows;
+// its stale changes left out, as a run's are), and the net change of a
+// commit without one (a reload, partial row images, a spilled run, an
+// older lakemerge) as a run's is, with ops the base table tells (I for a
+// key that was not live before the commit, U for one that was, D with the
+// key only for one it deleted) and without a commit time (the files do not
+// hold _ts). A key changed several times within one base commit leaves
+// one row, as in a run. When those commits
 // cannot be read (a changelog added to a table that has rows, a history
 // expired since), it catches up from the base table's live rows: the rows
 // whose order key it lacks are appended, the table's first rows as I,
@@ -128,16 +132,20 @@
 // A catch-up (a run that stopped between the base commit and the
 // history's, a change set that is not whole) keeps the stored history and
 // merges the base table's commits since the state it records into it, one
-// after the other, as runs of their own within one commit (see Catch-up):
-// each commit's upserts are versions without a commit time (I for a key
-// that was not live before the commit, U for one that was; a D row when
-// the row fails where), each of its deletes a D row without a commit time
-// at the order key of the version it deletes followed by a 0 byte. The
-// rows a step writes carry the order key generation ‖ run count ‖ the
-// step's number (4 bytes) ‖ order_key, so that a later step's rewrite of
-// a row wins. What it cannot recover: the commit times, and the changes
-// within one base commit (a key changed twice in a run has one version,
-// as in a run).
+// after the other, as runs of their own within one commit (see Catch-up).
+// A commit that carries a journal is merged exactly as its run would have
+// been: its versions and D rows with their commit times and order keys,
+// its stale changes included, so the history ends as one clean run leaves
+// it. A commit without one (a reload, partial row images, a spilled run,
+// an older lakemerge) is merged from its net change: its upserts are
+// versions without a commit time (I for a key that was not live before the
+// commit, U for one that was; a D row when the row fails where), each of
+// its deletes a D row without a commit time at the order key of the
+// version it deletes followed by a 0 byte; the commit times, and the
+// changes the base table found stale, are lost. The rows a step writes
+// carry the order key generation ‖ run count ‖ the step's number (4 bytes)
+// ‖ order_key, so that a later step's rewrite of a row wins. A key changed
+// several times within one base commit has one version, as in a run.
 //
 // When those commits cannot be read (a history table added to a table
 // that has rows, a base history expired since), it reads the base
@@ -226,15 +234,23 @@
 // writers' table.Table method): from the files the base commits in
 // between added and removed, not from the whole table, so its cost is
 // that of the commits' files ("catch-up"; Result.CatchUp counts the
-// commits and the files read). Each step is table.Diff of two base
-// states: the rows of the files added, less those whose key and _seq
-// were live before (rows a compaction, an optimize or a copy-on-write
-// rewrite moved), as upserts; the keys live before and not after as
-// deletes. A mirror takes one step for the whole span and applies it as
-// a run's changes; a changelog or history takes one step per base commit
-// that changed data. A mirror's catch-up is exactly what the runs would
-// have made; a changelog's or history's lacks the commit times and the
-// changes within one base commit (the base table does not keep them).
+// commits and the files read). A mirror takes one step for the whole span
+// and applies it as a run's changes: table.Diff of two base states, the
+// rows of the files added, less those whose key and _seq were live before
+// (rows a compaction, an optimize or a copy-on-write rewrite moved), as
+// upserts; the keys live before and not after as deletes. That is exactly
+// what the runs would have made. A changelog or history takes one step per
+// base commit that changed data: the commit's journal when it carries one
+// (table.Step.Journal: the change set its run applied, with the commit
+// times and the changes the base table found stale, table.Step.Stale; see
+// docs/format/journal.md) — so the catch-up gives what the runs would have
+// made — and table.Diff of the commit's files otherwise, which lacks the
+// commit times and the stale changes. The base tables of history and
+// changelog tables write journals (cmd/lakemerge/wire decides from the job
+// file), for every commit whose run hands its prepared tables a change set:
+// not for a reload, partial row images or a spilled run, whose prepared
+// tables catch up from the commit's files in a clean run too, nor for an
+// Iceberg commit that writes no file (it makes no snapshot).
 //
 // When the recorded state is not in the base table's history any more
 // (snapshots expired, a Delta log cleaned up or a removed file vacuumed:

@@ -45,6 +45,9 @@ type historyRig struct {
 	run     int
 	checked *memory.CheckedAllocator
 	last    Result // what the last commit's Keep did
+	// journal makes the base commits carry a journal of their changes
+	// (delta.Txn.Journal), as for a base table of a history in a run.
+	journal bool
 }
 
 func newHistoryRig(t *testing.T) *historyRig {
@@ -156,6 +159,9 @@ func (r *historyRig) commitBase(changes []hChange) (arrow.RecordBatch, Run) {
 	next := parent.Advance([]bookmarks.Entry{{Key: fmt.Sprintf("f%03d.csv", r.run), ETag: "e", Size: 1}})
 	if err := txn.Evolve(r.ctx, r.cols); err != nil {
 		t.Fatal(err)
+	}
+	if r.journal {
+		txn.Journal(rec)
 	}
 	st, err := txn.Apply(r.ctx, rec, nil)
 	if err != nil {

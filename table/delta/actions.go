@@ -71,6 +71,10 @@ type stateRef struct {
 	State  string `json:"state"`
 	SHA256 string `json:"sha256"`
 	Runs   string `json:"runs"`
+	// Journal and JournalSHA256 name the commit's journal, when it has
+	// one (Txn.Journal; docs/format/journal.md).
+	Journal       string `json:"journal,omitempty"`
+	JournalSHA256 string `json:"journal_sha256,omitempty"`
 }
 
 // opRestore is the commitInfo operation of a log entry that restores the

@@ -266,6 +266,9 @@ func (x *Txn) apply(ctx context.Context, changes arrow.RecordBatch, truncateBefo
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	st, x.tomb, x.tombChanged = d.Stats, d.Tombstones, x.tombChanged || d.TombstonesChanged
+	if x.journal != nil {
+		x.journalStale = p.StaleRows()
+	}
 	st.FilesScanned = scanned
 	if x.chunked {
 		x.edits = append(x.edits, d.Edits...) // for a truncate in FinishChunks

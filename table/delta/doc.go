@@ -234,6 +234,15 @@
 // (runs older than the oldest entry left, except the tombstone file that
 // entry's state references) once older than its retention.
 //
+// A commit given a journal (Txn.Journal, merge.Journaler: the change set
+// the run applied, for the base tables of history and changelog tables)
+// writes it as _delta_log/_lakemerge/journal-<Runs %020d>-<uuid>.parquet
+// and names it in the same commitInfo reference ("journal", and its digest
+// "journal_sha256"; docs/format/journal.md). ChangesSince with each returns
+// a version's journal as its step. Vacuum keeps the journals of the runs
+// whose log entries are left, as it keeps state files, and deletes those
+// of entries log cleanup removed.
+//
 // Tombstones remember deleted keys with the _seq of their delete for
 // TombstoneHorizon, so that a late change cannot resurrect a row: Parquet
 // _delta_log/_lakemerge/tombstones-<Runs %020d>-<uuid>.parquet with columns

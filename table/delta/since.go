@@ -22,7 +22,10 @@ const optimizeOperation = "OPTIMIZE"
 // version to, read from the log entries in between and the files they
 // added and removed, not from the whole table: with each, one step per
 // version that changed data (an OPTIMIZE rewrites files without changing
-// rows and is no step of its own); without, one step for the whole span.
+// rows and is no step of its own), which is the version's journal when
+// its commitInfo references one (stateRef.Journal; a journal missing or
+// not matching its digest is an error); without, one step for the whole
+// span.
 // Each step is table.Diff of the two versions' files: the rows of the
 // files the later version added and the key and _seq of those it removed
 // (a copy-on-write rewrite carries the unchanged rows of the files it
@@ -53,10 +56,11 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 	type state struct {
 		version int64
 		files   map[string]*addAction
+		journal *stateRef // the version's journal, with each
 	}
 	var points []state
 	mark := func() {
-		points = append(points, state{s.version, maps.Clone(s.files)})
+		points = append(points, state{version: s.version, files: maps.Clone(s.files)})
 	}
 	mark()
 	changed := false // a version without each that changed data
@@ -80,6 +84,9 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 		case moves:
 		case each:
 			mark()
+			if r := lakemergeRef(acts); r != nil && r.Journal != "" {
+				points[len(points)-1].journal = r
+			}
 		default:
 			changed = true
 		}
@@ -90,12 +97,24 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 	case len(points) == 1:
 		return out, nil // rows moved at most
 	default:
-		points[len(points)-1] = state{s.version, maps.Clone(s.files)} // and the moves after
+		points[len(points)-1].version, points[len(points)-1].files = s.version, maps.Clone(s.files) // and the moves after
 	}
 	if err := s.check(false); err != nil {
 		return out, noHistory(err)
 	}
 	for i := 1; i < len(points); i++ {
+		if r := points[i].journal; r != nil {
+			// A version with a journal: its step is what the run applied.
+			step, err := t.readJournal(ctx, r, userColumns(s.cols))
+			if err != nil {
+				out.Release()
+				return table.Changes{}, fmt.Errorf("changes of %s at version %d: %w", t.opts.Name, points[i].version, err)
+			}
+			out.FilesRead++
+			step.Snapshot = points[i].version
+			out.Steps = append(out.Steps, step)
+			continue
+		}
 		rec, err := t.diffVersions(ctx, points[i-1].files, points[i].files, s.cols, &out)
 		if err != nil {
 			out.Release()

@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/objstore"
 	"github.com/lakemerge/lakemerge/table"
 )
@@ -93,6 +95,41 @@ func (t *Table) writeState(ctx context.Context, bm bookmarks.Bookmark, tombs *to
 		return nil, 0, fmt.Errorf("write lakemerge state: %w", err)
 	}
 	return &stateRef{State: f.Path, SHA256: f.SHA256, Runs: strconv.FormatInt(bm.Runs, 10)}, f.Size, nil
+}
+
+// writeJournal writes the journal of run runs: changes and the rows of
+// it found stale (table.EncodeJournal).
+func (t *Table) writeJournal(ctx context.Context, changes arrow.RecordBatch, stale []int, runs int64) (table.SideFile, error) {
+	b, err := table.EncodeJournal(changes, stale, t.mem)
+	if err != nil {
+		return table.SideFile{}, err
+	}
+	f := table.NewSideFile(fmt.Sprintf("%sjournal-%020d-%s.parquet", stateDir, runs, uuid.NewString()), b)
+	if err := t.store.Put(ctx, t.root+f.Path, bytes.NewReader(b)); err != nil {
+		return table.SideFile{}, fmt.Errorf("write journal: %w", err)
+	}
+	return f, nil
+}
+
+// readJournal reads the journal ref names as a step of a table with user
+// columns cols. A journal missing, or not matching its digest, is an
+// error naming the file.
+func (t *Table) readJournal(ctx context.Context, ref *stateRef, cols []change.Column) (table.Step, error) {
+	if !strings.HasPrefix(ref.Journal, stateDir) {
+		return table.Step{}, fmt.Errorf("read journal: reference %q is outside %s", ref.Journal, stateDir)
+	}
+	b, err := t.readAll(ctx, t.root+ref.Journal)
+	if err != nil {
+		return table.Step{}, fmt.Errorf("read journal %s: %w", ref.Journal, err)
+	}
+	if err := (table.SideFile{Path: ref.Journal, SHA256: ref.JournalSHA256}).Check(b); err != nil {
+		return table.Step{}, fmt.Errorf("read journal: %w", err)
+	}
+	step, err := table.DecodeJournal(ctx, b, cols, t.mem)
+	if err != nil {
+		return table.Step{}, fmt.Errorf("read journal %s: %w", ref.Journal, err)
+	}
+	return step, nil
 }
 
 // runsOf returns the run number in a state or tombstone file name.
@@ -197,7 +234,8 @@ func isSideFile(rel string) bool {
 	}
 	_, isState := runsOf(name, "state-")
 	_, isTomb := runsOf(name, "tombstones-")
-	return isState || isTomb
+	_, isJournal := runsOf(name, "journal-")
+	return isState || isTomb || isJournal
 }
 
 // sideFileLive reports whether the state or tombstone file rel (relative
@@ -209,6 +247,10 @@ func sideFileLive(rel string, minRuns int64, tombs []string, ok bool) bool {
 		return false
 	}
 	if r, isState := runsOf(name, "state-"); isState {
+		return r >= minRuns
+	}
+	if r, isJournal := runsOf(name, "journal-"); isJournal {
+		// A journal lives as long as the log entry of its run.
 		return r >= minRuns
 	}
 	r, _ := runsOf(name, "tombstones-")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
@@ -53,11 +54,20 @@ type Txn struct {
 	// are the files the commit writes and references (verify).
 	rewrittenRows int64
 	newFiles      []newFile
+	// journal is the change set Journal gave (borrowed), journalStale
+	// the rows of it Apply found stale.
+	journal      arrow.RecordBatch
+	journalStale []int
 
 	done     bool
 	version  int64 // the version Commit created
 	maintErr error
 }
+
+// Journal makes Commit write changes as the journal of its version
+// (merge.Journaler): a side file the commitInfo's lakemerge entry
+// references (stateRef.Journal).
+func (x *Txn) Journal(changes arrow.RecordBatch) { x.journal = changes }
 
 // Bookmark is the bookmark the table carried when the Txn began.
 func (x *Txn) Bookmark() bookmarks.Bookmark { return x.state.bm }
@@ -202,6 +212,14 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return x.t.classify(ctx, began, fmt.Errorf("commit %s: %w", x.name(), err))
 	}
 	x.newFiles = append(x.newFiles, newFile{key: x.t.root + ref.State, size: size, rows: -1})
+	if x.journal != nil {
+		f, err := x.t.writeJournal(ctx, x.journal, x.journalStale, bm.Runs)
+		if err != nil {
+			return x.t.classify(ctx, began, fmt.Errorf("commit %s: %w", x.name(), err))
+		}
+		ref.Journal, ref.JournalSHA256 = f.Path, f.SHA256
+		x.newFiles = append(x.newFiles, newFile{key: x.t.root + f.Path, size: f.Size, rows: -1})
+	}
 	if err := x.verify(ctx); err != nil {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}

@@ -306,6 +306,9 @@ func (x *Txn) applyFrom(ctx context.Context, changes arrow.RecordBatch, truncate
 		return st, fmt.Errorf("apply to %s: %w", x.name(), err)
 	}
 	x.tomb, x.tombChanged = d.Tombstones, x.tombChanged || d.TombstonesChanged
+	if x.journal != nil {
+		x.journalStale = p.StaleRows()
+	}
 	if x.pending != nil {
 		x.edits = append(x.edits, d.Edits...) // for a truncate in FinishChunks
 	}

@@ -98,6 +98,15 @@
 // earlier metadata file reads them. Vacuum deletes them once neither the
 // current nor a retained earlier metadata file references them.
 //
+// A commit given a journal (Txn.Journal, merge.Journaler: the change set
+// the run applied, for the base tables of history and changelog tables)
+// writes it as metadata/lakemerge-journal-<uuid>.parquet and references it
+// from the summary of the snapshot it makes (JournalProperty, lmjref:;
+// docs/format/journal.md); a commit that adds no file makes no snapshot and
+// writes none. ChangesSince with each returns a snapshot's journal as its
+// step. Vacuum keeps the journals of the snapshots the current metadata
+// keeps: those of expired snapshots go with their other files.
+//
 // Files of attempts that never committed (a crash, a lost conflict) are
 // orphans until Table.Vacuum deletes them, once older than its retention;
 // a failed attempt does not delete its own files, because an unknown

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/bookmarks"
+	"github.com/lakemerge/lakemerge/change"
 	"github.com/lakemerge/lakemerge/table"
 )
 
@@ -32,8 +33,15 @@ const (
 	// Tombstones older than Options.TombstoneHorizon are dropped.
 	TombstonesProperty = "lakemerge.tombstones"
 
+	// JournalProperty is the snapshot summary property that references
+	// the snapshot's journal (lmjref:): the change set the run applied in
+	// it (table.EncodeJournal, docs/format/journal.md), written when the
+	// table has a history or changelog table.
+	JournalProperty = "lakemerge.journal"
+
 	bookmarkRef = "lmbref:"
 	tombRef     = "lmtref:"
+	journalRef  = "lmjref:"
 )
 
 // inlineBookmarkMax is the largest encoded bookmark kept inline in the
@@ -180,6 +188,56 @@ func sideFilesOf(props map[string]string) []string {
 	var out []string
 	for _, r := range []struct{ prefix, prop string }{{bookmarkRef, props[BookmarkProperty]}, {tombRef, props[TombstonesProperty]}} {
 		if f, ok := table.ParseRef(r.prefix, r.prop); ok {
+			out = append(out, f.Path)
+		}
+	}
+	return out
+}
+
+// journalRef writes the journal Journal gave to a new file and returns
+// the snapshot summary value referencing it.
+func (x *Txn) journalRef(ctx context.Context) (string, error) {
+	b, err := table.EncodeJournal(x.journal, x.journalStale, x.t.mem)
+	if err != nil {
+		return "", err
+	}
+	f, err := x.writeSideFile(ctx, "lakemerge-journal", ".parquet", b)
+	if err != nil {
+		return "", fmt.Errorf("write journal: %w", err)
+	}
+	return f.Ref(journalRef), nil
+}
+
+// readJournal reads the journal snapshot s references (ok false when it
+// references none) as a step of a table with user columns cols. A journal
+// missing, or not matching its digest, is an error naming the file.
+func (t *Table) readJournal(ctx context.Context, tbl *icetable.Table, s *icetable.Snapshot, cols []change.Column) (step table.Step, ok bool, _ error) {
+	if s.Summary == nil {
+		return step, false, nil
+	}
+	f, ok := table.ParseRef(journalRef, s.Summary.Properties[JournalProperty])
+	if !ok {
+		return step, false, nil
+	}
+	b, err := readSideFile(ctx, tbl, f)
+	if err != nil {
+		return step, true, fmt.Errorf("read journal %s of snapshot %d: %w", f.Path, s.SnapshotID, err)
+	}
+	if step, err = table.DecodeJournal(ctx, b, cols, t.mem); err != nil {
+		return step, true, fmt.Errorf("read journal %s of snapshot %d: %w", f.Path, s.SnapshotID, err)
+	}
+	step.Snapshot = s.SnapshotID
+	return step, true, nil
+}
+
+// journalsOf returns the journal files the snapshots of meta reference.
+func journalsOf(meta icetable.Metadata) []string {
+	var out []string
+	for _, s := range meta.Snapshots() {
+		if s.Summary == nil {
+			continue
+		}
+		if f, ok := table.ParseRef(journalRef, s.Summary.Properties[JournalProperty]); ok {
 			out = append(out, f.Path)
 		}
 	}

@@ -21,8 +21,10 @@ import (
 // snapshot to (an ancestor of it), read from the files the snapshots in
 // between added and the rows they deleted, not from the whole table: with
 // each, one step per snapshot that changed data (a compaction's replace
-// snapshot moves rows without changing them and is no step of its own);
-// without, one step for the whole span. Each step is table.Diff of the
+// snapshot moves rows without changing them and is no step of its own),
+// which is the snapshot's journal when its summary references one
+// (JournalProperty; a journal missing or not matching its digest is an
+// error); without, one step for the whole span. Each step is table.Diff of the
 // two snapshots' files: the rows of the data files the later snapshot
 // added, the key and _seq of the rows of the files it dropped or deleted
 // rows of (as live in the earlier snapshot) and of those files' rows it
@@ -56,15 +58,17 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 	out.Commits = len(chain) - 1
 	// The states to diff: from, then each snapshot that changed data (or
 	// only to); a trailing run of replace snapshots ends at to.
+	// made[i] is the snapshot that changed data at points[i].
 	points := []int64{from}
+	made := []*icetable.Snapshot{nil}
 	for _, s := range chain[1:] {
 		if s.Summary != nil && s.Summary.Operation == icetable.OpReplace {
 			continue
 		}
 		if each || len(points) == 1 {
-			points = append(points, s.SnapshotID)
+			points, made = append(points, s.SnapshotID), append(made, s)
 		} else {
-			points[1] = s.SnapshotID
+			points[1], made[1] = s.SnapshotID, s
 		}
 	}
 	if len(points) == 1 {
@@ -76,6 +80,20 @@ func (t *Table) ChangesSince(ctx context.Context, from, to int64, each bool) (ta
 		return out, err
 	}
 	for i := 1; i < len(points); i++ {
+		if each {
+			// A snapshot with a journal: its step is what the run applied.
+			step, ok, err := t.readJournal(ctx, tbl, made[i], cols)
+			if err != nil {
+				out.Release()
+				return table.Changes{}, fmt.Errorf("changes of %s: %w", t.fullName(), err)
+			}
+			if ok {
+				out.FilesRead++
+				step.Snapshot = points[i]
+				out.Steps = append(out.Steps, step)
+				continue
+			}
+		}
 		rec, err := t.diffSnapshots(ctx, tbl, points[i-1], points[i], cols, &out)
 		if err != nil {
 			out.Release()

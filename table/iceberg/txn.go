@@ -43,12 +43,22 @@ type Txn struct {
 	pending  map[string]*pendingDeletes
 	edits    []table.TombEdit // the tombstone edits of the chunks
 	finished bool             // FinishChunks ran
-	done     bool
-	maintErr error
+	// journal is the change set Journal gave (borrowed), journalStale
+	// the rows of it Apply found stale.
+	journal      arrow.RecordBatch
+	journalStale []int
+	done         bool
+	maintErr     error
 }
 
 // Bookmark is the bookmark the table carried when the Txn began.
 func (x *Txn) Bookmark() bookmarks.Bookmark { return x.bm }
+
+// Journal makes Commit write changes as the journal of its snapshot
+// (merge.Journaler): a side file referenced by JournalProperty in the
+// snapshot summary. A commit that adds no file makes no snapshot, and
+// then writes no journal.
+func (x *Txn) Journal(changes arrow.RecordBatch) { x.journal = changes }
 
 // MaintenanceErr is the error of what iceberg-go does after a commit landed
 // (its post-commit steps); it does not undo the commit.
@@ -225,10 +235,18 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	tx := x.tbl.NewTransaction()
 	if len(x.dataFiles)+len(x.delFiles) > 0 {
-		rd := tx.NewRowDelta(ice.Properties{
+		summary := ice.Properties{
 			SummaryRunsProperty:    strconv.FormatInt(bm.Runs, 10),
 			SummaryObjectsProperty: strconv.Itoa(len(bm.Entries)),
-		})
+		}
+		if x.journal != nil {
+			ref, err := x.journalRef(ctx)
+			if err != nil {
+				return before(err)
+			}
+			summary[JournalProperty] = ref
+		}
+		rd := tx.NewRowDelta(summary)
 		rd.AddRows(x.dataFiles...)
 		rd.AddDeletes(x.delFiles...)
 		if err := rd.Commit(ctx); err != nil {

@@ -130,7 +130,8 @@ func localPath(p string) string {
 
 // sideFilesReferenced returns the bookmark and tombstone files (local
 // paths for local tables) that the table's current metadata and every
-// earlier metadata file it retains reference. Metadata files of the log
+// earlier metadata file it retains reference, and the journals of the
+// snapshots the current metadata keeps. Metadata files of the log
 // that are gone already are passed over.
 func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, error) {
 	keep := map[string]bool{}
@@ -140,6 +141,10 @@ func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, err
 		}
 	}
 	add(tbl.Properties())
+	// A snapshot's journal lives as long as the snapshot does.
+	for _, f := range journalsOf(tbl.Metadata()) {
+		keep[localPath(f)] = true
+	}
 	for entry := range tbl.Metadata().PreviousFiles() {
 		meta, err := readMetadata(fs, entry.MetadataFile)
 		if errors.Is(err, iofs.ErrNotExist) {

@@ -490,6 +490,18 @@ func (p *Plan) partial(i int) bool {
 	return p.keep != nil && p.keep.IsValid(i) && len(p.keep.Value(i)) > 0
 }
 
+// StaleRows returns the change rows whose verdict is Stale, in order
+// (none before Decide): the rows a journal marks (table.EncodeJournal).
+func (p *Plan) StaleRows() []int {
+	var out []int
+	for i, v := range p.verdicts {
+		if v == Stale {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // Verdict is what change row i does; Undecided before Decide.
 func (p *Plan) Verdict(i int) Verdict {
 	if p.verdicts == nil {

@@ -148,6 +148,7 @@ var scenarios = []struct {
 	{"CompositeKey", compositeKey},
 	{"DescribeAndRead", describeAndRead},
 	{"ChangesSince", changesSince},
+	{"Journal", journal},
 	{"CrashAtEveryStep", crashAtEveryStep},
 	{"ConcurrentCommits", concurrentCommits},
 	{"ConcurrentBookkeeping", concurrentBookkeeping},

@@ -232,11 +232,26 @@ func build(ctx context.Context, job *config.Job, tables []config.Table, mem memo
 			Format:      formatOf(tc, raw),
 			Mem:         mem,
 			Observe:     observe,
+			Journal:     journals(tc),
 		}}
 		wt.Table, wt.Merge.Target = writerOf(tc, nil, job.Warehouse, warehouse, cat, mem)
 		w.Tables = append(w.Tables, wt)
 	}
 	return w, nil
+}
+
+// journals reports whether the base table tc's commits carry a journal
+// (merge.Table.Journal): when a history or changelog table derives from
+// it, which catches up from the journals of the commits it missed. A
+// mirror catches up from the net change of them all, which the table's
+// files give exactly: a table with mirrors only, or none, writes none.
+func journals(tc config.Table) bool {
+	for _, p := range tc.Prepared {
+		if p.Mode == config.ModeHistory || p.Mode == config.ModeChangelog {
+			return true
+		}
+	}
+	return false
 }
 
 // PreparedWriter is the writer of prepared table p of base table base,

@@ -42,6 +42,8 @@ type fixture struct {
 	mod  *tabletest.Model
 	bm   bookmarks.Bookmark
 	now  func() time.Time // the writer's clock; nil: time.Now
+	// journal makes commit write a journal of its rows (Txn.Journal).
+	journal bool
 }
 
 func newFixture(t *testing.T, backend string, cols []change.Column) *fixture {
@@ -68,6 +70,9 @@ func (f *fixture) commit(rows []tabletest.Change, entries ...bookmarks.Entry) {
 	}
 	if err := x.Evolve(ctx, f.cols); err != nil {
 		f.t.Fatal(err)
+	}
+	if f.journal {
+		x.Journal(rec)
 	}
 	st, err := x.Apply(ctx, rec, nil)
 	if err != nil {

@@ -1,0 +1,83 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/tabletest"
+)
+
+// TestJournalExpiryDigestMissing: a snapshot's journal lives as long as
+// the snapshot: maintenance that expires snapshots deletes the journals
+// of the expired ones and keeps the others, which ChangesSince reads. A
+// journal that does not match its digest, or is missing, fails
+// ChangesSince with an error naming the file — not table.ErrNoHistory,
+// and never a step derived from the files instead.
+func TestJournalExpiryDigestMissing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "local", small)
+	f.journal = true
+	var snaps []int64
+	for r := range 6 {
+		f.commit([]tabletest.Change{upsert(uint64(r+1), int64(r), "a"), upsert(uint64(r+1), int64(r+1), "b")})
+		info, err := f.table().Describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, info.Snapshot)
+	}
+	glob := filepath.Join(f.e.dir, "warehouse", "shop.db", "items", "metadata", "lakemerge-journal-*.parquet")
+	journals := func() []string {
+		m, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if n := len(journals()); n != 6 {
+		t.Fatalf("%d journal files, want one per commit", n)
+	}
+	f.maintain(table.Policy{KeepVersions: 3, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond})
+	if left := journals(); len(left) != 3 {
+		t.Fatalf("journal files after expiry: %v; want the 3 of the snapshots kept", left)
+	}
+	ch, err := f.table().ChangesSince(ctx, snaps[3], snaps[5], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := len(ch.Steps)
+	for _, s := range ch.Steps {
+		if !s.Journal {
+			t.Errorf("the step of snapshot %d is not its journal", s.Snapshot)
+		}
+	}
+	ch.Release()
+	if steps != 2 {
+		t.Fatalf("%d steps, want 2", steps)
+	}
+	for _, p := range journals() {
+		if err := os.WriteFile(p, []byte("not the journal"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = f.table().ChangesSince(ctx, snaps[4], snaps[5], true)
+	var digest *table.DigestError
+	if !errors.As(err, &digest) || !strings.Contains(err.Error(), "lakemerge-journal-") || errors.Is(err, table.ErrNoHistory) {
+		t.Fatalf("a journal changed after its commit: %v; want a digest error naming it", err)
+	}
+	for _, p := range journals() {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = f.table().ChangesSince(ctx, snaps[4], snaps[5], true)
+	if err == nil || !strings.Contains(err.Error(), "lakemerge-journal-") || errors.Is(err, table.ErrNoHistory) {
+		t.Fatalf("a journal missing: %v; want an error naming it", err)
+	}
+}
