@@ -92,7 +92,7 @@ func DecodeJournal(ctx context.Context, b []byte, cols []change.Column, mem memo
 		}
 		return nil
 	}
-	err := decodeParquet(ctx, b, mem, version, func(rec arrow.RecordBatch) error {
+	err := DecodeParquet(ctx, b, mem, version, func(rec arrow.RecordBatch) error {
 		idx := rec.Schema().FieldIndices(ColStale)
 		if len(idx) != 1 {
 			return fmt.Errorf("no column %s", ColStale)

@@ -90,10 +90,11 @@ func encodeParquet(rec arrow.RecordBatch, props *parquet.WriterProperties, aprop
 	return buf.Bytes(), nil
 }
 
-// decodeParquet reads the Parquet side file b: check, when set, sees its
-// key-value metadata first; then each is called with its record batches
-// in order (borrowed: valid during the call).
-func decodeParquet(ctx context.Context, b []byte, mem memory.Allocator, check func(metadata.KeyValueMetadata) error, each func(arrow.RecordBatch) error) error {
+// DecodeParquet reads the Parquet file b held in memory (a side file, a
+// Delta checkpoint): check, when set, sees its key-value metadata first;
+// then each is called with its record batches in order (borrowed: valid
+// during the call).
+func DecodeParquet(ctx context.Context, b []byte, mem memory.Allocator, check func(metadata.KeyValueMetadata) error, each func(arrow.RecordBatch) error) error {
 	pr, err := file.NewParquetReader(bytes.NewReader(b))
 	if err != nil {
 		return err

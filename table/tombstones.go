@@ -138,7 +138,7 @@ func EncodeTombstones(t *Tombstones, mem memory.Allocator) ([]byte, error) {
 // DecodeTombstones reads a tombstone file written by EncodeTombstones.
 func DecodeTombstones(ctx context.Context, b []byte, mem memory.Allocator) (*Tombstones, error) {
 	t := &Tombstones{}
-	err := decodeParquet(ctx, b, mem, nil, func(rec arrow.RecordBatch) error {
+	err := DecodeParquet(ctx, b, mem, nil, func(rec arrow.RecordBatch) error {
 		keys, ok1 := rec.Column(0).(*array.Binary)
 		seqs, ok2 := rec.Column(1).(*array.Binary)
 		at, ok3 := rec.Column(2).(*array.Int64)

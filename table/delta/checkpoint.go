@@ -5,9 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -15,8 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/lakemerge/lakemerge/table"
 )
 
 var (
@@ -270,22 +268,7 @@ func (t *Table) readCheckpoint(ctx context.Context, s *snapshot, v int64, parts 
 }
 
 func (t *Table) replayCheckpointFile(ctx context.Context, s *snapshot, b []byte) error {
-	pr, err := file.NewParquetReader(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	defer pr.Close()
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, t.mem)
-	if err != nil {
-		return err
-	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.RecordBatch()
+	return table.DecodeParquet(ctx, b, t.mem, nil, func(rec arrow.RecordBatch) error {
 		acts, err := checkpointActions(rec)
 		if err != nil {
 			return err
@@ -295,11 +278,8 @@ func (t *Table) replayCheckpointFile(ctx context.Context, s *snapshot, b []byte)
 				return err
 			}
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkpointActions turns the rows of a checkpoint batch into actions.
