@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	icetable "github.com/apache/iceberg-go/table"
+
 	"github.com/lakemerge/lakemerge/table"
+	"github.com/lakemerge/lakemerge/table/iceberg"
 	"github.com/lakemerge/lakemerge/table/tabletest"
 )
 
@@ -79,5 +82,48 @@ func TestJournalExpiryDigestMissing(t *testing.T) {
 	_, err = f.table().ChangesSince(ctx, snaps[4], snaps[5], true)
 	if err == nil || !strings.Contains(err.Error(), "lakemerge-journal-") || errors.Is(err, table.ErrNoHistory) {
 		t.Fatalf("a journal missing: %v; want an error naming it", err)
+	}
+}
+
+// TestJournalOfStaleCommit: a commit whose every change is stale writes
+// no file, yet its journal needs a snapshot: an empty append, whose
+// summary references the journal, which holds the parent's files and
+// leaves the table's properties as a row delta would (no name mapping
+// added). The rows stay as they were.
+func TestJournalOfStaleCommit(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "local", small)
+	f.journal = true
+	f.commit([]tabletest.Change{upsert(5, 1, "a"), upsert(6, 2, "b")})
+	before, err := f.table().Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.commit([]tabletest.Change{upsert(3, 1, "late"), upsert(4, 2, "late")})
+	f.check("after the stale commit")
+	after, err := f.table().Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, p := after.CurrentSnapshot(), before.CurrentSnapshot()
+	if s.SnapshotID == p.SnapshotID || s.ParentSnapshotID == nil || *s.ParentSnapshotID != p.SnapshotID {
+		t.Fatalf("snapshot %d after the stale commit (parent %v), before %d: want a new child", s.SnapshotID, s.ParentSnapshotID, p.SnapshotID)
+	}
+	if s.Summary.Operation != icetable.OpAppend || s.Summary.Properties[iceberg.JournalProperty] == "" ||
+		s.Summary.Properties["total-data-files"] != p.Summary.Properties["total-data-files"] || s.Summary.Properties["added-data-files"] != "" {
+		t.Fatalf("the stale commit's snapshot: %s %v; want an empty append with a journal", s.Summary.Operation, s.Summary.Properties)
+	}
+	for k := range after.Properties() {
+		if _, ok := before.Properties()[k]; !ok {
+			t.Errorf("the stale commit added table property %s", k)
+		}
+	}
+	ch, err := f.table().ChangesSince(ctx, p.SnapshotID, s.SnapshotID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Release()
+	if len(ch.Steps) != 1 || !ch.Steps[0].Journal || len(ch.Steps[0].Stale) != 2 {
+		t.Fatalf("changes of the stale commit: %+v; want its journal, both changes stale", ch.Steps)
 	}
 }
