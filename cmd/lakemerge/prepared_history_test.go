@@ -350,8 +350,10 @@ func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 type runFiles func(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, seq *int64, used map[int64]bool, files *int) []clChange
 
 // historyRuns is the workload of historyCrashThenRerun: the files of the
-// first run and of the run under test.
+// first run and of the run under test, of Debezium topics (debezium) or
+// DMS folders.
 type historyRuns struct {
+	debezium    bool
 	first, next runFiles
 }
 
@@ -365,7 +367,7 @@ func historyCrashThenRerun(t *testing.T, baseName, format string, w historyRuns)
 	}
 	setup := func(t *testing.T) setupOut {
 		dir := t.TempDir()
-		historyJob(t, &mirrorEnv{dir: dir})
+		historyJob(t, &mirrorEnv{dir: dir, debezium: w.debezium})
 		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 		m := &historyModel{base: base, hist: map[int64][]histEntry{}}
 		rng := rand.New(rand.NewPCG(5, 9))
