@@ -107,8 +107,12 @@
 // operation append, no manifest entry added, the parent's files, the
 // table's properties as a row delta leaves them (Txn.stageSnapshot).
 // ChangesSince with each returns a snapshot's journal as its
-// step. Vacuum keeps the journals of the snapshots the current metadata
-// keeps: those of expired snapshots go with their other files.
+// step. Vacuum keeps the journals of the snapshots that the current
+// metadata or a retained earlier metadata file lists (the rule of the
+// bookmark and tombstone files): a snapshot expired from the current
+// metadata keeps its journal until the metadata log lets go of the last
+// file that lists it, so a catalog rolled back to such a file still
+// catches its prepared tables up from the journals.
 //
 // Files of attempts that never committed (a crash, a lost conflict) are
 // orphans until Table.Vacuum deletes them, once older than its retention;

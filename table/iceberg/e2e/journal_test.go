@@ -17,8 +17,10 @@ import (
 )
 
 // TestJournalExpiryDigestMissing: a snapshot's journal lives as long as
-// the snapshot: maintenance that expires snapshots deletes the journals
-// of the expired ones and keeps the others, which ChangesSince reads. A
+// a metadata file the table retains lists the snapshot: maintenance that
+// expires snapshots keeps the journals of the expired ones while the
+// metadata log holds a file that lists them, and deletes them once it
+// lets go of those; the others stay, and ChangesSince reads them. A
 // journal that does not match its digest, or is missing, fails
 // ChangesSince with an error naming the file — not table.ErrNoHistory,
 // and never a step derived from the files instead.
@@ -46,11 +48,37 @@ func TestJournalExpiryDigestMissing(t *testing.T) {
 	if n := len(journals()); n != 6 {
 		t.Fatalf("%d journal files, want one per commit", n)
 	}
-	f.maintain(table.Policy{KeepVersions: 3, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond})
-	if left := journals(); len(left) != 3 {
-		t.Fatalf("journal files after expiry: %v; want the 3 of the snapshots kept", left)
+	policy := table.Policy{KeepVersions: 3, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond}
+	f.maintain(policy)
+	if left := journals(); len(left) != 6 {
+		t.Fatalf("journal files after expiry: %v; want all 6: retained metadata files list the expired snapshots", left)
 	}
-	ch, err := f.table().ChangesSince(ctx, snaps[3], snaps[5], true)
+	// Retain one earlier metadata file only: with the next commit the
+	// log lets go of every file that lists the expired snapshots.
+	tbl, err := f.table().Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := tbl.NewTransaction()
+	if err := tx.SetProperties(map[string]string{"write.metadata.previous-versions-max": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.commit([]tabletest.Change{upsert(7, 9, "c")})
+	info, err := f.table().Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps = append(snaps, info.Snapshot)
+	f.maintain(policy)
+	// The maintenance expired one more snapshot (of 4, 3 kept); the one
+	// metadata file retained lists it.
+	if left := journals(); len(left) != 4 {
+		t.Fatalf("journal files once no retained metadata lists the first expired snapshots: %v; want the 4 that the current and the retained metadata list", left)
+	}
+	ch, err := f.table().ChangesSince(ctx, snaps[4], snaps[6], true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,5 +153,42 @@ func TestJournalOfStaleCommit(t *testing.T) {
 	defer ch.Release()
 	if len(ch.Steps) != 1 || !ch.Steps[0].Journal || len(ch.Steps[0].Stale) != 2 {
 		t.Fatalf("changes of the stale commit: %+v; want its journal, both changes stale", ch.Steps)
+	}
+}
+
+// TestJournalAfterCatalogRollback: a catalog pointed back at an earlier
+// metadata file (a rollback) after maintenance expired that file's
+// snapshots from the current metadata still finds their journals: the
+// vacuum kept them, since a retained metadata file lists the snapshots,
+// and ChangesSince over them replays the journals.
+func TestJournalAfterCatalogRollback(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "local", small)
+	f.journal = true
+	var snaps []int64
+	var early string
+	for r := range 6 {
+		f.commit([]tabletest.Change{upsert(uint64(r+1), int64(r), "a"), upsert(uint64(r+1), int64(r+1), "b")})
+		tbl, err := f.table().Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, tbl.CurrentSnapshot().SnapshotID)
+		if r == 2 {
+			early = tbl.MetadataLocation()
+		}
+	}
+	f.maintain(table.Policy{KeepVersions: 3, KeepFor: time.Nanosecond, OrphanAge: time.Nanosecond})
+	if _, err := f.table().ChangesSince(ctx, snaps[0], snaps[2], true); !errors.Is(err, table.ErrNoHistory) {
+		t.Fatalf("changes over expired snapshots before the rollback: %v; want table.ErrNoHistory", err)
+	}
+	f.e.rollBack(early)
+	ch, err := f.table().ChangesSince(ctx, snaps[0], snaps[2], true)
+	if err != nil {
+		t.Fatalf("changes after the rollback: %v", err)
+	}
+	defer ch.Release()
+	if len(ch.Steps) != 2 || !ch.Steps[0].Journal || !ch.Steps[1].Journal {
+		t.Fatalf("changes after the rollback: %d steps; want the journals of the 2 commits", len(ch.Steps))
 	}
 }
