@@ -55,15 +55,8 @@ func TestJournalExpiryDigestMissing(t *testing.T) {
 	}
 	// Retain one earlier metadata file only: with the next commit the
 	// log lets go of every file that lists the expired snapshots.
-	tbl, err := f.table().Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx := tbl.NewTransaction()
-	if err := tx.SetProperties(map[string]string{"write.metadata.previous-versions-max": "1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	retainOne := icetable.NewSetPropertiesUpdate(map[string]string{"write.metadata.previous-versions-max": "1"})
+	if _, _, err := f.e.cat.CommitTable(ctx, icetable.Identifier{f.e.db, "items"}, nil, []icetable.Update{retainOne}); err != nil {
 		t.Fatal(err)
 	}
 	f.commit([]tabletest.Change{upsert(7, 9, "c")})
