@@ -128,7 +128,9 @@ type Txn interface {
 // commit (table.EncodeJournal; Table.Journal says when a run asks).
 type Journaler interface {
 	// Journal makes Commit write changes as the commit's journal, the
-	// rows Apply finds stale marked. Call it once, before Apply; changes
+	// rows Apply finds stale marked, also when Apply changes no row (every
+	// change stale or absent): the commit is then made to carry it. Call
+	// it once, before Apply; changes
 	// has Apply's rows in Apply's order, with _ts when the decoders gave
 	// commit times, and no _keep, and is borrowed until Commit returns.
 	Journal(changes arrow.RecordBatch)

@@ -25,7 +25,10 @@ const accountSchemaYAML = `    primary_key: [id]
       - { name: balance, type: long }
       - { name: status, type: string }
       - { name: change_seq, type: string }
-    dms: { header: true, change_seq_column: change_seq }
+` + dmsAccountsYAML
+
+// dmsAccountsYAML is the DMS options of accountSchemaYAML.
+const dmsAccountsYAML = `    dms: { header: true, change_seq_column: change_seq }
 `
 
 // catchUpJob writes a job file of one Iceberg base table (acc_ice) with a

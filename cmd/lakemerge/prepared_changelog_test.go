@@ -97,6 +97,17 @@ func (m *changelogModel) run(changes []clChange) string {
 // re-inserts, NULL statuses, late changes) and returns their changes.
 func changelogFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, seq *int64, used map[int64]bool, files *int) []clChange {
 	t.Helper()
+	return accountFiles(t, dir, rng, m, seq, used, files, writeDMSFile)
+}
+
+// accountWriter writes the changes of one raw file, the file-th of the
+// workload, into both base tables' folders; it may give each change its
+// own commit time (clChange.time).
+type accountWriter func(t *testing.T, dir string, file int, changes []clChange)
+
+// accountFiles is changelogFiles with the files written by write.
+func accountFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, seq *int64, used map[int64]bool, files *int, write accountWriter) []clChange {
+	t.Helper()
 	var out []clChange
 	live := map[int64]account{}
 	for k, v := range m.live {
@@ -109,8 +120,7 @@ func changelogFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, se
 	for range 1 + rng.IntN(2) {
 		*files++
 		at := fmt.Sprintf("2024-06-01T00:00:%02d", *files)
-		var b strings.Builder
-		b.WriteString("Op,id,name,email,balance,status,change_seq\n")
+		var file []clChange
 		for range rng.IntN(14) {
 			id := int64(1 + rng.IntN(20))
 			cur, isLive := live[id]
@@ -146,21 +156,40 @@ func changelogFiles(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, se
 					live[id] = a
 				}
 			}
-			fmt.Fprintf(&b, "%c,%d,%s,%s,%d,%s,%035d\n", op, a.id, a.name, a.email, a.balance, a.status, s)
-			out = append(out, clChange{op: op, a: a, time: at})
+			file = append(file, clChange{op: op, a: a, time: at})
 		}
-		name := fmt.Sprintf("2024/06/01/20240601-%06d000.csv", *files)
-		for _, table := range []string{"acc_ice", "acc_delta"} {
-			p := filepath.Join(dir, "raw", "bank", table, filepath.FromSlash(name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		write(t, dir, *files, file)
+		out = append(out, file...)
 	}
 	return out
+}
+
+// writeDMSFile is an accountWriter of DMS CSV files (with a header and
+// change_seq as the order column), named after the file's instant.
+func writeDMSFile(t *testing.T, dir string, file int, changes []clChange) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("Op,id,name,email,balance,status,change_seq\n")
+	for _, c := range changes {
+		a := c.a
+		fmt.Fprintf(&b, "%c,%d,%s,%s,%d,%s,%035d\n", c.op, a.id, a.name, a.email, a.balance, a.status, a.seq)
+	}
+	writeAccountsFile(t, dir, fmt.Sprintf("2024/06/01/20240601-%06d000.csv", file), b.String())
+}
+
+// writeAccountsFile writes the raw file name (a path under the source
+// table's folder) with body into both base tables' folders.
+func writeAccountsFile(t *testing.T, dir, name, body string) {
+	t.Helper()
+	for _, table := range []string{"acc_ice", "acc_delta"} {
+		p := filepath.Join(dir, "raw", "bank", table, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // readChangelogRows reads a changelog table with a reader script and

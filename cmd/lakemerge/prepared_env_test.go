@@ -20,6 +20,9 @@ import (
 type mirrorEnv struct {
 	dir string
 	aws *mirrorAWS
+	// debezium makes the sources Debezium topics (writeDebeziumFile's
+	// layout) instead of DMS folders.
+	debezium bool
 }
 
 type mirrorAWS struct {
@@ -117,10 +120,15 @@ func (e *mirrorEnv) accountsJob(t *testing.T, prepared func(base string) []prepE
 	fmt.Fprintf(&b, "defaults: { buckets: 2, prepared: { database: %s } }\ntables:\n", prepDB)
 	for _, base := range accountBases {
 		fmt.Fprintf(&b, `  - name: %[1]s
-    source: { schema: bank, table: %[1]s }
     target: { database: %[2]s, table: %[1]s, format: %[3]s }
 `, base.name, baseDB, base.format)
-		b.WriteString(accountSchemaYAML)
+		if e.debezium {
+			fmt.Fprintf(&b, "    source: { schema: bank, table: %s, topic: %s }\n    format: debezium-json\n", base.name, accountsTopic(base.name))
+			b.WriteString(strings.TrimSuffix(accountSchemaYAML, dmsAccountsYAML))
+		} else {
+			fmt.Fprintf(&b, "    source: { schema: bank, table: %s }\n", base.name)
+			b.WriteString(accountSchemaYAML)
+		}
 		if ps := prepared(base.name); len(ps) > 0 {
 			b.WriteString("    prepared:\n")
 			for _, p := range ps {

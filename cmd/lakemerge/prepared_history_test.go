@@ -337,13 +337,29 @@ func historyRowsOf(t *testing.T, dir, base, name string) []string {
 // (which the model's catch-up shows, and which must differ here).
 func TestPreparedHistoryCrashThenRerun(t *testing.T) {
 	for _, b := range accountBases {
-		t.Run(b.format, func(t *testing.T) { historyCrashThenRerun(t, b.name, b.format) })
+		t.Run(b.format, func(t *testing.T) {
+			historyCrashThenRerun(t, b.name, b.format, historyRuns{first: changelogFiles, next: changelogFiles})
+		})
 	}
 }
 
+// runFiles writes one run's raw files of the accounts source into both
+// base tables' folders and returns their changes (changelogFiles): m is
+// the base table before the run, seq the last order key given, used the
+// order keys given, files the number of files written.
+type runFiles func(t *testing.T, dir string, rng *rand.Rand, m *mirrorModel, seq *int64, used map[int64]bool, files *int) []clChange
+
+// historyRuns is the workload of historyCrashThenRerun: the files of the
+// first run and of the run under test, of Debezium topics (debezium) or
+// DMS folders.
+type historyRuns struct {
+	debezium    bool
+	first, next runFiles
+}
+
 // historyCrashThenRerun is TestPreparedHistoryCrashThenRerun of the
-// history table of base table baseName.
-func historyCrashThenRerun(t *testing.T, baseName, format string) {
+// history table of base table baseName under workload w.
+func historyCrashThenRerun(t *testing.T, baseName, format string, w historyRuns) {
 	type setupOut struct {
 		dir   string
 		model *historyModel
@@ -351,19 +367,18 @@ func historyCrashThenRerun(t *testing.T, baseName, format string) {
 	}
 	setup := func(t *testing.T) setupOut {
 		dir := t.TempDir()
-		historyJob(t, &mirrorEnv{dir: dir})
+		historyJob(t, &mirrorEnv{dir: dir, debezium: w.debezium})
 		base := &mirrorModel{live: map[int64]account{}, seqs: map[int64]int64{}}
 		m := &historyModel{base: base, hist: map[int64][]histEntry{}}
 		rng := rand.New(rand.NewPCG(5, 9))
 		var seq int64
 		used := map[int64]bool{}
 		files := 0
-		m.run(changelogFiles(t, dir, rng, base, &seq, used, &files))
+		m.run(w.first(t, dir, rng, base, &seq, used, &files))
 		if sum := runBaseInProcess(t, dir, baseName, nil, nil, nil); !sum.OK {
 			t.Fatalf("first run: %+v", sum)
 		}
-		next := changelogFiles(t, dir, rng, base, &seq, used, &files)
-		return setupOut{dir, m, next}
+		return setupOut{dir, m, w.next(t, dir, rng, base, &seq, used, &files)}
 	}
 	hist := "prepared." + baseName + "_hist"
 	ref := setup(t)
@@ -404,6 +419,7 @@ func historyCrashThenRerun(t *testing.T, baseName, format string) {
 	if got := historyRowsOf(t, ref.dir, baseName, hist); !slices.Equal(got, clean) {
 		t.Fatalf("clean run: the history\n%s\nthe model\n%s", strings.Join(got, "\n"), strings.Join(clean, "\n"))
 	}
+	checkHistoryReaders(t, &mirrorEnv{dir: ref.dir}, cleanModel, baseName, format)
 	writes := writesFrom(t, keys, commitPrefix(baseName, format))
 	ways := map[string]int{}
 	for _, n := range writes {
@@ -425,5 +441,31 @@ func historyCrashThenRerun(t *testing.T, baseName, format string) {
 	t.Logf("%d faults at the writes among calls %d..%d: re-runs %v", 2*len(writes), writes[0], writes[len(writes)-1], ways)
 	if ways["catch-up"] == 0 || ways["changes"] == 0 {
 		t.Errorf("the faults did not fall on both sides of the history's commit: %v", ways)
+	}
+}
+
+// checkHistoryReaders reads the base table baseName (of format) and its
+// history table back with pyiceberg or deltalake and DuckDB and compares
+// them with the model m.
+func checkHistoryReaders(t *testing.T, e *mirrorEnv, m *historyModel, baseName, format string) {
+	t.Helper()
+	py := pythonForInterop(t)
+	if py == nil {
+		return
+	}
+	baseDB, prepDB := e.databases()
+	for _, r := range e.readers(t, baseDB, baseName, format, "id", true) {
+		out, err := py.CombinedOutput(r.args...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", r.label, err, out)
+		}
+		if got, want := readerRows(t, r.label, out), m.base.rows(); !slices.Equal(got, want) {
+			t.Fatalf("%s reads\n%s\nthe model has\n%s", r.label, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	for _, r := range e.readers(t, prepDB, baseName+"_hist", format, "id", true) {
+		if got, want := readHistoryRows(t, py, r.label, r.args...), m.want(); !slices.Equal(got, want) {
+			t.Fatalf("%s reads\n%s\nthe model has\n%s", r.label, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }

@@ -110,6 +110,20 @@ func (m *mirrorModel) want(def mirrorDef) []string {
 	return out
 }
 
+// rows is the rows of the base table of m, as canonical lines.
+func (m *mirrorModel) rows() []string {
+	var out []string
+	for _, a := range m.live {
+		r := map[string]any{"id": a.id, "name": a.name, "email": a.email, "balance": a.balance, "status": nil, "change_seq": fmt.Sprintf("%035d", a.seq)}
+		if a.status != "" {
+			r["status"] = a.status
+		}
+		out = append(out, canonicalRow(r))
+	}
+	sort.Strings(out)
+	return out
+}
+
 // canonicalRow writes a row as name=value pairs in name order, values as
 // JSON writes them.
 func canonicalRow(r map[string]any) string {
@@ -264,16 +278,7 @@ func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, wi
 		return
 	}
 	baseDB, prepDB := e.databases()
-	want := m.want(def)
-	var base []string
-	for _, a := range m.live {
-		r := map[string]any{"id": a.id, "name": a.name, "email": a.email, "balance": a.balance, "status": nil, "change_seq": fmt.Sprintf("%035d", a.seq)}
-		if a.status != "" {
-			r["status"] = a.status
-		}
-		base = append(base, canonicalRow(r))
-	}
-	sort.Strings(base)
+	want, base := m.want(def), m.rows()
 	check := func(r reader) {
 		want := want
 		if strings.Contains(r.label, " "+baseDB+".") {

@@ -53,7 +53,8 @@ tombstone files no log entry left references. Iceberg targets: orphan files,
 referenced by no snapshot and no retained metadata file (those of commit
 attempts that crashed or lost a conflict, expired metadata files), written
 longer ago than the retention; lakemerge's bookmark and tombstone files are
-kept while the current or a retained metadata file references them. Iceberg
+kept while the current or a retained metadata file references them, and the
+change journals of the snapshots those metadata files list. Iceberg
 snapshots are not expired here: "lakemerge maintain" (and a run's
 maintenance policy) expires them.
 

@@ -247,10 +247,11 @@
 // made — and table.Diff of the commit's files otherwise, which lacks the
 // commit times and the stale changes. The base tables of history and
 // changelog tables write journals (cmd/lakemerge/wire decides from the job
-// file), for every commit whose run hands its prepared tables a change set:
-// not for a reload, partial row images or a spilled run, whose prepared
-// tables catch up from the commit's files in a clean run too, nor for an
-// Iceberg commit that writes no file (it makes no snapshot).
+// file), for every commit whose run hands its prepared tables a change set
+// — one whose every change was stale included (an Iceberg commit that
+// writes no file then makes an empty snapshot to carry it): not for a
+// reload, partial row images or a spilled run, whose prepared tables catch
+// up from the commit's files in a clean run too.
 //
 // When the recorded state is not in the base table's history any more
 // (snapshots expired, a Delta log cleaned up or a removed file vacuumed:

@@ -95,7 +95,8 @@ func deleteDroppedMetadata(ctx context.Context, before, after *icetable.Table) e
 //
 // The properties are the ones a commit must not overwrite unseen:
 // BookmarkProperty and TombstonesProperty. A run that commits no file
-// moves only those, leaving the main branch where it was; asserting the
+// (and no journal, which makes an empty snapshot) moves only those,
+// leaving the main branch where it was; asserting the
 // branch alone would let two such commits (or one and a commit with
 // files) both land, the later one replacing the earlier one's bookmark
 // (its raw files absorbed again) or tombstones (a deleted row brought

@@ -59,7 +59,7 @@
 // hold the values read when the plan began. Both catalogs (the SQL catalog,
 // Glue) apply a commit's updates to the metadata current when it arrives
 // and check only its requirements, and a run whose changes wrote no file
-// moves only those properties; without the requirement two such commits
+// (and that carries no journal) moves only those properties; without the requirement two such commits
 // would both land and the later one would replace the earlier one's
 // bookmark or tombstones. iceberg-go's Transaction.Commit is not used for
 // data or property commits: its retry rebuilds a staged snapshot on a
@@ -102,10 +102,17 @@
 // the run applied, for the base tables of history and changelog tables)
 // writes it as metadata/lakemerge-journal-<uuid>.parquet and references it
 // from the summary of the snapshot it makes (JournalProperty, lmjref:;
-// docs/format/journal.md); a commit that adds no file makes no snapshot and
-// writes none. ChangesSince with each returns a snapshot's journal as its
-// step. Vacuum keeps the journals of the snapshots the current metadata
-// keeps: those of expired snapshots go with their other files.
+// docs/format/journal.md). A commit with a journal that adds no file (every
+// change stale or absent) makes an empty append snapshot to carry it:
+// operation append, no manifest entry added, the parent's files, the
+// table's properties as a row delta leaves them (Txn.stageSnapshot).
+// ChangesSince with each returns a snapshot's journal as its
+// step. Vacuum keeps the journals of the snapshots that the current
+// metadata or a retained earlier metadata file lists (the rule of the
+// bookmark and tombstone files): a snapshot expired from the current
+// metadata keeps its journal until the metadata log lets go of the last
+// file that lists it, so a catalog rolled back to such a file still
+// catches its prepared tables up from the journals.
 //
 // Files of attempts that never committed (a crash, a lost conflict) are
 // orphans until Table.Vacuum deletes them, once older than its retention;

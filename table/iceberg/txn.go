@@ -56,8 +56,9 @@ func (x *Txn) Bookmark() bookmarks.Bookmark { return x.bm }
 
 // Journal makes Commit write changes as the journal of its snapshot
 // (merge.Journaler): a side file referenced by JournalProperty in the
-// snapshot summary. A commit that adds no file makes no snapshot, and
-// then writes no journal.
+// snapshot summary. A commit that adds no file (every change stale or
+// absent) makes an empty append snapshot to carry it, when changes has
+// rows.
 func (x *Txn) Journal(changes arrow.RecordBatch) { x.journal = changes }
 
 // MaintenanceErr is the error of what iceberg-go does after a commit landed
@@ -180,8 +181,9 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 }
 
 // Commit puts the files written by Apply and the bookmark bm into one
-// snapshot (no snapshot when Apply wrote nothing: then only the bookmark
-// and tombstone properties move), after verifying them against the plan
+// snapshot (when Apply wrote nothing, a snapshot only to carry a journal,
+// see Journal; without one only the bookmark and tombstone properties
+// move), after verifying them against the plan
 // (verify). The Txn is finished afterwards, whatever the outcome. Errors
 // are classified (classify): table.ErrConflict, table.ErrCommitUnknown,
 // table.ErrTransient, or permanent.
@@ -234,7 +236,14 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		return fmt.Errorf("commit %s: %w", x.name(), err)
 	}
 	tx := x.tbl.NewTransaction()
-	if len(x.dataFiles)+len(x.delFiles) > 0 {
+	files := len(x.dataFiles)+len(x.delFiles) > 0
+	// A change set that changed no row (every change stale or absent) is
+	// journaled all the same: the snapshot is then an empty append.
+	journaled := x.journal != nil && x.journal.NumRows() > 0
+	// The snapshot this state belongs to: the one staged below, else the
+	// main branch's (see SnapshotProperty).
+	owner := x.tbl.CurrentSnapshot()
+	if files || journaled {
 		summary := ice.Properties{
 			SummaryRunsProperty:    strconv.FormatInt(bm.Runs, 10),
 			SummaryObjectsProperty: strconv.Itoa(len(bm.Entries)),
@@ -246,20 +255,12 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 			}
 			summary[JournalProperty] = ref
 		}
-		rd := tx.NewRowDelta(summary)
-		rd.AddRows(x.dataFiles...)
-		rd.AddDeletes(x.delFiles...)
-		if err := rd.Commit(ctx); err != nil {
-			return before(fmt.Errorf("stage row delta: %w", err))
+		if err := x.stageSnapshot(ctx, tx, summary); err != nil {
+			return before(err)
 		}
-	}
-	// The snapshot this state belongs to: the one staged above, else the
-	// main branch's (see SnapshotProperty).
-	owner := x.tbl.CurrentSnapshot()
-	if len(x.dataFiles)+len(x.delFiles) > 0 {
 		staged, err := tx.StagedTable()
 		if err != nil {
-			return before(fmt.Errorf("stage row delta: %w", err))
+			return before(fmt.Errorf("stage snapshot: %w", err))
 		}
 		owner = staged.CurrentSnapshot()
 	}
@@ -275,6 +276,36 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	if after != nil {
 		x.maintErr = errors.Join(x.maintErr, fmt.Errorf("after the commit of %s: %w", x.name(), after))
+	}
+	return nil
+}
+
+// stageSnapshot stages on tx the snapshot of the commit, with summary
+// properties summary: a row delta of the files Apply wrote, or, when it
+// wrote none, an empty append (iceberg-go's RowDelta refuses a snapshot
+// without a file; AddFiles of no file makes one, operation append, the
+// parent's files unchanged). AddFiles also sets the schema's name mapping
+// when the table has none; lakemerge writes field ids and sets none, so
+// the empty append takes it out again and the table's properties move
+// only as a row delta's would.
+func (x *Txn) stageSnapshot(ctx context.Context, tx *icetable.Transaction, summary ice.Properties) error {
+	if len(x.dataFiles)+len(x.delFiles) > 0 {
+		rd := tx.NewRowDelta(summary)
+		rd.AddRows(x.dataFiles...)
+		rd.AddDeletes(x.delFiles...)
+		if err := rd.Commit(ctx); err != nil {
+			return fmt.Errorf("stage row delta: %w", err)
+		}
+		return nil
+	}
+	_, mapped := x.tbl.Properties()[icetable.DefaultNameMappingKey]
+	if err := tx.AddFiles(ctx, nil, summary, true); err != nil {
+		return fmt.Errorf("stage empty append: %w", err)
+	}
+	if !mapped {
+		if err := tx.RemoveProperties([]string{icetable.DefaultNameMappingKey}); err != nil {
+			return fmt.Errorf("stage empty append: %w", err)
+		}
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	ice "github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -30,7 +29,9 @@ type (
 // files referenced. The bookmark and tombstone files that the current
 // metadata or any retained earlier metadata file references are kept,
 // whatever their age: a run that began from an earlier state (a concurrent
-// run, or a catalog rolled back to that metadata file) reads them.
+// run, or a catalog rolled back to that metadata file) reads them. So are
+// the journals of the snapshots any of those metadata files lists (a
+// prepared table catching up on such a state reads them).
 //
 // Listing and the referenced set are iceberg-go's (Table.PlanOrphanFiles);
 // the files of a commit in flight are younger than any sane retention, so
@@ -128,23 +129,21 @@ func localPath(p string) string {
 	return p
 }
 
-// sideFilesReferenced returns the bookmark and tombstone files (local
-// paths for local tables) that the table's current metadata and every
-// earlier metadata file it retains reference, and the journals of the
-// snapshots the current metadata keeps. Metadata files of the log
-// that are gone already are passed over.
+// sideFilesReferenced returns the side files (local paths for local
+// tables) that the table's current metadata and every earlier metadata
+// file it retains reference: the bookmark and tombstone files of their
+// properties and the journals of their snapshots. A snapshot expired from
+// the current metadata keeps its journal while a retained metadata file
+// lists it: a catalog rolled back to that file catches up from it.
+// Metadata files of the log that are gone already are passed over.
 func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, error) {
 	keep := map[string]bool{}
-	add := func(props ice.Properties) {
-		for _, f := range sideFilesOf(props) {
+	add := func(meta icetable.Metadata) {
+		for _, f := range append(sideFilesOf(meta.Properties()), journalsOf(meta)...) {
 			keep[localPath(f)] = true
 		}
 	}
-	add(tbl.Properties())
-	// A snapshot's journal lives as long as the snapshot does.
-	for _, f := range journalsOf(tbl.Metadata()) {
-		keep[localPath(f)] = true
-	}
+	add(tbl.Metadata())
 	for entry := range tbl.Metadata().PreviousFiles() {
 		meta, err := readMetadata(fs, entry.MetadataFile)
 		if errors.Is(err, iofs.ErrNotExist) {
@@ -153,7 +152,7 @@ func sideFilesReferenced(fs iceio.IO, tbl *icetable.Table) (map[string]bool, err
 		if err != nil {
 			return nil, err
 		}
-		add(meta.Properties())
+		add(meta)
 	}
 	return keep, nil
 }

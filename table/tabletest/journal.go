@@ -53,7 +53,7 @@ func renderBatch(rec arrow.RecordBatch) []string {
 // journal: a commit that carries a journal (merge.Journaler) is, to
 // ChangesSince with each, exactly the change set it applied — commit
 // times, deletes and the changes it found stale (marked in Step.Stale)
-// included; a commit without one is derived from its files as before;
+// included, a commit whose every change was stale too; a commit without one is derived from its files as before;
 // without each the journals are not read. A vacuum keeps the journal of
 // a commit the table's history holds.
 func journal(t *testing.T, f *fixture) {
@@ -92,7 +92,12 @@ func journal(t *testing.T, f *fixture) {
 	}
 	s0 := commit("insert", []Change{upsert(change.OpInsert, 20, 1, "a"), upsert(change.OpInsert, 21, 2, "b"), upsert(change.OpInsert, 22, 3, "c")}, []int64{100, 101, -1})
 	// A late update of key 1 (stale), an update, a delete.
-	commit("late, update, delete", []Change{upsert(change.OpUpdate, 10, 1, "late"), upsert(change.OpUpdate, 30, 2, "b2"), del(31, 3)}, []int64{50, 200, 201})
+	s1 := commit("late, update, delete", []Change{upsert(change.OpUpdate, 10, 1, "late"), upsert(change.OpUpdate, 30, 2, "b2"), del(31, 3)}, []int64{50, 200, 201})
+	// Every change stale: no row changes, the journal is the commit's
+	// all the same (an Iceberg commit of no file makes a snapshot for it).
+	if s := commit("all stale", []Change{upsert(change.OpUpdate, 15, 1, "late2"), upsert(change.OpUpdate, 29, 2, "late3")}, []int64{60, 199}); s == s1 {
+		t.Fatalf("a commit whose every change is stale made no snapshot or version to carry its journal (still %d)", s)
+	}
 	s2 := commit("without a journal", []Change{upsert(change.OpUpdate, 40, 1, "a2")}, nil)
 	commit("journaled again", []Change{upsert(change.OpUpdate, 50, 2, "b3"), upsert(change.OpInsert, 51, 4, "d")}, []int64{300, -1})
 	s4 := f.describe().Snapshot
@@ -104,11 +109,11 @@ func journal(t *testing.T, f *fixture) {
 			t.Fatalf("%s: changes since the first commit: %v", what, err)
 		}
 		defer ch.Release()
-		if len(ch.Steps) != 3 {
-			t.Fatalf("%s: %d steps, want 3", what, len(ch.Steps))
+		if len(ch.Steps) != 4 {
+			t.Fatalf("%s: %d steps, want 4", what, len(ch.Steps))
 		}
-		want := [][]int64{{0}, nil, nil}
-		for i, j := range []int{1, -1, 2} {
+		want := [][]int64{{0}, {0, 1}, nil, nil}
+		for i, j := range []int{1, 2, -1, 3} {
 			s := ch.Steps[i]
 			if j < 0 {
 				if s.Journal || s.Snapshot != s2 {
@@ -150,5 +155,5 @@ func journal(t *testing.T, f *fixture) {
 	if len(ch.Steps) != 1 || !ch.Steps[0].Journal {
 		t.Fatalf("after a vacuum: %d steps, want the last commit's journal", len(ch.Steps))
 	}
-	DiffRows(t, "after a vacuum: the last commit's journal", renderBatch(ch.Steps[0].Changes), journals[2])
+	DiffRows(t, "after a vacuum: the last commit's journal", renderBatch(ch.Steps[0].Changes), journals[3])
 }
