@@ -254,6 +254,20 @@ func runSummary(t *testing.T, dir string) (summary, clitest.Result) {
 	return sum, r
 }
 
+// baseRows are the base table's rows as canonical lines.
+func (m *mirrorModel) baseRows() []string {
+	var base []string
+	for _, a := range m.live {
+		r := map[string]any{"id": a.id, "name": a.name, "email": a.email, "balance": a.balance, "status": nil, "change_seq": fmt.Sprintf("%035d", a.seq)}
+		if a.status != "" {
+			r["status"] = a.status
+		}
+		base = append(base, canonicalRow(r))
+	}
+	sort.Strings(base)
+	return base
+}
+
 // checkMirrors reads the Iceberg base table and every mirror table back
 // with pyiceberg or deltalake (and DuckDB, locally, when duck is set) and
 // compares them with the model.
@@ -264,16 +278,7 @@ func (e *mirrorEnv) checkMirrors(t *testing.T, m *mirrorModel, def mirrorDef, wi
 		return
 	}
 	baseDB, prepDB := e.databases()
-	want := m.want(def)
-	var base []string
-	for _, a := range m.live {
-		r := map[string]any{"id": a.id, "name": a.name, "email": a.email, "balance": a.balance, "status": nil, "change_seq": fmt.Sprintf("%035d", a.seq)}
-		if a.status != "" {
-			r["status"] = a.status
-		}
-		base = append(base, canonicalRow(r))
-	}
-	sort.Strings(base)
+	want, base := m.want(def), m.baseRows()
 	check := func(r reader) {
 		want := want
 		if strings.Contains(r.label, " "+baseDB+".") {
