@@ -211,13 +211,18 @@ func TestForeignCommitRebaseOrConflict(t *testing.T) {
 }
 
 // failingStore fails the conditional put of log entries after storing
-// them, as a timeout after S3 accepted the request would.
+// them, as a timeout after S3 accepted the request would (or, with lost,
+// before: the put never reached S3).
 type failingStore struct {
 	objstore.Store
 	fail error // returned by the conditional put of a log entry, after it landed
+	lost bool  // the put does not land
 }
 
 func (s *failingStore) CreateExclusive(ctx context.Context, key string, r io.Reader) error {
+	if s.fail != nil && s.lost {
+		return s.fail
+	}
 	err := s.Store.CreateExclusive(ctx, key, r)
 	if err == nil && s.fail != nil && strings.HasSuffix(key, ".json") && strings.Contains(key, logDir) {
 		return s.fail
@@ -225,23 +230,30 @@ func (s *failingStore) CreateExclusive(ctx context.Context, key string, r io.Rea
 	return err
 }
 
-// TestCommitUnknownOutcome: a commit whose conditional put fails with a
-// temporary error (a connection reset) after landing reports
-// table.ErrCommitUnknown, and the bookmark Begin reads back tells that it
-// landed. An error of no known type is resolved by reading the entry back:
-// it holds our commit, so Commit succeeds.
+// TestCommitUnknownOutcome: a commit whose conditional put fails after
+// landing is resolved by reading the entry back: it holds our commit (no
+// other writer's entry equals ours: it names our state file), so Commit
+// succeeds, whether the error is temporary (a connection reset), of no
+// known type, or "exists" (the AWS SDK retried the put after S3 stored
+// it, and the retry met the first try's entry: 412). A temporary failure
+// of a put that did not land reports table.ErrCommitUnknown (it may still
+// land), and the bookmark Begin reads back tells.
 func TestCommitUnknownOutcome(t *testing.T) {
+	reset := &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
 	for _, tc := range []struct {
 		name string
 		err  error
+		lost bool
 		want error
 	}{
-		{"reset", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}, table.ErrCommitUnknown},
-		{"untyped", errors.New("something odd"), nil},
+		{"reset", reset, false, nil},
+		{"untyped", errors.New("something odd"), false, nil},
+		{"exists", fmt.Errorf("create: %w", objstore.ErrExists), false, nil},
+		{"reset, not landed", reset, true, table.ErrCommitUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			fs := &failingStore{Store: mem.New()}
+			fs := &failingStore{Store: mem.New(), lost: tc.lost}
 			h := newHarness(t, fs, Options{})
 			h.commit(upserts(1, 1, 2))
 			fs.fail = tc.err
@@ -256,6 +268,13 @@ func TestCommitUnknownOutcome(t *testing.T) {
 			y, err := h.tb.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.lost {
+				if !y.Bookmark().Equal(h.bm) {
+					t.Fatalf("bookmark read back %s, want %s", y.Bookmark().Summary(), h.bm.Summary())
+				}
+				h.check("after a put that did not land")
+				return
 			}
 			if !y.Bookmark().Equal(next) {
 				t.Fatalf("bookmark read back %s, want %s", y.Bookmark().Summary(), next.Summary())

@@ -68,20 +68,24 @@
 // timestamps truncated to milliseconds, strings cut to 32 characters with
 // Spark's tie-breaker on the max; none for boolean and binary).
 //
-// Conflicts: when the version is taken, Commit reads the winning entries.
-// One that changed protocol or metaData, has a txn for appId "lakemerge"
+// Conflicts: when the version is taken, Commit reads the entry there. One
+// equal to its own, byte for byte, is its own put that landed: the AWS SDK
+// sent the put again after S3 had stored it and the answer was lost, and
+// the retry met the first try's entry (412); no other writer's entry is
+// equal, since each names its own state file (a fresh UUID). Otherwise,
+// one that changed protocol or metaData, has a txn for appId "lakemerge"
 // (another lakemerge run: fencing), removed a file this Txn read, or added
 // data that may hold one of this Txn's keys (by its key min/max; any add
 // when this Txn truncates, rewrites the whole table or took its changes in
 // chunks) makes Commit fail with table.ErrConflict; nothing of ours landed
 // and the merge loop reloads and re-plans. Otherwise Commit retries at the
 // next version. Another error of the conditional put is classified by
-// type: a temporary one (throttling, 5xx, a timeout, a dropped connection) is
-// table.ErrCommitUnknown (the entry may have landed, and the bookmark read
-// back by the next Begin tells), a permanent one (access denied, a missing
-// bucket) fails the run at once, and one of unknown type is resolved by
-// reading the entry back (ours: committed; another writer's: the conflict
-// check; none: permanent).
+// type: a permanent one (access denied, a missing bucket) fails the run at
+// once; otherwise the entry is read back (ours: committed; another
+// writer's: the conflict check), and when there is none, a temporary
+// error (throttling, 5xx, a timeout, a dropped connection) is
+// table.ErrCommitUnknown (the put may still land, and the bookmark read
+// back by the next Begin tells) and one of unknown type is permanent.
 //
 // Before the log entry is written, Commit verifies the commit against the
 // plan (Txn.verify): the rows of the new data files (their Parquet footers)

@@ -166,7 +166,9 @@ func (x *Txn) Evolve(ctx context.Context, cols []change.Column) error {
 // match table.ErrConflict (nothing landed: begin again),
 // table.ErrCommitUnknown (the entry may have landed: compare the bookmark
 // Begin reads back) or table.ErrTransient (nothing landed: try again), or
-// are permanent. The Txn is finished afterwards, whatever the outcome.
+// are permanent. A put that fails, "exists" included, but whose entry
+// reads back equal to ours landed (putOutcome), and Commit succeeds. The
+// Txn is finished afterwards, whatever the outcome.
 //
 // State and tombstone files of earlier commits are not deleted: log entries
 // still reference them, and a run that began from an earlier version reads
@@ -234,18 +236,17 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, objstore.ErrExists) {
-			landed, cerr := x.putOutcome(ctx, key, body, err)
-			if cerr != nil {
-				return fmt.Errorf("commit %s at version %d: %w", x.name(), v, cerr)
-			}
-			if landed {
-				break
-			}
-			// The entry exists, written by another writer: a conflict
-			// check as below.
+		got, cerr := x.putOutcome(ctx, key, err)
+		if cerr != nil {
+			return fmt.Errorf("commit %s at version %d: %w", x.name(), v, cerr)
 		}
-		winner, rerr := x.t.readCommit(ctx, v)
+		if bytes.Equal(got, body) {
+			// The put landed after all: its answer was lost, or a retry
+			// of it found the entry the first try wrote (412). No other
+			// writer's entry equals ours: it names our state file.
+			break
+		}
+		winner, rerr := decodeActions(bytes.NewReader(got))
 		if rerr != nil {
 			return fmt.Errorf("%w: commit %s: version %d was taken and cannot be read: %w", table.ErrConflict, x.name(), v, rerr)
 		}
@@ -259,32 +260,34 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	return nil
 }
 
-// putOutcome classifies a failed conditional put of the log entry key
-// (other than "exists"): by type, a temporary failure is
-// table.ErrCommitUnknown (the entry may have landed; the bookmark the next
-// Begin reads tells) and a permanent one (access denied, a missing bucket)
-// is returned as it is. Otherwise the log tells: landed is true when key
-// holds exactly body (the put landed after all); when key holds another
-// writer's entry, both are false and nil (the caller checks for a
-// conflict); when key does not exist, err is permanent.
-func (x *Txn) putOutcome(ctx context.Context, key string, body []byte, err error) (landed bool, _ error) {
+// putOutcome reads back the log entry key after a failed conditional put
+// of it, and returns what it holds; the caller compares it with what it
+// put (equal: the put landed) or checks it for a conflict. The entry is
+// read back whatever the error says, "exists" (412) included: the AWS SDK
+// sends a put again when the connection drops after S3 stored the object,
+// and the retry finds the entry the first try wrote. The error is
+// table.ErrCommitUnknown when the entry cannot be read, or does not exist
+// after a temporary failure (throttling, 5xx, a timeout, a dropped
+// connection: the put may still land); a permanent failure (access
+// denied, a missing bucket), or an error of unknown type with no entry
+// at key, is returned as it is.
+func (x *Txn) putOutcome(ctx context.Context, key string, err error) ([]byte, error) {
 	if ctx.Err() != nil {
-		return false, err
+		return nil, err
 	}
-	switch table.FaultOf(err) {
-	case table.FaultTemporary:
-		return false, fmt.Errorf("%w: %w", table.ErrCommitUnknown, err)
-	case table.FaultPermanent:
-		return false, err
+	exists := errors.Is(err, objstore.ErrExists)
+	fault := table.FaultOf(err)
+	if !exists && fault == table.FaultPermanent {
+		return nil, err
 	}
 	got, rerr := x.t.readAll(ctx, key)
 	switch {
-	case errors.Is(rerr, objstore.ErrNotExist):
-		return false, err
+	case errors.Is(rerr, objstore.ErrNotExist) && !exists && fault != table.FaultTemporary:
+		return nil, err
 	case rerr != nil:
-		return false, fmt.Errorf("%w: %w (and the entry cannot be read back: %w)", table.ErrCommitUnknown, err, rerr)
+		return nil, fmt.Errorf("%w: %w (and the entry cannot be read back: %w)", table.ErrCommitUnknown, err, rerr)
 	}
-	return bytes.Equal(got, body), nil
+	return got, nil
 }
 
 // actions lists the actions of the commit: commitInfo, protocol (when

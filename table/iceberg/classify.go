@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
 
 	"github.com/lakemerge/lakemerge/table"
 )
@@ -54,6 +55,39 @@ func (t *Table) classify(ctx context.Context, p table.Phase, began, landed strin
 		}
 		return table.MovedOn, nil
 	})
+}
+
+// CommitProperty is the table property that a run's commit, and the
+// create of a table, set to an id made for that one catalog request (a
+// random UUID, newCommitID). It tells a request that landed from one that
+// lost: the AWS SDK sends a request again when the connection drops after
+// the catalog applied it and before its answer arrived, and the retry then
+// meets the table the first try made — Glue answers a CreateTable with
+// AlreadyExistsException and an UpdateTable with
+// ConcurrentModificationException (its version check). A table whose
+// CommitProperty is the id a failed request set holds that request's
+// commit: no other request writes the id. The bookmark property cannot
+// tell, since two runs that absorb the same files from the same state
+// commit the same bookmark.
+const CommitProperty = "lakemerge.commit"
+
+// newCommitID is a CommitProperty value for one catalog request.
+func newCommitID() string { return uuid.NewString() }
+
+// carrying returns the table as the catalog has it now when it carries id
+// as its CommitProperty: the request that set id landed, whatever error
+// its caller got (see CommitProperty). When the table cannot be loaded,
+// or carries another id (another writer's commit, or a later one on top
+// of ours), it returns false, and the error is classified as it is.
+func (t *Table) carrying(ctx context.Context, id string) (*icetable.Table, bool) {
+	if ctx.Err() != nil {
+		return nil, false
+	}
+	cur, err := t.Load(ctx)
+	if err != nil || cur == nil || cur.Properties()[CommitProperty] != id {
+		return nil, false
+	}
+	return cur, true
 }
 
 // began is the metadata location a Txn began from; "" before the table

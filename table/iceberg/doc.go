@@ -163,4 +163,9 @@
 // table.ErrTransient for one before it; a permanent failure (access
 // denied, a missing bucket, a local permission error, a commit that does
 // not match its plan) is returned as it is and fails the run at once.
+// Before that, a failed create or commit of a run looks at the table
+// again: one that carries the id the request set (CommitProperty) landed
+// — the AWS SDK sent the request again after the catalog had applied it
+// and its answer was lost, and the retry met the table the first try
+// made — and the create or Commit succeeds.
 package iceberg

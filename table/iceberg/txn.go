@@ -160,7 +160,10 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 	if err := x.t.refuseExisting(ctx); err != nil {
 		return err
 	}
-	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec), catalog.WithProperties(x.t.createProperties())}
+	id := newCommitID()
+	props := x.t.createProperties()
+	props[CommitProperty] = id
+	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spec), catalog.WithProperties(props)}
 	if len(x.t.opts.Layout.Sort) > 0 {
 		opts = append(opts, catalog.WithSortOrder(order))
 	}
@@ -168,6 +171,13 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 		opts = append(opts, catalog.WithLocation(x.t.opts.Location))
 	}
 	tbl, err := x.t.cat.CreateTable(ctx, x.t.ident(), sc, opts...)
+	if err != nil {
+		// The create may have landed and its answer been lost (a retry
+		// then finds the table: CommitProperty).
+		if cur, ok := x.t.carrying(ctx, id); ok {
+			tbl, err = cur, nil
+		}
+	}
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
 		// Another writer created it first: begin again from theirs.
 		return fmt.Errorf("create %s: created concurrently: %w", x.name(), table.ErrConflict)
@@ -186,7 +196,10 @@ func (x *Txn) create(ctx context.Context, cols []change.Column) error {
 // move), after verifying them against the plan
 // (verify). The Txn is finished afterwards, whatever the outcome. Errors
 // are classified (classify): table.ErrConflict, table.ErrCommitUnknown,
-// table.ErrTransient, or permanent.
+// table.ErrTransient, or permanent. A commit request that fails but
+// landed (the table carries the id it set as CommitProperty: its answer
+// was lost, and the SDK's retry of it met the table it made) is a
+// success.
 //
 // The commit lands only on the state it was planned on (commitOn): the
 // main branch where Apply found it, and the bookmark and tombstone
@@ -218,7 +231,8 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	if enc, err = x.bookmarkProperty(ctx, enc); err != nil {
 		return before(err)
 	}
-	props := ice.Properties{BookmarkProperty: enc}
+	id := newCommitID()
+	props := ice.Properties{BookmarkProperty: enc, CommitProperty: id}
 	if x.t.opts.NoTombstones && x.state[TombstonesProperty] != "" {
 		// A table that kept tombstones before stops referencing them.
 		x.tomb, x.tombChanged = &table.Tombstones{}, true
@@ -272,6 +286,11 @@ func (x *Txn) Commit(ctx context.Context, bm bookmarks.Bookmark) error {
 	}
 	_, after, err := x.t.commitOn(ctx, x.tbl, tx, x.planned.withMain(x.tbl))
 	if err != nil {
+		if _, ok := x.t.carrying(ctx, id); ok {
+			// The catalog applied this request and its answer was lost
+			// (CommitProperty): the commit landed.
+			return nil
+		}
 		return x.t.classify(ctx, table.InCommit, began, enc, fmt.Errorf("commit %s: %w", x.name(), err))
 	}
 	if after != nil {

@@ -113,7 +113,11 @@ func crashAtEveryStep(t *testing.T, f *fixture) {
 // concurrentCommits: two Txns begun from the same state and both applied;
 // the first commits, the second's Commit fails with table.ErrConflict and
 // leaves nothing of it visible; a run then absorbs its changes. Another
-// lakemerge commit always conflicts, whatever keys it touched (fencing).
+// lakemerge commit always conflicts, whatever keys it touched (fencing),
+// also one of the same changes and bookmark: the table then carries the
+// bookmark the second meant to commit, but the commit is the first's, and
+// the second must not take it for its own (a commit whose answer was lost
+// and that landed after all).
 func concurrentCommits(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	mod := NewModel(small)
@@ -142,19 +146,25 @@ func concurrentCommits(t *testing.T, f *fixture) {
 		name   string
 		first  []Change
 		second []Change
+		same   bool // the second commits the first's bookmark
 	}{
-		{"the same keys", []Change{upsert(change.OpUpdate, 2, 1, "first"), upsert(change.OpUpdate, 2, 2, "first")}, []Change{upsert(change.OpUpdate, 3, 2, "second"), upsert(change.OpUpdate, 3, 3, "second")}},
-		{"other keys", []Change{upsert(change.OpUpdate, 4, 4, "first")}, []Change{del(5, 19), upsert(change.OpInsert, 5, 30, "second")}},
+		{"the same keys", []Change{upsert(change.OpUpdate, 2, 1, "first"), upsert(change.OpUpdate, 2, 2, "first")}, []Change{upsert(change.OpUpdate, 3, 2, "second"), upsert(change.OpUpdate, 3, 3, "second")}, false},
+		{"other keys", []Change{upsert(change.OpUpdate, 4, 4, "first")}, []Change{del(5, 19), upsert(change.OpInsert, 5, 30, "second")}, false},
+		{"the same files", []Change{upsert(change.OpUpdate, 6, 7, "same")}, []Change{upsert(change.OpUpdate, 6, 7, "same")}, true},
 	} {
 		a, recA := stage(c.first)
 		b, recB := stage(c.second)
 		bmA := bm.Advance([]bookmarks.Entry{{Key: c.name + "/a"}})
+		bmB := bmA.Advance([]bookmarks.Entry{{Key: c.name + "/b"}})
+		if c.same {
+			bmB = bmA
+		}
 		if err := a.Commit(ctx, bmA); err != nil {
 			t.Fatalf("%s: first commit: %v", c.name, err)
 		}
 		mod.Apply(recA, c.first, nil)
 		bm = bmA
-		err := b.Commit(ctx, bm.Advance([]bookmarks.Entry{{Key: c.name + "/b"}}))
+		err := b.Commit(ctx, bmB)
 		if !errors.Is(err, table.ErrConflict) {
 			t.Fatalf("%s: second commit from the same state: %v, want a conflict", c.name, err)
 		}
