@@ -78,7 +78,7 @@ func fetchJob(ctx context.Context, src string) ([]byte, error) {
 			WithDecryption: aws.Bool(true),
 		})
 		if err != nil {
-			return nil, fetchErr(src, err)
+			return nil, fetchErr(fmt.Errorf("read job file %s: %w", src, err))
 		}
 		return []byte(aws.ToString(out.Parameter.Value)), nil
 	}
@@ -88,24 +88,23 @@ func fetchJob(ctx context.Context, src string) ([]byte, error) {
 	}
 	rc, err := objs3.New(cfg, bucket, "", objs3.Options{}).Open(ctx, key)
 	if err != nil {
-		return nil, fetchErr(src, err)
+		return nil, fetchErr(fmt.Errorf("read job file: %w", err)) // the store's error names src
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxJobFile+1))
 	switch {
 	case err != nil:
-		return nil, fetchErr(src, err)
+		return nil, fetchErr(fmt.Errorf("read job file %s: %w", src, err))
 	case len(data) > maxJobFile:
 		return nil, fmt.Errorf("%w: read job file %s: larger than %d MiB", errUsage, src, maxJobFile>>20)
 	}
 	return data, nil
 }
 
-// fetchErr wraps an error of reading a job file from S3 or SSM; errors
-// that name a missing object or parameter, or access denied, are usage
-// errors: running again will not help.
-func fetchErr(src string, err error) error {
-	err = fmt.Errorf("read job file %s: %w", src, err)
+// fetchErr classifies an error of reading a job file from S3 or SSM;
+// errors that name a missing object or parameter, or access denied, are
+// usage errors: running again will not help.
+func fetchErr(err error) error {
 	var ae smithy.APIError
 	var re interface{ HTTPStatusCode() int }
 	switch {
