@@ -12,7 +12,8 @@ import (
 )
 
 // tableErrors runs run, status --json and plan --json of job's table
-// orders and returns each command's error for it, by command.
+// orders, which cannot be read, and returns each command's error for it,
+// by command. run and status exit 1, plan 0 (the plan was made).
 func tableErrors(t *testing.T, job string, env ...string) map[string]string {
 	t.Helper()
 	errs := map[string]string{}
@@ -24,14 +25,15 @@ func tableErrors(t *testing.T, job string, env ...string) map[string]string {
 	errs["run"] = sum.Tables[0].Error
 	r = clitest.Cmd{Args: []string{"status", "--config", job, "--table", "orders", "--json"}, Env: env}.Run(t)
 	var sts []tableStatus
-	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || len(sts) != 1 {
-		t.Fatalf("status: %v\n%s", err, r)
+	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || len(sts) != 1 || r.Code != exitTableFailed {
+		t.Fatalf("status: want exit 1 and the table: %v\n%s", err, r)
 	}
 	errs["status"] = sts[0].Error
 	r = clitest.Cmd{Args: []string{"plan", "--config", job, "--table", "orders", "--json"}, Env: env}.Run(t)
 	var p plan
-	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil || len(p.Tables) != 1 {
-		t.Fatalf("plan: %v\n%s", err, r)
+	// The plan was made: its table is an item whose run fails alone.
+	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil || len(p.Tables) != 1 || r.Code != 0 || p.TablesFailed != 1 {
+		t.Fatalf("plan: want exit 0 and the table failed: %v\n%s", err, r)
 	}
 	errs["plan"] = p.Tables[0].Error
 	return errs

@@ -84,8 +84,8 @@ tables:
 `)
 	st := clitest.Run(t, "status", "--config", job, "--json")
 	var sts []tableStatus
-	if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 {
-		t.Fatalf("status: %v\n%s", err, st)
+	if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != exitTableFailed {
+		t.Fatalf("status: want exit 1: %v\n%s", err, st)
 	}
 	if sts[0].Exists || !strings.Contains(sts[0].Error, "no-such-raw/public/orders/") {
 		t.Errorf("status does not name the missing location: %+v", sts[0])
@@ -437,7 +437,7 @@ func TestVanishedRawLocation(t *testing.T) {
 		}
 		st := clitest.Run(t, "status", "--config", job, "--json")
 		var sts []tableStatus
-		if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 || !strings.Contains(sts[0].Error, "nothing to read: list "+raw+"/public/orders/") || sts[0].FilesAbsorbed != 1 {
+		if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != exitTableFailed || !strings.Contains(sts[0].Error, "nothing to read: list "+raw+"/public/orders/") || sts[0].FilesAbsorbed != 1 {
 			t.Errorf("%s gone: status does not report the run's error: %v\n%s", gone, err, st)
 		}
 		pl := clitest.Run(t, "plan", "--config", job)
