@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +65,31 @@ func TestErrorsNameLocationOnce(t *testing.T) {
 			}
 			onceEach(t, cmd, e, "list ", dir+"/no-raw/public/orders/")
 		}
+	})
+	t.Run("metadata", func(t *testing.T) {
+		// The catalog names a metadata file that is gone.
+		dir := t.TempDir()
+		if r := clitest.Run(t, "demo", "--dir", dir); r.Code != 0 {
+			t.Fatalf("demo: %s", r)
+		}
+		metas, err := filepath.Glob(filepath.Join(dir, "warehouse", "demo.db", "orders", "metadata", "*.metadata.json"))
+		if err != nil || len(metas) == 0 {
+			t.Fatalf("no metadata files: %v", err)
+		}
+		slices.Sort(metas)
+		if err := os.Rename(metas[len(metas)-1], metas[len(metas)-1]+".moved"); err != nil {
+			t.Fatal(err)
+		}
+		r := clitest.Run(t, "status", "--config", filepath.Join(dir, "job.yaml"), "--table", "orders", "--json")
+		var sts []tableStatus
+		if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || len(sts) != 1 || r.Code != exitTableFailed {
+			t.Fatalf("status: want exit 1 and the table: %v\n%s", err, r)
+		}
+		e := sts[0].Error
+		if !strings.HasPrefix(e, "load table demo.orders: metadata file://"+metas[len(metas)-1]+": ") || !strings.Contains(e, "object does not exist") {
+			t.Errorf("error %q", e)
+		}
+		onceEach(t, "status", e, "load table ")
 	})
 	t.Run("s3", func(t *testing.T) {
 		ep := testenv.AWS(t)
