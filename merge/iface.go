@@ -14,7 +14,9 @@ import (
 )
 
 // Raw is the raw zone: list and read change objects. It must be safe for
-// concurrent use (a run opens several files at once).
+// concurrent use (a run opens several files at once). Its errors name
+// what failed and where (list s3://bucket/prefix/…, open /raw/…/file), as
+// objstore's do: a run returns them as they are, adding no location.
 type Raw interface {
 	// List returns every object under prefix (recursively), with its ETag
 	// and size, in any order. When the store knows the prefix's folder

@@ -51,10 +51,11 @@ func (t *Table) Pending(ctx context.Context, base bookmarks.Bookmark) (Pending, 
 	if errors.Is(err, ErrNoRawFiles) {
 		// Whether or not the table absorbed files: nothing to read is
 		// not "up to date" when the folder itself is gone.
-		return p, fmt.Errorf("list %s: %w; %s", t.rawLocation(), err, checkSource)
+		// Raw's errors name the location (its contract).
+		return p, fmt.Errorf("%w; %s", err, checkSource)
 	}
 	if err != nil {
-		return p, fmt.Errorf("list %s: %w", t.rawLocation(), err)
+		return p, err
 	}
 	p.Listed = len(listed)
 	p.fresh, p.changed, p.Stale = base.Pending(listed)

@@ -345,7 +345,7 @@ func (t *Table) decodeAll(ctx context.Context, files []bookmarks.Entry, gen uint
 func (t *Table) decode(ctx context.Context, f bookmarks.Entry, gen uint32, d *decodedFile, emit func(arrow.RecordBatch)) {
 	rc, err := t.Raw.Open(ctx, f.Key)
 	if err != nil {
-		d.err = fmt.Errorf("open %s: %w", f.Key, err)
+		d.err = err // names the object (Raw's contract)
 		return
 	}
 	defer rc.Close()

@@ -52,6 +52,10 @@ type ObjectInfo struct {
 
 // Store reads and writes objects. Implementations are safe for concurrent
 // use. A call with a canceled ctx fails with an error matching ctx.Err().
+// Errors start with the action and the object or prefix as the store
+// knows it ("list s3://bucket/root/prefix/: …", "open /raw/key: …"), as
+// os.PathError does: callers add what they were doing, not the location
+// again.
 type Store interface {
 	// List returns every object whose key starts with prefix, at any depth,
 	// sorted by key. A prefix that matches nothing yields an empty list;

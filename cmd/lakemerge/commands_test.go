@@ -79,13 +79,14 @@ func TestStatus(t *testing.T) {
 	}
 
 	// notes.txt is not a change file and no ignore: glob names it: status
-	// says that a run would stop on it.
+	// says that a run would stop on it, and exits 1 after printing the
+	// table (a monitor reads the exit code first).
 	unknownErr := "objects that are not change files: 1 object(s) under file://" + filepath.Join(dir, "raw", "public", "orders") +
 		`/ cannot be read as change files, the first public/orders/notes.txt: dms file "public/orders/notes.txt": name does not end in .csv or .csv.gz; ` +
 		"fix or move them, or list them in the table's ignore: globs in the job file to skip them on purpose"
 	r := clitest.Run(t, "status", "--config", job, "--table", "orders", "--json")
-	if r.Code != 0 {
-		t.Fatalf("status --json: %s", r)
+	if r.Code != exitTableFailed || !strings.Contains(r.Stderr, "1 of 1 tables could not be read") {
+		t.Fatalf("status --json: want exit 1: %s", r)
 	}
 	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.UseNumber()
@@ -128,8 +129,8 @@ func TestStatus(t *testing.T) {
 	}
 
 	r = clitest.Run(t, "status", "--config", job, "--table", "orders")
-	if r.Code != 0 {
-		t.Fatalf("status: %s", r)
+	if r.Code != exitTableFailed {
+		t.Fatalf("status: want exit 1: %s", r)
 	}
 	wantText := fmt.Sprintf(`orders → demo.orders (iceberg)
   error:        %s
@@ -144,6 +145,14 @@ func TestStatus(t *testing.T) {
 `, unknownErr, dir, snap, dataBytes)
 	if r.Stdout != wantText {
 		t.Fatalf("status text:\n%s\nwant\n%s", r.Stdout, wantText)
+	}
+
+	// Without it every table is read: exit 0.
+	if err := os.Remove(filepath.Join(orders, "notes.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if r := clitest.Run(t, "status", "--config", job, "--json"); r.Code != 0 || strings.Contains(r.Stdout, `"error"`) {
+		t.Fatalf("status --json without the unknown object: want exit 0 and no error: %s", r)
 	}
 }
 

@@ -31,7 +31,7 @@ func (a *app) demoCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "demo [--dir folder]",
-		Short: "Write sample DMS and Debezium files, merge them into Iceberg tables, print the tables",
+		Short: "Write sample DMS and Debezium files, merge them into tables (Iceberg, and a Delta prepared table), print the tables",
 		Long: `demo writes realistic AWS DMS output (full loads and CDC files with inserts,
 updates, deletes, quoted values, a gzip file) for two tables and Debezium
 events (MySQL connector, two Kafka partitions) for a third into a folder,
@@ -83,7 +83,12 @@ prints what each table absorbed in each run, then the tables.`,
 						fmt.Fprintf(a.stdout, "  table %s failed: %s\n", t.Table, t.Error)
 						continue
 					}
-					fmt.Fprintf(a.stdout, "  %s: %d files, %d changes to %d keys: %s\n", t.Table, t.Files, t.Changes, t.Keys, outcome(t.Stats))
+					if t.UpToDate {
+						fmt.Fprintf(a.stdout, "  %s: no new files\n", t.Table)
+						continue
+					}
+					fmt.Fprintf(a.stdout, "  %s: %s, %s to %s: %s\n", t.Table, count(t.Files, "file"), count(t.Changes, "change"),
+						count(t.Keys, "key"), outcome(t.Stats))
 				}
 				if !sum.OK {
 					return errTablesFailed
@@ -105,7 +110,10 @@ prints what each table absorbed in each run, then the tables.`,
 // outcome says in words what a table's changes did.
 func outcome(s table.ApplyStats) string {
 	out := fmt.Sprintf("%d inserted, %d updated, %d deleted", s.Inserted, s.Updated, s.Deleted)
-	if s.Absent > 0 {
+	switch {
+	case s.Absent == 1:
+		out += ", 1 delete of a key not in the table"
+	case s.Absent > 1:
 		out += fmt.Sprintf(", %d deletes of keys not in the table", s.Absent)
 	}
 	if s.Stale > 0 {

@@ -134,14 +134,26 @@ tables:
 	}
 }
 
+// tableStatuses runs status --json of job, checking its exit code: 1 when
+// a table's entry has an error, else 0.
 func tableStatuses(t *testing.T, job string) []tableStatus {
 	t.Helper()
 	r := clitest.Run(t, "status", "--config", job, "--json")
 	var sts []tableStatus
-	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || r.Code != 0 {
-		t.Fatalf("status: %v\n%s", err, r)
+	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || r.Code != statusExit(sts) {
+		t.Fatalf("status: %v, want exit %d\n%s", err, statusExit(sts), r)
 	}
 	return sts
+}
+
+// statusExit is the exit code of a status that printed sts.
+func statusExit(sts []tableStatus) int {
+	for _, s := range sts {
+		if s.Error != "" {
+			return exitTableFailed
+		}
+	}
+	return exitOK
 }
 
 func writeFile(t *testing.T, path, body string) {

@@ -126,7 +126,7 @@ or job-file error.`,
 			}
 			if out != "" {
 				if err := writeLocation(cmd.Context(), job, out, buf.Bytes()); err != nil {
-					return fmt.Errorf("write the plan to %s: %w", out, err)
+					return fmt.Errorf("write the plan: %w", err) // err names out
 				}
 			}
 			if asJSON || !isTTY(a.stdout) {
@@ -349,6 +349,7 @@ func isTTY(w io.Writer) bool {
 
 // writeLocation writes data to a local file or to s3://bucket/key, using
 // the job file's s3: settings (endpoint, path style, KMS key).
+// Its errors name loc (the os package's and the S3 store's do).
 func writeLocation(ctx context.Context, job *config.Job, loc string, data []byte) error {
 	if !strings.HasPrefix(loc, "s3://") {
 		if err := os.MkdirAll(filepath.Dir(loc), 0o755); err != nil {

@@ -84,8 +84,8 @@ tables:
 `)
 	st := clitest.Run(t, "status", "--config", job, "--json")
 	var sts []tableStatus
-	if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 {
-		t.Fatalf("status: %v\n%s", err, st)
+	if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != exitTableFailed {
+		t.Fatalf("status: want exit 1: %v\n%s", err, st)
 	}
 	if sts[0].Exists || !strings.Contains(sts[0].Error, "no-such-raw/public/orders/") {
 		t.Errorf("status does not name the missing location: %+v", sts[0])
@@ -101,7 +101,7 @@ tables:
 	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != exitTableFailed {
 		t.Fatalf("want exit 1: %v\n%s", err, r)
 	}
-	if e := sum.Tables[0].Error; !strings.Contains(e, "file://"+dir+"/no-such-raw/public/orders/") {
+	if e := sum.Tables[0].Error; !strings.Contains(e, "list "+dir+"/no-such-raw/public/orders/: folder "+dir+"/no-such-raw does not exist") {
 		t.Errorf("error does not name the raw location: %s", e)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no-such-raw")); !os.IsNotExist(err) {
@@ -429,7 +429,7 @@ func TestVanishedRawLocation(t *testing.T) {
 			t.Fatalf("%s gone: want exit 1: %v\n%s", gone, err, r)
 		}
 		e := sum.Tables[0].Error
-		if !strings.Contains(e, "file://"+raw+"/public/orders/") || !strings.Contains(e, gone) {
+		if !strings.Contains(e, "list "+raw+"/public/orders/: ") || !strings.Contains(e, gone) {
 			t.Errorf("%s gone: the error names neither the location nor the path: %s", gone, e)
 		}
 		if docs := emfLines(t, r.Stderr); len(docs) != 1 || docs[0]["Failed"] != 1.0 {
@@ -437,7 +437,7 @@ func TestVanishedRawLocation(t *testing.T) {
 		}
 		st := clitest.Run(t, "status", "--config", job, "--json")
 		var sts []tableStatus
-		if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != 0 || !strings.Contains(sts[0].Error, "file://"+raw+"/public/orders/: nothing to read") || sts[0].FilesAbsorbed != 1 {
+		if err := json.Unmarshal([]byte(st.Stdout), &sts); err != nil || st.Code != exitTableFailed || !strings.Contains(sts[0].Error, "nothing to read: list "+raw+"/public/orders/") || sts[0].FilesAbsorbed != 1 {
 			t.Errorf("%s gone: status does not report the run's error: %v\n%s", gone, err, st)
 		}
 		pl := clitest.Run(t, "plan", "--config", job)

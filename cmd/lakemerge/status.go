@@ -64,7 +64,12 @@ last file) and the raw files not absorbed yet: change files, and objects
 that are not change files of the table's format (recorded, never read).
 
 --json prints a JSON array instead, one object per table; snapshot_id_str
-repeats snapshot_id as a string for readers that round large numbers.`,
+repeats snapshot_id as a string for readers that round large numbers.
+
+Exit codes: 0 when every table was read, 1 when a table could not be
+(its entry has an error: the raw zone, the table or its catalog entry
+cannot be read, or its prefix holds objects a run stops on), after
+printing every table; 2 for a usage or job-file error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			job, tables, err := loadJob(cmd.Context(), cfgPath, names)
@@ -78,9 +83,14 @@ repeats snapshot_id as a string for readers that round large numbers.`,
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(sts)
+				err = enc.Encode(sts)
+			} else {
+				err = printStatus(a.stdout, sts)
 			}
-			return printStatus(a.stdout, sts)
+			if err != nil {
+				return err
+			}
+			return unreadable(sts)
 		},
 	}
 	c.Flags().StringVarP(&cfgPath, "config", "c", "", "job file (YAML): a path, s3://bucket/key or ssm:/parameter/name")
@@ -132,6 +142,21 @@ func status(ctx context.Context, job *config.Job, tables []config.Table) ([]tabl
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// unreadable is errTablesFailed when a table's status has an error (exit
+// 1: a monitor reads the exit code first), else nil.
+func unreadable(sts []tableStatus) error {
+	n := 0
+	for _, s := range sts {
+		if s.Error != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d tables could not be read", errTablesFailed, n, len(sts))
 }
 
 // printStatus writes the status of each table as a block of labelled

@@ -174,20 +174,25 @@ func missing(err error) bool {
 // Only the folder named by prefix up to its last "/" is read, recursively;
 // when that folder is missing, is a file or is reached through a symlink,
 // or when no valid key can start with prefix, the list is empty (for a
-// store from RequireFolders, the first three fail).
+// store from RequireFolders, the first three fail). Its errors name the
+// path listed (the store's folder joined with prefix).
 func (s *Store) List(ctx context.Context, prefix string) ([]objstore.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, fmt.Errorf("list %s: %w", s.where(prefix), err)
 	}
 	dir := prefix[:strings.LastIndex(prefix, "/")+1] // "public/cust" → "public/"
 	ok, err := s.plainDir(dir, prefix[len(dir):])
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		var fe *folderError
+		if errors.As(err, &fe) && dir == prefix && fe.path == filepath.Join(s.root, filepath.FromSlash(dir)) {
+			fe.path = "" // the path listed: named once, by the wrap below
+		}
+		return nil, fmt.Errorf("list %s: %w", s.where(prefix), err)
 	}
 	var out []objstore.ObjectInfo
 	if ok {
 		if err := s.walk(ctx, dir, prefix, &out); err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, err)
+			return nil, fmt.Errorf("list %s: %w", s.where(prefix), err)
 		}
 	}
 	if s.hash != nil {
@@ -231,7 +236,7 @@ func (s *Store) plainDir(dir, rest string) (bool, error) {
 		fi, err := os.Lstat(p)
 		switch {
 		case missing(err) && s.folders:
-			return false, fmt.Errorf("folder %s: %w", p, objstore.ErrNotExist)
+			return false, &folderError{path: p}
 		case missing(err):
 			return false, nil
 		case err != nil:
@@ -252,7 +257,7 @@ func (s *Store) checkRoot() error {
 	fi, err := os.Stat(s.root)
 	switch {
 	case missing(err):
-		return fmt.Errorf("folder %s: %w", s.root, objstore.ErrNotExist)
+		return &folderError{path: s.root}
 	case err != nil:
 		return err
 	case !fi.IsDir():
@@ -268,7 +273,40 @@ func notFolder(p string, fi fs.FileInfo) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		what = "a symbolic link (not followed)"
 	}
-	return fmt.Errorf("%s is %s, not a folder: %w", p, what, objstore.ErrNotExist)
+	return &folderError{path: p, what: what}
+}
+
+// folderError is the error of RequireFolders' List for a folder on the way
+// to the prefix that is missing or not a plain folder. It matches
+// objstore.ErrNotExist. An empty path is the folder the error's wrapper
+// names (List's own), so that the path is not said twice.
+type folderError struct {
+	path string // the folder, or "" for the one listed
+	what string // what is there instead: "" (nothing), "a file", ...
+}
+
+func (e *folderError) Error() string {
+	switch {
+	case e.path == "" && e.what == "":
+		return "no such folder"
+	case e.path == "":
+		return e.what + ", not a folder"
+	case e.what == "":
+		return "folder " + e.path + " does not exist"
+	}
+	return e.path + " is " + e.what + ", not a folder"
+}
+
+func (e *folderError) Is(target error) bool { return target == objstore.ErrNotExist }
+
+// where is the filesystem path of prefix, for errors: the store's folder
+// joined with it, keeping a final "/".
+func (s *Store) where(prefix string) string {
+	p := filepath.Join(s.root, filepath.FromSlash(prefix))
+	if strings.HasSuffix(prefix, "/") {
+		p += string(filepath.Separator)
+	}
+	return p
 }
 
 // walk appends to out the regular files under the folder of key dir ("" or

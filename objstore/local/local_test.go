@@ -452,8 +452,9 @@ func TestRequireFolders(t *testing.T) {
 	for prefix, want := range map[string]string{
 		"missing/":   filepath.Join(dir, "root", "missing"),
 		"a/b/c/":     filepath.Join(dir, "root", "a", "b"),
-		"file/":      filepath.Join(dir, "root", "file") + " is a file",
-		"link/":      filepath.Join(dir, "root", "link") + " is a symbolic link",
+		"file/":      filepath.Join(dir, "root", "file") + "/: a file, not a folder",
+		"link/":      filepath.Join(dir, "root", "link") + "/: a symbolic link (not followed), not a folder",
+		"file/x/":    filepath.Join(dir, "root", "file") + " is a file, not a folder",
 		"missing/ab": filepath.Join(dir, "root", "missing"),
 	} {
 		if got := listKeys(t, plain, prefix); got != "" {

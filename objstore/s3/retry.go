@@ -17,6 +17,16 @@ const (
 	connectDelay   = 250 * time.Millisecond
 )
 
+// connectTimeout bounds the making of one TCP connection; the SDK's default
+// is 30 s. An endpoint that never answers a connect (a blackholed address,
+// a firewall that drops packets, a listener whose queue is full) held
+// each of the three tries that long: 90 s before a run failed. A connect
+// to any AWS region, VPC endpoint or S3-compatible server takes a round
+// trip, milliseconds; 5 s leaves a wide margin for a loaded network and
+// makes a dead endpoint fail in about 15 s. It bounds the connect only:
+// reading a slow response keeps the SDK's timeouts (none on the body).
+const connectTimeout = 5 * time.Second
+
 // connectRetryer is the standard retryer with one change: a request whose
 // connection could not be made at all (refused, no route to the host, a
 // failed name lookup, a connect timeout) is tried again connectRetries

@@ -3,7 +3,10 @@ package s3
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -85,5 +88,29 @@ func TestConnectRetryerBoundsFailedConnections(t *testing.T) {
 	}
 	if _, err := r.RetryDelay(connectRetries+1, reset); err != nil {
 		t.Fatalf("a reset connection is retried only %d times: %v", connectRetries, err)
+	}
+}
+
+// TestSlowResponseOutlastsConnectTimeout: connectTimeout bounds the
+// connect only: a server that accepts at once and answers later than it
+// is waited for, and its answer read.
+func TestSlowResponseOutlastsConnectTimeout(t *testing.T) {
+	testenv.Credentials(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(connectTimeout + time.Second)
+		w.Header().Set("Content-Type", "application/xml")
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult><Name>bucket</Name><Prefix>p/</Prefix><KeyCount>1</KeyCount><IsTruncated>false</IsTruncated>
+<Contents><Key>p/a.csv</Key><Size>3</Size><ETag>"e"</ETag></Contents></ListBucketResult>`)
+	}))
+	defer srv.Close()
+	opts := Options{Endpoint: srv.URL, PathStyle: true, MaxAttempts: 1}
+	cfg, err := LoadConfig(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := New(cfg, "bucket", "p", opts).List(t.Context(), "")
+	if err != nil || len(infos) != 1 || infos[0].Key != "a.csv" {
+		t.Fatalf("list of a slow server: %+v, %v", infos, err)
 	}
 }

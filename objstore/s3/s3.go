@@ -9,8 +9,9 @@
 // conditional write (If-None-Match: *), which S3 guarantees lets exactly one
 // of concurrent writers create a key. Throttling and 5xx answers are retried
 // by the SDK's standard retryer with exponential backoff and jitter; a
-// connection that cannot be made (refused, unknown host) is tried only three
-// times, a quarter second apart, and fails naming the endpoint. With a
+// connection that cannot be made (refused, unknown host, no answer within
+// 5 s) is tried only three times, a quarter second apart, and fails naming
+// the endpoint. With a
 // KMS key configured every object this package writes is encrypted with
 // SSE-KMS under that key. Besides objstore.Store, Stat (HEAD) and
 // OpenRange (a ranged GET) read an object's info and a part of its
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -56,8 +59,9 @@ type Options struct {
 }
 
 // LoadConfig returns the AWS configuration of the default credential chain
-// with the region and retry policy of opts. The Glue catalog uses it too, so
-// the retry policy is the same for both.
+// with the region and retry policy of opts and connects bounded by
+// connectTimeout. The Glue catalog and the job file's S3 and SSM reads use
+// it too, so the policy is the same for all of them.
 func LoadConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	attempts := opts.MaxAttempts
 	if attempts <= 0 {
@@ -70,6 +74,9 @@ func LoadConfig(ctx context.Context, opts Options) (aws.Config, error) {
 				o.MaxBackoff = 20 * time.Second
 			})}
 		}),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = connectTimeout
+		})),
 	}
 	if opts.Region != "" {
 		lo = append(lo, config.WithRegion(opts.Region))

@@ -114,7 +114,8 @@ func (c *warehouseCatalog) located(ctx context.Context, ident icetable.Identifie
 	}
 	t, err := icetable.NewFromLocation(ctx, ident, loc, c.fsF(), c)
 	if err != nil {
-		return nil, fmt.Errorf("load table %v: metadata %s: %w", ident, loc, err)
+		// The caller names the table (table/iceberg: "load table db.t").
+		return nil, fmt.Errorf("metadata %s: %w", loc, err)
 	}
 	c.remember(ident, loc, t.Metadata())
 	return t, nil
