@@ -346,6 +346,10 @@ type historyModel struct {
 	hist map[int64][]hEntry
 }
 
+func newHistoryModel() *historyModel {
+	return &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+}
+
 func (m *historyModel) entry(c hChange, op string, gap bool) hEntry {
 	e := hEntry{seq: fmt.Sprint(c.seq), sort: hSeq(c.seq), ts: c.ts, op: op, v10: fmt.Sprint(c.v * 10), tag: strings.ToUpper(c.tag)}
 	if c.tag == "" {
@@ -464,7 +468,7 @@ func (m *historyModel) want() []string {
 // released.
 func TestKeepHistoryModel(t *testing.T) {
 	r := newHistoryRig(t)
-	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	m := newHistoryModel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	seq := uint32(1000)
 	used := map[uint32]bool{}
@@ -536,7 +540,7 @@ func TestKeepHistoryModel(t *testing.T) {
 // history's; a catch-up from the base commit that changes one id does too.
 func TestHistoryRunReadsTouchedFiles(t *testing.T) {
 	r := newHistoryRig(t)
-	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	m := newHistoryModel()
 	seq := uint32(1000)
 	apply := func(changes []hChange, lost bool) string { return r.step(m, changes, lost) }
 	for run := range 8 {
@@ -592,15 +596,10 @@ func TestHistoryLocatedConflict(t *testing.T) {
 	for _, when := range []string{"before the read", "after the plan"} {
 		t.Run(when, func(t *testing.T) {
 			r := newHistoryRig(t)
-			m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+			m := newHistoryModel()
 			seq := uint32(1000)
 			for run := range 4 {
-				var changes []hChange
-				for id := int64(run * 10); id < int64(run*10+10); id++ {
-					seq += 10
-					changes = append(changes, hChange{op: change.OpInsert, id: id, seq: seq, ts: int64(seq), v: id%5 + 1, tag: "t"})
-				}
-				r.step(m, changes, false)
+				r.step(m, hUpserts(&seq, int64(run*10), int64(run*10+10), 0), false)
 			}
 			compacted := false
 			compact := func(ctx context.Context) error {
@@ -635,6 +634,23 @@ func TestHistoryLocatedConflict(t *testing.T) {
 	}
 }
 
+// hUpserts returns a change of each key from from to to (excluded),
+// their order keys counted on from *seq by 10 and their commit times
+// alike, v id%5+1 and tag "t": updates of the first updates keys,
+// inserts of the others.
+func hUpserts(seq *uint32, from, to int64, updates int) []hChange {
+	var changes []hChange
+	for id := from; id < to; id++ {
+		*seq += 10
+		op := change.OpInsert
+		if id < from+int64(updates) {
+			op = change.OpUpdate
+		}
+		changes = append(changes, hChange{op: op, id: id, seq: *seq, ts: int64(*seq), v: id%5 + 1, tag: "t"})
+	}
+	return changes
+}
+
 // TestKeepOwnedChanges: a run that hands its change set over to Keep
 // (Run.Owned, as the last prepared table of a run gets it) leaves the
 // history the model's and releases the change set: its allocator ends at
@@ -648,18 +664,11 @@ func TestKeepOwnedChanges(t *testing.T) {
 			r := newHistoryRig(t)
 			recMem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			r.journal, r.owned, r.recMem = true, true, recMem
-			m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+			m := newHistoryModel()
 			seq := uint32(1000)
 			for run := range 3 {
-				var changes []hChange
-				for id := int64(run * 4); id < int64(run*4+8); id++ {
-					seq += 10
-					op := change.OpInsert
-					if run > 0 && id < int64(run*4+4) {
-						op = change.OpUpdate // run-1 inserted it
-					}
-					changes = append(changes, hChange{op: op, id: id, seq: seq, ts: int64(seq), v: id%5 + 1, tag: "t"})
-				}
+				// Keys run*4 to run*4+7: the first four run-1 inserted.
+				changes := hUpserts(&seq, int64(run*4), int64(run*4+8), min(run, 1)*4)
 				if how := r.step(m, changes, false); how != HowChanges {
 					t.Fatalf("run %d went %s, want %s", run, how, HowChanges)
 				}
