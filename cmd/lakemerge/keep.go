@@ -136,10 +136,18 @@ type keptTable struct {
 }
 
 // keep keeps every prepared table of t after its run (run: what the run
-// committed), then maintains each one that committed, by t's maintenance
-// policy. It returns each prepared table's result and the first error; a
-// failed prepared table does not stop the others.
+// committed; keep owns and releases run.Changes, handing it over to the
+// last prepared table, which lets it go once it has transformed it), then
+// maintains each one that committed, by t's maintenance policy. It
+// returns each prepared table's result and the first error; a failed
+// prepared table does not stop the others.
 func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.Run, rebuild bool) ([]keptTable, error) {
+	handed := false
+	defer func() {
+		if !handed && run.Changes != nil {
+			run.Changes.Release()
+		}
+	}()
 	tables, writers, err := k.tables(ctx, w, t)
 	if err != nil {
 		return nil, err
@@ -150,9 +158,13 @@ func (k *keeper) keep(ctx context.Context, w *wire.Job, t wire.Table, run apply.
 		var res apply.Result
 		var err error
 		start := time.Now()
-		if rebuild {
+		switch {
+		case rebuild:
 			res, err = pt.Rebuild(ctx, t.Table)
-		} else {
+		case i == len(tables)-1:
+			run.Owned, handed = true, true
+			res, err = pt.Keep(ctx, t.Table, run)
+		default:
 			res, err = pt.Keep(ctx, t.Table, run)
 		}
 		if err == nil {

@@ -429,6 +429,7 @@ func (a *app) run(ctx context.Context, log *slog.Logger, job *config.Job, tables
 		var kept []keptTable
 		if err == nil && len(t.Config.Prepared) > 0 {
 			run := apply.Run{Changes: res.Applied, Parent: res.Parent, Next: res.Bookmark, TruncateBefore: res.TruncateBefore, Stale: res.Stats.Stale}
+			res.Applied = nil // keep releases it
 			var kerr error
 			if kept, kerr = k.keep(ctx, w, t, run, false); kerr != nil {
 				err = fmt.Errorf("table %s: committed, but %w", t.Config.Name, kerr)

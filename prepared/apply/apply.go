@@ -149,8 +149,16 @@ var ErrDefinitionChanged = errors.New("the definition changed")
 // seen to land), the base bookmark its commit was made on and the one it
 // made, the truncateBefore it applied, and how many of its changes the
 // base table found stale (table.ApplyStats.Stale).
+//
+// Changes is borrowed unless Owned is set: then Keep owns it and releases
+// it as soon as its first attempt has transformed it (or found no use for
+// it), so that the change set does not stay in memory beside the
+// prepared table's own work; a later attempt catches up from the base
+// table instead. A caller keeping several prepared tables of one run
+// hands it over with the last.
 type Run struct {
 	Changes        arrow.RecordBatch
+	Owned          bool
 	Parent, Next   bookmarks.Bookmark
 	TruncateBefore []byte
 	Stale          int64
@@ -214,6 +222,13 @@ func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Res
 	if maxAttempts <= 0 {
 		maxAttempts = 8
 	}
+	if run.Owned {
+		defer func() {
+			if run.Changes != nil {
+				run.Changes.Release()
+			}
+		}()
+	}
 	res := Result{Table: t.Name, Mode: string(t.Def.Mode)}
 	fp := prepared.Fingerprint(t.Def)
 	// from is the generation the first attempt found: a forced rebuild is
@@ -221,7 +236,7 @@ func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Res
 	from := int64(-1)
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
-		err := t.attempt(ctx, base, run, rebuild, fp, &from, &res)
+		err := t.attempt(ctx, base, &run, rebuild, fp, &from, &res)
 		if err == nil {
 			return res, nil
 		}
@@ -237,8 +252,9 @@ func (t *Table) loop(ctx context.Context, base Base, run Run, rebuild bool) (Res
 	}
 }
 
-// attempt makes one commit attempt, or finds there is nothing to do.
-func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, fp string, from *int64, res *Result) error {
+// attempt makes one commit attempt, or finds there is nothing to do. It
+// takes run.Changes over (sets it nil) when run owns it and it uses it.
+func (t *Table) attempt(ctx context.Context, base Base, run *Run, rebuild bool, fp string, from *int64, res *Result) error {
 	info, err := base.Describe(ctx)
 	if err != nil {
 		return fmt.Errorf("describe the base table: %w", err)
@@ -316,7 +332,11 @@ func (t *Table) attempt(ctx context.Context, base Base, run Run, rebuild bool, f
 	switch {
 	case how == HowChanges:
 		changes = run.Changes
-		changes.Retain()
+		if run.Owned {
+			run.Changes = nil // released once transformed
+		} else {
+			changes.Retain()
+		}
 	case how == HowCatchUp && history:
 		// Merged step by step (historySince).
 	case how == HowCatchUp:

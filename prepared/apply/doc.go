@@ -221,8 +221,9 @@
 //     History).
 //   - Otherwise (a run that stopped between the base commit and this one,
 //     a prepared table added later, a base commit that another run made,
-//     a change set that is not whole): the prepared table catches up (see
-//     Catch-up).
+//     a change set that is not whole, or an attempt after the first of a
+//     run that handed its change set over (Run.Owned), which let it go
+//     once transformed): the prepared table catches up (see Catch-up).
 //   - The definition changed (another fingerprint): with on_change rebuild
 //     the table is re-derived ("rebuild"); with stop the table fails with
 //     an error that names the command that rebuilds it (Table.Rebuild).

@@ -3,6 +3,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -48,6 +49,10 @@ type historyRig struct {
 	// journal makes the base commits carry a journal of their changes
 	// (delta.Txn.Journal), as for a base table of a history in a run.
 	journal bool
+	// owned hands each run's change set over to Keep (Run.Owned), made
+	// by recMem, whose size the test checks.
+	owned  bool
+	recMem memory.Allocator
 }
 
 func newHistoryRig(t *testing.T) *historyRig {
@@ -113,6 +118,10 @@ func (r *historyRig) commit(changes []hChange, lost bool) string {
 	if lost {
 		run = Run{}
 	}
+	if r.owned && !lost {
+		rec.Retain() // the reference Keep takes over
+		run.Owned = true
+	}
 	res, err := r.keep.Keep(r.ctx, r.base, run)
 	if err != nil {
 		t.Fatalf("run %d: %v", r.run, err)
@@ -132,7 +141,7 @@ func (r *historyRig) commitBase(changes []hChange) (arrow.RecordBatch, Run) {
 	t.Helper()
 	r.run++
 	slices.SortFunc(changes, func(a, b hChange) int { return int(a.id - b.id) })
-	b := array.NewRecordBuilder(r.wmem, r.schema)
+	b := array.NewRecordBuilder(cmp.Or[memory.Allocator](r.recMem, r.wmem), r.schema)
 	for _, c := range changes {
 		b.Field(0).(*array.Int64Builder).Append(c.id)
 		b.Field(1).(*array.Int64Builder).Append(c.v)
@@ -337,6 +346,10 @@ type historyModel struct {
 	hist map[int64][]hEntry
 }
 
+func newHistoryModel() *historyModel {
+	return &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+}
+
 func (m *historyModel) entry(c hChange, op string, gap bool) hEntry {
 	e := hEntry{seq: fmt.Sprint(c.seq), sort: hSeq(c.seq), ts: c.ts, op: op, v10: fmt.Sprint(c.v * 10), tag: strings.ToUpper(c.tag)}
 	if c.tag == "" {
@@ -455,7 +468,7 @@ func (m *historyModel) want() []string {
 // released.
 func TestKeepHistoryModel(t *testing.T) {
 	r := newHistoryRig(t)
-	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	m := newHistoryModel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	seq := uint32(1000)
 	used := map[uint32]bool{}
@@ -527,7 +540,7 @@ func TestKeepHistoryModel(t *testing.T) {
 // history's; a catch-up from the base commit that changes one id does too.
 func TestHistoryRunReadsTouchedFiles(t *testing.T) {
 	r := newHistoryRig(t)
-	m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+	m := newHistoryModel()
 	seq := uint32(1000)
 	apply := func(changes []hChange, lost bool) string { return r.step(m, changes, lost) }
 	for run := range 8 {
@@ -583,15 +596,10 @@ func TestHistoryLocatedConflict(t *testing.T) {
 	for _, when := range []string{"before the read", "after the plan"} {
 		t.Run(when, func(t *testing.T) {
 			r := newHistoryRig(t)
-			m := &historyModel{live: map[int64]hChange{}, seqs: map[int64]uint32{}, hist: map[int64][]hEntry{}}
+			m := newHistoryModel()
 			seq := uint32(1000)
 			for run := range 4 {
-				var changes []hChange
-				for id := int64(run * 10); id < int64(run*10+10); id++ {
-					seq += 10
-					changes = append(changes, hChange{op: change.OpInsert, id: id, seq: seq, ts: int64(seq), v: id%5 + 1, tag: "t"})
-				}
-				r.step(m, changes, false)
+				r.step(m, hUpserts(&seq, int64(run*10), int64(run*10+10), 0), false)
 			}
 			compacted := false
 			compact := func(ctx context.Context) error {
@@ -622,6 +630,66 @@ func TestHistoryLocatedConflict(t *testing.T) {
 			if st := r.last.Stats; st.FilesScanned != 0 || st.RowsScanned != 0 || st.Updated == 0 {
 				t.Errorf("the retry scanned %d files, %d rows (updated %d): want none, from the rows read again", st.FilesScanned, st.RowsScanned, st.Updated)
 			}
+		})
+	}
+}
+
+// hUpserts returns a change of each key from from to to (excluded),
+// their order keys counted on from *seq by 10 and their commit times
+// alike, v id%5+1 and tag "t": updates of the first updates keys,
+// inserts of the others.
+func hUpserts(seq *uint32, from, to int64, updates int) []hChange {
+	var changes []hChange
+	for id := from; id < to; id++ {
+		*seq += 10
+		op := change.OpInsert
+		if id < from+int64(updates) {
+			op = change.OpUpdate
+		}
+		changes = append(changes, hChange{op: op, id: id, seq: *seq, ts: int64(*seq), v: id%5 + 1, tag: "t"})
+	}
+	return changes
+}
+
+// TestKeepOwnedChanges: a run that hands its change set over to Keep
+// (Run.Owned, as the last prepared table of a run gets it) leaves the
+// history the model's and releases the change set: its allocator ends at
+// zero once the caller released its own reference (Keep's left, or one
+// too many, would show). An attempt after the first, which has let the
+// changes go, catches up from the base table's journal instead, to the
+// same history.
+func TestKeepOwnedChanges(t *testing.T) {
+	for _, race := range []bool{false, true} {
+		t.Run(fmt.Sprintf("retried=%v", race), func(t *testing.T) {
+			r := newHistoryRig(t)
+			recMem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			r.journal, r.owned, r.recMem = true, true, recMem
+			m := newHistoryModel()
+			seq := uint32(1000)
+			for run := range 3 {
+				// Keys run*4 to run*4+7: the first four run-1 inserted.
+				changes := hUpserts(&seq, int64(run*4), int64(run*4+8), min(run, 1)*4)
+				if how := r.step(m, changes, false); how != HowChanges {
+					t.Fatalf("run %d went %s, want %s", run, how, HowChanges)
+				}
+				recMem.AssertSize(t, 0)
+			}
+			want := HowChanges
+			if race {
+				r.keep.Target = racingTarget{t: r.hist, compact: func(ctx context.Context) error {
+					_, err := r.hist.Maintain(ctx, table.Policy{CompactSmallFiles: 2, SmallFileBytes: 1 << 30})
+					r.keep.Target = deltaTarget{r.hist}
+					return err
+				}}
+				want = HowCatchUp
+			}
+			seq += 10
+			changes := []hChange{{op: change.OpUpdate, id: 5, seq: seq, ts: int64(seq), v: 7, tag: "u"},
+				{op: change.OpDelete, id: 9, seq: seq + 1, ts: int64(seq + 1)}}
+			if how := r.step(m, changes, false); how != want || (r.last.Attempts == 2) != race {
+				t.Fatalf("the last run went %s in %d attempts, want %s", how, r.last.Attempts, want)
+			}
+			recMem.AssertSize(t, 0)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestSettle: the interval rule on one key's entries (sorted by order
@@ -86,4 +87,12 @@ func timeText(v nullTime) string {
 		return "NULL"
 	}
 	return fmt.Sprint(v.us)
+}
+
+// TestEntrySize: a run holds an entry for each stored and new version of
+// the keys it touches; entry's doc gives its size.
+func TestEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n != 88 {
+		t.Errorf("an entry takes %d bytes, entry's doc says 88", n)
+	}
 }
