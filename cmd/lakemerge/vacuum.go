@@ -62,7 +62,8 @@ Keep the retention longer than the longest query or time travel you need
 and than any run takes: a run's files are unreferenced until it commits.
 Prints one JSON object per table: files_deleted and bytes_deleted, or with
 --dry-run the files it would delete (path and bytes) and their totals,
-deleting nothing.`,
+deleting nothing. Exit codes as for run: 0 every table done, 1 a table
+failed (its object has "error"), 2 usage or job-file error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if retention < time.Hour {

@@ -211,7 +211,7 @@ type logListing struct {
 func (t *Table) list(ctx context.Context) (*logListing, error) {
 	objs, err := t.store.List(ctx, t.root+logDir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", logDir, err)
+		return nil, fmt.Errorf("read the log: %w", err) // the store names the prefix
 	}
 	l := &logListing{commits: map[int64]objstore.ObjectInfo{}, checkpoints: map[int64][]objstore.ObjectInfo{}, parts: map[int64]int{}, crcs: map[int64]objstore.ObjectInfo{}}
 	for _, o := range objs {
